@@ -1,0 +1,54 @@
+"""cloudorm: an object model over cloud services, with swappable providers and an embedded local cloud.
+
+    import cloudorm
+    s = cloudorm.Session()                      # the local cloud; Session("aws", creds={...}) for AWS
+    orders = s.Table("orders", hash_key=("customer", "S"), range_key=("placed", "N")).save()
+"""
+
+from cloudorm import errors
+from cloudorm.nosql import (
+    Attr,
+    BatchWriter,
+    Condition,
+    GlobalIndex,
+    Item,
+    KeyAttr,
+    LocalIndex,
+    Provisioned,
+    QuerySet,
+    Table,
+    Transaction,
+    WriteRequest,
+    changes,
+    hash_key,
+    model,
+    range_key,
+    state,
+    version,
+)
+from cloudorm.session import Session
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Attr",
+    "BatchWriter",
+    "Condition",
+    "GlobalIndex",
+    "Item",
+    "KeyAttr",
+    "LocalIndex",
+    "Provisioned",
+    "QuerySet",
+    "Session",
+    "Table",
+    "Transaction",
+    "WriteRequest",
+    "changes",
+    "errors",
+    "hash_key",
+    "model",
+    "range_key",
+    "state",
+    "version",
+]

@@ -1,0 +1,71 @@
+"""Lazy, paginated listings (``s.tables()``, and later users, buckets, blobs): no request until iterated."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from itertools import islice
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+from cloudorm.errors import InvalidInput
+
+T = TypeVar("T")
+
+PageFetcher = Callable[[Any, "int | None"], "tuple[list[T], Any]"]
+"""``fetch(token, page_size) -> (items, next_token)``; ``next_token`` is None on the last page."""
+
+
+def check_count(name: str, n: Any) -> int:
+    """Validate a positive item count such as ``limit`` or ``page_size``."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise InvalidInput(name, f"must be a positive int, not {n!r}")
+    return n
+
+
+@attrs.frozen
+class Listing(Generic[T]):
+    """An immutable lazy listing; ``.limit(n)`` and ``.page_size(n)`` return new listings."""
+
+    _fetch: PageFetcher[T]
+    _limit: int | None = None
+    _page_size: int | None = None
+
+    def limit(self, n: int) -> Listing[T]:
+        """At most ``n`` items."""
+        return attrs.evolve(self, limit=check_count("limit", n))
+
+    def page_size(self, n: int) -> Listing[T]:
+        """Ask for ``n`` items per request."""
+        return attrs.evolve(self, page_size=check_count("page_size", n))
+
+    def pages(self) -> Iterator[list[T]]:
+        """The items, one list per request."""
+        remaining = self._limit
+        token: Any = None
+        while True:
+            size = self._page_size
+            if remaining is not None:
+                size = min(size or remaining, remaining)
+            items, token = self._fetch(token, size)
+            if remaining is not None:
+                items = items[:remaining]
+                remaining -= len(items)
+            if items:
+                yield items
+            if token is None or remaining == 0:
+                return
+
+    def __iter__(self) -> Iterator[T]:
+        for page in self.pages():
+            yield from page
+
+    def first(self) -> T | None:
+        """The first item, or None."""
+        return next(iter(self.limit(1)), None)
+
+    def __getitem__(self, s: slice) -> list[T]:
+        if not isinstance(s, slice) or (s.start or 0) < 0 or (s.stop is not None and s.stop < 0) or s.step:
+            raise InvalidInput("slice", "listings take [:n] or [a:b] with non-negative bounds")
+        source = self.limit(s.stop) if s.stop else self
+        return list(islice(source, s.start or 0, s.stop))

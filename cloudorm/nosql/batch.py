@@ -1,0 +1,209 @@
+"""Batched writes and reads: 25 writes / 100 keys per request, unprocessed work retried with capped exponential
+backoff and jitter until a deadline, and whatever is still left reported in a ``BatchError`` — never dropped."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import attrs
+
+from cloudorm import errors as ce
+from cloudorm.nosql import codec
+from cloudorm.nosql.item import Item
+from cloudorm.waiting import backoff
+
+if TYPE_CHECKING:
+    from cloudorm.nosql.table import Table
+
+RowT = TypeVar("RowT", bound=Item)
+Wire = dict[str, Any]
+
+WRITE_BATCH = 25
+GET_BATCH = 100
+_RETRYABLE = (ce.Throttled, ce.Timeout)
+
+
+@attrs.frozen
+class WriteRequest:
+    """One buffered write: ``action`` is ``"put"`` or ``"delete"``; ``item`` is what the caller gave."""
+
+    action: str
+    item: Any
+    wire: Wire = attrs.field(repr=False)
+    row: Item | None = attrs.field(default=None, repr=False)
+
+
+def _retryable(e: ce.CloudError) -> bool:
+    return isinstance(e, _RETRYABLE) or (e.status or 0) >= 500 or (
+        type(e) is ce.CloudError and e.code is None)  # connection problems carry no provider code
+
+
+class BatchWriter(Generic[RowT]):
+    """Buffers puts and deletes for one table and sends them 25 per BatchWriteItem; a key written twice keeps
+    the last write. Use as a context manager: leaving it flushes everything or raises ``BatchError``."""
+
+    def __init__(self, table: Table[RowT], *, deadline: float = 60.0) -> None:
+        self._table = table
+        self._deadline = deadline
+        self._buffer: dict[tuple[Any, ...], WriteRequest] = {}
+        self._attempt = 0
+        self._progress_at = time.monotonic()
+        self.requests_sent = 0
+        self.written = 0
+
+    def put(self, item: Mapping[str, Any] | RowT) -> None:
+        """Buffer a put of a whole item (validated now, sent when 25 are buffered or on exit)."""
+        row = self._table._as_row(item)
+        values = row._co_values()
+        self._table.key_values(values)
+        wire = codec.encode_item(values)
+        codec.check_item_size(wire)
+        self._add(WriteRequest("put", item, {"PutRequest": {"Item": wire}}, row))
+
+    def delete(self, key: Mapping[str, Any] | RowT | None = None, /, **key_values: Any) -> None:
+        """Buffer a delete of the item with this key."""
+        values = self._table._key_from(key, key_values)
+        self._add(WriteRequest("delete", key if key is not None else values,
+                               {"DeleteRequest": {"Key": codec.encode_item(values)}}))
+
+    def _add(self, request: WriteRequest) -> None:
+        key = write_key(request.wire, self._table)
+        self._buffer.pop(key, None)  # the last write to a key wins, in its new position
+        self._buffer[key] = request
+        if len(self._buffer) >= WRITE_BATCH:
+            self._drain(full_only=True)
+
+    def _send(self, batch: dict[tuple[Any, ...], WriteRequest]) -> dict[tuple[Any, ...], WriteRequest]:
+        """One BatchWriteItem; returns the writes the provider left unprocessed."""
+        name = self._table.name
+        self.requests_sent += 1
+        unprocessed = self._table._nosql.batch_write({name: [r.wire for r in batch.values()]})
+        left = {write_key(w, self._table) for w in unprocessed.get(name, [])}
+        for key, r in batch.items():
+            if key not in left:
+                self._written(r)
+        return {k: r for k, r in batch.items() if k in left}
+
+    def _drain(self, *, full_only: bool) -> None:
+        """Send buffered writes 25 at a time (only full batches if ``full_only``), backing off while the
+        provider leaves writes unprocessed or throttles, until no progress has been made for the deadline."""
+        self._progress_at = max(self._progress_at, time.monotonic() - 1.0)
+        while self._buffer and (not full_only or len(self._buffer) >= WRITE_BATCH):
+            batch = {k: self._buffer.pop(k) for k in list(self._buffer)[:WRITE_BATCH]}
+            try:
+                left = self._send(batch)
+            except ce.CloudError as e:
+                self._restore(batch)
+                if not _retryable(e) or time.monotonic() - self._progress_at > self._deadline:
+                    raise self._error(f"batch write to {self._table.name!r} failed: {e}", e) from e
+                self._pause()
+                continue
+            if len(left) < len(batch):
+                self._progress_at = time.monotonic()
+                self._attempt = 0
+            if left:
+                self._restore(left)
+                if time.monotonic() - self._progress_at > self._deadline:
+                    raise self._error(f"{len(self._buffer)} writes to {self._table.name!r} were still "
+                                      f"unprocessed after {self._deadline:g} s without progress", None)
+                self._pause()
+
+    def _pause(self) -> None:
+        time.sleep(backoff(self._attempt))
+        self._attempt += 1
+
+    def _restore(self, batch: Mapping[tuple[Any, ...], WriteRequest]) -> None:
+        """Put unsent writes back at the front of the buffer, unless a newer write to the same key is there."""
+        merged = {k: r for k, r in batch.items() if k not in self._buffer}
+        merged.update(self._buffer)
+        self._buffer = merged
+
+    def _written(self, r: WriteRequest) -> None:
+        self.written += 1
+        if r.row is not None:
+            r.row._co_snapshot = r.wire["PutRequest"]["Item"]
+            r.row._co_deleted = False
+        elif isinstance(r.item, Item):
+            r.item._co_deleted = True
+
+    def _error(self, message: str, cause: ce.CloudError | None) -> ce.BatchError:
+        unprocessed = list(self._buffer.values())
+        self._buffer.clear()
+        if cause is None:
+            return ce.BatchError(message, unprocessed)
+        return ce.BatchError(message, unprocessed, code=cause.code, request_id=cause.request_id,
+                             provider=cause.provider, operation=cause.operation, status=cause.status)
+
+    def flush(self) -> None:
+        """Send everything buffered now, retrying unprocessed writes until the deadline."""
+        self._drain(full_only=False)
+
+    def __enter__(self) -> BatchWriter[RowT]:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.flush()
+
+
+def write_key(write_request: Wire, table: Table[Any]) -> tuple[Any, ...]:
+    """A hashable identity of a WriteRequest's key, the same for raw and encoded forms."""
+    if "PutRequest" in write_request:
+        item = write_request["PutRequest"]["Item"]
+    else:
+        item = write_request["DeleteRequest"]["Key"]
+    return tuple(_plain(item[n]) for n in table.schema.key_names)
+
+
+def _plain(value: Wire) -> Any:
+    kind, v = next(iter(value.items()))
+    if kind == "B":
+        return ("B", codec.decode(value))
+    return (kind, v)
+
+
+def batch_get(table: Table[RowT], keys: Iterable[Mapping[str, Any] | Item], *, consistent: bool,
+              deadline: float) -> list[RowT]:
+    """Read many items by key, 100 per BatchGetItem, retrying unprocessed keys; results in the order asked."""
+    wanted: dict[tuple[Any, ...], Wire] = {}
+    for k in keys:
+        values = table._key_from(k, {})
+        wire = codec.encode_item(values)
+        wanted.setdefault(tuple(_plain(wire[n]) for n in table.schema.key_names), wire)
+    found: dict[tuple[Any, ...], Wire] = {}
+    pending = list(wanted.values())
+    attempt = 0
+    started = time.monotonic()
+    while pending:
+        chunk, pending = pending[:GET_BATCH], pending[GET_BATCH:]
+        spec: Wire = {"Keys": chunk}
+        if consistent:
+            spec["ConsistentRead"] = True
+        try:
+            responses, unprocessed = table._nosql.batch_get({table.name: spec})
+        except ce.CloudError as e:
+            if not _retryable(e) or time.monotonic() - started > deadline:
+                raise ce.BatchError(f"batch get from {table.name!r} failed: {e}",
+                                    [codec.decode_item(k) for k in chunk + pending],
+                                    code=e.code, request_id=e.request_id, provider=e.provider,
+                                    operation=e.operation, status=e.status) from e
+            pending = chunk + pending
+            time.sleep(backoff(attempt))
+            attempt += 1
+            continue
+        for wire in responses.get(table.name, []):
+            found[tuple(_plain(wire[n]) for n in table.schema.key_names)] = wire
+        left = unprocessed.get(table.name, {}).get("Keys", [])
+        if left:
+            if time.monotonic() - started > deadline:
+                raise ce.BatchError(f"{len(left) + len(pending)} keys of {table.name!r} were still unprocessed "
+                                    f"after {deadline:g} s", [codec.decode_item(k) for k in left + pending])
+            pending = left + pending
+            time.sleep(backoff(attempt))
+            attempt += 1
+        else:
+            attempt = 0
+    return [table._row(found[k]) for k in wanted if k in found]

@@ -1,0 +1,367 @@
+"""The DynamoDB wire format, in one place: Python values to ``{"S": ...}`` attribute values and back.
+
+Written for speed (dispatch on the exact type first, isinstance only as a fallback), because every item read or
+written goes through here. Decoding accepts both botocore's parsed form (``B`` as bytes) and the raw JSON body
+(``B`` as base64 text), so item-heavy responses can skip botocore's shape parser.
+"""
+
+from __future__ import annotations
+
+import enum
+from base64 import b64decode
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from cloudorm.errors import InvalidInput
+
+MAX_ITEM_BYTES = 400 * 1024
+"""DynamoDB's item size limit: attribute names plus values, in bytes."""
+
+MAX_DIGITS = 38
+"""DynamoDB numbers keep at most 38 significant digits."""
+
+_MIN_EXPONENT, _MAX_EXPONENT = -130, 125
+
+WireValue = dict[str, Any]
+WireItem = dict[str, WireValue]
+
+
+class _EncodeError(Exception):
+    """Raised deep inside encode; the caller adds the attribute path to the message."""
+
+    def __init__(self, reason: str, path: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.path = path
+
+
+class _Empty:
+    """Marker for an empty set, which DynamoDB cannot store."""
+
+
+EMPTY = _Empty()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# numbers
+
+
+def _check_digits(text: str) -> str:
+    """Validate a long number text against DynamoDB's precision and range; slow path only."""
+    d = Decimal(text)
+    return _decimal_text(d)
+
+
+def _decimal_text(d: Decimal) -> str:
+    if not d.is_finite():
+        raise _EncodeError(f"{d} cannot be stored: DynamoDB numbers must be finite")
+    _sign, digits, exponent = d.as_tuple()
+    assert isinstance(exponent, int)
+    significant = "".join(map(str, digits)).strip("0")
+    if len(significant) > MAX_DIGITS:
+        raise _EncodeError(f"{d} has {len(significant)} significant digits; DynamoDB keeps at most {MAX_DIGITS}")
+    if significant:
+        adjusted = d.adjusted()
+        if adjusted > _MAX_EXPONENT or adjusted < _MIN_EXPONENT:
+            raise _EncodeError(f"{d} is outside DynamoDB's number range (1E-130 to 9.9E+125)")
+    return str(d)
+
+
+def _int_text(v: int) -> str:
+    text = str(v)
+    if len(text) > MAX_DIGITS:
+        return _check_digits(text)
+    return text
+
+
+def _float_text(v: float) -> str:
+    if v != v or v in (_INF, _NINF):
+        raise _EncodeError(f"{v} cannot be stored: DynamoDB numbers must be finite")
+    text = repr(v)
+    if "e" in text:
+        return _check_digits(text)
+    return text
+
+
+_INF = float("inf")
+_NINF = float("-inf")
+
+
+def decode_number(text: str) -> int | Decimal:
+    """Read a DynamoDB number: ``int`` when integral, else ``Decimal`` (exact)."""
+    try:
+        return int(text)
+    except ValueError:
+        d = Decimal(text)
+        if d == d.to_integral_value():
+            return int(d)
+        return d
+
+
+def _number_text(v: Any) -> str:
+    t = type(v)
+    if t is int:
+        return _int_text(v)
+    if t is float:
+        return _float_text(v)
+    if t is Decimal:
+        return _decimal_text(v)
+    if isinstance(v, bool):
+        raise _EncodeError("a bool is not a number")
+    if isinstance(v, int):
+        return _int_text(int(v))
+    if isinstance(v, float):
+        return _float_text(float(v))
+    if isinstance(v, Decimal):
+        return _decimal_text(v)
+    raise _EncodeError(f"{type(v).__name__} is not a number")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# encoding
+
+
+def _encode_set(v: set[Any] | frozenset[Any]) -> WireValue | _Empty:
+    if not v:
+        return EMPTY
+    first = next(iter(v))
+    if isinstance(first, str):
+        if not all(type(x) is str or isinstance(x, str) for x in v):
+            raise _EncodeError("a set must hold only str, only numbers or only bytes")
+        return {"SS": list(v)}
+    if isinstance(first, (bytes, bytearray, memoryview)):
+        if not all(isinstance(x, (bytes, bytearray, memoryview)) for x in v):
+            raise _EncodeError("a set must hold only str, only numbers or only bytes")
+        return {"BS": [bytes(x) for x in v]}
+    if isinstance(first, (int, float, Decimal)) and not isinstance(first, bool):
+        try:
+            return {"NS": [_number_text(x) for x in v]}
+        except _EncodeError as e:
+            raise _EncodeError(f"a set must hold only str, only numbers or only bytes ({e.reason})") from None
+    raise _EncodeError(f"a set of {type(first).__name__} cannot be stored; sets hold str, numbers or bytes")
+
+
+def _encode_map(v: Mapping[Any, Any]) -> WireValue:
+    out: dict[str, Any] = {}
+    for k, x in v.items():
+        if type(k) is not str and not isinstance(k, str):
+            raise _EncodeError(f"map keys must be str, not {type(k).__name__}", f"[{k!r}]")
+        try:
+            w = encode(x)
+        except _EncodeError as e:
+            raise _EncodeError(e.reason, f".{k}{e.path}") from None
+        if w is not EMPTY:
+            out[k] = w
+    return {"M": out}
+
+
+def _encode_list(v: list[Any] | tuple[Any, ...]) -> WireValue:
+    out = []
+    for i, x in enumerate(v):
+        try:
+            w = encode(x)
+        except _EncodeError as e:
+            raise _EncodeError(e.reason, f"[{i}]{e.path}") from None
+        if w is EMPTY:
+            raise _EncodeError("an empty set cannot be stored inside a list", f"[{i}]")
+        out.append(w)
+    return {"L": out}
+
+
+def encode(v: Any) -> Any:
+    """Encode one Python value as a DynamoDB attribute value (``EMPTY`` for an empty set)."""
+    t = type(v)
+    if t is str:
+        return {"S": v}
+    if t is int:
+        return {"N": _int_text(v)}
+    if t is Decimal:
+        return {"N": _decimal_text(v)}
+    if t is bool:
+        return {"BOOL": v}
+    if t is float:
+        return {"N": _float_text(v)}
+    if v is None:
+        return {"NULL": True}
+    if t is dict:
+        return _encode_map(v)
+    if t is list or t is tuple:
+        return _encode_list(v)
+    if t is bytes:
+        return {"B": v}
+    if t is set or t is frozenset:
+        return _encode_set(v)
+    return _encode_other(v)
+
+
+def _encode_other(v: Any) -> Any:
+    if isinstance(v, enum.Enum):
+        raise _EncodeError(f"{type(v).__name__} is an enum; store its .value or use a typed model field")
+    if isinstance(v, bool):
+        return {"BOOL": bool(v)}
+    if isinstance(v, str):
+        return {"S": str(v)}
+    if isinstance(v, (int, float, Decimal)):
+        return {"N": _number_text(v)}
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return {"B": bytes(v)}
+    if isinstance(v, Mapping):
+        return _encode_map(v)
+    if isinstance(v, (list, tuple)):
+        return _encode_list(v)
+    if isinstance(v, (set, frozenset)):
+        return _encode_set(v)
+    raise _EncodeError(f"{type(v).__name__} cannot be stored; use str, numbers, bool, None, bytes, sets, "
+                       "lists and dicts, or a typed model field")
+
+
+def encode_value(v: Any, field: str = "value") -> WireValue:
+    """Encode one value that must be stored (an empty set is an error here); errors name ``field``."""
+    try:
+        w = encode(v)
+    except _EncodeError as e:
+        raise InvalidInput(f"{field}{e.path}", e.reason) from None
+    if w is EMPTY:
+        raise InvalidInput(field, "an empty set cannot be stored")
+    assert isinstance(w, dict)
+    return w
+
+
+def encode_item(item: Mapping[str, Any]) -> WireItem:
+    """Encode a whole item; attributes holding an empty set are omitted (DynamoDB cannot store them)."""
+    out: WireItem = {}
+    for k, v in item.items():
+        try:
+            w = encode(v)
+        except _EncodeError as e:
+            raise InvalidInput(f"{k}{e.path}", e.reason) from None
+        if w is not EMPTY:
+            out[k] = w
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# decoding
+
+
+def _b(v: Any) -> bytes:
+    return b64decode(v) if type(v) is str else bytes(v)
+
+
+def decode(w: Mapping[str, Any]) -> Any:
+    """Decode one DynamoDB attribute value into Python."""
+    if "S" in w:
+        return w["S"]
+    if "N" in w:
+        try:
+            return int(w["N"])
+        except ValueError:
+            return decode_number(w["N"])
+    if "M" in w:
+        return {k: decode(x) for k, x in w["M"].items()}
+    if "L" in w:
+        return [decode(x) for x in w["L"]]
+    if "BOOL" in w:
+        return w["BOOL"]
+    if "NULL" in w:
+        return None
+    if "SS" in w:
+        return set(w["SS"])
+    if "NS" in w:
+        return {decode_number(x) for x in w["NS"]}
+    if "B" in w:
+        return _b(w["B"])
+    if "BS" in w:
+        return {_b(x) for x in w["BS"]}
+    raise InvalidInput("value", f"unknown DynamoDB attribute value {dict(w)!r}")
+
+
+def decode_item(item: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Decode a whole item (a map of attribute values) into a plain dict."""
+    out: dict[str, Any] = {}
+    for k, w in item.items():
+        if "S" in w:
+            out[k] = w["S"]
+        elif "N" in w:
+            try:
+                out[k] = int(w["N"])
+            except ValueError:
+                out[k] = decode_number(w["N"])
+        else:
+            out[k] = decode(w)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# size
+
+
+def _value_size(w: Mapping[str, Any]) -> int:
+    for tag, v in w.items():
+        if tag == "S":
+            return len(v.encode("utf-8"))
+        if tag == "N":
+            return (len(v) + 1) // 2 + 1
+        if tag == "B":
+            return len(_b(v))
+        if tag in ("BOOL", "NULL"):
+            return 1
+        if tag == "SS":
+            return sum(len(x.encode("utf-8")) for x in v)
+        if tag == "NS":
+            return sum((len(x) + 1) // 2 + 1 for x in v)
+        if tag == "BS":
+            return sum(len(_b(x)) for x in v)
+        if tag == "L":
+            return 3 + sum(_value_size(x) + 1 for x in v)
+        if tag == "M":
+            return 3 + sum(len(k.encode("utf-8")) + _value_size(x) + 1 for k, x in v.items())
+    return 0
+
+
+def item_size(item: Mapping[str, Mapping[str, Any]]) -> int:
+    """The item's size as DynamoDB counts it (names plus values), in bytes."""
+    return sum(len(k.encode("utf-8")) + _value_size(w) for k, w in item.items())
+
+
+def check_item_size(item: Mapping[str, Mapping[str, Any]]) -> None:
+    """Raise ``InvalidInput`` before sending an item over DynamoDB's 400 KB limit."""
+    size = item_size(item)
+    if size > MAX_ITEM_BYTES:
+        raise InvalidInput("item", f"is {size:,} bytes; DynamoDB items are limited to {MAX_ITEM_BYTES:,} bytes")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# comparing values as DynamoDB stores them
+
+
+def is_empty_set(v: Any) -> bool:
+    """True for an empty set (which DynamoDB cannot store)."""
+    return isinstance(v, (set, frozenset)) and not v
+
+
+def _canon(v: Any) -> Any:
+    t = type(v)
+    if t is str or v is None:
+        return v
+    if t is bool:
+        return ("BOOL", v)
+    if t is float:
+        return Decimal(repr(v))
+    if t is int or t is Decimal:
+        return v
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return bytes(v)
+    if isinstance(v, (set, frozenset)):
+        return frozenset(_canon(x) for x in v)
+    if isinstance(v, (list, tuple)):
+        return [_canon(x) for x in v]
+    if isinstance(v, Mapping):
+        return {k: _canon(x) for k, x in v.items() if not is_empty_set(x)}
+    return v
+
+
+def same_stored(a: Any, b: Any) -> bool:
+    """Whether two Python values are stored identically (``1.5 == Decimal("1.5")``, set order ignored)."""
+    return bool(_canon(a) == _canon(b))

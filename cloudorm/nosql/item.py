@@ -1,0 +1,306 @@
+"""Items: schemaless dict-like rows, and typed models (attrs classes) declared with ``@cloudorm.model``.
+
+An item remembers what it last read or wrote (its snapshot, in wire form), so ``save()`` on a loaded item sends
+an UpdateItem with only the attributes that changed, and nothing at all when nothing did.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import typing
+from collections.abc import Callable, Iterator, KeysView, Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+import attrs
+
+from cloudorm.errors import InvalidInput
+from cloudorm.nosql import codec
+from cloudorm.nosql.converter import converter
+from cloudorm.nosql.expressions import Action, Condition
+from cloudorm.nosql.schema import GlobalIndex, Index, KeyAttr, LocalIndex, TableSchema
+
+if TYPE_CHECKING:
+    from cloudorm.nosql.table import Table
+
+_ROLE = "cloudorm"
+
+
+@attrs.frozen
+class ModelInfo:
+    """What ``@cloudorm.model`` learned about a typed model: its table, keys, version field and indexes."""
+
+    table: str
+    schema: TableSchema
+    version: str | None
+    fields: tuple[str, ...]
+
+
+class Item:
+    """A row of a table. Schemaless items are dict-like (``item["x"]``); subclass with ``@cloudorm.model`` for
+    typed rows."""
+
+    __cloudorm_model__: ClassVar[ModelInfo | None] = None
+    _co_table: Table[Any] | None = None
+    _co_snapshot: codec.WireItem | None = None
+    _co_deleted: bool = False
+
+    def __init__(self, data: Mapping[str, Any] | None = None, /, **attributes: Any) -> None:
+        self._data: dict[str, Any] = {**(data or {}), **attributes}
+
+    # -------------------------------------------------------------------------------------- values (overridden)
+
+    def _co_values(self) -> dict[str, Any]:
+        """The attributes to store, as plain Python values."""
+        return self._data
+
+    def _co_load(self, values: dict[str, Any]) -> None:
+        """Replace the attributes with values read from the table."""
+        self._data = values
+
+    # -------------------------------------------------------------------------------------- dict-like access
+
+    def __getitem__(self, name: str) -> Any:
+        return self._data[name]
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        self._data[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        del self._data[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def keys(self) -> KeysView[str]:
+        """Attribute names."""
+        return self._data.keys()
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The attribute's value, or ``default``."""
+        return self._data.get(name, default)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return bool(self._co_values() == other._co_values())
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Item({self._data!r})"
+
+    # -------------------------------------------------------------------------------------- lifecycle
+
+    def _co_bound(self) -> Table[Any]:
+        table = self._co_table
+        if table is None:
+            raise InvalidInput("item", "is not bound to a table: create it with table.Item(...) or write it "
+                                       "with table.put(item)")
+        return table
+
+    def save(self, *, if_not_exists: bool = False, condition: Condition | None = None) -> None:
+        """Write the item: a PutItem when new, an UpdateItem of just the changed attributes when loaded."""
+        self._co_bound().save_item(self, if_not_exists=if_not_exists, condition=condition)
+
+    def delete(self, *, condition: Condition | None = None, missing_ok: bool = False) -> None:
+        """Delete the item (``NotFound`` if it is not there, unless ``missing_ok``)."""
+        self._co_bound().delete_item(self, condition=condition, missing_ok=missing_ok)
+
+    def refresh(self, *, consistent: bool = True) -> None:
+        """Reload every attribute from the table (``NotFound`` if the item is gone)."""
+        self._co_bound().refresh_item(self, consistent=consistent)
+
+    def update(self, *actions: Action, condition: Condition | None = None) -> None:
+        """Apply atomic update actions (``Attr("n").add(1)``, ...) and reload the item's new values."""
+        self._co_bound().update_item(self, *actions, condition=condition)
+
+
+ItemT = TypeVar("ItemT", bound=Item)
+
+
+def state(item: Item) -> str:
+    """The item's lifecycle state: ``"new"``, ``"saved"``, ``"changed"`` or ``"deleted"``."""
+    if item._co_deleted:
+        return "deleted"
+    if item._co_snapshot is None:
+        return "new"
+    return "changed" if changes(item) else "saved"
+
+
+def changes(item: Item) -> set[str]:
+    """Names of the attributes that differ from what was last read or written (all of them for a new item)."""
+    values = item._co_values()
+    if item._co_snapshot is None:
+        return set(values)
+    old = codec.decode_item(item._co_snapshot)
+    changed = {k for k, v in values.items() if k not in old or not codec.same_stored(v, old[k])}
+    changed |= {k for k in old if k not in values}
+    return {k for k in changed if not (k not in old and codec.is_empty_set(values.get(k)))}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# typed models
+
+
+def hash_key(**kwargs: Any) -> Any:
+    """Declare the model's hash (partition) key field."""
+    return attrs.field(metadata={_ROLE: "hash"}, **kwargs)
+
+
+def range_key(**kwargs: Any) -> Any:
+    """Declare the model's range (sort) key field."""
+    return attrs.field(metadata={_ROLE: "range"}, **kwargs)
+
+
+def version(**kwargs: Any) -> Any:
+    """Declare an int version field: saves and deletes then fail with ``ConflictError`` on a stale copy."""
+    kwargs.setdefault("default", 0)
+    return attrs.field(metadata={_ROLE: "version"}, **kwargs)
+
+
+def _key_type(cls: type, name: str, tp: Any) -> str:
+    if tp is str or tp in (dt.datetime, dt.date):
+        return "S"
+    if tp in (int, float, Decimal):
+        return "N"
+    if tp is bytes:
+        return "B"
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        values = {type(m.value) for m in tp}
+        if values <= {str}:
+            return "S"
+        if values <= {int}:
+            return "N"
+    raise InvalidInput(f"{cls.__name__}.{name}", f"a key field must be str, int, float, Decimal, bytes, "
+                                                 f"datetime, date or an enum of str/int, not {tp!r}")
+
+
+def model(table: str | type | None = None, *, indexes: tuple[Index, ...] | list[Index] = ()) -> Any:
+    """Make an ``Item`` subclass a typed model (an attrs class) stored in ``table`` (default: the class name)."""
+
+    def wrap(cls: type[ItemT]) -> type[ItemT]:
+        if not (isinstance(cls, type) and issubclass(cls, Item)):
+            raise InvalidInput("model", f"decorate a subclass of cloudorm.Item, not {cls!r}")
+        made: Any = attrs.define(cls, slots=False, kw_only=True, eq=True, repr=True)
+        attrs.resolve_types(made)
+        roles: dict[str, list[Any]] = {"hash": [], "range": [], "version": []}
+        for f in attrs.fields(made):
+            role = f.metadata.get(_ROLE)
+            if role:
+                roles[role].append(f)
+        if len(roles["hash"]) != 1:
+            raise InvalidInput(cls.__name__, "a model needs exactly one cloudorm.hash_key() field")
+        if len(roles["range"]) > 1 or len(roles["version"]) > 1:
+            raise InvalidInput(cls.__name__, "a model has at most one range_key() and one version() field")
+        h = roles["hash"][0]
+        hk = KeyAttr(h.name, _key_type(cls, h.name, h.type))
+        rk = None
+        if roles["range"]:
+            r = roles["range"][0]
+            rk = KeyAttr(r.name, _key_type(cls, r.name, r.type))
+        for ix in indexes:
+            if not isinstance(ix, (GlobalIndex, LocalIndex)):
+                raise InvalidInput("indexes", f"expected GlobalIndex or LocalIndex, got {ix!r}")
+        vf = roles["version"][0] if roles["version"] else None
+        if vf is not None and vf.type is not int:
+            raise InvalidInput(f"{cls.__name__}.{vf.name}", "a version field must be an int")
+        made.__cloudorm_model__ = ModelInfo(
+            table=table if isinstance(table, str) else cls.__name__,
+            schema=TableSchema(hk, rk, tuple(indexes)),
+            version=vf.name if vf is not None else None,
+            fields=tuple(f.name for f in attrs.fields(made)),
+        )
+        _install_model_methods(made)
+        return typing.cast(type[ItemT], made)
+
+    if isinstance(table, type):
+        cls, table = table, None
+        return wrap(cls)
+    return wrap
+
+
+def _model_values(self: Item) -> dict[str, Any]:
+    raw: dict[str, Any] = converter.unstructure(self)
+    return {k: v for k, v in raw.items() if v is not None}
+
+
+def _model_load(self: Item, values: dict[str, Any]) -> None:
+    fresh = converter.structure(values, type(self))
+    for name in type(self).__cloudorm_model__.fields:  # type: ignore[union-attr]
+        object.__setattr__(self, name, getattr(fresh, name))
+
+
+def _model_getitem(self: Item, name: str) -> Any:
+    if name not in type(self).__cloudorm_model__.fields:  # type: ignore[union-attr]
+        raise KeyError(name)
+    return getattr(self, name)
+
+
+def _model_setitem(self: Item, name: str, value: Any) -> None:
+    if name not in type(self).__cloudorm_model__.fields:  # type: ignore[union-attr]
+        raise KeyError(name)
+    setattr(self, name, value)
+
+
+def _model_contains(self: Item, name: object) -> bool:
+    return name in type(self).__cloudorm_model__.fields  # type: ignore[union-attr]
+
+
+def _model_iter(self: Item) -> Iterator[str]:
+    return iter(type(self).__cloudorm_model__.fields)  # type: ignore[union-attr]
+
+
+def _model_len(self: Item) -> int:
+    return len(type(self).__cloudorm_model__.fields)  # type: ignore[union-attr]
+
+
+def _model_keys(self: Item) -> KeysView[str]:
+    return dict.fromkeys(type(self).__cloudorm_model__.fields).keys()  # type: ignore[union-attr]
+
+
+def _model_get(self: Item, name: str, default: Any = None) -> Any:
+    return getattr(self, name, default) if _model_contains(self, name) else default
+
+
+def _model_delitem(self: Item, name: str) -> None:
+    raise TypeError("a typed model's fields cannot be deleted; set the field to None to remove the attribute")
+
+
+_MODEL_METHODS: dict[str, Callable[..., Any]] = {
+    "_co_values": _model_values, "_co_load": _model_load, "__getitem__": _model_getitem,
+    "__setitem__": _model_setitem, "__delitem__": _model_delitem, "__contains__": _model_contains,
+    "__iter__": _model_iter, "__len__": _model_len, "keys": _model_keys, "get": _model_get,
+}
+
+
+def _install_model_methods(cls: type) -> None:
+    for name, fn in _MODEL_METHODS.items():
+        if name not in cls.__dict__:
+            setattr(cls, name, fn)
+
+
+def structure(cls: type[ItemT], values: dict[str, Any]) -> ItemT:
+    """Build a model instance from decoded values (``InvalidInput`` naming the field that does not fit)."""
+    try:
+        return converter.structure(values, cls)
+    except Exception as e:  # cattrs raises ClassValidationError groups
+        raise InvalidInput(cls.__name__, f"cannot be built from {sorted(values)}: {_describe(e)}") from None
+
+
+def _describe(e: BaseException) -> str:
+    subs = getattr(e, "exceptions", None)
+    if subs:
+        notes = []
+        for sub in subs:
+            where = "; ".join(getattr(sub, "__notes__", []) or [])
+            notes.append(f"{where}: {_describe(sub)}" if where else _describe(sub))
+        return "; ".join(notes)
+    return f"{type(e).__name__}: {e}"

@@ -1,0 +1,430 @@
+"""QuerySets: immutable, lazy, chainable queries and scans.
+
+Every method returns a new QuerySet; nothing is sent until the result is consumed. ``limit`` (items returned) and
+``page_size`` (items per request) are separate: with a filter, a limit never costs a request per item.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import queue
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+
+import attrs
+
+from cloudorm import errors as ce
+from cloudorm.listing import check_count
+from cloudorm.nosql.expressions import (
+    Condition,
+    ExpressionBuilder,
+    all_of,
+    lookup,
+    lookups,
+    parse_path,
+    split_lookup,
+)
+from cloudorm.nosql.item import Item
+from cloudorm.nosql.schema import IndexKeys
+
+if TYPE_CHECKING:
+    from cloudorm.nosql.table import Table
+
+RowT = TypeVar("RowT", bound=Item)
+Wire = dict[str, Any]
+
+_KEY_OPS = {"eq", "lt", "lte", "gt", "gte", "between", "begins_with"}
+
+
+def encode_cursor(key: Wire) -> str:
+    """An opaque, URL-safe cursor for an ExclusiveStartKey."""
+    plain = {k: ({"B": base64.b64encode(v["B"]).decode()} if isinstance(v.get("B"), bytes) else v)
+             for k, v in key.items()}
+    return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> Wire:
+    """The ExclusiveStartKey a cursor stands for (``InvalidInput`` if it is not one of ours)."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        key = json.loads(raw)
+        if not isinstance(key, dict) or not all(isinstance(v, dict) and len(v) == 1 for v in key.values()):
+            raise ValueError
+    except (ValueError, TypeError):
+        raise ce.InvalidInput("cursor", "is not a cursor returned by a QuerySet") from None
+    return {k: ({"B": base64.b64decode(v["B"])} if "B" in v else v) for k, v in key.items()}
+
+
+class _Progress:
+    """Where the last iteration of a QuerySet got to; behind ``QuerySet.cursor``."""
+
+    __slots__ = ("exhausted", "last", "started")
+
+    def __init__(self) -> None:
+        self.started = False
+        self.exhausted = False
+        self.last: Wire | None = None
+
+
+@attrs.frozen(eq=False, repr=False)
+class QuerySet(Generic[RowT]):
+    """A lazy query or scan over a table. Chain ``filter``, ``index``, ``limit``, ``page_size``, ``reverse``,
+    ``only``, ``consistent``, ``after``; consume by iterating, slicing, ``first``, ``count``, ``exists``,
+    ``pages`` or ``delete``."""
+
+    _table: Table[RowT]
+    _kind: str
+    _key: tuple[tuple[str, str, Any], ...] = ()
+    _filters: tuple[Condition, ...] = ()
+    _index: str | None = None
+    _limit: int | None = None
+    _page_size: int | None = None
+    _reverse: bool = False
+    _only: tuple[str, ...] | None = None
+    _consistent: bool = False
+    _after: str | None = None
+    _segments: int | None = None
+    _progress: _Progress = attrs.field(factory=_Progress)
+
+    @classmethod
+    def for_query(cls, table: Table[RowT], conditions: dict[str, Any]) -> QuerySet[RowT]:
+        """A Query on ``table``'s hash key (and a range-key condition) given as lookups."""
+        key = []
+        for k, v in conditions.items():
+            name, op = split_lookup(k)
+            if op not in _KEY_OPS:
+                raise ce.InvalidInput(k, f"key conditions take = < <= > >= between begins_with, not __{op}; "
+                                         "put other conditions in .filter()")
+            lookup(name, op, v)  # validates the value's shape now
+            key.append((name, op, v))
+        if not key:
+            raise ce.InvalidInput("query", "needs the hash key, e.g. table.query(customer='A')")
+        return cls(table, "query", tuple(key))
+
+    @classmethod
+    def for_scan(cls, table: Table[RowT], segments: int | None) -> QuerySet[RowT]:
+        """A Scan of ``table``, on ``segments`` threads if given."""
+        if segments is not None:
+            check_count("segments", segments)
+        return cls(table, "scan", segments=segments)
+
+    def __repr__(self) -> str:
+        parts = [f"{self._table.name!r}"]
+        if self._key:
+            parts.append(", ".join(f"{n}__{op}={v!r}" if op != "eq" else f"{n}={v!r}" for n, op, v in self._key))
+        for name in ("index", "limit", "page_size", "reverse", "only", "consistent", "segments"):
+            value = getattr(self, f"_{name}")
+            if value:
+                parts.append(f"{name}={value!r}")
+        if self._filters:
+            parts.append(f"filters={len(self._filters)}")
+        return f"QuerySet({self._kind}: {', '.join(parts)})"
+
+    def _copy(self, **changes: Any) -> QuerySet[RowT]:
+        return attrs.evolve(self, progress=_Progress(), **changes)
+
+    # ------------------------------------------------------------------------------------------- chaining
+
+    def filter(self, *conditions: Condition, **lookup_values: Any) -> QuerySet[RowT]:
+        """Keep items matching every condition: ``Attr("a.b") > 3`` objects and lookups like ``total__gt=2``."""
+        new = tuple(conditions) + tuple(lookups(lookup_values))
+        all_of(new)  # type-checks the condition objects now
+        return self._copy(filters=self._filters + new)
+
+    def index(self, name: str) -> QuerySet[RowT]:
+        """Query or scan a secondary index instead of the table."""
+        if not isinstance(name, str) or not name:
+            raise ce.InvalidInput("index", f"must be an index name, not {name!r}")
+        return self._copy(index=name)
+
+    def limit(self, n: int) -> QuerySet[RowT]:
+        """Return at most ``n`` items."""
+        return self._copy(limit=check_count("limit", n))
+
+    def page_size(self, n: int) -> QuerySet[RowT]:
+        """Ask for at most ``n`` items per request."""
+        return self._copy(page_size=check_count("page_size", n))
+
+    def reverse(self) -> QuerySet[RowT]:
+        """Descending range-key order (queries only)."""
+        if self._kind != "query":
+            raise ce.InvalidInput("reverse", "only queries have an order; scans do not")
+        return self._copy(reverse=not self._reverse)
+
+    def only(self, *names: str) -> QuerySet[RowT]:
+        """Fetch only these attributes (paths like ``a.b`` allowed); key attributes always come along."""
+        if not names:
+            raise ce.InvalidInput("only", "name at least one attribute")
+        for n in names:
+            parse_path(n)
+        return self._copy(only=tuple(dict.fromkeys(names)))
+
+    def consistent(self) -> QuerySet[RowT]:
+        """Strongly consistent reads (not available on global secondary indexes)."""
+        return self._copy(consistent=True)
+
+    def after(self, cursor: str | None) -> QuerySet[RowT]:
+        """Resume right after the item a previous ``.cursor`` pointed at (``None`` starts at the beginning)."""
+        if cursor is not None:
+            decode_cursor(cursor)
+        if cursor is not None and self._segments:
+            raise ce.InvalidInput("after", "a parallel scan (segments=) cannot resume from a cursor")
+        return self._copy(after=cursor)
+
+    # ------------------------------------------------------------------------------------------- compiling
+
+    def _keys(self) -> IndexKeys:
+        schema = self._table.schema
+        return schema.index(self._index) if self._index else schema.keys
+
+    def _params(self, select_count: bool = False) -> Wire:
+        """The Query/Scan parameters, validated against the table's schema (before any item request)."""
+        table = self._table
+        keys = self._keys()
+        b = ExpressionBuilder()
+        params: Wire = {"TableName": table.name}
+        if self._index:
+            params["IndexName"] = self._index
+        if self._kind == "query":
+            params["KeyConditionExpression"] = self._key_condition(keys).compile(b)
+            if self._reverse:
+                params["ScanIndexForward"] = False
+        if self._filters:
+            key_names = set(keys.names) if self._kind == "query" else set()
+            for cond in self._filters:
+                for path in cond.attribute_paths():
+                    if path and path[0] in key_names and len(path) == 1:
+                        raise ce.InvalidInput(str(path[0]), "is a key attribute of this query: put its condition "
+                                                            "in query(), not filter()")
+            filter_expression = all_of(self._filters)
+            assert filter_expression is not None
+            params["FilterExpression"] = filter_expression.compile(b)
+        if select_count:
+            params["Select"] = "COUNT"
+        elif self._only is not None:
+            needed = [*self._only, *(n for n in table.schema.all_key_names(self._index) if n not in self._only)]
+            params["ProjectionExpression"] = ", ".join(b.name(parse_path(n)) for n in needed)
+        if self._consistent:
+            if self._index and not keys.local:
+                raise ce.InvalidInput("consistent", f"global secondary index {self._index!r} cannot be read "
+                                                    "consistently")
+            params["ConsistentRead"] = True
+        if self._after is not None:
+            params["ExclusiveStartKey"] = decode_cursor(self._after)
+        params.update(b.params())
+        return params
+
+    def _key_condition(self, keys: IndexKeys) -> Condition:
+        where = f"index {self._index!r}" if self._index else f"table {self._table.name!r}"
+        hash_name = keys.hash_key.name
+        range_name = keys.range_key.name if keys.range_key else None
+        conditions: list[Condition] = []
+        seen_hash = False
+        seen_range = False
+        for name, op, value in self._key:
+            if name == hash_name:
+                if op != "eq":
+                    raise ce.InvalidInput(f"{name}__{op}", "the hash key takes only equality")
+                seen_hash = True
+            elif name == range_name:
+                if seen_range:
+                    raise ce.InvalidInput(name, "takes one key condition; put others in .filter()")
+                seen_range = True
+            else:
+                raise ce.InvalidInput(name, f"is not a key of {where} (keys: {', '.join(keys.names)}); "
+                                            "use .filter() for other attributes")
+            conditions.append(lookup(name, op, value))
+        if not seen_hash:
+            raise ce.InvalidInput(hash_name, f"a query on {where} needs its hash key {hash_name!r}")
+        out = all_of(conditions)
+        assert out is not None
+        return out
+
+    def _send(self, params: Wire) -> Wire:
+        nosql = self._table._nosql
+        return nosql.query(params) if self._kind == "query" else nosql.scan(params)
+
+    # ------------------------------------------------------------------------------------------- consuming
+
+    def _wire_pages(self) -> Iterator[tuple[list[Wire], bool]]:
+        """Raw pages of items, each with whether it is the last page; honours limit and page_size."""
+        params = self._params()
+        remaining = self._limit
+        filtered = bool(self._filters)
+        while True:
+            page_params = dict(params)
+            request_limit = self._page_size
+            if remaining is not None and not filtered:
+                request_limit = min(request_limit or remaining, remaining)
+            if request_limit:
+                page_params["Limit"] = request_limit
+            response = self._send(page_params)
+            items: list[Wire] = response.get("Items", [])
+            start = response.get("LastEvaluatedKey")
+            if remaining is not None and len(items) >= remaining:
+                last = len(items) == remaining and start is None
+                yield items[:remaining], last
+                return
+            if remaining is not None:
+                remaining -= len(items)
+            yield items, start is None
+            if start is None:
+                return
+            params["ExclusiveStartKey"] = start
+
+    def _iter_wire(self) -> Iterator[Wire]:
+        if self._segments:
+            yield from self._parallel_scan()
+            return
+        progress = self._progress
+        progress.started, progress.exhausted, progress.last = True, False, None
+        for items, last_page in self._wire_pages():
+            for wire in items:
+                progress.last = wire
+                yield wire
+            if last_page:
+                progress.exhausted = True
+
+    def __iter__(self) -> Iterator[RowT]:
+        row = self._table._row
+        for wire in self._iter_wire():
+            yield row(wire)
+
+    def pages(self) -> Iterator[list[RowT]]:
+        """The items one list per request (empty pages, which filters can cause, are skipped)."""
+        if self._segments:
+            raise ce.InvalidInput("pages", "a parallel scan (segments=) yields items, not pages")
+        row = self._table._row
+        progress = self._progress
+        progress.started, progress.exhausted, progress.last = True, False, None
+        for items, last_page in self._wire_pages():
+            if items:
+                progress.last = items[-1]
+                yield [row(w) for w in items]
+            if last_page:
+                progress.exhausted = True
+
+    @property
+    def cursor(self) -> str | None:
+        """Resumes right after the last item the latest iteration returned (``None`` when nothing is left)."""
+        progress = self._progress
+        if self._segments:
+            raise ce.InvalidInput("cursor", "a parallel scan (segments=) has no cursor")
+        if not progress.started:
+            raise ce.InvalidInput("cursor", "the QuerySet has not been iterated yet")
+        if progress.exhausted:
+            return None
+        if progress.last is None:
+            return self._after
+        names = self._table.schema.all_key_names(self._index)
+        return encode_cursor({n: progress.last[n] for n in names if n in progress.last})
+
+    def first(self) -> RowT | None:
+        """The first item, or None (one request when there is no filter)."""
+        return next(iter(self.limit(1)), None)
+
+    def exists(self) -> bool:
+        """Whether any item matches."""
+        return self.first() is not None
+
+    def count(self) -> int:
+        """How many items match, counted by the provider (Select=COUNT) over every page."""
+        params = self._params(select_count=True)
+        total = 0
+        while True:
+            response = self._send(params)
+            total += int(response.get("Count", 0))
+            start = response.get("LastEvaluatedKey")
+            if start is None or (self._limit is not None and total >= self._limit):
+                break
+            params["ExclusiveStartKey"] = start
+        return min(total, self._limit) if self._limit is not None else total
+
+    def delete(self) -> int:
+        """Delete every matching item with batched writes (25 per request); returns how many."""
+        table = self._table
+        names = table.schema.key_names
+        count = 0
+        with table.batch_write() as batch:
+            for row in self.only(*names):
+                batch.delete({n: row[n] for n in names})
+                count += 1
+        return count
+
+    @overload
+    def __getitem__(self, i: int) -> RowT: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[RowT]: ...
+
+    def __getitem__(self, i: int | slice) -> RowT | list[RowT]:
+        if isinstance(i, slice):
+            start, stop = i.start or 0, i.stop
+            if start < 0 or (stop is not None and stop < 0) or i.step not in (None, 1):
+                raise ce.InvalidInput("slice", "QuerySets take [:n] or [a:b] with non-negative bounds")
+            source = self.limit(stop) if stop else self
+            return list(islice(source, start, stop))
+        if not isinstance(i, int) or i < 0:
+            raise ce.InvalidInput("index", "QuerySets take a non-negative int index")
+        found = list(islice(self.limit(i + 1), i, i + 1))
+        if not found:
+            raise IndexError(i)
+        return found[0]
+
+    def _parallel_scan(self) -> Iterator[Wire]:
+        """Scan ``segments`` segments on threads; items arrive in no particular order."""
+        assert self._segments is not None
+        segments = self._segments
+        base = self._params()
+        results: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=segments * 4)
+        stop = threading.Event()
+
+        def scan_segment(segment: int) -> None:
+            params = {**base, "Segment": segment, "TotalSegments": segments}
+            if self._page_size:
+                params["Limit"] = self._page_size
+            try:
+                while not stop.is_set():
+                    response = self._send(params)
+                    results.put(("items", response.get("Items", [])))
+                    start = response.get("LastEvaluatedKey")
+                    if start is None:
+                        break
+                    params["ExclusiveStartKey"] = start
+            except BaseException as e:
+                results.put(("error", e))
+            finally:
+                results.put(("done", None))
+
+        remaining = self._limit
+        with ThreadPoolExecutor(max_workers=segments, thread_name_prefix="cloudorm-scan") as pool:
+            for s in range(segments):
+                pool.submit(scan_segment, s)
+            running = segments
+            try:
+                while running:
+                    kind, value = results.get()
+                    if kind == "done":
+                        running -= 1
+                    elif kind == "error":
+                        raise value
+                    else:
+                        for wire in value:
+                            yield wire
+                            if remaining is not None:
+                                remaining -= 1
+                                if remaining == 0:
+                                    return
+            finally:
+                stop.set()
+                while running:  # drain so no segment thread blocks on a full queue
+                    kind, _ = results.get()
+                    if kind == "done":
+                        running -= 1
+
+
+__all__ = ["QuerySet", "decode_cursor", "encode_cursor"]

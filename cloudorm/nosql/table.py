@@ -1,0 +1,592 @@
+"""The Table entity: lifecycle of a DynamoDB-style table and every single-item operation on it.
+
+Request building lives here once (``_put_request``, ``_update_request``, ``_delete_request``, ...) and serves both
+single calls and transactions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+
+import attrs
+
+from cloudorm import errors as ce
+from cloudorm.nosql import codec
+from cloudorm.nosql.expressions import Action, Attr, Condition, ExpressionBuilder, all_of, compile_update
+from cloudorm.nosql.item import Item, changes, structure
+
+ItemBase = Item  # the class, for annotations inside Table (whose factory method is also called Item)
+from cloudorm.nosql.schema import (
+    ON_DEMAND,
+    Billing,
+    GlobalIndex,
+    Index,
+    IndexKeys,
+    KeyAttr,
+    LocalIndex,
+    Provisioned,
+    TableSchema,
+    global_index_wire,
+    optional_hash_key_attr,
+    optional_range_key_attr,
+    key_schema_wire,
+    local_index_wire,
+)
+from cloudorm.waiting import wait_until
+
+if TYPE_CHECKING:
+    from cloudorm.nosql.batch import BatchWriter
+    from cloudorm.nosql.queryset import QuerySet
+    from cloudorm.providers.base import NoSQLService
+    from cloudorm.session import Session
+
+RowT = TypeVar("RowT", bound=Item)
+Wire = dict[str, Any]
+
+_KEY_PYTHON_TYPES: dict[str, tuple[type, ...]] = {"S": (str,), "N": (int, float, Decimal),
+                                                   "B": (bytes, bytearray, memoryview)}
+
+
+@attrs.frozen
+class Request:
+    """One prepared write: the DynamoDB parameters, and what to do to the item once it succeeded."""
+
+    operation: str
+    params: Wire
+    on_success: Callable[[], None] = lambda: None
+    if_not_exists: bool = False
+    must_exist: bool = False
+
+
+def _billing(value: Any) -> Billing:
+    if value in (ON_DEMAND, "on_demand", None):
+        return ON_DEMAND
+    if isinstance(value, Provisioned):
+        return value
+    raise ce.InvalidInput("billing", f"must be 'PAY_PER_REQUEST' or cloudorm.Provisioned(read, write), not {value!r}")
+
+
+def _indexes(value: Any) -> tuple[Index, ...] | None:
+    if value is None:
+        return None
+    out = tuple(value)
+    for ix in out:
+        if not isinstance(ix, (GlobalIndex, LocalIndex)):
+            raise ce.InvalidInput("indexes", f"expected GlobalIndex or LocalIndex, got {ix!r}")
+    names = [ix.name for ix in out]
+    if len(set(names)) != len(names):
+        raise ce.InvalidInput("indexes", f"index names must be unique: {names}")
+    return out
+
+
+def _table_name(name: Any) -> str:
+    if not isinstance(name, str) or not 3 <= len(name) <= 255:
+        raise ce.InvalidInput("name", f"a table name has 3 to 255 characters, got {name!r}")
+    if not all((c.isalnum() and c.isascii()) or c in "_-." for c in name):
+        raise ce.InvalidInput("name", f"{name!r} may only hold a-z, A-Z, 0-9, '_', '-' and '.'")
+    return name
+
+
+@attrs.define(eq=False, repr=False)
+class Table(Generic[RowT]):
+    """A table bound to a session. Declare keys to create it with ``save()``, or name an existing one and its
+    schema is read from the provider when first needed."""
+
+    session: Session
+    name: str = attrs.field(converter=_table_name)
+    hash_key: KeyAttr | None = attrs.field(default=None, converter=optional_hash_key_attr)
+    range_key: KeyAttr | None = attrs.field(default=None, converter=optional_range_key_attr)
+    indexes: tuple[Index, ...] | None = attrs.field(default=None, converter=_indexes)
+    billing: Billing = attrs.field(default=ON_DEMAND, converter=_billing)
+    ttl: str | None = None
+    model: type[RowT] | None = None
+    _schema: TableSchema | None = attrs.field(default=None, init=False)
+    _description: Wire | None = attrs.field(default=None, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.range_key is not None and self.hash_key is None:
+            raise ce.InvalidInput("hash_key", "is required when range_key is given")
+        if self.ttl is not None and (not isinstance(self.ttl, str) or not self.ttl):
+            raise ce.InvalidInput("ttl", f"must be an attribute name, not {self.ttl!r}")
+        if self.hash_key is not None:
+            self._schema = TableSchema(self.hash_key, self.range_key, self.indexes or ())
+            self._schema.attribute_definitions()  # validates conflicting key types now
+
+    def __repr__(self) -> str:
+        keys = f", hash_key={self.hash_key.name!r}" if self.hash_key else ""
+        keys += f", range_key={self.range_key.name!r}" if self.range_key else ""
+        row = f", model={self.model.__name__}" if self.model else ""
+        return f"Table({self.name!r}{keys}{row})"
+
+    # ------------------------------------------------------------------------------------------- plumbing
+
+    @property
+    def _nosql(self) -> NoSQLService:
+        return self.session.nosql
+
+    @property
+    def schema(self) -> TableSchema:
+        """Key attributes and indexes: as declared, or read once with DescribeTable."""
+        if self._schema is None:
+            self.refresh()
+        assert self._schema is not None
+        return self._schema
+
+    def _call(self, fn: Callable[[], Any], req: Request | None = None) -> Any:
+        """Run a request, turning a failed condition into the error the caller asked about."""
+        try:
+            return fn()
+        except ce.ConflictError as e:
+            if e.code != "ConditionalCheckFailedException" or req is None:
+                raise
+            raise self._explain_failed_condition(e, req) from None
+
+    def _explain_failed_condition(self, e: ce.ConflictError, req: Request) -> ce.CloudError:
+        details: dict[str, Any] = {"code": e.code, "request_id": e.request_id, "provider": e.provider, "operation": e.operation,
+                   "status": e.status}
+        if req.if_not_exists or req.must_exist:
+            present = e.item is not None or self._exists_key(req.params["Key" if "Key" in req.params else "Item"])
+            if req.if_not_exists and present:
+                return ce.AlreadyExists(f"an item with this key exists already in {self.name!r}", **details)
+            if req.must_exist and not present:
+                return ce.NotFound(f"no item with this key in {self.name!r}", **details)
+        return e
+
+    def _exists_key(self, wire: Wire) -> bool:
+        key = {k: wire[k] for k in self.schema.key_names if k in wire}
+        params = {"TableName": self.name, "Key": key, "ConsistentRead": True,
+                  "ProjectionExpression": "#k", "ExpressionAttributeNames": {"#k": self.schema.hash_key.name}}
+        return self._nosql.get_item(params) is not None
+
+    def _row(self, wire: Wire) -> RowT:
+        """An item read from the table, bound to it."""
+        if self.model is None:
+            row = ItemBase.__new__(ItemBase)
+            d = row.__dict__
+            d["_data"] = codec.decode_item(wire)
+            d["_co_table"] = self
+            d["_co_snapshot"] = wire
+            return cast(RowT, row)
+        typed = structure(self.model, codec.decode_item(wire))
+        typed._co_table = self
+        typed._co_snapshot = wire
+        return typed
+
+    def _as_row(self, data: Any) -> RowT:
+        """The caller's item or dict as a row of this table, bound to it."""
+        if isinstance(data, ItemBase):
+            if self.model is not None and not isinstance(data, self.model):
+                raise ce.InvalidInput("item", f"{self.name!r} holds {self.model.__name__} rows, "
+                                              f"not {type(data).__name__}")
+            if data._co_table is not None and data._co_table is not self and data._co_table.name != self.name:
+                raise ce.InvalidInput("item", f"belongs to table {data._co_table.name!r}, not {self.name!r}")
+            data._co_table = self
+            return cast(RowT, data)
+        if isinstance(data, Mapping):
+            return self.Item(**data)
+        raise ce.InvalidInput("item", f"expected a dict or an Item, got {type(data).__name__}")
+
+    def Item(self, **attributes: Any) -> RowT:
+        """A new item of this table (a typed model instance for a model table), not yet saved."""
+        row: ItemBase
+        row = ItemBase(attributes) if self.model is None else structure(self.model, attributes)
+        row._co_table = self
+        return cast(RowT, row)
+
+    def key_values(self, values: Mapping[str, Any], keys: IndexKeys | None = None) -> dict[str, Any]:
+        """The primary key (or ``keys``) taken from ``values``, checked: present, non-empty, the declared type."""
+        keys = keys or self.schema.keys
+        out: dict[str, Any] = {}
+        for attr in (keys.hash_key, keys.range_key):
+            if attr is None:
+                continue
+            if attr.name not in values or values[attr.name] is None:
+                raise ce.InvalidInput(attr.name, f"key attribute is missing (the key of {self.name!r} is "
+                                                 f"{', '.join(keys.names)})")
+            value = values[attr.name]
+            if isinstance(value, bool) or not isinstance(value, _KEY_PYTHON_TYPES[attr.type]):
+                raise ce.InvalidInput(attr.name, f"key attribute of type {attr.type} cannot hold "
+                                                 f"{type(value).__name__} {value!r}")
+            if attr.type != "N" and not value:
+                raise ce.InvalidInput(attr.name, "key attributes cannot be empty")
+            out[attr.name] = value
+        return out
+
+    def _key_wire(self, values: Mapping[str, Any]) -> Wire:
+        return codec.encode_item(self.key_values(values))
+
+    def _key_from(self, key: Mapping[str, Any] | ItemBase | None, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        if key is not None and kwargs:
+            raise ce.InvalidInput("key", "give the key as a dict or as keyword arguments, not both")
+        values: Mapping[str, Any] = kwargs
+        if isinstance(key, ItemBase):
+            values = key._co_values()
+        elif key is not None:
+            if not isinstance(key, Mapping):
+                raise ce.InvalidInput("key", f"expected a dict of key attributes, got {key!r}")
+            values = key
+        extra = set(values) - set(self.schema.key_names)
+        if extra and not isinstance(key, ItemBase):
+            raise ce.InvalidInput(sorted(extra)[0], f"is not a key attribute of {self.name!r} "
+                                                    f"(its key is {', '.join(self.schema.key_names)})")
+        return self.key_values(values)
+
+    def _version_field(self) -> str | None:
+        info = self.model.__cloudorm_model__ if self.model is not None else None
+        return info.version if info is not None else None
+
+    @staticmethod
+    def _finish(params: Wire, b: ExpressionBuilder, condition: Condition | None) -> Wire:
+        if condition is not None:
+            params["ConditionExpression"] = condition.compile(b)
+        params.update(b.params())
+        return params
+
+    # ------------------------------------------------------------------------------------------- lifecycle
+
+    def save(self, *, wait: bool = True, timeout: float = 300.0) -> Table[RowT]:
+        """Create the table (waiting until it is ACTIVE), or bring an existing one's billing, indexes and TTL in
+        line with this declaration."""
+        if self.hash_key is None:
+            if not self.exists():
+                raise ce.InvalidInput("hash_key", f"is required to create table {self.name!r}")
+            return self
+        declared = self.schema
+        params: Wire = {
+            "TableName": self.name,
+            "KeySchema": key_schema_wire(declared.hash_key, declared.range_key),
+            "AttributeDefinitions": declared.attribute_definitions(),
+        }
+        self._billing_params(params)
+        gsis = [global_index_wire(ix, self.billing) for ix in declared.indexes if isinstance(ix, GlobalIndex)]
+        lsis = [local_index_wire(ix, declared.hash_key) for ix in declared.indexes if isinstance(ix, LocalIndex)]
+        if gsis:
+            params["GlobalSecondaryIndexes"] = gsis
+        if lsis:
+            params["LocalSecondaryIndexes"] = lsis
+        try:
+            self._description = self._nosql.create_table(params)
+            created = True
+        except ce.AlreadyExists:
+            created = False
+        if wait or not created:
+            self._wait_active(timeout)
+        if not created:
+            self._reconcile(timeout)
+        if self.ttl is not None:
+            self._sync_ttl()
+        return self
+
+    def _billing_params(self, params: Wire) -> None:
+        if isinstance(self.billing, Provisioned):
+            params["BillingMode"] = "PROVISIONED"
+            params["ProvisionedThroughput"] = self.billing.wire()
+        else:
+            params["BillingMode"] = ON_DEMAND
+
+    def _wait_active(self, timeout: float) -> None:
+        def active() -> Wire | None:
+            desc = self._nosql.describe_table(self.name)
+            busy = desc.get("TableStatus") != "ACTIVE" or any(
+                g.get("IndexStatus", "ACTIVE") != "ACTIVE" for g in desc.get("GlobalSecondaryIndexes", []) or [])
+            return None if busy else desc
+
+        self._description = wait_until(active, timeout=timeout, what=f"table {self.name!r} becoming ACTIVE")
+
+    def _reconcile(self, timeout: float) -> None:
+        """Update an existing table toward this declaration; key schemas and local indexes cannot change."""
+        assert self._description is not None
+        actual = TableSchema.from_description(self._description)
+        declared = self.schema
+        if (actual.hash_key, actual.range_key) != (declared.hash_key, declared.range_key):
+            raise ce.ConflictError(f"table {self.name!r} exists with key {actual.key_names}, not {declared.key_names}; "
+                                   "a key schema cannot change")
+        if self.indexes is not None:
+            want_local = {ix.name: ix for ix in declared.indexes if isinstance(ix, LocalIndex)}
+            have_local = {ix.name: ix for ix in actual.indexes if isinstance(ix, LocalIndex)}
+            if want_local != have_local:
+                raise ce.ConflictError(f"table {self.name!r} has local indexes {sorted(have_local)}; "
+                                       "local secondary indexes cannot change after creation")
+        mode = (self._description.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED")
+        throughput = self._description.get("ProvisionedThroughput") or {}
+        want_mode = "PROVISIONED" if isinstance(self.billing, Provisioned) else ON_DEMAND
+        if mode != want_mode or (isinstance(self.billing, Provisioned) and (
+                throughput.get("ReadCapacityUnits"), throughput.get("WriteCapacityUnits")) != (
+                self.billing.read, self.billing.write)):
+            params: Wire = {"TableName": self.name}
+            self._billing_params(params)
+            self._nosql.update_table(params)
+            self._wait_active(timeout)
+        if self.indexes is None:
+            return
+        have = {ix.name for ix in actual.indexes if isinstance(ix, GlobalIndex)}
+        want = {ix.name: ix for ix in declared.indexes if isinstance(ix, GlobalIndex)}
+        for name in sorted(have - set(want)):
+            self._nosql.update_table({"TableName": self.name,
+                                      "GlobalSecondaryIndexUpdates": [{"Delete": {"IndexName": name}}]})
+            self._wait_active(timeout)
+        for name in sorted(set(want) - have):
+            ix = want[name]
+            self._nosql.update_table({
+                "TableName": self.name, "AttributeDefinitions": declared.attribute_definitions(),
+                "GlobalSecondaryIndexUpdates": [{"Create": global_index_wire(ix, self.billing)}]})
+            self._wait_active(timeout)
+
+    def _sync_ttl(self) -> None:
+        assert self.ttl is not None
+        current = self._nosql.describe_ttl(self.name)
+        enabled = current.get("TimeToLiveStatus") in ("ENABLED", "ENABLING")
+        if not enabled or current.get("AttributeName") != self.ttl:
+            if enabled:
+                self._nosql.update_ttl(self.name, current["AttributeName"], False)
+            self._nosql.update_ttl(self.name, self.ttl, True)
+
+    def delete(self, *, missing_ok: bool = False, wait: bool = True, timeout: float = 300.0) -> None:
+        """Delete the table and everything in it (``NotFound`` if absent, unless ``missing_ok``)."""
+        try:
+            self._nosql.delete_table(self.name)
+        except ce.NotFound:
+            if not missing_ok:
+                raise
+            return
+        if wait:
+            wait_until(lambda: not self.exists(), timeout=timeout, what=f"table {self.name!r} being deleted")
+        self._description = None
+
+    def refresh(self) -> Table[RowT]:
+        """Reload the table's description (status, counts, schema) from the provider."""
+        self._description = self._nosql.describe_table(self.name)
+        learned = TableSchema.from_description(self._description)
+        if self.hash_key is None:
+            self._schema = learned
+            self.hash_key, self.range_key = learned.hash_key, learned.range_key
+        elif self._schema is not None and self.indexes is None:
+            self._schema = attrs.evolve(self._schema, indexes=learned.indexes)
+        return self
+
+    def exists(self) -> bool:
+        """Whether the table exists (one DescribeTable request)."""
+        try:
+            self.refresh()
+        except ce.NotFound:
+            return False
+        return True
+
+    @property
+    def status(self) -> str | None:
+        """``CREATING``, ``ACTIVE``, ``UPDATING``, ``DELETING`` as last seen (``refresh()`` to update)."""
+        return (self._description or {}).get("TableStatus")
+
+    @property
+    def item_count(self) -> int | None:
+        """The provider's approximate item count as last seen."""
+        return (self._description or {}).get("ItemCount")
+
+    @property
+    def arn(self) -> str | None:
+        """The table's ARN as last seen."""
+        return (self._description or {}).get("TableArn")
+
+    # ------------------------------------------------------------------------------------------- request builders
+
+    def _put_request(self, data: Any, *, if_not_exists: bool = False,
+                     condition: Condition | None = None) -> tuple[RowT, Request]:
+        row = self._as_row(data)
+        values = row._co_values()
+        self.key_values(values)
+        b = ExpressionBuilder()
+        conditions = [condition] if condition is not None else []
+        if if_not_exists:
+            conditions.append(Attr.top(self.schema.hash_key.name).not_exists())
+        vname = self._version_field()
+        if vname is not None:
+            current = values.get(vname) or 0
+            values = {**values, vname: current + 1}
+            conditions.append(Attr.top(vname).not_exists() if current == 0 else Attr.top(vname) == current)
+        wire = codec.encode_item(values)
+        codec.check_item_size(wire)
+        params = self._finish({"TableName": self.name, "Item": wire}, b, all_of(conditions))
+
+        def done() -> None:
+            if vname is not None:
+                object.__setattr__(row, vname, values[vname])
+            row._co_snapshot = wire
+            row._co_deleted = False
+
+        return row, Request("Put", params, done, if_not_exists=if_not_exists and condition is None)
+
+    def _save_request(self, row: RowT, *, if_not_exists: bool = False,
+                      condition: Condition | None = None) -> Request | None:
+        """A PutItem for a new item; for a loaded one, an UpdateItem of the changed attributes (None if none)."""
+        if row._co_snapshot is None or row._co_deleted or if_not_exists:
+            return self._put_request(row, if_not_exists=if_not_exists, condition=condition)[1]
+        values = row._co_values()
+        key = self.key_values(values)
+        old = codec.decode_item(row._co_snapshot)
+        for name in key:
+            if not codec.same_stored(key[name], old.get(name)):
+                raise ce.InvalidInput(name, "key attributes cannot change; delete the item and put a new one")
+        vname = self._version_field()
+        changed = sorted(changes(row) - set(key) - {vname})
+        if not changed:
+            return None
+        actions = [Attr.top(n).set(values[n]) if n in values else Attr.top(n).remove() for n in changed]
+        conditions = [condition] if condition is not None else []
+        conditions.append(Attr.top(self.schema.hash_key.name).exists())
+        new_values = dict(values)
+        if vname is not None:
+            current = values.get(vname) or 0
+            new_values[vname] = current + 1
+            actions.append(Attr.top(vname).set(current + 1))
+            conditions.append(Attr.top(vname) == current)
+        req = self._update_request(key, actions, all_of(conditions), returns="NONE")
+        wire = codec.encode_item(new_values)
+        codec.check_item_size(wire)
+
+        def done() -> None:
+            if vname is not None:
+                object.__setattr__(row, vname, new_values[vname])
+            row._co_snapshot = wire
+
+        return attrs.evolve(req, on_success=done, must_exist=True)
+
+    def _update_request(self, key: Mapping[str, Any], actions: Sequence[Action],
+                        condition: Condition | None, returns: str = "ALL_NEW") -> Request:
+        b = ExpressionBuilder()
+        expression = compile_update(actions, b)
+        if expression is None:
+            raise ce.InvalidInput("update", "no update actions were given")
+        params: Wire = {"TableName": self.name, "Key": codec.encode_item(key), "UpdateExpression": expression}
+        if returns != "NONE":
+            params["ReturnValues"] = returns
+        return Request("Update", self._finish(params, b, condition))
+
+    def _delete_request(self, key: Mapping[str, Any], *, condition: Condition | None,
+                        missing_ok: bool, version: int | None = None) -> Request:
+        b = ExpressionBuilder()
+        conditions = [condition] if condition is not None else []
+        if not missing_ok:
+            conditions.append(Attr.top(self.schema.hash_key.name).exists())
+        vname = self._version_field()
+        if vname is not None and version:
+            conditions.append(Attr.top(vname) == version)
+        params = self._finish({"TableName": self.name, "Key": codec.encode_item(key)}, b, all_of(conditions))
+        return Request("Delete", params, must_exist=not missing_ok)
+
+    def _check_request(self, key: Mapping[str, Any], condition: Condition) -> Request:
+        b = ExpressionBuilder()
+        params = self._finish({"TableName": self.name, "Key": codec.encode_item(key)}, b, condition)
+        return Request("ConditionCheck", params)
+
+    # ------------------------------------------------------------------------------------------- items
+
+    def put(self, data: Mapping[str, Any] | RowT, *, if_not_exists: bool = False,
+            condition: Condition | None = None) -> RowT:
+        """Write a whole item (replacing any with the same key); ``if_not_exists`` raises ``AlreadyExists``
+        instead of replacing."""
+        row, req = self._put_request(data, if_not_exists=if_not_exists, condition=condition)
+        self._call(lambda: self._nosql.put_item(req.params), req)
+        req.on_success()
+        return row
+
+    def get(self, key: Mapping[str, Any] | None = None, /, *, consistent: bool = False,
+            **key_values: Any) -> RowT | None:
+        """The item with this key, or None: ``table.get(customer="A", placed=5)``."""
+        values = self._key_from(key, key_values)
+        params: Wire = {"TableName": self.name, "Key": codec.encode_item(values)}
+        if consistent:
+            params["ConsistentRead"] = True
+        wire = self._nosql.get_item(params)
+        return None if wire is None else self._row(wire)
+
+    def delete_item(self, key: Mapping[str, Any] | RowT | None = None, /, *, condition: Condition | None = None,
+                    missing_ok: bool = False, **key_values: Any) -> None:
+        """Delete the item with this key (``NotFound`` if absent, unless ``missing_ok``)."""
+        values = self._key_from(key, key_values)
+        version = None
+        vname = self._version_field()
+        if isinstance(key, ItemBase) and vname is not None:
+            version = key._co_values().get(vname)
+        req = self._delete_request(values, condition=condition, missing_ok=missing_ok, version=version)
+        self._call(lambda: self._nosql.delete_item(req.params), req)
+        if isinstance(key, ItemBase):
+            key._co_deleted = True
+
+    def update(self, key: Mapping[str, Any], *actions: Action, condition: Condition | None = None) -> RowT:
+        """Apply atomic actions to the item with ``key`` (created if absent) and return its new state:
+        ``table.update({"id": 1}, Attr("visits").add(1), Attr("tags").add({"x"}))``."""
+        values = self._key_from(key, {})
+        req = self._update_request(values, actions, condition)
+        response = self._call(lambda: self._nosql.update_item(req.params), req)
+        return self._row(response.get("Attributes") or codec.encode_item(values))
+
+    # the Item methods delegate here
+
+    def save_item(self, row: RowT, *, if_not_exists: bool = False, condition: Condition | None = None) -> None:
+        """``item.save()``: put a new item, or update just what changed on a loaded one."""
+        self._as_row(row)
+        req = self._save_request(row, if_not_exists=if_not_exists, condition=condition)
+        if req is None:
+            return
+        send = self._nosql.put_item if req.operation == "Put" else self._nosql.update_item
+        self._call(lambda: send(req.params), req)
+        req.on_success()
+
+    def refresh_item(self, row: RowT, *, consistent: bool = True) -> None:
+        """``item.refresh()``: reload the item's attributes."""
+        values = self.key_values(row._co_values())
+        params: Wire = {"TableName": self.name, "Key": codec.encode_item(values), "ConsistentRead": consistent}
+        wire = self._nosql.get_item(params)
+        if wire is None:
+            raise ce.NotFound(f"the item {values} is not in {self.name!r}")
+        row._co_load(codec.decode_item(wire))
+        row._co_snapshot = wire
+        row._co_deleted = False
+
+    def update_item(self, row: RowT, *actions: Action, condition: Condition | None = None) -> None:
+        """``item.update(...)``: apply atomic actions and load the item's new values."""
+        values = row._co_values()
+        key = self.key_values(values)
+        conditions = [condition] if condition is not None else []
+        vname = self._version_field()
+        all_actions = list(actions)
+        if vname is not None:
+            current = values.get(vname) or 0
+            all_actions.append(Attr.top(vname).set(current + 1))
+            conditions.append(Attr.top(vname).not_exists() if current == 0 else Attr.top(vname) == current)
+        req = self._update_request(key, all_actions, all_of(conditions))
+        response = self._call(lambda: self._nosql.update_item(req.params), req)
+        wire = response.get("Attributes") or {}
+        row._co_load(codec.decode_item(wire))
+        row._co_snapshot = wire
+        row._co_deleted = False
+
+    # ------------------------------------------------------------------------------------------- many items
+
+    def query(self, **key_conditions: Any) -> QuerySet[RowT]:
+        """Items with this hash key (and range-key condition): ``table.query(customer="A", placed__gte=5)``.
+        Lazy: nothing is sent until the result is consumed."""
+        from cloudorm.nosql.queryset import QuerySet
+
+        return QuerySet.for_query(self, key_conditions)
+
+    def scan(self, *, segments: int | None = None) -> QuerySet[RowT]:
+        """Every item (``segments=n`` scans in parallel on n threads). Lazy."""
+        from cloudorm.nosql.queryset import QuerySet
+
+        return QuerySet.for_scan(self, segments)
+
+    def batch_write(self, *, deadline: float = 60.0) -> BatchWriter[RowT]:
+        """A context manager buffering puts and deletes into BatchWriteItem requests of 25."""
+        from cloudorm.nosql.batch import BatchWriter
+
+        return BatchWriter(self, deadline=deadline)
+
+    def batch_get(self, keys: Iterable[Mapping[str, Any] | ItemBase], *, consistent: bool = False,
+                  deadline: float = 60.0) -> list[RowT]:
+        """The items with these keys, in the order asked (missing ones left out), 100 keys per request."""
+        from cloudorm.nosql.batch import batch_get
+
+        return batch_get(self, keys, consistent=consistent, deadline=deadline)

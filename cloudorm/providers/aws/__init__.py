@@ -1,0 +1,91 @@
+"""Amazon Web Services through boto3: DynamoDB today; IAM, S3, Lambda, API Gateway and EC2 join it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import boto3
+
+from cloudorm.credentials import KeyCredentials, aws_credentials, mask
+from cloudorm.errors import InvalidInput
+from cloudorm.providers.aws.clients import ClientFactory
+from cloudorm.providers.base import Options, Provider
+
+SERVICES = ("dynamodb", "s3", "iam", "sts", "lambda", "apigateway", "ec2")
+"""Service names ``endpoint_url`` may be given for (as a dict)."""
+
+
+def endpoints_from(endpoint_url: str | Mapping[str, str] | None, known: tuple[str, ...] = SERVICES) -> dict[str, str]:
+    """Normalise ``endpoint_url`` (one URL for every service, or one per service) into ``{service: url}``."""
+    if endpoint_url is None:
+        return {}
+    if isinstance(endpoint_url, str):
+        urls = {"*": endpoint_url}
+    elif isinstance(endpoint_url, Mapping):
+        urls = dict(endpoint_url)
+        for key in urls:
+            if key not in known:
+                raise InvalidInput(f"endpoint_url[{key!r}]", f"unknown service; use one of {', '.join(known)}")
+    else:
+        raise InvalidInput("endpoint_url", f"must be a URL or a dict of URLs per service, not {endpoint_url!r}")
+    for key, url in urls.items():
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            name = "endpoint_url" if key == "*" else f"endpoint_url[{key!r}]"
+            raise InvalidInput(name, f"must be an http:// or https:// URL, not {url!r}")
+    return urls
+
+
+class AwsProvider(Provider):
+    """AWS: credentials from the dict or boto3's default chain, one client per service."""
+
+    name: ClassVar[str] = "aws"
+    areas: ClassVar[frozenset[str]] = frozenset({"nosql"})
+    default_region: ClassVar[str] = "us-east-1"
+
+    def __init__(self, creds: Mapping[str, Any] | None, region: str | None,
+                 endpoint_url: str | Mapping[str, str] | None, options: Options) -> None:
+        super().__init__()
+        self.credentials, creds_region = self._credentials(creds)
+        self._region = region or creds_region or self._chain_region() or self.default_region
+        if not isinstance(self._region, str):
+            raise InvalidInput("region", f"must be a str, not {self._region!r}")
+        self.endpoints = endpoints_from(endpoint_url)
+        self.options = options
+        self.clients = ClientFactory(credentials=self.credentials, region=self._region,
+                                     endpoints=self.endpoints, options=options, hub=self.requests,
+                                     s3_compatible=self.s3_compatible)
+
+    s3_compatible: ClassVar[bool] = False
+
+    def _credentials(self, creds: Mapping[str, Any] | None) -> tuple[KeyCredentials | None, str | None]:
+        return aws_credentials(creds, self.name)
+
+    def _chain_region(self) -> str | None:
+        region: str | None = boto3.Session().region_name
+        return region
+
+    @property
+    def region(self) -> str:
+        """The AWS region."""
+        return self._region
+
+    def secrets(self) -> tuple[str, ...]:
+        """Values never to be shown in messages."""
+        return self.credentials.secrets() if self.credentials else ()
+
+    def describe(self) -> dict[str, str]:
+        """Region, masked key id and endpoint, for the Session repr."""
+        out = {"region": self._region}
+        if self.credentials:
+            out["key"] = mask(self.credentials.access_key_id) or ""
+        if self.endpoints:
+            out["endpoint"] = ", ".join(f"{k}={v}" if k != "*" else v for k, v in self.endpoints.items())
+        return out
+
+    def _make_service(self, area: str) -> Any:
+        if area == "nosql":
+            from cloudorm.providers.aws.dynamodb import DynamoDBService
+
+            return DynamoDBService(self.clients.client("dynamodb"), self.name, self.secrets())
+        return super()._make_service(area)

@@ -1,0 +1,82 @@
+"""Creating botocore clients once per session, thread-safely, with standard retries and explicit timeouts."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from cloudorm.counting import RequestHub
+from cloudorm.credentials import KeyCredentials
+from cloudorm.providers.base import Options
+
+
+class ClientFactory:
+    """Makes and caches one botocore client per service for a session; safe to use from many threads."""
+
+    def __init__(self, *, credentials: KeyCredentials | None, region: str, endpoints: Mapping[str, str],
+                 options: Options, hub: RequestHub, s3_compatible: bool = False) -> None:
+        self._credentials = credentials
+        self._region = region
+        self._endpoints = dict(endpoints)
+        self._options = options
+        self._hub = hub
+        self._s3_compatible = s3_compatible
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._boto: boto3.Session | None = None
+
+    def endpoint(self, service: str) -> str | None:
+        """The endpoint URL override for ``service``, if any."""
+        return self._endpoints.get(service) or self._endpoints.get("*")
+
+    def config(self, service: str) -> Config:
+        """The botocore Config every client of this session uses."""
+        extra: dict[str, Any] = {}
+        if self._s3_compatible or self.endpoint(service):
+            # S3-compatible services (Wasabi, Spaces, MinIO, moto) reject boto3's default checksum headers.
+            extra = {"request_checksum_calculation": "when_required",
+                     "response_checksum_validation": "when_required"}
+        return Config(
+            region_name=self._region,
+            retries={"mode": "standard", "max_attempts": self._options.max_attempts},
+            connect_timeout=self._options.connect_timeout,
+            read_timeout=self._options.read_timeout,
+            max_pool_connections=self._options.max_pool_connections,
+            **extra,
+        )
+
+    def client(self, service: str) -> Any:
+        """The botocore client for ``service`` (made on first use)."""
+        client = self._clients.get(service)
+        if client is not None:
+            return client
+        with self._lock:
+            client = self._clients.get(service)
+            if client is None:
+                client = self._make(service)
+                self._clients[service] = client
+        return client
+
+    def _make(self, service: str) -> Any:
+        if self._boto is None:
+            c = self._credentials
+            self._boto = boto3.Session(
+                aws_access_key_id=c.access_key_id if c else None,
+                aws_secret_access_key=c.secret_access_key if c else None,
+                aws_session_token=c.session_token if c else None,
+                region_name=self._region,
+            )
+        client = self._boto.client(service, endpoint_url=self.endpoint(service),  # type: ignore[call-overload]
+                                   config=self.config(service))
+        hub = self._hub
+
+        def count(event_name: str, **_: Any) -> None:
+            # event_name is "before-send.<service>.<Operation>"
+            hub.record(event_name.split(".", 1)[1])
+
+        client.meta.events.register("before-send", count)
+        return client

@@ -1,0 +1,116 @@
+"""Mapping botocore's exceptions onto cloudorm's error types, keeping the provider's code, message and request id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore import exceptions as bx
+
+from cloudorm import errors as ce
+from cloudorm.credentials import redact
+
+_BY_CODE: dict[str, type[ce.CloudError]] = {
+    # missing things
+    "ResourceNotFoundException": ce.NotFound,
+    "NoSuchBucket": ce.NotFound,
+    "NoSuchKey": ce.NotFound,
+    "NoSuchEntity": ce.NotFound,
+    "NoSuchUpload": ce.NotFound,
+    "NotFoundException": ce.NotFound,
+    "NotFound": ce.NotFound,
+    "404": ce.NotFound,
+    # things already there
+    "EntityAlreadyExists": ce.AlreadyExists,
+    "TableAlreadyExistsException": ce.AlreadyExists,
+    "BucketAlreadyOwnedByYou": ce.AlreadyExists,
+    "BucketAlreadyExists": ce.AlreadyExists,
+    "ResourceConflictException": ce.ConflictError,
+    # failed conditions
+    "ConditionalCheckFailedException": ce.ConflictError,
+    "TransactionConflictException": ce.ConflictError,
+    "ResourceInUseException": ce.ConflictError,
+    "DeleteConflict": ce.ConflictError,
+    "BucketNotEmpty": ce.ConflictError,
+    "PreconditionFailed": ce.ConflictError,
+    "ConflictException": ce.ConflictError,
+    # bad requests
+    "ValidationException": ce.InvalidInput,
+    "ValidationError": ce.InvalidInput,
+    "SerializationException": ce.InvalidInput,
+    "InvalidParameterValueException": ce.InvalidInput,
+    "InvalidParameterValue": ce.InvalidInput,
+    "InvalidInput": ce.InvalidInput,
+    "MalformedPolicyDocument": ce.InvalidInput,
+    "InvalidBucketName": ce.InvalidInput,
+    "InvalidArgument": ce.InvalidInput,
+    "BadRequestException": ce.InvalidInput,
+    # credentials and permissions
+    "AccessDenied": ce.AccessDenied,
+    "AccessDeniedException": ce.AccessDenied,
+    "UnrecognizedClientException": ce.AccessDenied,
+    "InvalidClientTokenId": ce.AccessDenied,
+    "InvalidAccessKeyId": ce.AccessDenied,
+    "SignatureDoesNotMatch": ce.AccessDenied,
+    "ExpiredToken": ce.AccessDenied,
+    "ExpiredTokenException": ce.AccessDenied,
+    "MissingAuthenticationToken": ce.AccessDenied,
+    "UnauthorizedOperation": ce.AccessDenied,
+    "403": ce.AccessDenied,
+    # slow down
+    "ThrottlingException": ce.Throttled,
+    "Throttling": ce.Throttled,
+    "ThrottledException": ce.Throttled,
+    "ProvisionedThroughputExceededException": ce.Throttled,
+    "RequestLimitExceeded": ce.Throttled,
+    "RequestThrottled": ce.Throttled,
+    "SlowDown": ce.Throttled,
+    "TooManyRequestsException": ce.Throttled,
+    # time
+    "RequestTimeout": ce.Timeout,
+    "RequestTimeoutException": ce.Timeout,
+}
+
+_BY_OPERATION: dict[tuple[str, str], type[ce.CloudError]] = {
+    ("CreateTable", "ResourceInUseException"): ce.AlreadyExists,
+}
+
+
+def map_client_error(exc: bx.ClientError, provider: str, secrets: tuple[str, ...] = ()) -> ce.CloudError:
+    """The cloudorm error for a botocore ``ClientError``."""
+    response: dict[str, Any] = dict(exc.response or {})
+    err = response.get("Error", {}) or {}
+    meta = response.get("ResponseMetadata", {}) or {}
+    code = str(err.get("Code") or meta.get("HTTPStatusCode") or "Unknown")
+    operation = exc.operation_name
+    message = redact(str(err.get("Message") or code), secrets)
+    request_id = meta.get("RequestId") or (meta.get("HTTPHeaders") or {}).get("x-amz-request-id")
+    status = meta.get("HTTPStatusCode")
+    details: dict[str, Any] = {"code": code, "request_id": request_id, "provider": provider,
+                               "operation": operation, "status": status}
+    cls = _BY_OPERATION.get((operation, code)) or _BY_CODE.get(code)
+    if cls is None and status == 404:
+        cls = ce.NotFound
+    if cls is ce.InvalidInput:
+        return ce.InvalidInput(None, message, **details)
+    return (cls or ce.CloudError)(message, **details)
+
+
+def map_error(exc: Exception, provider: str, operation: str | None = None,
+              secrets: tuple[str, ...] = ()) -> Exception:
+    """The cloudorm error for any botocore exception (other exceptions are returned unchanged)."""
+    if isinstance(exc, ce.CloudError):
+        return exc
+    if isinstance(exc, bx.ClientError):
+        return map_client_error(exc, provider, secrets)
+    details: dict[str, Any] = {"provider": provider, "operation": operation}
+    text = redact(str(exc), secrets)
+    if isinstance(exc, (bx.ReadTimeoutError, bx.ConnectTimeoutError)):
+        return ce.Timeout(text, **details)
+    if isinstance(exc, bx.NoCredentialsError):
+        return ce.AccessDenied("no credentials: pass creds={'aws_access_key_id': ..., "
+                               "'aws_secret_access_key': ...} or configure boto3's default chain", **details)
+    if isinstance(exc, bx.ParamValidationError):
+        return ce.InvalidInput(None, text, **details)
+    if isinstance(exc, bx.BotoCoreError):
+        return ce.CloudError(text, **details)
+    return exc

@@ -1,0 +1,104 @@
+"""The Session: which provider, with which credentials and region; the factory for every entity.
+
+``cloudorm.Session()`` is the embedded local cloud. Switching provider is a change of Session, never of script.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar, overload
+
+from cloudorm.counting import RequestCounter
+from cloudorm.errors import InvalidInput
+from cloudorm.listing import Listing
+from cloudorm.nosql.item import Item
+from cloudorm.nosql.schema import ON_DEMAND, Billing, Index
+from cloudorm.nosql.table import Table as TableEntity
+from cloudorm.nosql.transaction import Transaction, transact_get
+from cloudorm.providers import provider_class
+from cloudorm.providers.base import NoSQLService, Options, Provider
+
+RowT = TypeVar("RowT", bound=Item)
+
+
+class Session:
+    """A connection to one provider: ``Session()`` (local cloud), ``Session("aws", creds={...})``,
+    ``Session("wasabi", ...)``, ``Session("digitalocean", creds={"access_token": ..., "region": ...})``."""
+
+    def __init__(self, provider: str = "local", creds: Mapping[str, Any] | None = None, region: str | None = None,
+                 endpoint_url: str | Mapping[str, str] | None = None, **options: Any) -> None:
+        cls = provider_class(provider)
+        if region is not None and (not isinstance(region, str) or not region):
+            raise InvalidInput("region", f"must be a region name, not {region!r}")
+        self._provider: Provider = cls(creds, region, endpoint_url, Options.from_kwargs(options))  # type: ignore[call-arg]
+
+    def __repr__(self) -> str:
+        facts = ", ".join(f"{k}={v!r}" for k, v in self._provider.describe().items())
+        return f"Session({self._provider.name!r}{', ' if facts else ''}{facts})"
+
+    @property
+    def provider(self) -> str:
+        """The provider's name: ``local``, ``aws``, ``wasabi`` or ``digitalocean``."""
+        return self._provider.name
+
+    @property
+    def region(self) -> str | None:
+        """The region this session works in."""
+        return self._provider.region
+
+    @property
+    def nosql(self) -> NoSQLService:
+        """The provider's NoSQL service (``Unsupported`` if it has none)."""
+        svc: NoSQLService = self._provider.service("nosql")
+        return svc
+
+    def count_requests(self) -> RequestCounter:
+        """A context manager counting the requests this session sends: ``with s.count_requests() as c: ...``."""
+        return RequestCounter(self._provider.requests)
+
+    def close(self) -> None:
+        """Drop this session's clients and their connections."""
+        self._provider.close()
+
+    # ------------------------------------------------------------------------------------------- NoSQL
+
+    @overload
+    def Table(self, name: type[RowT], *, billing: Billing = ..., ttl: str | None = ...) -> TableEntity[RowT]: ...
+
+    @overload
+    def Table(self, name: str, hash_key: Any = ..., range_key: Any = ..., *,
+              indexes: Iterable[Index] | None = ..., billing: Billing = ..., ttl: str | None = ...,
+              ) -> TableEntity[Item]: ...
+
+    def Table(self, name: str | type[Any], hash_key: Any = None, range_key: Any = None, *,
+              indexes: Iterable[Index] | None = None, billing: Billing = ON_DEMAND,
+              ttl: str | None = None) -> TableEntity[Any]:
+        """A table: ``s.Table("orders", hash_key=("customer", "S"), range_key=("placed", "N"))``, an existing
+        one by name, or ``s.Table(Order)`` for a typed model."""
+        if isinstance(name, type):
+            info = getattr(name, "__cloudorm_model__", None)
+            if info is None:
+                raise InvalidInput("model", f"{name.__name__} is not a typed model: decorate it with "
+                                            "@cloudorm.model(table=...)")
+            if hash_key is not None or range_key is not None or indexes is not None:
+                raise InvalidInput("hash_key", "a model's keys and indexes are declared on the model")
+            schema = info.schema
+            return TableEntity(self, info.table, schema.hash_key, schema.range_key, indexes=schema.indexes,
+                         billing=billing, ttl=ttl, model=name)
+        return TableEntity(self, name, hash_key, range_key, indexes=indexes, billing=billing, ttl=ttl)
+
+    def tables(self) -> Listing[TableEntity[Item]]:
+        """Every table, lazily and page by page."""
+        def fetch(start: Any, size: int | None) -> tuple[list[TableEntity[Item]], Any]:
+            names, after = self.nosql.list_tables(start, size)
+            return [TableEntity(self, n) for n in names], after
+
+        return Listing(fetch)
+
+    def transaction(self) -> Transaction:
+        """A write transaction across tables; commits when its ``with`` block ends without an exception."""
+        return Transaction(self)
+
+    def transact_get(self, targets: Iterable[Item | tuple[TableEntity[Any], Mapping[str, Any]]]) -> list[Any]:
+        """Read items atomically: each target an Item or ``(table, key)``; ``None`` for a missing one."""
+        return transact_get(self, targets)
