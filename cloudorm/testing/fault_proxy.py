@@ -1,0 +1,633 @@
+"""A fault-injecting HTTP proxy for testing code that talks to cloud services.
+
+``FaultProxy`` is a real HTTP server on ``127.0.0.1`` (random free port) that
+forwards every request to an upstream HTTP endpoint (for example a moto
+server) and, with a configurable probability, answers with a fault instead:
+a throttling error, an internal server error, or a dropped connection.  It can
+also make DynamoDB ``BatchWriteItem`` calls partially fail by moving some
+write requests into ``UnprocessedItems``.  Only the standard library is used.
+
+Usage::
+
+    from moto.server import ThreadedMotoServer
+    from cloudorm.testing import FaultProxy
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    with FaultProxy(f"http://{host}:{port}", rate=0.3, seed=1) as proxy:
+        client = boto3.client("dynamodb", endpoint_url=proxy.url, ...)
+        ...
+        print(proxy.stats)  # {"requests": ..., "throttle": ..., ...}
+    server.stop()
+
+Fault kinds (``kinds``):
+
+* ``"throttle"``: DynamoDB ``ThrottlingException`` (HTTP 400, JSON) for
+  requests with an ``X-Amz-Target`` header, S3 ``SlowDown`` (HTTP 503, XML)
+  for the others.  Nothing is forwarded.
+* ``"error500"``: HTTP 500, JSON ``InternalServerError`` or XML
+  ``InternalError``.  Nothing is forwarded.
+* ``"drop"``: the request is read, then the connection is closed without a
+  response.  Nothing is forwarded.
+* ``"drop_after"``: the request is forwarded upstream, then the connection is
+  closed without relaying the response (the operation did happen).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import logging
+import random
+import socket
+import threading
+import uuid
+import zlib
+from collections.abc import Sequence
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+__all__ = ["FAULT_KINDS", "FaultProxy"]
+
+logger = logging.getLogger(__name__)
+
+FAULT_KINDS: tuple[str, ...] = ("throttle", "error500", "drop", "drop_after")
+"""Every fault kind that ``FaultProxy`` knows how to inject."""
+
+_STAT_KEYS = (
+    "requests",
+    "forwarded",
+    "throttle",
+    "error500",
+    "drop",
+    "drop_after",
+    "unprocessed_batches",
+    "unprocessed_items",
+)
+
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+
+_BATCH_WRITE_TARGET = "DynamoDB_20120810.BatchWriteItem"
+_DDB_PREFIX = "com.amazonaws.dynamodb.v20120810#"
+_HANDLER_IDLE_TIMEOUT = 60.0
+_UPSTREAM_TIMEOUT = 60.0
+_MAX_LINE = 65536
+
+
+class _BadRequest(Exception):
+    """The client's request could not be parsed."""
+
+
+def _validate_rate(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+    rate = float(value)
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+    return rate
+
+
+def _validate_kinds(kinds: object) -> tuple[str, ...]:
+    if isinstance(kinds, (str, bytes)) or not isinstance(kinds, Sequence):
+        raise ValueError(f"kinds must be a sequence of fault kind names, got {kinds!r}")
+    result = tuple(kinds)
+    if not result:
+        raise ValueError("kinds must not be empty")
+    for kind in result:
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"kinds contains unknown fault kind {kind!r}; known: {FAULT_KINDS}")
+    return result
+
+
+def _connection_tokens(values: list[str]) -> set[str]:
+    tokens: set[str] = set()
+    for value in values:
+        tokens.update(t.strip().lower() for t in value.split(",") if t.strip())
+    return tokens
+
+
+def _is_hop_by_hop(name: str, extra: set[str]) -> bool:
+    lower = name.lower()
+    return lower in _HOP_BY_HOP or lower.startswith("proxy-") or lower in extra
+
+
+class _Server(ThreadingHTTPServer):
+    """The HTTP server; tracks open client sockets so ``stop()`` can close them."""
+
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+    def __init__(self, proxy: FaultProxy) -> None:
+        self.proxy = proxy
+        self.open_sockets: set[socket.socket] = set()
+        self.sockets_lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with contextlib.suppress(OSError):
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.sockets_lock:
+            self.open_sockets.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.sockets_lock:
+            self.open_sockets.discard(request)
+        super().shutdown_request(request)
+
+    def close_open_sockets(self) -> None:
+        with self.sockets_lock:
+            sockets = list(self.open_sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Client disconnects and stop() are routine for a fault proxy: log quietly.
+        logger.debug("fault proxy: error handling %s", client_address, exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Handles one client connection (possibly many keep-alive requests)."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = _HANDLER_IDLE_TIMEOUT
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("fault proxy: " + format, *args)
+
+    def handle_one_request(self) -> None:
+        try:
+            self.raw_requestline = self.rfile.readline(_MAX_LINE + 1)
+            if len(self.raw_requestline) > _MAX_LINE:
+                self.requestline = ""
+                self.request_version = ""
+                self.command = ""
+                self.send_error(414)
+                return
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if not self.parse_request():
+                return
+            self.server.proxy._handle(self)
+            self.wfile.flush()
+        except OSError:  # includes TimeoutError and client disconnects
+            self.close_connection = True
+        except Exception:
+            logger.exception("fault proxy: unexpected error handling %r", self.requestline)
+            self.close_connection = True
+
+    # -- helpers used by FaultProxy._handle ---------------------------------
+
+    def read_body(self) -> tuple[bytes, bool, list[tuple[str, str]]]:
+        """Read the request body; return (body, had_body_framing, trailers)."""
+        te = _connection_tokens(self.headers.get_all("Transfer-Encoding") or [])
+        if "chunked" in te:
+            return self._read_chunked()
+        length_header = self.headers.get("Content-Length")
+        if length_header is None:
+            return b"", False, []
+        try:
+            length = int(length_header)
+        except ValueError as exc:
+            raise _BadRequest(f"bad Content-Length {length_header!r}") from exc
+        if length < 0:
+            raise _BadRequest(f"bad Content-Length {length_header!r}")
+        body = self._read_exact(length)
+        return body, True, []
+
+    def _read_exact(self, length: int) -> bytes:
+        data = self.rfile.read(length)
+        if len(data) != length:
+            raise _BadRequest("client closed the connection mid-body")
+        return data
+
+    def _read_chunked(self) -> tuple[bytes, bool, list[tuple[str, str]]]:
+        parts: list[bytes] = []
+        while True:
+            line = self.rfile.readline(_MAX_LINE + 1)
+            if not line or len(line) > _MAX_LINE:
+                raise _BadRequest("bad chunk size line")
+            size_text = line.split(b";", 1)[0].strip()
+            try:
+                size = int(size_text, 16)
+            except ValueError as exc:
+                raise _BadRequest(f"bad chunk size {size_text!r}") from exc
+            if size < 0:
+                raise _BadRequest(f"bad chunk size {size_text!r}")
+            if size == 0:
+                break
+            parts.append(self._read_exact(size))
+            if self.rfile.readline(_MAX_LINE + 1).strip():
+                raise _BadRequest("missing CRLF after chunk")
+        trailers: list[tuple[str, str]] = []
+        while True:
+            line = self.rfile.readline(_MAX_LINE + 1)
+            if not line or line in (b"\r\n", b"\n"):
+                break
+            name, sep, value = line.decode("latin-1").partition(":")
+            if sep:
+                trailers.append((name.strip(), value.strip()))
+        return b"".join(parts), True, trailers
+
+    def send_full_response(
+        self,
+        status: int,
+        reason: str | None,
+        headers: Sequence[tuple[str, str]],
+        body: bytes,
+        *,
+        keep_content_length: bool = False,
+    ) -> None:
+        """Write a complete response in one write; Content-Length is always set (or kept)."""
+        if reason is None:
+            reason = self.responses.get(status, ("",))[0]
+        lines = [f"{self.protocol_version} {status} {reason}"]
+        has_date = False
+        for name, value in headers:
+            lower = name.lower()
+            if lower == "content-length" and not keep_content_length:
+                continue
+            has_date = has_date or lower == "date"
+            lines.append(f"{name}: {value}")
+        if not has_date:
+            lines.append(f"Date: {formatdate(usegmt=True)}")
+        bodiless_status = status in (204, 304) or 100 <= status < 200
+        if not keep_content_length and not bodiless_status:
+            lines.append(f"Content-Length: {len(body)}")
+        if self.close_connection:
+            lines.append("Connection: close")
+        elif self.request_version == "HTTP/1.0":
+            lines.append("Connection: keep-alive")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
+        send_body = bool(body) and self.command != "HEAD" and not bodiless_status
+        # One write for head and body avoids Nagle / delayed-ACK stalls on small responses.
+        self.wfile.write(head + body if send_body else head)
+        self.log_request(status, len(body))
+
+    def drop(self) -> None:
+        """Close the client connection without sending a response."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+
+class FaultProxy:
+    """A forwarding HTTP proxy that injects throttling, 500s and dropped connections.
+
+    See the module docstring for the fault kinds and an example.
+    """
+
+    def __init__(
+        self,
+        upstream: str,
+        rate: float = 0.0,
+        kinds: Sequence[str] = ("throttle", "error500", "drop"),
+        unprocessed_rate: float = 0.0,
+        seed: int | None = None,
+    ) -> None:
+        """Configure the proxy; call ``start()`` (or use ``with``) to serve."""
+        self._upstream_host, self._upstream_port, self._upstream_prefix = self._parse_upstream(upstream)
+        self.upstream = upstream
+        """The upstream base URL requests are forwarded to."""
+        self._rate = _validate_rate("rate", rate)
+        self._kinds = _validate_kinds(kinds)
+        self._unprocessed_rate = _validate_rate("unprocessed_rate", unprocessed_rate)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(f"seed must be an int or None, got {seed!r}")
+        self._rng = random.Random(seed)
+        self._rng_lock = threading.Lock()
+        self._stats_lock = threading.Lock()
+        self._stats: dict[str, int] = dict.fromkeys(_STAT_KEYS, 0)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port: int = 0
+        """The local port the proxy listens on (0 until started)."""
+
+    # -- configuration ---------------------------------------------------------
+
+    @staticmethod
+    def _parse_upstream(upstream: object) -> tuple[str, int, str]:
+        if not isinstance(upstream, str):
+            raise ValueError(f"upstream must be an http:// URL string, got {upstream!r}")
+        parts = urlsplit(upstream)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"upstream must be an http://host[:port] URL, got {upstream!r}")
+        if parts.query or parts.fragment:
+            raise ValueError(f"upstream must not have a query or fragment, got {upstream!r}")
+        try:
+            port = parts.port or 80
+        except ValueError as exc:
+            raise ValueError(f"upstream has an invalid port: {upstream!r}") from exc
+        return parts.hostname, port, parts.path.rstrip("/")
+
+    def configure(
+        self,
+        *,
+        rate: float | None = None,
+        kinds: Sequence[str] | None = None,
+        unprocessed_rate: float | None = None,
+    ) -> None:
+        """Change the fault settings of a running proxy; ``None`` keeps a setting."""
+        new_rate = self._rate if rate is None else _validate_rate("rate", rate)
+        new_kinds = self._kinds if kinds is None else _validate_kinds(kinds)
+        new_unprocessed = (
+            self._unprocessed_rate if unprocessed_rate is None else _validate_rate("unprocessed_rate", unprocessed_rate)
+        )
+        with self._rng_lock:
+            self._rate, self._kinds, self._unprocessed_rate = new_rate, new_kinds, new_unprocessed
+
+    @property
+    def rate(self) -> float:
+        """Share of requests answered with a fault instead of being forwarded."""
+        return self._rate
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """Fault kinds picked from (uniformly) when a request is faulted."""
+        return self._kinds
+
+    @property
+    def unprocessed_rate(self) -> float:
+        """Probability that a forwarded BatchWriteItem is made partially unprocessed."""
+        return self._unprocessed_rate
+
+    # -- stats -------------------------------------------------------------------
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """A copy of the counters: requests, forwarded, one per fault kind, unprocessed_*.
+
+        ``forwarded`` counts requests sent upstream (``drop_after`` ones included).
+        """
+        with self._stats_lock:
+            return dict(self._stats)
+
+    def reset_stats(self) -> None:
+        """Set every counter back to zero."""
+        with self._stats_lock:
+            self._stats = dict.fromkeys(_STAT_KEYS, 0)
+
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._stats_lock:
+            self._stats[key] += n
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> FaultProxy:
+        """Bind a free port on 127.0.0.1 and serve in a daemon thread; return self."""
+        if self._server is not None:
+            raise RuntimeError("FaultProxy is already started")
+        server = _Server(self)
+        self._server = server
+        self.port = int(server.server_address[1])
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"FaultProxy:{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close every client connection (idempotent)."""
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        self._server = None
+        self._thread = None
+        server.shutdown()
+        server.close_open_sockets()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    @property
+    def url(self) -> str:
+        """The proxy's base URL, e.g. ``http://127.0.0.1:54321``."""
+        if self._server is None:
+            raise RuntimeError("FaultProxy is not started")
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> FaultProxy:
+        """Start the proxy."""
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop the proxy."""
+        self.stop()
+
+    def __repr__(self) -> str:
+        """Show upstream, port and fault settings."""
+        return (
+            f"FaultProxy(upstream={self.upstream!r}, port={self.port}, rate={self._rate}, "
+            f"kinds={self._kinds!r}, unprocessed_rate={self._unprocessed_rate})"
+        )
+
+    # -- request handling --------------------------------------------------------
+
+    def _pick_fault(self) -> str | None:
+        with self._rng_lock:
+            if self._rate > 0.0 and self._rng.random() < self._rate:
+                return self._rng.choice(self._kinds)
+        return None
+
+    def _split_batch(self, body: bytes) -> tuple[bytes, dict[str, list[Any]]] | None:
+        """Maybe move some BatchWriteItem write requests out; return (new body, held back)."""
+        with self._rng_lock:
+            if not (self._unprocessed_rate > 0.0 and self._rng.random() < self._unprocessed_rate):
+                return None
+        try:
+            payload = json.loads(body)
+            request_items = payload["RequestItems"]
+            flat = [(table, wr) for table, wrs in request_items.items() for wr in wrs]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+        if len(flat) < 2:
+            return None
+        with self._rng_lock:
+            keep_count = self._rng.randint(1, len(flat) - 1)
+            keep = set(self._rng.sample(range(len(flat)), keep_count))
+        forwarded: dict[str, list[Any]] = {}
+        held: dict[str, list[Any]] = {}
+        for index, (table, wr) in enumerate(flat):
+            (forwarded if index in keep else held).setdefault(table, []).append(wr)
+        payload["RequestItems"] = forwarded
+        return json.dumps(payload).encode(), held
+
+    def _handle(self, handler: _Handler) -> None:
+        self._count("requests")
+        try:
+            body, framed, trailers = handler.read_body()
+        except _BadRequest as exc:
+            handler.close_connection = True
+            handler.send_full_response(400, None, [("Content-Type", "text/plain")], f"{exc}\n".encode())
+            return
+        target = handler.headers.get("X-Amz-Target")
+        fault = self._pick_fault()
+        if fault in ("throttle", "error500"):
+            self._count(fault)
+            self._send_fault(handler, fault, is_json=target is not None)
+            return
+        if fault == "drop":
+            self._count("drop")
+            handler.drop()
+            return
+
+        held: dict[str, list[Any]] | None = None
+        if target == _BATCH_WRITE_TARGET and fault is None:
+            split = self._split_batch(body)
+            if split is not None:
+                body, held = split
+
+        self._count("forwarded")
+        try:
+            status, reason, headers, resp_body = self._forward(handler, body, framed, trailers, held)
+        except (OSError, http.client.HTTPException) as exc:
+            if fault == "drop_after":
+                self._count("drop_after")
+                handler.drop()
+                return
+            handler.send_full_response(
+                502,
+                "Bad Gateway",
+                [("Content-Type", "text/plain")],
+                f"fault proxy: upstream error: {exc!r}\n".encode(),
+            )
+            return
+        if fault == "drop_after":
+            self._count("drop_after")
+            handler.drop()
+            return
+        if held is not None and status == 200:
+            merged = self._merge_unprocessed(resp_body, held)
+            if merged is not None:
+                resp_body = merged
+                headers = self._fix_crc32(headers, resp_body)
+                self._count("unprocessed_batches")
+                self._count("unprocessed_items", sum(len(v) for v in held.values()))
+        handler.send_full_response(status, reason, headers, resp_body, keep_content_length=handler.command == "HEAD")
+
+    def _forward(
+        self,
+        handler: _Handler,
+        body: bytes,
+        framed: bool,
+        trailers: list[tuple[str, str]],
+        held: dict[str, list[Any]] | None,
+    ) -> tuple[int, str, list[tuple[str, str]], bytes]:
+        """Send the request upstream and read the full response."""
+        extra = _connection_tokens(handler.headers.get_all("Connection") or [])
+        conn = http.client.HTTPConnection(self._upstream_host, self._upstream_port, timeout=_UPSTREAM_TIMEOUT)
+        try:
+            conn.putrequest(
+                handler.command,
+                self._upstream_prefix + handler.path,
+                skip_host=True,
+                skip_accept_encoding=True,
+            )
+            host = self._upstream_host
+            if ":" in host:  # IPv6 literal
+                host = f"[{host}]"
+            if self._upstream_port != 80:
+                host = f"{host}:{self._upstream_port}"
+            conn.putheader("Host", host)
+            for name, value in [*handler.headers.items(), *trailers]:
+                lower = name.lower()
+                if lower in ("host", "content-length", "expect") or _is_hop_by_hop(name, extra):
+                    continue
+                if held is not None and lower == "accept-encoding":
+                    continue  # the response body must stay readable for merging
+                conn.putheader(name, value)
+            if framed or body:
+                conn.putheader("Content-Length", str(len(body)))
+            conn.putheader("Connection", "close")
+            conn.endheaders(body if body else None)
+            resp = conn.getresponse()
+            resp_body = resp.read()
+            resp_extra = _connection_tokens(resp.headers.get_all("Connection") or [])
+            headers = [(name, value) for name, value in resp.getheaders() if not _is_hop_by_hop(name, resp_extra)]
+            return resp.status, resp.reason, headers, resp_body
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _merge_unprocessed(resp_body: bytes, held: dict[str, list[Any]]) -> bytes | None:
+        try:
+            payload = json.loads(resp_body)
+            unprocessed = payload.get("UnprocessedItems") or {}
+            if not isinstance(unprocessed, dict):
+                return None
+        except (ValueError, AttributeError):
+            return None
+        for table, wrs in held.items():
+            unprocessed.setdefault(table, []).extend(wrs)
+        payload["UnprocessedItems"] = unprocessed
+        return json.dumps(payload).encode()
+
+    @staticmethod
+    def _fix_crc32(headers: list[tuple[str, str]], body: bytes) -> list[tuple[str, str]]:
+        crc = str(zlib.crc32(body) & 0xFFFFFFFF)
+        return [(name, crc if name.lower() == "x-amz-crc32" else value) for name, value in headers]
+
+    @staticmethod
+    def _send_fault(handler: _Handler, kind: str, *, is_json: bool) -> None:
+        request_id = uuid.uuid4().hex.upper()
+        if is_json:
+            if kind == "throttle":
+                status = 400
+                error = {
+                    "__type": _DDB_PREFIX + "ThrottlingException",
+                    "message": "Rate of requests exceeds the allowed throughput.",
+                }
+            else:
+                status = 500
+                error = {
+                    "__type": _DDB_PREFIX + "InternalServerError",
+                    "message": "Internal server error (injected by FaultProxy).",
+                }
+            body = json.dumps(error).encode()
+            headers = [
+                ("Content-Type", "application/x-amz-json-1.0"),
+                ("x-amzn-RequestId", request_id),
+            ]
+        else:
+            if kind == "throttle":
+                status, code, message = 503, "SlowDown", "Please reduce your request rate."
+            else:
+                status, code = 500, "InternalError"
+                message = "We encountered an internal error. Please try again."
+            body = (
+                '<?xml version="1.0" encoding="UTF-8"?>\n'
+                f"<Error><Code>{code}</Code><Message>{message}</Message>"
+                f"<RequestId>{request_id}</RequestId></Error>"
+            ).encode()
+            headers = [("Content-Type", "application/xml"), ("x-amz-request-id", request_id)]
+        handler.send_full_response(status, None, headers, body)
