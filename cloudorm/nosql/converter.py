@@ -58,6 +58,13 @@ def _to_bytes(v: Any, _: Any) -> bytes:
     raise TypeError(f"expected bytes, got {type(v).__name__}")
 
 
+def _to_bool(v: Any, _: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    raise TypeError(f"expected a bool, got {v!r}")
+
+
+converter.register_structure_hook(bool, _to_bool)
 converter.register_structure_hook(int, _to_int)
 converter.register_structure_hook(float, _to_float)
 converter.register_structure_hook(Decimal, _to_decimal)

@@ -487,9 +487,17 @@ def _is_empty_set(v: Any) -> bool:
 def compile_update(actions: Iterable[Action], b: ExpressionBuilder) -> str | None:
     """The UpdateExpression for ``actions`` (``None`` if nothing is left to do)."""
     clauses: dict[str, list[str]] = {"SET": [], "REMOVE": [], "ADD": [], "DELETE": []}
+    touched: list[tuple[Segment, ...]] = []
     for act in actions:
         if not isinstance(act, Action):
             raise InvalidInput("update", f"expected an action like Attr('n').add(1), got {act!r}")
+        path = act.attr.segments
+        for other in touched:
+            shorter = min(len(path), len(other))
+            if path[:shorter] == other[:shorter]:
+                raise InvalidInput(act.attr.path, "is updated twice (or overlaps another updated path) in one "
+                                                  "update; DynamoDB allows one action per path")
+        touched.append(path)
         name = act.attr._compile(b)
         field = act.attr.path
         kind, value = act.kind, act.value

@@ -35,6 +35,8 @@ class ModelInfo:
     schema: TableSchema
     version: str | None
     fields: tuple[str, ...]
+    checks: dict[str, tuple[tuple[type, ...], bool]] = attrs.field(factory=dict)
+    """Scalar fields' accepted Python types and whether None is allowed, checked before every write."""
 
 
 class Item:
@@ -189,8 +191,10 @@ def model(table: str | type | None = None, *, indexes: tuple[Index, ...] | list[
     def wrap(cls: type[ItemT]) -> type[ItemT]:
         if not (isinstance(cls, type) and issubclass(cls, Item)):
             raise InvalidInput("model", f"decorate a subclass of cloudorm.Item, not {cls!r}")
+        from cloudorm.nosql.table import Table  # for Item's own annotations, which name it
+
         made: Any = attrs.define(cls, slots=False, kw_only=True, eq=True, repr=True)
-        attrs.resolve_types(made)
+        attrs.resolve_types(made, localns={"Table": Table})
         roles: dict[str, list[Any]] = {"hash": [], "range": [], "version": []}
         for f in attrs.fields(made):
             role = f.metadata.get(_ROLE)
@@ -217,6 +221,7 @@ def model(table: str | type | None = None, *, indexes: tuple[Index, ...] | list[
             schema=TableSchema(hk, rk, tuple(indexes)),
             version=vf.name if vf is not None else None,
             fields=tuple(f.name for f in attrs.fields(made)),
+            checks={f.name: c for f in attrs.fields(made) if (c := _scalar_check(f.type)) is not None},
         )
         _install_model_methods(made)
         return typing.cast(type[ItemT], made)
@@ -227,7 +232,41 @@ def model(table: str | type | None = None, *, indexes: tuple[Index, ...] | list[
     return wrap
 
 
+_SCALARS: dict[Any, tuple[type, ...]] = {
+    str: (str,), int: (int,), float: (int, float, Decimal), Decimal: (int, Decimal), bool: (bool,),
+    bytes: (bytes,), dt.datetime: (dt.datetime,), dt.date: (dt.date,),
+}
+
+
+def _scalar_check(tp: Any) -> tuple[tuple[type, ...], bool] | None:
+    """The Python types a scalar field accepts (and whether it is Optional); None for other fields."""
+    optional = False
+    args = typing.get_args(tp)
+    if args and type(None) in args and len(args) == 2:
+        optional = True
+        tp = next(a for a in args if a is not type(None))
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return (tp,), optional
+    accepted = _SCALARS.get(tp)
+    return (accepted, optional) if accepted else None
+
+
+def check_fields(row: Item) -> None:
+    """Raise ``InvalidInput`` naming a scalar field that holds the wrong type (before any request)."""
+    info = type(row).__cloudorm_model__
+    assert info is not None
+    for name, (accepted, optional) in info.checks.items():
+        value = getattr(row, name)
+        if value is None and optional:
+            continue
+        if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in accepted):
+            names = " or ".join(t.__name__ for t in accepted)
+            raise InvalidInput(f"{type(row).__name__}.{name}", f"must be {names}, not {type(value).__name__} "
+                                                              f"{value!r}")
+
+
 def _model_values(self: Item) -> dict[str, Any]:
+    check_fields(self)
     raw: dict[str, Any] = converter.unstructure(self)
     return {k: v for k, v in raw.items() if v is not None}
 
@@ -285,6 +324,14 @@ def _install_model_methods(cls: type) -> None:
     for name, fn in _MODEL_METHODS.items():
         if name not in cls.__dict__:
             setattr(cls, name, fn)
+
+
+def construct(cls: type[ItemT], values: Mapping[str, Any]) -> ItemT:
+    """Call the model's constructor with typed values (``InvalidInput`` for unknown or missing fields)."""
+    try:
+        return cls(**values)
+    except TypeError as e:
+        raise InvalidInput(cls.__name__, str(e).replace("__init__()", "the constructor")) from None
 
 
 def structure(cls: type[ItemT], values: dict[str, Any]) -> ItemT:

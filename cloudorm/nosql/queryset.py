@@ -10,7 +10,7 @@ import base64
 import json
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
@@ -250,9 +250,9 @@ class QuerySet(Generic[RowT]):
 
     # ------------------------------------------------------------------------------------------- consuming
 
-    def _wire_pages(self) -> Iterator[tuple[list[Wire], bool]]:
-        """Raw pages of items, each with whether it is the last page; honours limit and page_size."""
-        params = self._params()
+    def _responses(self, params: Wire, counted: Callable[[Wire], int]) -> Iterator[Wire]:
+        """Send page after page; ``Limit`` is the page size, lowered to what the limit still needs when no
+        filter can drop items (a filter never turns a limit into a request per item)."""
         remaining = self._limit
         filtered = bool(self._filters)
         while True:
@@ -263,18 +263,28 @@ class QuerySet(Generic[RowT]):
             if request_limit:
                 page_params["Limit"] = request_limit
             response = self._send(page_params)
-            items: list[Wire] = response.get("Items", [])
-            start = response.get("LastEvaluatedKey")
-            if remaining is not None and len(items) >= remaining:
-                last = len(items) == remaining and start is None
-                yield items[:remaining], last
-                return
+            yield response
             if remaining is not None:
-                remaining -= len(items)
-            yield items, start is None
+                remaining -= counted(response)
+                if remaining <= 0:
+                    return
+            start = response.get("LastEvaluatedKey")
             if start is None:
                 return
             params["ExclusiveStartKey"] = start
+
+    def _wire_pages(self) -> Iterator[tuple[list[Wire], bool]]:
+        """Raw pages of items, each with whether it is the last one; honours limit and page_size."""
+        remaining = self._limit
+        for response in self._responses(self._params(), lambda r: len(r.get("Items", []))):
+            items: list[Wire] = response.get("Items", [])
+            start = response.get("LastEvaluatedKey")
+            if remaining is not None:
+                if len(items) >= remaining:
+                    yield items[:remaining], len(items) == remaining and start is None
+                    return
+                remaining -= len(items)
+            yield items, start is None
 
     def _iter_wire(self) -> Iterator[Wire]:
         if self._segments:
@@ -333,15 +343,10 @@ class QuerySet(Generic[RowT]):
 
     def count(self) -> int:
         """How many items match, counted by the provider (Select=COUNT) over every page."""
-        params = self._params(select_count=True)
-        total = 0
-        while True:
-            response = self._send(params)
-            total += int(response.get("Count", 0))
-            start = response.get("LastEvaluatedKey")
-            if start is None or (self._limit is not None and total >= self._limit):
-                break
-            params["ExclusiveStartKey"] = start
+        def counted(response: Wire) -> int:
+            return int(response.get("Count", 0))
+
+        total = sum(counted(r) for r in self._responses(self._params(select_count=True), counted))
         return min(total, self._limit) if self._limit is not None else total
 
     def delete(self) -> int:

@@ -54,6 +54,20 @@ def optional_range_key_attr(spec: Any) -> KeyAttr | None:
     return None if spec is None else key_attr(spec, "range_key")
 
 
+def check_name(name: Any, field: str = "name") -> str:
+    """A table or index name: 3 to 255 of a-z, A-Z, 0-9, ``_``, ``-`` and ``.`` (``InvalidInput`` otherwise)."""
+    if not isinstance(name, str) or not 3 <= len(name) <= 255:
+        raise InvalidInput(field, f"a table or index name has 3 to 255 characters, got {name!r}")
+    if not all((c.isalnum() and c.isascii()) or c in "_-." for c in name):
+        raise InvalidInput(field, f"{name!r} may only hold a-z, A-Z, 0-9, '_', '-' and '.'")
+    return name
+
+
+def index_name(name: Any) -> str:
+    """Converter for index names."""
+    return check_name(name, "index")
+
+
 def _positive_int(field: str) -> Any:
     def check(_: Any, __: Any, value: Any) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -89,7 +103,7 @@ def _projection(value: Any) -> str | tuple[str, ...]:
 class GlobalIndex:
     """A global secondary index: its own hash (and optional range) key, queried with ``.index(name)``."""
 
-    name: str
+    name: str = attrs.field(converter=index_name)
     hash_key: KeyAttr = attrs.field(converter=hash_key_attr)
     range_key: KeyAttr | None = attrs.field(default=None, converter=optional_range_key_attr)
     projection: str | tuple[str, ...] = attrs.field(default="ALL", converter=_projection)
@@ -105,7 +119,7 @@ class GlobalIndex:
 class LocalIndex:
     """A local secondary index: the table's hash key with another range key; made only at table creation."""
 
-    name: str
+    name: str = attrs.field(converter=index_name)
     range_key: KeyAttr = attrs.field(converter=range_key_attr)
     projection: str | tuple[str, ...] = attrs.field(default="ALL", converter=_projection)
 

@@ -15,9 +15,7 @@ import attrs
 from cloudorm import errors as ce
 from cloudorm.nosql import codec
 from cloudorm.nosql.expressions import Action, Attr, Condition, ExpressionBuilder, all_of, compile_update
-from cloudorm.nosql.item import Item, changes, structure
-
-ItemBase = Item  # the class, for annotations inside Table (whose factory method is also called Item)
+from cloudorm.nosql.item import Item, changes, construct, structure
 from cloudorm.nosql.schema import (
     ON_DEMAND,
     Billing,
@@ -28,6 +26,7 @@ from cloudorm.nosql.schema import (
     LocalIndex,
     Provisioned,
     TableSchema,
+    check_name,
     global_index_wire,
     optional_hash_key_attr,
     optional_range_key_attr,
@@ -43,6 +42,7 @@ if TYPE_CHECKING:
     from cloudorm.session import Session
 
 RowT = TypeVar("RowT", bound=Item)
+ItemBase = Item  # the class, for annotations inside Table (whose factory method is also called Item)
 Wire = dict[str, Any]
 
 _KEY_PYTHON_TYPES: dict[str, tuple[type, ...]] = {"S": (str,), "N": (int, float, Decimal),
@@ -81,21 +81,13 @@ def _indexes(value: Any) -> tuple[Index, ...] | None:
     return out
 
 
-def _table_name(name: Any) -> str:
-    if not isinstance(name, str) or not 3 <= len(name) <= 255:
-        raise ce.InvalidInput("name", f"a table name has 3 to 255 characters, got {name!r}")
-    if not all((c.isalnum() and c.isascii()) or c in "_-." for c in name):
-        raise ce.InvalidInput("name", f"{name!r} may only hold a-z, A-Z, 0-9, '_', '-' and '.'")
-    return name
-
-
 @attrs.define(eq=False, repr=False)
 class Table(Generic[RowT]):
     """A table bound to a session. Declare keys to create it with ``save()``, or name an existing one and its
     schema is read from the provider when first needed."""
 
     session: Session
-    name: str = attrs.field(converter=_table_name)
+    name: str = attrs.field(converter=check_name)
     hash_key: KeyAttr | None = attrs.field(default=None, converter=optional_hash_key_attr)
     range_key: KeyAttr | None = attrs.field(default=None, converter=optional_range_key_attr)
     indexes: tuple[Index, ...] | None = attrs.field(default=None, converter=_indexes)
@@ -191,7 +183,7 @@ class Table(Generic[RowT]):
     def Item(self, **attributes: Any) -> RowT:
         """A new item of this table (a typed model instance for a model table), not yet saved."""
         row: ItemBase
-        row = ItemBase(attributes) if self.model is None else structure(self.model, attributes)
+        row = ItemBase(attributes) if self.model is None else construct(self.model, attributes)
         row._co_table = self
         return cast(RowT, row)
 

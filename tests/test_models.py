@@ -1,0 +1,152 @@
+"""Typed models: every field type round-trips, versions lock optimistically, tables come from the model."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from decimal import Decimal
+
+import attrs
+import pytest
+
+import cloudorm
+from cloudorm import Attr
+from cloudorm.errors import AlreadyExists, ConflictError, InvalidInput
+
+
+class Status(enum.Enum):
+    NEW = "new"
+    PAID = "paid"
+
+
+@attrs.define
+class Address:
+    street: str
+    number: int
+
+
+@cloudorm.model(table="orders-model", indexes=[cloudorm.GlobalIndex("by_status", hash_key=("status", "S"),
+                                                                    range_key=("placed", "N"))])
+class Order(cloudorm.Item):
+    customer: str = cloudorm.hash_key()
+    placed: int = cloudorm.range_key()
+    total: Decimal = Decimal(0)
+    ratio: float = 0.5
+    paid: bool = False
+    status: Status = Status.NEW
+    raw: bytes = b""
+    when: dt.datetime = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    day: dt.date = dt.date(2024, 1, 1)
+    tags: set[str] = attrs.Factory(set)
+    lines: list[dict[str, int]] = attrs.Factory(list)
+    extra: dict[str, str] = attrs.Factory(dict)
+    ship_to: Address | None = None
+    note: str | None = None
+    version: int = cloudorm.version()
+
+
+@pytest.fixture
+def table(dynamo: cloudorm.Session) -> cloudorm.Table[Order]:
+    t = dynamo.Table(Order)
+    t.name = f"orders-{uuid.uuid4().hex[:10]}"  # unique per test; the model names the default table
+    t.save()
+    return t
+
+
+def test_model_declares_the_table(dynamo: cloudorm.Session) -> None:
+    t = dynamo.Table(Order)
+    assert t.name == "orders-model" and t.model is Order
+    assert t.schema.key_names == ("customer", "placed")
+    assert t.schema.index("by_status").names == ("status", "placed")
+    with pytest.raises(InvalidInput, match="not a typed model"):
+        dynamo.Table(Address)  # type: ignore[arg-type]
+
+
+def test_every_field_type_roundtrips(table: cloudorm.Table[Order]) -> None:
+    o = table.Item(customer="A", placed=1, total=Decimal("12.34"), ratio=0.25, paid=True, status=Status.PAID,
+                   raw=b"\x00\x01", when=dt.datetime(2025, 5, 6, 7, 8, 9, tzinfo=dt.timezone.utc),
+                   day=dt.date(2025, 5, 6), tags={"a", "b"}, lines=[{"qty": 2}], extra={"k": "v"},
+                   ship_to=Address("Main", 5))
+    assert isinstance(o, Order)
+    o.save()
+    assert o.version == 1
+    got = table.get(customer="A", placed=1)
+    assert isinstance(got, Order)
+    assert got == o
+    assert isinstance(got.total, Decimal) and isinstance(got.ratio, float) and got.status is Status.PAID
+    assert got.ship_to == Address("Main", 5) and got.when.tzinfo is not None
+    assert got["total"] == Decimal("12.34")  # typed rows are dict-like too
+    assert got.note is None and "note" in got
+
+
+def test_queries_return_model_instances(table: cloudorm.Table[Order]) -> None:
+    for i in range(5):
+        table.put(Order(customer="A", placed=i, status=Status.PAID if i % 2 else Status.NEW, total=Decimal(i)))
+    rows = list(table.query(customer="A").filter(total__gte=2))
+    assert [r.placed for r in rows] == [2, 3, 4] and all(isinstance(r, Order) for r in rows)
+    paid = list(table.query(status="paid").index("by_status"))
+    assert [r.placed for r in paid] == [1, 3]
+
+
+def test_version_locks_optimistically(table: cloudorm.Table[Order]) -> None:
+    o = table.Item(customer="A", placed=1)
+    o.save()
+    a = table.get(customer="A", placed=1)
+    b = table.get(customer="A", placed=1)
+    assert a is not None and b is not None and a.version == b.version == 1
+    a.total = Decimal(5)
+    a.save()
+    assert a.version == 2
+    b.total = Decimal(7)
+    with pytest.raises(ConflictError):
+        b.save()
+    with pytest.raises(ConflictError):
+        b.delete()
+    b.refresh()
+    assert b.version == 2 and b.total == Decimal(5)
+    b.update(Attr("paid").set(True))
+    assert b.version == 3 and b.paid is True
+    b.delete()
+    assert table.get(customer="A", placed=1) is None
+
+
+def test_new_versioned_item_does_not_overwrite(table: cloudorm.Table[Order]) -> None:
+    table.Item(customer="A", placed=1).save()
+    with pytest.raises(ConflictError):
+        table.Item(customer="A", placed=1).save()
+    with pytest.raises(AlreadyExists):
+        table.Item(customer="A", placed=1).save(if_not_exists=True)
+
+
+def test_none_fields_are_removed_not_stored(table: cloudorm.Table[Order]) -> None:
+    o = table.Item(customer="A", placed=1, note="hello")
+    o.save()
+    o.note = None
+    assert cloudorm.changes(o) == {"note"}
+    o.save()
+    raw = table.session.Table(table.name).get(customer="A", placed=1)  # schemaless view of the same row
+    assert raw is not None and "note" not in raw
+
+
+def test_bad_model_input_names_the_field(table: cloudorm.Table[Order]) -> None:
+    bad = table.Item(customer="A", placed=1, total="not a number")  # type: ignore[arg-type]
+    with table.session.count_requests() as c:
+        with pytest.raises(InvalidInput) as e:
+            bad.save()
+        assert e.value.field == "Order.total"
+        with pytest.raises(InvalidInput, match="unexpected keyword"):
+            table.put({"customer": "A", "placed": 1, "nope": 1})
+    assert c.total == 0
+    with pytest.raises(InvalidInput, match="hash_key"):
+        @cloudorm.model(table="x")
+        class NoKey(cloudorm.Item):
+            a: str = "x"
+
+
+def test_model_decorator_without_arguments() -> None:
+    @cloudorm.model
+    class Thing(cloudorm.Item):
+        id: str = cloudorm.hash_key()
+
+    assert Thing.__cloudorm_model__ is not None and Thing.__cloudorm_model__.table == "Thing"
