@@ -31,6 +31,11 @@ class CloudError(Exception):
         self.operation = operation
         self.status = status
 
+    def provider_details(self) -> dict[str, Any]:
+        """What the provider said (code, request id, provider, operation, status), to carry over to another error."""
+        return {"code": self.code, "request_id": self.request_id, "provider": self.provider,
+                "operation": self.operation, "status": self.status}
+
     def __str__(self) -> str:
         parts = [self.message]
         origin = [f"{k}={v}" for k, v in (("provider", self.provider), ("operation", self.operation),

@@ -85,7 +85,7 @@ def test_delete_item_missing_raises_unless_missing_ok(orders: cloudorm.Table[clo
 def test_atomic_updates(orders: cloudorm.Table[cloudorm.Item]) -> None:
     key = {"customer": "A", "placed": 1}
     orders.put({**key, "tags": {"a", "b"}, "tmp": 1, "log": ["x"]})
-    with orders.session.count_requests() as c, pytest.raises(InvalidInput, match="once|twice"):
+    with orders.session.count_requests() as c, pytest.raises(InvalidInput, match=r"twice"):
         orders.update(key, Attr("tags").add({"c"}), Attr("tags").discard({"a"}))
     assert c.total == 0
     orders.update(key, Attr("tags").discard({"a"}))

@@ -132,10 +132,7 @@ class BatchWriter(Generic[RowT]):
     def _error(self, message: str, cause: ce.CloudError | None) -> ce.BatchError:
         unprocessed = list(self._buffer.values())
         self._buffer.clear()
-        if cause is None:
-            return ce.BatchError(message, unprocessed)
-        return ce.BatchError(message, unprocessed, code=cause.code, request_id=cause.request_id,
-                             provider=cause.provider, operation=cause.operation, status=cause.status)
+        return ce.BatchError(message, unprocessed, **(cause.provider_details() if cause else {}))
 
     def flush(self) -> None:
         """Send everything buffered now, retrying unprocessed writes until the deadline."""
@@ -187,9 +184,7 @@ def batch_get(table: Table[RowT], keys: Iterable[Mapping[str, Any] | Item], *, c
         except ce.CloudError as e:
             if not _retryable(e) or time.monotonic() - started > deadline:
                 raise ce.BatchError(f"batch get from {table.name!r} failed: {e}",
-                                    [codec.decode_item(k) for k in chunk + pending],
-                                    code=e.code, request_id=e.request_id, provider=e.provider,
-                                    operation=e.operation, status=e.status) from e
+                                    [codec.decode_item(k) for k in chunk + pending], **e.provider_details()) from e
             pending = chunk + pending
             time.sleep(backoff(attempt))
             attempt += 1

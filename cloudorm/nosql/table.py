@@ -28,10 +28,10 @@ from cloudorm.nosql.schema import (
     TableSchema,
     check_name,
     global_index_wire,
-    optional_hash_key_attr,
-    optional_range_key_attr,
     key_schema_wire,
     local_index_wire,
+    optional_hash_key_attr,
+    optional_range_key_attr,
 )
 from cloudorm.waiting import wait_until
 
@@ -136,8 +136,7 @@ class Table(Generic[RowT]):
             raise self._explain_failed_condition(e, req) from None
 
     def _explain_failed_condition(self, e: ce.ConflictError, req: Request) -> ce.CloudError:
-        details: dict[str, Any] = {"code": e.code, "request_id": e.request_id, "provider": e.provider, "operation": e.operation,
-                   "status": e.status}
+        details = e.provider_details()
         if req.if_not_exists or req.must_exist:
             present = e.item is not None or self._exists_key(req.params["Key" if "Key" in req.params else "Item"])
             if req.if_not_exists and present:

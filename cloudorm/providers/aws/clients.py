@@ -42,7 +42,7 @@ class ClientFactory:
                      "response_checksum_validation": "when_required"}
         return Config(
             region_name=self._region,
-            retries={"mode": "standard", "max_attempts": self._options.max_attempts},
+            retries={"mode": "standard", "total_max_attempts": self._options.max_attempts},
             connect_timeout=self._options.connect_timeout,
             read_timeout=self._options.read_timeout,
             max_pool_connections=self._options.max_pool_connections,

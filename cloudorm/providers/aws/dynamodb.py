@@ -80,8 +80,7 @@ class DynamoDBService:
                 reasons.append(None)
             else:
                 reasons.append(ce.TransactionReason(i, code, r.get("Message"), r.get("Item")))
-        return ce.TransactionError(mapped.message, reasons, code=mapped.code, request_id=mapped.request_id,
-                                   provider=mapped.provider, operation=mapped.operation, status=mapped.status)
+        return ce.TransactionError(mapped.message, reasons, **mapped.provider_details())
 
     # ------------------------------------------------------------------------------------------------ tables
 

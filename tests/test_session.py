@@ -1,0 +1,173 @@
+"""Sessions and providers: credentials, endpoints, options, secrets kept out of sight, errors mapped."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+import uuid
+
+import pytest
+
+import cloudorm
+from cloudorm.errors import CloudError, InvalidInput, NotFound, Unsupported
+from tests.conftest import FAKE_CREDS
+
+SECRET = FAKE_CREDS["aws_secret_access_key"]
+
+
+@pytest.mark.parametrize(("provider", "creds", "field"), [
+    ("nope", None, "provider"),
+    ("aws", {"aws_access_key_id": "AKIA1234"}, "aws_secret_access_key"),
+    ("aws", {"aws_secret_access_key": "x"}, "aws_access_key_id"),
+    ("aws", {**FAKE_CREDS, "password": "x"}, "password"),
+    ("aws", {**FAKE_CREDS, "region": 5}, "region"),
+    ("wasabi", {"aws_access_key_id": "AKIA1234"}, "aws_secret_access_key"),
+    ("digitalocean", None, "access_token"),
+    ("digitalocean", {"region": "nyc3"}, "access_token"),
+    ("digitalocean", {"access_token": "t", "spaces_key": "k"}, "spaces_secret"),
+    ("digitalocean", {"access_token": "t", "aws_access_key_id": "k"}, "aws_access_key_id"),
+    ("local", {"aws_access_key_id": "k"}, "aws_secret_access_key"),
+])
+def test_bad_credentials_name_the_key(provider: str, creds: dict[str, object] | None, field: str) -> None:
+    with pytest.raises(InvalidInput) as e:
+        cloudorm.Session(provider, creds=creds)  # type: ignore[arg-type]
+    assert e.value.field == field
+
+
+def test_creds_must_be_a_dict() -> None:
+    with pytest.raises(InvalidInput, match="dict"):
+        cloudorm.Session("aws", creds="key:secret")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("options", "field"), [
+    ({"retries": 3}, "retries"), ({"max_attempts": 0}, "max_attempts"), ({"read_timeout": -1}, "read_timeout"),
+    ({"connect_timeout": "5"}, "connect_timeout"), ({"max_pool_connections": True}, "max_pool_connections"),
+])
+def test_bad_options_name_the_option(options: dict[str, object], field: str) -> None:
+    with pytest.raises(InvalidInput) as e:
+        cloudorm.Session("aws", creds=FAKE_CREDS, **options)  # type: ignore[arg-type]
+    assert e.value.field == field
+
+
+@pytest.mark.parametrize("endpoint", ["localhost:4566", {"dynamo": "http://x"}, {"dynamodb": "ftp://x"}, 5])
+def test_bad_endpoints(endpoint: object) -> None:
+    with pytest.raises(InvalidInput, match="endpoint_url"):
+        cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=endpoint)  # type: ignore[arg-type]
+
+
+def test_repr_shows_no_secret() -> None:
+    s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url="http://127.0.0.1:1")
+    text = repr(s)
+    assert SECRET not in text and FAKE_CREDS["aws_access_key_id"] not in text
+    assert "…1234" in text and "us-east-1" in text
+    do = cloudorm.Session("digitalocean", creds={"access_token": "dop_v1_supersecrettoken", "region": "ams3",
+                                                  "spaces_key": "SPACESKEY123", "spaces_secret": "spaces-secret"})
+    assert "supersecret" not in repr(do) and "spaces-secret" not in repr(do) and do.region == "ams3"
+    assert "supersecret" not in repr(do._provider.credentials)  # type: ignore[attr-defined]
+
+
+def test_errors_and_logs_never_show_the_secret(moto_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=moto_url)
+    with caplog.at_level(logging.DEBUG), pytest.raises(NotFound) as e:
+        s.Table(f"missing-{uuid.uuid4().hex[:6]}").refresh()
+    assert e.value.request_id and e.value.code == "ResourceNotFoundException" and e.value.provider == "aws"
+    assert e.value.operation == "DescribeTable" and e.value.status == 400
+    assert SECRET not in str(e.value) and SECRET not in repr(e.value)
+    assert caplog.records and SECRET not in caplog.text
+
+
+def test_unsupported_areas_fail_before_any_request() -> None:
+    wasabi = cloudorm.Session("wasabi", creds=FAKE_CREDS)
+    with pytest.raises(Unsupported) as e:
+        wasabi.Table("orders", hash_key="pk").put({"pk": "a"})
+    assert e.value.provider == "wasabi" and e.value.area == "nosql"
+    do = cloudorm.Session("digitalocean", creds={"access_token": "t0ken-value", "region": "nyc3"})
+    with pytest.raises(Unsupported, match="digitalocean"):
+        do.nosql  # noqa: B018
+
+
+def test_region_precedence() -> None:
+    assert cloudorm.Session("aws", creds=FAKE_CREDS).region == "us-east-1"
+    assert cloudorm.Session("aws", creds={**FAKE_CREDS, "region": "eu-west-1"}).region == "eu-west-1"
+    assert cloudorm.Session("aws", creds=FAKE_CREDS, region="ap-south-1").region == "ap-south-1"
+
+
+def test_clients_are_made_once_thread_safely_with_standard_retries(moto_url: str) -> None:
+    s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url={"dynamodb": moto_url}, max_attempts=7,
+                         read_timeout=12)
+    seen: list[object] = []
+    barrier = threading.Barrier(16)
+
+    def grab() -> None:
+        barrier.wait()
+        seen.append(s._provider.clients.client("dynamodb"))  # type: ignore[attr-defined]
+        seen.append(s.nosql)
+
+    threads = [threading.Thread(target=grab) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    clients = {id(x) for x in seen[::2]}
+    services = {id(x) for x in seen[1::2]}
+    assert len(clients) == 1 and len(services) == 1
+    config = s._provider.clients.client("dynamodb").meta.config  # type: ignore[attr-defined]
+    assert config.retries == {"mode": "standard", "total_max_attempts": 7}
+    assert config.read_timeout == 12 and config.connect_timeout == 5
+
+
+def test_one_session_from_many_threads(session: cloudorm.Session, name: str) -> None:
+    t = session.Table(name, hash_key=("id", "N")).save()
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(20):
+                t.put({"id": n * 100 + i})
+                assert t.get(id=n * 100 + i) is not None
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors and t.scan().count() == 160
+
+
+def test_local_sessions_share_one_embedded_server() -> None:
+    a, b = cloudorm.Session(), cloudorm.Session()
+    assert repr(a) == repr(b) and "127.0.0.1" in repr(a)
+    name = f"shared-{uuid.uuid4().hex[:8]}"
+    a.Table(name, hash_key="pk").save().put({"pk": "x"})
+    assert b.Table(name).get(pk="x") is not None
+
+
+def test_cloudorm_serve_shares_state_across_processes() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "cloudorm.cli", "serve", "--port", "0"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        url = line.split(" on ")[1].strip()
+        assert url.startswith("http://127.0.0.1:")
+        name = f"served-{uuid.uuid4().hex[:8]}"
+        writer = (f"import cloudorm; s = cloudorm.Session('local', endpoint_url={url!r}); "
+                  f"s.Table({name!r}, hash_key='pk').save().put({{'pk': 'from-another-process'}})")
+        subprocess.run([sys.executable, "-c", writer], check=True, timeout=60)
+        s = cloudorm.Session("local", endpoint_url=url)
+        assert s.Table(name).get(pk="from-another-process") is not None
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0
+
+
+def test_connection_errors_are_mapped() -> None:
+    s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url="http://127.0.0.1:9", max_attempts=1,
+                         connect_timeout=1)
+    with pytest.raises(CloudError) as e:
+        s.Table("orders", hash_key="pk").get(pk="a")
+    assert e.value.provider == "aws" and "127.0.0.1:9" in str(e.value)

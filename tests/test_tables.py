@@ -1,0 +1,125 @@
+"""Table lifecycle: create and wait, learn an existing schema, reconcile billing/indexes/TTL, list, delete."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+import cloudorm
+from cloudorm.errors import AlreadyExists, ConflictError, InvalidInput, NotFound
+from tests.conftest import skip_on_dynalite
+
+
+def test_create_describe_delete(dynamo: cloudorm.Session, name: str) -> None:
+    t = dynamo.Table(name, hash_key=("customer", "S"), range_key=("placed", "N"))
+    assert not t.exists()
+    assert t.save() is t
+    assert t.status == "ACTIVE" and t.exists() and t.arn and name in t.arn
+    t.save()  # saving again is a no-op on an identical table
+    t.delete()
+    assert not t.exists()
+    with pytest.raises(NotFound):
+        t.delete()
+    t.delete(missing_ok=True)
+
+
+def test_existing_table_learns_its_schema_once(dynamo: cloudorm.Session, name: str) -> None:
+    dynamo.Table(name, hash_key=("pk", "S"), range_key=("sk", "N"),
+                 indexes=[cloudorm.GlobalIndex("by_x", hash_key=("x", "S"))]).save()
+    t = dynamo.Table(name)
+    with dynamo.count_requests() as c:
+        t.put({"pk": "a", "sk": 1, "x": "y"})
+        t.put({"pk": "a", "sk": 2, "x": "y"})
+    assert c["dynamodb.DescribeTable"] == 1 and c["dynamodb.PutItem"] == 2
+    assert t.schema.key_names == ("pk", "sk") and t.range_key == cloudorm.KeyAttr("sk", "N")
+    assert sorted(r["sk"] for r in t.query(x="y").index("by_x")) == [1, 2]
+    with pytest.raises(InvalidInput, match="hash_key"):
+        dynamo.Table(f"missing-{uuid.uuid4().hex[:6]}").save()
+    with pytest.raises(NotFound):
+        dynamo.Table(f"missing-{uuid.uuid4().hex[:6]}").get(pk="a")
+
+
+def test_declared_schema_sends_no_describe(dynamo: cloudorm.Session, name: str) -> None:
+    t = dynamo.Table(name, hash_key="pk").save()
+    fresh = dynamo.Table(name, hash_key="pk")
+    with dynamo.count_requests() as c:
+        fresh.put({"pk": "a"})
+        assert fresh.get(pk="a") is not None
+    assert c.total == 2
+    t.delete()
+
+
+def test_a_different_key_schema_is_a_conflict(dynamo: cloudorm.Session, name: str) -> None:
+    dynamo.Table(name, hash_key="pk").save()
+    with pytest.raises(ConflictError, match="key schema"):
+        dynamo.Table(name, hash_key=("pk", "S"), range_key=("sk", "S")).save()
+
+
+def test_reconcile_indexes_and_billing(session: cloudorm.Session, name: str) -> None:
+    t = session.Table(name, hash_key="pk", billing=cloudorm.Provisioned(read=5, write=5)).save()
+    assert (t._description or {})["ProvisionedThroughput"]["ReadCapacityUnits"] == 5
+    t2 = session.Table(name, hash_key="pk", indexes=[cloudorm.GlobalIndex("by_g", hash_key=("g", "S"))]).save()
+    assert [ix.name for ix in session.Table(name).schema.indexes] == ["by_g"]
+    assert (t2.refresh()._description or {})["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    t2.put({"pk": "a", "g": "x"})
+    assert [r["pk"] for r in t2.query(g="x").index("by_g")] == ["a"]
+    session.Table(name, hash_key="pk", indexes=[]).save()
+    assert session.Table(name).schema.indexes == ()
+    ranged = session.Table(f"{name}-r", hash_key="pk", range_key="sk").save()
+    with pytest.raises(ConflictError, match="local secondary"):
+        session.Table(ranged.name, hash_key="pk", range_key="sk",
+                      indexes=[cloudorm.LocalIndex("by_l", range_key=("l", "N"))]).save()
+
+
+def test_ttl(dynamo: cloudorm.Session, name: str) -> None:
+    skip_on_dynalite(dynamo, "UpdateTimeToLive")
+    dynamo.Table(name, hash_key="pk", ttl="expires").save()
+    desc = dynamo.nosql.describe_ttl(name)
+    assert desc["TimeToLiveStatus"] in ("ENABLED", "ENABLING") and desc["AttributeName"] == "expires"
+    with dynamo.count_requests() as c:
+        dynamo.Table(name, hash_key="pk", ttl="expires").save()
+    assert c["dynamodb.UpdateTimeToLive"] == 0
+
+
+def test_tables_listing_is_lazy_and_paged(dynamo: cloudorm.Session) -> None:
+    prefix = f"list-{uuid.uuid4().hex[:6]}"
+    for i in range(5):
+        dynamo.Table(f"{prefix}-{i}", hash_key="pk").save()
+    with dynamo.count_requests() as c:
+        listing = dynamo.tables().page_size(2)
+    assert c.total == 0
+    names = [t.name for t in listing if t.name.startswith(prefix)]
+    assert names == [f"{prefix}-{i}" for i in range(5)]
+    assert len(dynamo.tables().limit(3)[:]) == 3
+    first = dynamo.tables().first()
+    assert isinstance(first, cloudorm.Table)
+
+
+def test_create_conflicts_and_bad_declarations(dynamo: cloudorm.Session, name: str) -> None:
+    bad_declarations = [
+        lambda: dynamo.Table(name, hash_key=("pk", "X")),
+        lambda: dynamo.Table(name, hash_key=("pk",)),
+        lambda: dynamo.Table(name, range_key="sk"),
+        lambda: dynamo.Table(name, hash_key="pk", billing="cheap"),
+        lambda: dynamo.Table(name, hash_key="pk", indexes=["nope"]),
+        lambda: dynamo.Table(name, hash_key="pk", indexes=[cloudorm.GlobalIndex("ab", hash_key="g")]),
+        lambda: dynamo.Table(name, hash_key=("pk", "S"),
+                             indexes=[cloudorm.GlobalIndex("by_pk", hash_key=("pk", "N"))]),
+        lambda: dynamo.Table("x", hash_key="pk"),
+        lambda: dynamo.Table("has space", hash_key="pk"),
+        lambda: cloudorm.Provisioned(read=0, write=1),
+    ]
+    with dynamo.count_requests() as c:
+        for declare in bad_declarations:
+            with pytest.raises(InvalidInput):
+                declare()
+    assert c.total == 0
+
+
+def test_create_twice_from_two_sessions(dynamo: cloudorm.Session, name: str) -> None:
+    dynamo.Table(name, hash_key="pk").save()
+    with pytest.raises(AlreadyExists):
+        dynamo.nosql.create_table({"TableName": name, "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                                   "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                                   "BillingMode": "PAY_PER_REQUEST"})
