@@ -3,6 +3,7 @@ backoff and jitter until a deadline, and whatever is still left reported in a ``
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Mapping
 from types import TracebackType
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 
 RowT = TypeVar("RowT", bound=Item)
 Wire = dict[str, Any]
+
+log = logging.getLogger(__name__)
 
 WRITE_BATCH = 25
 GET_BATCH = 100
@@ -112,7 +115,10 @@ class BatchWriter(Generic[RowT]):
                 self._pause()
 
     def _pause(self) -> None:
-        time.sleep(backoff(self._attempt))
+        delay = backoff(self._attempt)
+        log.debug("batch write to %s: %d writes waiting, retry %d in %.2f s", self._table.name, len(self._buffer),
+                  self._attempt + 1, delay)
+        time.sleep(delay)
         self._attempt += 1
 
     def _restore(self, batch: Mapping[tuple[Any, ...], WriteRequest]) -> None:

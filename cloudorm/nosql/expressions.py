@@ -97,7 +97,36 @@ class ExpressionBuilder:
 # operands and conditions
 
 
-class Attr:
+class Operand:
+    """Something conditions compare: ``attr == v``, ``attr < v``, ... build ``Compare`` conditions."""
+
+    __slots__ = ()
+
+    def _compile(self, b: ExpressionBuilder) -> str:
+        raise NotImplementedError  # pragma: no cover - Attr and Size compile themselves
+
+    def __eq__(self, other: object) -> Condition:  # type: ignore[override]
+        return Compare(self, "=", other)
+
+    def __ne__(self, other: object) -> Condition:  # type: ignore[override]
+        return Compare(self, "<>", other)
+
+    def __lt__(self, other: Any) -> Condition:
+        return Compare(self, "<", other)
+
+    def __le__(self, other: Any) -> Condition:
+        return Compare(self, "<=", other)
+
+    def __gt__(self, other: Any) -> Condition:
+        return Compare(self, ">", other)
+
+    def __ge__(self, other: Any) -> Condition:
+        return Compare(self, ">=", other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class Attr(Operand):
     """An attribute path in conditions and updates: ``Attr("total") > 3``, ``Attr("tags").add({"x"})``."""
 
     __slots__ = ("path", "segments")
@@ -119,26 +148,6 @@ class Attr:
     def _compile(self, b: ExpressionBuilder) -> str:
         return b.name(self.segments)
 
-    # comparisons
-    def __eq__(self, other: object) -> Condition:  # type: ignore[override]
-        return Compare(self, "=", other)
-
-    def __ne__(self, other: object) -> Condition:  # type: ignore[override]
-        return Compare(self, "<>", other)
-
-    def __lt__(self, other: Any) -> Condition:
-        return Compare(self, "<", other)
-
-    def __le__(self, other: Any) -> Condition:
-        return Compare(self, "<=", other)
-
-    def __gt__(self, other: Any) -> Condition:
-        return Compare(self, ">", other)
-
-    def __ge__(self, other: Any) -> Condition:
-        return Compare(self, ">=", other)
-
-    __hash__ = None  # type: ignore[assignment]
 
     def between(self, low: Any, high: Any) -> Condition:
         """``low <= attr <= high``."""
@@ -202,7 +211,7 @@ class Attr:
         return Action("prepend", self, list(values))
 
 
-class Size:
+class Size(Operand):
     """``size(attr)`` as an operand in comparisons."""
 
     __slots__ = ("attr",)
@@ -213,25 +222,6 @@ class Size:
     def _compile(self, b: ExpressionBuilder) -> str:
         return f"size({self.attr._compile(b)})"
 
-    def __eq__(self, other: object) -> Condition:  # type: ignore[override]
-        return Compare(self, "=", other)
-
-    def __ne__(self, other: object) -> Condition:  # type: ignore[override]
-        return Compare(self, "<>", other)
-
-    def __lt__(self, other: Any) -> Condition:
-        return Compare(self, "<", other)
-
-    def __le__(self, other: Any) -> Condition:
-        return Compare(self, "<=", other)
-
-    def __gt__(self, other: Any) -> Condition:
-        return Compare(self, ">", other)
-
-    def __ge__(self, other: Any) -> Condition:
-        return Compare(self, ">=", other)
-
-    __hash__ = None  # type: ignore[assignment]
 
 
 def _operand(b: ExpressionBuilder, v: Any, field: str) -> str:
@@ -285,7 +275,7 @@ class Compare(Condition):
 
     __slots__ = ("left", "op", "right")
 
-    def __init__(self, left: Attr | Size, op: str, right: Any) -> None:
+    def __init__(self, left: Operand, op: str, right: Any) -> None:
         self.left, self.op, self.right = left, op, right
 
     def compile(self, b: ExpressionBuilder) -> str:

@@ -26,8 +26,9 @@ import socket
 import subprocess
 import tempfile
 import time
-from types import TracebackType
 from typing import IO
+
+from cloudorm.testing.service import TestService
 
 __all__ = ["DYNALITE_ENV_VAR", "Dynalite"]
 
@@ -43,7 +44,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class Dynalite:
+class Dynalite(TestService):
     """A dynalite server subprocess on 127.0.0.1 with a free port and in-memory storage."""
 
     def __init__(
@@ -186,19 +187,6 @@ class Dynalite:
         except (ProcessLookupError, PermissionError):
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(sig)
-
-    def __enter__(self) -> Dynalite:
-        """Start the server."""
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop the server."""
-        self.stop()
 
     def __repr__(self) -> str:
         """Show the executable and port."""

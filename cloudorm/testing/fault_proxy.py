@@ -48,9 +48,10 @@ import zlib
 from collections.abc import Sequence
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
+
+from cloudorm.testing.service import TestService
 
 __all__ = ["FAULT_KINDS", "FaultProxy"]
 
@@ -293,7 +294,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
 
 
-class FaultProxy:
+class FaultProxy(TestService):
     """A forwarding HTTP proxy that injects throttling, 500s and dropped connections.
 
     See the module docstring for the fault kinds and an example.
@@ -430,19 +431,6 @@ class FaultProxy:
         if self._server is None:
             raise RuntimeError("FaultProxy is not started")
         return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> FaultProxy:
-        """Start the proxy."""
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop the proxy."""
-        self.stop()
 
     def __repr__(self) -> str:
         """Show upstream, port and fault settings."""

@@ -9,6 +9,7 @@ from typing import Any
 
 from cloudorm.errors import CloudError
 
+log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _server: Any = None
 _url: str | None = None
@@ -42,6 +43,7 @@ def embedded_url() -> str:
     with _lock:
         if _url is None:
             _server, _url = start_server()
+            log.debug("embedded local cloud listening on %s", _url)
             atexit.register(stop_embedded)
     return _url
 
