@@ -1,0 +1,224 @@
+"""A tour of cloudorm on the embedded local cloud: no account, no Docker, a few seconds.
+
+    python examples/quickstart.py                                   # an embedded local cloud, gone at exit
+    python examples/quickstart.py --endpoint-url http://127.0.0.1:4566   # a running `cloudorm serve`
+
+Each area of the library has one function below, called from ``main()``. The asserts check what is printed, so
+this script doubles as a smoke test: it exits non-zero if anything does not behave as shown. Every table it
+makes gets a unique name and is deleted at the end, so it can run any number of times against one server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import uuid
+from decimal import Decimal
+
+import cloudorm
+from cloudorm import Attr, GlobalIndex
+from cloudorm.errors import AlreadyExists, ConflictError, NotFound
+
+
+def section(title: str) -> None:
+    print(f"\n== {title} ==")
+
+
+def connect(endpoint_url: str | None) -> cloudorm.Session:
+    section("session")
+    # Session() is the local cloud. The same code runs on AWS with
+    # cloudorm.Session("aws", creds={"aws_access_key_id": ..., "aws_secret_access_key": ..., "region": ...}).
+    s = cloudorm.Session("local", endpoint_url=endpoint_url) if endpoint_url else cloudorm.Session()
+    print(s)  # provider, region and endpoint; never a secret
+    assert s.provider == "local"
+    return s
+
+
+# ----------------------------------------------------------------------------------------------------- NoSQL
+
+
+def nosql_table(s: cloudorm.Session, name: str) -> cloudorm.Table[cloudorm.Item]:
+    section("NoSQL: a table with a hash key, a range key and a global secondary index")
+    pages = s.Table(
+        name,
+        hash_key=("site", "S"),                  # partition key
+        range_key=("path", "S"),                 # sort key
+        indexes=[GlobalIndex("by_author", hash_key=("author", "S"), range_key=("published", "N"))],
+    ).save()                                     # CreateTable, then waits until it is ACTIVE
+    print(pages, pages.status)
+    assert pages.status == "ACTIVE" and pages.exists()
+    assert name in [t.name for t in s.tables()]  # s.tables() lists lazily, page by page
+    return pages
+
+
+def nosql_items(s: cloudorm.Session, pages: cloudorm.Table[cloudorm.Item]) -> None:
+    section("NoSQL: put and get")
+    pages.put({"site": "blog", "path": "/hello", "title": "Hello", "author": "ann", "published": 20240101,
+               "visits": 0, "tags": {"intro"}, "rating": 4.5})
+    page = pages.get(site="blog", path="/hello")
+    assert page is not None
+    print(page)
+    # numbers come back as int when integral, else Decimal (exact): never a float
+    assert page["published"] == 20240101 and isinstance(page["published"], int)
+    assert page["rating"] == Decimal("4.5")
+    assert pages.get(site="blog", path="/nope") is None
+
+    section("NoSQL: schemaless items are dict-like")
+    print("title:", page["title"], "| has 'draft':", "draft" in page, "| draft:", page.get("draft", False))
+    print("attributes:", sorted(page.keys()))
+    assert page["tags"] == {"intro"} and "draft" not in page and len(page) == 8
+
+    section("NoSQL: item.save() sends only what changed")
+    page["title"] = "Hello, world"
+    page["draft"] = False
+    del page["rating"]
+    print("state:", cloudorm.state(page), "| changes:", sorted(cloudorm.changes(page)))
+    assert cloudorm.changes(page) == {"title", "draft", "rating"}
+    with s.count_requests() as requests:
+        page.save()                              # one UpdateItem: SET title, draft; REMOVE rating
+    print(requests)
+    assert requests.by_operation == {"dynamodb.UpdateItem": 1}
+    with s.count_requests() as requests:
+        page.save()                              # nothing changed: nothing is sent
+    print("saving again sends", requests.total, "requests; state:", cloudorm.state(page))
+    assert requests.total == 0 and cloudorm.state(page) == "saved"
+    stored = pages.get(site="blog", path="/hello", consistent=True)
+    assert stored is not None and "rating" not in stored and stored["title"] == "Hello, world"
+
+    new = pages.Item(site="blog", path="/draft", title="Soon", author="bob", published=20240301, visits=0)
+    print("a new item is", cloudorm.state(new))
+    new.save()                                   # a new item is a PutItem
+    try:
+        pages.put({"site": "blog", "path": "/draft"}, if_not_exists=True)
+        raise AssertionError("if_not_exists should refuse to replace")
+    except AlreadyExists as e:
+        print("put(if_not_exists=True) ->", type(e).__name__)
+
+    section("NoSQL: atomic updates")
+    key = {"site": "blog", "path": "/hello"}
+    after = pages.update(key, Attr("visits").add(1), Attr("tags").add({"featured"}))
+    after = pages.update(key, Attr("visits").add(1), Attr("last_reader").set("carol"))
+    print(after)
+    assert after["visits"] == 2 and after["tags"] == {"intro", "featured"}
+    try:                                         # a condition that does not hold changes nothing
+        pages.update(key, Attr("visits").add(100), condition=Attr("visits") > 10)
+        raise AssertionError("the condition should have failed")
+    except ConflictError as e:
+        print("conditional update ->", type(e).__name__, e.code)
+    page.update(Attr("visits").add(1))           # on an item: applied, then the item holds the new values
+    assert page["visits"] == 3
+
+
+def nosql_batches(pages: cloudorm.Table[cloudorm.Item]) -> None:
+    section("NoSQL: batch writes")
+    authors = ["ann", "bob", "cid"]
+    with pages.batch_write() as batch:           # 25 writes per BatchWriteItem; unprocessed ones are retried
+        for i in range(30):
+            batch.put({"site": "docs", "path": f"/page/{i:02d}", "author": authors[i % 3],
+                       "published": 20240100 + i, "visits": i * 10, "words": 100 + i,
+                       "tags": {"guide"} if i % 2 else {"guide", "api"}})
+        batch.delete({"site": "blog", "path": "/draft"})
+    print(f"{batch.written} writes in {batch.requests_sent} requests")
+    assert (batch.written, batch.requests_sent) == (31, 2)
+
+    found = pages.batch_get([{"site": "docs", "path": "/page/00"}, {"site": "docs", "path": "/page/29"},
+                             {"site": "docs", "path": "/missing"}])
+    print("batch_get:", [p["path"] for p in found])
+    assert [p["path"] for p in found] == ["/page/00", "/page/29"]
+
+
+def nosql_queries(pages: cloudorm.Table[cloudorm.Item]) -> None:
+    section("NoSQL: lazy, chainable querysets")
+    docs = pages.query(site="docs")              # nothing is sent yet
+    recent = (docs.filter(visits__gte=100, tags__contains="api")   # lookups ...
+                  .filter(Attr("words") < 125)                      # ... and Attr conditions
+                  .reverse()                                        # descending range key
+                  .limit(3)                                         # at most 3 items
+                  .only("path", "visits"))                          # fetch these (and the keys)
+    print(recent)
+    rows = list(recent)
+    for row in rows:
+        print("  ", dict(row))
+    assert [r["path"] for r in rows] == ["/page/24", "/page/22", "/page/20"]
+    assert "author" not in rows[0]
+
+    # key conditions on the range key go in query(); everything else in filter()
+    under_1 = pages.query(site="docs", path__begins_with="/page/1")
+    print("path begins with /page/1:", under_1.count(), "items (Select=COUNT, no items transferred)")
+    assert under_1.count() == 10
+    assert pages.query(site="docs", path__between=("/page/05", "/page/07")).count() == 3
+    first = pages.query(site="docs").filter(author="cid").first()
+    assert first is not None and first["path"] == "/page/02"
+
+    section("NoSQL: cursor-based paging")
+    cursor = None
+    seen: list[str] = []
+    while True:                                  # e.g. one web request per page
+        page = pages.query(site="docs").filter(author="ann").limit(4).after(cursor)
+        paths = [p["path"] for p in page]
+        cursor = page.cursor                     # an opaque string; None once everything was returned
+        print("  page:", paths, "| next cursor:", cursor and cursor[:16] + "...")
+        seen += paths
+        if cursor is None or not paths:  # DynamoDB may hand out a last cursor that leads to an empty page
+            break
+    assert seen == [f"/page/{i:02d}" for i in range(0, 30, 3)]
+
+    section("NoSQL: a secondary index")
+    by_bob = pages.query(author="bob", published__gte=20240120).index("by_author")
+    print("bob since 2024-01-20:", [p["path"] for p in by_bob])
+    assert [p["path"] for p in by_bob] == ["/page/22", "/page/25", "/page/28"]
+
+
+def nosql_scan_and_delete(pages: cloudorm.Table[cloudorm.Item]) -> None:
+    section("NoSQL: scan")
+    total = pages.scan().count()
+    popular = pages.scan().filter(visits__gt=250).count()
+    everything = list(pages.scan(segments=4))    # a parallel scan on 4 threads
+    print(f"{total} items, {popular} with more than 250 visits, {len(everything)} read by a parallel scan")
+    assert (total, popular, len(everything)) == (31, 4, 31)
+
+    section("NoSQL: delete")
+    page = pages.get(site="blog", path="/hello")
+    assert page is not None
+    page.delete()
+    print("deleted item is", cloudorm.state(page), "| get ->", pages.get(site="blog", path="/hello"))
+    try:
+        page.delete()
+        raise AssertionError("deleting a deleted item should raise NotFound")
+    except NotFound:
+        print("deleting it again -> NotFound (missing_ok=True makes it quiet)")
+    page.delete(missing_ok=True)
+    removed = pages.query(site="docs").filter(visits__lt=100).delete()   # batched deletes
+    print("queryset.delete() removed", removed, "items;", pages.scan().count(), "left")
+    assert (removed, pages.scan().count()) == (10, 20)
+
+
+def tour_nosql(s: cloudorm.Session) -> None:
+    name = f"quickstart-pages-{uuid.uuid4().hex[:8]}"
+    pages = nosql_table(s, name)
+    try:
+        nosql_items(s, pages)
+        nosql_batches(pages)
+        nosql_queries(pages)
+        nosql_scan_and_delete(pages)
+    finally:
+        pages.delete(missing_ok=True)
+    print(f"\ntable {name} deleted:", not pages.exists())
+
+
+# ------------------------------------------------------------------------------------------------------ main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--endpoint-url", help="a running local cloud (`cloudorm serve`), e.g. http://127.0.0.1:4566")
+    args = parser.parse_args(argv)
+    s = connect(args.endpoint_url)
+    tour_nosql(s)
+    # IAM, storage, serverless and compute tours join here as those areas land.
+    print("\nquickstart: all good")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
