@@ -47,6 +47,12 @@ class Session:
         return self._provider.region
 
     @property
+    def endpoint_url(self) -> str | None:
+        """The endpoint this session talks to when one URL serves every service: on the local provider, the
+        local cloud's URL, which other processes and HTTP clients can use too."""
+        return self._provider.endpoint_url
+
+    @property
     def nosql(self) -> NoSQLService:
         """The provider's NoSQL service (``Unsupported`` if it has none)."""
         svc: NoSQLService = self._provider.service("nosql")
@@ -66,26 +72,33 @@ class Session:
     def Table(self, name: type[RowT], *, billing: Billing = ..., ttl: str | None = ...) -> TableEntity[RowT]: ...
 
     @overload
+    def Table(self, name: str, *, model: type[RowT], billing: Billing = ...,
+              ttl: str | None = ...) -> TableEntity[RowT]: ...
+
+    @overload
     def Table(self, name: str, hash_key: Any = ..., range_key: Any = ..., *,
               indexes: Iterable[Index] | None = ..., billing: Billing = ..., ttl: str | None = ...,
               ) -> TableEntity[Item]: ...
 
     def Table(self, name: str | type[Any], hash_key: Any = None, range_key: Any = None, *,
-              indexes: Iterable[Index] | None = None, billing: Billing = ON_DEMAND,
-              ttl: str | None = None) -> TableEntity[Any]:
+              indexes: Iterable[Index] | None = None, billing: Billing = ON_DEMAND, ttl: str | None = None,
+              model: type[Any] | None = None) -> TableEntity[Any]:
         """A table: ``s.Table("orders", hash_key=("customer", "S"), range_key=("placed", "N"))``, an existing
-        one by name, or ``s.Table(Order)`` for a typed model."""
+        one by name, ``s.Table(Order)`` for a typed model, or ``s.Table("orders-2025", model=Order)`` for a
+        model stored in a table of another name."""
         if isinstance(name, type):
-            info = getattr(name, "__cloudorm_model__", None)
-            if info is None:
-                raise InvalidInput("model", f"{name.__name__} is not a typed model: decorate it with "
-                                            "@cloudorm.model(table=...)")
-            if hash_key is not None or range_key is not None or indexes is not None:
-                raise InvalidInput("hash_key", "a model's keys and indexes are declared on the model")
-            schema = info.schema
-            return TableEntity(self, info.table, schema.hash_key, schema.range_key, indexes=schema.indexes,
-                         billing=billing, ttl=ttl, model=name)
-        return TableEntity(self, name, hash_key, range_key, indexes=indexes, billing=billing, ttl=ttl)
+            name, model = None, name  # type: ignore[assignment]
+        if model is None:
+            return TableEntity(self, name, hash_key, range_key, indexes=indexes, billing=billing, ttl=ttl)
+        info = getattr(model, "__cloudorm_model__", None)
+        if info is None:
+            raise InvalidInput("model", f"{getattr(model, '__name__', model)} is not a typed model: decorate it "
+                                        "with @cloudorm.model(table=...)")
+        if hash_key is not None or range_key is not None or indexes is not None:
+            raise InvalidInput("hash_key", "a model's keys and indexes are declared on the model")
+        schema = info.schema
+        return TableEntity(self, name or info.table, schema.hash_key, schema.range_key, indexes=schema.indexes,
+                           billing=billing, ttl=ttl, model=model)
 
     def tables(self) -> Listing[TableEntity[Item]]:
         """Every table, lazily and page by page."""

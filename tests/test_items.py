@@ -9,7 +9,7 @@ import pytest
 import cloudorm
 from cloudorm import Attr
 from cloudorm.errors import AlreadyExists, ConflictError, InvalidInput, NotFound
-from tests.conftest import sent_params
+from tests.conftest import sent_params, skip_on_dynalite
 
 
 def test_put_get_roundtrip_all_types(orders: cloudorm.Table[cloudorm.Item]) -> None:
@@ -189,3 +189,18 @@ def test_item_update_and_refresh(orders: cloudorm.Table[cloudorm.Item]) -> None:
 def test_unbound_item_has_a_clear_error() -> None:
     with pytest.raises(InvalidInput, match="not bound"):
         cloudorm.Item({"a": 1}).save()
+
+
+def test_conflicts_carry_the_stored_item(orders: cloudorm.Table[cloudorm.Item]) -> None:
+    skip_on_dynalite(orders.session, "ReturnValuesOnConditionCheckFailure")
+    orders.put({"customer": "A", "placed": 1, "status": "paid"})
+    with pytest.raises(ConflictError) as e:
+        orders.put({"customer": "A", "placed": 1}, condition=Attr("status") == "new")
+    assert isinstance(e.value.item, cloudorm.Item) and e.value.item["status"] == "paid"
+    assert str(e.value).count("request_id") == 1
+
+
+def test_items_and_values(orders: cloudorm.Table[cloudorm.Item]) -> None:
+    item = orders.put({"customer": "A", "placed": 1, "x": 2})
+    assert dict(item.items()) == {"customer": "A", "placed": 1, "x": 2}
+    assert sorted(map(str, item.values())) == ["1", "2", "A"]

@@ -12,7 +12,8 @@ import pytest
 
 import cloudorm
 from cloudorm import Attr
-from cloudorm.errors import AlreadyExists, ConflictError, InvalidInput
+from cloudorm.errors import AlreadyExists, ConflictError, InvalidInput, TransactionError
+from tests.conftest import skip_on_dynalite
 
 
 class Status(enum.Enum):
@@ -150,3 +151,70 @@ def test_model_decorator_without_arguments() -> None:
         id: str = cloudorm.hash_key()
 
     assert Thing.__cloudorm_model__ is not None and Thing.__cloudorm_model__.table == "Thing"
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+    HIGH = 2
+
+
+class Color(str, enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@cloudorm.model(table="events")
+class Event(cloudorm.Item):
+    at: dt.datetime = cloudorm.hash_key()
+    color: Color = cloudorm.range_key()
+    level: Level = Level.LOW
+    note: str = ""
+    n: int = 0
+    version: int = cloudorm.version()
+
+
+@pytest.fixture
+def events(dynamo: cloudorm.Session) -> cloudorm.Table[Event]:
+    return dynamo.Table(f"events-{uuid.uuid4().hex[:10]}", model=Event).save()
+
+
+AT = dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+
+
+def test_mixin_enums_and_typed_keys(events: cloudorm.Table[Event]) -> None:
+    assert events.model is Event and events.name.startswith("events-")
+    events.put(Event(at=AT, color=Color.RED, level=Level.HIGH))
+    got = events.get(at=AT, color=Color.RED)  # typed key values are stored forms
+    assert got is not None and got.level is Level.HIGH and got.color is Color.RED and got.at == AT
+    assert [e.color for e in events.query(at=AT).filter(level=Level.HIGH)] == [Color.RED]
+    assert events.query(at=AT, color__begins_with="r").count() == 1
+    assert events.query(at=AT).delete() == 1
+    assert events.get(at=AT, color=Color.RED) is None
+
+
+def test_saving_a_projected_typed_row_keeps_what_it_did_not_read(events: cloudorm.Table[Event]) -> None:
+    events.put(Event(at=AT, color=Color.RED, note="keep", n=1))
+    partial = events.query(at=AT).only("n").first()
+    assert partial is not None and partial.note == "" and partial.version == 1  # the version always comes along
+    partial.n = 2
+    partial.save()
+    got = events.get(at=AT, color=Color.RED)
+    assert got is not None and got.note == "keep" and got.n == 2 and got.version == 2
+
+
+def test_atomic_updates_respect_versions(events: cloudorm.Table[Event]) -> None:
+    skip_on_dynalite(events.session, "transactions")
+    e = events.Item(at=AT, color=Color.BLUE)
+    e.save()
+    with events.session.transaction() as t:
+        t.update(e, Attr("n").add(1))
+    assert e.version == 2
+    stale = events.get(at=AT, color=Color.BLUE)
+    assert stale is not None and stale.n == 1
+    events.update({"at": AT, "color": Color.BLUE}, Attr("n").add(1))  # bumps the version: copies are now stale
+    stale.note = "x"
+    with pytest.raises(ConflictError) as err:
+        stale.save()
+    assert isinstance(err.value.item, Event) and err.value.item.version == 3  # what is stored now
+    with pytest.raises(TransactionError), events.session.transaction() as t:
+        t.update(e, Attr("n").add(1))

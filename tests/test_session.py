@@ -171,3 +171,26 @@ def test_connection_errors_are_mapped() -> None:
     with pytest.raises(CloudError) as e:
         s.Table("orders", hash_key="pk").get(pk="a")
     assert e.value.provider == "aws" and "127.0.0.1:9" in str(e.value)
+
+
+def test_close_releases_clients_and_the_session_still_works(session: cloudorm.Session, name: str) -> None:
+    t = session.Table(name, hash_key="pk").save()
+    before = session._provider.clients.client("dynamodb")  # type: ignore[attr-defined]
+    session.close()
+    assert session._provider.clients.client("dynamodb") is not before  # type: ignore[attr-defined]
+    t.put({"pk": "a"})
+    assert t.get(pk="a") is not None
+
+
+def test_local_session_exposes_its_endpoint() -> None:
+    url = cloudorm.Session().endpoint_url
+    assert url is not None and url.startswith("http://127.0.0.1:")
+    assert cloudorm.Session("local", endpoint_url=url).endpoint_url == url
+    assert cloudorm.Session("aws", creds=FAKE_CREDS).endpoint_url is None
+
+
+def test_operations_an_emulator_lacks_are_unsupported(dynalite_url: str) -> None:
+    s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=dynalite_url)
+    t = s.Table(f"t-{uuid.uuid4().hex[:8]}", hash_key="pk").save()
+    with pytest.raises(Unsupported, match="TransactWriteItems"), s.transaction() as tx:
+        tx.put(t, {"pk": "a"})

@@ -101,7 +101,7 @@ class BatchWriter(Generic[RowT]):
             except ce.CloudError as e:
                 self._restore(batch)
                 if not _retryable(e) or time.monotonic() - self._progress_at > self._deadline:
-                    raise self._error(f"batch write to {self._table.name!r} failed: {e}", e) from e
+                    raise self._error(f"batch write to {self._table.name!r} failed: {e.message}", e) from e
                 self._pause()
                 continue
             if len(left) < len(batch):
@@ -189,7 +189,7 @@ def batch_get(table: Table[RowT], keys: Iterable[Mapping[str, Any] | Item], *, c
             responses, unprocessed = table._nosql.batch_get({table.name: spec})
         except ce.CloudError as e:
             if not _retryable(e) or time.monotonic() - started > deadline:
-                raise ce.BatchError(f"batch get from {table.name!r} failed: {e}",
+                raise ce.BatchError(f"batch get from {table.name!r} failed: {e.message}",
                                     [codec.decode_item(k) for k in chunk + pending], **e.provider_details()) from e
             pending = chunk + pending
             time.sleep(backoff(attempt))

@@ -54,6 +54,10 @@ def _check_digits(text: str) -> str:
 
 
 def _decimal_text(d: Decimal) -> str:
+    text = str(d)
+    if len(text) <= MAX_DIGITS and "E" not in text and d.is_finite():
+        # Plain notation (no exponent) in at most 38 characters: at most 38 digits, exponent within range.
+        return text
     if not d.is_finite():
         raise _EncodeError(f"{d} cannot be stored: DynamoDB numbers must be finite")
     _sign, digits, exponent = d.as_tuple()
@@ -76,20 +80,35 @@ def _int_text(v: int) -> str:
 
 
 def _float_text(v: float) -> str:
+    text = repr(v)
+    if "e" not in text and "n" not in text:  # not an exponent, "inf" or "nan": at most 17 digits, in range
+        return text
     if v != v or v in (_INF, _NINF):
         raise _EncodeError(f"{v} cannot be stored: DynamoDB numbers must be finite")
-    text = repr(v)
-    if "e" in text:
-        return _check_digits(text)
-    return text
+    return _check_digits(text)
 
 
 _INF = float("inf")
 _NINF = float("-inf")
 
 
+_NONZERO_DIGITS = frozenset("123456789")
+
+
 def decode_number(text: str) -> int | Decimal:
     """Read a DynamoDB number: ``int`` when integral, else ``Decimal`` (exact)."""
+    try:
+        if "." not in text:
+            return int(text)
+        if text[-1] in _NONZERO_DIGITS and "e" not in text and "E" not in text:
+            return Decimal(text)  # a plain fraction ending in a non-zero digit is never integral
+    except (ValueError, TypeError):
+        pass
+    return _decode_number_slow(text)
+
+
+def _decode_number_slow(text: str) -> int | Decimal:
+    """Exponents, trailing zeros and anything odd: the integrality test on a ``Decimal``."""
     try:
         return int(text)
     except ValueError:
@@ -122,9 +141,20 @@ def _number_text(v: Any) -> str:
 # encoding
 
 
+_STR_ONLY = frozenset({str})
+_INT_ONLY = frozenset({int})
+
+
 def _encode_set(v: set[Any] | frozenset[Any]) -> WireValue | _Empty:
     if not v:
         return EMPTY
+    kinds = set(map(type, v))
+    if kinds == _STR_ONLY:
+        return {"SS": list(v)}
+    if kinds == _INT_ONLY:
+        texts = list(map(str, v))
+        if max(map(len, texts)) <= MAX_DIGITS:
+            return {"NS": texts}
     first = next(iter(v))
     if isinstance(first, str):
         if not all(type(x) is str or isinstance(x, str) for x in v):
@@ -147,6 +177,9 @@ def _encode_map(v: Mapping[Any, Any]) -> WireValue:
     for k, x in v.items():
         if type(k) is not str and not isinstance(k, str):
             raise _EncodeError(f"map keys must be str, not {type(k).__name__}", f"[{k!r}]")
+        if type(x) is str:
+            out[k] = {"S": x}
+            continue
         try:
             w = encode(x)
         except _EncodeError as e:
@@ -175,7 +208,8 @@ def encode(v: Any) -> Any:
     if t is str:
         return {"S": v}
     if t is int:
-        return {"N": _int_text(v)}
+        text = str(v)
+        return {"N": text if len(text) <= MAX_DIGITS else _check_digits(text)}
     if t is Decimal:
         return {"N": _decimal_text(v)}
     if t is bool:
@@ -197,6 +231,8 @@ def encode(v: Any) -> Any:
 
 def _encode_other(v: Any) -> Any:
     if isinstance(v, enum.Enum):
+        if isinstance(v, (str, int)) and not isinstance(v, bool):  # StrEnum, IntEnum and other mixins
+            return encode(v.value)
         raise _EncodeError(f"{type(v).__name__} is an enum; store its .value or use a typed model field")
     if isinstance(v, bool):
         return {"BOOL": bool(v)}
@@ -232,6 +268,15 @@ def encode_item(item: Mapping[str, Any]) -> WireItem:
     """Encode a whole item; attributes holding an empty set are omitted (DynamoDB cannot store them)."""
     out: WireItem = {}
     for k, v in item.items():
+        t = type(v)  # the commonest cases inline; everything else through encode
+        if t is str:
+            out[k] = {"S": v}
+            continue
+        if t is int:
+            text = str(v)
+            if len(text) <= MAX_DIGITS:
+                out[k] = {"N": text}
+                continue
         try:
             w = encode(v)
         except _EncodeError as e:
@@ -251,45 +296,72 @@ def _b(v: Any) -> bytes:
 
 def decode(w: Mapping[str, Any]) -> Any:
     """Decode one DynamoDB attribute value into Python."""
+    # Membership tests in DynamoDB's own order of precedence; numbers inline (the common cases skip a call).
     if "S" in w:
         return w["S"]
     if "N" in w:
+        v = w["N"]
         try:
-            return int(w["N"])
-        except ValueError:
-            return decode_number(w["N"])
+            if "." not in v:
+                return int(v)
+            if v[-1] in _NONZERO_DIGITS and "e" not in v and "E" not in v:
+                return Decimal(v)
+        except (ValueError, TypeError):
+            pass
+        return _decode_number_slow(v)
     if "M" in w:
-        return {k: decode(x) for k, x in w["M"].items()}
+        return decode_item(w["M"])
     if "L" in w:
-        return [decode(x) for x in w["L"]]
+        return list(map(decode, w["L"]))
     if "BOOL" in w:
         return w["BOOL"]
     if "NULL" in w:
         return None
+    return _decode_rare(w)
+
+
+def _decode_rare(w: Mapping[str, Any]) -> Any:
+    """Sets and binary, the tags ``decode`` tries last."""
     if "SS" in w:
         return set(w["SS"])
     if "NS" in w:
-        return {decode_number(x) for x in w["NS"]}
+        return set(map(decode_number, w["NS"]))
     if "B" in w:
         return _b(w["B"])
     if "BS" in w:
-        return {_b(x) for x in w["BS"]}
+        return set(map(_b, w["BS"]))
     raise InvalidInput("value", f"unknown DynamoDB attribute value {dict(w)!r}")
 
 
 def decode_item(item: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """Decode a whole item (a map of attribute values) into a plain dict."""
+    # ``decode`` inlined for the common tags: this loop runs for every attribute of every item read.
     out: dict[str, Any] = {}
     for k, w in item.items():
         if "S" in w:
             out[k] = w["S"]
         elif "N" in w:
+            v = w["N"]
             try:
-                out[k] = int(w["N"])
-            except ValueError:
-                out[k] = decode_number(w["N"])
+                if "." not in v:
+                    out[k] = int(v)
+                    continue
+                if v[-1] in _NONZERO_DIGITS and "e" not in v and "E" not in v:
+                    out[k] = Decimal(v)
+                    continue
+            except (ValueError, TypeError):
+                pass
+            out[k] = _decode_number_slow(v)
+        elif "M" in w:
+            out[k] = decode_item(w["M"])
+        elif "L" in w:
+            out[k] = list(map(decode, w["L"]))
+        elif "BOOL" in w:
+            out[k] = w["BOOL"]
+        elif "NULL" in w:
+            out[k] = None
         else:
-            out[k] = decode(w)
+            out[k] = _decode_rare(w)
     return out
 
 

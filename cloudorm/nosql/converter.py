@@ -16,20 +16,18 @@ converter = cattrs.Converter()
 """The converter typed models use; register hooks on it for your own field types."""
 
 
-def _to_int(v: Any, _: Any) -> int:
+def _to_int(v: Any, cls: type[int] = int) -> int:
     if isinstance(v, bool):
         raise TypeError(f"expected a number, got {v!r}")
-    if isinstance(v, Decimal):
-        if v != v.to_integral_value():
-            raise ValueError(f"{v} is not a whole number")
-        return int(v)
-    return int(v)
+    if isinstance(v, Decimal) and v != v.to_integral_value():
+        raise ValueError(f"{v} is not a whole number")
+    return cls(int(v))  # cls may be an IntEnum
 
 
-def _to_float(v: Any, _: Any) -> float:
+def _to_float(v: Any, cls: type[float] = float) -> float:
     if isinstance(v, (bool, str)):
         raise TypeError(f"expected a number, got {v!r}")
-    return float(v)
+    return cls(float(v))
 
 
 def _to_decimal(v: Any, _: Any) -> Decimal:
@@ -38,6 +36,12 @@ def _to_decimal(v: Any, _: Any) -> Decimal:
     if isinstance(v, float):
         return Decimal(repr(v))
     return Decimal(v)
+
+
+def _to_bool(v: Any, _: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    raise TypeError(f"expected a bool, got {v!r}")
 
 
 def _to_datetime(v: Any, _: Any) -> dt.datetime:
@@ -58,12 +62,6 @@ def _to_bytes(v: Any, _: Any) -> bytes:
     raise TypeError(f"expected bytes, got {type(v).__name__}")
 
 
-def _to_bool(v: Any, _: Any) -> bool:
-    if isinstance(v, bool):
-        return v
-    raise TypeError(f"expected a bool, got {v!r}")
-
-
 converter.register_structure_hook(bool, _to_bool)
 converter.register_structure_hook(int, _to_int)
 converter.register_structure_hook(float, _to_float)
@@ -75,3 +73,8 @@ converter.register_unstructure_hook(dt.datetime, lambda v: v.isoformat())
 converter.register_unstructure_hook(dt.date, lambda v: v.isoformat())
 converter.register_unstructure_hook(Decimal, lambda v: v)
 converter.register_unstructure_hook(bytes, lambda v: v)
+
+
+def to_stored(value: Any) -> Any:
+    """A typed value (datetime, enum, nested attrs class, ...) in the plain form the codec stores."""
+    return converter.unstructure(value)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import re
 import typing
-from collections.abc import Callable, Iterator, KeysView, Mapping
+from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -88,6 +89,14 @@ class Item:
     def get(self, name: str, default: Any = None) -> Any:
         """The attribute's value, or ``default``."""
         return self._data.get(name, default)
+
+    def items(self) -> ItemsView[str, Any]:
+        """(name, value) pairs."""
+        return self._co_values().items()
+
+    def values(self) -> ValuesView[Any]:
+        """Attribute values."""
+        return self._co_values().values()
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -331,7 +340,7 @@ def construct(cls: type[ItemT], values: Mapping[str, Any]) -> ItemT:
     try:
         return cls(**values)
     except TypeError as e:
-        raise InvalidInput(cls.__name__, str(e).replace("__init__()", "the constructor")) from None
+        raise InvalidInput(cls.__name__, re.sub(r"^\S*__init__\(\) ", "", str(e))) from None
 
 
 def structure(cls: type[ItemT], values: dict[str, Any]) -> ItemT:

@@ -21,7 +21,6 @@ from cloudorm import errors as ce
 from cloudorm.listing import check_count
 from cloudorm.nosql.expressions import (
     Condition,
-    ExpressionBuilder,
     all_of,
     lookup,
     lookups,
@@ -185,7 +184,7 @@ class QuerySet(Generic[RowT]):
         """The Query/Scan parameters, validated against the table's schema (before any item request)."""
         table = self._table
         keys = self._keys()
-        b = ExpressionBuilder()
+        b = table._builder()
         params: Wire = {"TableName": table.name}
         if self._index:
             params["IndexName"] = self._index
@@ -206,7 +205,8 @@ class QuerySet(Generic[RowT]):
         if select_count:
             params["Select"] = "COUNT"
         elif self._only is not None:
-            needed = [*self._only, *(n for n in table.schema.all_key_names(self._index) if n not in self._only)]
+            always = [*table.schema.all_key_names(self._index), *filter(None, [table._version_field()])]
+            needed = [*self._only, *(n for n in always if n not in self._only)]
             params["ProjectionExpression"] = ", ".join(b.name(parse_path(n)) for n in needed)
         if self._consistent:
             if self._index and not keys.local:
@@ -243,6 +243,9 @@ class QuerySet(Generic[RowT]):
         out = all_of(conditions)
         assert out is not None
         return out
+
+    def _row(self, wire: Wire) -> RowT:
+        return self._table._row(wire, partial=self._only is not None)
 
     def _send(self, params: Wire) -> Wire:
         nosql = self._table._nosql
@@ -300,7 +303,7 @@ class QuerySet(Generic[RowT]):
                 progress.exhausted = True
 
     def __iter__(self) -> Iterator[RowT]:
-        row = self._table._row
+        row = self._row
         for wire in self._iter_wire():
             yield row(wire)
 
@@ -308,7 +311,7 @@ class QuerySet(Generic[RowT]):
         """The items one list per request (empty pages, which filters can cause, are skipped)."""
         if self._segments:
             raise ce.InvalidInput("pages", "a parallel scan (segments=) yields items, not pages")
-        row = self._table._row
+        row = self._row
         progress = self._progress
         progress.started, progress.exhausted, progress.last = True, False, None
         for items, last_page in self._wire_pages():

@@ -14,6 +14,7 @@ import attrs
 
 from cloudorm import errors as ce
 from cloudorm.nosql import codec
+from cloudorm.nosql.converter import to_stored
 from cloudorm.nosql.expressions import Action, Attr, Condition, ExpressionBuilder, all_of, compile_update
 from cloudorm.nosql.item import Item, changes, construct, structure
 from cloudorm.nosql.schema import (
@@ -137,6 +138,8 @@ class Table(Generic[RowT]):
 
     def _explain_failed_condition(self, e: ce.ConflictError, req: Request) -> ce.CloudError:
         details = e.provider_details()
+        if isinstance(e.item, dict):  # the stored item the provider returned, as a row of this table
+            e.item = self._row(e.item)
         if req.if_not_exists or req.must_exist:
             present = e.item is not None or self._exists_key(req.params["Key" if "Key" in req.params else "Item"])
             if req.if_not_exists and present:
@@ -151,8 +154,9 @@ class Table(Generic[RowT]):
                   "ProjectionExpression": "#k", "ExpressionAttributeNames": {"#k": self.schema.hash_key.name}}
         return self._nosql.get_item(params) is not None
 
-    def _row(self, wire: Wire) -> RowT:
-        """An item read from the table, bound to it."""
+    def _row(self, wire: Wire, partial: bool = False) -> RowT:
+        """An item read from the table, bound to it. A ``partial`` typed row (read with a projection) remembers its
+        hydrated values, defaults included, so saving it never overwrites attributes it did not read."""
         if self.model is None:
             row = ItemBase.__new__(ItemBase)
             d = row.__dict__
@@ -162,7 +166,7 @@ class Table(Generic[RowT]):
             return cast(RowT, row)
         typed = structure(self.model, codec.decode_item(wire))
         typed._co_table = self
-        typed._co_snapshot = wire
+        typed._co_snapshot = codec.encode_item(typed._co_values()) if partial else wire
         return typed
 
     def _as_row(self, data: Any) -> RowT:
@@ -189,6 +193,8 @@ class Table(Generic[RowT]):
     def key_values(self, values: Mapping[str, Any], keys: IndexKeys | None = None) -> dict[str, Any]:
         """The primary key (or ``keys``) taken from ``values``, checked: present, non-empty, the declared type."""
         keys = keys or self.schema.keys
+        if self.model is not None:  # typed key values (datetime, enum) in their stored form
+            values = {k: to_stored(v) for k, v in values.items()}
         out: dict[str, Any] = {}
         for attr in (keys.hash_key, keys.range_key):
             if attr is None:
@@ -224,6 +230,20 @@ class Table(Generic[RowT]):
                                                     f"(its key is {', '.join(self.schema.key_names)})")
         return self.key_values(values)
 
+    def _builder(self) -> ExpressionBuilder:
+        """An expression builder; on a model table, typed values (datetime, enums, ...) become their stored form."""
+        return ExpressionBuilder(to_stored if self.model is not None else None)
+
+    def _version_guard(self, values: Mapping[str, Any]) -> tuple[str, Condition, int] | None:
+        """For a versioned model: the version field, the condition that the stored version is the one we hold,
+        and the next version number."""
+        vname = self._version_field()
+        if vname is None:
+            return None
+        current = values.get(vname) or 0
+        held = Attr.top(vname).not_exists() if current == 0 else Attr.top(vname) == current
+        return vname, held, current + 1
+
     def _version_field(self) -> str | None:
         info = self.model.__cloudorm_model__ if self.model is not None else None
         return info.version if info is not None else None
@@ -232,6 +252,7 @@ class Table(Generic[RowT]):
     def _finish(params: Wire, b: ExpressionBuilder, condition: Condition | None) -> Wire:
         if condition is not None:
             params["ConditionExpression"] = condition.compile(b)
+            params["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"  # tells a conflict from a missing item
         params.update(b.params())
         return params
 
@@ -387,22 +408,22 @@ class Table(Generic[RowT]):
         row = self._as_row(data)
         values = row._co_values()
         self.key_values(values)
-        b = ExpressionBuilder()
+        b = self._builder()
         conditions = [condition] if condition is not None else []
         if if_not_exists:
             conditions.append(Attr.top(self.schema.hash_key.name).not_exists())
-        vname = self._version_field()
-        if vname is not None:
-            current = values.get(vname) or 0
-            values = {**values, vname: current + 1}
-            conditions.append(Attr.top(vname).not_exists() if current == 0 else Attr.top(vname) == current)
+        guard = self._version_guard(values)
+        if guard is not None:
+            vname, held, next_version = guard
+            values = {**values, vname: next_version}
+            conditions.append(held)
         wire = codec.encode_item(values)
         codec.check_item_size(wire)
         params = self._finish({"TableName": self.name, "Item": wire}, b, all_of(conditions))
 
         def done() -> None:
-            if vname is not None:
-                object.__setattr__(row, vname, values[vname])
+            if guard is not None:
+                object.__setattr__(row, guard[0], guard[2])
             row._co_snapshot = wire
             row._co_deleted = False
 
@@ -419,33 +440,33 @@ class Table(Generic[RowT]):
         for name in key:
             if not codec.same_stored(key[name], old.get(name)):
                 raise ce.InvalidInput(name, "key attributes cannot change; delete the item and put a new one")
-        vname = self._version_field()
-        changed = sorted(changes(row) - set(key) - {vname})
+        guard = self._version_guard(values)
+        changed = sorted(changes(row) - set(key) - {guard[0] if guard else None})
         if not changed:
             return None
         actions = [Attr.top(n).set(values[n]) if n in values else Attr.top(n).remove() for n in changed]
         conditions = [condition] if condition is not None else []
         conditions.append(Attr.top(self.schema.hash_key.name).exists())
         new_values = dict(values)
-        if vname is not None:
-            current = values.get(vname) or 0
-            new_values[vname] = current + 1
-            actions.append(Attr.top(vname).set(current + 1))
-            conditions.append(Attr.top(vname) == current)
+        if guard is not None:
+            vname, held, next_version = guard
+            new_values[vname] = next_version
+            actions.append(Attr.top(vname).set(next_version))
+            conditions.append(held)
         req = self._update_request(key, actions, all_of(conditions), returns="NONE")
         wire = codec.encode_item(new_values)
         codec.check_item_size(wire)
 
         def done() -> None:
-            if vname is not None:
-                object.__setattr__(row, vname, new_values[vname])
+            if guard is not None:
+                object.__setattr__(row, guard[0], guard[2])
             row._co_snapshot = wire
 
         return attrs.evolve(req, on_success=done, must_exist=True)
 
     def _update_request(self, key: Mapping[str, Any], actions: Sequence[Action],
                         condition: Condition | None, returns: str = "ALL_NEW") -> Request:
-        b = ExpressionBuilder()
+        b = self._builder()
         expression = compile_update(actions, b)
         if expression is None:
             raise ce.InvalidInput("update", "no update actions were given")
@@ -456,18 +477,45 @@ class Table(Generic[RowT]):
 
     def _delete_request(self, key: Mapping[str, Any], *, condition: Condition | None,
                         missing_ok: bool, version: int | None = None) -> Request:
-        b = ExpressionBuilder()
+        b = self._builder()
         conditions = [condition] if condition is not None else []
         if not missing_ok:
             conditions.append(Attr.top(self.schema.hash_key.name).exists())
         vname = self._version_field()
         if vname is not None and version:
-            conditions.append(Attr.top(vname) == version)
+            conditions.append(Attr.top(vname) == version)  # a stale copy must not delete a newer item
         params = self._finish({"TableName": self.name, "Key": codec.encode_item(key)}, b, all_of(conditions))
         return Request("Delete", params, must_exist=not missing_ok)
 
+    def _key_update_request(self, key: Mapping[str, Any], actions: Sequence[Action], condition: Condition | None,
+                            returns: str) -> Request:
+        """Atomic actions on the item with ``key``; a versioned model's version is bumped so stale copies fail."""
+        vname = self._version_field()
+        if vname is not None:
+            actions = [*actions, Attr.top(vname).add(1)]
+        return self._update_request(key, actions, condition, returns)
+
+    def _item_update_request(self, row: RowT, actions: Sequence[Action], condition: Condition | None,
+                             returns: str) -> Request:
+        """Atomic actions on a loaded item; a versioned one must still hold the stored version."""
+        values = row._co_values()
+        key = self.key_values(values)
+        conditions = [condition] if condition is not None else []
+        all_actions = list(actions)
+        guard = self._version_guard(values)
+        if guard is not None:
+            all_actions.append(Attr.top(guard[0]).set(guard[2]))
+            conditions.append(guard[1])
+        req = self._update_request(key, all_actions, all_of(conditions), returns)
+
+        def done() -> None:
+            if guard is not None:
+                object.__setattr__(row, guard[0], guard[2])
+
+        return attrs.evolve(req, on_success=done)
+
     def _check_request(self, key: Mapping[str, Any], condition: Condition) -> Request:
-        b = ExpressionBuilder()
+        b = self._builder()
         params = self._finish({"TableName": self.name, "Key": codec.encode_item(key)}, b, condition)
         return Request("ConditionCheck", params)
 
@@ -509,7 +557,7 @@ class Table(Generic[RowT]):
         """Apply atomic actions to the item with ``key`` (created if absent) and return its new state:
         ``table.update({"id": 1}, Attr("visits").add(1), Attr("tags").add({"x"}))``."""
         values = self._key_from(key, {})
-        req = self._update_request(values, actions, condition)
+        req = self._key_update_request(values, actions, condition, "ALL_NEW")
         response = self._call(lambda: self._nosql.update_item(req.params), req)
         return self._row(response.get("Attributes") or codec.encode_item(values))
 
@@ -538,16 +586,7 @@ class Table(Generic[RowT]):
 
     def update_item(self, row: RowT, *actions: Action, condition: Condition | None = None) -> None:
         """``item.update(...)``: apply atomic actions and load the item's new values."""
-        values = row._co_values()
-        key = self.key_values(values)
-        conditions = [condition] if condition is not None else []
-        vname = self._version_field()
-        all_actions = list(actions)
-        if vname is not None:
-            current = values.get(vname) or 0
-            all_actions.append(Attr.top(vname).set(current + 1))
-            conditions.append(Attr.top(vname).not_exists() if current == 0 else Attr.top(vname) == current)
-        req = self._update_request(key, all_actions, all_of(conditions))
+        req = self._item_update_request(row, actions, condition, "ALL_NEW")
         response = self._call(lambda: self._nosql.update_item(req.params), req)
         wire = response.get("Attributes") or {}
         row._co_load(codec.decode_item(wire))

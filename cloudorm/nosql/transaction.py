@@ -71,17 +71,14 @@ class Transaction:
         if isinstance(target, Table):
             if not args or not isinstance(args[0], Mapping):
                 raise ce.InvalidInput("update", "give the key after the table: t.update(table, {...}, *actions)")
-            table, key, actions = target, target._key_from(args[0], {}), args[1:]
-        else:
-            table, item = _resolve(target, None, "update")
-            actions = args
-            if not actions:
-                request = table._save_request(item, condition=condition)
-                if request is not None:
-                    self._add(table, request)
-                return
-            key = table.key_values(item._co_values())
-        self._add(table, table._update_request(key, actions, condition, returns="NONE"))
+            key = target._key_from(args[0], {})
+            self._add(target, target._key_update_request(key, args[1:], condition, returns="NONE"))
+            return
+        table, item = _resolve(target, None, "update")
+        request = (table._item_update_request(item, args, condition, returns="NONE") if args
+                   else table._save_request(item, condition=condition))
+        if request is not None:  # an unchanged item has nothing to send
+            self._add(table, request)
 
     def delete(self, target: Target, key: Mapping[str, Any] | None = None, /, *,
                condition: Condition | None = None, missing_ok: bool = True) -> None:

@@ -144,6 +144,11 @@ class Provider:
         """Facts for the Session's repr; never a secret."""
         return {}
 
+    @property
+    def endpoint_url(self) -> str | None:
+        """The endpoint override every service uses, if one URL was given."""
+        return None
+
     def service(self, area: str) -> Any:
         """The service object for ``area``, created once (``Unsupported`` if this provider lacks it)."""
         if area not in self.areas:

@@ -25,7 +25,7 @@ class DigitalOceanProvider(Provider):
         self._region = region or creds_region or self.default_region
         if endpoint_url is not None and not isinstance(endpoint_url, (str, Mapping)):
             raise InvalidInput("endpoint_url", f"must be a URL or a dict of URLs, not {endpoint_url!r}")
-        self.endpoint_url = endpoint_url
+        self.endpoints = endpoint_url
         self.options = options
 
     @property

@@ -83,6 +83,16 @@ class AwsProvider(Provider):
             out["endpoint"] = ", ".join(f"{k}={v}" if k != "*" else v for k, v in self.endpoints.items())
         return out
 
+    def close(self) -> None:
+        """Drop the service objects and close the SDK clients' connections."""
+        super().close()
+        self.clients.close()
+
+    @property
+    def endpoint_url(self) -> str | None:
+        """The endpoint every service uses, when one URL was given (the local cloud's server URL on local)."""
+        return self.endpoints.get("*")
+
     def _make_service(self, area: str) -> Any:
         if area == "nosql":
             from cloudorm.providers.aws.dynamodb import DynamoDBService

@@ -61,6 +61,13 @@ class ClientFactory:
                 self._clients[service] = client
         return client
 
+    def close(self) -> None:
+        """Close every client's connections and forget the clients (new ones are made on next use)."""
+        with self._lock:
+            clients, self._clients = self._clients, {}
+        for client in clients.values():
+            client.close()
+
     def _make(self, service: str) -> Any:
         if self._boto is None:
             c = self._credentials

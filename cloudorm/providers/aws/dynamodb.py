@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from botocore import exceptions as bx
 
 from cloudorm import errors as ce
+from cloudorm.nosql.codec import decode_item
 from cloudorm.providers.aws.errors import map_client_error, map_error
 
 Wire = dict[str, Any]
@@ -79,7 +80,8 @@ class DynamoDBService:
             if not code or code == "None":
                 reasons.append(None)
             else:
-                reasons.append(ce.TransactionReason(i, code, r.get("Message"), r.get("Item")))
+                item: Wire | None = dict(r["Item"]) if r.get("Item") else None
+                reasons.append(ce.TransactionReason(i, code, r.get("Message"), decode_item(item) if item else None))
         return ce.TransactionError(mapped.message, reasons, **mapped.provider_details())
 
     # ------------------------------------------------------------------------------------------------ tables

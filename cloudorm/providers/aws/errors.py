@@ -87,6 +87,8 @@ def map_client_error(exc: bx.ClientError, provider: str, secrets: tuple[str, ...
     status = meta.get("HTTPStatusCode")
     details: dict[str, Any] = {"code": code, "request_id": request_id, "provider": provider,
                                "operation": operation, "status": status}
+    if code == "UnknownOperationException":  # an emulator (dynalite) that lacks the operation
+        return ce.Unsupported(provider, operation, f"the endpoint does not implement it: {message}")
     cls = _BY_OPERATION.get((operation, code)) or _BY_CODE.get(code)
     if cls is None and status == 404:
         cls = ce.NotFound
