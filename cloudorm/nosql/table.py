@@ -22,7 +22,6 @@ from cloudorm.nosql.schema import (
     Billing,
     GlobalIndex,
     Index,
-    IndexKeys,
     KeyAttr,
     LocalIndex,
     Provisioned,
@@ -190,11 +189,9 @@ class Table(Generic[RowT]):
         row._co_table = self
         return cast(RowT, row)
 
-    def key_values(self, values: Mapping[str, Any], keys: IndexKeys | None = None) -> dict[str, Any]:
-        """The primary key (or ``keys``) taken from ``values``, checked: present, non-empty, the declared type."""
-        keys = keys or self.schema.keys
-        if self.model is not None:  # typed key values (datetime, enum) in their stored form
-            values = {k: to_stored(v) for k, v in values.items()}
+    def key_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The primary key taken from ``values``, checked: present, non-empty, of the declared type."""
+        keys = self.schema.keys
         out: dict[str, Any] = {}
         for attr in (keys.hash_key, keys.range_key):
             if attr is None:
@@ -203,6 +200,8 @@ class Table(Generic[RowT]):
                 raise ce.InvalidInput(attr.name, f"key attribute is missing (the key of {self.name!r} is "
                                                  f"{', '.join(keys.names)})")
             value = values[attr.name]
+            if self.model is not None:  # a typed key value (datetime, enum) in its stored form
+                value = to_stored(value)
             if isinstance(value, bool) or not isinstance(value, _KEY_PYTHON_TYPES[attr.type]):
                 raise ce.InvalidInput(attr.name, f"key attribute of type {attr.type} cannot hold "
                                                  f"{type(value).__name__} {value!r}")
@@ -210,9 +209,6 @@ class Table(Generic[RowT]):
                 raise ce.InvalidInput(attr.name, "key attributes cannot be empty")
             out[attr.name] = value
         return out
-
-    def _key_wire(self, values: Mapping[str, Any]) -> Wire:
-        return codec.encode_item(self.key_values(values))
 
     def _key_from(self, key: Mapping[str, Any] | ItemBase | None, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         if key is not None and kwargs:

@@ -7,16 +7,13 @@ it supports; asking for any other area raises ``Unsupported`` before any network
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar, Protocol
 
 import attrs
 
 from cloudorm.counting import RequestHub
 from cloudorm.errors import InvalidInput, Unsupported
-
-AREAS = ("nosql", "iam", "storage", "functions", "compute")
-"""The areas a provider may implement, named as the Session properties that reach them."""
 
 Wire = dict[str, Any]
 
@@ -75,22 +72,6 @@ class NoSQLService(Protocol):
 
     def transact_get(self, items: list[Wire]) -> list[Wire | None]:
         """TransactGetItems; one item (or ``None``) per requested key."""
-
-
-class IAMService(Protocol):
-    """Users, groups, roles, policies and access keys."""
-
-
-class StorageService(Protocol):
-    """Buckets and blobs."""
-
-
-class FunctionService(Protocol):
-    """Serverless functions and the APIs in front of them."""
-
-
-class ComputeService(Protocol):
-    """Clusters of SSH-driven nodes."""
 
 
 def _positive(name: str, kind: type) -> Any:
@@ -168,12 +149,3 @@ class Provider:
         """Release connections; the session can still be used (clients are made again)."""
         with self._lock:
             self._services.clear()
-
-
-def iter_pages(fetch: Any, start: Any = None) -> Iterator[Any]:
-    """Yield pages from ``fetch(start) -> (page, next_start)`` until ``next_start`` is None."""
-    while True:
-        page, start = fetch(start)
-        yield page
-        if start is None:
-            return
