@@ -103,10 +103,24 @@ def typed_items(s: cloudorm.Session, orders: cloudorm.Table[Order], customers: c
     section("queries return model instances")
     for n, total in ((2, "5.00"), (3, "42.00"), (4, "7.50")):
         orders.put(Order(customer="ann", number=n, total=Decimal(total)))
-    # filters take stored forms: an enum's value, a datetime's ISO text
-    big = list(orders.query(customer="ann").filter(total__gt=10, status=Status.PENDING.value))
+    # keys and filters take typed values (enums, datetimes), sent in their stored forms
+    big = list(orders.query(customer="ann").filter(total__gt=10, status=Status.PENDING))
     print([(o.number, o.total, o.status) for o in big])
     assert [o.number for o in big] == [3] and isinstance(big[0], Order)
+    may = orders.query(customer="ann").filter(placed_at__lt=dt.datetime(2024, 6, 1, tzinfo=dt.timezone.utc))
+    assert [o.number for o in may] == [1]
+
+    section("a projected row saves only what changed")
+    stored = orders.get(customer="ann", number=4)
+    brief = orders.query(customer="ann", number=4).only("total").first()   # the version comes along too
+    assert stored is not None and brief is not None and brief.version == 1
+    print("placed_at was not read, so it holds a fresh default:", brief.placed_at != stored.placed_at)
+    brief.total = Decimal("8.00")
+    brief.save()                           # sends total (and version 1 -> 2); the unread fields are left alone
+    full = orders.get(customer="ann", number=4)
+    print(full)
+    assert full is not None and full.total == Decimal("8.00") and full.version == 2
+    assert full.placed_at == stored.placed_at
 
     section("changes and saves")
     order.status = Status.SHIPPED
@@ -137,6 +151,21 @@ def optimistic_locking(orders: cloudorm.Table[Order]) -> None:
     mine.save()
     print(mine)
     assert (mine.version, mine.total, mine.gift) == (3, Decimal("6.00"), True)
+
+    section("atomic updates and versions")
+    mine.update(Attr("tags").add({"checked"}))   # checks the version mine holds (3), sets 4
+    assert mine.version == 4 and mine.tags == {"checked"}
+    # by key there is no version to check: the stored version is bumped, so every copy read before is stale
+    after = orders.update({"customer": "ann", "number": 2}, Attr("tags").add({"audited"}))
+    print("table.update ->", after.version, "| mine still holds", mine.version)
+    assert after.version == 5
+    mine.gift = False
+    try:
+        mine.save()
+        raise AssertionError("a copy older than an atomic update must not overwrite it")
+    except ConflictError as e:         # e.item is the stored row, as an Order
+        print("stale save -> ConflictError; stored version", e.item.version, "tags", sorted(e.item.tags))
+        assert isinstance(e.item, Order) and e.item.version == 5
 
 
 def transactions(s: cloudorm.Session, orders: cloudorm.Table[Order], customers: cloudorm.Table[Customer]) -> None:

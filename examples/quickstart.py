@@ -67,6 +67,7 @@ def nosql_items(s: cloudorm.Session, pages: cloudorm.Table[cloudorm.Item]) -> No
     print("title:", page["title"], "| has 'draft':", "draft" in page, "| draft:", page.get("draft", False))
     print("attributes:", sorted(page.keys()))
     assert page["tags"] == {"intro"} and "draft" not in page and len(page) == 8
+    assert dict(page.items()) == dict(page) and "Hello" in page.values()   # .items() and .values() as on a dict
 
     section("NoSQL: item.save() sends only what changed")
     page["title"] = "Hello, world"
