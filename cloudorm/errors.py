@@ -80,9 +80,9 @@ class Throttled(CloudError):
 class Unsupported(CloudError):
     """The provider does not offer this area or operation."""
 
-    def __init__(self, provider: str, area: str, detail: str | None = None) -> None:
+    def __init__(self, provider: str, area: str, detail: str | None = None, **details: Any) -> None:
         text = f"provider {provider!r} does not support {area}"
-        super().__init__(f"{text}: {detail}" if detail else text, provider=provider)
+        super().__init__(f"{text}: {detail}" if detail else text, provider=provider, **details)
         self.area = area
 
 

@@ -207,14 +207,30 @@ def test_atomic_updates_respect_versions(events: cloudorm.Table[Event]) -> None:
     e = events.Item(at=AT, color=Color.BLUE)
     e.save()
     with events.session.transaction() as t:
-        t.update(e, Attr("n").add(1))
-    assert e.version == 2
+        t.update(e, Attr("n").add(1))  # checks e's version 1, stores n=1 and version 2
+    e.n += 5
+    with events.session.count_requests() as c, pytest.raises(ConflictError, match="refresh"):
+        e.save()  # its values were not read back: saving them would lose the +1
+    assert c.total == 0
+    e.refresh()
+    assert (e.n, e.version) == (1, 2)
+    e.update(Attr("n").add(1))  # a single update reads the new values back
+    assert (e.n, e.version) == (2, 3)
     stale = events.get(at=AT, color=Color.BLUE)
-    assert stale is not None and stale.n == 1
+    assert stale is not None
     events.update({"at": AT, "color": Color.BLUE}, Attr("n").add(1))  # bumps the version: copies are now stale
     stale.note = "x"
     with pytest.raises(ConflictError) as err:
         stale.save()
-    assert isinstance(err.value.item, Event) and err.value.item.version == 3  # what is stored now
+    assert isinstance(err.value.item, Event) and err.value.item.version == 4  # what is stored now
     with pytest.raises(TransactionError), events.session.transaction() as t:
-        t.update(e, Attr("n").add(1))
+        t.update(stale, Attr("n").add(1))
+
+
+def test_a_stored_row_that_does_not_fit_the_model_still_reports_the_conflict(events: cloudorm.Table[Event]) -> None:
+    skip_on_dynalite(events.session, "ReturnValuesOnConditionCheckFailure")
+    raw = events.session.Table(events.name)
+    raw.put({"at": AT.isoformat(), "color": "red", "n": "not a number", "version": 1})
+    with pytest.raises(ConflictError) as err:
+        events.update({"at": AT, "color": Color.RED}, Attr("note").set("x"), condition=Attr("note") == "never")
+    assert err.value.item == {"at": AT.isoformat(), "color": "red", "n": "not a number", "version": 1}

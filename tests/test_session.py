@@ -187,10 +187,14 @@ def test_local_session_exposes_its_endpoint() -> None:
     assert url is not None and url.startswith("http://127.0.0.1:")
     assert cloudorm.Session("local", endpoint_url=url).endpoint_url == url
     assert cloudorm.Session("aws", creds=FAKE_CREDS).endpoint_url is None
+    do = cloudorm.Session("digitalocean", creds={"access_token": "t0ken-value"}, endpoint_url="http://127.0.0.1:1")
+    assert do.endpoint_url == "http://127.0.0.1:1"
 
 
 def test_operations_an_emulator_lacks_are_unsupported(dynalite_url: str) -> None:
     s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=dynalite_url)
     t = s.Table(f"t-{uuid.uuid4().hex[:8]}", hash_key="pk").save()
-    with pytest.raises(Unsupported, match="TransactWriteItems"), s.transaction() as tx:
+    with pytest.raises(Unsupported, match="TransactWriteItems") as e, s.transaction() as tx:
         tx.put(t, {"pk": "a"})
+    assert e.value.code == "UnknownOperationException" and e.value.operation == "TransactWriteItems"
+    assert e.value.area == "TransactWriteItems" and e.value.status == 400

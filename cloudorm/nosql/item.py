@@ -48,6 +48,7 @@ class Item:
     _co_table: Table[Any] | None = None
     _co_snapshot: codec.WireItem | None = None
     _co_deleted: bool = False
+    _co_stale: bool = False  # changed by atomic actions whose result was not read back (in a transaction)
 
     def __init__(self, data: Mapping[str, Any] | None = None, /, **attributes: Any) -> None:
         self._data: dict[str, Any] = {**(data or {}), **attributes}

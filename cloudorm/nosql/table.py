@@ -138,7 +138,10 @@ class Table(Generic[RowT]):
     def _explain_failed_condition(self, e: ce.ConflictError, req: Request) -> ce.CloudError:
         details = e.provider_details()
         if isinstance(e.item, dict):  # the stored item the provider returned, as a row of this table
-            e.item = self._row(e.item)
+            try:
+                e.item = self._row(e.item)
+            except ce.InvalidInput:  # stored data that does not fit the model: show it as it is
+                e.item = codec.decode_item(e.item)
         if req.if_not_exists or req.must_exist:
             present = e.item is not None or self._exists_key(req.params["Key" if "Key" in req.params else "Item"])
             if req.if_not_exists and present:
@@ -421,13 +424,16 @@ class Table(Generic[RowT]):
             if guard is not None:
                 object.__setattr__(row, guard[0], guard[2])
             row._co_snapshot = wire
-            row._co_deleted = False
+            row._co_deleted = row._co_stale = False
 
         return row, Request("Put", params, done, if_not_exists=if_not_exists and condition is None)
 
     def _save_request(self, row: RowT, *, if_not_exists: bool = False,
                       condition: Condition | None = None) -> Request | None:
         """A PutItem for a new item; for a loaded one, an UpdateItem of the changed attributes (None if none)."""
+        if row._co_stale:
+            raise ce.ConflictError(f"this {type(row).__name__} was changed by atomic actions in a transaction and "
+                                   "its local values are out of date: refresh() it before saving")
         if row._co_snapshot is None or row._co_deleted or if_not_exists:
             return self._put_request(row, if_not_exists=if_not_exists, condition=condition)[1]
         values = row._co_values()
@@ -503,10 +509,11 @@ class Table(Generic[RowT]):
             all_actions.append(Attr.top(guard[0]).set(guard[2]))
             conditions.append(guard[1])
         req = self._update_request(key, all_actions, all_of(conditions), returns)
+        if returns != "NONE":
+            return req  # the caller loads the new values from the response
 
-        def done() -> None:
-            if guard is not None:
-                object.__setattr__(row, guard[0], guard[2])
+        def done() -> None:  # the new values were not read back: the local copy must not be saved as is
+            row._co_stale = True
 
         return attrs.evolve(req, on_success=done)
 
@@ -578,7 +585,7 @@ class Table(Generic[RowT]):
             raise ce.NotFound(f"the item {values} is not in {self.name!r}")
         row._co_load(codec.decode_item(wire))
         row._co_snapshot = wire
-        row._co_deleted = False
+        row._co_deleted = row._co_stale = False
 
     def update_item(self, row: RowT, *actions: Action, condition: Condition | None = None) -> None:
         """``item.update(...)``: apply atomic actions and load the item's new values."""
@@ -587,7 +594,7 @@ class Table(Generic[RowT]):
         wire = response.get("Attributes") or {}
         row._co_load(codec.decode_item(wire))
         row._co_snapshot = wire
-        row._co_deleted = False
+        row._co_deleted = row._co_stale = False
 
     # ------------------------------------------------------------------------------------------- many items
 

@@ -29,6 +29,11 @@ class DigitalOceanProvider(Provider):
         self.options = options
 
     @property
+    def endpoint_url(self) -> str | None:
+        """The API endpoint override, when one URL was given."""
+        return self.endpoints if isinstance(self.endpoints, str) else None
+
+    @property
     def region(self) -> str:
         """The DigitalOcean region slug (e.g. ``nyc3``)."""
         return self._region

@@ -88,7 +88,8 @@ def map_client_error(exc: bx.ClientError, provider: str, secrets: tuple[str, ...
     details: dict[str, Any] = {"code": code, "request_id": request_id, "provider": provider,
                                "operation": operation, "status": status}
     if code == "UnknownOperationException":  # an emulator (dynalite) that lacks the operation
-        return ce.Unsupported(provider, operation, f"the endpoint does not implement it: {message}")
+        return ce.Unsupported(provider, operation, "the endpoint does not implement it", code=code,
+                              request_id=request_id, operation=operation, status=status)
     cls = _BY_OPERATION.get((operation, code)) or _BY_CODE.get(code)
     if cls is None and status == 404:
         cls = ce.NotFound
