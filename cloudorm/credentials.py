@@ -6,7 +6,9 @@ DigitalOcean: ``{"access_token", "region"}`` plus ``spaces_key``/``spaces_secret
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+import threading
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -61,6 +63,8 @@ def aws_credentials(creds: Mapping[str, Any] | None, provider: str) -> tuple[Key
         raise InvalidInput("aws_secret_access_key", "is missing (aws_access_key_id was given)")
     if secret and not key_id:
         raise InvalidInput("aws_access_key_id", "is missing (aws_secret_access_key was given)")
+    if creds.get("aws_session_token") and not key_id:
+        raise InvalidInput("aws_access_key_id", "is missing (aws_session_token was given)")
     region = creds.get("region")
     if not key_id:
         return None, region
@@ -108,3 +112,39 @@ def redact(text: str, secrets: tuple[str, ...]) -> str:
         if s and len(s) >= 4:
             text = text.replace(s, "***")
     return text
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# log lines
+
+_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3", "cloudorm", "pydo", "azure", "paramiko")
+_protected_lock = threading.Lock()
+_protected: dict[str, str] = {}  # value -> what is shown instead
+
+
+def _redacting_factory(previous: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        if _protected and record.name.startswith(_LOGGERS):
+            text = original = record.getMessage()
+            for value, shown in tuple(_protected.items()):
+                text = text.replace(value, shown)
+            if text != original:
+                record.msg, record.args = text, None
+        return record
+
+    return factory
+
+
+def protect(secrets: tuple[str, ...] = (), identifiers: tuple[str, ...] = ()) -> None:
+    """Keep these values out of every log line of the SDKs and cloudorm from now on: secrets become ``***``,
+    identifiers (key ids) their last 4 characters."""
+    with _protected_lock:
+        if not _protected:
+            logging.setLogRecordFactory(_redacting_factory(logging.getLogRecordFactory()))
+        for s in secrets:
+            if s and len(s) >= 4:
+                _protected[s] = "***"
+        for i in identifiers:
+            if i and len(i) >= 4:
+                _protected[i] = mask(i) or "…"

@@ -31,6 +31,10 @@ class CloudError(Exception):
         self.operation = operation
         self.status = status
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # every subclass has its own constructor: rebuild from the state instead, so errors cross processes
+        return _rebuild, (type(self), self.args, self.__dict__)
+
     def provider_details(self) -> dict[str, Any]:
         """What the provider said (code, request id, provider, operation, status), to carry over to another error."""
         return {"code": self.code, "request_id": self.request_id, "provider": self.provider,
@@ -43,6 +47,14 @@ class CloudError(Exception):
         if origin:
             parts.append(f"({', '.join(origin)})")
         return " ".join(parts)
+
+
+def _rebuild(cls: type[CloudError], args: tuple[Any, ...], state: dict[str, Any]) -> CloudError:
+    """Unpickle a CloudError of any subclass."""
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class NotFound(CloudError):

@@ -97,7 +97,8 @@ class Session:
         if hash_key is not None or range_key is not None or indexes is not None:
             raise InvalidInput("hash_key", "a model's keys and indexes are declared on the model")
         schema = info.schema
-        return TableEntity(self, name or info.table, schema.hash_key, schema.range_key, indexes=schema.indexes,
+        return TableEntity(self, name or info.table, schema.hash_key, schema.range_key,
+                           indexes=schema.indexes if info.declares_indexes else None,
                            billing=billing, ttl=ttl, model=model)
 
     def tables(self) -> Listing[TableEntity[Item]]:

@@ -167,3 +167,14 @@ def test_floats_are_stored_exactly_by_shortest_repr(x: float) -> None:
     back = codec.decode(codec.encode(x))
     assert float(back) == x
     assert codec.same_stored(x, back)
+
+
+def test_number_sets_hold_each_number_once() -> None:
+    wire = codec.encode({0.1, Decimal("0.10"), 2})
+    assert sorted(Decimal(x) for x in wire["NS"]) == [Decimal("0.1"), 2]
+
+
+def test_numbers_are_sized_by_significant_digits() -> None:
+    big = codec.encode_item({"n": {i * 10 ** 90 for i in range(1, 9001)}})
+    codec.check_item_size(big)  # DynamoDB stores these in a few bytes each
+    assert codec.item_size(codec.encode_item({"n": 12345})) == 1 + 4

@@ -234,3 +234,70 @@ def test_a_stored_row_that_does_not_fit_the_model_still_reports_the_conflict(eve
     with pytest.raises(ConflictError) as err:
         events.update({"at": AT, "color": Color.RED}, Attr("note").set("x"), condition=Attr("note") == "never")
     assert err.value.item == {"at": AT.isoformat(), "color": "red", "n": "not a number", "version": 1}
+
+
+def test_a_model_without_indexes_leaves_the_tables_indexes_alone(session: cloudorm.Session, name: str) -> None:
+    session.Table(name, hash_key="id", indexes=[cloudorm.GlobalIndex("by_email", hash_key=("email", "S"))]).save()
+
+    @cloudorm.model(table=name)
+    class User(cloudorm.Item):
+        id: str = cloudorm.hash_key()
+        email: str = ""
+
+    with session.count_requests() as c:
+        users = session.Table(User).save()
+    assert c["dynamodb.UpdateTable"] == 0
+    users.put(User(id="u1", email="u@x"))
+    assert [u.id for u in users.query(email="u@x").index("by_email")] == ["u1"]  # learned on first use
+
+
+@cloudorm.model(table="docs")
+class Doc(cloudorm.Item):
+    id: float = cloudorm.hash_key()
+    title: str
+    status: str = "new"
+    body: str = ""
+    version: int = cloudorm.version()
+
+
+@pytest.fixture
+def docs(dynamo: cloudorm.Session) -> cloudorm.Table[Doc]:
+    return dynamo.Table(f"docs-{uuid.uuid4().hex[:10]}", model=Doc).save()
+
+
+def test_batch_writes_keep_versions_and_key_identity(docs: cloudorm.Table[Doc]) -> None:
+    d = docs.Item(id=7, title="t")
+    last = Doc(id=7.0, title="last write wins")
+    with docs.batch_write() as b:
+        b.put(d)
+        b.put(last)  # 7 and 7.0 are one key: this write replaces the first in the buffer
+    assert last.version == 1 and d.version == 0  # d was never written
+    got = docs.get(id=7)
+    assert got is not None and got.title == "last write wins" and got.version == 1
+    got.body = "x"
+    got.save()
+    assert got.version == 2
+    assert [x.title for x in docs.batch_get([{"id": 7.0}, {"id": Decimal("7.00")}])] == ["last write wins"]
+
+
+def test_typed_rows_read_in_part(docs: cloudorm.Table[Doc]) -> None:
+    docs.put(Doc(id=1, title="T", status="archived", body="keep"))
+    with pytest.raises(InvalidInput, match="only"):
+        docs.scan().only("status").first()  # title has no default: the row cannot be built
+    part = docs.scan().only("title").first()
+    assert part is not None and part.status == "new"  # a default, not what is stored
+    part.status = "new"  # set explicitly: written even though it equals the default
+    part.save()
+    got = docs.get(id=1)
+    assert got is not None and (got.status, got.body, got.title) == ("new", "keep", "T")
+    assert docs.query(id=1).delete() == 1  # deleting needs no rows
+
+
+def test_deleted_versioned_items(docs: cloudorm.Table[Doc]) -> None:
+    d = docs.Item(id=1, title="t")
+    d.save()
+    d.delete()
+    d.delete(missing_ok=True)  # gone already: fine
+    d.title = "again"
+    d.save()  # written anew
+    assert d.version == 1 and docs.get(id=1) is not None

@@ -225,3 +225,42 @@ def test_reserved_word_names(dynamo: cloudorm.Session, name: str) -> None:
     t.update({"name": "a", "status": "s2"}, Attr("count").add(1), Attr("data").remove())
     got = t.get(name="a", status="s2")
     assert got is not None and dict(got) == {"name": "a", "status": "s2", "count": 1}
+
+
+def test_binary_keys_page_and_resume(dynamo: cloudorm.Session, name: str) -> None:
+    t = dynamo.Table(name, hash_key=("h", "S"), range_key=("r", "B")).save()
+    with t.batch_write() as b:
+        for i in range(10):
+            b.put({"h": "a", "r": bytes([i, 255])})
+    assert [r["r"] for r in t.query(h="a").page_size(3)] == [bytes([i, 255]) for i in range(10)]
+    assert t.query(h="a").page_size(3).count() == 10
+    assert len(list(t.scan().page_size(4))) == 10
+    q = t.query(h="a").limit(4)
+    assert len(list(q)) == 4
+    assert [r["r"][0] for r in t.query(h="a").after(q.cursor).page_size(2)] == [4, 5, 6, 7, 8, 9]
+    assert t.query(h="a").page_size(3).delete() == 10
+
+
+def test_a_row_read_in_part_never_overwrites_what_it_did_not_read(orders: cloudorm.Table[cloudorm.Item]) -> None:
+    orders.put({"customer": "A", "placed": 1, "a": 1, "b": 2, "profile": {"name": "Ann", "email": "a@x"}})
+    row = orders.query(customer="A").only("a").first()
+    assert row is not None and "b" not in row
+    row["a"] = 10
+    row.save()
+    got = orders.get(customer="A", placed=1)
+    assert got is not None and (got["a"], got["b"]) == (10, 2)
+    nested = orders.query(customer="A").only("profile.name").first()
+    assert nested is not None and nested["profile"] == {"name": "Ann"}
+    nested["profile"]["name"] = "Anna"
+    with pytest.raises(InvalidInput) as e:
+        nested.save()
+    assert e.value.field == "profile" and "update" in e.value.reason
+    nested.update(Attr("profile.name").set("Anna"))
+    got = orders.get(customer="A", placed=1)
+    assert got is not None and got["profile"] == {"name": "Anna", "email": "a@x"}
+
+
+def test_tampered_cursors_are_invalid_input(orders: cloudorm.Table[cloudorm.Item]) -> None:
+    for bad in ["@@@", "eyJhIjp7IkIiOiIhISJ9fQ", "W10"]:
+        with pytest.raises(InvalidInput):
+            orders.query(customer="A").after(bad)

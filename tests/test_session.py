@@ -198,3 +198,70 @@ def test_operations_an_emulator_lacks_are_unsupported(dynalite_url: str) -> None
         tx.put(t, {"pk": "a"})
     assert e.value.code == "UnknownOperationException" and e.value.operation == "TransactWriteItems"
     assert e.value.area == "TransactWriteItems" and e.value.status == 400
+
+
+def test_a_local_session_with_endpoints_per_service_stays_local() -> None:
+    s = cloudorm.Session("local", endpoint_url={"s3": "http://127.0.0.1:1"})
+    assert s.endpoint_url == cloudorm.Session().endpoint_url
+    name = f"testing-{uuid.uuid4().hex[:6]}"
+    with pytest.raises(NotFound) as e:
+        s.Table(name).refresh()
+    assert name in str(e.value)  # the local cloud's default key ("testing") is not blanked out
+
+
+def test_errors_survive_pickling() -> None:
+    import pickle
+
+    from cloudorm import errors as ce
+
+    samples = [ce.InvalidInput("f", "bad", code="X", request_id="r"), ce.Unsupported("aws", "nosql"),
+               ce.BatchError("b", [1], code="C"), ce.TransactionError("t", [None, ce.TransactionReason(1, "C")])]
+    for err in samples:
+        back = pickle.loads(pickle.dumps(err))
+        assert type(back) is type(err) and str(back) == str(err) and back.__dict__.keys() == err.__dict__.keys()
+
+
+def test_a_session_token_alone_is_rejected() -> None:
+    with pytest.raises(InvalidInput) as e:
+        cloudorm.Session("aws", creds={"aws_session_token": "tok-0123456789"})
+    assert e.value.field == "aws_access_key_id"
+
+
+def test_debug_logs_hide_the_session_token_and_key_id(moto_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    creds = {**FAKE_CREDS, "aws_session_token": "session-token-never-shown-42"}
+    s = cloudorm.Session("aws", creds=creds, endpoint_url=moto_url)
+    with caplog.at_level(logging.DEBUG):
+        s.Table(f"t-{uuid.uuid4().hex[:6]}", hash_key="pk").save()
+    text = caplog.text
+    assert "x-amz-security-token" in text.lower()  # botocore did log the header...
+    assert "session-token-never-shown-42" not in text and SECRET not in text  # ...but not its value
+    assert FAKE_CREDS["aws_access_key_id"] not in text
+
+
+def test_a_response_that_is_not_json_is_a_cloud_error() -> None:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class NotJson(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = b"<html>surprise</html>"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotJson)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=f"http://127.0.0.1:{server.server_port}",
+                             max_attempts=1)
+        t = s.Table("orders", hash_key="pk")
+        with pytest.raises(CloudError, match="not JSON"):
+            t.get(pk="a")
+        with pytest.raises(CloudError, match="no Table"):
+            t.refresh()
+    finally:
+        server.shutdown()

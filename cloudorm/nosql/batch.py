@@ -13,7 +13,7 @@ import attrs
 
 from cloudorm import errors as ce
 from cloudorm.nosql import codec
-from cloudorm.nosql.item import Item
+from cloudorm.nosql.item import Item, mark_stored
 from cloudorm.waiting import backoff
 
 if TYPE_CHECKING:
@@ -62,6 +62,9 @@ class BatchWriter(Generic[RowT]):
         row = self._table._as_row(item)
         values = row._co_values()
         self._table.key_values(values)
+        guard = self._table._version_guard(values, anew=row._co_deleted)
+        if guard is not None:  # a batch cannot check versions, but it keeps counting them
+            values = {**values, guard[0]: guard[2]}
         wire = codec.encode_item(values)
         codec.check_item_size(wire)
         self._add(WriteRequest("put", item, {"PutRequest": {"Item": wire}}, row))
@@ -93,7 +96,7 @@ class BatchWriter(Generic[RowT]):
     def _drain(self, *, full_only: bool) -> None:
         """Send buffered writes 25 at a time (only full batches if ``full_only``), backing off while the
         provider leaves writes unprocessed or throttles, until no progress has been made for the deadline."""
-        self._progress_at = max(self._progress_at, time.monotonic() - 1.0)
+        self._progress_at = time.monotonic()
         while self._buffer and (not full_only or len(self._buffer) >= WRITE_BATCH):
             batch = {k: self._buffer.pop(k) for k in list(self._buffer)[:WRITE_BATCH]}
             try:
@@ -104,6 +107,9 @@ class BatchWriter(Generic[RowT]):
                     raise self._error(f"batch write to {self._table.name!r} failed: {e.message}", e) from e
                 self._pause()
                 continue
+            except BaseException:  # interrupted (KeyboardInterrupt, ...): nothing taken out may be lost
+                self._restore(batch)
+                raise
             if len(left) < len(batch):
                 self._progress_at = time.monotonic()
                 self._attempt = 0
@@ -130,8 +136,11 @@ class BatchWriter(Generic[RowT]):
     def _written(self, r: WriteRequest) -> None:
         self.written += 1
         if r.row is not None:
-            r.row._co_snapshot = r.wire["PutRequest"]["Item"]
-            r.row._co_deleted = False
+            stored = r.wire["PutRequest"]["Item"]
+            vname = self._table._version_field()
+            if vname is not None:
+                object.__setattr__(r.row, vname, int(stored[vname]["N"]))
+            mark_stored(r.row, stored)
         elif isinstance(r.item, Item):
             r.item._co_deleted = True
 
@@ -158,14 +167,7 @@ def write_key(write_request: Wire, table: Table[Any]) -> tuple[Any, ...]:
         item = write_request["PutRequest"]["Item"]
     else:
         item = write_request["DeleteRequest"]["Key"]
-    return tuple(_plain(item[n]) for n in table.schema.key_names)
-
-
-def _plain(value: Wire) -> Any:
-    kind, v = next(iter(value.items()))
-    if kind == "B":
-        return ("B", codec.decode(value))
-    return (kind, v)
+    return codec.key_identity(item, table.schema.key_names)
 
 
 def batch_get(table: Table[RowT], keys: Iterable[Mapping[str, Any] | Item], *, consistent: bool,
@@ -175,11 +177,11 @@ def batch_get(table: Table[RowT], keys: Iterable[Mapping[str, Any] | Item], *, c
     for k in keys:
         values = table._key_from(k, {})
         wire = codec.encode_item(values)
-        wanted.setdefault(tuple(_plain(wire[n]) for n in table.schema.key_names), wire)
+        wanted.setdefault(codec.key_identity(wire, table.schema.key_names), wire)
     found: dict[tuple[Any, ...], Wire] = {}
     pending = list(wanted.values())
     attempt = 0
-    started = time.monotonic()
+    progress_at = time.monotonic()
     while pending:
         chunk, pending = pending[:GET_BATCH], pending[GET_BATCH:]
         spec: Wire = {"Keys": chunk}
@@ -188,7 +190,7 @@ def batch_get(table: Table[RowT], keys: Iterable[Mapping[str, Any] | Item], *, c
         try:
             responses, unprocessed = table._nosql.batch_get({table.name: spec})
         except ce.CloudError as e:
-            if not _retryable(e) or time.monotonic() - started > deadline:
+            if not _retryable(e) or time.monotonic() - progress_at > deadline:
                 raise ce.BatchError(f"batch get from {table.name!r} failed: {e.message}",
                                     [codec.decode_item(k) for k in chunk + pending], **e.provider_details()) from e
             pending = chunk + pending
@@ -196,12 +198,15 @@ def batch_get(table: Table[RowT], keys: Iterable[Mapping[str, Any] | Item], *, c
             attempt += 1
             continue
         for wire in responses.get(table.name, []):
-            found[tuple(_plain(wire[n]) for n in table.schema.key_names)] = wire
+            found[codec.key_identity(wire, table.schema.key_names)] = wire
         left = unprocessed.get(table.name, {}).get("Keys", [])
+        if len(left) < len(chunk):
+            progress_at = time.monotonic()
         if left:
-            if time.monotonic() - started > deadline:
+            if time.monotonic() - progress_at > deadline:
                 raise ce.BatchError(f"{len(left) + len(pending)} keys of {table.name!r} were still unprocessed "
-                                    f"after {deadline:g} s", [codec.decode_item(k) for k in left + pending])
+                                    f"after {deadline:g} s without progress",
+                                    [codec.decode_item(k) for k in left + pending])
             pending = left + pending
             time.sleep(backoff(attempt))
             attempt += 1

@@ -166,9 +166,11 @@ def _encode_set(v: set[Any] | frozenset[Any]) -> WireValue | _Empty:
         return {"BS": [bytes(x) for x in v]}
     if isinstance(first, (int, float, Decimal)) and not isinstance(first, bool):
         try:
-            return {"NS": [_number_text(x) for x in v]}
+            texts = [_number_text(x) for x in v]
         except _EncodeError as e:
             raise _EncodeError(f"a set must hold only str, only numbers or only bytes ({e.reason})") from None
+        # 0.1 and Decimal("0.10") differ in Python but are one number to DynamoDB, which rejects duplicates
+        return {"NS": list({Decimal(t): t for t in texts}.values())}
     raise _EncodeError(f"a set of {type(first).__name__} cannot be stored; sets hold str, numbers or bytes")
 
 
@@ -369,12 +371,18 @@ def decode_item(item: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 # size
 
 
+def _number_size(text: str) -> int:
+    """DynamoDB's size of a number: about one byte per two significant digits, plus one."""
+    digits = text.lstrip("-").split("e")[0].split("E")[0].replace(".", "").strip("0")
+    return (len(digits) + 1) // 2 + 1
+
+
 def _value_size(w: Mapping[str, Any]) -> int:
     for tag, v in w.items():
         if tag == "S":
             return len(v.encode("utf-8"))
         if tag == "N":
-            return (len(v) + 1) // 2 + 1
+            return _number_size(v)
         if tag == "B":
             return len(_b(v))
         if tag in ("BOOL", "NULL"):
@@ -382,7 +390,7 @@ def _value_size(w: Mapping[str, Any]) -> int:
         if tag == "SS":
             return sum(len(x.encode("utf-8")) for x in v)
         if tag == "NS":
-            return sum((len(x) + 1) // 2 + 1 for x in v)
+            return sum(map(_number_size, v))
         if tag == "BS":
             return sum(len(_b(x)) for x in v)
         if tag == "L":
@@ -437,3 +445,9 @@ def _canon(v: Any) -> Any:
 def same_stored(a: Any, b: Any) -> bool:
     """Whether two Python values are stored identically (``1.5 == Decimal("1.5")``, set order ignored)."""
     return bool(_canon(a) == _canon(b))
+
+
+def key_identity(item: Mapping[str, Mapping[str, Any]], names: tuple[str, ...]) -> tuple[Any, ...]:
+    """A hashable identity of an item's key: equal for keys DynamoDB stores alike (``5``, ``5.0`` and
+    ``Decimal("5.00")``; binary as bytes or base64 text)."""
+    return tuple(decode(item[n]) for n in names)

@@ -36,6 +36,8 @@ class ModelInfo:
     schema: TableSchema
     version: str | None
     fields: tuple[str, ...]
+    declares_indexes: bool = False
+    """Whether ``indexes=`` was given: only then does saving the table add and drop indexes to match."""
     checks: dict[str, tuple[tuple[type, ...], bool]] = attrs.field(factory=dict)
     """Scalar fields' accepted Python types and whether None is allowed, checked before every write."""
 
@@ -49,6 +51,7 @@ class Item:
     _co_snapshot: codec.WireItem | None = None
     _co_deleted: bool = False
     _co_stale: bool = False  # changed by atomic actions whose result was not read back (in a transaction)
+    _co_projection: tuple[str, ...] | None = None  # the .only() paths it was read with, if any
 
     def __init__(self, data: Mapping[str, Any] | None = None, /, **attributes: Any) -> None:
         self._data: dict[str, Any] = {**(data or {}), **attributes}
@@ -153,9 +156,28 @@ def changes(item: Item) -> set[str]:
     if item._co_snapshot is None:
         return set(values)
     old = codec.decode_item(item._co_snapshot)
-    changed = {k for k, v in values.items() if k not in old or not codec.same_stored(v, old[k])}
-    changed |= {k for k in old if k not in values}
+    if item._co_projection is not None and item.__cloudorm_model__ is not None:
+        # a typed row read in part holds defaults for what it did not read: only what it read, or what was set
+        # on it since, can have changed
+        names = set(old) | item.__dict__.get("_co_touched", set())
+    else:
+        names = set(values) | set(old)
+    changed = {k for k in names
+               if (k in values) != (k in old) or (k in values and not codec.same_stored(values[k], old[k]))}
     return {k for k in changed if not (k not in old and codec.is_empty_set(values.get(k)))}
+
+
+def mark_stored(item: Item, wire: codec.WireItem) -> None:
+    """Record that ``wire`` is what the table now holds for the item (it is saved, current, untouched)."""
+    item._co_snapshot = wire
+    item._co_deleted = item._co_stale = False
+    item.__dict__.pop("_co_touched", None)
+
+
+def _touch(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> Any:
+    """attrs on_setattr hook: remember which fields of a typed row were assigned since it was stored."""
+    instance.__dict__.setdefault("_co_touched", set()).add(attribute.name)
+    return value
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -195,7 +217,7 @@ def _key_type(cls: type, name: str, tp: Any) -> str:
                                                  f"datetime, date or an enum of str/int, not {tp!r}")
 
 
-def model(table: str | type | None = None, *, indexes: tuple[Index, ...] | list[Index] = ()) -> Any:
+def model(table: str | type | None = None, *, indexes: tuple[Index, ...] | list[Index] | None = None) -> Any:
     """Make an ``Item`` subclass a typed model (an attrs class) stored in ``table`` (default: the class name)."""
 
     def wrap(cls: type[ItemT]) -> type[ItemT]:
@@ -203,7 +225,8 @@ def model(table: str | type | None = None, *, indexes: tuple[Index, ...] | list[
             raise InvalidInput("model", f"decorate a subclass of cloudorm.Item, not {cls!r}")
         from cloudorm.nosql.table import Table  # for Item's own annotations, which name it
 
-        made: Any = attrs.define(cls, slots=False, kw_only=True, eq=True, repr=True)
+        made: Any = attrs.define(cls, slots=False, kw_only=True, eq=True, repr=True,
+                                 on_setattr=attrs.setters.pipe(attrs.setters.convert, attrs.setters.validate, _touch))
         attrs.resolve_types(made, localns={"Table": Table})
         roles: dict[str, list[Any]] = {"hash": [], "range": [], "version": []}
         for f in attrs.fields(made):
@@ -220,7 +243,7 @@ def model(table: str | type | None = None, *, indexes: tuple[Index, ...] | list[
         if roles["range"]:
             r = roles["range"][0]
             rk = KeyAttr(r.name, _key_type(cls, r.name, r.type))
-        for ix in indexes:
+        for ix in indexes or ():
             if not isinstance(ix, (GlobalIndex, LocalIndex)):
                 raise InvalidInput("indexes", f"expected GlobalIndex or LocalIndex, got {ix!r}")
         vf = roles["version"][0] if roles["version"] else None
@@ -228,7 +251,8 @@ def model(table: str | type | None = None, *, indexes: tuple[Index, ...] | list[
             raise InvalidInput(f"{cls.__name__}.{vf.name}", "a version field must be an int")
         made.__cloudorm_model__ = ModelInfo(
             table=table if isinstance(table, str) else cls.__name__,
-            schema=TableSchema(hk, rk, tuple(indexes)),
+            schema=TableSchema(hk, rk, tuple(indexes or ())),
+            declares_indexes=indexes is not None,
             version=vf.name if vf is not None else None,
             fields=tuple(f.name for f in attrs.fields(made)),
             checks={f.name: c for f in attrs.fields(made) if (c := _scalar_check(f.type)) is not None},

@@ -19,6 +19,7 @@ import attrs
 
 from cloudorm import errors as ce
 from cloudorm.listing import check_count
+from cloudorm.nosql import codec
 from cloudorm.nosql.expressions import (
     Condition,
     all_of,
@@ -53,9 +54,9 @@ def decode_cursor(cursor: str) -> Wire:
         key = json.loads(raw)
         if not isinstance(key, dict) or not all(isinstance(v, dict) and len(v) == 1 for v in key.values()):
             raise ValueError
-    except (ValueError, TypeError):
+        return {k: ({"B": base64.b64decode(v["B"], validate=True)} if "B" in v else v) for k, v in key.items()}
+    except (ValueError, TypeError):  # binascii.Error is a ValueError
         raise ce.InvalidInput("cursor", "is not a cursor returned by a QuerySet") from None
-    return {k: ({"B": base64.b64decode(v["B"])} if "B" in v else v) for k, v in key.items()}
 
 
 class _Progress:
@@ -177,8 +178,7 @@ class QuerySet(Generic[RowT]):
     # ------------------------------------------------------------------------------------------- compiling
 
     def _keys(self) -> IndexKeys:
-        schema = self._table.schema
-        return schema.index(self._index) if self._index else schema.keys
+        return self._table.index_keys(self._index)
 
     def _params(self, select_count: bool = False) -> Wire:
         """The Query/Scan parameters, validated against the table's schema (before any item request)."""
@@ -245,7 +245,7 @@ class QuerySet(Generic[RowT]):
         return out
 
     def _row(self, wire: Wire) -> RowT:
-        return self._table._row(wire, partial=self._only is not None)
+        return self._table._row(wire, self._only)
 
     def _send(self, params: Wire) -> Wire:
         nosql = self._table._nosql
@@ -358,8 +358,8 @@ class QuerySet(Generic[RowT]):
         names = table.schema.key_names
         count = 0
         with table.batch_write() as batch:
-            for row in self.only(*names):
-                batch.delete({n: row[n] for n in names})
+            for wire in self.only(*names)._iter_wire():  # keys only: no rows are built
+                batch.delete(codec.decode_item({n: wire[n] for n in names}))
                 count += 1
         return count
 

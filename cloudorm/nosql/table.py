@@ -15,13 +15,22 @@ import attrs
 from cloudorm import errors as ce
 from cloudorm.nosql import codec
 from cloudorm.nosql.converter import to_stored
-from cloudorm.nosql.expressions import Action, Attr, Condition, ExpressionBuilder, all_of, compile_update
-from cloudorm.nosql.item import Item, changes, construct, structure
+from cloudorm.nosql.expressions import (
+    Action,
+    Attr,
+    Condition,
+    ExpressionBuilder,
+    all_of,
+    compile_update,
+    parse_path,
+)
+from cloudorm.nosql.item import Item, changes, construct, mark_stored, structure
 from cloudorm.nosql.schema import (
     ON_DEMAND,
     Billing,
     GlobalIndex,
     Index,
+    IndexKeys,
     KeyAttr,
     LocalIndex,
     Provisioned,
@@ -156,19 +165,29 @@ class Table(Generic[RowT]):
                   "ProjectionExpression": "#k", "ExpressionAttributeNames": {"#k": self.schema.hash_key.name}}
         return self._nosql.get_item(params) is not None
 
-    def _row(self, wire: Wire, partial: bool = False) -> RowT:
-        """An item read from the table, bound to it. A ``partial`` typed row (read with a projection) remembers its
-        hydrated values, defaults included, so saving it never overwrites attributes it did not read."""
+    def _row(self, wire: Wire, projection: tuple[str, ...] | None = None) -> RowT:
+        """An item read from the table, bound to it; ``projection`` names the ``.only()`` paths it was read with,
+        so that saving it never overwrites what it did not read."""
         if self.model is None:
             row = ItemBase.__new__(ItemBase)
             d = row.__dict__
             d["_data"] = codec.decode_item(wire)
             d["_co_table"] = self
             d["_co_snapshot"] = wire
+            if projection is not None:
+                d["_co_projection"] = projection
             return cast(RowT, row)
-        typed = structure(self.model, codec.decode_item(wire))
+        try:
+            typed = structure(self.model, codec.decode_item(wire))
+        except ce.InvalidInput as e:
+            if projection is None:
+                raise
+            raise ce.InvalidInput(e.field, f"{e.reason}; a typed row read with only() needs every field without "
+                                           "a default: add them to only() or give them defaults") from None
         typed._co_table = self
-        typed._co_snapshot = codec.encode_item(typed._co_values()) if partial else wire
+        typed._co_snapshot = wire
+        if projection is not None:
+            typed._co_projection = projection
         return typed
 
     def _as_row(self, data: Any) -> RowT:
@@ -233,15 +252,32 @@ class Table(Generic[RowT]):
         """An expression builder; on a model table, typed values (datetime, enums, ...) become their stored form."""
         return ExpressionBuilder(to_stored if self.model is not None else None)
 
-    def _version_guard(self, values: Mapping[str, Any]) -> tuple[str, Condition, int] | None:
-        """For a versioned model: the version field, the condition that the stored version is the one we hold,
-        and the next version number."""
+    def _version_guard(self, values: Mapping[str, Any], anew: bool = False) -> tuple[str, Condition, int] | None:
+        """For a versioned model: the version field, the condition that the stored version is the one we hold
+        (none stored when written ``anew``, as after a delete), and the next version number."""
         vname = self._version_field()
         if vname is None:
             return None
-        current = values.get(vname) or 0
+        current = 0 if anew else values.get(vname) or 0
         held = Attr.top(vname).not_exists() if current == 0 else Attr.top(vname) == current
         return vname, held, current + 1
+
+    def index_keys(self, name: str | None) -> IndexKeys:
+        """The keys of index ``name`` (the table's keys for None); an index the declaration does not name is
+        looked up once with DescribeTable."""
+        schema = self.schema
+        if name is None:
+            return schema.keys
+        try:
+            return schema.index(name)
+        except ce.InvalidInput:
+            if self.indexes is not None:
+                raise
+            if self._description is None:
+                self.refresh()
+            else:
+                self._learn()
+            return self.schema.index(name)
 
     def _version_field(self) -> str | None:
         info = self.model.__cloudorm_model__ if self.model is not None else None
@@ -369,13 +405,18 @@ class Table(Generic[RowT]):
     def refresh(self) -> Table[RowT]:
         """Reload the table's description (status, counts, schema) from the provider."""
         self._description = self._nosql.describe_table(self.name)
+        self._learn()
+        return self
+
+    def _learn(self) -> None:
+        """Take what the declaration left open (keys, or indexes) from the last description."""
+        assert self._description is not None
         learned = TableSchema.from_description(self._description)
         if self.hash_key is None:
             self._schema = learned
             self.hash_key, self.range_key = learned.hash_key, learned.range_key
         elif self._schema is not None and self.indexes is None:
             self._schema = attrs.evolve(self._schema, indexes=learned.indexes)
-        return self
 
     def exists(self) -> bool:
         """Whether the table exists (one DescribeTable request)."""
@@ -411,7 +452,7 @@ class Table(Generic[RowT]):
         conditions = [condition] if condition is not None else []
         if if_not_exists:
             conditions.append(Attr.top(self.schema.hash_key.name).not_exists())
-        guard = self._version_guard(values)
+        guard = self._version_guard(values, anew=row._co_deleted)
         if guard is not None:
             vname, held, next_version = guard
             values = {**values, vname: next_version}
@@ -423,8 +464,7 @@ class Table(Generic[RowT]):
         def done() -> None:
             if guard is not None:
                 object.__setattr__(row, guard[0], guard[2])
-            row._co_snapshot = wire
-            row._co_deleted = row._co_stale = False
+            mark_stored(row, wire)
 
         return row, Request("Put", params, done, if_not_exists=if_not_exists and condition is None)
 
@@ -446,6 +486,13 @@ class Table(Generic[RowT]):
         changed = sorted(changes(row) - set(key) - {guard[0] if guard else None})
         if not changed:
             return None
+        partly_read = {str(path[0]) for path in map(parse_path, row._co_projection or ()) if len(path) > 1}
+        clash = sorted(partly_read & set(changed))
+        if clash:
+            name = clash[0]
+            raise ce.InvalidInput(name, "was read in part (with a nested only() path), so saving it would replace "
+                                        "the whole attribute with the part read: change it with item.update("
+                                        f"Attr('{name}.…').set(...)) or read the item whole")
         actions = [Attr.top(n).set(values[n]) if n in values else Attr.top(n).remove() for n in changed]
         conditions = [condition] if condition is not None else []
         conditions.append(Attr.top(self.schema.hash_key.name).exists())
@@ -462,7 +509,7 @@ class Table(Generic[RowT]):
         def done() -> None:
             if guard is not None:
                 object.__setattr__(row, guard[0], guard[2])
-            row._co_snapshot = wire
+            mark_stored(row, wire)
 
         return attrs.evolve(req, on_success=done, must_exist=True)
 
@@ -484,8 +531,9 @@ class Table(Generic[RowT]):
         if not missing_ok:
             conditions.append(Attr.top(self.schema.hash_key.name).exists())
         vname = self._version_field()
-        if vname is not None and version:
-            conditions.append(Attr.top(vname) == version)  # a stale copy must not delete a newer item
+        if vname is not None and version:  # a stale copy must not delete a newer item
+            held = Attr.top(vname) == version
+            conditions.append(held | Attr.top(self.schema.hash_key.name).not_exists() if missing_ok else held)
         params = self._finish({"TableName": self.name, "Key": codec.encode_item(key)}, b, all_of(conditions))
         return Request("Delete", params, must_exist=not missing_ok)
 
@@ -584,8 +632,7 @@ class Table(Generic[RowT]):
         if wire is None:
             raise ce.NotFound(f"the item {values} is not in {self.name!r}")
         row._co_load(codec.decode_item(wire))
-        row._co_snapshot = wire
-        row._co_deleted = row._co_stale = False
+        mark_stored(row, wire)
 
     def update_item(self, row: RowT, *actions: Action, condition: Condition | None = None) -> None:
         """``item.update(...)``: apply atomic actions and load the item's new values."""
@@ -593,8 +640,7 @@ class Table(Generic[RowT]):
         response = self._call(lambda: self._nosql.update_item(req.params), req)
         wire = response.get("Attributes") or {}
         row._co_load(codec.decode_item(wire))
-        row._co_snapshot = wire
-        row._co_deleted = row._co_stale = False
+        mark_stored(row, wire)
 
     # ------------------------------------------------------------------------------------------- many items
 

@@ -51,7 +51,7 @@ class Transaction:
         if len(self._actions) >= MAX_ACTIONS:
             raise ce.InvalidInput("transaction", f"holds at most {MAX_ACTIONS} actions")
         wire_key = request.params.get("Key") or {n: request.params["Item"][n] for n in table.schema.key_names}
-        identity = (table.name, tuple(sorted((k, repr(codec.decode(v))) for k, v in wire_key.items())))
+        identity = (table.name, codec.key_identity(wire_key, table.schema.key_names))
         if identity in self._keys:
             raise ce.InvalidInput("transaction", f"touches the item {codec.decode_item(wire_key)} of "
                                                  f"{table.name!r} twice; DynamoDB allows one action per item")

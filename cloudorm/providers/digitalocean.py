@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from cloudorm.credentials import TokenCredentials, digitalocean_credentials
+from cloudorm.credentials import TokenCredentials, digitalocean_credentials, protect
 from cloudorm.errors import InvalidInput
 from cloudorm.providers.base import Options, Provider
 
@@ -22,6 +22,8 @@ class DigitalOceanProvider(Provider):
         super().__init__()
         self.credentials: TokenCredentials
         self.credentials, creds_region = digitalocean_credentials(creds)
+        protect(self.credentials.secrets(), (self.credentials.spaces.access_key_id,) if self.credentials.spaces
+                else ())
         self._region = region or creds_region or self.default_region
         if endpoint_url is not None and not isinstance(endpoint_url, (str, Mapping)):
             raise InvalidInput("endpoint_url", f"must be a URL or a dict of URLs, not {endpoint_url!r}")

@@ -6,10 +6,12 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import boto3
+from botocore.exceptions import BotoCoreError
 
-from cloudorm.credentials import KeyCredentials, aws_credentials, mask
+from cloudorm.credentials import KeyCredentials, aws_credentials, mask, protect
 from cloudorm.errors import InvalidInput
 from cloudorm.providers.aws.clients import ClientFactory
+from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.base import Options, Provider
 
 SERVICES = ("dynamodb", "s3", "iam", "sts", "lambda", "apigateway", "ec2")
@@ -25,7 +27,7 @@ def endpoints_from(endpoint_url: str | Mapping[str, str] | None, known: tuple[st
     elif isinstance(endpoint_url, Mapping):
         urls = dict(endpoint_url)
         for key in urls:
-            if key not in known:
+            if key not in known and key != "*":  # "*": every service not named
                 raise InvalidInput(f"endpoint_url[{key!r}]", f"unknown service; use one of {', '.join(known)}")
     else:
         raise InvalidInput("endpoint_url", f"must be a URL or a dict of URLs per service, not {endpoint_url!r}")
@@ -47,22 +49,29 @@ class AwsProvider(Provider):
                  endpoint_url: str | Mapping[str, str] | None, options: Options) -> None:
         super().__init__()
         self.credentials, creds_region = self._credentials(creds)
+        if self.credentials is not None and self.secrets():  # (the local cloud's default key is no secret)
+            protect(self.secrets(), (self.credentials.access_key_id,))
         self._region = region or creds_region or self._chain_region() or self.default_region
         if not isinstance(self._region, str):
             raise InvalidInput("region", f"must be a str, not {self._region!r}")
         self.endpoints = endpoints_from(endpoint_url)
         self.options = options
-        self.clients = ClientFactory(credentials=self.credentials, region=self._region,
+        self.clients = ClientFactory(provider=self.name, credentials=self.credentials, region=self._region,
                                      endpoints=self.endpoints, options=options, hub=self.requests,
-                                     s3_compatible=self.s3_compatible)
+                                     s3_compatible=self.s3_compatible, isolated=self.isolated)
 
     s3_compatible: ClassVar[bool] = False
+    isolated: ClassVar[bool] = False
+    """True for the local cloud: no AWS profile, config or credentials file is read."""
 
     def _credentials(self, creds: Mapping[str, Any] | None) -> tuple[KeyCredentials | None, str | None]:
         return aws_credentials(creds, self.name)
 
     def _chain_region(self) -> str | None:
-        region: str | None = boto3.Session().region_name
+        try:
+            region: str | None = boto3.Session().region_name
+        except BotoCoreError as e:  # e.g. AWS_PROFILE names a profile that does not exist
+            raise map_error(e, self.name) from None
         return region
 
     @property

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError
 
 from cloudorm.counting import RequestHub
 from cloudorm.credentials import KeyCredentials
+from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.base import Options
 
 
 class ClientFactory:
     """Makes and caches one botocore client per service for a session; safe to use from many threads."""
 
-    def __init__(self, *, credentials: KeyCredentials | None, region: str, endpoints: Mapping[str, str],
-                 options: Options, hub: RequestHub, s3_compatible: bool = False) -> None:
+    def __init__(self, *, provider: str, credentials: KeyCredentials | None, region: str,
+                 endpoints: Mapping[str, str], options: Options, hub: RequestHub, s3_compatible: bool = False,
+                 isolated: bool = False) -> None:
+        self._provider = provider
+        self._isolated = isolated
         self._credentials = credentials
         self._region = region
         self._endpoints = dict(endpoints)
@@ -68,17 +75,30 @@ class ClientFactory:
         for client in clients.values():
             client.close()
 
+    def _botocore_session(self) -> botocore.session.Session:
+        """A botocore session; an ``isolated`` one (the local cloud) reads no AWS profile or config file."""
+        session = botocore.session.Session()
+        if self._isolated:
+            session.session_var_map["profile"] = (None, None, None, None)
+            session.set_config_variable("config_file", os.devnull)
+            session.set_config_variable("credentials_file", os.devnull)
+        return session
+
     def _make(self, service: str) -> Any:
-        if self._boto is None:
-            c = self._credentials
-            self._boto = boto3.Session(
-                aws_access_key_id=c.access_key_id if c else None,
-                aws_secret_access_key=c.secret_access_key if c else None,
-                aws_session_token=c.session_token if c else None,
-                region_name=self._region,
-            )
-        client = self._boto.client(service, endpoint_url=self.endpoint(service),  # type: ignore[call-overload]
-                                   config=self.config(service))
+        try:
+            if self._boto is None:
+                c = self._credentials
+                self._boto = boto3.Session(
+                    aws_access_key_id=c.access_key_id if c else None,
+                    aws_secret_access_key=c.secret_access_key if c else None,
+                    aws_session_token=c.session_token if c else None,
+                    region_name=self._region,
+                    botocore_session=self._botocore_session(),
+                )
+            client = self._boto.client(service, endpoint_url=self.endpoint(service),  # type: ignore[call-overload]
+                                       config=self.config(service))
+        except BotoCoreError as e:  # e.g. AWS_PROFILE names a profile that does not exist
+            raise map_error(e, self._provider, None, self._credentials.secrets() if self._credentials else ()) from None
         hub = self._hub
 
         def count(event_name: str, **_: Any) -> None:

@@ -21,6 +21,7 @@ Wire = dict[str, Any]
 T = TypeVar("T")
 
 _RAW = "__cloudorm_raw_body__"
+_BAD_BODY = "__cloudorm_bad_body__"
 _RAW_OPERATIONS = ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem",
                    "TransactGetItems")
 
@@ -29,15 +30,17 @@ def _keep_raw_body(response_dict: dict[str, Any], customized_response_dict: dict
     """Take a successful response's JSON as is and give botocore's parser an empty body."""
     if response_dict.get("status_code", 500) < 300:
         body = response_dict.get("body") or b"{}"
-        customized_response_dict[_RAW] = json.loads(body)
+        try:
+            customized_response_dict[_RAW] = json.loads(body)
+        except ValueError:
+            customized_response_dict[_RAW] = {_BAD_BODY: bytes(body[:200])}
         response_dict["body"] = b"{}"
 
 
-def _binary_as_bytes(value: Wire) -> Wire:
-    """A raw-JSON key value with base64 binary turned back into bytes, as botocore sends it."""
-    if "B" in value and isinstance(value["B"], str):
-        return {"B": b64decode(value["B"])}
-    return value
+def key_as_sent(key: Wire) -> Wire:
+    """A key from a raw JSON body (binary as base64 text) in the form botocore sends (binary as bytes): raw
+    ``LastEvaluatedKey`` and ``UnprocessedKeys`` values go back to the provider in the next request."""
+    return {k: ({"B": b64decode(v["B"])} if isinstance(v.get("B"), str) else v) for k, v in key.items()}
 
 
 class DynamoDBService:
@@ -70,7 +73,28 @@ class DynamoDBService:
     def _raw(self, method: Callable[..., Any], operation: str, params: Wire) -> Wire:
         response = self._call(method, operation, **params)
         raw: Wire = response.get(_RAW, response)
+        if _BAD_BODY in raw:
+            meta = response.get("ResponseMetadata", {})
+            raise ce.CloudError(f"the endpoint answered {operation} with a body that is not JSON: "
+                                f"{raw[_BAD_BODY]!r}", provider=self._provider, operation=operation,
+                                request_id=meta.get("RequestId"), status=meta.get("HTTPStatusCode"))
         return raw
+
+    def _page(self, method: Callable[..., Any], operation: str, params: Wire) -> Wire:
+        page = self._raw(method, operation, params)
+        if "LastEvaluatedKey" in page:
+            page["LastEvaluatedKey"] = key_as_sent(page["LastEvaluatedKey"])
+        return page
+
+    def _field(self, response: Wire, name: str, operation: str) -> Wire:
+        """A required part of a parsed response (``CloudError`` if the endpoint left it out)."""
+        out = response.get(name)
+        if not isinstance(out, dict):
+            meta = response.get("ResponseMetadata", {})
+            raise ce.CloudError(f"the endpoint's {operation} response has no {name}", provider=self._provider,
+                                operation=operation, request_id=meta.get("RequestId"),
+                                status=meta.get("HTTPStatusCode"))
+        return out
 
     def _transaction_error(self, e: bx.ClientError) -> ce.TransactionError:
         mapped = map_client_error(e, self._provider, self._secrets)
@@ -89,18 +113,17 @@ class DynamoDBService:
     def create_table(self, params: Wire) -> Wire:
         """CreateTable; returns the TableDescription."""
         c = self._client
-        out: Wire = self._call(c.create_table, "CreateTable", **params)["TableDescription"]
-        return out
+        return self._field(self._call(c.create_table, "CreateTable", **params), "TableDescription", "CreateTable")
 
     def describe_table(self, name: str) -> Wire:
         """DescribeTable; returns the TableDescription."""
-        out: Wire = self._call(self._client.describe_table, "DescribeTable", TableName=name)["Table"]
-        return out
+        return self._field(self._call(self._client.describe_table, "DescribeTable", TableName=name), "Table",
+                           "DescribeTable")
 
     def update_table(self, params: Wire) -> Wire:
         """UpdateTable; returns the TableDescription."""
-        out: Wire = self._call(self._client.update_table, "UpdateTable", **params)["TableDescription"]
-        return out
+        return self._field(self._call(self._client.update_table, "UpdateTable", **params), "TableDescription",
+                           "UpdateTable")
 
     def delete_table(self, name: str) -> None:
         """DeleteTable."""
@@ -148,11 +171,11 @@ class DynamoDBService:
 
     def query(self, params: Wire) -> Wire:
         """One Query page."""
-        return self._raw(self._client.query, "Query", params)
+        return self._page(self._client.query, "Query", params)
 
     def scan(self, params: Wire) -> Wire:
         """One Scan page."""
-        return self._raw(self._client.scan, "Scan", params)
+        return self._page(self._client.scan, "Scan", params)
 
     def batch_write(self, request_items: Wire) -> Wire:
         """One BatchWriteItem call; returns the unprocessed requests."""
@@ -165,7 +188,7 @@ class DynamoDBService:
         r = self._raw(self._client.batch_get_item, "BatchGetItem", {"RequestItems": request_items})
         unprocessed = r.get("UnprocessedKeys") or {}
         for spec in unprocessed.values():  # raw JSON carries binary as base64 text; botocore wants bytes back
-            spec["Keys"] = [{k: _binary_as_bytes(v) for k, v in key.items()} for key in spec["Keys"]]
+            spec["Keys"] = [key_as_sent(key) for key in spec["Keys"]]
         return r.get("Responses") or {}, unprocessed
 
     def transact_write(self, items: list[Wire], token: str) -> None:

@@ -83,6 +83,8 @@ def map_client_error(exc: bx.ClientError, provider: str, secrets: tuple[str, ...
     code = str(err.get("Code") or meta.get("HTTPStatusCode") or "Unknown")
     operation = exc.operation_name
     message = redact(str(err.get("Message") or code), secrets)
+    if message.lstrip().startswith("<"):  # an emulator's HTML error page, not an AWS error document
+        message = f"the endpoint answered HTTP {meta.get('HTTPStatusCode')} with an HTML error page (not an AWS error)"
     request_id = meta.get("RequestId") or (meta.get("HTTPHeaders") or {}).get("x-amz-request-id")
     status = meta.get("HTTPStatusCode")
     details: dict[str, Any] = {"code": code, "request_id": request_id, "provider": provider,

@@ -23,10 +23,16 @@ class LocalProvider(AwsProvider):
 
     name: ClassVar[str] = "local"
     areas: ClassVar[frozenset[str]] = frozenset({"nosql"})
+    isolated: ClassVar[bool] = True
 
     def __init__(self, creds: Mapping[str, Any] | None, region: str | None,
                  endpoint_url: str | Mapping[str, str] | None, options: Options) -> None:
-        super().__init__(creds, region, endpoint_url or embedded_url(), options)
+        if endpoint_url is None:
+            endpoint_url = embedded_url()
+        elif isinstance(endpoint_url, Mapping) and "*" not in endpoint_url:
+            # services not named go to the embedded local cloud, never to the real one
+            endpoint_url = {"*": embedded_url(), **endpoint_url}
+        super().__init__(creds, region, endpoint_url, options)
 
     def _credentials(self, creds: Mapping[str, Any] | None) -> tuple[KeyCredentials | None, str | None]:
         key, region = aws_credentials(creds, self.name)
@@ -35,8 +41,13 @@ class LocalProvider(AwsProvider):
     def _chain_region(self) -> str | None:
         return None
 
+    def secrets(self) -> tuple[str, ...]:
+        """The local cloud's default signing key is no secret (and "testing" must not be blanked in messages)."""
+        return () if self.credentials is LOCAL_CREDENTIALS else super().secrets()
+
     def describe(self) -> dict[str, str]:
         """Region and server URL, for the Session repr."""
         out = super().describe()
-        out.pop("key", None) if self.credentials is LOCAL_CREDENTIALS else None
+        if self.credentials is LOCAL_CREDENTIALS:
+            out.pop("key", None)
         return out
