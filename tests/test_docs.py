@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parent.parent
-PAGES = sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "benchmarks.md") + [ROOT / "README.md"]
+PAGES = [*sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "benchmarks.md"), ROOT / "README.md"]
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])

@@ -242,7 +242,7 @@ def test_a_response_that_is_not_json_is_a_cloud_error() -> None:
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     class NotJson(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers["Content-Length"]))
             body = b"<html>surprise</html>"
             self.send_response(200)
