@@ -471,10 +471,6 @@ class Action:
         return f"Action({self.kind!r}, {self.attr.path!r}, {self.value!r})"
 
 
-def _is_empty_set(v: Any) -> bool:
-    return isinstance(v, (set, frozenset)) and not v
-
-
 def compile_update(actions: Iterable[Action], b: ExpressionBuilder) -> str | None:
     """The UpdateExpression for ``actions`` (``None`` if nothing is left to do)."""
     clauses: dict[str, list[str]] = {"SET": [], "REMOVE": [], "ADD": [], "DELETE": []}
@@ -493,7 +489,7 @@ def compile_update(actions: Iterable[Action], b: ExpressionBuilder) -> str | Non
         field = act.attr.path
         kind, value = act.kind, act.value
         if kind == "set":
-            if _is_empty_set(value):
+            if codec.is_empty_set(value):
                 clauses["REMOVE"].append(name)
             else:
                 clauses["SET"].append(f"{name} = {_operand(b, value, field)}")
@@ -502,7 +498,7 @@ def compile_update(actions: Iterable[Action], b: ExpressionBuilder) -> str | Non
         elif kind == "remove":
             clauses["REMOVE"].append(name)
         elif kind in ("add", "discard"):
-            if _is_empty_set(value):
+            if codec.is_empty_set(value):
                 continue
             addable = isinstance(value, (int, float, Decimal, set, frozenset)) and not isinstance(value, bool)
             if kind == "add" and not addable:

@@ -17,6 +17,7 @@ its own empty in-memory store.  Tables become ACTIVE immediately by default
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import http.client
 import os
@@ -138,6 +139,7 @@ class Dynalite(TestService):
             )
             self._process, self._log, self.port = process, log, port
             if self._wait_ready(process, port):
+                atexit.register(self.stop)  # never leave a node process behind, even if stop() is forgotten
                 return self
             last_output = self._read_log()
             self.stop()
