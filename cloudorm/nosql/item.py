@@ -20,7 +20,7 @@ from cloudorm.errors import InvalidInput
 from cloudorm.nosql import codec
 from cloudorm.nosql.converter import converter
 from cloudorm.nosql.expressions import Action, Condition
-from cloudorm.nosql.schema import GlobalIndex, Index, KeyAttr, LocalIndex, TableSchema
+from cloudorm.nosql.schema import Index, KeyAttr, TableSchema, check_indexes
 
 if TYPE_CHECKING:
     from cloudorm.nosql.table import Table
@@ -243,16 +243,14 @@ def model(table: str | type | None = None, *, indexes: tuple[Index, ...] | list[
         if roles["range"]:
             r = roles["range"][0]
             rk = KeyAttr(r.name, _key_type(cls, r.name, r.type))
-        for ix in indexes or ():
-            if not isinstance(ix, (GlobalIndex, LocalIndex)):
-                raise InvalidInput("indexes", f"expected GlobalIndex or LocalIndex, got {ix!r}")
+        declared = check_indexes(indexes)
         vf = roles["version"][0] if roles["version"] else None
         if vf is not None and vf.type is not int:
             raise InvalidInput(f"{cls.__name__}.{vf.name}", "a version field must be an int")
         made.__cloudorm_model__ = ModelInfo(
             table=table if isinstance(table, str) else cls.__name__,
-            schema=TableSchema(hk, rk, tuple(indexes or ())),
-            declares_indexes=indexes is not None,
+            schema=TableSchema(hk, rk, declared or ()),
+            declares_indexes=declared is not None,
             version=vf.name if vf is not None else None,
             fields=tuple(f.name for f in attrs.fields(made)),
             checks={f.name: c for f in attrs.fields(made) if (c := _scalar_check(f.type)) is not None},

@@ -132,6 +132,20 @@ class LocalIndex:
 Index = GlobalIndex | LocalIndex
 
 
+def check_indexes(value: Any) -> tuple[Index, ...] | None:
+    """Index declarations: GlobalIndex/LocalIndex objects with unique names (``None``: not declared)."""
+    if value is None:
+        return None
+    out = tuple(value)
+    for ix in out:
+        if not isinstance(ix, (GlobalIndex, LocalIndex)):
+            raise InvalidInput("indexes", f"expected GlobalIndex or LocalIndex, got {ix!r}")
+    names = [ix.name for ix in out]
+    if len(set(names)) != len(names):
+        raise InvalidInput("indexes", f"index names must be unique: {names}")
+    return out
+
+
 @attrs.frozen
 class IndexKeys:
     """The key attributes of the table or of one index, as queries need them."""

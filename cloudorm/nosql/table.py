@@ -35,6 +35,7 @@ from cloudorm.nosql.schema import (
     LocalIndex,
     Provisioned,
     TableSchema,
+    check_indexes,
     check_name,
     global_index_wire,
     key_schema_wire,
@@ -77,19 +78,6 @@ def _billing(value: Any) -> Billing:
     raise ce.InvalidInput("billing", f"must be 'PAY_PER_REQUEST' or cloudorm.Provisioned(read, write), not {value!r}")
 
 
-def _indexes(value: Any) -> tuple[Index, ...] | None:
-    if value is None:
-        return None
-    out = tuple(value)
-    for ix in out:
-        if not isinstance(ix, (GlobalIndex, LocalIndex)):
-            raise ce.InvalidInput("indexes", f"expected GlobalIndex or LocalIndex, got {ix!r}")
-    names = [ix.name for ix in out]
-    if len(set(names)) != len(names):
-        raise ce.InvalidInput("indexes", f"index names must be unique: {names}")
-    return out
-
-
 @attrs.define(eq=False, repr=False)
 class Table(Generic[RowT]):
     """A table bound to a session. Declare keys to create it with ``save()``, or name an existing one and its
@@ -99,7 +87,7 @@ class Table(Generic[RowT]):
     name: str = attrs.field(converter=check_name)
     hash_key: KeyAttr | None = attrs.field(default=None, converter=optional_hash_key_attr)
     range_key: KeyAttr | None = attrs.field(default=None, converter=optional_range_key_attr)
-    indexes: tuple[Index, ...] | None = attrs.field(default=None, converter=_indexes)
+    indexes: tuple[Index, ...] | None = attrs.field(default=None, converter=check_indexes)
     billing: Billing = attrs.field(default=ON_DEMAND, converter=_billing)
     ttl: str | None = None
     model: type[RowT] | None = None
