@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -13,7 +13,7 @@ import attrs
 
 from cloudorm import errors as ce
 from cloudorm.nosql import codec
-from cloudorm.nosql.item import Item, mark_stored
+from cloudorm.nosql.item import Item
 from cloudorm.waiting import backoff
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ class WriteRequest:
     action: str
     item: Any
     wire: Wire = attrs.field(repr=False)
-    row: Item | None = attrs.field(default=None, repr=False)
+    on_written: Callable[[], None] = attrs.field(default=lambda: None, repr=False)
 
 
 def _retryable(e: ce.CloudError) -> bool:
@@ -59,21 +59,20 @@ class BatchWriter(Generic[RowT]):
 
     def put(self, item: Mapping[str, Any] | RowT) -> None:
         """Buffer a put of a whole item (validated now, sent when 25 are buffered or on exit)."""
-        row = self._table._as_row(item)
-        values = row._co_values()
-        self._table.key_values(values)
-        guard = self._table._version_guard(values, anew=row._co_deleted)
-        if guard is not None:  # a batch cannot check versions, but it keeps counting them
-            values = {**values, guard[0]: guard[2]}
-        wire = codec.encode_item(values)
-        codec.check_item_size(wire)
-        self._add(WriteRequest("put", item, {"PutRequest": {"Item": wire}}, row))
+        # the same item a PutItem would write (a batch cannot send its conditions, but versions keep counting)
+        _, req = self._table._put_request(item)
+        self._add(WriteRequest("put", item, {"PutRequest": {"Item": req.params["Item"]}}, req.on_success))
 
     def delete(self, key: Mapping[str, Any] | RowT | None = None, /, **key_values: Any) -> None:
         """Buffer a delete of the item with this key."""
         values = self._table._key_from(key, key_values)
+
+        def deleted() -> None:
+            if isinstance(key, Item):
+                key._co_deleted = True
+
         self._add(WriteRequest("delete", key if key is not None else values,
-                               {"DeleteRequest": {"Key": codec.encode_item(values)}}))
+                               {"DeleteRequest": {"Key": codec.encode_item(values)}}, deleted))
 
     def _add(self, request: WriteRequest) -> None:
         key = write_key(request.wire, self._table)
@@ -135,14 +134,7 @@ class BatchWriter(Generic[RowT]):
 
     def _written(self, r: WriteRequest) -> None:
         self.written += 1
-        if r.row is not None:
-            stored = r.wire["PutRequest"]["Item"]
-            vname = self._table._version_field()
-            if vname is not None:
-                object.__setattr__(r.row, vname, int(stored[vname]["N"]))
-            mark_stored(r.row, stored)
-        elif isinstance(r.item, Item):
-            r.item._co_deleted = True
+        r.on_written()
 
     def _error(self, message: str, cause: ce.CloudError | None) -> ce.BatchError:
         unprocessed = list(self._buffer.values())
