@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import Any, Generic, TypeVar
 
@@ -21,6 +21,14 @@ def check_count(name: str, n: Any) -> int:
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise InvalidInput(name, f"must be a positive int, not {n!r}")
     return n
+
+
+def take_slice(whole: Iterable[T], limited: Callable[[int], Iterable[T]], s: slice) -> list[T]:
+    """``[a:b]`` of a lazy sequence: validated, and asking ``limited(b)`` for only as many items as needed."""
+    start, stop = s.start or 0, s.stop
+    if start < 0 or (stop is not None and stop < 0) or s.step not in (None, 1):
+        raise InvalidInput("slice", "take [:n] or [a:b] with non-negative bounds")
+    return list(islice(limited(stop) if stop else whole, start, stop))
 
 
 @attrs.frozen
@@ -65,7 +73,6 @@ class Listing(Generic[T]):
         return next(iter(self.limit(1)), None)
 
     def __getitem__(self, s: slice) -> list[T]:
-        if not isinstance(s, slice) or (s.start or 0) < 0 or (s.stop is not None and s.stop < 0) or s.step:
-            raise InvalidInput("slice", "listings take [:n] or [a:b] with non-negative bounds")
-        source = self.limit(s.stop) if s.stop else self
-        return list(islice(source, s.start or 0, s.stop))
+        if not isinstance(s, slice):
+            raise InvalidInput("slice", "listings take [:n] or [a:b]")
+        return take_slice(self, self.limit, s)

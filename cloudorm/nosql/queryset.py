@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 import attrs
 
 from cloudorm import errors as ce
-from cloudorm.listing import check_count
+from cloudorm.listing import check_count, take_slice
 from cloudorm.nosql import codec
 from cloudorm.nosql.expressions import (
     Condition,
@@ -371,11 +371,7 @@ class QuerySet(Generic[RowT]):
 
     def __getitem__(self, i: int | slice) -> RowT | list[RowT]:
         if isinstance(i, slice):
-            start, stop = i.start or 0, i.stop
-            if start < 0 or (stop is not None and stop < 0) or i.step not in (None, 1):
-                raise ce.InvalidInput("slice", "QuerySets take [:n] or [a:b] with non-negative bounds")
-            source = self.limit(stop) if stop else self
-            return list(islice(source, start, stop))
+            return take_slice(self, self.limit, i)
         if not isinstance(i, int) or i < 0:
             raise ce.InvalidInput("index", "QuerySets take a non-negative int index")
         found = list(islice(self.limit(i + 1), i, i + 1))
