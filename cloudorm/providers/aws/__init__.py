@@ -1,4 +1,4 @@
-"""Amazon Web Services through boto3: DynamoDB today; IAM, S3, Lambda, API Gateway and EC2 join it."""
+"""Amazon Web Services through boto3: IAM, DynamoDB and S3; Lambda, API Gateway and EC2 join them."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ class AwsProvider(Provider):
     """AWS: credentials from the dict or boto3's default chain, one client per service."""
 
     name: ClassVar[str] = "aws"
-    areas: ClassVar[frozenset[str]] = frozenset({"nosql"})
+    areas: ClassVar[frozenset[str]] = frozenset({"nosql", "iam", "storage"})
     default_region: ClassVar[str] = "us-east-1"
 
     def __init__(self, creds: Mapping[str, Any] | None, region: str | None,
@@ -107,4 +107,15 @@ class AwsProvider(Provider):
             from cloudorm.providers.aws.dynamodb import DynamoDBService
 
             return DynamoDBService(self.clients.client("dynamodb"), self.name, self.secrets())
+        if area == "iam":
+            from cloudorm.providers.aws.iam import AwsIAMService
+
+            return AwsIAMService(self.clients, self.name, self.secrets())
+        if area == "storage":
+            return self._storage_service()
         return super()._make_service(area)
+
+    def _storage_service(self) -> Any:
+        from cloudorm.providers.aws.s3 import S3StorageService
+
+        return S3StorageService(self.clients, self.name, self.secrets())

@@ -22,7 +22,7 @@ class LocalProvider(AwsProvider):
     """The local cloud: the AWS provider pointed at an embedded (or given) moto server."""
 
     name: ClassVar[str] = "local"
-    areas: ClassVar[frozenset[str]] = frozenset({"nosql"})
+    areas: ClassVar[frozenset[str]] = frozenset({"nosql", "iam", "storage"})
     isolated: ClassVar[bool] = True
 
     def __init__(self, creds: Mapping[str, Any] | None, region: str | None,
