@@ -1,4 +1,8 @@
-"""DigitalOcean: droplets (through pydo) and Spaces (S3-compatible); credentials are an API token."""
+"""DigitalOcean: droplets (through pydo) and Spaces (S3-compatible storage); credentials are an API token.
+
+Spaces is reached through boto3 at ``https://{region}.digitaloceanspaces.com`` with the Spaces access key
+(``spaces_key``/``spaces_secret`` in creds), which is separate from the API token.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,29 @@ from cloudorm.credentials import TokenCredentials, digitalocean_credentials, pro
 from cloudorm.errors import InvalidInput
 from cloudorm.providers.base import Options, Provider
 
+ENDPOINT_KEYS = ("api", "spaces")
+"""What ``endpoint_url`` may override, as a dict: the REST API and Spaces (a plain URL means the API)."""
+
+
+def _endpoints(endpoint_url: str | Mapping[str, str] | None) -> dict[str, str]:
+    if endpoint_url is None:
+        return {}
+    urls = {"api": endpoint_url} if isinstance(endpoint_url, str) else endpoint_url
+    if not isinstance(urls, Mapping):
+        raise InvalidInput("endpoint_url", f"must be a URL or a dict of URLs, not {endpoint_url!r}")
+    for key, url in urls.items():
+        if key not in ENDPOINT_KEYS:
+            raise InvalidInput(f"endpoint_url[{key!r}]", f"unknown service; use one of {', '.join(ENDPOINT_KEYS)}")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise InvalidInput(f"endpoint_url[{key!r}]", f"must be an http:// or https:// URL, not {url!r}")
+    return dict(urls)
+
 
 class DigitalOceanProvider(Provider):
-    """DigitalOcean: compute and Spaces storage arrive with their areas; it has no NoSQL tables."""
+    """DigitalOcean: Spaces storage today (compute arrives with its area); it has no NoSQL tables."""
 
     name: ClassVar[str] = "digitalocean"
-    areas: ClassVar[frozenset[str]] = frozenset()
+    areas: ClassVar[frozenset[str]] = frozenset({"storage"})
     default_region: ClassVar[str] = "nyc3"
 
     def __init__(self, creds: Mapping[str, Any] | None, region: str | None,
@@ -25,25 +46,57 @@ class DigitalOceanProvider(Provider):
         protect(self.credentials.secrets(), (self.credentials.spaces.access_key_id,) if self.credentials.spaces
                 else ())
         self._region = region or creds_region or self.default_region
-        if endpoint_url is not None and not isinstance(endpoint_url, (str, Mapping)):
-            raise InvalidInput("endpoint_url", f"must be a URL or a dict of URLs, not {endpoint_url!r}")
-        self.endpoints = endpoint_url
+        self.endpoints = _endpoints(endpoint_url)
         self.options = options
+        self._spaces_clients: Any = None
 
     @property
     def endpoint_url(self) -> str | None:
-        """The API endpoint override, when one URL was given."""
-        return self.endpoints if isinstance(self.endpoints, str) else None
+        """The API endpoint override, if one was given."""
+        return self.endpoints.get("api")
 
     @property
     def region(self) -> str:
         """The DigitalOcean region slug (e.g. ``nyc3``)."""
         return self._region
 
+    @property
+    def spaces_endpoint(self) -> str:
+        """Where Spaces is reached in this region (or the override)."""
+        return self.endpoints.get("spaces") or f"https://{self._region}.digitaloceanspaces.com"
+
     def secrets(self) -> tuple[str, ...]:
         """Values never to be shown in messages."""
         return self.credentials.secrets()
 
     def describe(self) -> dict[str, str]:
-        """Region only: the token is never shown."""
-        return {"region": self._region}
+        """Region and endpoint overrides only: the token is never shown."""
+        out = {"region": self._region}
+        if self.endpoints:
+            out["endpoint"] = ", ".join(f"{k}={v}" for k, v in self.endpoints.items())
+        return out
+
+    def _make_service(self, area: str) -> Any:
+        if area == "storage":
+            return self._spaces()
+        return super()._make_service(area)
+
+    def _spaces(self) -> Any:
+        """Spaces through boto3 with the Spaces key (``InvalidInput`` before any request if creds lack it)."""
+        if self.credentials.spaces is None:
+            raise InvalidInput("spaces_key", "Spaces storage needs spaces_key and spaces_secret in creds "
+                                             "(a Spaces access key, separate from the API token)")
+        from cloudorm.providers.aws.clients import ClientFactory
+        from cloudorm.providers.aws.s3 import S3StorageService
+
+        self._spaces_clients = ClientFactory(
+            provider=self.name, credentials=self.credentials.spaces, region=self._region,
+            endpoints={"s3": self.spaces_endpoint}, options=self.options, hub=self.requests,
+            s3_compatible=True, isolated=True)
+        return S3StorageService(self._spaces_clients, self.name, self.secrets())
+
+    def close(self) -> None:
+        """Drop the service objects and close the Spaces client's connections."""
+        super().close()
+        if self._spaces_clients is not None:
+            self._spaces_clients.close()

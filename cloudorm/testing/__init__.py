@@ -2,5 +2,6 @@
 
 from cloudorm.testing.dynalite import Dynalite
 from cloudorm.testing.fault_proxy import FAULT_KINDS, FaultProxy
+from cloudorm.testing.wasabi import Move, WasabiEmulator
 
-__all__ = ["FAULT_KINDS", "Dynalite", "FaultProxy"]
+__all__ = ["FAULT_KINDS", "Dynalite", "FaultProxy", "Move", "WasabiEmulator"]

@@ -54,15 +54,27 @@ class AwsProvider(Provider):
         self._region = region or creds_region or self._chain_region() or self.default_region
         if not isinstance(self._region, str):
             raise InvalidInput("region", f"must be a str, not {self._region!r}")
-        self.endpoints = endpoints_from(endpoint_url)
+        self.overrides = endpoints_from(endpoint_url)
+        self.endpoints = self.overrides
+        if "*" not in self.overrides:  # the provider's own endpoints for services not overridden
+            self.endpoints = {**self.default_endpoints(self._region), **self.overrides}
         self.options = options
         self.clients = ClientFactory(provider=self.name, credentials=self.credentials, region=self._region,
                                      endpoints=self.endpoints, options=options, hub=self.requests,
-                                     s3_compatible=self.s3_compatible, isolated=self.isolated)
+                                     s3_compatible=self.s3_compatible, isolated=self.isolated,
+                                     data_paths=self.data_paths, service_regions=self.service_regions)
 
     s3_compatible: ClassVar[bool] = False
     isolated: ClassVar[bool] = False
     """True for the local cloud: no AWS profile, config or credentials file is read."""
+    data_paths: ClassVar[tuple[str, ...]] = ()
+    """Directories of botocore model extensions this provider's clients load (Wasabi's MoveObject)."""
+    service_regions: ClassVar[dict[str, str]] = {}
+    """Services signed for a fixed region whatever the session's (Wasabi's IAM is us-east-1)."""
+
+    def default_endpoints(self, region: str) -> dict[str, str]:
+        """The provider's endpoint per service in ``region`` (none for AWS: botocore knows them)."""
+        return {}
 
     def _credentials(self, creds: Mapping[str, Any] | None) -> tuple[KeyCredentials | None, str | None]:
         return aws_credentials(creds, self.name)
@@ -88,8 +100,8 @@ class AwsProvider(Provider):
         out = {"region": self._region}
         if self.credentials:
             out["key"] = mask(self.credentials.access_key_id) or ""
-        if self.endpoints:
-            out["endpoint"] = ", ".join(f"{k}={v}" if k != "*" else v for k, v in self.endpoints.items())
+        if self.overrides:
+            out["endpoint"] = ", ".join(f"{k}={v}" if k != "*" else v for k, v in self.overrides.items())
         return out
 
     def close(self) -> None:

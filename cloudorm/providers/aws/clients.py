@@ -23,8 +23,11 @@ class ClientFactory:
 
     def __init__(self, *, provider: str, credentials: KeyCredentials | None, region: str,
                  endpoints: Mapping[str, str], options: Options, hub: RequestHub, s3_compatible: bool = False,
-                 isolated: bool = False) -> None:
+                 isolated: bool = False, data_paths: tuple[str, ...] = (),
+                 service_regions: Mapping[str, str] | None = None) -> None:
         self._provider = provider
+        self._service_regions = dict(service_regions or {})
+        self._data_paths = data_paths
         self._isolated = isolated
         self._credentials = credentials
         self._region = region
@@ -48,7 +51,7 @@ class ClientFactory:
             extra = {"request_checksum_calculation": "when_required",
                      "response_checksum_validation": "when_required"}
         return Config(
-            region_name=self._region,
+            region_name=self._service_regions.get(service, self._region),
             retries={"mode": "standard", "total_max_attempts": self._options.max_attempts},
             connect_timeout=self._options.connect_timeout,
             read_timeout=self._options.read_timeout,
@@ -82,6 +85,10 @@ class ClientFactory:
             session.session_var_map["profile"] = (None, None, None, None)
             session.set_config_variable("config_file", os.devnull)
             session.set_config_variable("credentials_file", os.devnull)
+        if self._data_paths:  # service model extensions (e.g. Wasabi's MoveObject), for this session only
+            loader = session.get_component("data_loader")
+            for path in reversed(self._data_paths):
+                loader.search_paths.insert(0, path)
         return session
 
     def _make(self, service: str) -> Any:
