@@ -27,22 +27,38 @@ from cloudorm.nosql import (
     version,
 )
 from cloudorm.session import Session
+from cloudorm.storage import (
+    Blob,
+    BlobListing,
+    BlobReader,
+    Bucket,
+    PresignedPost,
+    TransferResult,
+    TransferResults,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Attr",
     "BatchWriter",
+    "Blob",
+    "BlobListing",
+    "BlobReader",
+    "Bucket",
     "Condition",
     "GlobalIndex",
     "Item",
     "KeyAttr",
     "LocalIndex",
+    "PresignedPost",
     "Provisioned",
     "QuerySet",
     "Session",
     "Table",
     "Transaction",
+    "TransferResult",
+    "TransferResults",
     "WriteRequest",
     "changes",
     "errors",

@@ -16,7 +16,8 @@ from cloudorm.nosql.schema import ON_DEMAND, Billing, Index
 from cloudorm.nosql.table import Table as TableEntity
 from cloudorm.nosql.transaction import Transaction, transact_get
 from cloudorm.providers import provider_class
-from cloudorm.providers.base import NoSQLService, Options, Provider
+from cloudorm.providers.base import NoSQLService, Options, Provider, StorageService
+from cloudorm.storage.bucket import Bucket as BucketEntity
 
 RowT = TypeVar("RowT", bound=Item)
 
@@ -57,6 +58,12 @@ class Session:
         """The provider's NoSQL service (``Unsupported`` if it has none)."""
         svc: NoSQLService = self._provider.service("nosql")
         return svc
+
+    @property
+    def storage(self) -> StorageService:
+        """The provider's object storage service (``Unsupported`` if it has none)."""
+        storage: StorageService = self._provider.service("storage")
+        return storage
 
     def count_requests(self) -> RequestCounter:
         """A context manager counting the requests this session sends: ``with s.count_requests() as c: ...``."""
@@ -116,3 +123,18 @@ class Session:
     def transact_get(self, targets: Iterable[Item | tuple[TableEntity[Any], Mapping[str, Any]]]) -> list[Any]:
         """Read items atomically: each target an Item or ``(table, key)``; ``None`` for a missing one."""
         return transact_get(self, targets)
+
+    # ------------------------------------------------------------------------------------------- Storage
+
+    def Bucket(self, name: str, region: str | None = None) -> BucketEntity:
+        """A bucket: ``s.Bucket("photos").save()`` creates it (in ``region``, default the session's); an existing
+        one by name needs no ``save()``."""
+        return BucketEntity(self, name, region)
+
+    def buckets(self) -> Listing[BucketEntity]:
+        """Every bucket of the account, lazily."""
+        def fetch(start: Any, size: int | None) -> tuple[list[BucketEntity], Any]:
+            found, after = self.storage.list_buckets(start, size)
+            return [BucketEntity(self, b["name"], b.get("region"), created=b.get("created")) for b in found], after
+
+        return Listing(fetch)

@@ -7,13 +7,16 @@ it supports; asking for any other area raises ``Unsupported`` before any network
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
-from typing import Any, ClassVar, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Protocol
 
 import attrs
 
 from cloudorm.counting import RequestHub
 from cloudorm.errors import InvalidInput, Unsupported
+
+if TYPE_CHECKING:
+    from cloudorm.storage.transfer import DownloadJob, Progress, Source, UploadJob
 
 Wire = dict[str, Any]
 
@@ -74,6 +77,170 @@ class NoSQLService(Protocol):
         """TransactGetItems; one item (or ``None``) per requested key."""
 
 
+class IAMService(Protocol):
+    """Identity and access management: users, groups, roles, managed policies and access keys.
+
+    ``kind`` is ``"user"``, ``"group"``, ``"role"`` or ``"policy"``; ``ref`` is a name, or a policy's ARN. Records
+    are neutral dicts: ``name``, ``id``, ``arn``, ``path``, ``created`` and, as the kind has them, ``tags`` (a
+    dict), ``description``, ``trust`` (a role's trust policy), ``max_session`` (seconds), ``document`` (a policy's
+    default version), ``default_version``, ``attachments``. Keys a response lacks are left out."""
+
+    def create(self, kind: str, name: str, spec: Wire) -> Wire:
+        """Create an entity from ``spec`` (``path``, ``tags``, ``description``, ``trust``, ``max_session``,
+        ``document``); returns its record."""
+
+    def get(self, kind: str, ref: str) -> Wire:
+        """The record of an entity, a policy with its default document (``NotFound`` if absent)."""
+
+    def update(self, kind: str, ref: str, changes: Wire) -> None:
+        """Apply changes: ``name``, ``path``, ``description``, ``max_session``, ``trust``, ``tags`` (the new set,
+        with ``old_tags`` the previous one)."""
+
+    def delete(self, kind: str, ref: str) -> None:
+        """Delete an entity (``ConflictError`` while something still depends on it)."""
+
+    def list_page(self, kind: str, start: str | None, limit: int | None, *, path_prefix: str | None = None,
+             scope: str = "local") -> tuple[list[Wire], str | None]:
+        """One page of records and the marker to continue from; policies by ``scope``: local, aws or all."""
+
+    def policy_arn(self, name: str, path: str = "/") -> str:
+        """The ARN of this account's managed policy ``name`` under ``path``."""
+
+    def caller(self, key: tuple[str, str] | None = None) -> Wire:
+        """Who the session's credentials (or ``key``: id and secret) are: ``account``, ``arn``, ``user_id``."""
+
+    def attached_policies(self, kind: str, name: str) -> list[Wire]:
+        """The managed policies attached to a user, group or role: ``name`` and ``arn`` each."""
+
+    def attach_policy(self, kind: str, name: str, arn: str) -> None:
+        """Attach a managed policy to a user, group or role."""
+
+    def detach_policy(self, kind: str, name: str, arn: str) -> None:
+        """Detach a managed policy from a user, group or role."""
+
+    def inline_policies(self, kind: str, name: str) -> list[str]:
+        """The names of the inline policies of a user, group or role."""
+
+    def delete_inline_policy(self, kind: str, name: str, policy: str) -> None:
+        """Delete an inline policy of a user, group or role."""
+
+    def add_to_group(self, group: str, user: str) -> None:
+        """Make a user a member of a group."""
+
+    def remove_from_group(self, group: str, user: str) -> None:
+        """Remove a user from a group."""
+
+    def group_members(self, group: str) -> list[Wire]:
+        """The records of a group's users."""
+
+    def groups_of(self, user: str) -> list[Wire]:
+        """The records of the groups a user is in."""
+
+    def create_access_key(self, user: str) -> Wire:
+        """A new key of a user: ``id``, ``secret``, ``status``, ``created`` (the secret is known only now)."""
+
+    def access_keys(self, user: str) -> list[Wire]:
+        """A user's keys: ``id``, ``status``, ``created`` each (never the secret)."""
+
+    def set_access_key_status(self, user: str, key_id: str, active: bool) -> None:
+        """Activate or deactivate a key."""
+
+    def delete_access_key(self, user: str, key_id: str) -> None:
+        """Delete a key."""
+
+    def access_key_last_used(self, key_id: str) -> Wire:
+        """When and where a key was last used: ``date`` (None if never), ``service``, ``region``."""
+
+    def policy_versions(self, arn: str) -> list[Wire]:
+        """A policy's versions, oldest first: ``id``, ``default``, ``created`` each."""
+
+    def create_policy_version(self, arn: str, document: Wire) -> str:
+        """Add a version and make it the default; returns its id."""
+
+    def delete_policy_version(self, arn: str, version: str) -> None:
+        """Delete a non-default version of a policy."""
+
+    def policy_entities(self, arn: str) -> dict[str, list[str]]:
+        """Who a policy is attached to: names by kind (``user``, ``group``, ``role``)."""
+
+    def instance_profiles(self, role: str) -> list[str]:
+        """The names of the instance profiles holding a role."""
+
+    def remove_from_instance_profile(self, profile: str, role: str) -> None:
+        """Take a role out of an instance profile."""
+
+
+class StorageService(Protocol):
+    """S3-style buckets and objects. Object information is a dict with ``key``, ``size``, ``etag`` (no quotes),
+    ``last_modified`` and, from a HEAD, ``content_type`` and ``metadata``; a missing bucket or key is ``NotFound``."""
+
+    def create_bucket(self, name: str, region: str) -> None:
+        """Create a bucket in ``region`` (fine if this account owns it already)."""
+
+    def delete_bucket(self, name: str) -> None:
+        """Delete an empty bucket."""
+
+    def empty_bucket(self, name: str) -> int:
+        """Delete every object, version and delete marker, 1,000 per request; returns how many were deleted."""
+
+    def bucket_region(self, name: str) -> str:
+        """The region a bucket lives in (one HEAD request; ``NotFound`` if absent)."""
+
+    def list_buckets(self, start: str | None, limit: int | None) -> tuple[list[Wire], str | None]:
+        """One page of buckets (``name``, ``created``, maybe ``region``) and the token of the next page."""
+
+    def list_objects(self, bucket: str, prefix: str, delimiter: str | None, start: str | None,
+                     limit: int | None) -> tuple[list[Wire], list[str], str | None]:
+        """One page of objects, the common prefixes it holds, and the token of the next page."""
+
+    def head_object(self, bucket: str, key: str) -> Wire:
+        """An object's information (one HEAD request)."""
+
+    def upload(self, bucket: str, key: str, source: Source, content_type: str, metadata: dict[str, str],
+               progress: Progress | None = None) -> None:
+        """Store an object; managed multipart above the session's ``multipart_threshold``."""
+
+    def download(self, bucket: str, key: str, start: int | None = None, end: int | None = None) -> bytes:
+        """An object's bytes, or the inclusive byte range ``start``-``end`` (``start`` < 0: the last bytes)."""
+
+    def open(self, bucket: str, key: str) -> BinaryIO:
+        """A stream reading an object's bytes."""
+
+    def download_file(self, bucket: str, key: str, path: str, size: int | None = None,
+                      progress: Progress | None = None) -> None:
+        """Write an object to ``path`` through a temporary file renamed when complete."""
+
+    def copy(self, bucket: str, key: str, to_bucket: str, to_key: str) -> None:
+        """Copy an object with its content type and metadata (multipart above the threshold)."""
+
+    def rename(self, bucket: str, key: str, new_key: str) -> None:
+        """Rename an object within its bucket."""
+
+    def delete_object(self, bucket: str, key: str) -> None:
+        """Delete an object (no error if absent)."""
+
+    def presign_get(self, bucket: str, key: str, expires: int) -> str:
+        """A URL anyone can GET the object with for ``expires`` seconds."""
+
+    def presign_post(self, bucket: str, key: str, expires: int, fields: dict[str, str],
+                     conditions: list[Any]) -> tuple[str, dict[str, str]]:
+        """A browser-style upload form: the URL and the form fields to send with the file."""
+
+    def upload_many(self, bucket: str, jobs: Sequence[UploadJob], concurrency: int,
+                    done: Callable[[], None] | None = None) -> list[BaseException | None]:
+        """Upload many objects concurrently; one error (or None) per job, in order."""
+
+    def download_many(self, bucket: str, jobs: Sequence[DownloadJob], concurrency: int,
+                      done: Callable[[], None] | None = None) -> list[BaseException | None]:
+        """Download many objects to files concurrently; one error (or None) per job, in order."""
+
+    def website_url(self, bucket: str, region: str) -> str:
+        """The static website URL of a bucket (``Unsupported`` without website hosting; no request)."""
+
+    def put_website(self, bucket: str, index: str, error: str | None) -> None:
+        """Turn static website hosting on."""
+
+
 def _positive(name: str, kind: type) -> Any:
     def check(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         if not isinstance(value, kind) or isinstance(value, bool) or not value > 0:  # type: ignore[operator]
@@ -88,12 +255,15 @@ def _seconds(value: Any) -> Any:
 
 @attrs.frozen
 class Options:
-    """Transport settings a Session passes to every SDK client: retries, timeouts and pool size."""
+    """Transport settings a Session passes to every SDK client: retries, timeouts, pool size and, for object
+    storage, the size above which transfers are multipart and the size of each part (bytes)."""
 
     max_attempts: int = attrs.field(default=5, validator=_positive("max_attempts", int))
     connect_timeout: float = attrs.field(default=5.0, converter=_seconds, validator=_positive("connect_timeout", float))
     read_timeout: float = attrs.field(default=60.0, converter=_seconds, validator=_positive("read_timeout", float))
     max_pool_connections: int = attrs.field(default=32, validator=_positive("max_pool_connections", int))
+    multipart_threshold: int = attrs.field(default=8 * 1024 * 1024, validator=_positive("multipart_threshold", int))
+    multipart_chunksize: int = attrs.field(default=8 * 1024 * 1024, validator=_positive("multipart_chunksize", int))
 
     @classmethod
     def from_kwargs(cls, options: Mapping[str, Any]) -> Options:

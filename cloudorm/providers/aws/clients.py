@@ -33,6 +33,8 @@ class ClientFactory:
         self._region = region
         self._endpoints = dict(endpoints)
         self._options = options
+        self.options = options
+        """The session's transport options (object storage reads its multipart sizes here)."""
         self._hub = hub
         self._s3_compatible = s3_compatible
         self._clients: dict[str, Any] = {}
@@ -50,6 +52,8 @@ class ClientFactory:
             # S3-compatible services (Wasabi, Spaces, MinIO, moto) reject boto3's default checksum headers.
             extra = {"request_checksum_calculation": "when_required",
                      "response_checksum_validation": "when_required"}
+        if service == "s3":  # presigned URLs too (botocore would presign with SigV2 by default)
+            extra["signature_version"] = "s3v4"
         return Config(
             region_name=self._service_regions.get(service, self._region),
             retries={"mode": "standard", "total_max_attempts": self._options.max_attempts},

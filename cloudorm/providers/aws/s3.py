@@ -1,0 +1,427 @@
+"""Object storage on S3 and S3-compatible services (AWS, the local cloud, Wasabi, DigitalOcean Spaces).
+
+Single requests go through the session's botocore client; transfers of whole objects go through s3transfer's
+``TransferManager`` on that same client (managed multipart above the session's ``multipart_threshold``, temporary
+file and rename for downloads to a path). Every botocore and s3transfer exception is mapped to ``cloudorm.errors``.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import IO, Any, BinaryIO, TypeVar
+
+from botocore import exceptions as bx
+from botocore import xform_name
+from botocore.loaders import create_loader
+from s3transfer.exceptions import RetriesExceededError
+from s3transfer.futures import TransferFuture
+from s3transfer.manager import TransferConfig, TransferManager
+from s3transfer.subscribers import BaseSubscriber
+
+from cloudorm import errors as ce
+from cloudorm.providers.aws.clients import ClientFactory
+from cloudorm.providers.aws.errors import map_error
+from cloudorm.storage.transfer import DownloadJob, Progress, Source, UploadJob
+
+Wire = dict[str, Any]
+T = TypeVar("T")
+
+DELETE_BATCH = 1000
+"""Keys per DeleteObjects request (S3's maximum)."""
+
+_STREAM_ERRORS = (bx.IncompleteReadError, bx.ResponseStreamingError, bx.ReadTimeoutError)
+"""Errors while reading a response body: the GET is sent again."""
+
+# S3's website endpoints use a dash before the region in the regions opened before 2014, a dot in every region since.
+# This is a closed historical set (no new region will join it), not a list of regions cloudorm supports.
+_DASH_WEBSITE_REGIONS = frozenset({"us-east-1", "us-west-1", "us-west-2", "eu-west-1", "ap-southeast-1",
+                                   "ap-southeast-2", "ap-northeast-1", "sa-east-1", "us-gov-west-1"})
+
+
+@functools.cache
+def _dns_suffix(region: str) -> str:
+    """The DNS suffix of the AWS partition ``region`` belongs to (``amazonaws.com``, ``amazonaws.com.cn`` ...)."""
+    for partition in create_loader().load_data("endpoints")["partitions"]:
+        if region in partition.get("regions", {}) or re.match(partition.get("regionRegex", "$^"), region):
+            return str(partition["dnsSuffix"])
+    return "amazonaws.com"
+
+
+def _info(key: str, raw: Wire) -> Wire:
+    """Object information from a listing entry or a HEAD response, in cloudorm's names."""
+    out: Wire = {"key": key}
+    size = raw.get("Size", raw.get("ContentLength"))
+    if size is not None:
+        out["size"] = int(size)
+    if raw.get("ETag") is not None:
+        out["etag"] = str(raw["ETag"]).strip('"')
+    if raw.get("LastModified") is not None:
+        out["last_modified"] = raw["LastModified"]
+    if "ContentType" in raw:
+        out["content_type"] = raw["ContentType"]
+        out["metadata"] = dict(raw.get("Metadata") or {})
+    return out
+
+
+class _Known(BaseSubscriber):
+    """Tells s3transfer what is already known (size, etag), which saves it a HEAD request, and reports progress."""
+
+    def __init__(self, size: int | None = None, etag: str | None = None, progress: Progress | None = None,
+                 done: Callable[[], None] | None = None) -> None:
+        self._size, self._etag, self._progress, self._done = size, etag, progress, done
+
+    def on_queued(self, future: TransferFuture, **kwargs: Any) -> None:
+        if self._size is not None:
+            future.meta.provide_transfer_size(self._size)
+        if self._etag is not None:
+            future.meta.provide_object_etag(f'"{self._etag}"')
+
+    def on_progress(self, future: TransferFuture, bytes_transferred: int, **kwargs: Any) -> None:
+        if self._progress is not None:
+            self._progress(bytes_transferred)
+
+    def on_done(self, future: TransferFuture, **kwargs: Any) -> None:
+        if self._done is not None:
+            self._done()
+
+
+class _Stream(io.RawIOBase):
+    """An object's body as a raw binary stream whose read errors are cloudorm errors."""
+
+    def __init__(self, body: Any, fail: Callable[[Exception], Exception]) -> None:
+        self._body = body
+        self._fail = fail
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            data = self._body.read(len(buffer))
+        except (bx.BotoCoreError, OSError) as e:
+            raise self._fail(e) from None
+        n = len(data)
+        buffer[:n] = data
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._body.close()
+        super().close()
+
+
+class S3StorageService:
+    """``StorageService`` over a session's S3 client. Subclasses may override ``rename`` (Wasabi's native MOVE)."""
+
+    def __init__(self, clients: ClientFactory, provider: str, secrets: tuple[str, ...] = (), *,
+                 website: bool | None = None) -> None:
+        self.clients = clients
+        """The session's ClientFactory (``clients.client("s3")`` is the botocore client)."""
+        self.provider = provider
+        """The provider's name, for errors."""
+        self.secrets = secrets
+        """Values never shown in error messages."""
+        self.website_hosting = provider in ("aws", "local") if website is None else website
+        """Whether buckets can host static websites (AWS S3 only)."""
+
+    # ------------------------------------------------------------------------------------------------ plumbing
+
+    @property
+    def client(self) -> Any:
+        """The botocore S3 client."""
+        return self.clients.client("s3")
+
+    def _error(self, e: Exception, operation: str | None, bucket: str | None = None,
+               key: str | None = None) -> Exception:
+        """The cloudorm error for a botocore/s3transfer exception, naming the bucket and key when not found."""
+        if isinstance(e, RetriesExceededError) and isinstance(e.last_exception, Exception):
+            e = e.last_exception
+        err = map_error(e, self.provider, operation, self.secrets)
+        if isinstance(err, ce.NotFound) and bucket is not None:
+            if err.code == "NoSuchBucket" or key is None:
+                what = f"bucket {bucket!r} does not exist"
+            elif err.code == "NoSuchKey":
+                what = f"no object {key!r} in bucket {bucket!r}"
+            else:  # a HEAD's bare 404 does not say which one is missing
+                what = f"no object {key!r} in bucket {bucket!r} (or no such bucket)"
+            return ce.NotFound(what, **err.provider_details())
+        if isinstance(err, ce.CloudError) and err.operation is None:
+            err.operation = operation
+        return err
+
+    def _call(self, operation: str, bucket: str | None = None, key: str | None = None, /, **params: Any) -> Any:
+        """Send one S3 operation (named as botocore's method, e.g. ``head_object``)."""
+        method = getattr(self.client, xform_name(operation))
+        try:
+            return method(**params)
+        except (bx.ClientError, bx.BotoCoreError) as e:
+            raise self._error(e, operation, bucket, key) from None
+
+    def _config(self, concurrency: int | None = None) -> TransferConfig:
+        options = self.clients.options
+        extra = {"max_request_concurrency": concurrency} if concurrency else {}
+        return TransferConfig(multipart_threshold=options.multipart_threshold,
+                              multipart_chunksize=options.multipart_chunksize, **extra)
+
+    @contextmanager
+    def _manager(self, concurrency: int | None = None) -> Iterator[TransferManager]:
+        with TransferManager(self.client, self._config(concurrency)) as manager:
+            yield manager
+
+    def _wait(self, future: TransferFuture, operation: str, bucket: str, key: str) -> None:
+        try:
+            future.result()
+        except Exception as e:
+            raise self._error(e, operation, bucket, key) from None
+
+    @staticmethod
+    def _upload_args(job: UploadJob) -> Wire:
+        args: Wire = {"ContentType": job.content_type}
+        if job.metadata:
+            args["Metadata"] = job.metadata
+        return args
+
+    @staticmethod
+    def _readable(source: Source) -> str | IO[bytes]:
+        if source.path is not None:
+            return source.path
+        if source.fileobj is not None:
+            return source.fileobj
+        return io.BytesIO(source.data or b"")
+
+    # ------------------------------------------------------------------------------------------------ buckets
+
+    def create_bucket(self, name: str, region: str) -> None:
+        """CreateBucket in ``region`` (us-east-1 takes no location constraint); owning it already is fine."""
+        params: Wire = {"Bucket": name}
+        if region != "us-east-1":
+            params["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            self._call("CreateBucket", name, None, **params)
+        except ce.AlreadyExists as e:
+            if e.code != "BucketAlreadyOwnedByYou":
+                raise
+
+    def delete_bucket(self, name: str) -> None:
+        """DeleteBucket (``ConflictError`` if it still holds objects)."""
+        self._call("DeleteBucket", name, None, Bucket=name)
+
+    def empty_bucket(self, name: str) -> int:
+        """Delete every object version and delete marker, 1,000 keys per DeleteObjects request."""
+        pending: list[Wire] = []
+        failed: list[Wire] = []
+        deleted = 0
+
+        def flush(batch: list[Wire]) -> None:
+            nonlocal deleted
+            r = self._call("DeleteObjects", name, None, Bucket=name, Delete={"Objects": batch, "Quiet": True})
+            errors = r.get("Errors") or []
+            failed.extend(errors)
+            deleted += len(batch) - len(errors)
+
+        params: Wire = {"Bucket": name}
+        while True:
+            page = self._call("ListObjectVersions", name, None, **params)
+            for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                pending.append({"Key": v["Key"], "VersionId": v["VersionId"]} if v.get("VersionId")
+                               else {"Key": v["Key"]})
+                if len(pending) == DELETE_BATCH:
+                    flush(pending)
+                    pending = []
+            if not page.get("IsTruncated"):
+                break
+            params["KeyMarker"] = page.get("NextKeyMarker")
+            params["VersionIdMarker"] = page.get("NextVersionIdMarker")
+        if pending:
+            flush(pending)
+        if failed:
+            first = failed[0]
+            raise ce.BatchError(f"{len(failed)} objects of bucket {name!r} could not be deleted; first: "
+                                f"{first.get('Key')}: {first.get('Code')} {first.get('Message')}", failed,
+                                provider=self.provider, operation="DeleteObjects", code=first.get("Code"))
+        return deleted
+
+    def bucket_region(self, name: str) -> str:
+        """HeadBucket; the ``x-amz-bucket-region`` it answers with (the client's region if none)."""
+        r = self._call("HeadBucket", name, None, Bucket=name)
+        region = r.get("BucketRegion") or r["ResponseMetadata"].get("HTTPHeaders", {}).get("x-amz-bucket-region")
+        return str(region or self.client.meta.region_name)
+
+    def list_buckets(self, start: str | None, limit: int | None) -> tuple[list[Wire], str | None]:
+        """One ListBuckets page (endpoints that do not paginate return everything at once)."""
+        params: Wire = {}
+        if start:
+            params["ContinuationToken"] = start
+        if limit:
+            params["MaxBuckets"] = min(limit, 10000)
+        r = self._call("ListBuckets", **params)
+        out = [{"name": b["Name"], "created": b.get("CreationDate"), "region": b.get("BucketRegion")}
+               for b in r.get("Buckets", [])]
+        return out, r.get("ContinuationToken") or None
+
+    def list_objects(self, bucket: str, prefix: str, delimiter: str | None, start: str | None,
+                     limit: int | None) -> tuple[list[Wire], list[str], str | None]:
+        """One ListObjectsV2 page: objects, common prefixes and the continuation token."""
+        params: Wire = {"Bucket": bucket, "Prefix": prefix}
+        if delimiter:
+            params["Delimiter"] = delimiter
+        if start:
+            params["ContinuationToken"] = start
+        if limit:
+            params["MaxKeys"] = min(limit, 1000)
+        r = self._call("ListObjectsV2", bucket, None, **params)
+        objects = [_info(o["Key"], o) for o in r.get("Contents", [])]
+        prefixes = [p["Prefix"] for p in r.get("CommonPrefixes", [])]
+        token = r.get("NextContinuationToken") if r.get("IsTruncated") else None
+        return objects, prefixes, token
+
+    # ------------------------------------------------------------------------------------------------ objects
+
+    def head_object(self, bucket: str, key: str) -> Wire:
+        """HeadObject: size, etag, last_modified, content_type, metadata."""
+        return _info(key, self._call("HeadObject", bucket, key, Bucket=bucket, Key=key))
+
+    def upload(self, bucket: str, key: str, source: Source, content_type: str, metadata: dict[str, str],
+               progress: Progress | None = None) -> None:
+        """Upload through s3transfer: one PutObject, or a multipart upload above the threshold."""
+        job = UploadJob(key, source, content_type, metadata)
+        with self._manager() as manager:
+            future = manager.upload(self._readable(source), bucket, key, extra_args=self._upload_args(job),
+                                    subscribers=[_Known(source.size, progress=progress)])
+            self._wait(future, "PutObject", bucket, key)
+
+    def download(self, bucket: str, key: str, start: int | None = None, end: int | None = None) -> bytes:
+        """GetObject (of a byte range when asked), read whole; a body cut short is fetched again."""
+        params: Wire = {"Bucket": bucket, "Key": key}
+        if start is not None:
+            params["Range"] = f"bytes={start}" if start < 0 else f"bytes={start}-{'' if end is None else end}"
+        last: Exception | None = None
+        for _ in range(self.clients.options.max_attempts):
+            body = self._call("GetObject", bucket, key, **params)["Body"]
+            try:
+                data: bytes = body.read()
+                return data
+            except _STREAM_ERRORS as e:
+                last = e
+            finally:
+                body.close()
+        assert last is not None
+        raise self._error(last, "GetObject", bucket, key)
+
+    def open(self, bucket: str, key: str) -> BinaryIO:
+        """GetObject, its body as a buffered binary stream."""
+        body = self._call("GetObject", bucket, key, Bucket=bucket, Key=key)["Body"]
+        return io.BufferedReader(_Stream(body, lambda e: self._error(e, "GetObject", bucket, key)),
+                                 buffer_size=256 * 1024)
+
+    def download_file(self, bucket: str, key: str, path: str, size: int | None = None,
+                      progress: Progress | None = None) -> None:
+        """s3transfer's download to a path: a temporary file in the same directory, renamed when complete and
+        removed on failure; ranged GETs in parallel above the threshold."""
+        with self._manager() as manager:
+            future = manager.download(bucket, key, path, subscribers=[_Known(size, progress=progress)])
+            self._wait(future, "GetObject", bucket, key)
+
+    def copy(self, bucket: str, key: str, to_bucket: str, to_key: str) -> None:
+        """s3transfer's managed copy (UploadPartCopy above the threshold, so objects over 5 GB copy too), keeping
+        the content type and metadata, which a multipart copy would otherwise drop."""
+        info = self.head_object(bucket, key)
+        args: Wire = {"ContentType": info["content_type"], "Metadata": info["metadata"],
+                      "MetadataDirective": "REPLACE"}
+        with self._manager() as manager:
+            future = manager.copy({"Bucket": bucket, "Key": key}, to_bucket, to_key, extra_args=args,
+                                  subscribers=[_Known(info["size"], info.get("etag"))])
+            self._wait(future, "CopyObject", to_bucket, to_key)
+
+    def rename(self, bucket: str, key: str, new_key: str) -> None:
+        """A managed copy then a delete (S3 has no rename). Subclasses override it with a native rename."""
+        self.copy(bucket, key, bucket, new_key)
+        self.delete_object(bucket, key)
+
+    def delete_object(self, bucket: str, key: str) -> None:
+        """DeleteObject (S3 answers the same whether or not the key existed)."""
+        self._call("DeleteObject", bucket, key, Bucket=bucket, Key=key)
+
+    # ------------------------------------------------------------------------------------------------ presigning
+
+    def presign_get(self, bucket: str, key: str, expires: int) -> str:
+        """A presigned GetObject URL at the session's endpoint."""
+        try:
+            url: str = self.client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key},
+                                                          ExpiresIn=expires)
+        except bx.BotoCoreError as e:
+            raise self._error(e, "GetObject", bucket, key) from None
+        return url
+
+    def presign_post(self, bucket: str, key: str, expires: int, fields: dict[str, str],
+                     conditions: list[Any]) -> tuple[str, dict[str, str]]:
+        """A presigned POST policy at the session's endpoint: its URL and form fields."""
+        try:
+            post = self.client.generate_presigned_post(bucket, key, Fields=fields, Conditions=conditions,
+                                                       ExpiresIn=expires)
+        except bx.BotoCoreError as e:
+            raise self._error(e, "PostObject", bucket, key) from None
+        return str(post["url"]), dict(post["fields"])
+
+    # ------------------------------------------------------------------------------------------------ many objects
+
+    def _many(self, concurrency: int, submit: Callable[[TransferManager, int], TransferFuture], n: int,
+              operation: str, bucket: str, keys: Sequence[str]) -> list[BaseException | None]:
+        """Run ``n`` transfers on one TransferManager; one error (or None) per transfer, in order."""
+        out: list[BaseException | None] = [None] * n
+        with self._manager(concurrency) as manager:
+            futures: list[TransferFuture | None] = []
+            for i in range(n):
+                try:
+                    futures.append(submit(manager, i))
+                except Exception as e:  # refused before being queued (e.g. a bad argument)
+                    out[i] = self._error(e, operation, bucket, keys[i])
+                    futures.append(None)
+            for i, future in enumerate(futures):
+                if future is None:
+                    continue
+                try:
+                    future.result()
+                except Exception as e:
+                    out[i] = self._error(e, operation, bucket, keys[i])
+        return out
+
+    def upload_many(self, bucket: str, jobs: Sequence[UploadJob], concurrency: int,
+                    done: Callable[[], None] | None = None) -> list[BaseException | None]:
+        """Every upload on one TransferManager with ``concurrency`` requests in flight."""
+        def submit(manager: TransferManager, i: int) -> TransferFuture:
+            job = jobs[i]
+            return manager.upload(self._readable(job.source), bucket, job.key, extra_args=self._upload_args(job),
+                                  subscribers=[_Known(job.source.size, done=done)])
+
+        return self._many(concurrency, submit, len(jobs), "PutObject", bucket, [j.key for j in jobs])
+
+    def download_many(self, bucket: str, jobs: Sequence[DownloadJob], concurrency: int,
+                      done: Callable[[], None] | None = None) -> list[BaseException | None]:
+        """Every download on one TransferManager; a known size saves the HEAD s3transfer would send."""
+        def submit(manager: TransferManager, i: int) -> TransferFuture:
+            job = jobs[i]
+            return manager.download(bucket, job.key, job.path, subscribers=[_Known(job.size, done=done)])
+
+        return self._many(concurrency, submit, len(jobs), "GetObject", bucket, [j.key for j in jobs])
+
+    # ------------------------------------------------------------------------------------------------ websites
+
+    def website_url(self, bucket: str, region: str) -> str:
+        """``http://{bucket}.s3-website-{region}.amazonaws.com`` (or ``s3-website.{region}`` in newer regions)."""
+        if not self.website_hosting:
+            raise ce.Unsupported(self.provider, "static website hosting")
+        sep = "-" if region in _DASH_WEBSITE_REGIONS else "."
+        return f"http://{bucket}.s3-website{sep}{region}.{_dns_suffix(region)}"
+
+    def put_website(self, bucket: str, index: str, error: str | None) -> None:
+        """PutBucketWebsite with an index document and, optionally, an error document."""
+        self.website_url(bucket, "us-east-1")  # Unsupported before any request
+        config: Wire = {"IndexDocument": {"Suffix": index}}
+        if error:
+            config["ErrorDocument"] = {"Key": error}
+        self._call("PutBucketWebsite", bucket, None, Bucket=bucket, WebsiteConfiguration=config)

@@ -1,0 +1,238 @@
+"""The Blob entity: one object (key) in a bucket, its lazily loaded information, and every per-object operation."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import attrs
+
+from cloudorm.errors import InvalidInput
+from cloudorm.storage.names import check_content_type, check_expires, check_key, check_metadata
+from cloudorm.storage.transfer import Source, guess_content_type, progress_bar
+
+if TYPE_CHECKING:
+    from datetime import timedelta
+
+    from cloudorm.providers.base import StorageService
+    from cloudorm.storage.bucket import Bucket
+
+CHUNK = 1024 * 1024
+"""Bytes per chunk when a ``BlobReader`` is iterated."""
+
+
+class BlobReader:
+    """A streaming reader of one object (``blob.open()``): ``read(n)``, iteration in chunks, a context manager."""
+
+    def __init__(self, stream: BinaryIO, chunk_size: int = CHUNK) -> None:
+        self._stream = stream
+        self.chunk_size = chunk_size
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes (all that is left when negative); ``b""`` at the end."""
+        return self._stream.read(size)
+
+    def readable(self) -> bool:
+        """Always True (for code that checks file objects)."""
+        return True
+
+    def chunks(self, size: int | None = None) -> Iterator[bytes]:
+        """The remaining bytes in chunks of ``size`` (default ``chunk_size``)."""
+        while chunk := self._stream.read(size or self.chunk_size):
+            yield chunk
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.chunks()
+
+    def close(self) -> None:
+        """Release the connection (reading the rest is not needed)."""
+        self._stream.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called."""
+        return self._stream.closed
+
+    def __enter__(self) -> BlobReader:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def _check_offset(name: str, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidInput(name, f"must be an int, not {value!r}")
+    return value
+
+
+@attrs.define(eq=False, repr=False)
+class Blob:
+    """An object in a bucket. ``size``, ``etag``, ``last_modified``, ``content_type`` and ``metadata`` are read
+    with one HEAD request on first access (a blob from a listing knows its size, etag and date already)."""
+
+    bucket: Bucket
+    key: str = attrs.field(converter=check_key)
+    _info: dict[str, Any] = attrs.field(factory=dict, kw_only=True, alias="info")
+
+    def __repr__(self) -> str:
+        return f"Blob({self.bucket.name!r}, {self.key!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Blob):
+            return NotImplemented
+        return (self.bucket.name, self.key) == (other.bucket.name, other.key)
+
+    def __hash__(self) -> int:
+        return hash((self.bucket.name, self.key))
+
+    @property
+    def _storage(self) -> StorageService:
+        return self.bucket.session.storage
+
+    def _field(self, name: str) -> Any:
+        if name not in self._info:
+            self.refresh()
+        return self._info.get(name)
+
+    # ------------------------------------------------------------------------------------------- information
+
+    @property
+    def size(self) -> int:
+        """Size in bytes."""
+        size: int = self._field("size")
+        return size
+
+    @property
+    def etag(self) -> str:
+        """The provider's entity tag, without quotes (an MD5 of the content for single-part uploads)."""
+        etag: str = self._field("etag")
+        return etag
+
+    @property
+    def last_modified(self) -> datetime:
+        """When the object was last written (timezone-aware)."""
+        when: datetime = self._field("last_modified")
+        return when
+
+    @property
+    def content_type(self) -> str:
+        """The MIME type it is served with."""
+        ctype: str = self._field("content_type")
+        return ctype
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """User metadata (``x-amz-meta-*``), names lowercased."""
+        return dict(self._field("metadata") or {})
+
+    def refresh(self) -> Blob:
+        """Reload the information with one HEAD request (``NotFound`` if the object is absent)."""
+        self._info = self._storage.head_object(self.bucket.name, self.key)
+        return self
+
+    def exists(self) -> bool:
+        """Whether the object exists (one HEAD request)."""
+        from cloudorm.errors import NotFound
+
+        try:
+            self.refresh()
+        except NotFound:
+            return False
+        return True
+
+    # ------------------------------------------------------------------------------------------- writing
+
+    def upload(self, src: Any, content_type: str | None = None, metadata: dict[str, str] | None = None,
+               progress: bool = False) -> Blob:
+        """Store ``src``: ``bytes``, a ``str`` (its UTF-8 text, never a file name), a ``pathlib.Path`` (any
+        ``os.PathLike``: that file) or a binary file object. Multipart above the session's
+        ``multipart_threshold``; the content type is guessed from the key unless given."""
+        source = Source.of(src)
+        ctype = check_content_type(content_type) or guess_content_type(self.key, src)
+        meta = check_metadata(metadata)
+        with progress_bar(progress, source.size, self.key) as bar:
+            self._storage.upload(self.bucket.name, self.key, source, ctype, meta, bar)
+        self._info = {}
+        return self
+
+    def delete(self, *, missing_ok: bool = False) -> None:
+        """Delete the object (``NotFound`` if absent, checked with a HEAD, unless ``missing_ok``)."""
+        if not missing_ok:
+            self.refresh()
+        self._storage.delete_object(self.bucket.name, self.key)
+        self._info = {}
+
+    def rename(self, new_key: str) -> Blob:
+        """Move the object to ``new_key`` in the same bucket and return the Blob there (this one is then gone).
+        A copy then a delete on S3; one atomic request on Wasabi."""
+        new_key = check_key(new_key, "new_key")
+        self._storage.rename(self.bucket.name, self.key, new_key)
+        moved = Blob(self.bucket, new_key)
+        self._info = {}
+        return moved
+
+    def copy_to(self, bucket: Bucket | str, key: str | None = None) -> Blob:
+        """Copy the object (content type and metadata too) to ``bucket`` (a Bucket or a name) under ``key``
+        (default: the same key); returns the copy."""
+        target = bucket if not isinstance(bucket, str) else self.bucket.session.Bucket(bucket)
+        new_key = self.key if key is None else check_key(key)
+        self._storage.copy(self.bucket.name, self.key, target.name, new_key)
+        return Blob(target, new_key)
+
+    # ------------------------------------------------------------------------------------------- reading
+
+    def download(self) -> bytes:
+        """The object's bytes (one GET)."""
+        return self._storage.download(self.bucket.name, self.key)
+
+    def read_text(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        """The object's bytes decoded as text."""
+        return self.download().decode(encoding, errors)
+
+    def read(self, start: int = 0, end: int | None = None) -> bytes:
+        """Bytes ``start`` to ``end`` (excluded), like ``data[start:end]``; ``read(-n)``: the last ``n`` bytes.
+        Past the end it gives what there is (maybe ``b""``), as slicing does."""
+        start = _check_offset("start", start)
+        if end is not None:
+            end = _check_offset("end", end)
+            if start < 0 or end < start:
+                raise InvalidInput("end", f"a range needs 0 <= start <= end, got start={start}, end={end}")
+            if end == start:
+                return b""
+        elif start == 0:
+            return self.download()
+        try:
+            return self._storage.download(self.bucket.name, self.key, start, None if end is None else end - 1)
+        except InvalidInput as e:
+            if e.code != "InvalidRange":
+                raise
+            return b""
+
+    def open(self) -> BlobReader:
+        """A streaming reader: ``with blob.open() as f: for chunk in f: ...`` (one GET, read as you go)."""
+        return BlobReader(self._storage.open(self.bucket.name, self.key))
+
+    def download_to(self, path: str | os.PathLike[str], progress: bool = False) -> Path:
+        """Write the object to ``path`` (into it, under the key's last part, if it is a directory) and return the
+        file's path. It is written to a temporary file in the same directory, renamed when complete: a failed
+        download leaves no partial file."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise InvalidInput("path", f"must be a str or a pathlib.Path, not {type(path).__name__}")
+        target = Path(path)
+        if target.is_dir():
+            target = target / self.key.rsplit("/", 1)[-1]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        size = self._info.get("size")
+        with progress_bar(progress, size, self.key) as bar:
+            self._storage.download_file(self.bucket.name, self.key, str(target), size, bar)
+        return target
+
+    def url(self, expires: int | timedelta = 60) -> str:
+        """A presigned URL anyone can GET the object with for ``expires`` seconds (1 s to 7 days; no request)."""
+        return self._storage.presign_get(self.bucket.name, self.key, check_expires(expires))

@@ -1,0 +1,261 @@
+"""The Bucket entity: lifecycle, listings of blobs and prefixes, presigned uploads, many-object transfers and
+static websites."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from cloudorm.errors import InvalidInput, NotFound
+from cloudorm.listing import Listing, PageFetcher
+from cloudorm.storage.blob import Blob
+from cloudorm.storage.names import (
+    check_bucket_name,
+    check_concurrency,
+    check_content_type,
+    check_expires,
+    check_key,
+)
+from cloudorm.storage.transfer import (
+    DownloadJob,
+    Source,
+    TransferResult,
+    TransferResults,
+    UploadJob,
+    download_path,
+    guess_content_type,
+    progress_bar,
+    tree,
+)
+
+if TYPE_CHECKING:
+    from cloudorm.providers.base import StorageService
+    from cloudorm.session import Session
+
+
+@attrs.frozen
+class BlobListing(Listing[Blob]):
+    """``bucket.blobs(...)``: a lazy listing of Blobs (chain ``.limit()``, ``.page_size()``, slice, ``.first()``).
+    With a delimiter, iteration gives the objects directly under the prefix and ``.prefixes()`` the "folders"."""
+
+    _prefix_fetch: PageFetcher[str] = attrs.field(kw_only=True, alias="prefix_fetch")
+
+    def prefixes(self) -> Listing[str]:
+        """The common prefixes (S3's ``CommonPrefixes``, e.g. ``"photos/2024/"``), lazily, with this listing's
+        limit and page size; a listing without a delimiter has none."""
+        return Listing(self._prefix_fetch, self._limit, self._page_size)
+
+
+@attrs.frozen
+class PresignedPost:
+    """A presigned upload form (``bucket.upload_url(...)``): POST ``fields`` plus the file (field ``file``, last)
+    as ``multipart/form-data`` to ``url``."""
+
+    url: str
+    fields: dict[str, str]
+
+
+def _optional_region(value: Any) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise InvalidInput("region", f"must be a region name, not {value!r}")
+    return value
+
+
+@attrs.define(eq=False, repr=False)
+class Bucket:
+    """A bucket bound to a session: ``s.Bucket("photos").save()``; ``region`` defaults to the session's."""
+
+    session: Session
+    name: str = attrs.field(converter=check_bucket_name)
+    region: str | None = attrs.field(default=None, converter=_optional_region)
+    created: datetime | None = attrs.field(default=None, kw_only=True)
+    """When the bucket was created, as a listing reported it (``None`` otherwise)."""
+
+    def __repr__(self) -> str:
+        return f"Bucket({self.name!r}{f', region={self.region!r}' if self.region else ''})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Bucket):
+            return NotImplemented
+        return self.name == other.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    @property
+    def _storage(self) -> StorageService:
+        return self.session.storage
+
+    # ------------------------------------------------------------------------------------------- lifecycle
+
+    def save(self) -> Bucket:
+        """Create the bucket in its region (the session's unless given); one this account owns already is kept."""
+        region = self.region or self.session.region or "us-east-1"
+        self._storage.create_bucket(self.name, region)
+        self.region = region
+        return self
+
+    def delete(self, *, force: bool = False, missing_ok: bool = False) -> None:
+        """Delete the bucket (``ConflictError`` if it holds objects); ``force=True`` first deletes every object,
+        version and delete marker, 1,000 per request. ``NotFound`` if absent, unless ``missing_ok``."""
+        try:
+            if force:
+                self._storage.empty_bucket(self.name)
+            self._storage.delete_bucket(self.name)
+        except NotFound:
+            if not missing_ok:
+                raise
+
+    def refresh(self) -> Bucket:
+        """Read the bucket's region (one HEAD request; ``NotFound`` if absent)."""
+        self.region = self._storage.bucket_region(self.name)
+        return self
+
+    def exists(self) -> bool:
+        """Whether the bucket exists (one HEAD request)."""
+        try:
+            self.refresh()
+        except NotFound:
+            return False
+        return True
+
+    # ------------------------------------------------------------------------------------------- objects
+
+    def blob(self, key: str) -> Blob:
+        """The object at ``key`` (no request: its information loads on first use)."""
+        return Blob(self, key)
+
+    def blobs(self, prefix: str = "", delimiter: str | None = None) -> BlobListing:
+        """The objects whose keys start with ``prefix``, in key order, lazily and page by page (1,000 per request
+        at most). With ``delimiter="/"`` only those directly under the prefix; ``.prefixes()`` lists the rest."""
+        if not isinstance(prefix, str):
+            raise InvalidInput("prefix", f"must be a str, not {prefix!r}")
+        if delimiter is not None and (not isinstance(delimiter, str) or not delimiter):
+            raise InvalidInput("delimiter", f"must be a non-empty str or None, not {delimiter!r}")
+
+        def fetch(token: Any, size: int | None) -> tuple[list[Blob], Any]:
+            objects, _, after = self._storage.list_objects(self.name, prefix, delimiter, token, size)
+            return [Blob(self, o["key"], info=o) for o in objects], after
+
+        def fetch_prefixes(token: Any, size: int | None) -> tuple[list[str], Any]:
+            _, prefixes, after = self._storage.list_objects(self.name, prefix, delimiter, token, size)
+            return prefixes, after
+
+        return BlobListing(fetch, prefix_fetch=fetch_prefixes)
+
+    def upload_url(self, key: str, expires: int | timedelta = 60, max_size: int | None = None,
+                   content_type: str | None = None) -> PresignedPost:
+        """A presigned POST form for uploading ``key`` without credentials for ``expires`` seconds; ``max_size``
+        caps the file's size in bytes, ``content_type`` fixes its type. No request is sent."""
+        key = check_key(key)
+        seconds = check_expires(expires)
+        fields: dict[str, str] = {}
+        conditions: list[Any] = []
+        if max_size is not None:
+            if not isinstance(max_size, int) or isinstance(max_size, bool) or max_size < 1:
+                raise InvalidInput("max_size", f"must be a positive int (bytes), not {max_size!r}")
+            conditions.append(["content-length-range", 0, max_size])
+        if check_content_type(content_type):
+            assert content_type is not None
+            fields["Content-Type"] = content_type
+            conditions.append({"Content-Type": content_type})
+        url, form = self._storage.presign_post(self.name, key, seconds, fields, conditions)
+        return PresignedPost(url, form)
+
+    # ------------------------------------------------------------------------------------------- many objects
+
+    def upload_many(self, files: Mapping[str, Any] | Iterable[os.PathLike[str]] | os.PathLike[str], *,
+                    concurrency: int = 8, progress: bool = False, prefix: str = "") -> TransferResults:
+        """Upload many objects at once: a dict ``{key: src}`` (any ``src`` ``Blob.upload`` takes), paths (each
+        under its file name) or a directory (every file under it, by relative path); keys get ``prefix``.
+        Returns one ``TransferResult`` per object; ``.raise_for_errors()`` raises ``BatchError`` if any failed."""
+        concurrency = check_concurrency(concurrency)
+        if not isinstance(prefix, str):
+            raise InvalidInput("prefix", f"must be a str, not {prefix!r}")
+        jobs = [UploadJob(key, source, guess_content_type(key, src))
+                for key, source, src in self._sources(files, prefix)]
+        seen: set[str] = set()
+        for job in jobs:
+            if job.key in seen:
+                raise InvalidInput("files", f"two files would be uploaded to the same key {job.key!r}")
+            seen.add(job.key)
+        with progress_bar(progress, len(jobs), f"upload to {self.name}", unit="obj") as bar:
+            errors = self._storage.upload_many(self.name, jobs, concurrency, (lambda: bar(1)) if bar else None)
+        return TransferResults(TransferResult(j.key, j.source.path, j.source.size, e)
+                               for j, e in zip(jobs, errors, strict=True))
+
+    @staticmethod
+    def _sources(files: Any, prefix: str) -> list[tuple[str, Source, Any]]:
+        """(key, source, original) for each object of ``upload_many``'s argument, checked."""
+        if isinstance(files, Mapping):
+            for k in files:
+                check_key(k, "files")
+            return [(check_key(prefix + k, f"files[{k!r}]"), Source.of(v, f"files[{k!r}]"), v)
+                    for k, v in files.items()]
+        if isinstance(files, os.PathLike):
+            directory = Path(files)
+            if not directory.is_dir():
+                raise InvalidInput("files", f"{directory}: not a directory (give a list of paths for files)")
+            return [(check_key(prefix + rel, "files"), Source.of(p, "files"), p) for rel, p in tree(directory)]
+        if isinstance(files, (str, bytes)) or not isinstance(files, Iterable):
+            raise InvalidInput("files", "give a dict {key: data or path}, a list of pathlib.Path or a directory "
+                                        f"as a pathlib.Path, not {type(files).__name__}")
+        out = []
+        for p in files:
+            if not isinstance(p, os.PathLike):
+                raise InvalidInput("files", f"{p!r} is not a path: wrap file names in pathlib.Path (a str is data)")
+            path = Path(p)
+            out.append((check_key(prefix + path.name, "files"), Source.of(path, "files"), path))
+        return out
+
+    def download_many(self, keys: Iterable[str | Blob], dest_dir: str | os.PathLike[str], *,
+                      concurrency: int = 8, progress: bool = False) -> TransferResults:
+        """Download objects (keys, or Blobs such as a ``blobs()`` listing, which know their size and save a HEAD
+        each) into ``dest_dir``, each at its key's path below it. One ``TransferResult`` per object."""
+        concurrency = check_concurrency(concurrency)
+        if not isinstance(dest_dir, (str, os.PathLike)):
+            raise InvalidInput("dest_dir", f"must be a str or a pathlib.Path, not {type(dest_dir).__name__}")
+        if isinstance(keys, (str, bytes)):
+            raise InvalidInput("keys", "give a list of keys, not one str")
+        root = Path(dest_dir)
+        jobs: list[DownloadJob] = []
+        for k in keys:
+            if isinstance(k, Blob):
+                if k.bucket.name != self.name:
+                    raise InvalidInput("keys", f"{k!r} is not in bucket {self.name!r}")
+                jobs.append(DownloadJob(k.key, str(download_path(root, k.key)), k._info.get("size")))
+            else:
+                key = check_key(k, "keys")
+                jobs.append(DownloadJob(key, str(download_path(root, key))))
+        for job in jobs:
+            Path(job.path).parent.mkdir(parents=True, exist_ok=True)
+        with progress_bar(progress, len(jobs), f"download from {self.name}", unit="obj") as bar:
+            errors = self._storage.download_many(self.name, jobs, concurrency, (lambda: bar(1)) if bar else None)
+        return TransferResults(TransferResult(j.key, j.path, j.size, e) for j, e in zip(jobs, errors, strict=True))
+
+    # ------------------------------------------------------------------------------------------- websites
+
+    def website(self, index: str = "index.html", error: str | None = "error.html") -> str:
+        """Host a static website from this bucket (AWS S3 only: ``Unsupported`` elsewhere, before any request);
+        returns its URL. The objects must be publicly readable for visitors to see them."""
+        if not isinstance(index, str) or not index or "/" in index:
+            raise InvalidInput("index", f"must be a file name without '/', such as 'index.html', not {index!r}")
+        if error is not None:
+            check_key(error, "error")
+        self._storage.put_website(self.name, index, error)
+        return self.website_url
+
+    @property
+    def website_url(self) -> str:
+        """The bucket's static website URL, ``http://{name}.s3-website-{region}.amazonaws.com`` (or
+        ``s3-website.{region}`` in newer regions); reads the region first if unknown."""
+        if self.region is None:
+            self._storage.website_url(self.name, self.session.region or "us-east-1")  # Unsupported, no request
+            self.refresh()
+        assert self.region is not None
+        return self._storage.website_url(self.name, self.region)
