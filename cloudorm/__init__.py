@@ -6,6 +6,7 @@
 """
 
 from cloudorm import errors
+from cloudorm.iam import AccessKey, Group, Policy, Role, Statement, User
 from cloudorm.nosql import (
     Attr,
     BatchWriter,
@@ -40,6 +41,7 @@ from cloudorm.storage import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccessKey",
     "Attr",
     "BatchWriter",
     "Blob",
@@ -48,17 +50,22 @@ __all__ = [
     "Bucket",
     "Condition",
     "GlobalIndex",
+    "Group",
     "Item",
     "KeyAttr",
     "LocalIndex",
+    "Policy",
     "PresignedPost",
     "Provisioned",
     "QuerySet",
+    "Role",
     "Session",
+    "Statement",
     "Table",
     "Transaction",
     "TransferResult",
     "TransferResults",
+    "User",
     "WriteRequest",
     "changes",
     "errors",

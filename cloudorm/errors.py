@@ -71,6 +71,9 @@ class ConflictError(CloudError):
     item: Any = None
     """The item as it stands in the table, when the provider returned it with the failure."""
 
+    blockers: Any = None
+    """For a blocked delete (IAM): what still depends on the entity, as ``{what: [names]}``."""
+
 
 class InvalidInput(CloudError):
     """Input was rejected; ``field`` names what was wrong and ``reason`` says why."""
@@ -157,6 +160,9 @@ class ClusterError(CloudError):
 
 class Timeout(CloudError):
     """An operation or wait did not finish before its deadline."""
+
+    last_error: Any = None
+    """For a retried operation (``cloudorm.iam.until_propagated``): the error of its last attempt."""
 
 
 __all__ = [

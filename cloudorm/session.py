@@ -10,13 +10,19 @@ from typing import Any, TypeVar, overload
 
 from cloudorm.counting import RequestCounter
 from cloudorm.errors import InvalidInput
+from cloudorm.iam.group import Group as GroupEntity
+from cloudorm.iam.names import check_path
+from cloudorm.iam.policy import Policy as PolicyEntity
+from cloudorm.iam.role import Role as RoleEntity
+from cloudorm.iam.statement import Statement
+from cloudorm.iam.user import User as UserEntity
 from cloudorm.listing import Listing
 from cloudorm.nosql.item import Item
 from cloudorm.nosql.schema import ON_DEMAND, Billing, Index
 from cloudorm.nosql.table import Table as TableEntity
 from cloudorm.nosql.transaction import Transaction, transact_get
 from cloudorm.providers import provider_class
-from cloudorm.providers.base import NoSQLService, Options, Provider, StorageService
+from cloudorm.providers.base import IAMService, NoSQLService, Options, Provider, StorageService
 from cloudorm.storage.bucket import Bucket as BucketEntity
 
 RowT = TypeVar("RowT", bound=Item)
@@ -57,6 +63,12 @@ class Session:
     def nosql(self) -> NoSQLService:
         """The provider's NoSQL service (``Unsupported`` if it has none)."""
         svc: NoSQLService = self._provider.service("nosql")
+        return svc
+
+    @property
+    def iam(self) -> IAMService:
+        """The provider's IAM service (``Unsupported`` if it has none)."""
+        svc: IAMService = self._provider.service("iam")
         return svc
 
     @property
@@ -138,3 +150,57 @@ class Session:
             return [BucketEntity(self, b["name"], b.get("region"), created=b.get("created")) for b in found], after
 
         return Listing(fetch)
+
+    # ------------------------------------------------------------------------------------------- IAM
+
+    def User(self, name: str, *, path: str = "/", tags: Mapping[str, str] | None = None) -> UserEntity:
+        """An IAM user: ``s.User("alice", tags={"team": "data"}).save()``; an existing one by name
+        (``refresh()`` loads it)."""
+        return UserEntity(self, name, path, tags)  # type: ignore[arg-type]
+
+    def Group(self, name: str, *, path: str = "/") -> GroupEntity:
+        """An IAM group: ``s.Group("analysts").save()``."""
+        return GroupEntity(self, name, path)
+
+    def Role(self, name: str, *, service: str | Iterable[str] | None = None, trust: Mapping[str, Any] | None = None,
+             description: str | None = None, max_session: int | None = None, path: str = "/",
+             tags: Mapping[str, str] | None = None) -> RoleEntity:
+        """An IAM role a service assumes (``service="lambda"``) or with any trust policy (``trust={...}``)."""
+        return RoleEntity(self, name, service=service, trust=trust, description=description,
+                          max_session=max_session, path=path, tags=tags)
+
+    def Policy(self, name: str, *, statements: Iterable[Statement | Mapping[str, Any]] | None = None,
+               document: Mapping[str, Any] | str | None = None, description: str | None = None, path: str = "/",
+               tags: Mapping[str, str] | None = None) -> PolicyEntity:
+        """A managed policy from ``statements=[Statement(...)]`` or a ``document`` dict; an existing one by name
+        or ARN (AWS-managed ones too)."""
+        return PolicyEntity(self, name, statements=statements, document=document, description=description,
+                            path=path, tags=tags)
+
+    def _iam_listing(self, kind: str, make: Any, path_prefix: str | None, scope: str = "local") -> Listing[Any]:
+        if path_prefix is not None:
+            check_path(path_prefix, "path_prefix")
+
+        def fetch(start: Any, size: int | None) -> tuple[list[Any], Any]:
+            found, after = self.iam.list_page(kind, start, size, path_prefix=path_prefix, scope=scope)
+            return [make(self, r) for r in found], after
+
+        return Listing(fetch)
+
+    def users(self, path_prefix: str | None = None) -> Listing[UserEntity]:
+        """Every IAM user (under ``path_prefix``), lazily."""
+        return self._iam_listing("user", UserEntity._from_record, path_prefix)
+
+    def groups(self, path_prefix: str | None = None) -> Listing[GroupEntity]:
+        """Every IAM group (under ``path_prefix``), lazily."""
+        return self._iam_listing("group", GroupEntity._from_record, path_prefix)
+
+    def roles(self, path_prefix: str | None = None) -> Listing[RoleEntity]:
+        """Every IAM role (under ``path_prefix``), lazily."""
+        return self._iam_listing("role", RoleEntity._from_record, path_prefix)
+
+    def policies(self, scope: str = "local", path_prefix: str | None = None) -> Listing[PolicyEntity]:
+        """Managed policies, lazily: the account's own (``scope="local"``), AWS's (``"aws"``) or both (``"all"``)."""
+        if scope not in ("local", "aws", "all"):
+            raise InvalidInput("scope", f"must be 'local', 'aws' or 'all', not {scope!r}")
+        return self._iam_listing("policy", PolicyEntity._from_record, path_prefix, scope)

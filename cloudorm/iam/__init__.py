@@ -1,0 +1,21 @@
+"""IAM: users, groups, roles, managed policies (with ``Statement``) and access keys, on any IAM-compatible
+provider; ``until_propagated`` waits out IAM's eventual consistency."""
+
+from cloudorm.iam.access_key import AccessKey
+from cloudorm.iam.group import Group
+from cloudorm.iam.policy import Policy
+from cloudorm.iam.propagation import is_propagation_delay, until_propagated
+from cloudorm.iam.role import Role
+from cloudorm.iam.statement import Statement
+from cloudorm.iam.user import User
+
+__all__ = [
+    "AccessKey",
+    "Group",
+    "Policy",
+    "Role",
+    "Statement",
+    "User",
+    "is_propagation_delay",
+    "until_propagated",
+]

@@ -1,0 +1,362 @@
+"""The IAM service on AWS's IAM API (AWS, Wasabi's IAM-compatible endpoint and the local cloud) through botocore.
+
+Records come back as the neutral dicts ``IAMService`` describes. Features a compatible endpoint may lack (tags,
+STS, last-used data) are only asked for when needed, and their absence is handled where it can be.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import unquote
+
+import boto3
+from botocore import exceptions as bx
+
+from cloudorm.credentials import protect
+from cloudorm.providers.aws.clients import ClientFactory
+from cloudorm.providers.aws.errors import map_error
+
+Wire = dict[str, Any]
+
+_TITLE = {"user": "User", "group": "Group", "role": "Role", "policy": "Policy"}
+_SECRET_IN_BODY = re.compile(rb"<SecretAccessKey>([^<]+)</SecretAccessKey>")
+
+
+def _tags_wire(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+def _document(value: Any) -> Any:
+    """A policy document as a dict: botocore decodes IAM's URL-encoded JSON, but be safe if it did not."""
+    if isinstance(value, str):
+        return json.loads(unquote(value))
+    return value
+
+
+def record(kind: str, raw: Wire) -> Wire:
+    """A neutral record from an IAM User/Group/Role/Policy structure (keys the response lacks are left out)."""
+    title = _TITLE[kind]
+    out: Wire = {"name": raw[f"{title}Name"], "id": raw.get(f"{title}Id"), "arn": raw.get("Arn"),
+                 "path": raw.get("Path", "/"), "created": raw.get("CreateDate")}
+    if "Tags" in raw:
+        out["tags"] = {t["Key"]: t["Value"] for t in raw["Tags"] or []}
+    if "Description" in raw:
+        out["description"] = raw["Description"] or None
+    if kind == "role":
+        if "AssumeRolePolicyDocument" in raw:
+            out["trust"] = _document(raw["AssumeRolePolicyDocument"])
+        if "MaxSessionDuration" in raw:
+            out["max_session"] = int(raw["MaxSessionDuration"])
+    if kind == "policy":
+        out["default_version"] = raw.get("DefaultVersionId")
+        out["attachments"] = raw.get("AttachmentCount")
+        out["updated"] = raw.get("UpdateDate")
+    return out
+
+
+class AwsIAMService:
+    """``IAMService`` over botocore's IAM (and STS, for who the caller is) clients."""
+
+    def __init__(self, clients: ClientFactory, provider: str, secrets: tuple[str, ...] = ()) -> None:
+        self._clients = clients
+        self._provider = provider
+        self._secrets: tuple[str, ...] = secrets
+        self._lock = threading.Lock()
+        self._hooked: Any = None
+        self._identity: Wire | None = None
+
+    # ------------------------------------------------------------------------------------------------ plumbing
+
+    @property
+    def _iam(self) -> Any:
+        client = self._clients.client("iam")
+        if client is not self._hooked:  # a new client (after close()): hook it once
+            client.meta.events.register("before-parse.iam.CreateAccessKey", self._protect_new_secret,
+                                        unique_id="cloudorm-protect-new-secret")
+            self._hooked = client
+        return client
+
+    def _protect_new_secret(self, response_dict: Wire, **_: Any) -> None:
+        """Keep a new key's secret out of every log line and message, before botocore's parser logs the body."""
+        body = response_dict.get("body") or b""
+        for match in _SECRET_IN_BODY.finditer(body if isinstance(body, bytes) else body.encode()):
+            secret = match.group(1).decode()
+            protect((secret,))
+            with self._lock:
+                self._secrets = (*self._secrets, secret)
+
+    def _error(self, e: Exception, operation: str) -> Exception:
+        return map_error(e, self._provider, operation, self._secrets)
+
+    def _call(self, operation: str, **params: Any) -> Wire:
+        """Call IAM's ``operation`` (e.g. ``GetUser``), mapping errors."""
+        method = getattr(self._iam, _snake(operation))
+        try:
+            response: Wire = method(**params)
+        except (bx.ClientError, bx.BotoCoreError) as e:
+            raise self._error(e, operation) from None
+        return response
+
+    def _pages(self, operation: str, key: str, **params: Any) -> Iterator[Any]:
+        """Every item under ``key`` of every page of ``operation``."""
+        try:
+            for page in self._iam.get_paginator(_snake(operation)).paginate(**params):
+                yield from page.get(key) or []
+        except (bx.ClientError, bx.BotoCoreError) as e:
+            raise self._error(e, operation) from None
+
+    def _policy_document(self, arn: str, version: str) -> Wire:
+        v = self._call("GetPolicyVersion", PolicyArn=arn, VersionId=version)["PolicyVersion"]
+        doc: Wire = _document(v["Document"])
+        return doc
+
+    # ------------------------------------------------------------------------------------------------ entities
+
+    def create(self, kind: str, name: str, spec: Wire) -> Wire:
+        """Create a user, group, role or policy; returns its record."""
+        title = _TITLE[kind]
+        params: Wire = {f"{title}Name": name, "Path": spec.get("path") or "/"}
+        if spec.get("tags") and kind != "group":  # only sent when there are some (not every endpoint has tags)
+            params["Tags"] = _tags_wire(spec["tags"])
+        if spec.get("description") is not None and kind in ("role", "policy"):
+            params["Description"] = spec["description"]
+        if kind == "role":
+            params["AssumeRolePolicyDocument"] = json.dumps(spec["trust"])
+            if spec.get("max_session") is not None:
+                params["MaxSessionDuration"] = spec["max_session"]
+        if kind == "policy":
+            params["PolicyDocument"] = json.dumps(spec["document"])
+        out = record(kind, self._call(f"Create{title}", **params)[title])
+        out.setdefault("tags", dict(spec.get("tags") or {}))
+        if kind == "policy":
+            out["document"] = spec["document"]
+            out.setdefault("description", spec.get("description"))
+        return out
+
+    def get(self, kind: str, ref: str) -> Wire:
+        """The full record of an entity (a policy with its default version's document)."""
+        title = _TITLE[kind]
+        if kind == "policy":
+            out = record(kind, self._call("GetPolicy", PolicyArn=ref)["Policy"])
+            out["document"] = self._policy_document(ref, out["default_version"])
+        elif kind == "group":
+            out = record(kind, self._call("GetGroup", GroupName=ref, MaxItems=1)["Group"])
+        else:
+            out = record(kind, self._call(f"Get{title}", **{f"{title}Name": ref})[title])
+        out.setdefault("tags", {})
+        out.setdefault("description", None)
+        if kind == "role":
+            out.setdefault("max_session", 3600)
+        return out
+
+    def update(self, kind: str, ref: str, changes: Wire) -> None:
+        """Apply changed fields; tags as the new set, with ``old_tags`` the previous one."""
+        title = _TITLE[kind]
+        name = ref
+        if kind in ("user", "group") and ("path" in changes or "name" in changes):
+            params: Wire = {f"{title}Name": ref}
+            if "path" in changes:
+                params["NewPath"] = changes["path"]
+            if "name" in changes:
+                params[f"New{title}Name"] = name = changes["name"]
+            self._call(f"Update{title}", **params)
+        if kind == "role":
+            if "description" in changes or "max_session" in changes:
+                params = {"RoleName": ref}
+                if "description" in changes:
+                    params["Description"] = changes["description"] or ""
+                if "max_session" in changes:
+                    params["MaxSessionDuration"] = changes["max_session"] or 3600
+                self._call("UpdateRole", **params)
+            if "trust" in changes:
+                self._call("UpdateAssumeRolePolicy", RoleName=ref, PolicyDocument=json.dumps(changes["trust"]))
+        if "tags" in changes:
+            new, old = changes["tags"], changes.get("old_tags") or {}
+            target = {"PolicyArn": ref} if kind == "policy" else {f"{title}Name": name}
+            gone = [k for k in old if k not in new]
+            if gone:
+                self._call(f"Untag{title}", TagKeys=gone, **target)
+            put = {k: v for k, v in new.items() if old.get(k) != v}
+            if put:
+                self._call(f"Tag{title}", Tags=_tags_wire(put), **target)
+
+    def delete(self, kind: str, ref: str) -> None:
+        """Delete an entity."""
+        title = _TITLE[kind]
+        if kind == "policy":
+            self._call("DeletePolicy", PolicyArn=ref)
+        else:
+            self._call(f"Delete{title}", **{f"{title}Name": ref})
+
+    def list_page(self, kind: str, start: str | None, limit: int | None, *, path_prefix: str | None = None,
+             scope: str = "local") -> tuple[list[Wire], str | None]:
+        """One page of records, and the marker of the next one."""
+        title = _TITLE[kind]
+        params: Wire = {}
+        if start:
+            params["Marker"] = start
+        if limit:
+            params["MaxItems"] = min(limit, 1000)
+        if path_prefix:
+            params["PathPrefix"] = path_prefix
+        if kind == "policy":
+            params["Scope"] = {"local": "Local", "aws": "AWS", "all": "All"}[scope]
+        plural = "Policies" if kind == "policy" else f"{title}s"
+        page = self._call(f"List{plural}", **params)
+        items = [record(kind, raw) for raw in page.get(plural) or []]
+        return items, page.get("Marker") if page.get("IsTruncated") else None
+
+    # ------------------------------------------------------------------------------------------------ identity
+
+    def caller(self, key: tuple[str, str] | None = None) -> Wire:
+        """STS GetCallerIdentity for the session's credentials, or for ``key`` (an access key id and secret)."""
+        if key is None and self._identity is not None:
+            return self._identity
+        if key is None:
+            client = self._clients.client("sts")
+        else:
+            client = boto3.Session(aws_access_key_id=key[0], aws_secret_access_key=key[1]).client(
+                "sts", endpoint_url=self._clients.endpoint("sts"), config=self._clients.config("sts"))
+        try:
+            who = client.get_caller_identity()
+        except (bx.ClientError, bx.BotoCoreError) as e:
+            raise self._error(e, "GetCallerIdentity") from None
+        finally:
+            if key is not None:
+                client.close()
+        out = {"account": who.get("Account"), "arn": who.get("Arn"), "user_id": who.get("UserId")}
+        if key is None:
+            self._identity = out
+        return out
+
+    def policy_arn(self, name: str, path: str = "/") -> str:
+        """The ARN of this account's managed policy ``name`` under ``path`` (the account asked once, of STS)."""
+        who = self.caller()
+        partition = (who.get("arn") or "arn:aws").split(":")[1]
+        return f"arn:{partition}:iam::{who['account']}:policy{path}{name}"
+
+    # ------------------------------------------------------------------------------------------------ policies
+
+    def attached_policies(self, kind: str, name: str) -> list[Wire]:
+        """Managed policies attached to a user, group or role."""
+        title = _TITLE[kind]
+        return [{"name": p["PolicyName"], "arn": p["PolicyArn"]}
+                for p in self._pages(f"ListAttached{title}Policies", "AttachedPolicies", **{f"{title}Name": name})]
+
+    def attach_policy(self, kind: str, name: str, arn: str) -> None:
+        """Attach a managed policy."""
+        title = _TITLE[kind]
+        self._call(f"Attach{title}Policy", PolicyArn=arn, **{f"{title}Name": name})
+
+    def detach_policy(self, kind: str, name: str, arn: str) -> None:
+        """Detach a managed policy."""
+        title = _TITLE[kind]
+        self._call(f"Detach{title}Policy", PolicyArn=arn, **{f"{title}Name": name})
+
+    def inline_policies(self, kind: str, name: str) -> list[str]:
+        """Names of the inline policies of a user, group or role."""
+        title = _TITLE[kind]
+        return list(self._pages(f"List{title}Policies", "PolicyNames", **{f"{title}Name": name}))
+
+    def delete_inline_policy(self, kind: str, name: str, policy: str) -> None:
+        """Delete an inline policy."""
+        title = _TITLE[kind]
+        self._call(f"Delete{title}Policy", PolicyName=policy, **{f"{title}Name": name})
+
+    def policy_versions(self, arn: str) -> list[Wire]:
+        """A policy's versions, oldest first."""
+        versions = [{"id": v["VersionId"], "default": bool(v.get("IsDefaultVersion")), "created": v.get("CreateDate")}
+                    for v in self._pages("ListPolicyVersions", "Versions", PolicyArn=arn)]
+        return sorted(versions, key=lambda v: int(re.sub(r"\D", "", v["id"].split(".")[0]) or 0))
+
+    def create_policy_version(self, arn: str, document: Wire) -> str:
+        """Add a default version."""
+        v = self._call("CreatePolicyVersion", PolicyArn=arn, PolicyDocument=json.dumps(document), SetAsDefault=True)
+        return str(v["PolicyVersion"]["VersionId"])
+
+    def delete_policy_version(self, arn: str, version: str) -> None:
+        """Delete a non-default version."""
+        self._call("DeletePolicyVersion", PolicyArn=arn, VersionId=version)
+
+    def policy_entities(self, arn: str) -> dict[str, list[str]]:
+        """Users, groups and roles a policy is attached to."""
+        out: dict[str, list[str]] = {"user": [], "group": [], "role": []}
+        try:
+            for page in self._iam.get_paginator("list_entities_for_policy").paginate(PolicyArn=arn):
+                for kind in out:
+                    out[kind] += [e[f"{_TITLE[kind]}Name"] for e in page.get(f"Policy{_TITLE[kind]}s") or []]
+        except (bx.ClientError, bx.BotoCoreError) as e:
+            raise self._error(e, "ListEntitiesForPolicy") from None
+        return out
+
+    # ------------------------------------------------------------------------------------------------ groups
+
+    def add_to_group(self, group: str, user: str) -> None:
+        """AddUserToGroup."""
+        self._call("AddUserToGroup", GroupName=group, UserName=user)
+
+    def remove_from_group(self, group: str, user: str) -> None:
+        """RemoveUserFromGroup."""
+        self._call("RemoveUserFromGroup", GroupName=group, UserName=user)
+
+    def group_members(self, group: str) -> list[Wire]:
+        """Records of a group's users."""
+        return [record("user", u) for u in self._pages("GetGroup", "Users", GroupName=group)]
+
+    def groups_of(self, user: str) -> list[Wire]:
+        """Records of a user's groups."""
+        return [record("group", g) for g in self._pages("ListGroupsForUser", "Groups", UserName=user)]
+
+    # ------------------------------------------------------------------------------------------------ keys
+
+    def create_access_key(self, user: str) -> Wire:
+        """CreateAccessKey: the only response that holds the secret."""
+        k = self._call("CreateAccessKey", UserName=user)["AccessKey"]
+        protect((k["SecretAccessKey"],), (k["AccessKeyId"],))  # (the parse hook did it already for the body)
+        return {"id": k["AccessKeyId"], "secret": k["SecretAccessKey"], "status": k.get("Status", "Active"),
+                "created": k.get("CreateDate"), "user": k.get("UserName", user)}
+
+    def access_keys(self, user: str) -> list[Wire]:
+        """A user's keys (no secrets)."""
+        return [{"id": k["AccessKeyId"], "status": k.get("Status", "Active"), "created": k.get("CreateDate"),
+                 "user": k.get("UserName", user)}
+                for k in self._pages("ListAccessKeys", "AccessKeyMetadata", UserName=user)]
+
+    def set_access_key_status(self, user: str, key_id: str, active: bool) -> None:
+        """UpdateAccessKey."""
+        self._call("UpdateAccessKey", UserName=user, AccessKeyId=key_id, Status="Active" if active else "Inactive")
+
+    def delete_access_key(self, user: str, key_id: str) -> None:
+        """DeleteAccessKey."""
+        self._call("DeleteAccessKey", UserName=user, AccessKeyId=key_id)
+
+    def access_key_last_used(self, key_id: str) -> Wire:
+        """GetAccessKeyLastUsed (``N/A`` values become None)."""
+        used = self._call("GetAccessKeyLastUsed", AccessKeyId=key_id).get("AccessKeyLastUsed") or {}
+
+        def known(value: Any) -> Any:
+            return None if value in (None, "", "N/A") else value
+
+        return {"date": used.get("LastUsedDate"), "service": known(used.get("ServiceName")),
+                "region": known(used.get("Region"))}
+
+    # ------------------------------------------------------------------------------------------------ roles
+
+    def instance_profiles(self, role: str) -> list[str]:
+        """Instance profiles holding a role."""
+        return [p["InstanceProfileName"]
+                for p in self._pages("ListInstanceProfilesForRole", "InstanceProfiles", RoleName=role)]
+
+    def remove_from_instance_profile(self, profile: str, role: str) -> None:
+        """RemoveRoleFromInstanceProfile."""
+        self._call("RemoveRoleFromInstanceProfile", InstanceProfileName=profile, RoleName=role)
+
+
+def _snake(operation: str) -> str:
+    """botocore's method name for an operation: ``ListAttachedUserPolicies`` → ``list_attached_user_policies``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
+
