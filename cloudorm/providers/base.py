@@ -206,9 +206,10 @@ class StorageService(Protocol):
     def open(self, bucket: str, key: str) -> BinaryIO:
         """A stream reading an object's bytes."""
 
-    def download_file(self, bucket: str, key: str, path: str, size: int | None = None,
+    def download_file(self, bucket: str, key: str, path: str, size: int | None = None, etag: str | None = None,
                       progress: Progress | None = None) -> None:
-        """Write an object to ``path`` through a temporary file renamed when complete."""
+        """Write an object to ``path`` through a temporary file renamed when complete (a known ``size`` and
+        ``etag`` save a HEAD)."""
 
     def copy(self, bucket: str, key: str, to_bucket: str, to_key: str) -> None:
         """Copy an object with its content type and metadata (multipart above the threshold)."""

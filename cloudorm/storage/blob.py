@@ -228,9 +228,9 @@ class Blob:
         if target.is_dir():
             target = target / self.key.rsplit("/", 1)[-1]
         target.parent.mkdir(parents=True, exist_ok=True)
-        size = self._info.get("size")
+        size, etag = self._info.get("size"), self._info.get("etag")
         with progress_bar(progress, size, self.key) as bar:
-            self._storage.download_file(self.bucket.name, self.key, str(target), size, bar)
+            self._storage.download_file(self.bucket.name, self.key, str(target), size, etag, bar)
         return target
 
     def url(self, expires: int | timedelta = 60) -> str:

@@ -228,7 +228,8 @@ class Bucket:
             if isinstance(k, Blob):
                 if k.bucket.name != self.name:
                     raise InvalidInput("keys", f"{k!r} is not in bucket {self.name!r}")
-                jobs.append(DownloadJob(k.key, str(download_path(root, k.key)), k._info.get("size")))
+                jobs.append(DownloadJob(k.key, str(download_path(root, k.key)), k._info.get("size"),
+                                        k._info.get("etag")))
             else:
                 key = check_key(k, "keys")
                 jobs.append(DownloadJob(key, str(download_path(root, key))))

@@ -78,11 +78,13 @@ class UploadJob:
 
 @attrs.frozen
 class DownloadJob:
-    """One object of ``download_many``: its key, the file to write and its size when known (saves a HEAD)."""
+    """One object of ``download_many``: its key, the file to write, and its size and etag when known (from a
+    listing: they save a HEAD, and the GET then asks for that very version with If-Match)."""
 
     key: str
     path: str
     size: int | None = None
+    etag: str | None = None
 
 
 @attrs.frozen

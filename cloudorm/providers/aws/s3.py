@@ -211,39 +211,26 @@ class S3StorageService:
         self._call("DeleteBucket", name, None, Bucket=name)
 
     def empty_bucket(self, name: str) -> int:
-        """Delete every object version and delete marker, 1,000 keys per DeleteObjects request."""
-        pending: list[Wire] = []
-        failed: list[Wire] = []
+        """Delete every object version and delete marker: list the first page (up to 1,000), delete it with one
+        DeleteObjects, again until nothing is left (listing from the start each time, so no marker ever points
+        at a deleted key)."""
         deleted = 0
-
-        def flush(batch: list[Wire]) -> None:
-            nonlocal deleted
-            r = self._call("DeleteObjects", name, None, Bucket=name, Delete={"Objects": batch, "Quiet": True})
-            errors = r.get("Errors") or []
-            failed.extend(errors)
-            deleted += len(batch) - len(errors)
-
-        params: Wire = {"Bucket": name}
         while True:
-            page = self._call("ListObjectVersions", name, None, **params)
-            for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
-                pending.append({"Key": v["Key"], "VersionId": v["VersionId"]} if v.get("VersionId")
-                               else {"Key": v["Key"]})
-                if len(pending) == DELETE_BATCH:
-                    flush(pending)
-                    pending = []
-            if not page.get("IsTruncated"):
-                break
-            params["KeyMarker"] = page.get("NextKeyMarker")
-            params["VersionIdMarker"] = page.get("NextVersionIdMarker")
-        if pending:
-            flush(pending)
-        if failed:
-            first = failed[0]
-            raise ce.BatchError(f"{len(failed)} objects of bucket {name!r} could not be deleted; first: "
-                                f"{first.get('Key')}: {first.get('Code')} {first.get('Message')}", failed,
-                                provider=self.provider, operation="DeleteObjects", code=first.get("Code"))
-        return deleted
+            page = self._call("ListObjectVersions", name, None, Bucket=name, MaxKeys=DELETE_BATCH)
+            batch = [{"Key": v["Key"], "VersionId": v["VersionId"]} if v.get("VersionId") else {"Key": v["Key"]}
+                     for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]]
+            if not batch:
+                return deleted
+            for start in range(0, len(batch), DELETE_BATCH):
+                chunk = batch[start:start + DELETE_BATCH]
+                r = self._call("DeleteObjects", name, None, Bucket=name, Delete={"Objects": chunk, "Quiet": True})
+                failed = r.get("Errors") or []
+                if failed:
+                    first = failed[0]
+                    raise ce.BatchError(f"{len(failed)} objects of bucket {name!r} could not be deleted; first: "
+                                        f"{first.get('Key')}: {first.get('Code')} {first.get('Message')}", failed,
+                                        provider=self.provider, operation="DeleteObjects", code=first.get("Code"))
+                deleted += len(chunk)
 
     def bucket_region(self, name: str) -> str:
         """HeadBucket; the ``x-amz-bucket-region`` it answers with (the client's region if none)."""
@@ -318,12 +305,12 @@ class S3StorageService:
         return io.BufferedReader(_Stream(body, lambda e: self._error(e, "GetObject", bucket, key)),
                                  buffer_size=256 * 1024)
 
-    def download_file(self, bucket: str, key: str, path: str, size: int | None = None,
+    def download_file(self, bucket: str, key: str, path: str, size: int | None = None, etag: str | None = None,
                       progress: Progress | None = None) -> None:
         """s3transfer's download to a path: a temporary file in the same directory, renamed when complete and
         removed on failure; ranged GETs in parallel above the threshold."""
         with self._manager() as manager:
-            future = manager.download(bucket, key, path, subscribers=[_Known(size, progress=progress)])
+            future = manager.download(bucket, key, path, subscribers=[_Known(size, etag, progress=progress)])
             self._wait(future, "GetObject", bucket, key)
 
     def copy(self, bucket: str, key: str, to_bucket: str, to_key: str) -> None:
@@ -402,10 +389,10 @@ class S3StorageService:
 
     def download_many(self, bucket: str, jobs: Sequence[DownloadJob], concurrency: int,
                       done: Callable[[], None] | None = None) -> list[BaseException | None]:
-        """Every download on one TransferManager; a known size saves the HEAD s3transfer would send."""
+        """Every download on one TransferManager; a known size and etag save the HEAD s3transfer would send."""
         def submit(manager: TransferManager, i: int) -> TransferFuture:
             job = jobs[i]
-            return manager.download(bucket, job.key, job.path, subscribers=[_Known(job.size, done=done)])
+            return manager.download(bucket, job.key, job.path, subscribers=[_Known(job.size, job.etag, done=done)])
 
         return self._many(concurrency, submit, len(jobs), "GetObject", bucket, [j.key for j in jobs])
 

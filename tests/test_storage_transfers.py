@@ -1,0 +1,213 @@
+"""Multipart transfers, many-object transfers, atomic downloads, forced bucket deletes and transfers through faults."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import random
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.retries.standard import ExponentialBackoff
+
+import cloudorm
+from cloudorm.errors import BatchError, NotFound
+from cloudorm.testing import FaultProxy
+from tests.conftest import FAKE_CREDS
+
+MiB = 1024 * 1024
+SMALL_PARTS = {"multipart_threshold": 5 * MiB, "multipart_chunksize": 5 * MiB}  # S3's smallest part size
+
+
+def unique(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture(params=["local", "aws"])
+def small_parts(request: pytest.FixtureRequest) -> cloudorm.Session:
+    """Sessions whose transfers are multipart from 5 MiB, in 5 MiB parts."""
+    if request.param == "local":
+        return cloudorm.Session(**SMALL_PARTS)
+    return cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=request.getfixturevalue("moto_url"),
+                            **SMALL_PARTS)
+
+
+@pytest.fixture
+def bucket(small_parts: cloudorm.Session) -> Iterator[cloudorm.Bucket]:
+    b = small_parts.Bucket(unique()).save()
+    yield b
+    b.delete(force=True, missing_ok=True)
+
+
+@pytest.fixture
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shrink botocore's standard-mode back-off sleeps 20x (retry decisions are unchanged)."""
+    original = ExponentialBackoff.delay_amount
+
+    def scaled(self: ExponentialBackoff, context: Any) -> float:
+        return float(original(self, context)) / 20
+
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", scaled)
+
+
+def test_multipart_upload_download_copy(bucket: cloudorm.Bucket, tmp_path: Path) -> None:
+    s = bucket.session
+    data = random.Random(1).randbytes(12 * MiB)
+    src = tmp_path / "big.bin"
+    src.write_bytes(data)
+    blob = bucket.blob("big.bin")
+    with s.count_requests() as c:
+        blob.upload(src, metadata={"k": "v"})
+    assert c["s3.CreateMultipartUpload"] == 1 and c["s3.UploadPart"] == 3 and c["s3.CompleteMultipartUpload"] == 1
+    assert blob.size == len(data) and "-" in blob.etag  # a multipart ETag
+    with s.count_requests() as c:
+        out = blob.download_to(tmp_path / "out" / "big.bin")
+    assert c["s3.GetObject"] == 3  # ranged GETs in parallel (size known, no HEAD)
+    assert sha(out.read_bytes()) == sha(data)
+    assert sha(blob.download()) == sha(data)
+    with s.count_requests() as c:
+        copy = blob.copy_to(bucket, "copy.bin")
+    assert c["s3.UploadPartCopy"] == 3
+    assert copy.size == len(data) and copy.metadata == {"k": "v"} and copy.content_type == blob.content_type
+    renamed = copy.rename("renamed.bin")
+    assert sha(renamed.download()) == sha(data) and not copy.exists()
+
+
+def test_upload_from_stream_with_progress(bucket: cloudorm.Bucket, capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    data = os.urandom(6 * MiB)
+    blob = bucket.blob("stream.bin").upload(io.BytesIO(data), progress=True)
+    assert blob.size == len(data)
+    assert "stream.bin" in capsys.readouterr().err  # the tqdm bar
+    assert sha(blob.download()) == sha(data)
+
+
+def test_failed_download_leaves_no_partial_file(bucket: cloudorm.Bucket, tmp_path: Path) -> None:
+    target = tmp_path / "never.bin"
+    with pytest.raises(NotFound):
+        bucket.blob("missing").download_to(target)
+    assert list(tmp_path.iterdir()) == []
+    # an existing file is replaced only once the new content is complete
+    target.write_bytes(b"old content")
+    with pytest.raises(NotFound):
+        bucket.blob("missing").download_to(target)
+    assert target.read_bytes() == b"old content" and list(tmp_path.iterdir()) == [target]
+
+
+def test_download_cut_by_dropped_connections_leaves_no_partial_file(moto_url: str, tmp_path: Path,
+                                                                    fast_backoff: None) -> None:
+    data = os.urandom(11 * MiB)
+    with FaultProxy(moto_url) as proxy:
+        s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=proxy.url, max_attempts=2, **SMALL_PARTS)
+        b = s.Bucket(unique()).save()
+        blob = b.blob("big").upload(data)
+        blob.refresh()
+        proxy.configure(rate=1.0, kinds=("drop",))  # every ranged GET fails
+        with pytest.raises(cloudorm.errors.CloudError):
+            blob.download_to(tmp_path / "big")
+        assert list(tmp_path.iterdir()) == []
+        proxy.configure(rate=0.0)
+        assert sha(blob.download_to(tmp_path / "big").read_bytes()) == sha(data)
+        b.delete(force=True)
+
+
+def test_upload_many_and_download_many(bucket: cloudorm.Bucket, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    s = bucket.session
+    files = {f"f{i:03}.txt": f"file {i}" for i in range(40)}
+    with s.count_requests() as c:
+        results = bucket.upload_many(files, concurrency=16, prefix="many/", progress=True)
+    assert "upload to" in capsys.readouterr().err
+    assert results.ok and len(results) == 40 and c["s3.PutObject"] == 40 and c.total == 40
+    assert [r.key for r in results] == [f"many/{k}" for k in files]
+    assert all(r.size == len(files[r.key[5:]]) for r in results)
+    dest = tmp_path / "dest"
+    with s.count_requests() as c:
+        got = bucket.download_many(bucket.blobs(prefix="many/"), dest, concurrency=8)
+    assert got.ok and c["s3.GetObject"] == 40 and c["s3.HeadObject"] == 0  # sizes came with the listing
+    for k, v in files.items():
+        assert (dest / "many" / k).read_text() == v
+    with s.count_requests() as c:
+        got = bucket.download_many(["many/f000.txt"], tmp_path / "by-key")
+    assert got.ok and c["s3.HeadObject"] == 1 and c["s3.GetObject"] == 1
+
+
+def test_upload_many_paths_and_directories(bucket: cloudorm.Bucket, tmp_path: Path) -> None:
+    (tmp_path / "site" / "css").mkdir(parents=True)
+    (tmp_path / "site" / "index.html").write_text("<h1>hi</h1>")
+    (tmp_path / "site" / "css" / "a.css").write_text("p {}")
+    bucket.upload_many(tmp_path / "site", prefix="www/").raise_for_errors()
+    assert [b.key for b in bucket.blobs()] == ["www/css/a.css", "www/index.html"]
+    assert bucket.blob("www/index.html").content_type == "text/html"
+    assert bucket.blob("www/css/a.css").content_type == "text/css"
+    bucket.upload_many([tmp_path / "site" / "index.html"]).raise_for_errors()
+    assert bucket.blob("index.html").read_text() == "<h1>hi</h1>"
+
+
+def test_one_failure_does_not_hide_the_others(bucket: cloudorm.Bucket, tmp_path: Path) -> None:
+    bucket.upload_many({"a": b"a", "b": b"b"}).raise_for_errors()
+    results = bucket.download_many(["a", "missing-1", "b", "missing-2"], tmp_path)
+    assert [r.ok for r in results] == [True, False, True, False]
+    assert (tmp_path / "a").read_bytes() == b"a" and (tmp_path / "b").read_bytes() == b"b"
+    assert not (tmp_path / "missing-1").exists()
+    assert isinstance(results[1].error, NotFound) and "missing-1" in str(results[1].error)
+    assert [r.key for r in results.failed] == ["missing-1", "missing-2"]
+    with pytest.raises(BatchError) as e:
+        results.raise_for_errors()
+    assert [r.key for r in e.value.unprocessed] == ["missing-1", "missing-2"]
+    assert "2 of 4" in str(e.value)
+    ghost = bucket.session.Bucket(unique("ghost"))
+    failed = ghost.upload_many({"x": b"1", "y": b"2"})
+    assert not failed.ok and all(isinstance(r.error, NotFound) for r in failed)
+
+
+def test_force_delete_of_a_versioned_bucket_batches_1000_keys(small_parts: cloudorm.Session) -> None:
+    s = small_parts
+    client: Any = s.storage.client  # type: ignore[attr-defined]
+    b = s.Bucket(unique("versioned")).save()
+    client.put_bucket_versioning(Bucket=b.name, VersioningConfiguration={"Status": "Enabled"})
+    keys = {f"k{i:04}": b"v1" for i in range(510)}
+    b.upload_many(keys, concurrency=16).raise_for_errors()
+    # a delete marker for each in one request: DeleteObjects without version ids on a versioned bucket
+    client.delete_objects(Bucket=b.name, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True})
+    n = 2 * len(keys)
+    listed = client.list_object_versions(Bucket=b.name)
+    assert listed["IsTruncated"] and len(listed["Versions"]) + len(listed["DeleteMarkers"]) == 1000 < n
+    with s.count_requests() as c:
+        b.delete(force=True)
+    assert c["s3.DeleteObjects"] == math.ceil(n / 1000) == 2
+    assert c["s3.DeleteBucket"] == 1 and not b.exists()
+
+
+@pytest.mark.usefixtures("fast_backoff")
+def test_transfers_survive_ten_percent_faults(moto_url: str) -> None:
+    rng = random.Random(5)
+    payloads = {f"obj-{i:02}": rng.randbytes(rng.choice([10, 1000, 100_000])) for i in range(46)}
+    for i in range(4):  # some multipart
+        payloads[f"big-{i}"] = rng.randbytes(5 * MiB + rng.randrange(1, 200_000))
+    with FaultProxy(moto_url, rate=0.1, kinds=("throttle", "error500", "drop", "drop_after"), seed=11) as proxy:
+        s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=proxy.url, max_attempts=10, **SMALL_PARTS)
+        b = s.Bucket(unique("faulty")).save()
+        try:
+            for key, data in payloads.items():
+                b.blob(key).upload(data)
+            for key, data in payloads.items():
+                assert sha(b.blob(key).download()) == sha(data), key
+            b.upload_many({f"many/{k}": v for k, v in payloads.items() if k.startswith("obj")},
+                          concurrency=8).raise_for_errors()
+            assert {x.key: x.size for x in b.blobs(prefix="many/")} == {
+                f"many/{k}": len(v) for k, v in payloads.items() if k.startswith("obj")}
+        finally:
+            proxy.configure(rate=0.0)
+            b.delete(force=True)
+        stats = proxy.stats
+    assert stats["throttle"] + stats["error500"] + stats["drop"] + stats["drop_after"] > 10
