@@ -1,0 +1,446 @@
+"""IAM entities on the local cloud and through the aws provider against a moto server."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+import pytest
+
+import cloudorm
+from cloudorm import AccessKey, Policy, Statement
+from cloudorm.errors import AccessDenied, CloudError, ConflictError, InvalidInput, NotFound, Timeout, Unsupported
+from cloudorm.iam import is_propagation_delay, until_propagated
+
+READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+
+
+def uid(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def s3_read(bucket: str) -> list[Statement]:
+    return [Statement.for_service("s3", ["GetObject"], "Allow", [f"{bucket}/*"])]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _local_cloud_first() -> None:
+    """Start the embedded local cloud first: it gives moto (the process's, shared with the aws→moto server)
+    AWS's managed policies before the IAM backend is made."""
+    cloudorm.Session()
+
+
+# ---------------------------------------------------------------------------------------------- statements
+
+
+def test_for_service_builds_arns_and_never_changes_the_callers_lists() -> None:
+    actions, resources = ["PutObject", "GetObject"], ["mybucket1/*", "mybucket2", "arn:aws:s3:::other", "*"]
+    st = Statement.for_service("s3", actions, "Allow", resources)
+    assert st.actions == ("s3:PutObject", "s3:GetObject")
+    assert st.resources == ("arn:aws:s3:::mybucket1/*", "arn:aws:s3:::mybucket2", "arn:aws:s3:::other", "*")
+    assert actions == ["PutObject", "GetObject"] and resources[0] == "mybucket1/*"
+    assert st.to_dict() == {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
+                            "Resource": list(st.resources)}
+    dyn = Statement.for_service("dynamodb", "GetItem", resources="table/orders")
+    assert dyn.resources == ("arn:aws:dynamodb:*:*:table/orders",)
+    assert Statement.for_service("iam", ["GetUser"], resources=["user/alice"]).resources == (
+        "arn:aws:iam::*:user/alice",)
+    assert Statement.from_dict(st.to_dict()) == st
+
+
+def test_statement_copies_conditions() -> None:
+    cond = {"StringEquals": {"aws:username": "alice"}}
+    st = Statement("Deny", ["s3:*"], ["*"], cond, sid="NoS3")
+    cond["StringEquals"]["aws:username"] = "bob"
+    assert st.conditions == {"StringEquals": {"aws:username": "alice"}}
+    assert st.to_dict()["Sid"] == "NoS3"
+
+
+@pytest.mark.parametrize(("make", "field"), [
+    (lambda: Statement("Maybe", ["s3:GetObject"], ["*"]), "effect"),
+    (lambda: Statement("Allow", [], ["*"]), "actions"),
+    (lambda: Statement("Allow", ["GetObject"], ["*"]), "actions"),
+    (lambda: Statement("Allow", ["s3:GetObject"], []), "resources"),
+    (lambda: Statement("Allow", ["s3:GetObject"], ["*"], {"StringEquals": "x"}), "conditions"),
+    (lambda: Statement("Allow", ["s3:GetObject"], ["*"], sid="has space"), "sid"),
+    (lambda: Statement.for_service("s3", [], "Allow", ["b"]), "actions"),
+    (lambda: Statement.for_service("S3!", ["GetObject"]), "service"),
+    (lambda: Statement.for_service("s3", ["dynamodb:GetItem"]), "actions"),
+    (lambda: Statement.from_dict({"Effect": "Allow", "Action": "s3:*", "Resource": "*", "Bogus": 1}),
+     "statement.Bogus"),
+])
+def test_bad_statements(make: Any, field: str) -> None:
+    with pytest.raises(InvalidInput) as e:
+        make()
+    assert e.value.field == field
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+
+
+def test_bad_input_is_refused_before_any_request(session: cloudorm.Session) -> None:
+    s = session
+    attempts = [
+        (lambda: s.User("bad name!"), "name"),
+        (lambda: s.User("x" * 65), "name"),
+        (lambda: s.Role("r" * 65, service="lambda"), "name"),
+        (lambda: s.Group("g" * 129), "name"),
+        (lambda: s.Policy("p" * 129, statements=s3_read("b")), "name"),
+        (lambda: s.User("alice", path="no-slash"), "path"),
+        (lambda: s.User("alice", path="/a"), "path"),
+        (lambda: s.User("alice", tags={"k": 1}), "tags['k']"),
+        (lambda: s.User("alice", tags={"aws:x": "y"}), "tags['aws:x']"),
+        (lambda: s.Role("r", service="lambda", max_session=60), "max_session"),
+        (lambda: s.Role("r", service="lambda", max_session=50000), "max_session"),
+        (lambda: s.Role("r", service="Lambda Service"), "service"),
+        (lambda: s.Role("r", service="lambda.example.com"), "service"),
+        (lambda: s.Role("r", service="lambda", trust={"Statement": []}), "service"),
+        (lambda: s.Role("r", trust={"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                   "Resource": "*"}]}), "trust.Statement[0].Principal"),
+        (lambda: s.Role("r").save(), "trust"),
+        (lambda: s.Policy("p").save(), "statements"),
+        (lambda: s.Policy("p", statements=[]), "statements"),
+        (lambda: s.Policy("p", document={"Version": "2099-01-01", "Statement": []}), "document.Version"),
+        (lambda: s.Policy("p", document={"Statement": [{"Effect": "Allow", "Action": []}]}),
+         "document.Statement[0].actions"),
+        (lambda: s.Policy("p", statements=s3_read("b"), description="x" * 1001), "description"),
+        (lambda: s.Policy("p", document={"Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
+                                                        "Resource": "x" * 7000}]}), "document"),
+        (lambda: s.User("alice").attach("not a name!"), "policy"),
+        (lambda: s.User("alice").attach("arn:aws:iam::123:policy/p"), "policy"),
+        (lambda: s.Group("g").add("bad user!"), "user"),
+        (lambda: s.users(path_prefix="x"), "path_prefix"),
+        (lambda: s.policies(scope="mine"), "scope"),
+    ]
+    with s.count_requests() as c:
+        for attempt, field in attempts:
+            with pytest.raises(InvalidInput) as e:
+                attempt()
+            assert e.value.field == field, (field, e.value)
+    assert c.total == 0
+
+
+def test_changing_a_field_to_bad_value_is_refused(session: cloudorm.Session) -> None:
+    u = session.User(uid("u")).save()
+    with pytest.raises(InvalidInput):
+        u.tags = {"k": 2}  # type: ignore[dict-item]
+    u.tags["k"] = 2  # type: ignore[assignment]
+    with session.count_requests() as c, pytest.raises(InvalidInput):
+        u.save()
+    assert c.total == 0
+    u.delete()
+
+
+# ---------------------------------------------------------------------------------------------- users
+
+
+def test_user_lifecycle_sends_only_what_changed(session: cloudorm.Session) -> None:
+    s = session
+    name = uid("alice")
+    u = s.User(name, tags={"team": "data"})
+    assert u.state == "new" and u.arn is None and not u.exists()
+    assert u.save() is u and u.state == "saved"
+    assert u.arn and u.arn.endswith(f":user/{name}") and u.id and u.created
+    with s.count_requests() as c:
+        u.save()
+    assert c.total == 0
+    u.tags["cost"] = "42"
+    del u.tags["team"]
+    assert u.state == "changed" and u.changes() == {"tags"}
+    with s.count_requests() as c:
+        u.save()
+    assert dict(c.by_operation) == {"iam.TagUser": 1, "iam.UntagUser": 1}
+    assert s.User(name).refresh().tags == {"cost": "42"}
+    u.path = "/staff/"
+    with s.count_requests() as c:
+        u.save()
+    assert dict(c.by_operation) == {"iam.UpdateUser": 1}
+    assert s.User(name).refresh().path == "/staff/"
+    renamed = uid("alice2")
+    u.name = renamed
+    u.save()
+    assert s.User(renamed).exists() and not s.User(name).exists()
+    u.delete()
+    assert u.state == "deleted" and not u.exists()
+    with pytest.raises(NotFound):
+        u.delete()
+    u.delete(missing_ok=True)
+    with pytest.raises(NotFound):
+        s.User(uid("ghost")).refresh()
+
+
+def test_saving_an_existing_name_raises_already_exists(session: cloudorm.Session) -> None:
+    name = uid("dup")
+    session.User(name).save()
+    with pytest.raises(cloudorm.errors.AlreadyExists):
+        session.User(name).save()
+    session.User(name).delete()
+
+
+def test_listings_are_lazy_and_page(session: cloudorm.Session) -> None:
+    s = session
+    prefix = f"/{uid('team')}/"
+    users = [s.User(uid("lu"), path=prefix, tags={"n": str(i)}).save() for i in range(3)]
+    with s.count_requests() as c:
+        listing = s.users(path_prefix=prefix)
+    assert c.total == 0
+    with s.count_requests() as c:
+        found = list(listing.page_size(2))
+    assert sorted(u.name for u in found) == sorted(u.name for u in users)
+    assert c["iam.ListUsers"] >= 1  # (moto's ListUsers returns everything in one page)
+    first = found[0]
+    assert first.state == "saved" and first.path == prefix
+    with s.count_requests() as c:
+        assert first.tags["n"] in {"0", "1", "2"}  # not in ListUsers: loaded once, on first read
+    assert dict(c.by_operation) == {"iam.GetUser": 1}
+    first.path = "/"
+    with s.count_requests() as c:
+        first.save()
+    assert dict(c.by_operation) == {"iam.UpdateUser": 1}  # tags untouched (moto itself drops them on a move)
+    assert len(s.users(path_prefix=prefix)[:5]) == 2  # one moved out of the prefix
+    g, r = s.Group(uid("lg"), path=prefix).save(), s.Role(uid("lr"), service="lambda", path=prefix).save()
+    assert [x.name for x in s.groups(path_prefix=prefix)] == [g.name]
+    listed_role = s.roles(path_prefix=prefix).first()
+    assert listed_role is not None and listed_role.name == r.name and listed_role.services == ["lambda.amazonaws.com"]
+    p = s.Policy(uid("lp"), statements=s3_read("b"), path=prefix).save()
+    p2 = s.Policy(uid("lp"), statements=s3_read("b"), path=prefix).save()
+    with s.count_requests() as c:
+        assert sorted(x.name for x in s.policies(path_prefix=prefix).page_size(1)) == sorted([p.name, p2.name])
+    assert c["iam.ListPolicies"] >= 2
+    p2.delete()
+    assert s.policies(scope="aws").limit(3)[:3][0].aws_managed
+    assert {x.arn for x in s.policies(scope="all", path_prefix=prefix)} == {p.arn}
+    for e in (*users, g, r, p):
+        e.delete()
+
+
+# ---------------------------------------------------------------------------------------------- groups, policies
+
+
+def test_groups_and_attachments(session: cloudorm.Session) -> None:
+    s = session
+    u = s.User(uid("gu")).save()
+    g = s.Group(uid("grp")).save()
+    g.add(u)
+    assert [x.name for x in u.groups] == [g.name] and [x.name for x in g.users] == [u.name]
+    g.remove(u.name)
+    assert u.groups == []
+    with pytest.raises(NotFound):
+        g.add(uid("nobody"))
+    p = s.Policy(uid("pol"), statements=s3_read("bucket"), description="reads one bucket").save()
+    u.attach(p)                 # a Policy
+    g.attach(p.name)            # a name of this account's policy
+    u.attach(READ_ONLY)         # an AWS-managed policy's ARN
+    assert {x.arn for x in u.policies} == {p.arn, READ_ONLY}
+    assert [x.name for x in g.policies] == [p.name]
+    assert p.attached_to() == {"user": [u.name], "group": [g.name], "role": []}
+    u.detach(p.arn)
+    g.detach(p)
+    u.detach(READ_ONLY)
+    assert u.policies == [] and g.policies == []
+    with pytest.raises(NotFound):
+        u.detach(p)
+    managed = s.Policy(READ_ONLY).refresh()
+    assert managed.aws_managed and managed.name == "ReadOnlyAccess" and managed.statements
+    for e in (u, g, p):
+        e.delete()
+
+
+def test_policy_versions_are_added_and_pruned(session: cloudorm.Session) -> None:
+    s = session
+    p = s.Policy(uid("ver"), statements=s3_read("b0"), description="versions", tags={"a": "1"}).save()
+    assert p.default_version == "v1" and p.versions() == ["v1"]
+    with s.count_requests() as c:
+        p.save()
+        p.document = {"Statement": {"Effect": "Allow", "Action": "s3:GetObject",  # same, written differently
+                                    "Resource": "arn:aws:s3:::b0/*"}}
+        p.save()
+    assert c.total == 0
+    for i in range(1, 7):
+        p.statements = s3_read(f"b{i}")
+        p.save()
+    assert p.versions() == ["v3", "v4", "v5", "v6", "v7"] and p.default_version == "v7"
+    fresh = s.Policy(p.name).refresh()
+    assert fresh.statements == s3_read("b6") and fresh.description == "versions" and fresh.tags == {"a": "1"}
+    p.tags = {"b": "2"}
+    with s.count_requests() as c:
+        p.save()
+    assert dict(c.by_operation) == {"iam.TagPolicy": 1, "iam.UntagPolicy": 1}
+    p.description = "other"
+    with pytest.raises(InvalidInput) as e:
+        p.save()
+    assert e.value.field == "description"
+    p.delete(cascade=True)
+
+
+def test_roles(session: cloudorm.Session) -> None:
+    s = session
+    r = s.Role(uid("fn-role"), service="lambda", description="for functions", max_session=7200,
+               tags={"app": "x"}).save()
+    assert r.services == ["lambda.amazonaws.com"] and r.arn and ":role/" in r.arn
+    fresh = s.Role(r.name).refresh()
+    assert (fresh.description, fresh.max_session, fresh.tags) == ("for functions", 7200, {"app": "x"})
+    with s.count_requests() as c:
+        fresh.save()
+    assert c.total == 0
+    r.description, r.max_session = "changed", 3600
+    r.trust = {"Statement": [{"Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com",
+                                                                          "edgelambda.amazonaws.com"]},
+                              "Action": "sts:AssumeRole"}]}
+    with s.count_requests() as c:
+        r.save()
+    assert dict(c.by_operation) == {"iam.UpdateRole": 1, "iam.UpdateAssumeRolePolicy": 1}
+    fresh.refresh()
+    assert fresh.description == "changed" and fresh.max_session == 3600
+    assert fresh.services == ["lambda.amazonaws.com", "edgelambda.amazonaws.com"]
+    r.path = "/moved/"
+    with pytest.raises(InvalidInput):
+        r.save()
+    r.path = "/"
+    r.attach(READ_ONLY)
+    assert [p.arn for p in r.policies] == [READ_ONLY]
+    r.delete(cascade=True)
+    assert not r.exists()
+
+
+# ---------------------------------------------------------------------------------------------- deletes
+
+
+def test_blocked_deletes_list_blockers_and_cascade_removes_them(session: cloudorm.Session) -> None:
+    s = session
+    iam = s._provider.clients.client("iam")  # type: ignore[attr-defined]
+    u = s.User(uid("busy")).save()
+    g = s.Group(uid("busy-g")).save()
+    r = s.Role(uid("busy-r"), service="ec2").save()
+    p = s.Policy(uid("busy-p"), statements=s3_read("b")).save()
+    key = u.create_access_key()
+    g.add(u)
+    for who in (u, g, r):
+        who.attach(p)
+    p.statements = s3_read("b2")
+    p.save()
+    profile = uid("prof")
+    iam.create_instance_profile(InstanceProfileName=profile)  # made outside cloudorm, as EC2 users do
+    iam.add_role_to_instance_profile(InstanceProfileName=profile, RoleName=r.name)
+    iam.put_user_policy(UserName=u.name, PolicyName="inline",
+                        PolicyDocument=json.dumps(Policy(s, "x", statements=s3_read("b")).document))
+    expected = {
+        u: {"access keys": [f"…{key.id[-4:]}"], "groups": [g.name], "attached policies": [p.arn],
+            "inline policies": ["inline"]},
+        g: {"members": [u.name], "attached policies": [p.arn]},
+        r: {"attached policies": [p.arn], "instance profiles": [profile]},
+        p: {"users": [u.name], "groups": [g.name], "roles": [r.name], "versions": ["v1"]},
+    }
+    for entity, blockers in expected.items():
+        with s.count_requests() as c, pytest.raises(ConflictError) as e:
+            entity.delete()
+        assert e.value.blockers == blockers
+        assert not [op for op in c.by_operation if ".Delete" in op or ".Detach" in op or ".Remove" in op]
+        assert "cascade=True" in str(e.value)
+    p.delete(cascade=True)
+    assert u.policies == [] and not p.exists()
+    for entity in (u, g, r):
+        entity.delete(cascade=True)
+        assert not entity.exists()
+    iam.delete_instance_profile(InstanceProfileName=profile)
+
+
+def test_provider_delete_conflict_maps_to_conflict_error(session: cloudorm.Session) -> None:
+    r = session.Role(uid("conf"), service="lambda").save()
+    r.attach(READ_ONLY)
+    with pytest.raises(ConflictError) as e:
+        session.iam.delete("role", r.name)  # straight to the provider: IAM's DeleteConflict
+    assert e.value.code == "DeleteConflict" and e.value.request_id
+    r.delete(cascade=True)
+
+
+# ---------------------------------------------------------------------------------------------- keys
+
+
+def test_access_keys(session: cloudorm.Session, caplog: pytest.LogCaptureFixture) -> None:
+    s = session
+    u = s.User(uid("keys")).save()
+    with caplog.at_level(logging.DEBUG):
+        key = u.create_access_key()
+        assert isinstance(key, AccessKey) and key.active and key.created
+        assert "AccessKey(" in repr(key) and key.id not in repr(key)
+        key.wait_usable(timeout=10)
+        secret = key.secret
+        assert len(secret) >= 20 and secret not in repr(key)
+        with pytest.raises(CloudError):
+            key.secret  # noqa: B018 - readable once
+        with pytest.raises(NotFound) as e:
+            s.iam.get("user", secret)  # the provider echoes the name it did not find: redacted
+        assert secret not in str(e.value) and "***" in str(e.value)
+    assert caplog.records and secret not in caplog.text
+    assert [k.id for k in u.access_keys] == [key.id]
+    listed = u.access_keys[0]
+    with pytest.raises(CloudError):
+        listed.secret  # noqa: B018 - a listed key never has its secret
+    key.deactivate()
+    assert not key.active and u.access_keys[0].status == "Inactive"
+    key.activate()
+    assert u.access_keys[0].active
+    assert key.last_used is not None  # wait_usable() signed a request with it
+    key.delete()
+    assert u.access_keys == []
+    with pytest.raises(NotFound):
+        key.delete()
+    key.delete(missing_ok=True)
+    u.delete()
+
+
+def test_new_key_signs_requests(session: cloudorm.Session) -> None:
+    u = session.User(uid("signer")).save()
+    key = u.create_access_key()
+    assert key.last_used is None
+    other = cloudorm.Session(session.provider, creds=key.creds(), endpoint_url=session.endpoint_url)
+    assert other.iam.caller()["arn"].endswith(f":user/{u.name}")
+    assert key.last_used is not None
+    u.delete(cascade=True)
+
+
+# ---------------------------------------------------------------------------------------------- propagation
+
+
+def test_until_propagated_retries_only_propagation_errors() -> None:
+    calls: list[int] = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise AccessDenied("not yet", code="AccessDenied", provider="aws")
+        return "ok"
+
+    assert until_propagated(flaky, timeout=10) == "ok" and len(calls) == 3
+    lambda_error = InvalidInput(None, "The role defined for the function cannot be assumed by Lambda.",
+                                code="InvalidParameterValueException")
+    assert is_propagation_delay(lambda_error)
+    assert not is_propagation_delay(InvalidInput("name", "bad"))
+    assert not is_propagation_delay(ValueError("x"))
+
+    def wrong() -> None:
+        calls.append(1)
+        raise NotFound("no such thing", code="NoSuchEntity")
+
+    calls.clear()
+    with pytest.raises(NotFound):
+        until_propagated(wrong, timeout=10)
+    assert len(calls) == 1
+
+    def never() -> None:
+        raise lambda_error
+
+    with pytest.raises(Timeout) as e:
+        until_propagated(never, timeout=0.3, what="creating function f")
+    assert e.value.last_error is lambda_error and e.value.__cause__ is lambda_error
+    assert "creating function f" in str(e.value) and "cannot be assumed" in str(e.value)
+
+
+def test_a_provider_without_iam() -> None:
+    do = cloudorm.Session("digitalocean", creds={"access_token": "dop_v1_example"})
+    with pytest.raises(Unsupported) as e:
+        do.User("alice").save()
+    assert e.value.area == "iam"
