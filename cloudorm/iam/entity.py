@@ -94,6 +94,21 @@ class Entity:
     _info: dict[str, Any] = attrs.field(factory=dict, init=False)
     _deleted: bool = attrs.field(default=False, init=False)
 
+    def __repr__(self) -> str:
+        name, path = self._raw("name"), self._raw("path")
+        return f"{type(self).__name__}({name!r}{'' if path == '/' else f', path={path!r}'})"
+
+    @classmethod
+    def _from_record(cls, session: Session, record: dict[str, Any]) -> Self:
+        """A saved entity from the provider's (maybe partial) record."""
+        entity = cls(session, cls._record_ref(record))  # type: ignore[call-arg]
+        entity._load(record)
+        return entity
+
+    @staticmethod
+    def _record_ref(record: dict[str, Any]) -> str:
+        return str(record["name"])
+
     # ------------------------------------------------------------------------------------------- state
 
     @property

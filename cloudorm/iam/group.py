@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import ClassVar
 
 import attrs
 
@@ -11,9 +11,6 @@ from cloudorm.iam.entity import Blockers
 from cloudorm.iam.names import check_name, check_path, group_name
 from cloudorm.iam.principal import Principal
 from cloudorm.iam.user import User
-
-if TYPE_CHECKING:
-    from cloudorm.session import Session
 
 
 @attrs.define(eq=False, repr=False)
@@ -25,15 +22,6 @@ class Group(Principal):
 
     name: str = attrs.field(converter=group_name)
     path: str = attrs.field(default="/", converter=check_path)
-
-    def __repr__(self) -> str:
-        return f"Group({self.name!r}, path={self.path!r})" if self.path != "/" else f"Group({self.name!r})"
-
-    @classmethod
-    def _from_record(cls, session: Session, record: dict[str, Any]) -> Group:
-        group = cls(session, record["name"])
-        group._load(record)
-        return group
 
     def _check(self) -> None:
         check_name("group", self.name)

@@ -66,15 +66,9 @@ class Policy(Entity):
         if arn:
             self._info["arn"] = arn
 
-    def __repr__(self) -> str:
-        return f"Policy({self.name!r}, path={self.path!r})" if self.path != "/" else f"Policy({self.name!r})"
-
-    @classmethod
-    def _from_record(cls, session: Session, record: Mapping[str, Any]) -> Policy:
-        """A saved policy from the provider's (maybe partial) record."""
-        policy = cls(session, record["arn"]) if record.get("arn") else cls(session, record["name"])
-        policy._load(dict(record))
-        return policy
+    @staticmethod
+    def _record_ref(record: Mapping[str, Any]) -> str:
+        return str(record.get("arn") or record["name"])
 
     @property
     def statements(self) -> list[Statement]:

@@ -86,15 +86,6 @@ class Role(Principal):
             trust = trust_for(service)
         self.__attrs_init__(session, name, path, trust, description, max_session, tags)  # type: ignore[arg-type]
 
-    def __repr__(self) -> str:
-        return f"Role({self.name!r}, path={self.path!r})" if self.path != "/" else f"Role({self.name!r})"
-
-    @classmethod
-    def _from_record(cls, session: Session, record: dict[str, Any]) -> Role:
-        role = cls(session, record["name"])
-        role._load(record)
-        return role
-
     @property
     def services(self) -> list[str]:
         """The service principals the trust policy lets assume the role."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import attrs
 
@@ -14,7 +14,6 @@ from cloudorm.iam.principal import Principal
 
 if TYPE_CHECKING:
     from cloudorm.iam.group import Group
-    from cloudorm.session import Session
 
 
 @attrs.define(eq=False, repr=False)
@@ -30,15 +29,6 @@ class User(Principal):
     _tags: dict[str, str] = lazy_field(check_tags, default=attrs.Factory(dict))  # noqa: RUF009
 
     tags = Lazy[dict[str, str]](check_tags)
-
-    def __repr__(self) -> str:
-        return f"User({self.name!r}, path={self.path!r})" if self.path != "/" else f"User({self.name!r})"
-
-    @classmethod
-    def _from_record(cls, session: Session, record: dict[str, Any]) -> User:
-        user = cls(session, record["name"])
-        user._load(record)
-        return user
 
     def _check(self) -> None:
         self._tags = unless_unknown(check_tags)(self._tags)
