@@ -444,3 +444,17 @@ def test_a_provider_without_iam() -> None:
     with pytest.raises(Unsupported) as e:
         do.User("alice").save()
     assert e.value.area == "iam"
+
+
+def test_policy_names_resolve_without_sts(moto_url: str) -> None:
+    """An IAM-compatible endpoint without STS: the account comes from IAM's GetUser of the caller."""
+    from tests.conftest import FAKE_CREDS
+
+    s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url={"iam": moto_url, "sts": "http://127.0.0.1:9"},
+                         max_attempts=1, connect_timeout=1)
+    p = s.Policy(uid("nosts"), statements=s3_read("b")).save()
+    u = s.User(uid("nosts")).save()
+    u.attach(p.name)
+    assert [x.arn for x in u.policies] == [p.arn]
+    u.delete(cascade=True)
+    p.delete()

@@ -224,7 +224,10 @@ class AwsIAMService:
         try:
             who = client.get_caller_identity()
         except (bx.ClientError, bx.BotoCoreError) as e:
-            raise self._error(e, "GetCallerIdentity") from None
+            error = self._error(e, "GetCallerIdentity")
+            if key is not None:
+                raise error from None
+            who = self._caller_from_iam(error)  # an IAM-compatible endpoint without STS
         finally:
             if key is not None:
                 client.close()
@@ -232,6 +235,16 @@ class AwsIAMService:
         if key is None:
             self._identity = out
         return out
+
+    def _caller_from_iam(self, sts_error: Exception) -> Wire:
+        """Who the caller is from IAM's GetUser (no name: the caller), when STS is not there."""
+        try:
+            user = self._call("GetUser")["User"]
+        except Exception:
+            raise sts_error from None
+        arn = str(user.get("Arn", ""))
+        return {"Account": arn.split(":")[4] if arn.count(":") >= 5 else None, "Arn": arn,
+                "UserId": user.get("UserId")}
 
     def policy_arn(self, name: str, path: str = "/") -> str:
         """The ARN of this account's managed policy ``name`` under ``path`` (the account asked once, of STS)."""
