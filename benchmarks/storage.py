@@ -1,0 +1,144 @@
+"""cloudorm object storage vs boto3 against one local S3 server (moto, ``cloudorm serve``) in a separate process.
+
+Run: ``python benchmarks/storage.py`` or ``python benchmarks/storage.py --quick``.
+
+Workloads: ``bucket.upload_many`` of many small blobs against a sequential boto3 ``put_object`` loop (target
+>= 3x), and one large file uploaded and downloaded with ``blob.upload(path)`` / ``blob.download_to(path)`` against
+boto3's ``upload_file`` / ``download_file`` (target >= 0.95x: the same s3transfer machinery, default settings on
+both sides). Wall time is best of ``--repeat``; requests are counted per operation (cloudorm with
+``Session.count_requests()``, boto3 with a ``before-send`` hook).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+from _bench import environment, parser, ratio, table, verdict
+from botocore.config import Config
+from nosql import local_server, process_cpu
+
+import cloudorm
+
+REGION = "us-east-1"
+KEY_ID = SECRET = "testing"
+MiB = 1024 * 1024
+
+
+def boto_client(url: str, counter: Counter[str]) -> Any:
+    """A boto3 S3 client with the botocore settings cloudorm uses for a custom endpoint, counting requests."""
+    client = boto3.client("s3", endpoint_url=url, region_name=REGION, aws_access_key_id=KEY_ID,
+                          aws_secret_access_key=SECRET,
+                          config=Config(retries={"mode": "standard", "max_attempts": 3},
+                                        request_checksum_calculation="when_required",
+                                        response_checksum_validation="when_required"))
+
+    def count(event_name: str, **_: Any) -> None:
+        counter[event_name.split(".", 1)[1]] += 1
+
+    client.meta.events.register("before-send", count)
+    return client
+
+
+def best(fn: Callable[[], Any], repeat: int) -> float:
+    """The shortest wall time of ``repeat`` runs."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> int:
+    p = parser(__doc__ or "")
+    p.add_argument("--blobs", type=int, default=200, help="small blobs for upload_many (default 200)")
+    p.add_argument("--size-mb", type=int, default=50, help="the large file's size in MB (default 50)")
+    p.add_argument("--repeat", type=int, default=3, help="runs of each workload; the best counts (default 3)")
+    args = p.parse_args()
+    if args.quick:
+        args.blobs, args.size_mb, args.repeat = 20, 9, 1
+    print(environment())
+    small = {f"small/{i:05}.json": os.urandom(1024) for i in range(args.blobs)}
+    rows: list[list[Any]] = []
+    ratios: list[tuple[str, float, float]] = []
+    with local_server() as (url, pid), tempfile.TemporaryDirectory() as tmp:
+        creds = {"aws_access_key_id": KEY_ID, "aws_secret_access_key": SECRET, "region": REGION}
+        s = cloudorm.Session("aws", creds=creds, endpoint_url=url)
+        sent: Counter[str] = Counter()
+        client = boto_client(url, sent)
+        ours = s.Bucket(f"bench-cloudorm-{uuid.uuid4().hex[:8]}").save()
+        theirs = s.Bucket(f"bench-boto3-{uuid.uuid4().hex[:8]}").save()
+        ours.upload_many({"warm": b"x"}).raise_for_errors()
+        client.put_object(Bucket=theirs.name, Key="warm", Body=b"x")
+
+        # many small blobs
+        server = process_cpu(pid)
+        with s.count_requests() as c:
+            t_ours = best(lambda: ours.upload_many(small, concurrency=8).raise_for_errors(), args.repeat)
+        server_ours = (process_cpu(pid) - server) / args.repeat
+        sent.clear()
+
+        def loop() -> None:
+            for key, data in small.items():
+                client.put_object(Bucket=theirs.name, Key=key, Body=data)
+
+        server = process_cpu(pid)
+        t_boto = best(loop, args.repeat)
+        server_boto = (process_cpu(pid) - server) / args.repeat
+        rows.append([f"{args.blobs} small blobs: cloudorm upload_many(concurrency=8)", t_ours,
+                     args.blobs / t_ours, c.total // args.repeat, f"server CPU {server_ours:.2f} s/run"])
+        rows.append([f"{args.blobs} small blobs: boto3 put_object loop", t_boto, args.blobs / t_boto,
+                     sum(sent.values()) // args.repeat, f"server CPU {server_boto:.2f} s/run"])
+        ratios.append(("upload_many vs put_object loop", t_boto / t_ours, 3.0))
+
+        # one large file
+        big = Path(tmp) / "big.bin"
+        with open(big, "wb") as f:
+            for _ in range(args.size_mb):
+                f.write(os.urandom(MiB))
+        blob = ours.blob("big.bin")
+        with s.count_requests() as up:
+            t_up = best(lambda: blob.upload(big), args.repeat)
+        sent.clear()
+        t_up_boto = best(lambda: client.upload_file(str(big), theirs.name, "big.bin"), args.repeat)
+        up_boto = sum(sent.values()) // args.repeat
+        blob.refresh()
+        with s.count_requests() as down:
+            t_down = best(lambda: blob.download_to(Path(tmp) / "ours.bin"), args.repeat)
+        sent.clear()
+        t_down_boto = best(lambda: client.download_file(theirs.name, "big.bin", str(Path(tmp) / "theirs.bin")),
+                           args.repeat)
+        down_boto = sum(sent.values()) // args.repeat
+        assert (Path(tmp) / "ours.bin").read_bytes() == (Path(tmp) / "theirs.bin").read_bytes() == big.read_bytes()
+        mb = args.size_mb
+        rows.append([f"{mb} MB upload: cloudorm blob.upload(path)", t_up, mb / t_up, up.total // args.repeat, "MB/s"])
+        rows.append([f"{mb} MB upload: boto3 upload_file", t_up_boto, mb / t_up_boto, up_boto, "MB/s"])
+        rows.append([f"{mb} MB download: cloudorm blob.download_to(path)", t_down, mb / t_down,
+                     down.total // args.repeat, "MB/s"])
+        rows.append([f"{mb} MB download: boto3 download_file", t_down_boto, mb / t_down_boto, down_boto, "MB/s"])
+        ratios.append((f"{mb} MB upload vs upload_file", t_up_boto / t_up, 0.95))
+        ratios.append((f"{mb} MB download vs download_file", t_down_boto / t_down, 0.95))
+        by_op = {name: {op: n // args.repeat for op, n in counter.by_operation.items()}
+                 for name, counter in (("upload_many", c), ("upload", up), ("download_to", down))}
+        ours.delete(force=True)
+        theirs.delete(force=True)
+    print(table(["workload", "best wall s", "per s", "requests/run", ""], rows,
+                title=f"\nobject storage (best of {args.repeat}; 'per s' is blobs/s or MB/s)"))
+    print(table(["comparison", "measured", "target"],
+                [[name, ratio(1.0, 1.0 / value), verdict(value, target)] for name, value, target in ratios],
+                title="\nratios (boto3 time / cloudorm time)"))
+    print("\ncloudorm requests per run, by operation:", by_op)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
