@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import attrs
 
-from cloudorm.errors import InvalidInput
+from cloudorm.errors import InvalidInput, NotFound
 from cloudorm.storage.names import check_content_type, check_expires, check_key, check_metadata
 from cloudorm.storage.transfer import Source, guess_content_type, progress_bar
 
@@ -63,6 +63,15 @@ class BlobReader:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+def answers(refresh: Callable[[], object]) -> bool:
+    """Whether ``refresh()`` finds its entity (False on ``NotFound``): ``exists()`` of buckets and blobs."""
+    try:
+        refresh()
+    except NotFound:
+        return False
+    return True
 
 
 def _check_offset(name: str, value: Any) -> int:
@@ -138,13 +147,7 @@ class Blob:
 
     def exists(self) -> bool:
         """Whether the object exists (one HEAD request)."""
-        from cloudorm.errors import NotFound
-
-        try:
-            self.refresh()
-        except NotFound:
-            return False
-        return True
+        return answers(self.refresh)
 
     # ------------------------------------------------------------------------------------------- writing
 

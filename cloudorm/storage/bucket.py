@@ -13,7 +13,7 @@ import attrs
 
 from cloudorm.errors import InvalidInput, NotFound
 from cloudorm.listing import Listing, PageFetcher
-from cloudorm.storage.blob import Blob
+from cloudorm.storage.blob import Blob, answers
 from cloudorm.storage.names import (
     check_bucket_name,
     check_concurrency,
@@ -118,11 +118,7 @@ class Bucket:
 
     def exists(self) -> bool:
         """Whether the bucket exists (one HEAD request)."""
-        try:
-            self.refresh()
-        except NotFound:
-            return False
-        return True
+        return answers(self.refresh)
 
     # ------------------------------------------------------------------------------------------- objects
 
