@@ -36,6 +36,12 @@ FLAGS = ("Overwrite", "X-Wasabi-Quiet", "X-Wasabi-Prefix")
 """The boolean MOVE headers Wasabi documents (besides the required ``Destination``)."""
 
 
+class _Refused(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
 @attrs.frozen
 class Move:
     """One MOVE request the emulator received: the source, the headers it carried, and what it renamed."""
@@ -83,6 +89,9 @@ class WasabiEmulator(FaultProxy):
         try:
             renamed = self._move(bucket, key, headers["Destination"], overwrite=flags["Overwrite"],
                                  prefix=flags["X-Wasabi-Prefix"])
+        except _Refused as e:
+            self._error(handler, e.status, e.code, e.message, f"/{bucket}/{key}")
+            return
         except ClientError as e:
             err = e.response.get("Error", {})
             status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 500)
@@ -140,9 +149,7 @@ class WasabiEmulator(FaultProxy):
                     s3.head_object(Bucket=bucket, Key=new)
                 except ClientError:
                     continue
-                raise ClientError({"Error": {"Code": "ObjectAlreadyExists", "Message": f"{new} exists and "
-                                             "Overwrite is false"}, "ResponseMetadata": {"HTTPStatusCode": 409}},
-                                  "MoveObject")
+                raise _Refused(409, "ObjectAlreadyExists", f"{new} exists and Overwrite is false")
         for old, new in pairs:
             s3.copy_object(Bucket=bucket, Key=new, CopySource={"Bucket": bucket, "Key": old},
                            MetadataDirective="COPY")

@@ -1,0 +1,128 @@
+"""Storage at Wasabi (native MOVE rename) and DigitalOcean Spaces, on local servers speaking their wire format."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from botocore.exceptions import ClientError
+
+import cloudorm
+from cloudorm.errors import InvalidInput, NotFound
+from cloudorm.testing import WasabiEmulator
+
+WASABI_CREDS = {"aws_access_key_id": "WASABIKEY00000000001", "aws_secret_access_key": "wasabi-secret-never-shown",
+                "region": "eu-central-2"}
+
+
+@pytest.fixture
+def wasabi(moto_url: str) -> Iterator[tuple[cloudorm.Session, WasabiEmulator]]:
+    with WasabiEmulator(moto_url, WASABI_CREDS["aws_access_key_id"], WASABI_CREDS["aws_secret_access_key"]) as w:
+        yield cloudorm.Session("wasabi", creds=WASABI_CREDS, endpoint_url=w.url), w
+
+
+def _bucket(s: cloudorm.Session) -> cloudorm.Bucket:
+    return s.Bucket(f"b-{uuid.uuid4().hex[:12]}").save()
+
+
+def test_wasabi_endpoints_follow_the_region_with_no_region_list() -> None:
+    s = cloudorm.Session("wasabi", creds={**WASABI_CREDS, "region": "ap-northeast-1"})
+    clients = s._provider.clients  # type: ignore[attr-defined]
+    assert clients.endpoint("s3") == "https://s3.ap-northeast-1.wasabisys.com"
+    assert clients.endpoint("iam") == "https://iam.wasabisys.com"
+    assert clients.config("iam").region_name == "us-east-1"  # Wasabi's IAM is signed for us-east-1
+    assert clients.config("s3").request_checksum_calculation == "when_required"
+    assert "wasabisys" not in repr(s)  # the repr shows only overrides
+
+
+def test_wasabi_rename_is_one_signed_move(wasabi: tuple[cloudorm.Session, WasabiEmulator],
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    s, emulator = wasabi
+    bucket = _bucket(s)
+    bucket.blob("reports/2024 q1.csv").upload(b"a,b\n1,2\n", metadata={"owner": "ops"})
+    with caplog.at_level(logging.DEBUG), s.count_requests() as c:
+        bucket.blob("reports/2024 q1.csv").rename("archive/q1.csv")
+    assert c.by_operation == {"s3.MoveObject": 1}  # atomic: no copy, no delete
+    (move,) = emulator.moves
+    assert (move.bucket, move.key) == (bucket.name, "reports/2024 q1.csv")
+    assert move.headers["Destination"] == "archive/q1.csv"
+    assert move.headers["Overwrite"] == "true" and move.headers["X-Wasabi-Quiet"] == "true"
+    assert move.headers["Authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={WASABI_CREDS['aws_access_key_id']}/")
+    assert "destination;" in move.headers["Authorization"]  # the headers are signed
+    moved = bucket.blob("archive/q1.csv")
+    assert moved.download() == b"a,b\n1,2\n" and moved.metadata == {"owner": "ops"}
+    assert not bucket.blob("reports/2024 q1.csv").exists()
+    assert WASABI_CREDS["aws_secret_access_key"] not in caplog.text
+
+
+def test_wasabi_rename_errors_are_mapped(wasabi: tuple[cloudorm.Session, WasabiEmulator]) -> None:
+    s, _ = wasabi
+    bucket = _bucket(s)
+    with pytest.raises(NotFound) as e:
+        bucket.blob("missing").rename("other")
+    assert e.value.provider == "wasabi" and e.value.operation == "MoveObject" and e.value.request_id
+    bad = cloudorm.Session("wasabi", creds={**WASABI_CREDS, "aws_secret_access_key": "wrong-secret"},
+                           endpoint_url=s.endpoint_url)
+    bucket.blob("k").upload(b"x")
+    with pytest.raises(cloudorm.errors.AccessDenied, match="signature"):
+        bad.Bucket(bucket.name).blob("k").rename("k2")
+    assert bucket.blob("k").exists()
+
+
+def test_wasabi_non_ascii_keys_are_renamed_by_copy(wasabi: tuple[cloudorm.Session, WasabiEmulator]) -> None:
+    s, emulator = wasabi
+    bucket = _bucket(s)
+    bucket.blob("été.txt").upload(b"soleil")
+    with s.count_requests() as c:
+        bucket.blob("été.txt").rename("hiver/été.txt")
+    assert c["s3.MoveObject"] == 0 and c["s3.CopyObject"] == 1 and not emulator.moves
+    assert bucket.blob("hiver/été.txt").download() == b"soleil"
+
+
+def test_emulator_honours_overwrite_and_prefix(wasabi: tuple[cloudorm.Session, WasabiEmulator]) -> None:
+    s, emulator = wasabi
+    bucket = _bucket(s)
+    for key in ("logs/a", "logs/b", "keep"):
+        bucket.blob(key).upload(key.encode())
+    s3 = s._provider.clients.client("s3")  # type: ignore[attr-defined]
+    with pytest.raises(ClientError, match="ObjectAlreadyExists"):
+        s3.move_object(Bucket=bucket.name, Key="logs/a", Destination="keep", Overwrite="false")
+    assert bucket.blob("keep").download() == b"keep"
+    status = s3.move_object(Bucket=bucket.name, Key="logs/", Destination="old-logs/", Prefix="true")["Status"].read()
+    assert b"<NewKey>old-logs/a</NewKey>" in status and b"<NewKey>old-logs/b</NewKey>" in status
+    assert sorted(b.key for b in bucket.blobs()) == ["keep", "old-logs/a", "old-logs/b"]
+    assert emulator.moves[-1].renamed == (("logs/a", "old-logs/a"), ("logs/b", "old-logs/b"))
+
+
+def test_wasabi_iam_works_through_its_endpoint(moto_url: str) -> None:
+    s = cloudorm.Session("wasabi", creds=WASABI_CREDS, endpoint_url={"iam": moto_url, "s3": moto_url})
+    name = f"wasabi-{uuid.uuid4().hex[:8]}"
+    user = s.User(name).save()
+    assert s.User(name).exists()
+    user.delete()
+
+
+def test_digitalocean_spaces_is_s3_with_the_spaces_key(moto_url: str) -> None:
+    creds = {"access_token": "dop_v1_token_never_shown", "region": "ams3", "spaces_key": "DO00SPACESKEY0001",
+             "spaces_secret": "spaces-secret-never-shown"}
+    s = cloudorm.Session("digitalocean", creds=creds, endpoint_url={"spaces": moto_url})
+    bucket = _bucket(s)
+    blob = bucket.blob("hello.txt")
+    blob.upload("hello spaces")
+    assert blob.read_text() == "hello spaces" and blob.content_type == "text/plain"
+    assert [b.key for b in bucket.blobs()] == ["hello.txt"]
+    assert bucket.name in [b.name for b in s.buckets()]
+    bucket.delete(force=True)
+    real = cloudorm.Session("digitalocean", creds={**creds, "region": "sfo3"})
+    assert real._provider.spaces_endpoint == "https://sfo3.digitaloceanspaces.com"  # type: ignore[attr-defined]
+
+
+def test_digitalocean_spaces_needs_its_key_before_any_request() -> None:
+    s = cloudorm.Session("digitalocean", creds={"access_token": "dop_v1_token"})
+    with pytest.raises(InvalidInput) as e:
+        s.Bucket("some-bucket").save()
+    assert e.value.field == "spaces_key"
+    with pytest.raises(cloudorm.errors.Unsupported):
+        s.User("alice").save()
