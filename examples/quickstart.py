@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+import urllib.request
 import uuid
 from decimal import Decimal
+from pathlib import Path
 
 import cloudorm
 from cloudorm import Attr, GlobalIndex
@@ -207,6 +210,55 @@ def tour_nosql(s: cloudorm.Session) -> None:
     print(f"\ntable {name} deleted:", not pages.exists())
 
 
+# --------------------------------------------------------------------------------------------------- storage
+
+
+def storage_blobs(bucket: cloudorm.Bucket) -> None:
+    section("storage: upload, read, list, rename")
+    report = bucket.blob("reports/2024/q1.csv").upload("region,total\nnorth,12\n", metadata={"owner": "ops"})
+    print(report, report.size, report.content_type)      # the type is guessed from the key
+    assert report.read_text().startswith("region") and report.metadata == {"owner": "ops"}
+    assert report.read(0, 6) == b"region"                  # a byte range, half-open like a slice
+    moved = report.rename("archive/2024-q1.csv")           # Wasabi: one atomic MOVE; elsewhere copy + delete
+    assert moved.download() == b"region,total\nnorth,12\n" and not report.exists()
+    for i in range(3):
+        bucket.blob(f"logs/day-{i}.txt").upload(f"day {i}")
+    logs = bucket.blobs(prefix="logs/")                    # lazy and paginated, like a queryset
+    print([b.key for b in logs.limit(2)])
+    assert [b.key for b in logs] == ["logs/day-0.txt", "logs/day-1.txt", "logs/day-2.txt"]
+    folders = bucket.blobs(delimiter="/").prefixes()       # "folders" at the top level
+    assert sorted(folders) == ["archive/", "logs/"]
+    try:
+        bucket.blob("no/such/key").download()
+    except NotFound as e:
+        print("NotFound:", e)
+
+
+def storage_sharing(bucket: cloudorm.Bucket) -> None:
+    section("storage: presigned URLs, many objects at once")
+    url = bucket.blob("archive/2024-q1.csv").url(expires=60)  # any HTTP client can GET it for a minute
+    with urllib.request.urlopen(url) as r:
+        assert r.read().startswith(b"region")
+    post = bucket.upload_url("inbox/upload.txt", expires=60, max_size=1024)
+    print("presigned POST to", post.url, "with fields", sorted(post.fields))
+    with tempfile.TemporaryDirectory() as tmp:
+        results = bucket.upload_many({f"many/{i}.txt": f"object {i}" for i in range(20)}, concurrency=8)
+        assert results.ok and len(results) == 20              # one result per object; a failure hides no other
+        fetched = bucket.download_many([b for b in bucket.blobs(prefix="many/")], tmp).raise_for_errors()
+        print(len(fetched), "downloaded; first file:", fetched[0].path)
+        assert Path(tmp, "many", "7.txt").read_text() == "object 7"
+
+
+def tour_storage(s: cloudorm.Session) -> None:
+    bucket = s.Bucket(f"quickstart-{uuid.uuid4().hex[:8]}").save()
+    try:
+        storage_blobs(bucket)
+        storage_sharing(bucket)
+    finally:
+        bucket.delete(force=True, missing_ok=True)         # empties it, 1,000 keys per request
+    print(f"\nbucket {bucket.name} deleted:", not bucket.exists())
+
+
 # ------------------------------------------------------------------------------------------------------ main
 
 
@@ -216,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     s = connect(args.endpoint_url)
     tour_nosql(s)
-    # IAM, storage, serverless and compute tours join here as those areas land.
+    tour_storage(s)
+    # serverless and compute tours join here as those areas land.
     print("\nquickstart: all good")
     return 0
 

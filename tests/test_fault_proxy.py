@@ -117,6 +117,16 @@ def test_rate_zero_passes_s3_multipart_through(moto_url: str) -> None:
 # -- each fault kind alone ------------------------------------------------------
 
 
+def test_latency_delays_every_request(moto_url: str) -> None:
+    with FaultProxy(moto_url, latency=0.2) as proxy:
+        s3 = client("s3", proxy.url)
+        start = time.perf_counter()
+        s3.list_buckets()
+        assert time.perf_counter() - start >= 0.2
+        proxy.configure(latency=0)
+        assert proxy.latency == 0.0 and "latency=0.0" in repr(proxy)
+
+
 def test_throttle_dynamodb(moto_url: str) -> None:
     with FaultProxy(moto_url, rate=1.0, kinds=["throttle"]) as proxy:
         ddb = client("dynamodb", proxy.url, max_attempts=1)
@@ -335,6 +345,8 @@ def test_argument_validation() -> None:
         ({"upstream": "http://h", "kinds": "throttle"}, "kinds"),
         ({"upstream": "http://h", "unprocessed_rate": 2}, "unprocessed_rate"),
         ({"upstream": "http://h", "seed": "x"}, "seed"),
+        ({"upstream": "http://h", "latency": -1}, "latency"),
+        ({"upstream": "http://h", "latency": "1"}, "latency"),
     ]
     for kwargs, word in cases:
         with pytest.raises(ValueError, match=word):

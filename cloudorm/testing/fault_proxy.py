@@ -43,6 +43,7 @@ import logging
 import random
 import socket
 import threading
+import time
 import uuid
 import zlib
 from collections.abc import Sequence
@@ -104,6 +105,12 @@ def _validate_rate(name: str, value: object) -> float:
     if not 0.0 <= rate <= 1.0:
         raise ValueError(f"{name} must be in [0, 1], got {value!r}")
     return rate
+
+
+def _validate_latency(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 60.0:
+        raise ValueError(f"latency must be seconds between 0 and 60, got {value!r}")
+    return float(value)
 
 
 def _validate_kinds(kinds: object) -> tuple[str, ...]:
@@ -307,6 +314,7 @@ class FaultProxy(TestService):
         kinds: Sequence[str] = ("throttle", "error500", "drop"),
         unprocessed_rate: float = 0.0,
         seed: int | None = None,
+        latency: float = 0.0,
     ) -> None:
         """Configure the proxy; call ``start()`` (or use ``with``) to serve."""
         self._upstream_host, self._upstream_port, self._upstream_prefix = self._parse_upstream(upstream)
@@ -315,6 +323,7 @@ class FaultProxy(TestService):
         self._rate = _validate_rate("rate", rate)
         self._kinds = _validate_kinds(kinds)
         self._unprocessed_rate = _validate_rate("unprocessed_rate", unprocessed_rate)
+        self._latency = _validate_latency(latency)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ValueError(f"seed must be an int or None, got {seed!r}")
         self._rng = random.Random(seed)
@@ -349,6 +358,7 @@ class FaultProxy(TestService):
         rate: float | None = None,
         kinds: Sequence[str] | None = None,
         unprocessed_rate: float | None = None,
+        latency: float | None = None,
     ) -> None:
         """Change the fault settings of a running proxy; ``None`` keeps a setting."""
         new_rate = self._rate if rate is None else _validate_rate("rate", rate)
@@ -356,8 +366,10 @@ class FaultProxy(TestService):
         new_unprocessed = (
             self._unprocessed_rate if unprocessed_rate is None else _validate_rate("unprocessed_rate", unprocessed_rate)
         )
+        new_latency = self._latency if latency is None else _validate_latency(latency)
         with self._rng_lock:
             self._rate, self._kinds, self._unprocessed_rate = new_rate, new_kinds, new_unprocessed
+            self._latency = new_latency
 
     @property
     def rate(self) -> float:
@@ -368,6 +380,11 @@ class FaultProxy(TestService):
     def kinds(self) -> tuple[str, ...]:
         """Fault kinds picked from (uniformly) when a request is faulted."""
         return self._kinds
+
+    @property
+    def latency(self) -> float:
+        """Seconds every request waits before it is answered or forwarded (a stand-in for network distance)."""
+        return self._latency
 
     @property
     def unprocessed_rate(self) -> float:
@@ -436,7 +453,7 @@ class FaultProxy(TestService):
         """Show upstream, port and fault settings."""
         return (
             f"FaultProxy(upstream={self.upstream!r}, port={self.port}, rate={self._rate}, "
-            f"kinds={self._kinds!r}, unprocessed_rate={self._unprocessed_rate})"
+            f"kinds={self._kinds!r}, unprocessed_rate={self._unprocessed_rate}, latency={self._latency})"
         )
 
     # -- request handling --------------------------------------------------------
@@ -478,6 +495,8 @@ class FaultProxy(TestService):
             handler.close_connection = True
             handler.send_full_response(400, None, [("Content-Type", "text/plain")], f"{exc}\n".encode())
             return
+        if self._latency:
+            time.sleep(self._latency)
         target = handler.headers.get("X-Amz-Target")
         fault = self._pick_fault()
         if fault in ("throttle", "error500"):
