@@ -210,6 +210,47 @@ def tour_nosql(s: cloudorm.Session) -> None:
     print(f"\ntable {name} deleted:", not pages.exists())
 
 
+# ------------------------------------------------------------------------------------------------------- IAM
+
+
+def tour_iam(s: cloudorm.Session) -> None:
+    section("IAM: a user, a group, a policy built from statements, an access key, a role")
+    tag = uuid.uuid4().hex[:8]
+    user = s.User(f"quickstart-ann-{tag}", path="/quickstart/", tags={"team": "data"}).save()
+    group = s.Group(f"quickstart-readers-{tag}").save()
+    group.add(user)
+    # the Cloud package's Statementize, with real ARNs: S3 resources become arn:aws:s3:::...
+    read = cloudorm.Statement.for_service("s3", ["GetObject", "ListBucket"], "Allow", ["reports", "reports/*"])
+    policy = s.Policy(f"quickstart-read-reports-{tag}", statements=[read], description="read the reports").save()
+    print(policy.document["Statement"][0]["Resource"])
+    assert policy.document["Statement"][0]["Resource"] == ["arn:aws:s3:::reports", "arn:aws:s3:::reports/*"]
+    group.attach(policy)                                   # a Policy, a name, or an ARN (AWS-managed ones too)
+    user.attach("arn:aws:iam::aws:policy/ReadOnlyAccess")
+    assert [g.name for g in user.groups] == [group.name]
+    assert [p.name for p in group.policies] == [policy.name]
+
+    policy.statements = [read, cloudorm.Statement(actions=["s3:PutObject"], resources=["arn:aws:s3:::inbox/*"])]
+    policy.save()                                          # a new default version (the oldest pruned at IAM's 5)
+    print("policy versions:", policy.versions(), "default:", policy.default_version)
+
+    key = user.create_access_key()
+    print(key)                                             # the secret is never in a repr...
+    creds = key.creds()                                    # ...and readable exactly once
+    as_ann = cloudorm.Session("local", creds=creds, endpoint_url=s.endpoint_url)
+    assert as_ann.iam.caller()["arn"] == user.arn          # signed with the new key
+
+    role = s.Role(f"quickstart-fn-{tag}", service="lambda", description="for the serverless tour").save()
+    print(role, role.services)
+    try:
+        user.delete()                                      # blocked: key, group, attached policy
+    except ConflictError as e:
+        print("delete blocked by", sorted(e.blockers))
+    user.delete(cascade=True)                              # removes the blockers first
+    for entity in (group, policy, role):
+        entity.delete(cascade=True)
+    print("IAM entities deleted:", not user.exists() and not policy.exists())
+
+
 # --------------------------------------------------------------------------------------------------- storage
 
 
@@ -268,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     s = connect(args.endpoint_url)
     tour_nosql(s)
+    tour_iam(s)
     tour_storage(s)
     # serverless and compute tours join here as those areas land.
     print("\nquickstart: all good")
