@@ -11,7 +11,7 @@ from typing import Any, TypeVar, overload
 from cloudorm.counting import RequestCounter
 from cloudorm.errors import InvalidInput
 from cloudorm.iam.group import Group as GroupEntity
-from cloudorm.iam.names import check_path
+from cloudorm.iam.names import check_path_prefix
 from cloudorm.iam.policy import Policy as PolicyEntity
 from cloudorm.iam.role import Role as RoleEntity
 from cloudorm.iam.statement import Statement
@@ -179,7 +179,7 @@ class Session:
 
     def _iam_listing(self, kind: str, make: Any, path_prefix: str | None, scope: str = "local") -> Listing[Any]:
         if path_prefix is not None:
-            check_path(path_prefix, "path_prefix")
+            check_path_prefix(path_prefix)
 
         def fetch(start: Any, size: int | None) -> tuple[list[Any], Any]:
             found, after = self.iam.list_page(kind, start, size, path_prefix=path_prefix, scope=scope)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
+import pprint
 import uuid
 from typing import Any
 
@@ -37,10 +39,14 @@ def _local_cloud_first() -> None:
 
 def test_for_service_builds_arns_and_never_changes_the_callers_lists() -> None:
     actions, resources = ["PutObject", "GetObject"], ["mybucket1/*", "mybucket2", "arn:aws:s3:::other", "*"]
+    given = (list(actions), list(resources))
     st = Statement.for_service("s3", actions, "Allow", resources)
     assert st.actions == ("s3:PutObject", "s3:GetObject")
     assert st.resources == ("arn:aws:s3:::mybucket1/*", "arn:aws:s3:::mybucket2", "arn:aws:s3:::other", "*")
-    assert actions == ["PutObject", "GetObject"] and resources[0] == "mybucket1/*"
+    assert (actions, resources) == given
+    actions.append("DeleteObject")  # and the statement keeps no reference to them
+    resources.clear()
+    assert len(st.actions) == 2 and len(st.resources) == 4
     assert st.to_dict() == {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
                             "Resource": list(st.resources)}
     dyn = Statement.for_service("dynamodb", "GetItem", resources="table/orders")
@@ -90,6 +96,8 @@ def test_bad_input_is_refused_before_any_request(session: cloudorm.Session) -> N
         (lambda: s.Policy("p" * 129, statements=s3_read("b")), "name"),
         (lambda: s.User("alice", path="no-slash"), "path"),
         (lambda: s.User("alice", path="/a"), "path"),
+        (lambda: s.User("alice", path="//"), "path"),
+        (lambda: s.User("alice", tags={"k": "two\nlines"}), "tags['k']"),
         (lambda: s.User("alice", tags={"k": 1}), "tags['k']"),
         (lambda: s.User("alice", tags={"aws:x": "y"}), "tags['aws:x']"),
         (lambda: s.Role("r", service="lambda", max_session=60), "max_session"),
@@ -99,6 +107,9 @@ def test_bad_input_is_refused_before_any_request(session: cloudorm.Session) -> N
         (lambda: s.Role("r", service="lambda", trust={"Statement": []}), "service"),
         (lambda: s.Role("r", trust={"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                    "Resource": "*"}]}), "trust.Statement[0].Principal"),
+        (lambda: s.Role("r", trust={"Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
+                                                   "Action": "sts:AssumeRole", "Resource": "*"}]}),
+         "trust.Statement[0].Resource"),
         (lambda: s.Role("r").save(), "trust"),
         (lambda: s.Policy("p").save(), "statements"),
         (lambda: s.Policy("p", statements=[]), "statements"),
@@ -106,12 +117,16 @@ def test_bad_input_is_refused_before_any_request(session: cloudorm.Session) -> N
         (lambda: s.Policy("p", document={"Statement": [{"Effect": "Allow", "Action": []}]}),
          "document.Statement[0].actions"),
         (lambda: s.Policy("p", statements=s3_read("b"), description="x" * 1001), "description"),
+        (lambda: s.Policy("p", document={"Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"},
+                                                        "Action": "s3:GetObject", "Resource": "*"}]}),
+         "document.Statement[0].Principal"),
         (lambda: s.Policy("p", document={"Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
                                                         "Resource": "x" * 7000}]}), "document"),
         (lambda: s.User("alice").attach("not a name!"), "policy"),
         (lambda: s.User("alice").attach("arn:aws:iam::123:policy/p"), "policy"),
         (lambda: s.Group("g").add("bad user!"), "user"),
         (lambda: s.users(path_prefix="x"), "path_prefix"),
+        (lambda: s.roles(path_prefix="/tab\t"), "path_prefix"),
         (lambda: s.policies(scope="mine"), "scope"),
     ]
     with s.count_requests() as c:
@@ -200,6 +215,7 @@ def test_listings_are_lazy_and_page(session: cloudorm.Session) -> None:
         first.save()
     assert dict(c.by_operation) == {"iam.UpdateUser": 1}  # tags untouched (moto itself drops them on a move)
     assert len(s.users(path_prefix=prefix)[:5]) == 2  # one moved out of the prefix
+    assert len(list(s.users(path_prefix=prefix[:-3]))) == 2  # IAM's prefixes need not end with "/"
     g, r = s.Group(uid("lg"), path=prefix).save(), s.Role(uid("lr"), service="lambda", path=prefix).save()
     assert [x.name for x in s.groups(path_prefix=prefix)] == [g.name]
     listed_role = s.roles(path_prefix=prefix).first()
@@ -246,6 +262,47 @@ def test_groups_and_attachments(session: cloudorm.Session) -> None:
     assert managed.aws_managed and managed.name == "ReadOnlyAccess" and managed.statements
     for e in (u, g, p):
         e.delete()
+
+
+def test_a_policy_under_a_path_attaches_by_name(session: cloudorm.Session) -> None:
+    s = session
+    p = s.Policy(uid("deep"), statements=s3_read("b"), path="/team/data/").save()
+    assert p.arn and p.arn.endswith(f":policy/team/data/{p.name}")
+    r = s.Role(uid("deep-r"), service="lambda").save()
+    r.attach(p.name)  # not under "/": found by name under its path
+    assert [x.arn for x in r.policies] == [p.arn]
+    r.detach(p.name)
+    assert r.policies == []
+    with pytest.raises(NotFound):
+        r.detach(p.name)  # (not attached)
+    with pytest.raises(NotFound):
+        r.attach(uid("no-such-policy"))
+    r.delete()
+    p.delete()
+
+
+def test_attached_policies_follow_iams_pages(session: cloudorm.Session) -> None:
+    """IAM answers in pages (Marker, IsTruncated); moto gives one page unless asked, so ask it for pages of one."""
+    s = session
+    u = s.User(uid("pages")).save()
+    arns = [READ_ONLY, "arn:aws:iam::aws:policy/IAMReadOnlyAccess", "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"]
+    for arn in arns:
+        u.attach(arn)
+    client = s._provider.clients.client("iam")  # type: ignore[attr-defined]
+
+    def one_per_page(params: dict[str, Any], **_: Any) -> None:
+        params["MaxItems"] = 1
+
+    client.meta.events.register("provide-client-params.iam.ListAttachedUserPolicies", one_per_page,
+                                unique_id="test-one-per-page")
+    try:
+        with s.count_requests() as c:
+            assert sorted(p.arn for p in u.policies) == sorted(arns)
+        assert c["iam.ListAttachedUserPolicies"] >= 3  # (moto says a last, empty page may follow)
+    finally:
+        client.meta.events.unregister("provide-client-params.iam.ListAttachedUserPolicies",
+                                      unique_id="test-one-per-page")
+    u.delete(cascade=True)
 
 
 def test_policy_versions_are_added_and_pruned(session: cloudorm.Session) -> None:
@@ -396,7 +453,13 @@ def test_new_key_signs_requests(session: cloudorm.Session) -> None:
     u = session.User(uid("signer")).save()
     key = u.create_access_key()
     assert key.last_used is None
-    other = cloudorm.Session(session.provider, creds=key.creds(), endpoint_url=session.endpoint_url)
+    with pytest.raises(TypeError):
+        pickle.dumps(key)
+    creds = key.creds()
+    secret = creds["aws_secret_access_key"]
+    for shown in (repr(creds), str(creds), f"{creds}", repr([creds]), pprint.pformat(creds)):
+        assert secret not in shown and key.id not in shown and "***" in shown
+    other = cloudorm.Session(session.provider, creds=creds, endpoint_url=session.endpoint_url)
     assert other.iam.caller()["arn"].endswith(f":user/{u.name}")
     assert key.last_used is not None
     u.delete(cascade=True)

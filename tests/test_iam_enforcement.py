@@ -3,25 +3,34 @@
 from __future__ import annotations
 
 import os
+import selectors
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
 
-import boto3
 import pytest
 import requests
-from botocore.exceptions import ClientError
 
 import cloudorm
 from cloudorm import Statement
 from cloudorm.errors import AccessDenied, Timeout
 from cloudorm.iam import until_propagated
-from cloudorm.providers.aws.errors import map_error
 
 SETUP = {"aws_access_key_id": "AKIASETUPKEY00000000", "aws_secret_access_key": "setup-secret-00000000",
          "region": "us-east-1"}
+START_TIMEOUT = 30.0
+
+
+def _first_line(proc: subprocess.Popen[str], timeout: float) -> str:
+    """The server's first line of output, or a test failure if it says nothing in time."""
+    assert proc.stdout is not None
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        if not sel.select(timeout):
+            pytest.fail(f"the authorizing moto server said nothing in {timeout:g} s")
+    return proc.stdout.readline()
 
 
 @pytest.fixture(scope="module")
@@ -32,14 +41,19 @@ def auth_url() -> Iterator[str]:
     proc = subprocess.Popen([sys.executable, "-m", "cloudorm.cli", "serve", "--port", "0"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # "cloudorm local cloud on http://127.0.0.1:PORT"
+        line = _first_line(proc, START_TIMEOUT)  # "cloudorm local cloud on http://127.0.0.1:PORT"
         url = line.strip().rsplit(" ", 1)[-1]
         assert url.startswith("http://127.0.0.1:"), line
         yield url
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 def require_auth_from_now_on(url: str) -> None:
@@ -49,29 +63,37 @@ def require_auth_from_now_on(url: str) -> None:
 
 def test_an_attached_policy_allows_one_bucket_and_denies_the_rest(auth_url: str) -> None:
     started = time.monotonic()
-    admin = cloudorm.Session("aws", creds=SETUP, endpoint_url=auth_url)
-    s3 = boto3.client("s3", endpoint_url=auth_url, region_name="us-east-1", aws_access_key_id="x",
-                      aws_secret_access_key="y")
+    setup = cloudorm.Session("aws", creds=SETUP, endpoint_url=auth_url)
     allowed, other = f"allowed-{uuid.uuid4().hex[:8]}", f"other-{uuid.uuid4().hex[:8]}"
     for bucket in (allowed, other):
-        s3.create_bucket(Bucket=bucket)
-        s3.put_object(Bucket=bucket, Key="data.txt", Body=b"hello")
-    user = admin.User(f"reader-{uuid.uuid4().hex[:8]}").save()
+        setup.Bucket(bucket).save().blob("data.txt").upload(b"hello")
+
+    # an administrator (every action allowed) to change policies once authorization is on
+    admin_user = setup.User(f"admin-{uuid.uuid4().hex[:8]}").save()
+    admin_user.attach(setup.Policy(f"all-{uuid.uuid4().hex[:8]}",
+                                   statements=[Statement("Allow", ["*"], ["*"])]).save())
+    admin = cloudorm.Session("aws", creds=admin_user.create_access_key().creds(), endpoint_url=auth_url)
+
+    user = setup.User(f"reader-{uuid.uuid4().hex[:8]}").save()
     key = user.create_access_key()
-    policy = admin.Policy(f"read-{allowed}", statements=[
+    policy = setup.Policy(f"read-{allowed}", statements=[
         Statement.for_service("s3", ["GetObject"], "Allow", [f"{allowed}/*"])]).save()
     user.attach(policy)
     reader = cloudorm.Session("aws", creds=key.creds(), endpoint_url=auth_url)
     require_auth_from_now_on(auth_url)
 
-    client = reader._provider.clients.client("s3")  # type: ignore[attr-defined]
-    assert client.get_object(Bucket=allowed, Key="data.txt")["Body"].read() == b"hello"
+    assert reader.Bucket(allowed).blob("data.txt").download() == b"hello"
     with pytest.raises(AccessDenied) as e:
-        try:
-            client.get_object(Bucket=other, Key="data.txt")
-        except ClientError as ce:
-            raise map_error(ce, reader.provider) from None
-    assert e.value.code == "AccessDenied" and e.value.status == 403
+        reader.Bucket(other).blob("data.txt").download()
+    assert e.value.status == 403 and e.value.provider == "aws"
+    with pytest.raises(AccessDenied):
+        setup.User(user.name).refresh()  # the setup's made-up key means nothing now
+
+    # the read was allowed by the policy: detached (by the administrator), the same read is denied
+    assert policy.arn is not None
+    admin.User(user.name).detach(policy.arn)
+    with pytest.raises(AccessDenied):
+        reader.Bucket(allowed).blob("data.txt").download()
 
     # cloudorm's own calls are denied too, and a denial that never clears ends in Timeout keeping it
     with pytest.raises(AccessDenied):

@@ -17,6 +17,16 @@ if TYPE_CHECKING:
     from cloudorm.iam.user import User
 
 
+class KeyCreds(dict[str, str]):
+    """A key as the ``creds`` dict of a Session; its repr (and str) shows no secret, only the key id's last 4
+    characters."""
+
+    def __repr__(self) -> str:
+        shown = {k: "***" if k == "aws_secret_access_key" else mask(v) if k == "aws_access_key_id" else v
+                 for k, v in self.items()}
+        return f"KeyCreds({shown!r})"
+
+
 @attrs.define(eq=False, repr=False)
 class AccessKey:
     """One access key of a user: ``key.id``, ``key.status``, ``key.secret`` (readable once, right after
@@ -54,9 +64,10 @@ class AccessKey:
         self._secret = None
         return secret
 
-    def creds(self) -> dict[str, str]:
-        """The key as a ``creds`` dict for ``cloudorm.Session(provider, creds=...)`` (reads the secret)."""
-        creds = {"aws_access_key_id": self.id, "aws_secret_access_key": self.secret}
+    def creds(self) -> KeyCreds:
+        """The key as a ``creds`` dict for ``cloudorm.Session(provider, creds=...)`` (reads the secret); its repr
+        hides the secret."""
+        creds = KeyCreds(aws_access_key_id=self.id, aws_secret_access_key=self.secret)
         if self.user.session.region:
             creds["region"] = self.user.session.region
         return creds

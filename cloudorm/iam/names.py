@@ -12,8 +12,9 @@ NAME_LIMITS = {"user": 64, "group": 128, "role": 64, "policy": 128}
 """IAM's longest name per kind (UserName 64, GroupName 128, RoleName 64, PolicyName 128)."""
 
 _NAME = re.compile(r"[\w+=,.@-]+", re.ASCII)
-_PATH = re.compile(r"/([\x21-\x7e]*/)?")
-_TAG_TEXT = re.compile(r"[\w\s.:/=+\-@]*")
+_PATH = re.compile(r"/([\x21-\x7e]+/)?")
+_PATH_PREFIX = re.compile(r"/[\x21-\x7e]*")
+_TAG_TEXT = re.compile(r"(?:[\w.:/=+\-@]|[^\S\x00-\x1f\x85])*")  # letters, digits, spaces (not tabs or newlines)
 _DESCRIPTION = re.compile(r"[\t\n\r\x20-\x7e\xa1-\xff]*")
 _POLICY_ARN = re.compile(r"arn:[a-z-]+:iam::(\d{12}|aws):policy(/([\x21-\x7e]*/)?)?[\w+=,.@-]+", re.ASCII)
 
@@ -58,6 +59,13 @@ def check_path(value: Any, field: str = "path") -> str:
     if not isinstance(value, str) or not _PATH.fullmatch(value) or len(value) > 512:
         raise InvalidInput(field, f"must start and end with '/' and hold printable ASCII (e.g. '/' or '/team/'), "
                                   f"not {value!r}")
+    return value
+
+
+def check_path_prefix(value: Any, field: str = "path_prefix") -> str:
+    """A listing's path prefix: starts with ``/`` (``/team/`` or ``/te``), printable ASCII, at most 512 characters."""
+    if not isinstance(value, str) or not _PATH_PREFIX.fullmatch(value) or len(value) > 512:
+        raise InvalidInput(field, f"must start with '/' and hold printable ASCII (e.g. '/team/'), not {value!r}")
     return value
 
 

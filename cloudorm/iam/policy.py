@@ -27,8 +27,19 @@ MAX_VERSIONS = 5
 """IAM keeps at most five versions of a managed policy."""
 
 
+def check_policy_document(value: Any, field: str = "document") -> dict[str, Any]:
+    """A managed policy's document in canonical form: at most 6144 characters, and naming no ``Principal`` (IAM
+    refuses one: the policy applies to whoever it is attached to)."""
+    doc = check_document(value, field)
+    for i, statement in enumerate(doc["Statement"]):
+        if "Principal" in statement:
+            raise ce.InvalidInput(f"{field}.Statement[{i}].Principal", "a managed policy names no principal: it "
+                                  "applies to the users, groups and roles it is attached to")
+    return doc
+
+
 def _optional_document(value: Any) -> dict[str, Any] | None:
-    return None if value is None else check_document(value)
+    return None if value is None else check_policy_document(value)
 
 
 @attrs.define(eq=False, repr=False, init=False)
@@ -46,7 +57,7 @@ class Policy(Entity):
     _description: str | None = lazy_field(check_description)
     _tags: dict[str, str] = lazy_field(check_tags, default=attrs.Factory(dict))  # noqa: RUF009
 
-    document = Lazy[dict[str, Any]](check_document)
+    document = Lazy[dict[str, Any]](check_policy_document)
     description = Lazy["str | None"](check_description)
     tags = Lazy[dict[str, str]](check_tags)
 
@@ -103,7 +114,7 @@ class Policy(Entity):
     def _check(self) -> None:
         if self._document is None:
             raise ce.InvalidInput("statements", f"policy {self.name!r} needs statements= or document= to be saved")
-        self._document = unless_unknown(check_document)(self._document)
+        self._document = unless_unknown(check_policy_document)(self._document)
         self._tags = unless_unknown(check_tags)(self._tags)
 
     def _update(self, changed: set[str]) -> None:
@@ -158,4 +169,9 @@ def policy_arn(session: Session, policy: Policy | str) -> str:
     return session.iam.policy_arn(check_name("policy", policy, "policy"))
 
 
-__all__ = ["MAX_VERSIONS", "Policy", "is_policy_arn", "policy_arn"]
+def find_policy_arn(session: Session, name: str) -> str | None:
+    """The ARN of this account's policy ``name`` under any path (None if there is none): a listing."""
+    return next((p.arn for p in session.policies(scope="local") if p.name == name), None)
+
+
+__all__ = ["MAX_VERSIONS", "Policy", "check_policy_document", "find_policy_arn", "is_policy_arn", "policy_arn"]

@@ -3,8 +3,11 @@ before a delete."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from cloudorm import errors as ce
 from cloudorm.iam.entity import Blockers, Entity
-from cloudorm.iam.policy import Policy, policy_arn
+from cloudorm.iam.policy import Policy, find_policy_arn, policy_arn
 
 
 class Principal(Entity):
@@ -14,11 +17,24 @@ class Principal(Entity):
 
     def attach(self, policy: Policy | str) -> None:
         """Attach a managed policy: a Policy, a policy ARN (AWS-managed ones too) or one of this account's names."""
-        self._iam.attach_policy(self.kind, self._ref(), policy_arn(self.session, policy))
+        self._with_policy(self._iam.attach_policy, policy)
 
     def detach(self, policy: Policy | str) -> None:
         """Detach a managed policy (``NotFound`` if it is not attached)."""
-        self._iam.detach_policy(self.kind, self._ref(), policy_arn(self.session, policy))
+        self._with_policy(self._iam.detach_policy, policy)
+
+    def _with_policy(self, call: Callable[[str, str, str], None], policy: Policy | str) -> None:
+        """``call(kind, name, policy ARN)``; a policy name IAM does not know under ``/`` is looked for under
+        every path (one listing, only then)."""
+        arn = policy_arn(self.session, policy)
+        try:
+            call(self.kind, self._ref(), arn)
+        except ce.NotFound:
+            by_name = isinstance(policy, str) and not policy.startswith("arn:")
+            elsewhere = find_policy_arn(self.session, policy) if by_name else None  # type: ignore[arg-type]
+            if elsewhere is None or elsewhere == arn:
+                raise
+            call(self.kind, self._ref(), elsewhere)
 
     @property
     def policies(self) -> list[Policy]:

@@ -44,11 +44,16 @@ def trust_for(services: str | Iterable[str]) -> dict[str, Any]:
 
 
 def check_trust(value: Any) -> dict[str, Any]:
-    """A trust policy: a policy document whose every statement names a principal."""
+    """A trust policy: a policy document whose every statement names a principal and no resource (the role is
+    the resource)."""
     doc = check_document(value, "trust", max_chars=None)
     for i, s in enumerate(doc["Statement"]):
         if "Principal" not in s:
             raise ce.InvalidInput(f"trust.Statement[{i}].Principal", "a trust policy says who may assume the role")
+        for element in ("Resource", "NotResource"):
+            if element in s:
+                raise ce.InvalidInput(f"trust.Statement[{i}].{element}", "a trust policy names no resource: the "
+                                      "role itself is what it grants")
     return doc
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import attrs
 
@@ -16,6 +16,8 @@ from cloudorm.counting import RequestHub
 from cloudorm.errors import InvalidInput, Unsupported
 
 if TYPE_CHECKING:
+    import io
+
     from cloudorm.storage.transfer import DownloadJob, Progress, Source, UploadJob
 
 Wire = dict[str, Any]
@@ -100,7 +102,7 @@ class IAMService(Protocol):
         """Delete an entity (``ConflictError`` while something still depends on it)."""
 
     def list_page(self, kind: str, start: str | None, limit: int | None, *, path_prefix: str | None = None,
-             scope: str = "local") -> tuple[list[Wire], str | None]:
+                  scope: str = "local") -> tuple[list[Wire], str | None]:
         """One page of records and the marker to continue from; policies by ``scope``: local, aws or all."""
 
     def policy_arn(self, name: str, path: str = "/") -> str:
@@ -203,8 +205,8 @@ class StorageService(Protocol):
     def download(self, bucket: str, key: str, start: int | None = None, end: int | None = None) -> bytes:
         """An object's bytes, or the inclusive byte range ``start``-``end`` (``start`` < 0: the last bytes)."""
 
-    def open(self, bucket: str, key: str) -> BinaryIO:
-        """A stream reading an object's bytes."""
+    def open(self, bucket: str, key: str) -> io.RawIOBase:
+        """A raw stream reading an object's bytes (resuming a lost connection where it stopped)."""
 
     def download_file(self, bucket: str, key: str, path: str, size: int | None = None, etag: str | None = None,
                       progress: Progress | None = None) -> None:

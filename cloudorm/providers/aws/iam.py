@@ -101,13 +101,17 @@ class AwsIAMService:
             raise self._error(e, operation) from None
         return response
 
-    def _pages(self, operation: str, key: str, **params: Any) -> Iterator[Any]:
-        """Every item under ``key`` of every page of ``operation``."""
+    def _pages(self, operation: str, **params: Any) -> Iterator[Wire]:
+        """Every page of ``operation`` (IAM's Marker and IsTruncated followed), mapping errors."""
         try:
-            for page in self._iam.get_paginator(_snake(operation)).paginate(**params):
-                yield from page.get(key) or []
+            yield from self._iam.get_paginator(_snake(operation)).paginate(**params)
         except (bx.ClientError, bx.BotoCoreError) as e:
             raise self._error(e, operation) from None
+
+    def _items(self, operation: str, key: str, **params: Any) -> Iterator[Any]:
+        """Every item under ``key`` of every page of ``operation``."""
+        for page in self._pages(operation, **params):
+            yield from page.get(key) or []
 
     def _policy_document(self, arn: str, version: str) -> Wire:
         v = self._call("GetPolicyVersion", PolicyArn=arn, VersionId=version)["PolicyVersion"]
@@ -193,7 +197,7 @@ class AwsIAMService:
             self._call(f"Delete{title}", **{f"{title}Name": ref})
 
     def list_page(self, kind: str, start: str | None, limit: int | None, *, path_prefix: str | None = None,
-             scope: str = "local") -> tuple[list[Wire], str | None]:
+                  scope: str = "local") -> tuple[list[Wire], str | None]:
         """One page of records, and the marker of the next one."""
         title = _TITLE[kind]
         params: Wire = {}
@@ -258,7 +262,7 @@ class AwsIAMService:
         """Managed policies attached to a user, group or role."""
         title = _TITLE[kind]
         return [{"name": p["PolicyName"], "arn": p["PolicyArn"]}
-                for p in self._pages(f"ListAttached{title}Policies", "AttachedPolicies", **{f"{title}Name": name})]
+                for p in self._items(f"ListAttached{title}Policies", "AttachedPolicies", **{f"{title}Name": name})]
 
     def attach_policy(self, kind: str, name: str, arn: str) -> None:
         """Attach a managed policy."""
@@ -273,7 +277,7 @@ class AwsIAMService:
     def inline_policies(self, kind: str, name: str) -> list[str]:
         """Names of the inline policies of a user, group or role."""
         title = _TITLE[kind]
-        return list(self._pages(f"List{title}Policies", "PolicyNames", **{f"{title}Name": name}))
+        return list(self._items(f"List{title}Policies", "PolicyNames", **{f"{title}Name": name}))
 
     def delete_inline_policy(self, kind: str, name: str, policy: str) -> None:
         """Delete an inline policy."""
@@ -283,7 +287,7 @@ class AwsIAMService:
     def policy_versions(self, arn: str) -> list[Wire]:
         """A policy's versions, oldest first."""
         versions = [{"id": v["VersionId"], "default": bool(v.get("IsDefaultVersion")), "created": v.get("CreateDate")}
-                    for v in self._pages("ListPolicyVersions", "Versions", PolicyArn=arn)]
+                    for v in self._items("ListPolicyVersions", "Versions", PolicyArn=arn)]
         return sorted(versions, key=lambda v: int(re.sub(r"\D", "", v["id"].split(".")[0]) or 0))
 
     def create_policy_version(self, arn: str, document: Wire) -> str:
@@ -298,12 +302,9 @@ class AwsIAMService:
     def policy_entities(self, arn: str) -> dict[str, list[str]]:
         """Users, groups and roles a policy is attached to."""
         out: dict[str, list[str]] = {"user": [], "group": [], "role": []}
-        try:
-            for page in self._iam.get_paginator("list_entities_for_policy").paginate(PolicyArn=arn):
-                for kind in out:
-                    out[kind] += [e[f"{_TITLE[kind]}Name"] for e in page.get(f"Policy{_TITLE[kind]}s") or []]
-        except (bx.ClientError, bx.BotoCoreError) as e:
-            raise self._error(e, "ListEntitiesForPolicy") from None
+        for page in self._pages("ListEntitiesForPolicy", PolicyArn=arn):
+            for kind in out:
+                out[kind] += [e[f"{_TITLE[kind]}Name"] for e in page.get(f"Policy{_TITLE[kind]}s") or []]
         return out
 
     # ------------------------------------------------------------------------------------------------ groups
@@ -318,11 +319,11 @@ class AwsIAMService:
 
     def group_members(self, group: str) -> list[Wire]:
         """Records of a group's users."""
-        return [record("user", u) for u in self._pages("GetGroup", "Users", GroupName=group)]
+        return [record("user", u) for u in self._items("GetGroup", "Users", GroupName=group)]
 
     def groups_of(self, user: str) -> list[Wire]:
         """Records of a user's groups."""
-        return [record("group", g) for g in self._pages("ListGroupsForUser", "Groups", UserName=user)]
+        return [record("group", g) for g in self._items("ListGroupsForUser", "Groups", UserName=user)]
 
     # ------------------------------------------------------------------------------------------------ keys
 
@@ -337,7 +338,7 @@ class AwsIAMService:
         """A user's keys (no secrets)."""
         return [{"id": k["AccessKeyId"], "status": k.get("Status", "Active"), "created": k.get("CreateDate"),
                  "user": k.get("UserName", user)}
-                for k in self._pages("ListAccessKeys", "AccessKeyMetadata", UserName=user)]
+                for k in self._items("ListAccessKeys", "AccessKeyMetadata", UserName=user)]
 
     def set_access_key_status(self, user: str, key_id: str, active: bool) -> None:
         """UpdateAccessKey."""
@@ -362,7 +363,7 @@ class AwsIAMService:
     def instance_profiles(self, role: str) -> list[str]:
         """Instance profiles holding a role."""
         return [p["InstanceProfileName"]
-                for p in self._pages("ListInstanceProfilesForRole", "InstanceProfiles", RoleName=role)]
+                for p in self._items("ListInstanceProfilesForRole", "InstanceProfiles", RoleName=role)]
 
     def remove_from_instance_profile(self, profile: str, role: str) -> None:
         """RemoveRoleFromInstanceProfile."""
