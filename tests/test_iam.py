@@ -177,6 +177,12 @@ def test_user_lifecycle_sends_only_what_changed(session: cloudorm.Session) -> No
     u.name = renamed
     u.save()
     assert s.User(renamed).exists() and not s.User(name).exists()
+    assert u.arn == s.User(renamed).refresh().arn and u.arn.endswith(f":user/staff/{renamed}")
+    g = s.Group(uid("grp")).save()
+    g.name, g.path = uid("grp2"), "/moved/"
+    g.save()
+    assert g.arn == s.Group(g.name).refresh().arn and g.arn.endswith(f":group/moved/{g.name}")
+    g.delete()
     u.delete()
     assert u.state == "deleted" and not u.exists()
     with pytest.raises(NotFound):
@@ -352,6 +358,12 @@ def test_roles(session: cloudorm.Session) -> None:
     fresh.refresh()
     assert fresh.description == "changed" and fresh.max_session == 3600
     assert fresh.services == ["lambda.amazonaws.com", "edgelambda.amazonaws.com"]
+    bare = s.Role(uid("bare-role"), service="ec2").save()  # no description or session length given
+    bare.description = "now described"
+    with s.count_requests() as c:
+        bare.save()
+    assert dict(c.by_operation) == {"iam.UpdateRole": 1}
+    bare.delete()
     r.path = "/moved/"
     with pytest.raises(InvalidInput):
         r.save()
@@ -521,3 +533,24 @@ def test_policy_names_resolve_without_sts(moto_url: str) -> None:
     assert [x.arn for x in u.policies] == [p.arn]
     u.delete(cascade=True)
     p.delete()
+
+
+def test_wasabi_lacks_some_of_iam(moto_url: str) -> None:
+    """Wasabi's IAM has no instance profiles, tags or UpdateRole: roles delete without asking for profiles, and
+    what it cannot do is Unsupported before any request."""
+    creds = {"aws_access_key_id": "WASABIKEY00000000001", "aws_secret_access_key": "wasabi-secret-never-shown"}
+    s = cloudorm.Session("wasabi", creds=creds, endpoint_url={"iam": moto_url, "sts": moto_url})
+    r = s.Role(uid("wasabi-r"), service="lambda").save()
+    r.description = "changed"
+    with s.count_requests() as c, pytest.raises(Unsupported) as e:
+        r.save()
+    assert c.total == 0 and "UpdateRole" in str(e.value)
+    u = s.User(uid("wasabi-u")).save()
+    u.tags["team"] = "data"
+    with s.count_requests() as c, pytest.raises(Unsupported):
+        u.save()
+    assert c.total == 0
+    with s.count_requests() as c:
+        r.delete()
+    assert "iam.ListInstanceProfilesForRole" not in c.by_operation and not r.exists()
+    u.delete()

@@ -218,7 +218,16 @@ class Entity:
             self._update(changed)
             for f in changed:
                 self._snapshot[f] = copy.deepcopy(self._raw(f))
+            if changed & {"name", "path"}:
+                self._rename_arn()
         return self
+
+    def _rename_arn(self) -> None:
+        """Keep the ARN (``arn:aws:iam::<account>:<kind><path><name>``) in step with a new name or path."""
+        arn = self._info.get("arn")
+        if arn and f":{self.kind}/" in arn:
+            account = arn.split(f":{self.kind}/", 1)[0]
+            self._info["arn"] = f"{account}:{self.kind}{self._raw('path')}{self._raw('name')}"
 
     def _update(self, changed: set[str]) -> None:
         """Send the changed fields."""

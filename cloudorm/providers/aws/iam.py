@@ -16,6 +16,7 @@ from urllib.parse import unquote
 import boto3
 from botocore import exceptions as bx
 
+from cloudorm import errors as ce
 from cloudorm.credentials import protect
 from cloudorm.providers.aws.clients import ClientFactory
 from cloudorm.providers.aws.errors import map_error
@@ -24,6 +25,13 @@ Wire = dict[str, Any]
 
 _TITLE = {"user": "User", "group": "Group", "role": "Role", "policy": "Policy"}
 _SECRET_IN_BODY = re.compile(rb"<SecretAccessKey>([^<]+)</SecretAccessKey>")
+
+LACKING: dict[str, frozenset[str]] = {
+    "wasabi": frozenset({"ListInstanceProfilesForRole", "RemoveRoleFromInstanceProfile", "UpdateRole", "TagUser",
+                         "UntagUser", "TagRole", "UntagRole", "TagPolicy", "UntagPolicy"}),
+}
+"""IAM operations a provider's IAM-compatible endpoint does not implement (Wasabi lists the IAM actions it
+supports; these are not among them): ``Unsupported`` before any request."""
 
 
 def _tags_wire(tags: dict[str, str]) -> list[dict[str, str]]:
@@ -92,9 +100,19 @@ class AwsIAMService:
     def _error(self, e: Exception, operation: str) -> Exception:
         return map_error(e, self._provider, operation, self._secrets)
 
+    def _lacks(self, operation: str) -> bool:
+        return operation in LACKING.get(self._provider, frozenset())
+
+    def _method(self, operation: str) -> str:
+        """botocore's name for an operation this endpoint has (``Unsupported`` before any request if it lacks it)."""
+        if self._lacks(operation):
+            raise ce.Unsupported(self._provider, f"IAM's {operation}", "its IAM endpoint does not implement it",
+                                 operation=operation)
+        return _snake(operation)
+
     def _call(self, operation: str, **params: Any) -> Wire:
         """Call IAM's ``operation`` (e.g. ``GetUser``), mapping errors."""
-        method = getattr(self._iam, _snake(operation))
+        method = getattr(self._iam, self._method(operation))
         try:
             response: Wire = method(**params)
         except (bx.ClientError, bx.BotoCoreError) as e:
@@ -104,7 +122,7 @@ class AwsIAMService:
     def _pages(self, operation: str, **params: Any) -> Iterator[Wire]:
         """Every page of ``operation`` (IAM's Marker and IsTruncated followed), mapping errors."""
         try:
-            yield from self._iam.get_paginator(_snake(operation)).paginate(**params)
+            yield from self._iam.get_paginator(self._method(operation)).paginate(**params)
         except (bx.ClientError, bx.BotoCoreError) as e:
             raise self._error(e, operation) from None
 
@@ -136,9 +154,13 @@ class AwsIAMService:
             params["PolicyDocument"] = json.dumps(spec["document"])
         out = record(kind, self._call(f"Create{title}", **params)[title])
         out.setdefault("tags", dict(spec.get("tags") or {}))
+        if kind in ("role", "policy"):  # what the response leaves out is what was sent, or IAM's default
+            out.setdefault("description", spec.get("description"))
+        if kind == "role":
+            out.setdefault("trust", spec["trust"])
+            out.setdefault("max_session", spec.get("max_session") or 3600)
         if kind == "policy":
             out["document"] = spec["document"]
-            out.setdefault("description", spec.get("description"))
         return out
 
     def get(self, kind: str, ref: str) -> Wire:
@@ -361,7 +383,9 @@ class AwsIAMService:
     # ------------------------------------------------------------------------------------------------ roles
 
     def instance_profiles(self, role: str) -> list[str]:
-        """Instance profiles holding a role."""
+        """Instance profiles holding a role (none where the endpoint has no EC2 instance profiles)."""
+        if self._lacks("ListInstanceProfilesForRole"):
+            return []
         return [p["InstanceProfileName"]
                 for p in self._items("ListInstanceProfilesForRole", "InstanceProfiles", RoleName=role)]
 
