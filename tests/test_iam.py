@@ -393,11 +393,12 @@ def test_blocked_deletes_list_blockers_and_cascade_removes_them(session: cloudor
     profile = uid("prof")
     iam.create_instance_profile(InstanceProfileName=profile)  # made outside cloudorm, as EC2 users do
     iam.add_role_to_instance_profile(InstanceProfileName=profile, RoleName=r.name)
+    iam.create_login_profile(UserName=u.name, Password="Console-pass-0123!")  # a console user
     iam.put_user_policy(UserName=u.name, PolicyName="inline",
                         PolicyDocument=json.dumps(Policy(s, "x", statements=s3_read("b")).document))
     expected = {
-        u: {"access keys": [f"…{key.id[-4:]}"], "groups": [g.name], "attached policies": [p.arn],
-            "inline policies": ["inline"]},
+        u: {"access keys": [f"…{key.id[-4:]}"], "console password": [u.name], "groups": [g.name],
+            "attached policies": [p.arn], "inline policies": ["inline"]},
         g: {"members": [u.name], "attached policies": [p.arn]},
         r: {"attached policies": [p.arn], "instance profiles": [profile]},
         p: {"users": [u.name], "groups": [g.name], "roles": [r.name], "versions": ["v1"]},

@@ -50,9 +50,10 @@ class User(Principal):
         return [Group._from_record(self.session, g) for g in self._iam.groups_of(self._ref())]
 
     def blockers(self) -> Blockers:
-        """Access keys, attached and inline policies, and group memberships."""
+        """Access keys, a console password, group memberships, attached and inline policies."""
         ref = self._ref()
         return {"access keys": [mask(k["id"]) or "…" for k in self._iam.access_keys(ref)],
+                "console password": [ref] if self._iam.has_login_profile(ref) else [],
                 "groups": [g["name"] for g in self._iam.groups_of(ref)],
                 **self._policy_blockers()}
 
@@ -61,6 +62,8 @@ class User(Principal):
         if blockers.get("access keys"):
             for k in self._iam.access_keys(ref):
                 self._iam.delete_access_key(ref, k["id"])
+        if blockers.get("console password"):
+            self._iam.delete_login_profile(ref)
         for group in blockers.get("groups", []):
             self._iam.remove_from_group(group, ref)
         self._clear_policies(blockers)

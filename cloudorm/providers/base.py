@@ -138,6 +138,12 @@ class IAMService(Protocol):
     def groups_of(self, user: str) -> list[Wire]:
         """The records of the groups a user is in."""
 
+    def has_login_profile(self, user: str) -> bool:
+        """True if the user has a console password."""
+
+    def delete_login_profile(self, user: str) -> None:
+        """Remove the user's console password."""
+
     def create_access_key(self, user: str) -> Wire:
         """A new key of a user: ``id``, ``secret``, ``status``, ``created`` (the secret is known only now)."""
 

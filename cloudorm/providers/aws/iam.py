@@ -347,6 +347,18 @@ class AwsIAMService:
         """Records of a user's groups."""
         return [record("group", g) for g in self._items("ListGroupsForUser", "Groups", UserName=user)]
 
+    def has_login_profile(self, user: str) -> bool:
+        """GetLoginProfile: False when the user has no console password."""
+        try:
+            self._call("GetLoginProfile", UserName=user)
+        except ce.NotFound:
+            return False
+        return True
+
+    def delete_login_profile(self, user: str) -> None:
+        """DeleteLoginProfile."""
+        self._call("DeleteLoginProfile", UserName=user)
+
     # ------------------------------------------------------------------------------------------------ keys
 
     def create_access_key(self, user: str) -> Wire:
