@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import csv
 import io
 import json
 import urllib.error
@@ -224,18 +225,28 @@ def test_byte_ranges_are_half_open(bucket: cloudorm.Bucket) -> None:
     assert c.total == 0
 
 
-def test_open_streams_in_chunks(bucket: cloudorm.Bucket) -> None:
+def test_open_is_a_streaming_file(bucket: cloudorm.Bucket) -> None:
     data = bytes(range(256)) * 9000  # 2.2 MiB
     blob = bucket.blob("stream").upload(data)
-    with blob.open() as f:
-        chunks = list(f)
-    assert b"".join(chunks) == data and len(chunks) == 3 and f.closed
-    with blob.open() as f:
+    with bucket.session.count_requests() as c, blob.open() as f:
+        assert isinstance(f, io.BufferedIOBase) and f.readable() and not f.seekable()
         assert f.read(10) == data[:10]
-        assert b"".join(f.chunks(1000)) == data[10:]
+        chunks = list(f.chunks(1024 * 1024))
+        assert b"".join(chunks) == data[10:] and [len(x) for x in chunks[:2]] == [1024 * 1024] * 2
         assert f.read() == b""
+    assert f.closed and c["s3.GetObject"] == 1 and c.total == 1  # one GET, read as it goes
     with blob.open() as f:
         assert f.read(5) == data[:5]  # closing early is fine
+    lines = bucket.blob("lines.csv").upload("id,name\n1,ann\n2,bob\n")
+    with lines.open() as f:
+        assert list(f) == [b"id,name\n", b"1,ann\n", b"2,bob\n"]  # like any binary file: by line
+    with lines.open("r") as t:
+        assert list(csv.DictReader(t)) == [{"id": "1", "name": "ann"}, {"id": "2", "name": "bob"}]
+    with lines.open() as f, io.TextIOWrapper(f, encoding="utf-8") as t:
+        assert t.readline() == "id,name\n"
+    with pytest.raises(InvalidInput) as e:
+        lines.open("w")  # type: ignore[call-overload]
+    assert e.value.field == "mode"
 
 
 def test_rename_copy_delete(session: cloudorm.Session, bucket: cloudorm.Bucket) -> None:
@@ -255,6 +266,28 @@ def test_rename_copy_delete(session: cloudorm.Session, bucket: cloudorm.Bucket) 
         assert not copy2.exists()
     finally:
         other.delete(force=True)
+
+
+def test_rename_onto_its_own_key_keeps_the_object(bucket: cloudorm.Bucket) -> None:
+    blob = bucket.blob("stay.txt").upload("still here")
+    with bucket.session.count_requests() as c, pytest.raises(InvalidInput) as e:
+        blob.rename("stay.txt")  # a copy onto itself then a delete would lose it
+    assert e.value.field == "new_key" and c.total == 0
+    assert blob.read_text() == "still here"
+
+
+def test_copy_keeps_stored_headers(bucket: cloudorm.Bucket) -> None:
+    client: Any = bucket.session.storage.client  # type: ignore[attr-defined]
+    headers = {"CacheControl": "max-age=60", "ContentDisposition": 'attachment; filename="a.txt"',
+               "ContentEncoding": "identity", "ContentLanguage": "en"}
+    client.put_object(Bucket=bucket.name, Key="src.txt", Body=b"x", ContentType="text/plain", **headers)
+    def stored(key: str) -> dict[str, Any]:
+        head = client.head_object(Bucket=bucket.name, Key=key)
+        return {k: head.get(k) for k in [*headers, "ContentType"]}
+
+    expected = {**headers, "ContentType": "text/plain"}
+    assert stored(bucket.blob("src.txt").copy_to(bucket, "copy.txt").key) == expected
+    assert stored(bucket.blob("copy.txt").rename("moved.txt").key) == expected
 
 
 def test_unicode_and_odd_keys(bucket: cloudorm.Bucket) -> None:
@@ -279,6 +312,13 @@ def test_bad_input_raises_before_any_request(session: cloudorm.Session, bucket: 
         "src  ": lambda: blob.upload(12),
         "src   ": lambda: blob.upload(io.StringIO("text mode")),
         "metadata": lambda: blob.upload(b"x", metadata={"a": 1}),
+        "metadata[' with space']": lambda: blob.upload(b"x", metadata={" with space": "x"}),
+        "metadata['a'] ": lambda: blob.upload(b"x", metadata={"a": "é"}),
+        "metadata['a']  ": lambda: blob.upload(b"x", metadata={"a": "line\nbreak"}),
+        "metadata['A']": lambda: blob.upload(b"x", metadata={"a": "1", "A": "2"}),
+        "metadata ": lambda: blob.upload(b"x", metadata={"big": "x" * 2046}),
+        "path": lambda: bucket.blob("folder/").download_to(tmp_path),
+        "mode": lambda: blob.open("wb"),  # type: ignore[call-overload]
         "content_type": lambda: blob.upload(b"x", content_type="nonsense"),
         "expires": lambda: blob.url(expires=0),
         "expires ": lambda: blob.url(expires=-5),

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
+import logging
 import math
 import os
 import random
+import threading
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from botocore.retries.standard import ExponentialBackoff
@@ -120,6 +125,81 @@ def test_download_cut_by_dropped_connections_leaves_no_partial_file(moto_url: st
         b.delete(force=True)
 
 
+class CutBodies(ThreadingHTTPServer):
+    """A proxy to a moto server that sends only the first half of the first ``cuts`` GET bodies, then drops the
+    connection (what a network failure mid-download looks like); ``seen`` records each GET's range headers."""
+
+    def __init__(self, upstream: str, cuts: int) -> None:
+        self.upstream = urlsplit(upstream).netloc
+        self.cuts = cuts
+        self.seen: list[tuple[str | None, str | None]] = []
+        super().__init__(("127.0.0.1", 0), _CutHandler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _CutHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: CutBodies
+
+    def relay(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        upstream = http.client.HTTPConnection(self.server.upstream, timeout=30)
+        upstream.request(self.command, self.path, body or None, dict(self.headers))
+        response = upstream.getresponse()
+        data = response.read()
+        cut = self.command == "GET" and "?" not in self.path and self.server.cuts > 0
+        if self.command == "GET":
+            self.server.seen.append((self.headers.get("Range"), self.headers.get("If-Match")))
+        self.send_response(response.status)
+        for name, value in response.getheaders():
+            if name.lower() not in ("connection", "transfer-encoding", "content-length"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", response.headers.get("Content-Length") or str(len(data)))
+        self.end_headers()
+        if cut:
+            self.server.cuts -= 1
+            self.wfile.write(data[:len(data) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+        elif self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = relay
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_open_resumes_a_cut_connection_where_it_stopped(moto_url: str) -> None:
+    data = random.Random(3).randbytes(3 * MiB)
+    proxy = CutBodies(moto_url, cuts=0)
+    try:
+        s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=proxy.url)
+        b = s.Bucket(unique()).save()
+        blob = b.blob("cut.bin").upload(data)
+        proxy.cuts = 2  # the first GET and the first resumed GET lose their connection halfway
+        with blob.open() as f:
+            assert sha(f.read()) == sha(data)
+        first, second, third = proxy.seen
+        half = len(data) // 2
+        assert first == (None, None)
+        assert second[0] is not None and second[0].startswith("bytes=") and second[1] == f'"{blob.etag}"'
+        resumed_at = int(second[0][6:-1])
+        assert 0 < resumed_at <= half and int(third[0][6:-1]) > resumed_at  # type: ignore[index]
+        proxy.cuts = 100  # more cuts than attempts: a mapped error, not a raw botocore one
+        with pytest.raises(cloudorm.errors.CloudError), blob.open() as f:
+            f.read()
+        proxy.cuts = 0
+        b.delete(force=True)
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+
+
 def test_upload_many_and_download_many(bucket: cloudorm.Bucket, tmp_path: Path,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     s = bucket.session
@@ -139,6 +219,13 @@ def test_upload_many_and_download_many(bucket: cloudorm.Bucket, tmp_path: Path,
     with s.count_requests() as c:
         got = bucket.download_many(["many/f000.txt"], tmp_path / "by-key")
     assert got.ok and c["s3.HeadObject"] == 1 and c["s3.GetObject"] == 1
+
+
+def test_concurrency_stays_within_the_connection_pool(bucket: cloudorm.Bucket,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="urllib3"):
+        bucket.upload_many({f"p{i:03}": b"x" for i in range(150)}, concurrency=128).raise_for_errors()
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]  # no connection churn
 
 
 def test_upload_many_paths_and_directories(bucket: cloudorm.Bucket, tmp_path: Path) -> None:
@@ -170,6 +257,34 @@ def test_one_failure_does_not_hide_the_others(bucket: cloudorm.Bucket, tmp_path:
     assert not failed.ok and all(isinstance(r.error, NotFound) for r in failed)
 
 
+def test_folder_markers_download_as_directories(bucket: cloudorm.Bucket, tmp_path: Path) -> None:
+    bucket.upload_many({"docs/": b"", "docs/a.txt": b"a", "docs/sub/": b"", "docs/sub/b.txt": b"b"}).raise_for_errors()
+    with bucket.session.count_requests() as c:
+        results = bucket.download_many(bucket.blobs(prefix="docs/"), tmp_path)
+    assert results.ok and [r.key for r in results] == ["docs/", "docs/a.txt", "docs/sub/", "docs/sub/b.txt"]
+    assert c["s3.GetObject"] == 2  # the markers need no request
+    assert (tmp_path / "docs" / "sub").is_dir() and (tmp_path / "docs" / "sub" / "b.txt").read_bytes() == b"b"
+    out = bucket.blob("docs/a.txt").download_to(f"{tmp_path / 'new-dir'}/")  # a trailing "/" names a directory
+    assert out == tmp_path / "new-dir" / "a.txt" and out.read_bytes() == b"a"
+
+
+def test_force_delete_reports_objects_it_could_not_delete(small_parts: cloudorm.Session) -> None:
+    client: Any = small_parts.storage.client  # type: ignore[attr-defined]
+    name = unique("locked")
+    client.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    b = small_parts.Bucket(name)
+    b.upload_many({"free": b"1", "held": b"2"}).raise_for_errors()
+    client.put_object_legal_hold(Bucket=name, Key="held", LegalHold={"Status": "ON"})
+    with pytest.raises(BatchError) as e:
+        b.delete(force=True)  # DeleteObjects answers 200 with an Errors list: not ignored
+    assert [x["Key"] for x in e.value.unprocessed] == ["held"] and "held" in str(e.value)
+    assert e.value.code == "AccessDenied" and e.value.request_id
+    assert [x.key for x in b.blobs()] == ["held"] and b.exists()
+    client.put_object_legal_hold(Bucket=name, Key="held", LegalHold={"Status": "OFF"})
+    b.delete(force=True)
+    assert not b.exists()
+
+
 def test_force_delete_of_a_versioned_bucket_batches_1000_keys(small_parts: cloudorm.Session) -> None:
     s = small_parts
     client: Any = s.storage.client  # type: ignore[attr-defined]
@@ -189,7 +304,7 @@ def test_force_delete_of_a_versioned_bucket_batches_1000_keys(small_parts: cloud
 
 
 @pytest.mark.usefixtures("fast_backoff")
-def test_transfers_survive_ten_percent_faults(moto_url: str) -> None:
+def test_transfers_survive_ten_percent_faults(moto_url: str, tmp_path: Path) -> None:
     rng = random.Random(5)
     payloads = {f"obj-{i:02}": rng.randbytes(rng.choice([10, 1000, 100_000])) for i in range(46)}
     for i in range(4):  # some multipart
@@ -202,6 +317,10 @@ def test_transfers_survive_ten_percent_faults(moto_url: str) -> None:
                 b.blob(key).upload(data)
             for key, data in payloads.items():
                 assert sha(b.blob(key).download()) == sha(data), key
+                if key.startswith("big"):  # parallel ranged GETs, and a stream read as it goes
+                    assert sha(b.blob(key).download_to(tmp_path / key).read_bytes()) == sha(data), key
+                    with b.blob(key).open() as f:
+                        assert sha(f.read()) == sha(data), key
             b.upload_many({f"many/{k}": v for k, v in payloads.items() if k.startswith("obj")},
                           concurrency=8).raise_for_errors()
             assert {x.key: x.size for x in b.blobs(prefix="many/")} == {

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import attrs
 
@@ -22,47 +22,24 @@ if TYPE_CHECKING:
     from cloudorm.storage.bucket import Bucket
 
 CHUNK = 1024 * 1024
-"""Bytes per chunk when a ``BlobReader`` is iterated."""
+"""Bytes per piece of ``BlobReader.chunks()``."""
+
+BUFFER = 256 * 1024
+"""Bytes a ``BlobReader`` reads ahead from the connection."""
 
 
-class BlobReader:
-    """A streaming reader of one object (``blob.open()``): ``read(n)``, iteration in chunks, a context manager."""
+class BlobReader(io.BufferedReader):
+    """A streaming reader of one object (``blob.open()``): a buffered binary file (``read(n)``, ``readline()``,
+    ``for line in f``, ``io.TextIOWrapper(f)``), with ``chunks(size)`` for fixed-size pieces."""
 
-    def __init__(self, stream: BinaryIO, chunk_size: int = CHUNK) -> None:
-        self._stream = stream
+    def __init__(self, raw: io.RawIOBase, chunk_size: int = CHUNK) -> None:
+        super().__init__(raw, buffer_size=BUFFER)
         self.chunk_size = chunk_size
 
-    def read(self, size: int = -1) -> bytes:
-        """Up to ``size`` bytes (all that is left when negative); ``b""`` at the end."""
-        return self._stream.read(size)
-
-    def readable(self) -> bool:
-        """Always True (for code that checks file objects)."""
-        return True
-
     def chunks(self, size: int | None = None) -> Iterator[bytes]:
-        """The remaining bytes in chunks of ``size`` (default ``chunk_size``)."""
-        while chunk := self._stream.read(size or self.chunk_size):
+        """The remaining bytes in pieces of ``size`` (default ``chunk_size``; the last may be shorter)."""
+        while chunk := self.read(size or self.chunk_size):
             yield chunk
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self.chunks()
-
-    def close(self) -> None:
-        """Release the connection (reading the rest is not needed)."""
-        self._stream.close()
-
-    @property
-    def closed(self) -> bool:
-        """Whether ``close()`` was called."""
-        return self._stream.closed
-
-    def __enter__(self) -> BlobReader:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
 
 def answers(refresh: Callable[[], object]) -> bool:
@@ -175,6 +152,8 @@ class Blob:
         """Move the object to ``new_key`` in the same bucket and return the Blob there (this one is then gone).
         A copy then a delete on S3; one atomic request on Wasabi."""
         new_key = check_key(new_key, "new_key")
+        if new_key == self.key:  # a copy onto itself then a delete would lose the object
+            raise InvalidInput("new_key", f"{new_key!r} is the blob's own key")
         self._storage.rename(self.bucket.name, self.key, new_key)
         moved = Blob(self.bucket, new_key)
         self._info = {}
@@ -217,9 +196,23 @@ class Blob:
                 raise
             return b""
 
-    def open(self) -> BlobReader:
-        """A streaming reader: ``with blob.open() as f: for chunk in f: ...`` (one GET, read as you go)."""
-        return BlobReader(self._storage.open(self.bucket.name, self.key))
+    @overload
+    def open(self, mode: Literal["rb"] = "rb") -> BlobReader: ...
+
+    @overload
+    def open(self, mode: Literal["r"], encoding: str = "utf-8", errors: str = "strict",
+             newline: str | None = None) -> io.TextIOWrapper: ...
+
+    def open(self, mode: str = "rb", encoding: str = "utf-8", errors: str = "strict",
+             newline: str | None = None) -> BlobReader | io.TextIOWrapper:
+        """A streaming reader, one GET read as you go: binary (``"rb"``, a ``BlobReader``) or text (``"r"``).
+        ``with blob.open() as f: for line in f: ...``; a connection lost midway is resumed where it stopped."""
+        if mode not in ("rb", "r"):
+            raise InvalidInput("mode", f"blobs open for reading, 'rb' (binary) or 'r' (text), not {mode!r}")
+        reader = BlobReader(self._storage.open(self.bucket.name, self.key))
+        if mode == "rb":
+            return reader
+        return io.TextIOWrapper(reader, encoding=encoding, errors=errors, newline=newline)
 
     def download_to(self, path: str | os.PathLike[str], progress: bool = False) -> Path:
         """Write the object to ``path`` (into it, under the key's last part, if it is a directory) and return the
@@ -228,8 +221,11 @@ class Blob:
         if not isinstance(path, (str, os.PathLike)):
             raise InvalidInput("path", f"must be a str or a pathlib.Path, not {type(path).__name__}")
         target = Path(path)
-        if target.is_dir():
-            target = target / self.key.rsplit("/", 1)[-1]
+        if target.is_dir() or str(path).endswith(("/", os.sep)):
+            name = self.key.rsplit("/", 1)[-1]
+            if not name:
+                raise InvalidInput("path", f"the key {self.key!r} ends with '/': give the file's path")
+            target = target / name
         target.parent.mkdir(parents=True, exist_ok=True)
         size, etag = self._info.get("size"), self._info.get("etag")
         with progress_bar(progress, size, self.key) as bar:

@@ -229,11 +229,15 @@ class Bucket:
             else:
                 key = check_key(k, "keys")
                 jobs.append(DownloadJob(key, str(download_path(root, key))))
-        for job in jobs:
-            Path(job.path).parent.mkdir(parents=True, exist_ok=True)
-        with progress_bar(progress, len(jobs), f"download from {self.name}", unit="obj") as bar:
-            errors = self._storage.download_many(self.name, jobs, concurrency, (lambda: bar(1)) if bar else None)
-        return TransferResults(TransferResult(j.key, j.path, j.size, e) for j, e in zip(jobs, errors, strict=True))
+        # a key ending in "/" is a folder marker (the S3 console's "Create folder"): a directory, not a file
+        folders = [j.key.endswith("/") for j in jobs]
+        files = [j for j, folder in zip(jobs, folders, strict=True) if not folder]
+        for job, folder in zip(jobs, folders, strict=True):
+            (Path(job.path) if folder else Path(job.path).parent).mkdir(parents=True, exist_ok=True)
+        with progress_bar(progress, len(files), f"download from {self.name}", unit="obj") as bar:
+            errors = iter(self._storage.download_many(self.name, files, concurrency, (lambda: bar(1)) if bar else None))
+        return TransferResults(TransferResult(j.key, j.path, j.size, None if folder else next(errors))
+                               for j, folder in zip(jobs, folders, strict=True))
 
     # ------------------------------------------------------------------------------------------- websites
 

@@ -15,6 +15,10 @@ MAX_EXPIRES = 7 * 24 * 3600
 MAX_CONCURRENCY = 256
 """The most threads a many-object transfer may use."""
 
+MAX_METADATA = 2048
+"""The most bytes of user metadata (names and values) S3 stores with an object."""
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]*[a-z0-9]")
 _BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
@@ -80,14 +84,25 @@ def check_concurrency(n: Any) -> int:
 
 
 def check_metadata(metadata: Any) -> dict[str, str]:
-    """User metadata: a dict of str to str (S3 stores it as ``x-amz-meta-*`` headers)."""
+    """User metadata: a dict of str to str sent as ``x-amz-meta-*`` headers, so names are HTTP header tokens
+    (case-insensitive: S3 lowercases them), values printable ASCII, 2 KB in all (S3's limit)."""
     if metadata is None:
         return {}
     if not isinstance(metadata, dict):
         raise InvalidInput("metadata", f"must be a dict of str to str, not {type(metadata).__name__}")
+    seen: set[str] = set()
     for k, v in metadata.items():
-        if not isinstance(k, str) or not k or not isinstance(v, str):
-            raise InvalidInput(f"metadata[{k!r}]", "metadata keys are non-empty str and values are str")
+        if not isinstance(k, str) or not _TOKEN.fullmatch(k):
+            raise InvalidInput(f"metadata[{k!r}]", "a metadata name is a non-empty str of ASCII letters, digits "
+                                                  "and !#$%&'*+-.^_`|~ (it travels as an HTTP header name)")
+        if k.lower() in seen:
+            raise InvalidInput(f"metadata[{k!r}]", "metadata names are case-insensitive: this one is given twice")
+        seen.add(k.lower())
+        if not isinstance(v, str) or not (v.isascii() and v.isprintable()):
+            raise InvalidInput(f"metadata[{k!r}]", f"a metadata value is a str of printable ASCII, not {v!r}")
+    size = sum(len(k) + len(v) for k, v in metadata.items())
+    if size > MAX_METADATA:
+        raise InvalidInput("metadata", f"S3 stores at most {MAX_METADATA:,} bytes of metadata, got {size:,}")
     return dict(metadata)
 
 

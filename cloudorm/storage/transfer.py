@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import mimetypes
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -127,16 +128,22 @@ class TransferResults(list[TransferResult]):
 
 @contextmanager
 def progress_bar(enabled: bool, total: int | None, desc: str, unit: str = "B") -> Iterator[Progress | None]:
-    """A tqdm bar (on stderr) while the block runs, as a callback taking increments; None when not ``enabled``."""
+    """A tqdm bar (on stderr) while the block runs, as a thread-safe callback taking increments; None when not
+    ``enabled``."""
     if not enabled:
         yield None
         return
     from tqdm.auto import tqdm  # type: ignore[import-untyped]
 
     scale = unit == "B"
+    lock = threading.Lock()  # transfer threads report at once; tqdm's counter is not atomic
     with tqdm(total=total, desc=desc, unit=unit, unit_scale=scale, unit_divisor=1024 if scale else 1000,
               leave=False) as bar:
-        yield bar.update
+        def update(n: int) -> None:
+            with lock:
+                bar.update(n)
+
+        yield update
 
 
 def tree(directory: Path) -> list[tuple[str, Path]]:

@@ -12,7 +12,7 @@ import io
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import IO, Any, BinaryIO, TypeVar
+from typing import IO, Any, TypeVar
 
 from botocore import exceptions as bx
 from botocore import xform_name
@@ -51,8 +51,13 @@ def _dns_suffix(region: str) -> str:
     return "amazonaws.com"
 
 
-def _info(key: str, raw: Wire) -> Wire:
-    """Object information from a listing entry or a HEAD response, in cloudorm's names."""
+_KEPT_HEADERS = ("ContentType", "CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage",
+                 "WebsiteRedirectLocation")
+"""The stored headers a copy carries over (with the metadata)."""
+
+
+def _info(key: str, raw: Wire, head: bool = False) -> Wire:
+    """Object information from a listing entry or a ``head`` response, in cloudorm's names."""
     out: Wire = {"key": key}
     size = raw.get("Size", raw.get("ContentLength"))
     if size is not None:
@@ -61,8 +66,8 @@ def _info(key: str, raw: Wire) -> Wire:
         out["etag"] = str(raw["ETag"]).strip('"')
     if raw.get("LastModified") is not None:
         out["last_modified"] = raw["LastModified"]
-    if "ContentType" in raw:
-        out["content_type"] = raw["ContentType"]
+    if head:  # a server may send no Content-Type: None, not a reason for another HEAD
+        out["content_type"] = raw.get("ContentType")
         out["metadata"] = dict(raw.get("Metadata") or {})
     return out
 
@@ -90,23 +95,42 @@ class _Known(BaseSubscriber):
 
 
 class _Stream(io.RawIOBase):
-    """An object's body as a raw binary stream whose read errors are cloudorm errors."""
+    """An object's body as a raw binary stream: a connection lost midway is resumed with a ranged GET of the same
+    version (If-Match) from where it stopped; errors are cloudorm errors."""
 
-    def __init__(self, body: Any, fail: Callable[[Exception], Exception]) -> None:
-        self._body = body
-        self._fail = fail
+    def __init__(self, get: Callable[[int, str | None], Wire], fail: Callable[[Exception], Exception],
+                 attempts: int) -> None:
+        self._get, self._fail, self._attempts = get, fail, attempts
+        self._position = 0
+        response = get(0, None)
+        self._etag: str | None = response.get("ETag")
+        self._body = response["Body"]
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        try:
-            data = self._body.read(len(buffer))
-        except (bx.BotoCoreError, OSError) as e:
-            raise self._fail(e) from None
+        for attempt in range(1, self._attempts + 1):
+            try:
+                data = self._body.read(len(buffer))
+                break
+            except _STREAM_ERRORS as e:
+                self._body.close()
+                if attempt == self._attempts:
+                    raise self._fail(e) from None
+                self._body = self._get(self._position, self._etag)["Body"]
+            except (bx.BotoCoreError, OSError) as e:
+                raise self._fail(e) from None
         n = len(data)
         buffer[:n] = data
+        self._position += n
         return n
+
+    def readall(self) -> bytes:
+        parts = []
+        while part := self.read(1024 * 1024):
+            parts.append(part)
+        return b"".join(parts)
 
     def close(self) -> None:
         if not self.closed:
@@ -162,8 +186,10 @@ class S3StorageService:
             raise self._error(e, operation, bucket, key) from None
 
     def _config(self, concurrency: int | None = None) -> TransferConfig:
+        """s3transfer's settings: the session's multipart sizes; ``concurrency`` requests in flight, at most the
+        client's connection pool (more would only open and discard connections)."""
         options = self.clients.options
-        extra = {"max_request_concurrency": concurrency} if concurrency else {}
+        extra = {"max_request_concurrency": min(concurrency, options.max_pool_connections)} if concurrency else {}
         return TransferConfig(multipart_threshold=options.multipart_threshold,
                               multipart_chunksize=options.multipart_chunksize, **extra)
 
@@ -229,7 +255,8 @@ class S3StorageService:
                     first = failed[0]
                     raise ce.BatchError(f"{len(failed)} objects of bucket {name!r} could not be deleted; first: "
                                         f"{first.get('Key')}: {first.get('Code')} {first.get('Message')}", failed,
-                                        provider=self.provider, operation="DeleteObjects", code=first.get("Code"))
+                                        provider=self.provider, operation="DeleteObjects", code=first.get("Code"),
+                                        request_id=r["ResponseMetadata"].get("RequestId"))
                 deleted += len(chunk)
 
     def bucket_region(self, name: str) -> str:
@@ -270,7 +297,7 @@ class S3StorageService:
 
     def head_object(self, bucket: str, key: str) -> Wire:
         """HeadObject: size, etag, last_modified, content_type, metadata."""
-        return _info(key, self._call("HeadObject", bucket, key, Bucket=bucket, Key=key))
+        return _info(key, self._call("HeadObject", bucket, key, Bucket=bucket, Key=key), head=True)
 
     def upload(self, bucket: str, key: str, source: Source, content_type: str, metadata: dict[str, str],
                progress: Progress | None = None) -> None:
@@ -299,11 +326,18 @@ class S3StorageService:
         assert last is not None
         raise self._error(last, "GetObject", bucket, key)
 
-    def open(self, bucket: str, key: str) -> BinaryIO:
-        """GetObject, its body as a buffered binary stream."""
-        body = self._call("GetObject", bucket, key, Bucket=bucket, Key=key)["Body"]
-        return io.BufferedReader(_Stream(body, lambda e: self._error(e, "GetObject", bucket, key)),
-                                 buffer_size=256 * 1024)
+    def open(self, bucket: str, key: str) -> io.RawIOBase:
+        """GetObject, its body as a raw stream that resumes a lost connection where it stopped."""
+        def get(position: int, etag: str | None) -> Wire:
+            params: Wire = {"Bucket": bucket, "Key": key}
+            if position:
+                params["Range"] = f"bytes={position}-"
+            if etag:
+                params["IfMatch"] = etag
+            response: Wire = self._call("GetObject", bucket, key, **params)
+            return response
+
+        return _Stream(get, lambda e: self._error(e, "GetObject", bucket, key), self.clients.options.max_attempts)
 
     def download_file(self, bucket: str, key: str, path: str, size: int | None = None, etag: str | None = None,
                       progress: Progress | None = None) -> None:
@@ -315,10 +349,11 @@ class S3StorageService:
 
     def copy(self, bucket: str, key: str, to_bucket: str, to_key: str) -> None:
         """s3transfer's managed copy (UploadPartCopy above the threshold, so objects over 5 GB copy too), keeping
-        the content type and metadata, which a multipart copy would otherwise drop."""
-        info = self.head_object(bucket, key)
-        args: Wire = {"ContentType": info["content_type"], "Metadata": info["metadata"],
-                      "MetadataDirective": "REPLACE"}
+        the content type, metadata and other stored headers, which a multipart copy would otherwise drop."""
+        head = self._call("HeadObject", bucket, key, Bucket=bucket, Key=key)
+        info = _info(key, head, head=True)
+        args: Wire = {name: head[name] for name in _KEPT_HEADERS if head.get(name) is not None}
+        args.update(Metadata=info["metadata"], MetadataDirective="REPLACE")
         with self._manager() as manager:
             future = manager.copy({"Bucket": bucket, "Key": key}, to_bucket, to_key, extra_args=args,
                                   subscribers=[_Known(info["size"], info.get("etag"))])
