@@ -347,6 +347,20 @@ def test_bad_input_raises_before_any_request(session: cloudorm.Session, bucket: 
     assert c.total == 0
 
 
+def test_s3_error_codes_map_to_cloudorm_types() -> None:
+    from botocore.exceptions import ClientError
+
+    from cloudorm.errors import AccessDenied
+    from cloudorm.providers.aws.errors import map_error
+
+    for code, kind in [("OperationAborted", ConflictError), ("AuthorizationHeaderMalformed", AccessDenied),
+                       ("BucketNotEmpty", ConflictError), ("NoSuchKey", NotFound), ("403", AccessDenied)]:
+        raw = ClientError({"Error": {"Code": code, "Message": f"{code} happened"},
+                           "ResponseMetadata": {"RequestId": "REQ123", "HTTPStatusCode": 409}}, "CreateBucket")
+        err = map_error(raw, "aws")
+        assert isinstance(err, kind) and err.request_id == "REQ123" and f"{code} happened" in err.message, code
+
+
 # ----------------------------------------------------------------------------------------------- presigning
 
 

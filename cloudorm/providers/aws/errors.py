@@ -35,6 +35,7 @@ _BY_CODE: dict[str, type[ce.CloudError]] = {
     "ConcurrentModification": ce.ConflictError,
     "EntityTemporarilyUnmodifiable": ce.ConflictError,
     "BucketNotEmpty": ce.ConflictError,
+    "OperationAborted": ce.ConflictError,  # S3: a conflicting operation on the bucket is in progress
     "PreconditionFailed": ce.ConflictError,
     "ConflictException": ce.ConflictError,
     # bad requests
@@ -62,6 +63,8 @@ _BY_CODE: dict[str, type[ce.CloudError]] = {
     "InvalidClientTokenId": ce.AccessDenied,
     "InvalidAccessKeyId": ce.AccessDenied,
     "SignatureDoesNotMatch": ce.AccessDenied,
+    "AuthorizationHeaderMalformed": ce.AccessDenied,  # S3: signed for another region
+    "AuthorizationQueryParametersError": ce.AccessDenied,
     "ExpiredToken": ce.AccessDenied,
     "ExpiredTokenException": ce.AccessDenied,
     "MissingAuthenticationToken": ce.AccessDenied,
