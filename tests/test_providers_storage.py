@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import urllib.request
 import uuid
 from collections.abc import Iterator
 
@@ -12,6 +13,7 @@ from botocore.exceptions import ClientError
 import cloudorm
 from cloudorm.errors import InvalidInput, NotFound
 from cloudorm.testing import WasabiEmulator
+from tests.conftest import FAKE_CREDS
 
 WASABI_CREDS = {"aws_access_key_id": "WASABIKEY00000000001", "aws_secret_access_key": "wasabi-secret-never-shown",
                 "region": "eu-central-2"}
@@ -126,3 +128,31 @@ def test_digitalocean_spaces_needs_its_key_before_any_request() -> None:
     assert e.value.field == "spaces_key"
     with pytest.raises(cloudorm.errors.Unsupported):
         s.User("alice").save()
+
+
+def test_buckets_in_another_region_are_signed_for_theirs(moto_url: str) -> None:
+    s = cloudorm.Session("aws", creds={**FAKE_CREDS, "region": "eu-west-1"}, endpoint_url=moto_url)
+    name = f"b-{uuid.uuid4().hex[:12]}"
+    # AWS refuses a CreateBucket signed for another region than the bucket's (IllegalLocationConstraint)
+    home = s.Bucket(name, region="us-east-1").save()
+    assert cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=moto_url).Bucket(name).refresh().region == "us-east-1"
+    home.blob("k.txt").upload(b"data")
+    url = home.blob("k.txt").url(expires=60)
+    assert "%2Fus-east-1%2Fs3%2Faws4_request" in url  # S3 rejects a presigned URL signed for another region
+    with urllib.request.urlopen(url) as r:
+        assert r.read() == b"data"
+    post = home.upload_url("form.txt")
+    assert "/us-east-1/s3/aws4_request" in post.fields["x-amz-credential"]
+    same = s.Bucket(f"b-{uuid.uuid4().hex[:12]}").save()  # the session's region
+    assert "%2Feu-west-1%2Fs3%2F" in same.blob("k").url()
+    home.delete(force=True)
+    same.delete()
+
+
+def test_wasabi_buckets_in_other_regions_use_that_regions_endpoint() -> None:
+    s = cloudorm.Session("wasabi", creds=WASABI_CREDS)
+    clients = s._provider.clients  # type: ignore[attr-defined]
+    assert clients.endpoint("s3") == "https://s3.eu-central-2.wasabisys.com"
+    assert clients.endpoint("s3", "us-west-1") == "https://s3.us-west-1.wasabisys.com"
+    url = s.Bucket("far-away", region="us-west-1").blob("k").url()
+    assert url.startswith("https://") and "s3.us-west-1.wasabisys.com" in url and "%2Fus-west-1%2F" in url

@@ -228,12 +228,13 @@ class StorageService(Protocol):
     def delete_object(self, bucket: str, key: str) -> None:
         """Delete an object (no error if absent)."""
 
-    def presign_get(self, bucket: str, key: str, expires: int) -> str:
-        """A URL anyone can GET the object with for ``expires`` seconds."""
+    def presign_get(self, bucket: str, key: str, expires: int, region: str | None = None) -> str:
+        """A URL anyone can GET the object with for ``expires`` seconds, signed for the bucket's ``region``
+        (default: the session's)."""
 
     def presign_post(self, bucket: str, key: str, expires: int, fields: dict[str, str],
-                     conditions: list[Any]) -> tuple[str, dict[str, str]]:
-        """A browser-style upload form: the URL and the form fields to send with the file."""
+                     conditions: list[Any], region: str | None = None) -> tuple[str, dict[str, str]]:
+        """A browser-style upload form for the bucket in ``region``: the URL and the form fields to send."""
 
     def upload_many(self, bucket: str, jobs: Sequence[UploadJob], concurrency: int,
                     done: Callable[[], None] | None = None) -> list[BaseException | None]:

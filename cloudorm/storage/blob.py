@@ -234,4 +234,4 @@ class Blob:
 
     def url(self, expires: int | timedelta = 60) -> str:
         """A presigned URL anyone can GET the object with for ``expires`` seconds (1 s to 7 days; no request)."""
-        return self._storage.presign_get(self.bucket.name, self.key, check_expires(expires))
+        return self._storage.presign_get(self.bucket.name, self.key, check_expires(expires), self.bucket.region)

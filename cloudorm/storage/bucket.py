@@ -160,7 +160,7 @@ class Bucket:
             assert content_type is not None
             fields["Content-Type"] = content_type
             conditions.append({"Content-Type": content_type})
-        url, form = self._storage.presign_post(self.name, key, seconds, fields, conditions)
+        url, form = self._storage.presign_post(self.name, key, seconds, fields, conditions, self.region)
         return PresignedPost(url, form)
 
     # ------------------------------------------------------------------------------------------- many objects

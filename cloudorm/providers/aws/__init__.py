@@ -55,14 +55,12 @@ class AwsProvider(Provider):
         if not isinstance(self._region, str):
             raise InvalidInput("region", f"must be a str, not {self._region!r}")
         self.overrides = endpoints_from(endpoint_url)
-        self.endpoints = self.overrides
-        if "*" not in self.overrides:  # the provider's own endpoints for services not overridden
-            self.endpoints = {**self.default_endpoints(self._region), **self.overrides}
         self.options = options
         self.clients = ClientFactory(provider=self.name, credentials=self.credentials, region=self._region,
-                                     endpoints=self.endpoints, options=options, hub=self.requests,
+                                     endpoints=self.overrides, options=options, hub=self.requests,
                                      s3_compatible=self.s3_compatible, isolated=self.isolated,
-                                     data_paths=self.data_paths, service_regions=self.service_regions)
+                                     data_paths=self.data_paths, service_regions=self.service_regions,
+                                     regional=self.default_endpoints)
 
     s3_compatible: ClassVar[bool] = False
     isolated: ClassVar[bool] = False
@@ -112,7 +110,7 @@ class AwsProvider(Provider):
     @property
     def endpoint_url(self) -> str | None:
         """The endpoint every service uses, when one URL was given (the local cloud's server URL on local)."""
-        return self.endpoints.get("*")
+        return self.overrides.get("*")
 
     def _make_service(self, area: str) -> Any:
         if area == "nosql":

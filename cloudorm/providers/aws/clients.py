@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import boto3
@@ -17,14 +17,19 @@ from cloudorm.credentials import KeyCredentials
 from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.base import Options
 
+RegionalEndpoints = Callable[[str], Mapping[str, str]]
+"""A provider's own endpoint per service in a region (Wasabi's ``s3.{region}.wasabisys.com``)."""
+
 
 class ClientFactory:
-    """Makes and caches one botocore client per service for a session; safe to use from many threads."""
+    """Makes and caches one botocore client per service (and region) for a session; safe to use from many
+    threads. ``endpoints`` are overrides (``"*"``: every service); ``regional`` gives the provider's own."""
 
     def __init__(self, *, provider: str, credentials: KeyCredentials | None, region: str,
                  endpoints: Mapping[str, str], options: Options, hub: RequestHub, s3_compatible: bool = False,
                  isolated: bool = False, data_paths: tuple[str, ...] = (),
-                 service_regions: Mapping[str, str] | None = None) -> None:
+                 service_regions: Mapping[str, str] | None = None, regional: RegionalEndpoints | None = None,
+                 ) -> None:
         self._provider = provider
         self._service_regions = dict(service_regions or {})
         self._data_paths = data_paths
@@ -32,21 +37,31 @@ class ClientFactory:
         self._credentials = credentials
         self._region = region
         self._endpoints = dict(endpoints)
+        self._regional = regional
         self._options = options
         self.options = options
         """The session's transport options (object storage reads its multipart sizes here)."""
         self._hub = hub
         self._s3_compatible = s3_compatible
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
         self._boto: boto3.Session | None = None
 
-    def endpoint(self, service: str) -> str | None:
-        """The endpoint URL override for ``service``, if any."""
-        return self._endpoints.get(service) or self._endpoints.get("*")
+    @property
+    def region(self) -> str:
+        """The session's region."""
+        return self._region
 
-    def config(self, service: str) -> Config:
-        """The botocore Config every client of this session uses."""
+    def endpoint(self, service: str, region: str | None = None) -> str | None:
+        """The endpoint URL for ``service`` in ``region`` (the session's by default): an override, the provider's
+        own, or None for botocore's."""
+        url = self._endpoints.get(service) or self._endpoints.get("*")
+        if url is None and self._regional is not None:
+            url = self._regional(region or self._region).get(service)
+        return url
+
+    def config(self, service: str, region: str | None = None) -> Config:
+        """The botocore Config of this session's clients of ``service`` in ``region`` (the session's by default)."""
         extra: dict[str, Any] = {}
         if self._s3_compatible or self.endpoint(service):
             # S3-compatible services (Wasabi, Spaces, MinIO, moto) reject boto3's default checksum headers.
@@ -55,7 +70,7 @@ class ClientFactory:
         if service == "s3":  # presigned URLs too (botocore would presign with SigV2 by default)
             extra["signature_version"] = "s3v4"
         return Config(
-            region_name=self._service_regions.get(service, self._region),
+            region_name=self._service_regions.get(service, region or self._region),
             retries={"mode": "standard", "total_max_attempts": self._options.max_attempts},
             connect_timeout=self._options.connect_timeout,
             read_timeout=self._options.read_timeout,
@@ -63,16 +78,18 @@ class ClientFactory:
             **extra,
         )
 
-    def client(self, service: str) -> Any:
-        """The botocore client for ``service`` (made on first use)."""
-        client = self._clients.get(service)
+    def client(self, service: str, region: str | None = None) -> Any:
+        """The botocore client for ``service`` in ``region`` (default: the session's), made on first use. Another
+        region matters where a request must be signed for the resource's own region (S3 presigned URLs)."""
+        key = (service, region or self._region)
+        client = self._clients.get(key)
         if client is not None:
             return client
         with self._lock:
-            client = self._clients.get(service)
+            client = self._clients.get(key)
             if client is None:
-                client = self._make(service)
-                self._clients[service] = client
+                client = self._make(service, key[1])
+                self._clients[key] = client
         return client
 
     def close(self) -> None:
@@ -95,7 +112,7 @@ class ClientFactory:
                 loader.search_paths.insert(0, path)
         return session
 
-    def _make(self, service: str) -> Any:
+    def _make(self, service: str, region: str) -> Any:
         try:
             if self._boto is None:
                 c = self._credentials
@@ -106,8 +123,8 @@ class ClientFactory:
                     region_name=self._region,
                     botocore_session=self._botocore_session(),
                 )
-            client = self._boto.client(service, endpoint_url=self.endpoint(service),  # type: ignore[call-overload]
-                                       config=self.config(service))
+            client = self._boto.client(service, endpoint_url=self.endpoint(service, region),  # type: ignore[call-overload]
+                                       config=self.config(service, region))
         except BotoCoreError as e:  # e.g. AWS_PROFILE names a profile that does not exist
             raise map_error(e, self._provider, None, self._credentials.secrets() if self._credentials else ()) from None
         hub = self._hub

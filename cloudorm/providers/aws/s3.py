@@ -177,9 +177,12 @@ class S3StorageService:
             err.operation = operation
         return err
 
-    def _call(self, operation: str, bucket: str | None = None, key: str | None = None, /, **params: Any) -> Any:
-        """Send one S3 operation (named as botocore's method, e.g. ``head_object``)."""
-        method = getattr(self.client, xform_name(operation))
+    def _call(self, operation: str, bucket: str | None = None, key: str | None = None, /, *,
+              region: str | None = None, **params: Any) -> Any:
+        """Send one S3 operation (named as botocore's method, e.g. ``head_object``), signed for ``region`` when
+        given (the session's otherwise)."""
+        client = self.clients.client("s3", region) if region else self.client
+        method = getattr(client, xform_name(operation))
         try:
             return method(**params)
         except (bx.ClientError, bx.BotoCoreError) as e:
@@ -227,7 +230,7 @@ class S3StorageService:
         if region != "us-east-1":
             params["CreateBucketConfiguration"] = {"LocationConstraint": region}
         try:
-            self._call("CreateBucket", name, None, **params)
+            self._call("CreateBucket", name, None, region=region, **params)  # AWS wants it signed for there
         except ce.AlreadyExists as e:
             if e.code != "BucketAlreadyOwnedByYou":
                 raise
@@ -370,21 +373,22 @@ class S3StorageService:
 
     # ------------------------------------------------------------------------------------------------ presigning
 
-    def presign_get(self, bucket: str, key: str, expires: int) -> str:
-        """A presigned GetObject URL at the session's endpoint."""
+    def presign_get(self, bucket: str, key: str, expires: int, region: str | None = None) -> str:
+        """A presigned GetObject URL, signed for the bucket's region (S3 refuses a URL signed for another)."""
         try:
-            url: str = self.client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key},
-                                                          ExpiresIn=expires)
+            client = self.clients.client("s3", region)
+            url: str = client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key},
+                                                     ExpiresIn=expires)
         except bx.BotoCoreError as e:
             raise self._error(e, "GetObject", bucket, key) from None
         return url
 
     def presign_post(self, bucket: str, key: str, expires: int, fields: dict[str, str],
-                     conditions: list[Any]) -> tuple[str, dict[str, str]]:
-        """A presigned POST policy at the session's endpoint: its URL and form fields."""
+                     conditions: list[Any], region: str | None = None) -> tuple[str, dict[str, str]]:
+        """A presigned POST policy for the bucket's region: its URL and form fields."""
         try:
-            post = self.client.generate_presigned_post(bucket, key, Fields=fields, Conditions=conditions,
-                                                       ExpiresIn=expires)
+            post = self.clients.client("s3", region).generate_presigned_post(
+                bucket, key, Fields=fields, Conditions=conditions, ExpiresIn=expires)
         except bx.BotoCoreError as e:
             raise self._error(e, "PostObject", bucket, key) from None
         return str(post["url"]), dict(post["fields"])
