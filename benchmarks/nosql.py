@@ -18,8 +18,6 @@ from __future__ import annotations
 import gc
 import os
 import re
-import subprocess
-import sys
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -48,6 +46,7 @@ from pynamodb.attributes import (
 from pynamodb.models import Model
 
 import cloudorm
+from cloudorm.testing import ServeProcess
 
 REGION = "us-east-1"
 KEY_ID = SECRET = "testing"  # any keys do for the local server
@@ -61,22 +60,8 @@ PAGE = 1000
 @contextmanager
 def local_server() -> Iterator[tuple[str, int]]:
     """``cloudorm serve`` on a free port in a child process; yields its URL and pid, stops it afterwards."""
-    proc = subprocess.Popen([sys.executable, "-m", "cloudorm.cli", "serve", "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()
-        found = re.search(r"http://\S+", first)
-        if not found:
-            raise RuntimeError(f"cloudorm serve did not print its URL: {first!r}")
-        yield found.group(0), proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with ServeProcess() as server:
+        yield server.url, server.pid
 
 
 def process_cpu(pid: int) -> float:

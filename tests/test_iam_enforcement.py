@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import selectors
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,43 +13,19 @@ import cloudorm
 from cloudorm import Statement
 from cloudorm.errors import AccessDenied, Timeout
 from cloudorm.iam import until_propagated
+from cloudorm.testing import ServeProcess
 
 SETUP = {"aws_access_key_id": "AKIASETUPKEY00000000", "aws_secret_access_key": "setup-secret-00000000",
          "region": "us-east-1"}
 START_TIMEOUT = 30.0
 
 
-def _first_line(proc: subprocess.Popen[str], timeout: float) -> str:
-    """The server's first line of output, or a test failure if it says nothing in time."""
-    assert proc.stdout is not None
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        if not sel.select(timeout):
-            pytest.fail(f"the authorizing moto server said nothing in {timeout:g} s")
-    return proc.stdout.readline()
-
-
 @pytest.fixture(scope="module")
 def auth_url() -> Iterator[str]:
     """A moto server in its own process (moto reads INITIAL_NO_AUTH_ACTION_COUNT at import), letting the setup
     through unauthenticated; the test closes that budget with moto's reset-auth call once the setup is done."""
-    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "1000000"}
-    proc = subprocess.Popen([sys.executable, "-m", "cloudorm.cli", "serve", "--port", "0"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        line = _first_line(proc, START_TIMEOUT)  # "cloudorm local cloud on http://127.0.0.1:PORT"
-        url = line.strip().rsplit(" ", 1)[-1]
-        assert url.startswith("http://127.0.0.1:"), line
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+    with ServeProcess(env={"INITIAL_NO_AUTH_ACTION_COUNT": "1000000"}, start_timeout=START_TIMEOUT) as server:
+        yield server.url
 
 
 def require_auth_from_now_on(url: str) -> None:

@@ -156,3 +156,4 @@ def test_wasabi_buckets_in_other_regions_use_that_regions_endpoint() -> None:
     assert clients.endpoint("s3", "us-west-1") == "https://s3.us-west-1.wasabisys.com"
     url = s.Bucket("far-away", region="us-west-1").blob("k").url()
     assert url.startswith("https://") and "s3.us-west-1.wasabisys.com" in url and "%2Fus-west-1%2F" in url
+

@@ -2,6 +2,7 @@
 
 from cloudorm.testing.dynalite import Dynalite
 from cloudorm.testing.fault_proxy import FAULT_KINDS, FaultProxy
+from cloudorm.testing.serve import ServeProcess
 from cloudorm.testing.wasabi import Move, WasabiEmulator
 
-__all__ = ["FAULT_KINDS", "Dynalite", "FaultProxy", "Move", "WasabiEmulator"]
+__all__ = ["FAULT_KINDS", "Dynalite", "FaultProxy", "Move", "ServeProcess", "WasabiEmulator"]
