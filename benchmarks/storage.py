@@ -7,8 +7,8 @@ Workloads: ``bucket.upload_many`` of many small blobs against a sequential boto3
 cores are the limit, not waiting; against a real endpoint waiting is what concurrency saves), and one large
 file uploaded and downloaded with ``blob.upload(path)`` / ``blob.download_to(path)`` against boto3's
 ``upload_file`` / ``download_file`` (target >= 0.95x: the same s3transfer machinery, default settings on both
-sides). Wall time is best of ``--repeat``; requests are counted per operation (cloudorm with
-``Session.count_requests()``, boto3 with a ``before-send`` hook).
+sides). Wall time is best of ``--repeat``, the two sides' runs alternating; requests are counted per operation
+(cloudorm with ``Session.count_requests()``, boto3 with a ``before-send`` hook).
 """
 
 from __future__ import annotations
@@ -51,32 +51,34 @@ def boto_client(url: str, counter: Counter[str]) -> Any:
     return client
 
 
-def best(fn: Callable[[], Any], repeat: int) -> float:
-    """The shortest wall time of ``repeat`` runs."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+def interleaved(ours: Callable[[], Any], theirs: Callable[[], Any], repeat: int,
+                pid: int) -> tuple[float, float, float, float]:
+    """Best wall time of each side and the server's CPU per run, alternating the runs (ABBA...) so that the
+    machine's noise (these cores are shared) and the order fall on both sides alike."""
+    times: tuple[list[float], list[float]] = ([], [])
+    cpu = [0.0, 0.0]
+    for i in range(repeat):
+        for side in (0, 1) if i % 2 == 0 else (1, 0):
+            fn = (ours, theirs)[side]
+            before = process_cpu(pid)
+            start = time.perf_counter()
+            fn()
+            times[side].append(time.perf_counter() - start)
+            cpu[side] += process_cpu(pid) - before
+    return min(times[0]), min(times[1]), cpu[0] / repeat, cpu[1] / repeat
 
 
 def small_blobs(ours: cloudorm.Bucket, client: Any, theirs: str, small: dict[str, bytes], pid: int, repeat: int,
                 sent: Counter[str], where: str) -> tuple[list[list[Any]], float]:
     """``upload_many`` of the small blobs vs a sequential ``put_object`` loop: table rows and the ratio."""
-    server = process_cpu(pid)
-    with ours.session.count_requests() as c:
-        t_ours = best(lambda: ours.upload_many(small, concurrency=8).raise_for_errors(), repeat)
-    server_ours = (process_cpu(pid) - server) / repeat
-    sent.clear()
-
     def loop() -> None:
         for key, data in small.items():
             client.put_object(Bucket=theirs, Key=key, Body=data)
 
-    server = process_cpu(pid)
-    t_boto = best(loop, repeat)
-    server_boto = (process_cpu(pid) - server) / repeat
+    sent.clear()
+    with ours.session.count_requests() as c:
+        t_ours, t_boto, server_ours, server_boto = interleaved(
+            lambda: ours.upload_many(small, concurrency=8).raise_for_errors(), loop, repeat, pid)
     n = len(small)
     rows = [[f"{n} small blobs, {where}: cloudorm upload_many(concurrency=8)", t_ours, n / t_ours,
              c.total // repeat, f"server CPU {server_ours:.2f} s/run"],
@@ -129,17 +131,18 @@ def main() -> int:
             for _ in range(args.size_mb):
                 f.write(os.urandom(MiB))
         blob = ours.blob("big.bin")
-        with s.count_requests() as up:
-            t_up = best(lambda: blob.upload(big), args.repeat)
         sent.clear()
-        t_up_boto = best(lambda: client.upload_file(str(big), theirs.name, "big.bin"), args.repeat)
+        with s.count_requests() as up:
+            t_up, t_up_boto, _, _ = interleaved(lambda: blob.upload(big),
+                                                lambda: client.upload_file(str(big), theirs.name, "big.bin"),
+                                                args.repeat, pid)
         up_boto = sum(sent.values()) // args.repeat
         blob.refresh()
-        with s.count_requests() as down:
-            t_down = best(lambda: blob.download_to(Path(tmp) / "ours.bin"), args.repeat)
         sent.clear()
-        t_down_boto = best(lambda: client.download_file(theirs.name, "big.bin", str(Path(tmp) / "theirs.bin")),
-                           args.repeat)
+        with s.count_requests() as down:
+            t_down, t_down_boto, _, _ = interleaved(
+                lambda: blob.download_to(Path(tmp) / "ours.bin"),
+                lambda: client.download_file(theirs.name, "big.bin", str(Path(tmp) / "theirs.bin")), args.repeat, pid)
         down_boto = sum(sent.values()) // args.repeat
         assert (Path(tmp) / "ours.bin").read_bytes() == (Path(tmp) / "theirs.bin").read_bytes() == big.read_bytes()
         mb = args.size_mb
