@@ -10,11 +10,8 @@ from __future__ import annotations
 import os
 from typing import Any, ClassVar
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from cloudorm.errors import CloudError
 from cloudorm.providers.aws import AwsProvider
-from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.aws.s3 import S3StorageService
 
 MODELS = os.path.join(os.path.dirname(__file__), "wasabi_models")
@@ -36,12 +33,8 @@ class WasabiStorageService(S3StorageService):
         if not header_safe(new_key):
             super().rename(bucket, key, new_key)
             return
-        client = self.clients.client("s3")
-        try:
-            response: dict[str, Any] = client.move_object(Bucket=bucket, Key=key, Destination=new_key,
-                                                          Overwrite="true", Quiet="true")
-        except (ClientError, BotoCoreError) as e:
-            raise map_error(e, self.provider, "MoveObject", self.secrets) from None
+        response: dict[str, Any] = self._call("MoveObject", bucket, key, Bucket=bucket, Key=key, Destination=new_key,
+                                              Overwrite="true", Quiet="true")
         body = response.get("Status")
         status: bytes = body.read() if body is not None else b""
         if b"<Error>" in status:  # a quiet MOVE lists only the keys that failed
