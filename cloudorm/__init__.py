@@ -27,6 +27,7 @@ from cloudorm.nosql import (
     state,
     version,
 )
+from cloudorm.serverless import Api, ApiKey, Function, Quota, Throttle
 from cloudorm.session import Session
 from cloudorm.storage import (
     Blob,
@@ -42,6 +43,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AccessKey",
+    "Api",
+    "ApiKey",
     "Attr",
     "BatchWriter",
     "Blob",
@@ -49,6 +52,7 @@ __all__ = [
     "BlobReader",
     "Bucket",
     "Condition",
+    "Function",
     "GlobalIndex",
     "Group",
     "Item",
@@ -58,10 +62,12 @@ __all__ = [
     "PresignedPost",
     "Provisioned",
     "QuerySet",
+    "Quota",
     "Role",
     "Session",
     "Statement",
     "Table",
+    "Throttle",
     "Transaction",
     "TransferResult",
     "TransferResults",

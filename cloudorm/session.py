@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar, overload
 
@@ -22,7 +23,18 @@ from cloudorm.nosql.schema import ON_DEMAND, Billing, Index
 from cloudorm.nosql.table import Table as TableEntity
 from cloudorm.nosql.transaction import Transaction, transact_get
 from cloudorm.providers import provider_class
-from cloudorm.providers.base import IAMService, NoSQLService, Options, Provider, StorageService
+from cloudorm.providers.base import (
+    ApiService,
+    FunctionService,
+    IAMService,
+    NoSQLService,
+    Options,
+    Provider,
+    StorageService,
+)
+from cloudorm.serverless.api import Api as ApiEntity
+from cloudorm.serverless.api import Quota, Throttle
+from cloudorm.serverless.function import Function as FunctionEntity
 from cloudorm.storage.bucket import Bucket as BucketEntity
 
 RowT = TypeVar("RowT", bound=Item)
@@ -76,6 +88,18 @@ class Session:
         """The provider's object storage service (``Unsupported`` if it has none)."""
         storage: StorageService = self._provider.service("storage")
         return storage
+
+    @property
+    def serverless(self) -> FunctionService:
+        """The provider's serverless functions service (``Unsupported`` if it has none)."""
+        svc: FunctionService = self._provider.service("serverless")
+        return svc
+
+    @property
+    def api_gateway(self) -> ApiService:
+        """The provider's API gateway service (``Unsupported`` if it has none)."""
+        svc: ApiService = self._provider.service("api_gateway")
+        return svc
 
     def count_requests(self) -> RequestCounter:
         """A context manager counting the requests this session sends: ``with s.count_requests() as c: ...``."""
@@ -204,3 +228,44 @@ class Session:
         if scope not in ("local", "aws", "all"):
             raise InvalidInput("scope", f"must be 'local', 'aws' or 'all', not {scope!r}")
         return self._iam_listing("policy", PolicyEntity._from_record, path_prefix, scope)
+
+    # ------------------------------------------------------------------------------------------- Serverless
+
+    def Function(self, name: str, *, handler: str | None = None, source: str | os.PathLike[str] | None = None,
+                 runtime: str = "python3.12", role: RoleEntity | str | None = None,
+                 requirements: Iterable[str] | str | os.PathLike[str] | None = None,
+                 include: Iterable[str | os.PathLike[str]] = (), memory: int = 128, timeout: int = 3,
+                 environment: Mapping[str, str] | None = None, architecture: str = "x86_64",
+                 description: str | None = None, builder: str = "auto", image: str | None = None,
+                 ) -> FunctionEntity:
+        """A function: ``s.Function("resize", handler="app.handler", source="./app.py", role=role).save()``
+        bundles ``source`` with ``requirements`` and deploys it; an existing one by name needs no ``save()``."""
+        return FunctionEntity(self, name, handler=handler, source=source, runtime=runtime, role=role,
+                              requirements=requirements, include=include, memory=memory, timeout=timeout,
+                              environment=environment, architecture=architecture, description=description,
+                              builder=builder, image=image)
+
+    def functions(self) -> Listing[FunctionEntity]:
+        """Every function of the account, lazily."""
+        def fetch(start: Any, size: int | None) -> tuple[list[FunctionEntity], Any]:
+            found, after = self.serverless.list_functions(start, size)
+            return [FunctionEntity._from_record(self, r) for r in found], after
+
+        return Listing(fetch)
+
+    def Api(self, name: str, *, function: FunctionEntity | None = None, route: str = "/", method: str = "GET",
+            stage: str = "prod", key_required: bool = False, throttle: Throttle | None = None,
+            quota: Quota | None = None, cors: bool = False, description: str | None = None) -> ApiEntity:
+        """A REST API: ``s.Api("shop", function=fn, route="/orders", key_required=True,
+        throttle=Throttle(rate=100, burst=50)).save()``; more routes with ``api.route(...)``."""
+        return ApiEntity(self, name, function=function, route=route, method=method, stage=stage,
+                         key_required=key_required, throttle=throttle, quota=quota, cors=cors,
+                         description=description)
+
+    def apis(self) -> Listing[ApiEntity]:
+        """Every REST API of the account, lazily."""
+        def fetch(start: Any, size: int | None) -> tuple[list[ApiEntity], Any]:
+            found, after = self.api_gateway.list_apis(start, size)
+            return [ApiEntity._from_record(self, r) for r in found], after
+
+        return Listing(fetch)

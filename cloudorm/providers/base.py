@@ -251,6 +251,137 @@ class StorageService(Protocol):
         """Turn static website hosting on."""
 
 
+class FunctionService(Protocol):
+    """Serverless functions (AWS Lambda's model).
+
+    A function record is a neutral dict: ``name``, ``arn``, ``runtime``, ``handler``, ``role`` (an ARN), ``memory``
+    (MB), ``timeout`` (s), ``environment`` (a dict), ``architecture`` (``"x86_64"`` or ``"arm64"``),
+    ``description``, ``code_sha256`` (base64 of the zip's SHA-256, as Lambda reports it), ``code_size``,
+    ``state`` (``Pending``, ``Active``, ``Inactive``, ``Failed``), ``update_status`` (``InProgress``,
+    ``Successful``, ``Failed``), ``state_reason`` and ``last_modified``. A ``spec`` holds the settable keys:
+    ``runtime``, ``handler``, ``role``, ``memory``, ``timeout``, ``environment``, ``architecture``,
+    ``description``. A missing function is ``NotFound``."""
+
+    def create_function(self, name: str, spec: Wire, code: bytes) -> Wire:
+        """Create a function from ``spec`` and a zip; returns its record."""
+
+    def update_code(self, name: str, code: bytes, architecture: str) -> Wire:
+        """Upload a new zip; returns the record."""
+
+    def update_configuration(self, name: str, changes: Wire) -> Wire:
+        """Change settings (keys of a ``spec`` except ``architecture``); returns the record."""
+
+    def get_function(self, name: str) -> Wire:
+        """The record of a function."""
+
+    def delete_function(self, name: str) -> None:
+        """Delete a function."""
+
+    def list_functions(self, start: str | None, limit: int | None) -> tuple[list[Wire], str | None]:
+        """One page of records and the marker to continue from (``None`` at the end)."""
+
+    def invoke(self, name: str, payload: bytes, wait: bool = True) -> Wire:
+        """Run a function on ``payload`` (JSON bytes): synchronously (``wait``), or queue it as an event.
+        Returns ``status`` (HTTP), ``payload`` (bytes), ``error`` (Lambda's ``FunctionError``: ``"Unhandled"``
+        when the handler raised, else None), ``log`` (the log tail, decoded, if any) and ``request_id``."""
+
+    def add_permission(self, name: str, statement_id: str, principal: str, source_arn: str) -> None:
+        """Let ``principal`` (e.g. ``apigateway.amazonaws.com``) invoke the function from ``source_arn``."""
+
+    def permissions(self, name: str) -> list[Wire]:
+        """The function's resource policy statements: ``sid``, ``principal``, ``source_arn`` each."""
+
+    def remove_permission(self, name: str, statement_id: str) -> None:
+        """Remove one statement of the function's resource policy."""
+
+
+class ApiService(Protocol):
+    """REST APIs in front of functions, with stages, API keys and usage plans (API Gateway's REST model).
+
+    Records are neutral dicts. An API: ``id``, ``name``, ``description``, ``created``, ``root_id`` (the ``/``
+    resource). A resource: ``id``, ``path``, ``parent_id``, ``path_part`` and ``methods``, which maps each HTTP
+    method to ``key_required``, ``function_arn`` (the Lambda proxy integration's target, or None) and
+    ``mock_headers`` (for a CORS preflight answered by the gateway itself, else None). A usage plan: ``id``,
+    ``name``, ``description``, ``stages`` (``[(api_id, stage)]``), ``throttle`` (``{"rate", "burst"}`` or None),
+    ``quota`` (``{"limit", "period", "offset"}`` or None). A key: ``id``, ``name``, ``description``,
+    ``enabled``, ``created`` and, where the provider returns it, ``value``."""
+
+    def create_api(self, name: str, description: str | None) -> Wire:
+        """Create a REST API; returns its record."""
+
+    def get_api(self, api_id: str) -> Wire:
+        """The record of an API (``NotFound`` if absent)."""
+
+    def list_apis(self, start: str | None, limit: int | None) -> tuple[list[Wire], str | None]:
+        """One page of API records and the position to continue from."""
+
+    def update_api(self, api_id: str, description: str | None) -> None:
+        """Change an API's description."""
+
+    def delete_api(self, api_id: str) -> None:
+        """Delete an API with its resources, deployments and stages."""
+
+    def resources(self, api_id: str) -> list[Wire]:
+        """Every resource of an API, with its methods."""
+
+    def create_resource(self, api_id: str, parent_id: str, path_part: str) -> Wire:
+        """Add a child resource (one path segment, e.g. ``orders`` or ``{id}``); returns its record."""
+
+    def delete_resource(self, api_id: str, resource_id: str) -> None:
+        """Remove a resource with its children and methods."""
+
+    def put_lambda_method(self, api_id: str, resource_id: str, method: str, function_arn: str,
+                          key_required: bool) -> None:
+        """Create or replace a method that proxies every request to a function (Lambda proxy integration)."""
+
+    def put_mock_method(self, api_id: str, resource_id: str, method: str, headers: dict[str, str]) -> None:
+        """Create or replace a method the gateway answers itself with 200 and ``headers`` (CORS preflight)."""
+
+    def delete_method(self, api_id: str, resource_id: str, method: str) -> None:
+        """Remove a method."""
+
+    def deploy(self, api_id: str, stage: str, description: str | None, stage_description: str | None) -> str:
+        """Deploy the API's current routes to ``stage`` (created if needed); returns the deployment id."""
+
+    def stages(self, api_id: str) -> list[Wire]:
+        """The API's stages: ``name``, ``deployment_id``, ``description`` each."""
+
+    def invoke_url(self, api_id: str, stage: str) -> str:
+        """The base URL that serves ``stage`` of the API (no trailing slash)."""
+
+    def source_arn(self, api_id: str, function_arn: str, method: str, path: str) -> str:
+        """The ``execute-api`` ARN a function's invoke permission names for one route of this API."""
+
+    def usage_plans(self, api_id: str | None = None) -> list[Wire]:
+        """Usage plans (those serving a stage of ``api_id`` when given)."""
+
+    def create_usage_plan(self, name: str, description: str | None, stages: list[tuple[str, str]],
+                          throttle: Wire | None, quota: Wire | None) -> Wire:
+        """Create a usage plan for ``stages``; returns its record."""
+
+    def update_usage_plan(self, plan_id: str, description: str | None, throttle: Wire | None,
+                          quota: Wire | None) -> None:
+        """Set a plan's description, throttle and quota (None removes them)."""
+
+    def delete_usage_plan(self, plan_id: str) -> None:
+        """Delete a usage plan (its stages are unlinked first)."""
+
+    def create_key(self, name: str, description: str | None, enabled: bool) -> Wire:
+        """Create an API key; its record carries ``value``."""
+
+    def add_key_to_plan(self, plan_id: str, key_id: str) -> None:
+        """Let a key call the stages of a plan."""
+
+    def plan_keys(self, plan_id: str) -> list[Wire]:
+        """The keys of a plan, each with its ``value``."""
+
+    def get_key(self, key_id: str) -> Wire:
+        """A key's record (without its value)."""
+
+    def delete_key(self, key_id: str) -> None:
+        """Delete an API key."""
+
+
 def _positive(name: str, kind: type) -> Any:
     def check(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         if not isinstance(value, kind) or isinstance(value, bool) or not value > 0:  # type: ignore[operator]
@@ -294,7 +425,7 @@ class Provider:
     def __init__(self) -> None:
         self.requests = RequestHub()
         self._services: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: one service may be built on another (the local gateway)
 
     @property
     def region(self) -> str | None:

@@ -1,4 +1,4 @@
-"""Amazon Web Services through boto3: IAM, DynamoDB and S3; Lambda, API Gateway and EC2 join them."""
+"""Amazon Web Services through boto3: IAM, DynamoDB, S3, Lambda and API Gateway; EC2 joins them."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ class AwsProvider(Provider):
     """AWS: credentials from the dict or boto3's default chain, one client per service."""
 
     name: ClassVar[str] = "aws"
-    areas: ClassVar[frozenset[str]] = frozenset({"nosql", "iam", "storage"})
+    areas: ClassVar[frozenset[str]] = frozenset({"nosql", "iam", "storage", "serverless", "api_gateway"})
     default_region: ClassVar[str] = "us-east-1"
 
     def __init__(self, creds: Mapping[str, Any] | None, region: str | None,
@@ -123,7 +123,21 @@ class AwsProvider(Provider):
             return AwsIAMService(self.clients, self.name, self.secrets())
         if area == "storage":
             return self._storage_service()
+        if area == "serverless":
+            return self._function_service()
+        if area == "api_gateway":
+            return self._api_service()
         return super()._make_service(area)
+
+    def _function_service(self) -> Any:
+        from cloudorm.providers.aws.functions import AwsFunctionService
+
+        return AwsFunctionService(self.clients, self.name, self.secrets())
+
+    def _api_service(self) -> Any:
+        from cloudorm.providers.aws.apigateway import AwsApiService
+
+        return AwsApiService(self.clients, self.name, self.secrets())
 
     def _storage_service(self) -> Any:
         from cloudorm.providers.aws.s3 import S3StorageService

@@ -22,7 +22,7 @@ class LocalProvider(AwsProvider):
     """The local cloud: the AWS provider pointed at an embedded (or given) moto server."""
 
     name: ClassVar[str] = "local"
-    areas: ClassVar[frozenset[str]] = frozenset({"nosql", "iam", "storage"})
+    areas: ClassVar[frozenset[str]] = frozenset({"nosql", "iam", "storage", "serverless", "api_gateway"})
     isolated: ClassVar[bool] = True
 
     def __init__(self, creds: Mapping[str, Any] | None, region: str | None,
@@ -51,3 +51,13 @@ class LocalProvider(AwsProvider):
         if self.credentials is LOCAL_CREDENTIALS:
             out.pop("key", None)
         return out
+
+    def _function_service(self) -> Any:
+        from cloudorm.providers.local.functions import LocalFunctionService
+
+        return LocalFunctionService(self.clients, self.name, self.secrets())
+
+    def _api_service(self) -> Any:
+        from cloudorm.providers.local.apis import LocalApiService
+
+        return LocalApiService(self.clients, self.name, self.secrets(), functions=self.service("serverless"))
