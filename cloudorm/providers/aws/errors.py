@@ -56,6 +56,17 @@ _BY_CODE: dict[str, type[ce.CloudError]] = {
     "KeyTooLongError": ce.InvalidInput,
     "InvalidLocationConstraint": ce.InvalidInput,
     "IllegalLocationConstraintException": ce.InvalidInput,
+    # Lambda
+    "PreconditionFailedException": ce.ConflictError,  # a stale RevisionId
+    "ResourceNotReadyException": ce.ConflictError,  # the function is not Active yet
+    "CodeStorageExceededException": ce.InvalidInput,
+    "RequestTooLargeException": ce.InvalidInput,
+    "InvalidRequestContentException": ce.InvalidInput,
+    "InvalidRuntimeException": ce.InvalidInput,
+    "InvalidZipFileException": ce.InvalidInput,
+    "PolicyLengthExceededException": ce.InvalidInput,
+    "UnsupportedMediaTypeException": ce.InvalidInput,
+    "KMSAccessDeniedException": ce.AccessDenied,
     # credentials and permissions
     "AccessDenied": ce.AccessDenied,
     "AccessDeniedException": ce.AccessDenied,
@@ -86,6 +97,7 @@ _BY_CODE: dict[str, type[ce.CloudError]] = {
 
 _BY_OPERATION: dict[tuple[str, str], type[ce.CloudError]] = {
     ("CreateTable", "ResourceInUseException"): ce.AlreadyExists,
+    ("CreateFunction", "ResourceConflictException"): ce.AlreadyExists,
 }
 
 
