@@ -232,14 +232,16 @@ class Session:
     # ------------------------------------------------------------------------------------------- Serverless
 
     def Function(self, name: str, *, handler: str | None = None, source: str | os.PathLike[str] | None = None,
-                 runtime: str = "python3.12", role: RoleEntity | str | None = None,
+                 runtime: str | None = None, role: RoleEntity | str | None = None,
                  requirements: Iterable[str] | str | os.PathLike[str] | None = None,
-                 include: Iterable[str | os.PathLike[str]] = (), memory: int = 128, timeout: int = 3,
-                 environment: Mapping[str, str] | None = None, architecture: str = "x86_64",
-                 description: str | None = None, builder: str = "auto", image: str | None = None,
-                 ) -> FunctionEntity:
+                 include: Iterable[str | os.PathLike[str]] = (), memory: int | None = None,
+                 timeout: int | None = None, environment: Mapping[str, str] | None = None,
+                 architecture: str | None = None, description: str | None = None, builder: str = "auto",
+                 image: str | None = None) -> FunctionEntity:
         """A function: ``s.Function("resize", handler="app.handler", source="./app.py", role=role).save()``
-        bundles ``source`` with ``requirements`` and deploys it; an existing one by name needs no ``save()``."""
+        bundles ``source`` with ``requirements`` and deploys it; an existing one by name (or ARN) needs no
+        ``save()``. Settings left out keep the deployed values; a new function gets ``python3.12``, 128 MB, 3 s,
+        ``x86_64``."""
         return FunctionEntity(self, name, handler=handler, source=source, runtime=runtime, role=role,
                               requirements=requirements, include=include, memory=memory, timeout=timeout,
                               environment=environment, architecture=architecture, description=description,

@@ -1,21 +1,397 @@
-"""The Function entity (skeleton: the serverless helper replaces this file)."""
+"""The Function entity: a Lambda-style function deployed from a deterministic bundle, invoked with JSON events.
+
+Settings given to the constructor (or set later) are what ``save()`` deploys; settings left out keep what the
+deployed function has (a new function gets Lambda's defaults) and are loaded lazily on first read.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+
+import attrs
+
+from cloudorm import errors as ce
+from cloudorm.iam.propagation import until_propagated
+from cloudorm.iam.role import Role
+from cloudorm.serverless.names import (
+    check_description,
+    check_environment,
+    check_memory,
+    check_role_ref,
+    check_timeout,
+    is_role_arn,
+    split_function_ref,
+)
+from cloudorm.serverless.runtimes import check_architecture, check_handler_name, get_runtime
+from cloudorm.waiting import wait_until
 
 if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from cloudorm.providers.base import FunctionService
+    from cloudorm.serverless.bundle import Bundle
     from cloudorm.session import Session
 
+T = TypeVar("T")
 
-class Function:
-    """A serverless function."""
+DEFAULTS: dict[str, Any] = {"runtime": "python3.12", "memory": 128, "timeout": 3, "environment": {},
+                            "architecture": "x86_64", "description": None}
+"""What a new function gets for the settings it was not given (Lambda's defaults; python3.12)."""
 
-    def __init__(self, session: Session, name: str, **settings: Any) -> None:
-        self.session = session
+SETTINGS = ("runtime", "handler", "role", "memory", "timeout", "environment", "architecture", "description")
+"""The settings a function is deployed with (the keys of a ``FunctionService`` spec)."""
+
+
+def _runtime(value: Any) -> str:
+    return get_runtime(value).name
+
+
+def _handler(value: Any) -> str:
+    check_handler_name(value)
+    return str(value)
+
+
+def _role(value: Any) -> Role | str:
+    return value if isinstance(value, Role) else check_role_ref(value)
+
+
+def _description(value: Any) -> str:
+    return check_description(value) or ""  # set to None or "": no description
+
+
+def _source(value: Any) -> str | os.PathLike[str] | None:
+    if value is not None and not isinstance(value, (str, os.PathLike)):
+        raise ce.InvalidInput("source", f"must be a path to a file or directory, not {type(value).__name__}")
+    return value
+
+
+class Setting(Generic[T]):
+    """A deployable setting: the value given or set (checked), else the deployed one, loaded on first read."""
+
+    def __init__(self, check: Callable[[Any], T]) -> None:
+        self.check = check
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
-        self.settings = settings
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Setting[T]: ...
+
+    @overload
+    def __get__(self, obj: Function, owner: type | None = None) -> T: ...
+
+    def __get__(self, obj: Function | None, owner: type | None = None) -> Setting[T] | T:
+        if obj is None:
+            return self
+        value: T = obj._setting(self.name)
+        return value
+
+    def __set__(self, obj: Function, value: Any) -> None:
+        obj._given[self.name] = self.check(value)
+
+
+@attrs.define(eq=False, repr=False, init=False)
+class Function:
+    """A function: ``s.Function("resize", handler="app.handler", source="./app.py", role=role).save()``;
+    ``fn.invoke({"x": 1})`` returns the handler's result. ``s.Function("resize")`` names an existing one."""
+
+    session: Session
+    name: str
+    """The function's name (the short name when it was given by ARN)."""
+    source: str | os.PathLike[str] | None
+    """The handler's file or directory (None: the deployed code is kept)."""
+    requirements: Iterable[str] | str | os.PathLike[str] | None
+    """Packages vendored into the bundle: a list of requirement strings or a requirements file."""
+    include: tuple[str | os.PathLike[str], ...]
+    """Extra files bundled with the source."""
+    builder: str
+    """How requirements are built: ``"auto"``, ``"pip"`` or ``"docker"`` (see ``cloudorm.serverless.bundle``)."""
+    image: str | None
+    """The Docker builder's image (None: the runtime's build image)."""
+    bundle: Bundle | None = None
+    """The bundle the last ``save()`` built (None before)."""
+    last_log: str | None = None
+    """The log tail of the last synchronous ``invoke()``, when the provider returned one."""
+    _ref: str = ""
+    _given: dict[str, Any] = attrs.Factory(dict)
+    _record: dict[str, Any] | None = None
+    _absent: bool = False
+    _role_arn: tuple[Any, str] | None = None
+
+    runtime = Setting[str](_runtime)
+    """The runtime (``python3.12``)."""
+    handler = Setting["str | None"](_handler)
+    """``module.function`` called for each event."""
+    role = Setting["Role | str | None"](_role)
+    """The execution role: as given (a Role, name or ARN), else the deployed role's ARN."""
+    memory = Setting[int](check_memory)
+    """Memory in MB (128 to 10240)."""
+    timeout = Setting[int](check_timeout)
+    """Seconds an invocation may run (1 to 900)."""
+    environment = Setting[dict[str, str]](check_environment)
+    """Environment variables (never shown in a repr: they may be secrets)."""
+    architecture = Setting[str](check_architecture)
+    """``"x86_64"`` or ``"arm64"``."""
+    description = Setting["str | None"](_description)
+    """A description of at most 256 characters."""
+
+    def __init__(self, session: Session, name: str, *, handler: str | None = None,
+                 source: str | os.PathLike[str] | None = None, runtime: str | None = None,
+                 role: Role | str | None = None, requirements: Iterable[str] | str | os.PathLike[str] | None = None,
+                 include: Iterable[str | os.PathLike[str]] = (), memory: int | None = None,
+                 timeout: int | None = None, environment: Mapping[str, str] | None = None,
+                 architecture: str | None = None, description: str | None = None, builder: str = "auto",
+                 image: str | None = None) -> None:
+        short, ref = split_function_ref(name)
+        if isinstance(include, (str, os.PathLike)):
+            include = [include]
+        self.__attrs_init__(session, short, _source(source), requirements, tuple(include), builder, image,
+                            ref=ref)
+        given = {"runtime": runtime, "handler": handler, "role": role, "memory": memory, "timeout": timeout,
+                 "environment": environment, "architecture": architecture, "description": description}
+        for key, value in given.items():
+            if value is not None:
+                setattr(self, key, value)
+
+    def __repr__(self) -> str:
+        known = {**(self._record or {}), **self._given}
+        parts = [repr(self.name)]
+        for key in ("runtime", "handler"):
+            if known.get(key) is not None:
+                parts.append(f"{key}={known[key]!r}")
+        if known.get("environment"):
+            parts.append(f"environment=[{', '.join(map(repr, known['environment']))}]")  # the keys only
+        return f"Function({', '.join(parts)})"
 
     @classmethod
     def _from_record(cls, session: Session, record: dict[str, Any]) -> Function:
-        return cls(session, record["name"])
+        """A function as a listing returned it."""
+        fn = cls(session, record["name"])
+        fn._record = dict(record)
+        return fn
+
+    # ------------------------------------------------------------------------------------------------- state
+
+    @property
+    def _service(self) -> FunctionService:
+        return self.session.serverless
+
+    def _setting(self, key: str) -> Any:
+        if key in self._given:
+            return self._given[key]
+        if self._record is None and not self._absent:
+            self._load(missing_ok=self.source is not None)
+        if self._record is None:  # not deployed yet: what save() would create
+            return DEFAULTS.get(key)
+        return self._record.get(key)
+
+    def _load(self, missing_ok: bool = False) -> dict[str, Any] | None:
+        """Fetch the deployed function's record (None if it does not exist and ``missing_ok``)."""
+        try:
+            self._record = self._service.get_function(self._ref)
+        except ce.NotFound:
+            if not missing_ok:
+                raise
+            self._record, self._absent = None, True
+            return None
+        self._absent = False
+        return self._record
+
+    @property
+    def arn(self) -> str:
+        """The function's ARN (loaded on first read if it was not given)."""
+        if self._record is None and self._ref.startswith("arn:"):
+            return self._ref
+        record = self._record or self._load()
+        assert record is not None
+        return str(record["arn"])
+
+    @property
+    def code_sha256(self) -> str | None:
+        """The deployed zip's SHA-256 (base64, as Lambda reports it), as last saved or loaded."""
+        return (self._record or {}).get("code_sha256")
+
+    @property
+    def code_size(self) -> int | None:
+        """The deployed zip's size in bytes, as last saved or loaded."""
+        return (self._record or {}).get("code_size")
+
+    @property
+    def state(self) -> str | None:
+        """Lambda's state of the function (``Pending``, ``Active``, ``Inactive``, ``Failed``) as last saved or
+        loaded; None before."""
+        return (self._record or {}).get("state")
+
+    @property
+    def last_modified(self) -> str | None:
+        """When the function's code or configuration last changed, as last saved or loaded."""
+        return (self._record or {}).get("last_modified")
+
+    def changes(self) -> set[str]:
+        """The settings that differ from the deployed function's, as last saved or loaded (every given one while
+        it is not loaded)."""
+        if self._record is None:
+            return set(self._given)
+        return {k for k, v in self._given.items() if self._differs(k, v, self._record.get(k))}
+
+    def _differs(self, key: str, new: Any, old: Any) -> bool:
+        if key == "role":
+            return bool(self._resolve_role(new) != old)
+        if key == "description":
+            return bool((new or None) != (old or None))
+        if key == "environment":
+            return bool(dict(new or {}) != dict(old or {}))
+        return bool(new != old)
+
+    def _resolve_role(self, role: Role | str) -> str:
+        """The role's ARN: a Role's own (one IAM read if it was not loaded), a name's (one IAM read), an ARN."""
+        if self._role_arn is not None and self._role_arn[0] is role:
+            return self._role_arn[1]
+        if isinstance(role, str) and is_role_arn(role):
+            arn = role
+        else:
+            entity = role if isinstance(role, Role) else self.session.Role(role)
+            arn = entity.arn or entity.refresh().arn or ""
+        self._role_arn = (role, arn)
+        return arn
+
+    # ------------------------------------------------------------------------------------------------- lifecycle
+
+    def _check(self) -> None:
+        """Check every given setting again (``environment`` may have been changed in place)."""
+        for key, value in list(self._given.items()):
+            setattr(self, key, value)
+
+    def _spec(self) -> dict[str, Any]:
+        """What a new function is created with: the given settings, Lambda's defaults for the rest."""
+        spec = {k: self._given.get(k, DEFAULTS.get(k)) for k in SETTINGS}
+        role = spec["role"]
+        assert role is not None  # (save() checked it)
+        spec["role"] = self._resolve_role(role)
+        spec["description"] = spec["description"] or None
+        return spec
+
+    def _build(self) -> Bundle:
+        from cloudorm.serverless.bundle import build_bundle
+
+        return build_bundle(source=self.source, handler=self.handler, runtime=self.runtime,
+                            architecture=self.architecture, requirements=self.requirements, include=self.include,
+                            builder=self.builder, image=self.image)
+
+    def save(self, *, role_wait: float = 60.0, ready_wait: float = 300.0) -> Self:
+        """Deploy: build the bundle, then create the function, or upload the code only if its hash changed and
+        send only the changed settings; return once it is Active and not updating. A new role that Lambda cannot
+        assume yet is retried for ``role_wait`` seconds; ``ready_wait`` bounds the wait for Active."""
+        self._check()
+        bundle: Bundle | None = None
+        if self.source is not None and all(k in self._given for k in ("handler", "runtime", "architecture")):
+            bundle = self._build()  # before any request: a bad source or handler costs nothing
+        record = self._load(missing_ok=True)
+        if self.source is None and record is None:
+            raise ce.InvalidInput("source", f"function {self.name!r} does not exist: give source= and handler= "
+                                            "to create it")
+        if record is None and self._given.get("handler") is None:
+            raise ce.InvalidInput("handler", f"function {self.name!r} does not exist: give handler= "
+                                             "('module.function') to create it")
+        if record is None and self._given.get("role") is None:
+            raise ce.InvalidInput("role", f"function {self.name!r} does not exist: give role= (a Role, a role "
+                                          "name or ARN) to create it")
+        if self.source is not None and bundle is None:
+            bundle = self._build()
+        self.bundle = bundle
+        if record is None:
+            assert bundle is not None
+            spec, code = self._spec(), bundle.read()
+            record = until_propagated(lambda: self._service.create_function(self._ref, spec, code),
+                                      timeout=role_wait, what=f"creating function {self.name!r}")
+        else:
+            arch = str(self._given.get("architecture", record.get("architecture") or "x86_64"))
+            moved = arch != record.get("architecture")  # (an architecture is set with the code)
+            if bundle is not None and (bundle.sha256 != record.get("code_sha256") or moved):
+                record = self._ready(self._service.update_code(self._ref, bundle.read(), arch), ready_wait)
+            self._record = record
+            changes = {k: self._given[k] for k in self.changes() if k != "architecture"}
+            if "role" in changes:
+                changes["role"] = self._resolve_role(changes["role"])
+            if changes:
+                record = until_propagated(lambda: self._service.update_configuration(self._ref, changes),
+                                          timeout=role_wait, what=f"updating function {self.name!r}")
+        self._record = self._ready(record, ready_wait)
+        self._given.clear()
+        self._absent = False
+        return self
+
+    def _ready(self, record: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Wait until the function is no longer Pending and no update is in progress; a failed one raises
+        ``CloudError`` with Lambda's reason."""
+        def done(r: dict[str, Any]) -> bool:
+            if r.get("state") == "Failed" or r.get("update_status") == "Failed":
+                raise ce.CloudError(f"function {self.name!r} failed to deploy: {r.get('state_reason') or 'no reason'}"
+                                    f" given", operation="GetFunction", provider=self.session.provider)
+            return r.get("state") != "Pending" and r.get("update_status") != "InProgress"
+
+        if done(record):
+            return record
+
+        def check() -> dict[str, Any] | None:
+            r = self._service.get_function(self._ref)
+            return r if done(r) else None
+
+        return wait_until(check, timeout=timeout, what=f"function {self.name!r} becoming Active", interval=0.5)
+
+    def refresh(self) -> Self:
+        """Reload the function's settings (local changes are dropped); ``NotFound`` if it does not exist."""
+        self._load()
+        self._given.clear()
+        return self
+
+    def exists(self) -> bool:
+        """True if the function is deployed."""
+        return self._load(missing_ok=True) is not None
+
+    def delete(self, *, missing_ok: bool = False) -> None:
+        """Delete the function; ``NotFound`` if it does not exist, unless ``missing_ok``."""
+        try:
+            self._service.delete_function(self._ref)
+        except ce.NotFound:
+            if not missing_ok:
+                raise
+        self._record, self._absent = None, True
+
+    # ------------------------------------------------------------------------------------------------- running
+
+    def invoke(self, event: Any = None, *, wait: bool = True) -> Any:
+        """Run the function on ``event`` (JSON-encodable) and return its decoded result (the raw text if it is
+        not JSON); a handler that raised is a ``FunctionError``. ``wait=False`` queues an asynchronous event and
+        returns its request id."""
+        try:
+            payload = json.dumps(event, allow_nan=False).encode()
+        except (TypeError, ValueError) as e:
+            raise ce.InvalidInput("event", f"must be JSON-encodable: {e}") from None
+        result = self._service.invoke(self._ref, payload, wait)
+        if not wait:
+            return result.get("request_id")
+        self.last_log = result.get("log")
+        text = (result.get("payload") or b"").decode("utf-8", "replace")
+        try:
+            value = json.loads(text) if text else None
+        except ValueError:
+            value = text
+        if result.get("error"):
+            raise self._function_error(value, result)
+        return value
+
+    def _function_error(self, value: Any, result: dict[str, Any]) -> ce.FunctionError:
+        """The ``FunctionError`` for Lambda's error payload ``{"errorMessage", "errorType", "stackTrace"}``."""
+        details = {"code": result.get("error"), "request_id": result.get("request_id"),
+                   "provider": self.session.provider, "operation": "Invoke", "status": result.get("status")}
+        if not isinstance(value, dict):
+            return ce.FunctionError(str(value or f"function {self.name!r} failed"), None, (), **details)
+        trace = value.get("stackTrace") or []
+        lines = [t if isinstance(t, str) else " ".join(map(str, t)) for t in trace] if isinstance(trace, list) else []
+        message = str(value.get("errorMessage") or value.get("errorType") or f"function {self.name!r} failed")
+        return ce.FunctionError(message, value.get("errorType"), lines, **details)

@@ -1,0 +1,201 @@
+"""The function service on AWS Lambda (AWS and the local cloud's control plane) through botocore.
+
+Records come back as the neutral dicts ``FunctionService`` describes. A failed update's
+``LastUpdateStatusReason`` is reported as the record's ``state_reason``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from botocore import exceptions as bx
+from botocore import xform_name
+
+from cloudorm import errors as ce
+from cloudorm.credentials import protect
+from cloudorm.providers.aws.clients import ClientFactory
+from cloudorm.providers.aws.errors import map_error
+
+Wire = dict[str, Any]
+
+_SETTINGS = {"runtime": "Runtime", "handler": "Handler", "role": "Role", "memory": "MemorySize",
+             "timeout": "Timeout", "description": "Description"}
+"""Neutral spec keys and Lambda's parameter names (environment and architecture have their own shapes)."""
+
+SECRET_LENGTH = 8
+"""Environment values this long or longer are kept out of log lines and error messages (they may be secrets)."""
+
+
+def record(raw: Wire) -> Wire:
+    """A neutral record from Lambda's FunctionConfiguration."""
+    update_status = raw.get("LastUpdateStatus")
+    reason = raw.get("LastUpdateStatusReason") if update_status == "Failed" else raw.get("StateReason")
+    return {
+        "name": raw["FunctionName"],
+        "arn": raw.get("FunctionArn"),
+        "runtime": raw.get("Runtime"),
+        "handler": raw.get("Handler"),
+        "role": raw.get("Role"),
+        "memory": raw.get("MemorySize"),
+        "timeout": raw.get("Timeout"),
+        "environment": dict((raw.get("Environment") or {}).get("Variables") or {}),
+        "architecture": (raw.get("Architectures") or ["x86_64"])[0],
+        "description": raw.get("Description") or None,
+        "code_sha256": raw.get("CodeSha256"),
+        "code_size": raw.get("CodeSize"),
+        "state": raw.get("State"),
+        "update_status": update_status,
+        "state_reason": reason,
+        "last_modified": raw.get("LastModified"),
+    }
+
+
+def _principal(value: Any) -> str | None:
+    if isinstance(value, dict):
+        found = value.get("Service") or value.get("AWS")
+        return found if isinstance(found, str) else None
+    return value if isinstance(value, str) else None
+
+
+def _source_arn(condition: Any) -> str | None:
+    for test in (condition or {}).values():
+        for key, value in (test or {}).items():
+            if key.lower() == "aws:sourcearn":
+                return value if isinstance(value, str) else None
+    return None
+
+
+class AwsFunctionService:
+    """``FunctionService`` over botocore's Lambda client."""
+
+    def __init__(self, clients: ClientFactory, provider: str, secrets: tuple[str, ...] = ()) -> None:
+        self.clients = clients
+        """The session's ClientFactory (``clients.client("lambda")`` is the botocore client)."""
+        self.provider = provider
+        """The provider's name, for errors."""
+        self.secrets = secrets
+        """Values never shown in error messages."""
+
+    # ------------------------------------------------------------------------------------------------ plumbing
+
+    @property
+    def client(self) -> Any:
+        """The botocore Lambda client."""
+        return self.clients.client("lambda")
+
+    def _call(self, operation: str, **params: Any) -> Wire:
+        """Send one Lambda operation (e.g. ``GetFunction``), mapping errors."""
+        method = getattr(self.client, xform_name(operation))
+        try:
+            response: Wire = method(**params)
+        except (bx.ClientError, bx.BotoCoreError) as e:
+            raise map_error(e, self.provider, operation, self.secrets) from None
+        return response
+
+    def _environment(self, variables: dict[str, str]) -> Wire:
+        """Lambda's Environment parameter; long values are protected from logs and messages first."""
+        hidden = tuple(v for v in variables.values() if len(v) >= SECRET_LENGTH)
+        if hidden:
+            protect(hidden)
+            self.secrets = (*self.secrets, *(v for v in hidden if v not in self.secrets))
+        return {"Variables": dict(variables)}
+
+    # ------------------------------------------------------------------------------------------------ functions
+
+    def create_function(self, name: str, spec: Wire, code: bytes) -> Wire:
+        """Create a function from ``spec`` and a zip; returns its record."""
+        params: Wire = {"FunctionName": name, "Code": {"ZipFile": code}, "PackageType": "Zip",
+                        "Architectures": [spec.get("architecture") or "x86_64"]}
+        for key, wire in _SETTINGS.items():
+            if spec.get(key) is not None:
+                params[wire] = spec[key]
+        if spec.get("environment"):
+            params["Environment"] = self._environment(spec["environment"])
+        return record(self._call("CreateFunction", **params))
+
+    def update_code(self, name: str, code: bytes, architecture: str) -> Wire:
+        """Upload a new zip; returns the record."""
+        return record(self._call("UpdateFunctionCode", FunctionName=name, ZipFile=code,
+                                 Architectures=[architecture]))
+
+    def update_configuration(self, name: str, changes: Wire) -> Wire:
+        """Change settings (keys of a ``spec`` except ``architecture``); returns the record."""
+        params: Wire = {"FunctionName": name}
+        for key, wire in _SETTINGS.items():
+            if key in changes:
+                params[wire] = changes[key] if key != "description" else changes[key] or ""
+        if "environment" in changes:
+            params["Environment"] = self._environment(changes["environment"] or {})
+        return record(self._call("UpdateFunctionConfiguration", **params))
+
+    def get_function(self, name: str) -> Wire:
+        """The record of a function."""
+        return record(self._call("GetFunction", FunctionName=name)["Configuration"])
+
+    def delete_function(self, name: str) -> None:
+        """Delete a function."""
+        self._call("DeleteFunction", FunctionName=name)
+
+    def list_functions(self, start: str | None, limit: int | None) -> tuple[list[Wire], str | None]:
+        """One page of records and the marker to continue from (``None`` at the end)."""
+        params: Wire = {}
+        if start:
+            params["Marker"] = start
+        if limit:
+            params["MaxItems"] = min(limit, 50)
+        page = self._call("ListFunctions", **params)
+        return [record(raw) for raw in page.get("Functions") or []], page.get("NextMarker") or None
+
+    def invoke(self, name: str, payload: bytes, wait: bool = True) -> Wire:
+        """Run a function on ``payload`` (JSON bytes): synchronously (``wait``, with the log tail), or queue it as
+        an event (Lambda answers 202)."""
+        params: Wire = {"FunctionName": name, "Payload": payload}
+        if wait:
+            params.update(InvocationType="RequestResponse", LogType="Tail")
+        else:
+            params["InvocationType"] = "Event"
+        response = self._call("Invoke", **params)
+        body = response.get("Payload")
+        try:
+            data = body.read() if body is not None else b""
+        except (bx.BotoCoreError, OSError) as e:
+            raise map_error(e, self.provider, "Invoke", self.secrets) from None
+        finally:
+            if body is not None:
+                body.close()
+        log = response.get("LogResult")
+        return {
+            "status": response.get("StatusCode"),
+            "payload": data,
+            "error": response.get("FunctionError") or None,
+            "log": base64.b64decode(log).decode("utf-8", "replace") if log else None,
+            "request_id": (response.get("ResponseMetadata") or {}).get("RequestId"),
+        }
+
+    # ------------------------------------------------------------------------------------------------ permissions
+
+    def add_permission(self, name: str, statement_id: str, principal: str, source_arn: str) -> None:
+        """Let ``principal`` (e.g. ``apigateway.amazonaws.com``) invoke the function from ``source_arn``."""
+        self._call("AddPermission", FunctionName=name, StatementId=statement_id, Action="lambda:InvokeFunction",
+                   Principal=principal, SourceArn=source_arn)
+
+    def permissions(self, name: str) -> list[Wire]:
+        """The function's resource policy statements: ``sid``, ``principal``, ``source_arn`` each (none when the
+        function has no policy)."""
+        try:
+            policy = self._call("GetPolicy", FunctionName=name)["Policy"]
+        except ce.NotFound:
+            self.get_function(name)  # NotFound if the function itself is missing; else it just has no policy
+            return []
+        document = json.loads(policy) if isinstance(policy, str) else policy
+        statements = document.get("Statement") or []
+        if isinstance(statements, dict):
+            statements = [statements]
+        return [{"sid": s.get("Sid"), "principal": _principal(s.get("Principal")),
+                 "source_arn": _source_arn(s.get("Condition"))} for s in statements]
+
+    def remove_permission(self, name: str, statement_id: str) -> None:
+        """Remove one statement of the function's resource policy."""
+        self._call("RemovePermission", FunctionName=name, StatementId=statement_id)
