@@ -1,0 +1,329 @@
+"""REST APIs on API Gateway (AWS and the local cloud) through botocore's ``apigateway`` client.
+
+Records come back as the neutral dicts ``ApiService`` describes. Methods are Lambda proxy integrations (type
+``AWS_PROXY``) or CORS preflights the gateway answers itself (type ``MOCK``); usage plans carry a throttle and a
+quota; API key values are kept out of every log line from the moment a response holds one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from botocore import exceptions as bx
+from botocore import xform_name
+
+from cloudorm import errors as ce
+from cloudorm.credentials import protect
+from cloudorm.providers.aws.clients import ClientFactory
+from cloudorm.providers.aws.errors import map_error
+from cloudorm.providers.aws.s3 import _dns_suffix
+
+Wire = dict[str, Any]
+
+LAMBDA_API_VERSION = "2015-03-31"
+_LAMBDA_URI = re.compile(r"arn:[^:]+:apigateway:[^:]+:lambda:path/[0-9-]+/functions/(?P<arn>.+)/invocations")
+_KEY_VALUE = re.compile(rb'"value"\s*:\s*"([^"]+)"')
+_HEADER = "method.response.header."
+_PARAM = re.compile(r"\{[^}]+\}")
+
+
+def _number(value: float) -> str:
+    """A number as a patch operation's value: ``100`` for 100.0 (emulators parse integral rates as ints)."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _api(raw: Wire) -> Wire:
+    return {"id": raw["id"], "name": raw.get("name"), "description": raw.get("description") or None,
+            "created": raw.get("createdDate"), "root_id": raw.get("rootResourceId")}
+
+
+def _method(raw: Wire) -> Wire:
+    integration = raw.get("methodIntegration") or {}
+    function_arn = mock_headers = None
+    if integration.get("type") == "AWS_PROXY":
+        match = _LAMBDA_URI.fullmatch(integration.get("uri") or "")
+        function_arn = match.group("arn") if match else None
+    elif integration.get("type") == "MOCK":
+        answer = (integration.get("integrationResponses") or {}).get("200") or {}
+        mock_headers = {k[len(_HEADER):]: str(v).strip("'") for k, v in (answer.get("responseParameters") or {}).items()
+                        if k.startswith(_HEADER)}
+    return {"key_required": bool(raw.get("apiKeyRequired")), "function_arn": function_arn,
+            "mock_headers": mock_headers}
+
+
+def _resource(raw: Wire) -> Wire:
+    return {"id": raw["id"], "path": raw["path"], "parent_id": raw.get("parentId"), "path_part": raw.get("pathPart"),
+            "methods": {m: _method(v or {}) for m, v in (raw.get("resourceMethods") or {}).items()}}
+
+
+def _plan(raw: Wire) -> Wire:
+    throttle, quota = raw.get("throttle") or {}, raw.get("quota") or {}
+    return {"id": raw["id"], "name": raw.get("name"), "description": raw.get("description") or None,
+            "stages": [(s["apiId"], s["stage"]) for s in raw.get("apiStages") or []],
+            "throttle": {"rate": float(throttle["rateLimit"]), "burst": int(throttle["burstLimit"])}
+            if "rateLimit" in throttle and "burstLimit" in throttle else None,
+            "quota": {"limit": int(quota["limit"]), "period": str(quota["period"]),
+                      "offset": int(quota.get("offset") or 0)} if "limit" in quota and "period" in quota else None}
+
+
+def _key(raw: Wire, value: bool) -> Wire:
+    out = {"id": raw["id"], "name": raw.get("name"), "description": raw.get("description") or None,
+           "enabled": raw.get("enabled"), "created": raw.get("createdDate")}
+    if value and raw.get("value"):
+        out["value"] = raw["value"]
+    return out
+
+
+class AwsApiService:
+    """``ApiService`` over botocore's API Gateway (REST APIs, v1) client."""
+
+    def __init__(self, clients: ClientFactory, provider: str, secrets: tuple[str, ...] = ()) -> None:
+        self.clients = clients
+        """The session's ClientFactory."""
+        self.provider = provider
+        """The provider's name, for errors."""
+        self._secrets = secrets
+        self._lock = threading.Lock()
+        self._hooked: Any = None
+
+    # ------------------------------------------------------------------------------------------------ plumbing
+
+    @property
+    def client(self) -> Any:
+        """The botocore API Gateway client (hooked so that key values never reach a log line)."""
+        client = self.clients.client("apigateway")
+        if client is not self._hooked:  # a new client (after close()): hook it once
+            for operation in ("CreateApiKey", "GetApiKey", "GetApiKeys", "GetUsagePlanKeys", "GetUsagePlanKey",
+                              "CreateUsagePlanKey"):
+                client.meta.events.register(f"before-parse.apigateway.{operation}", self._protect_values,
+                                            unique_id=f"cloudorm-protect-key-values-{operation}")
+            self._hooked = client
+        return client
+
+    def _protect_values(self, response_dict: Wire, **_: Any) -> None:
+        """Keep API key values out of every log line and message, before botocore's parser logs the body."""
+        body = response_dict.get("body") or b""
+        values = [m.group(1).decode() for m in _KEY_VALUE.finditer(body if isinstance(body, bytes) else body.encode())]
+        if values:
+            protect(tuple(values))
+            with self._lock:
+                self._secrets = (*self._secrets, *values)
+
+    def _call(self, operation: str, **params: Any) -> Any:
+        """Send one API Gateway operation (e.g. ``GetRestApi``), mapping errors."""
+        try:
+            return getattr(self.client, xform_name(operation))(**params)
+        except (bx.ClientError, bx.BotoCoreError) as e:
+            raise map_error(e, self.provider, operation, self._secrets) from None
+
+    def _items(self, operation: str, **params: Any) -> Iterator[Wire]:
+        """Every item of every page of a paginated operation (API Gateway's position and limit)."""
+        try:
+            for page in self.client.get_paginator(xform_name(operation)).paginate(**params):
+                yield from page.get("items") or []
+        except (bx.ClientError, bx.BotoCoreError) as e:
+            raise map_error(e, self.provider, operation, self._secrets) from None
+
+    # ------------------------------------------------------------------------------------------------ APIs
+
+    def create_api(self, name: str, description: str | None) -> Wire:
+        """Create a REST API (regional endpoint); returns its record."""
+        params: Wire = {"name": name, "endpointConfiguration": {"types": ["REGIONAL"]}}
+        if description:
+            params["description"] = description
+        return _api(self._call("CreateRestApi", **params))
+
+    def get_api(self, api_id: str) -> Wire:
+        """The record of an API (``NotFound`` if absent)."""
+        return _api(self._call("GetRestApi", restApiId=api_id))
+
+    def list_apis(self, start: str | None, limit: int | None) -> tuple[list[Wire], str | None]:
+        """One page of API records and the position to continue from."""
+        params: Wire = {}
+        if start:
+            params["position"] = start
+        if limit:
+            params["limit"] = min(limit, 500)
+        page = self._call("GetRestApis", **params)
+        return [_api(a) for a in page.get("items") or []], page.get("position") or None
+
+    def update_api(self, api_id: str, description: str | None) -> None:
+        """Change an API's description."""
+        self._call("UpdateRestApi", restApiId=api_id,
+                   patchOperations=[{"op": "replace", "path": "/description", "value": description or ""}])
+
+    def delete_api(self, api_id: str) -> None:
+        """Delete an API with its resources, deployments and stages."""
+        self._call("DeleteRestApi", restApiId=api_id)
+
+    # ------------------------------------------------------------------------------------------------ routes
+
+    def resources(self, api_id: str) -> list[Wire]:
+        """Every resource of an API, with its methods."""
+        return [_resource(r) for r in self._items("GetResources", restApiId=api_id, embed=["methods"],
+                                                   PaginationConfig={"PageSize": 500})]
+
+    def create_resource(self, api_id: str, parent_id: str, path_part: str) -> Wire:
+        """Add a child resource (one path segment); returns its record."""
+        return _resource(self._call("CreateResource", restApiId=api_id, parentId=parent_id, pathPart=path_part))
+
+    def delete_resource(self, api_id: str, resource_id: str) -> None:
+        """Remove a resource with its children and methods."""
+        self._call("DeleteResource", restApiId=api_id, resourceId=resource_id)
+
+    def _put_method(self, api_id: str, resource_id: str, method: str, key_required: bool) -> None:
+        params = {"restApiId": api_id, "resourceId": resource_id, "httpMethod": method,
+                  "authorizationType": "NONE", "apiKeyRequired": key_required}
+        try:
+            self._call("PutMethod", **params)
+        except ce.ConflictError:  # API Gateway creates methods only: replace means delete, then put
+            self.delete_method(api_id, resource_id, method)
+            self._call("PutMethod", **params)
+
+    def lambda_uri(self, function_arn: str) -> str:
+        """The Lambda proxy integration URI that invokes ``function_arn`` from this session's region."""
+        partition = function_arn.split(":")[1] if function_arn.count(":") >= 6 else "aws"
+        return (f"arn:{partition}:apigateway:{self.clients.region}:lambda:path/{LAMBDA_API_VERSION}/functions/"
+                f"{function_arn}/invocations")
+
+    def put_lambda_method(self, api_id: str, resource_id: str, method: str, function_arn: str,
+                          key_required: bool) -> None:
+        """Create or replace a method proxying every request to a function (Lambda proxy integration)."""
+        self._put_method(api_id, resource_id, method, key_required)
+        self._call("PutIntegration", restApiId=api_id, resourceId=resource_id, httpMethod=method, type="AWS_PROXY",
+                   integrationHttpMethod="POST", uri=self.lambda_uri(function_arn))
+
+    def put_mock_method(self, api_id: str, resource_id: str, method: str, headers: dict[str, str]) -> None:
+        """Create or replace a method the gateway answers itself with 200 and ``headers`` (CORS preflight)."""
+        self._put_method(api_id, resource_id, method, False)
+        where = {"restApiId": api_id, "resourceId": resource_id, "httpMethod": method}
+        self._call("PutIntegration", **where, type="MOCK",
+                   requestTemplates={"application/json": json.dumps({"statusCode": 200})})
+        self._call("PutMethodResponse", **where, statusCode="200",
+                   responseParameters={_HEADER + h: False for h in headers},
+                   responseModels={"application/json": "Empty"})
+        self._call("PutIntegrationResponse", **where, statusCode="200",
+                   responseParameters={_HEADER + h: f"'{v}'" for h, v in headers.items()},
+                   responseTemplates={"application/json": ""})
+
+    def delete_method(self, api_id: str, resource_id: str, method: str) -> None:
+        """Remove a method."""
+        self._call("DeleteMethod", restApiId=api_id, resourceId=resource_id, httpMethod=method)
+
+    # ------------------------------------------------------------------------------------------------ stages
+
+    def deploy(self, api_id: str, stage: str, description: str | None, stage_description: str | None) -> str:
+        """Deploy the current routes to ``stage`` (created if needed) and set its description; the deployment id."""
+        params: Wire = {"restApiId": api_id, "stageName": stage}
+        if description:
+            params["description"] = description
+        if stage_description:
+            params["stageDescription"] = stage_description
+        deployment_id = str(self._call("CreateDeployment", **params)["id"])
+        if stage_description is not None:  # a stage that existed keeps its description otherwise
+            self._call("UpdateStage", restApiId=api_id, stageName=stage,
+                       patchOperations=[{"op": "replace", "path": "/description", "value": stage_description}])
+        return deployment_id
+
+    def stages(self, api_id: str) -> list[Wire]:
+        """The API's stages: ``name``, ``deployment_id``, ``description`` each."""
+        return [{"name": s["stageName"], "deployment_id": s.get("deploymentId"),
+                 "description": s.get("description") or None}
+                for s in self._call("GetStages", restApiId=api_id).get("item") or []]
+
+    def invoke_url(self, api_id: str, stage: str) -> str:
+        """``https://{id}.execute-api.{region}.amazonaws.com/{stage}`` (no request)."""
+        region = self.clients.region
+        return f"https://{api_id}.execute-api.{region}.{_dns_suffix(region)}/{stage}"
+
+    def source_arn(self, api_id: str, function_arn: str, method: str, path: str) -> str:
+        """``arn:{partition}:execute-api:{region}:{account}:{api_id}/*/{METHOD}/{path}``, the account and partition
+        taken from the function's ARN; path parameters (``{id}``, ``{proxy+}``) and ``ANY`` become ``*``."""
+        parts = function_arn.split(":")
+        partition, account = (parts[1], parts[4]) if len(parts) > 4 else ("aws", "*")
+        verb = "*" if method == "ANY" else method
+        return (f"arn:{partition}:execute-api:{self.clients.region}:{account}:{api_id}/*/{verb}/"
+                f"{_PARAM.sub('*', path.lstrip('/'))}")
+
+    # ------------------------------------------------------------------------------------------------ usage plans
+
+    def usage_plans(self, api_id: str | None = None) -> list[Wire]:
+        """Usage plans (those serving a stage of ``api_id`` when given)."""
+        plans = [_plan(p) for p in self._items("GetUsagePlans")]
+        return [p for p in plans if api_id is None or any(a == api_id for a, _ in p["stages"])]
+
+    def create_usage_plan(self, name: str, description: str | None, stages: list[tuple[str, str]],
+                          throttle: Wire | None, quota: Wire | None) -> Wire:
+        """Create a usage plan for ``stages``; returns its record."""
+        params: Wire = {"name": name, "apiStages": [{"apiId": a, "stage": s} for a, s in stages]}
+        if description:
+            params["description"] = description
+        if throttle:
+            params["throttle"] = {"rateLimit": float(throttle["rate"]), "burstLimit": int(throttle["burst"])}
+        if quota:
+            params["quota"] = {"limit": int(quota["limit"]), "period": quota["period"], "offset": int(quota["offset"])}
+        return _plan(self._call("CreateUsagePlan", **params))
+
+    def update_usage_plan(self, plan_id: str, description: str | None, throttle: Wire | None,
+                          quota: Wire | None) -> None:
+        """Set a plan's description, throttle and quota (None removes them); only what differs is sent."""
+        now = _plan(self._call("GetUsagePlan", usagePlanId=plan_id))
+        ops: list[Wire] = []
+        if (description or None) != now["description"]:
+            ops.append({"op": "replace", "path": "/description", "value": description or ""})
+        if throttle != now["throttle"]:
+            if throttle is None:
+                ops.append({"op": "remove", "path": "/throttle"})
+            else:
+                ops += [{"op": "replace", "path": "/throttle/rateLimit", "value": _number(throttle["rate"])},
+                        {"op": "replace", "path": "/throttle/burstLimit", "value": str(int(throttle["burst"]))}]
+        if quota != now["quota"]:
+            if quota is None:
+                ops.append({"op": "remove", "path": "/quota"})
+            else:
+                ops += [{"op": "replace", "path": f"/quota/{k}", "value": str(quota[k])}
+                        for k in ("limit", "period", "offset")]
+        if ops:
+            self._call("UpdateUsagePlan", usagePlanId=plan_id, patchOperations=ops)
+
+    def delete_usage_plan(self, plan_id: str) -> None:
+        """Delete a usage plan, unlinking its stages first (API Gateway refuses to delete a plan with stages)."""
+        plan = _plan(self._call("GetUsagePlan", usagePlanId=plan_id))
+        if plan["stages"]:
+            self._call("UpdateUsagePlan", usagePlanId=plan_id, patchOperations=[
+                {"op": "remove", "path": "/apiStages", "value": f"{a}:{s}"} for a, s in plan["stages"]])
+        self._call("DeleteUsagePlan", usagePlanId=plan_id)
+
+    # ------------------------------------------------------------------------------------------------ keys
+
+    def create_key(self, name: str, description: str | None, enabled: bool) -> Wire:
+        """Create an API key; its record carries ``value`` (shown only now)."""
+        params: Wire = {"name": name, "enabled": enabled}
+        if description:
+            params["description"] = description
+        return _key(self._call("CreateApiKey", **params), value=True)
+
+    def add_key_to_plan(self, plan_id: str, key_id: str) -> None:
+        """Let a key call the stages of a plan."""
+        self._call("CreateUsagePlanKey", usagePlanId=plan_id, keyId=key_id, keyType="API_KEY")
+
+    def plan_keys(self, plan_id: str) -> list[Wire]:
+        """The keys of a plan, each with its ``value``."""
+        return [{"id": k["id"], "name": k.get("name"), "value": k.get("value")}
+                for k in self._items("GetUsagePlanKeys", usagePlanId=plan_id)]
+
+    def get_key(self, key_id: str) -> Wire:
+        """A key's record (without its value)."""
+        return _key(self._call("GetApiKey", apiKey=key_id, includeValue=False), value=False)
+
+    def delete_key(self, key_id: str) -> None:
+        """Delete an API key, taking it out of its usage plans first."""
+        for plan in self._items("GetUsagePlans", keyId=key_id):
+            with contextlib.suppress(ce.NotFound):  # taken out meanwhile
+                self._call("DeleteUsagePlanKey", usagePlanId=plan["id"], keyId=key_id)
+        self._call("DeleteApiKey", apiKey=key_id)
