@@ -80,6 +80,7 @@ _BY_CODE: dict[str, type[ce.CloudError]] = {
     "ExpiredTokenException": ce.AccessDenied,
     "MissingAuthenticationToken": ce.AccessDenied,
     "UnauthorizedOperation": ce.AccessDenied,
+    "UnauthorizedException": ce.AccessDenied,  # API Gateway
     "403": ce.AccessDenied,
     # slow down
     "ThrottlingException": ce.Throttled,
@@ -90,6 +91,7 @@ _BY_CODE: dict[str, type[ce.CloudError]] = {
     "RequestThrottled": ce.Throttled,
     "SlowDown": ce.Throttled,
     "TooManyRequestsException": ce.Throttled,
+    "LimitExceededException": ce.Throttled,  # API Gateway: 429, the account's request rate
     # time
     "RequestTimeout": ce.Timeout,
     "RequestTimeoutException": ce.Timeout,
@@ -98,6 +100,8 @@ _BY_CODE: dict[str, type[ce.CloudError]] = {
 _BY_OPERATION: dict[tuple[str, str], type[ce.CloudError]] = {
     ("CreateTable", "ResourceInUseException"): ce.AlreadyExists,
     ("CreateFunction", "ResourceConflictException"): ce.AlreadyExists,
+    ("CreateResource", "ConflictException"): ce.AlreadyExists,  # API Gateway: that path exists
+    ("CreateApiKey", "ConflictException"): ce.AlreadyExists,
 }
 
 
