@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The image the Docker builder's tests build in (tests/test_bundle.py passes it with image=).
+#
+# The real default is AWS SAM's build image (public.ecr.aws/sam/build-python3.X), which cannot be pulled here, so
+# this script makes a stand-in: a Debian bookworm root filesystem (python3, pip, gcc, the Python headers) made with
+# debootstrap and imported with `docker import`. It runs Python 3.11 on glibc 2.36, newer than Lambda's (2.26 on
+# Amazon Linux 2, 2.34 on AL2023): what it builds is for the tests only, never for a real upload.
+#
+# Installs Debian's docker.io and debootstrap when missing, starts dockerd when no engine answers (and waits until
+# `docker info` does), then builds the image unless it exists. Exits non-zero when the engine cannot be started or
+# the image cannot be built; .ci/run tolerates that and the Docker tests skip with the reason.
+set -euo pipefail
+
+IMAGE="${CLOUDORM_BUILD_IMAGE:-cloudorm/lambda-build:python3.11}"
+LOG_DIR="${TMPDIR:-/tmp}"
+
+missing=()
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  echo "starting dockerd (log: $LOG_DIR/cloudorm-dockerd.log)"
+  nohup dockerd >"$LOG_DIR/cloudorm-dockerd.log" 2>&1 &
+  for _ in $(seq 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 1
+  done
+  if ! docker info >/dev/null 2>&1; then
+    echo "dockerd did not answer within 60 s; see $LOG_DIR/cloudorm-dockerd.log" >&2
+    exit 1
+  fi
+fi
+
+if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
+  echo "building $IMAGE with debootstrap (about a minute)"
+  ROOTFS="$(mktemp -d "$LOG_DIR/cloudorm-rootfs.XXXXXX")"
+  trap 'rm -rf "$ROOTFS"' EXIT
+  debootstrap --variant=minbase --include=python3,python3-pip,python3-dev,gcc,libc6-dev bookworm "$ROOTFS" \
+    >"$LOG_DIR/cloudorm-debootstrap.log" 2>&1 \
+    || { echo "debootstrap failed; see $LOG_DIR/cloudorm-debootstrap.log" >&2; exit 1; }
+  tar -C "$ROOTFS" -c . | docker import - "$IMAGE" >/dev/null
+fi
+echo "docker image $IMAGE is ready"
