@@ -16,6 +16,7 @@ import attrs
 from cloudorm import errors as ce
 from cloudorm.iam.propagation import until_propagated
 from cloudorm.iam.role import Role
+from cloudorm.serverless.bundle import BUILDERS, Bundle, build_bundle
 from cloudorm.serverless.names import (
     check_description,
     check_environment,
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from cloudorm.providers.base import FunctionService
-    from cloudorm.serverless.bundle import Bundle
     from cloudorm.session import Session
 
 T = TypeVar("T")
@@ -147,6 +147,8 @@ class Function:
                  architecture: str | None = None, description: str | None = None, builder: str = "auto",
                  image: str | None = None) -> None:
         short, ref = split_function_ref(name)
+        if builder not in BUILDERS:
+            raise ce.InvalidInput("builder", f"unknown builder {builder!r}; use one of {', '.join(BUILDERS)}")
         if isinstance(include, (str, os.PathLike)):
             include = [include]
         self.__attrs_init__(session, short, _source(source), requirements, tuple(include), builder, image,
@@ -183,8 +185,8 @@ class Function:
     def _setting(self, key: str) -> Any:
         if key in self._given:
             return self._given[key]
-        if self._record is None and not self._absent:
-            self._load(missing_ok=self.source is not None)
+        if self._record is None and not (self._absent and self.source is not None):
+            self._load(missing_ok=self.source is not None)  # (a function named without source must exist)
         if self._record is None:  # not deployed yet: what save() would create
             return DEFAULTS.get(key)
         return self._record.get(key)
@@ -275,12 +277,18 @@ class Function:
         spec["description"] = spec["description"] or None
         return spec
 
-    def _build(self) -> Bundle:
-        from cloudorm.serverless.bundle import build_bundle
+    def _build_inputs(self, record: dict[str, Any] | None) -> tuple[Any, Any, Any]:
+        """The handler, runtime and architecture to bundle for: as given, else as deployed, else the defaults."""
+        known = record or {}
+        return tuple(self._given.get(k, known.get(k) or DEFAULTS.get(k))  # type: ignore[return-value]
+                     for k in ("handler", "runtime", "architecture"))
 
-        return build_bundle(source=self.source, handler=self.handler, runtime=self.runtime,
-                            architecture=self.architecture, requirements=self.requirements, include=self.include,
-                            builder=self.builder, image=self.image)
+    def _build(self, inputs: tuple[Any, Any, Any]) -> Bundle:
+        handler, runtime, architecture = inputs
+        assert self.source is not None
+        return build_bundle(source=self.source, handler=handler, runtime=runtime, architecture=architecture,
+                            requirements=self.requirements, include=self.include, builder=self.builder,
+                            image=self.image)
 
     def save(self, *, role_wait: float = 60.0, ready_wait: float = 300.0) -> Self:
         """Deploy: build the bundle, then create the function, or upload the code only if its hash changed and
@@ -288,8 +296,9 @@ class Function:
         assume yet is retried for ``role_wait`` seconds; ``ready_wait`` bounds the wait for Active."""
         self._check()
         bundle: Bundle | None = None
-        if self.source is not None and all(k in self._given for k in ("handler", "runtime", "architecture")):
-            bundle = self._build()  # before any request: a bad source or handler costs nothing
+        built_for = self._build_inputs(self._record)
+        if self.source is not None and "handler" in self._given:
+            bundle = self._build(built_for)  # before any request: a bad source or handler costs nothing
         record = self._load(missing_ok=True)
         if self.source is None and record is None:
             raise ce.InvalidInput("source", f"function {self.name!r} does not exist: give source= and handler= "
@@ -300,9 +309,10 @@ class Function:
         if record is None and self._given.get("role") is None:
             raise ce.InvalidInput("role", f"function {self.name!r} does not exist: give role= (a Role, a role "
                                           "name or ARN) to create it")
-        if self.source is not None and bundle is None:
-            bundle = self._build()
-        self.bundle = bundle
+        if self.source is not None and (bundle is None or self._build_inputs(record) != built_for):
+            bundle = self._build(self._build_inputs(record))  # for the deployed handler, runtime or architecture
+        if bundle is not None:
+            self.bundle = bundle
         if record is None:
             assert bundle is not None
             spec, code = self._spec(), bundle.read()

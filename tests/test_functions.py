@@ -1,0 +1,382 @@
+"""Functions: the control plane on the local cloud and through the aws provider against a moto server; real invokes
+on the local cloud, which runs handlers in a subprocess."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import cloudorm
+from cloudorm.errors import AlreadyExists, FunctionError, InvalidInput, NotFound, Timeout
+from cloudorm.iam import Role
+
+HANDLER = """\
+import os
+
+
+def handler(event, context):
+    print("got", sorted(event or {}))
+    return {"echo": event, "mode": os.environ.get("MODE"), "name": context.function_name}
+
+
+def fail(event, context):
+    raise ValueError("bad input: " + str(event.get("x")))
+"""
+
+
+def uid(prefix: str = "fn") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Path:
+    """A handler module in a fresh directory."""
+    path = tmp_path / "src" / "app.py"
+    path.parent.mkdir()
+    path.write_text(HANDLER)
+    return path
+
+
+@pytest.fixture
+def role(session: cloudorm.Session) -> Role:
+    """An execution role Lambda may assume."""
+    return session.Role(uid("role"), service="lambda").save()
+
+
+Deploy = Callable[..., cloudorm.Function]
+
+
+@pytest.fixture
+def deploy(session: cloudorm.Session, app: Path, role: Role) -> Any:
+    """Deploy ``app.handler`` (settings may be overridden) and delete what was deployed afterwards."""
+    made: list[cloudorm.Function] = []
+
+    def make(name: str | None = None, **settings: Any) -> cloudorm.Function:
+        settings = {"handler": "app.handler", "source": app, "role": role, **settings}
+        fn = session.Function(name or uid(), **settings).save()
+        made.append(fn)
+        return fn
+
+    yield make
+    for fn in made:
+        fn.delete(missing_ok=True)
+
+
+# ---------------------------------------------------------------------------------------------- control plane
+
+
+def test_save_creates_an_active_function_from_the_bundle(session: cloudorm.Session, deploy: Deploy,
+                                                         role: Role) -> None:
+    name = uid()
+    with session.count_requests() as c:
+        fn = deploy(name, memory=256, timeout=10, environment={"MODE": "test"}, description="echoes")
+    assert c["lambda.CreateFunction"] == 1 and c["lambda.UpdateFunctionCode"] == 0
+    assert fn.state == "Active"
+    assert fn.bundle is not None and fn.code_sha256 == fn.bundle.sha256 and fn.code_size == fn.bundle.size
+    assert fn.arn.endswith(f":function:{name}")
+    again = session.Function(name).refresh()
+    assert (again.runtime, again.handler, again.memory, again.timeout, again.architecture) == (
+        "python3.12", "app.handler", 256, 10, "x86_64")
+    assert again.environment == {"MODE": "test"} and again.description == "echoes"
+    assert again.role == role.arn and again.code_sha256 == fn.code_sha256
+    assert fn.exists() and name in [f.name for f in session.functions()]
+
+
+def test_new_function_gets_lambdas_defaults(session: cloudorm.Session, deploy: Deploy) -> None:
+    fn = deploy()
+    record = session.serverless.get_function(fn.name)
+    assert (record["runtime"], record["memory"], record["timeout"], record["architecture"]) == (
+        "python3.12", 128, 3, "x86_64")
+    assert record["environment"] == {} and record["description"] is None
+
+
+def test_unchanged_redeploy_uploads_nothing(session: cloudorm.Session, deploy: Deploy, app: Path,
+                                            role: Role) -> None:
+    fn = deploy(memory=256, environment={"MODE": "a"})
+    same = session.Function(fn.name, handler="app.handler", source=app, role=role.name, memory=256,
+                            environment={"MODE": "a"})
+    with session.count_requests() as c:
+        same.save()
+    assert c["lambda.UpdateFunctionCode"] == 0 and c["lambda.UpdateFunctionConfiguration"] == 0
+    assert c["lambda.CreateFunction"] == 0 and c["lambda.GetFunction"] == 1
+    assert same.bundle is not None and same.bundle.sha256 == fn.code_sha256
+
+
+def test_changed_code_is_uploaded_and_changed_settings_alone_are_sent(session: cloudorm.Session, deploy: Deploy,
+                                                                      app: Path) -> None:
+    fn = deploy(memory=128)
+    old_sha = fn.code_sha256
+    app.write_text(app.read_text() + "\n\ndef other(event, context):\n    return 2\n")
+    with session.count_requests() as c:
+        session.Function(fn.name, handler="app.handler", source=app).save()
+    assert c["lambda.UpdateFunctionCode"] == 1 and c["lambda.UpdateFunctionConfiguration"] == 0
+    assert session.Function(fn.name).refresh().code_sha256 not in (None, old_sha)
+
+    fn.refresh()
+    fn.memory = 512
+    assert fn.changes() == {"memory"}
+    with session.count_requests() as c:
+        fn.save()  # no source: the code stays
+    assert c["lambda.UpdateFunctionCode"] == 0 and c["lambda.UpdateFunctionConfiguration"] == 1
+    assert session.Function(fn.name).memory == 512 and fn.changes() == set()
+
+
+def test_settings_left_out_keep_the_deployed_ones(session: cloudorm.Session, deploy: Deploy, app: Path) -> None:
+    fn = deploy(memory=1024, timeout=30, environment={"MODE": "kept"})
+    with session.count_requests() as c:
+        session.Function(fn.name, source=app, description="new words").save()
+    assert c["lambda.UpdateFunctionCode"] == 0 and c["lambda.UpdateFunctionConfiguration"] == 1
+    after = session.Function(fn.name).refresh()
+    assert (after.memory, after.timeout, after.environment, after.handler, after.description) == (
+        1024, 30, {"MODE": "kept"}, "app.handler", "new words")
+
+
+def test_an_existing_function_by_name_loads_its_settings_lazily(session: cloudorm.Session, deploy: Deploy) -> None:
+    fn = deploy(memory=192)
+    existing = session.Function(fn.name)
+    with session.count_requests() as c:
+        assert existing.memory == 192
+        assert existing.runtime == "python3.12" and existing.handler == "app.handler"
+    assert c.total == 1 and c["lambda.GetFunction"] == 1
+    listed = next(f for f in session.functions() if f.name == fn.name)
+    with session.count_requests() as c:
+        assert listed.memory == 192 and listed.arn == fn.arn
+    assert c.total == 0
+    by_arn = session.Function(fn.arn)
+    assert by_arn.name == fn.name and by_arn.refresh().memory == 192
+
+
+def test_a_missing_function_by_name(session: cloudorm.Session) -> None:
+    ghost = session.Function(uid())
+    assert not ghost.exists()
+    with pytest.raises(NotFound):
+        ghost.refresh()
+    with pytest.raises(NotFound):
+        _ = ghost.memory
+    with pytest.raises(InvalidInput) as e:
+        ghost.save()
+    assert e.value.field == "source"
+    with pytest.raises(NotFound):
+        ghost.delete()
+    ghost.delete(missing_ok=True)
+
+
+def test_a_new_function_needs_a_handler_and_a_role(session: cloudorm.Session, app: Path, role: Role) -> None:
+    with pytest.raises(InvalidInput) as e:
+        session.Function(uid(), source=app, role=role).save()
+    assert e.value.field == "handler"
+    with pytest.raises(InvalidInput) as e:
+        session.Function(uid(), source=app, handler="app.handler").save()
+    assert e.value.field == "role"
+
+
+def test_delete(session: cloudorm.Session, deploy: Deploy) -> None:
+    fn = deploy()
+    fn.delete()
+    assert not fn.exists() and fn.name not in [f.name for f in session.functions()]
+    with pytest.raises(NotFound):
+        fn.delete()
+    fn.delete(missing_ok=True)
+
+
+def test_role_by_name_and_by_arn(session: cloudorm.Session, deploy: Deploy, role: Role) -> None:
+    with session.count_requests() as c:
+        by_name = deploy(role=role.name)
+    assert c["iam.GetRole"] == 1
+    assert session.serverless.get_function(by_name.name)["role"] == role.arn
+    with session.count_requests() as c:
+        by_arn = deploy(role=role.arn)
+    assert c["iam.GetRole"] == 0
+    assert session.serverless.get_function(by_arn.name)["role"] == role.arn
+    with pytest.raises(NotFound):
+        deploy(role=uid("no-such-role"))
+
+
+def test_a_role_lambda_cannot_assume_is_retried_until_the_deadline(session: cloudorm.Session, app: Path) -> None:
+    # moto checks the role exists, as AWS checks it can be assumed: a missing one stands in for one not propagated
+    missing = "arn:aws:iam::123456789012:role/" + uid("not-yet")
+    fn = session.Function(uid(), handler="app.handler", source=app, role=missing)
+    with session.count_requests() as c, pytest.raises(Timeout) as e:
+        fn.save(role_wait=1.0)
+    assert c["lambda.CreateFunction"] >= 2  # retried
+    assert isinstance(e.value.last_error, InvalidInput)
+    assert "cannot be assumed" in e.value.last_error.message
+
+
+def test_permissions(session: cloudorm.Session, deploy: Deploy) -> None:
+    fn = deploy()
+    svc = session.serverless
+    assert svc.permissions(fn.name) == []
+    source = "arn:aws:execute-api:us-east-1:123456789012:abc123/*/GET/orders"
+    svc.add_permission(fn.name, "api-get-orders", "apigateway.amazonaws.com", source)
+    assert svc.permissions(fn.name) == [{"sid": "api-get-orders", "principal": "apigateway.amazonaws.com",
+                                         "source_arn": source}]
+    svc.remove_permission(fn.name, "api-get-orders")
+    assert svc.permissions(fn.name) == []
+    with pytest.raises(NotFound):
+        svc.permissions(uid())
+
+
+def test_creating_a_function_twice_is_already_exists(session: cloudorm.Session, deploy: Deploy,
+                                                     role: Role) -> None:
+    fn = deploy()
+    assert fn.bundle is not None
+    spec = {"runtime": "python3.12", "handler": "app.handler", "role": role.arn}
+    with pytest.raises(AlreadyExists) as e:
+        session.serverless.create_function(fn.name, spec, fn.bundle.read())
+    assert e.value.request_id and e.value.operation == "CreateFunction"
+
+
+def test_repr_shows_environment_keys_never_values(session: cloudorm.Session, app: Path) -> None:
+    fn = session.Function(uid(), handler="app.handler", source=app, runtime="python3.12",
+                          environment={"DB_PASSWORD": "hunter2-very-secret"})
+    text = repr(fn)
+    assert "DB_PASSWORD" in text and "hunter2" not in text
+    assert "app.handler" in text and "python3.12" in text and fn.name in text
+
+
+def test_environment_values_stay_out_of_logs(session: cloudorm.Session, deploy: Deploy,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="botocore"):
+        deploy(environment={"TOKEN": "s3cr3t-token-value-42"})
+    assert "CreateFunction" in caplog.text and "s3cr3t-token-value-42" not in caplog.text
+
+
+def test_listing_pages(session: cloudorm.Session, deploy: Deploy) -> None:
+    names = {deploy().name for _ in range(3)}
+    assert names <= {f.name for f in session.functions().page_size(1)}
+    assert len(list(session.functions().limit(2))) == 2
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(("settings", "field"), [
+    ({"runtime": "python2.7"}, "runtime"),
+    ({"runtime": 3.12}, "runtime"),
+    ({"memory": 64}, "memory"),
+    ({"memory": 10241}, "memory"),
+    ({"memory": "256"}, "memory"),
+    ({"memory": True}, "memory"),
+    ({"timeout": 0}, "timeout"),
+    ({"timeout": 901}, "timeout"),
+    ({"timeout": 2.5}, "timeout"),
+    ({"architecture": "sparc"}, "architecture"),
+    ({"handler": "app"}, "handler"),
+    ({"handler": "app.not-valid"}, "handler"),
+    ({"environment": {"AWS_REGION": "eu-west-1"}}, "environment['AWS_REGION']"),
+    ({"environment": {"1ABC": "x"}}, "environment"),
+    ({"environment": {"with-dash": "x"}}, "environment"),
+    ({"environment": {"COUNT": 1}}, "environment['COUNT']"),
+    ({"environment": ["A"]}, "environment"),
+    ({"environment": {f"K{i}": "v" * 100 for i in range(40)}}, "environment"),
+    ({"description": "d" * 257}, "description"),
+    ({"role": "arn:aws:iam::bad"}, "role"),
+    ({"role": "has space"}, "role"),
+    ({"role": 42}, "role"),
+    ({"source": 42}, "source"),
+])
+def test_bad_settings_are_refused_before_any_request(session: cloudorm.Session, app: Path,
+                                                     settings: dict[str, Any], field: str) -> None:
+    full = {"handler": "app.handler", "source": app, "role": "arn:aws:iam::123456789012:role/r", **settings}
+    with session.count_requests() as c:
+        with pytest.raises(InvalidInput) as e:
+            session.Function(uid(), **full).save()
+        assert e.value.field == field
+    assert c.total == 0
+
+
+@pytest.mark.parametrize("name", ["", "has space", "x" * 65, "a/b", "arn:aws:lambda:us-east-1:12:function:f", 7])
+def test_bad_names_are_refused_before_any_request(session: cloudorm.Session, name: Any) -> None:
+    with session.count_requests() as c:
+        with pytest.raises(InvalidInput) as e:
+            session.Function(name)
+        assert e.value.field == "name"
+    assert c.total == 0
+
+
+def test_bad_values_set_later_are_refused(session: cloudorm.Session, deploy: Deploy) -> None:
+    fn = deploy()
+    with pytest.raises(InvalidInput):
+        fn.memory = 99999
+    fn.environment = {"OK": "1"}
+    fn.environment["AWS_REGION"] = "x"  # changed in place: checked again by save()
+    with session.count_requests() as c:
+        with pytest.raises(InvalidInput) as e:
+            fn.save()
+        assert e.value.field == "environment['AWS_REGION']"
+    assert c.total == 0
+
+
+def test_a_handler_missing_from_the_source_is_refused_before_any_request(session: cloudorm.Session,
+                                                                         app: Path) -> None:
+    fn = session.Function(uid(), handler="app.nope", source=app, role="arn:aws:iam::123456789012:role/r")
+    with session.count_requests() as c:
+        with pytest.raises(InvalidInput) as e:
+            fn.save()
+        assert e.value.field == "handler"
+    assert c.total == 0
+
+
+def test_an_event_that_is_not_json_is_refused_before_any_request(session: cloudorm.Session) -> None:
+    fn = session.Function(uid())
+    with session.count_requests() as c:
+        for event in ({"when": object()}, {1j}, float("nan")):
+            with pytest.raises(InvalidInput) as e:
+                fn.invoke(event)
+            assert e.value.field == "event"
+    assert c.total == 0
+
+
+# ---------------------------------------------------------------------------------------------- invoke (local)
+
+
+@pytest.fixture
+def local() -> cloudorm.Session:
+    """The embedded local cloud, which runs functions for real."""
+    return cloudorm.Session()
+
+
+@pytest.fixture
+def local_fn(local: cloudorm.Session, app: Path) -> Any:
+    """``app.handler`` deployed on the local cloud."""
+    role = local.Role(uid("role"), service="lambda").save()
+    fn = local.Function(uid(), handler="app.handler", source=app, role=role, environment={"MODE": "local"},
+                        timeout=10).save()
+    yield fn
+    fn.delete(missing_ok=True)
+
+
+def test_invoke_returns_the_decoded_result(local_fn: cloudorm.Function) -> None:
+    event = {"order": 7, "items": ["a", "b"], "nested": {"ok": True}}
+    assert local_fn.invoke(event) == {"echo": event, "mode": "local", "name": local_fn.name}
+    assert local_fn.last_log is not None and "got ['items', 'nested', 'order']" in local_fn.last_log
+
+
+def test_invoke_by_name_loads_nothing(local: cloudorm.Session, local_fn: cloudorm.Function) -> None:
+    fn = local.Function(local_fn.name)
+    with local.count_requests() as c:
+        assert fn.invoke({"x": 1})["echo"] == {"x": 1}
+    assert c["lambda.GetFunction"] == 0
+    assert local.Function(local_fn.arn).invoke(None)["echo"] is None
+
+
+def test_a_handler_that_raises_is_a_function_error(local: cloudorm.Session, local_fn: cloudorm.Function,
+                                                   app: Path) -> None:
+    failing = local.Function(local_fn.name, handler="app.fail", source=app).save()
+    with pytest.raises(FunctionError) as e:
+        failing.invoke({"x": 5})
+    assert e.value.error_type == "ValueError"
+    assert e.value.message == "bad input: 5"
+    assert e.value.traceback and any("app.py" in line for line in e.value.traceback)
+    assert e.value.request_id
+
+
+def test_an_async_invoke_returns_its_request_id(local_fn: cloudorm.Function) -> None:
+    request_id = local_fn.invoke({"x": 1}, wait=False)
+    assert isinstance(request_id, str) and request_id
