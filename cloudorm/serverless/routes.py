@@ -217,20 +217,6 @@ class Route:
         return cls(path, method, check_function(function, path, method), key_required)
 
 
-@attrs.frozen
-class FunctionRef:
-    """A function known only by name and ARN (a route loaded from the provider)."""
-
-    name: str
-    arn: str
-
-
-def function_name(arn: str) -> str:
-    """A Lambda function's name from its ARN (``arn:aws:lambda:region:account:function:name[:qualifier]``)."""
-    parts = arn.split(":")
-    return parts[6] if len(parts) > 6 and parts[5] == "function" else arn
-
-
 def check_routes(routes: Iterable[Route], cors: str | None) -> None:
     """Routes that can live together: one variable segment per level (``/a/{id}`` and ``/a/{key}`` cannot), and
     no OPTIONS route where CORS answers the preflight."""
