@@ -255,14 +255,19 @@ class Session:
 
         return Listing(fetch)
 
-    def Api(self, name: str, *, function: FunctionEntity | None = None, route: str = "/", method: str = "GET",
-            stage: str = "prod", key_required: bool = False, throttle: Throttle | None = None,
-            quota: Quota | None = None, cors: bool = False, description: str | None = None) -> ApiEntity:
+    def Api(self, name: str, *, function: FunctionEntity | None = None, route: str | None = None,
+            method: str = "GET", stage: str = "prod", key_required: bool = False, throttle: Throttle | None = None,
+            quota: Quota | None = None, cors: bool | str = False, description: str | None = None,
+            plan_name: str | None = None, plan_description: str | None = None, stage_description: str | None = None,
+            deployment_description: str | None = None, api_id: str | None = None) -> ApiEntity:
         """A REST API: ``s.Api("shop", function=fn, route="/orders", key_required=True,
-        throttle=Throttle(rate=100, burst=50)).save()``; more routes with ``api.route(...)``."""
+        throttle=Throttle(rate=100, burst=50)).save()``; more routes with ``api.route(...)``; an existing one by
+        name (or ``api_id=``) needs no ``save()``."""
         return ApiEntity(self, name, function=function, route=route, method=method, stage=stage,
                          key_required=key_required, throttle=throttle, quota=quota, cors=cors,
-                         description=description)
+                         description=description, plan_name=plan_name, plan_description=plan_description,
+                         stage_description=stage_description, deployment_description=deployment_description,
+                         api_id=api_id)
 
     def apis(self) -> Listing[ApiEntity]:
         """Every REST API of the account, lazily."""
