@@ -126,6 +126,17 @@ def test_changed_code_is_uploaded_and_changed_settings_alone_are_sent(session: c
     assert session.Function(fn.name).memory == 512 and fn.changes() == set()
 
 
+def test_environment_changed_in_place_is_saved(session: cloudorm.Session, deploy: Deploy) -> None:
+    fn = deploy(environment={"AA": "1"})
+    assert fn.changes() == set()
+    fn.environment["BB"] = "2"
+    assert fn.changes() == {"environment"}
+    with session.count_requests() as c:
+        fn.save()
+    assert c["lambda.UpdateFunctionConfiguration"] == 1 and c["lambda.UpdateFunctionCode"] == 0
+    assert session.Function(fn.name).environment == {"AA": "1", "BB": "2"}
+
+
 def test_settings_left_out_keep_the_deployed_ones(session: cloudorm.Session, deploy: Deploy, app: Path) -> None:
     fn = deploy(memory=1024, timeout=30, environment={"MODE": "kept"})
     with session.count_requests() as c:
@@ -271,6 +282,7 @@ def test_listing_pages(session: cloudorm.Session, deploy: Deploy) -> None:
     ({"handler": "app.not-valid"}, "handler"),
     ({"environment": {"AWS_REGION": "eu-west-1"}}, "environment['AWS_REGION']"),
     ({"environment": {"1ABC": "x"}}, "environment"),
+    ({"environment": {"A": "x"}}, "environment"),  # (Lambda's pattern wants two characters at least)
     ({"environment": {"with-dash": "x"}}, "environment"),
     ({"environment": {"COUNT": 1}}, "environment['COUNT']"),
     ({"environment": ["A"]}, "environment"),
@@ -326,7 +338,7 @@ def test_a_handler_missing_from_the_source_is_refused_before_any_request(session
 def test_an_event_that_is_not_json_is_refused_before_any_request(session: cloudorm.Session) -> None:
     fn = session.Function(uid())
     with session.count_requests() as c:
-        for event in ({"when": object()}, {1j}, float("nan")):
+        for event in ({"when": object()}, {1j}, float("nan"), "x" * (6 * 1024 * 1024)):
             with pytest.raises(InvalidInput) as e:
                 fn.invoke(event)
             assert e.value.field == "event"

@@ -41,6 +41,9 @@ DEFAULTS: dict[str, Any] = {"runtime": "python3.12", "memory": 128, "timeout": 3
                             "architecture": "x86_64", "description": None}
 """What a new function gets for the settings it was not given (Lambda's defaults; python3.12)."""
 
+MAX_PAYLOAD = 6 * 1024 * 1024
+"""The largest event Lambda takes, as JSON bytes (a synchronous invocation's limit)."""
+
 SETTINGS = ("runtime", "handler", "role", "memory", "timeout", "environment", "architecture", "description")
 """The settings a function is deployed with (the keys of a ``FunctionService`` spec)."""
 
@@ -187,9 +190,10 @@ class Function:
             return self._given[key]
         if self._record is None and not (self._absent and self.source is not None):
             self._load(missing_ok=self.source is not None)  # (a function named without source must exist)
-        if self._record is None:  # not deployed yet: what save() would create
-            return DEFAULTS.get(key)
-        return self._record.get(key)
+        value = DEFAULTS.get(key) if self._record is None else self._record.get(key)  # (not deployed: the default)
+        if isinstance(value, dict):  # a copy, so that changes made in place are seen by changes() and save()
+            value = self._given[key] = dict(value)
+        return value
 
     def _load(self, missing_ok: bool = False) -> dict[str, Any] | None:
         """Fetch the deployed function's record (None if it does not exist and ``missing_ok``)."""
@@ -382,6 +386,8 @@ class Function:
             payload = json.dumps(event, allow_nan=False).encode()
         except (TypeError, ValueError) as e:
             raise ce.InvalidInput("event", f"must be JSON-encodable: {e}") from None
+        if len(payload) > MAX_PAYLOAD:
+            raise ce.InvalidInput("event", f"is {len(payload)} bytes as JSON; Lambda takes {MAX_PAYLOAD} at most")
         result = self._service.invoke(self._ref, payload, wait)
         if not wait:
             return result.get("request_id")
