@@ -465,7 +465,7 @@ def _build_pure_wheel(spec: str, wheels: Path, work: Path, runs: int, *, from_in
             copy = work / "projects" / f"{runs}-{path.name}"
             shutil.copytree(path, copy, ignore=shutil.ignore_patterns(*_PROJECT_SKIP_DIRS, "*.egg-info", "*.pyc"))
             target = str(copy)
-        name = f"{path.name} ({path})"
+        name = str(path)
     out = work / "build" / str(runs)
     result = _pip("wheel", "--no-deps", *no_binary, "--wheel-dir", str(out), target)
     if result.returncode != 0:
@@ -476,8 +476,9 @@ def _build_pure_wheel(spec: str, wheels: Path, work: Path, runs: int, *, from_in
     match = _WHEEL_NAME.fullmatch(built[0].name)
     if match is None or match["abi"] != "none" or match["plat"] != "any" \
             or not all(p.startswith("py") for p in match["py"].split(".")):
-        raise _NeedsCompile(match["name"] if match else name,
-                            f"it builds into {built[0].name}, a binary for this machine", runs + 1)
+        if match and not from_index:
+            name = f"{match['name']} ({spec})" if path.is_absolute() else match["name"]
+        raise _NeedsCompile(name, f"it builds into {built[0].name}, a binary for this machine", runs + 1)
     final = wheels / built[0].name
     os.replace(built[0], final)
     return final, 1
