@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+import re
 import time
 import urllib.error
 import urllib.request
@@ -166,6 +167,9 @@ def test_valid_routes_are_normalised(session: cloudorm.Session) -> None:
         ("/orders/{id}", "GET", None), ("/files/{proxy+}", "ANY", True), ("/", "POST", None),
         ("/orders/{id}/items", "PUT", None)]
     assert repr(api) == "Api('a', stage='prod', routes=4)"
+    sid = statement_id("a1b2c3d4e5", "ANY", "/files/{proxy+}")
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,100}", sid) and sid == statement_id("a1b2c3d4e5", "ANY", "/files/{proxy+}")
+    assert sid != statement_id("a1b2c3d4e5", "ANY", "/files/{id}")
 
 
 # ---------------------------------------------------------------------------------------------- control plane
@@ -395,6 +399,15 @@ def test_two_apis_with_one_name_need_an_id(session: cloudorm.Session, fn: cloudo
     api = session.Api(name, function=fn, api_id=second["id"]).save()
     assert api.id == second["id"]
     assert [r["path"] for r in session.api_gateway.resources(first["id"])] == ["/"]
+
+
+def test_provider_errors_are_mapped(session: cloudorm.Session, fn: cloudorm.Function) -> None:
+    with pytest.raises(NotFound) as caught:
+        session.Api(uid(), function=fn, api_id="nosuchapi1").save()
+    assert caught.value.code == "NotFoundException" and caught.value.request_id
+    assert caught.value.operation == "GetRestApi"
+    with pytest.raises(NotFound):
+        session.api_gateway.delete_key("nosuchkey1")
 
 
 # ---------------------------------------------------------------------------------------------- real HTTP (local)
