@@ -326,8 +326,9 @@ def test_a_c_extension_is_refused_by_the_pip_builder(src: Path, cext_project: Pa
 
 def test_unknown_package_names_pip_output(src: Path) -> None:
     with pytest.raises(InvalidInput) as e:
-        build_bundle(source=src, handler="app.handler", requirements=["six==0.0.0.404"], builder="pip")
-    assert e.value.field == "requirements" and "six" in e.value.reason
+        build_bundle(source=src, handler="app.handler", requirements=["six==0.0.0.404"])
+    assert e.value.field == "requirements" and "six==0.0.0.404" in e.value.reason
+    assert "neither a wheel for python3.12 on x86_64 nor a source distribution" in e.value.reason
 
 
 # ---- size limits --------------------------------------------------------------------------------------------------

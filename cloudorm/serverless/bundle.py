@@ -420,12 +420,13 @@ def _install_pip(reqs: _Requirements, rt: Runtime, arch: str, work: Path) -> int
     Raises ``_NeedsCompile`` naming a package that only a compiler could provide."""
     wheels = work / "wheels"
     wheels.mkdir()
+    platform = f"{rt.name} on {arch}"
     runs = 0
     lines = list(reqs.lines)
     for i, line in enumerate(lines):
         if line.startswith("-") or not (Path(line).is_absolute() or "://" in line or " @ " in line):
             continue
-        wheel, ran = _build_pure_wheel(line, wheels, work, runs, from_index=False)
+        wheel, ran = _build_pure_wheel(line, wheels, work, runs, from_index=False, platform=platform)
         runs += ran
         lines[i] = str(wheel)
     platform_args = [arg for tag in platform_tags(rt, arch) for arg in ("--platform", tag)]
@@ -436,26 +437,27 @@ def _install_pip(reqs: _Requirements, rt: Runtime, arch: str, work: Path) -> int
         shutil.rmtree(work / "site", ignore_errors=True)
         result = _pip("install", "--target", str(work / "site"), "--no-compile", "--no-user", "--only-binary=:all:",
                       *platform_args, "--implementation", "cp", "--python-version", rt.python_version,
-                      "--abi", rt.abi, "--find-links", str(wheels), "-r", str(req_file))
+                      "--abi", rt.abi, "--find-links", str(wheels), "-r", str(req_file))  # added to pip.conf's links
         runs += 1
         if result.returncode == 0:
             break
         missing = _NO_MATCH.search(result.stderr)
         if missing is None or missing.group(1) in built:
-            raise InvalidInput("requirements", f"pip could not install them for {rt.name} on {arch}:\n"
+            raise InvalidInput("requirements", f"pip could not install them for {platform}:\n"
                                                f"{_tail(result.stderr)}")
         spec = missing.group(1)
         built.add(spec)
-        _, ran = _build_pure_wheel(spec, wheels, work, runs, from_index=True)
+        _, ran = _build_pure_wheel(spec, wheels, work, runs, from_index=True, platform=platform)
         runs += ran
     _verify(work / "site", rt, arch, built_here=False)
     return runs
 
 
-def _build_pure_wheel(spec: str, wheels: Path, work: Path, runs: int, *, from_index: bool) -> tuple[Path, int]:
+def _build_pure_wheel(spec: str, wheels: Path, work: Path, runs: int, *, from_index: bool,
+                      platform: str) -> tuple[Path, int]:
     """Build ``spec`` (a requirement from the index, built from its sdist; a URL; a local project, copied first so
     its folder is left untouched) into a wheel in ``wheels``: the wheel if it is pure Python, else
-    ``_NeedsCompile``. ``runs`` is the number of pip runs so far."""
+    ``_NeedsCompile``. ``runs`` is the number of pip runs so far; ``platform`` names the target in messages."""
     name = re.split(r"[<>=!~;\[ @]", spec, maxsplit=1)[0] or spec
     target = spec
     no_binary = ["--no-binary", name] if from_index else []
@@ -468,6 +470,9 @@ def _build_pure_wheel(spec: str, wheels: Path, work: Path, runs: int, *, from_in
         name = str(path)
     out = work / "build" / str(runs)
     result = _pip("wheel", "--no-deps", *no_binary, "--wheel-dir", str(out), target)
+    if result.returncode != 0 and from_index and _NO_MATCH.search(result.stderr):
+        raise InvalidInput("requirements", f"{spec}: the package index has neither a wheel for {platform} nor a "
+                                           f"source distribution of it:\n{_tail(result.stderr, 3)}")
     if result.returncode != 0:
         raise _NeedsCompile(name, f"pip could not build it into a wheel: {_tail(result.stderr, 3)}", runs + 1)
     built = sorted(out.glob("*.whl"))
