@@ -324,6 +324,25 @@ def test_a_c_extension_is_refused_by_the_pip_builder(src: Path, cext_project: Pa
     assert sorted(p.name for p in cext_project.iterdir()) == before  # built from a copy: no build/ or egg-info
 
 
+def test_a_local_pure_project_is_vendored(src: Path, tmp_path: Path) -> None:
+    project = tmp_path / "helpers"
+    project.mkdir()
+    (project / "setup.py").write_text("from setuptools import setup\n\nsetup(name='helpers', version='2.0', "
+                                      "py_modules=['helpers'])\n")
+    (project / "helpers.py").write_text("def double(x):\n    return 2 * x\n")
+    (tmp_path / "requirements.txt").write_text("./helpers\n")
+    bundle = build_bundle(source=src, handler="app.handler", architecture="arm64",
+                          requirements=tmp_path / "requirements.txt", builder="pip")
+    assert "helpers.py" in bundle.names() and "helpers-2.0.dist-info/WHEEL" in bundle.names()
+    assert not (project / "build").exists()
+    (project / "helpers.py").write_text("def double(x):\n    return x + x\n")   # the project's code is an input
+    rebuilt = build_bundle(source=src, handler="app.handler", architecture="arm64",
+                           requirements=tmp_path / "requirements.txt", builder="pip")
+    assert not rebuilt.cached and rebuilt.pip_runs >= 1
+    with zipfile.ZipFile(rebuilt.path) as z:
+        assert b"x + x" in z.read("helpers.py")
+
+
 def test_unknown_package_names_pip_output(src: Path) -> None:
     with pytest.raises(InvalidInput) as e:
         build_bundle(source=src, handler="app.handler", requirements=["six==0.0.0.404"])
@@ -387,12 +406,15 @@ def run_in_image(client: Any, folder: Path, code: str) -> str:
 
 def test_docker_builds_a_c_extension_that_imports(docker_client: Any, src: Path, cext_project: Path,
                                                   tmp_path: Path) -> None:
-    containers_before = len(docker_client.containers.list(all=True))
+    def build_containers() -> int:
+        return len(docker_client.containers.list(all=True, filters={"ancestor": BUILD_IMAGE}))
+
+    containers_before = build_containers()
     bundle = build_bundle(source=src, handler="app.handler", runtime="python3.11", requirements=[str(cext_project)],
                           builder="docker", image=BUILD_IMAGE)
     so = [n for n in bundle.names() if n.endswith(".so")]
     assert so == ["cext.cpython-311-x86_64-linux-gnu.so"], bundle.names()
-    assert len(docker_client.containers.list(all=True)) == containers_before  # the build container is gone
+    assert build_containers() == containers_before  # the build container is gone
     vendor = Path(os.environ["CLOUDORM_CACHE_DIR"], "bundles", "vendor")
     assert {p.stat().st_uid for p in vendor.rglob("*")} == {os.getuid()}    # owned by the caller
     task = tmp_path / "task"
