@@ -377,7 +377,7 @@ def _vendored(reqs: _Requirements, rt: Runtime, arch: str, builder: str, image: 
 def _install(reqs: _Requirements, rt: Runtime, arch: str, builder: str, image: str | None, work: Path) -> int:
     """Install ``reqs`` into ``work/site`` with the chosen builder; the number of pip runs."""
     runs = 0
-    if builder in ("auto", "pip"):
+    if builder != "docker":
         try:
             return _install_pip(reqs, rt, arch, work)
         except _NeedsCompile as e:
@@ -392,12 +392,10 @@ def _install(reqs: _Requirements, rt: Runtime, arch: str, builder: str, image: s
                                                    f"build image, but no Docker engine answers ({e.detail})") from None
             log.info("%s must be compiled: building the requirements with Docker", e.name)
             shutil.rmtree(work / "site", ignore_errors=True)
-            image = image or bundle_docker.default_image(rt, arch)
             runs = e.runs
     _install_docker(reqs, rt, arch, image or bundle_docker.default_image(rt, arch), work)
-    site = work / "site"
-    _verify(site, rt, arch, built_here=True)
-    return runs + 1
+    _verify(work / "site", rt, arch, built_here=True)
+    return runs + 1  # the container's pip
 
 
 def _pip(*args: str) -> subprocess.CompletedProcess[str]:
