@@ -319,7 +319,7 @@ def test_a_c_extension_is_refused_by_the_pip_builder(src: Path, cext_project: Pa
         build_bundle(source=src, handler="app.handler", runtime="python3.11", requirements=[str(cext_project)],
                      builder="pip")
     assert e.value.field == "requirements"
-    assert f"cext ({cext_project})" in e.value.reason and "builder='docker'" in e.value.reason
+    assert str(cext_project) in e.value.reason and "builder='docker'" in e.value.reason  # names the project
     assert "would compile for this machine" in e.value.reason
     assert sorted(p.name for p in cext_project.iterdir()) == before  # built from a copy: no build/ or egg-info
 
