@@ -258,6 +258,22 @@ def test_environment_values_stay_out_of_logs(session: cloudorm.Session, deploy: 
     assert "CreateFunction" in caplog.text and "s3cr3t-token-value-42" not in caplog.text
 
 
+def test_environment_values_in_responses_stay_out_of_logs(session: cloudorm.Session, deploy: Deploy, role: Role,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    fn = deploy()
+    assert fn.bundle is not None
+    name, secret = uid(), f"made-elsewhere-{uuid.uuid4().hex}"
+    raw = session._provider.clients.client("lambda")  # type: ignore[attr-defined]
+    raw.create_function(FunctionName=name, Role=role.arn, Code={"ZipFile": fn.bundle.read()}, Handler="app.handler",
+                        Runtime="python3.12", Environment={"Variables": {"TOKEN": secret}})
+    try:
+        with caplog.at_level(logging.DEBUG, logger="botocore"):
+            assert session.Function(name).environment == {"TOKEN": secret}
+        assert "Response body" in caplog.text and secret not in caplog.text
+    finally:
+        session.Function(name).delete()
+
+
 def test_listing_pages(session: cloudorm.Session, deploy: Deploy) -> None:
     names = {deploy().name for _ in range(3)}
     assert names <= {f.name for f in session.functions().page_size(1)}

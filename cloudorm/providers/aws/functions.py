@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+from collections.abc import Iterable
 from typing import Any
 
 from botocore import exceptions as bx
@@ -77,13 +79,43 @@ class AwsFunctionService:
         """The provider's name, for errors."""
         self.secrets = secrets
         """Values never shown in error messages."""
+        self._hooked: Any = None
+        self._lock = threading.Lock()
 
     # ------------------------------------------------------------------------------------------------ plumbing
 
     @property
     def client(self) -> Any:
-        """The botocore Lambda client."""
-        return self.clients.client("lambda")
+        """The botocore Lambda client (hooked so that environment values in responses never reach a log line)."""
+        client = self.clients.client("lambda")
+        if client is not self._hooked:  # a new client (after close()): hook it once
+            client.meta.events.register("before-parse.lambda", self._protect_response,
+                                        unique_id="cloudorm-protect-environment")
+            self._hooked = client
+        return client
+
+    def _hide(self, values: Iterable[Any]) -> None:
+        """Keep long environment values out of log lines and error messages from now on."""
+        hidden = tuple(v for v in values if isinstance(v, str) and len(v) >= SECRET_LENGTH and v not in self.secrets)
+        if hidden:
+            protect(hidden)
+            with self._lock:
+                self.secrets = (*self.secrets, *(v for v in hidden if v not in self.secrets))
+
+    def _protect_response(self, response_dict: Wire, **_: Any) -> None:
+        """Protect the environment values a response carries before botocore's parser logs its body."""
+        body = response_dict.get("body") or b""
+        if not isinstance(body, bytes) or b'"Variables"' not in body:
+            return
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return
+        if not isinstance(data, dict):
+            return
+        configs = [data, data.get("Configuration"), *(data.get("Functions") or [])]
+        self._hide(v for c in configs if isinstance(c, dict)
+                   for v in ((c.get("Environment") or {}).get("Variables") or {}).values())
 
     def _call(self, operation: str, **params: Any) -> Wire:
         """Send one Lambda operation (e.g. ``GetFunction``), mapping errors."""
@@ -96,10 +128,7 @@ class AwsFunctionService:
 
     def _environment(self, variables: dict[str, str]) -> Wire:
         """Lambda's Environment parameter; long values are protected from logs and messages first."""
-        hidden = tuple(v for v in variables.values() if len(v) >= SECRET_LENGTH)
-        if hidden:
-            protect(hidden)
-            self.secrets = (*self.secrets, *(v for v in hidden if v not in self.secrets))
+        self._hide(variables.values())
         return {"Variables": dict(variables)}
 
     # ------------------------------------------------------------------------------------------------ functions
