@@ -1,0 +1,395 @@
+"""Running a local Function's handler in a child process: the interpreter, the sandbox and its warm reuse.
+
+A sandbox is one child running ``bootstrap.py`` in the function's code directory; it answers invocations one
+after another, like Lambda's execution environments, and is kept warm for the next invocation of the same
+function, code and configuration (at most one invocation at a time each; more at once start more sandboxes).
+A sandbox that timed out, ran out of memory or crashed is discarded. Memory is limited with ``RLIMIT_DATA``
+(private writable memory: the heap, anonymous maps and thread stacks, not shared libraries), set to the function's
+memory size: a Python interpreter with boto3 imported uses about 25 MB of it; each thread reserves a stack of
+``ulimit -s`` (8 MB) which counts too.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import json
+import logging
+import os
+import platform
+import re
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from cloudorm.errors import CloudError
+
+log = logging.getLogger(__name__)
+
+BOOTSTRAP = str(Path(__file__).with_name("bootstrap.py"))
+"""The script a sandbox runs."""
+
+IDLE_SECONDS = 300.0
+"""How long an unused sandbox stays warm."""
+
+MAX_IDLE = 4
+"""Warm sandboxes kept per function configuration."""
+
+_HEADER = struct.Struct(">Q")
+_ELF_MACHINES = {0x3E: "x86_64", 0xB7: "aarch64", 0x03: "i686", 0x28: "armv7l"}
+_EXT_TAG = re.compile(r"\.(cpython-(\d)(\d+)[a-z]*)(?:-([A-Za-z0-9_]+)-([a-z]+-[a-z]+))?\.so$")
+
+
+@attrs.frozen
+class Interpreter:
+    """A Python interpreter: its path, version, extension-module suffix and machine."""
+
+    path: str
+    version: tuple[int, int]
+    ext_suffix: str
+    machine: str
+
+
+@functools.cache
+def _describe(path: str) -> Interpreter | None:
+    """The facts of the interpreter at ``path`` (asked once; None if it does not run, e.g. a pyenv shim of a
+    version that is not installed)."""
+    if path == sys.executable:
+        import sysconfig
+
+        suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+        return Interpreter(path, (sys.version_info[0], sys.version_info[1]), suffix, platform.machine())
+    code = ("import json,platform,sys,sysconfig;print(json.dumps([list(sys.version_info[:2]),"
+            "sysconfig.get_config_var('EXT_SUFFIX') or '.so',platform.machine()]))")
+    try:
+        out = subprocess.run([path, "-I", "-c", code], capture_output=True, text=True, timeout=30,
+                             check=True).stdout
+        version, suffix, machine = json.loads(out)
+    except (OSError, subprocess.SubprocessError, ValueError) as e:
+        log.debug("ignoring %s: %s", path, e)
+        return None
+    return Interpreter(path, (version[0], version[1]), suffix, machine)
+
+
+def choose_interpreter(python: tuple[int, int]) -> Interpreter:
+    """``python{X.Y}`` for the runtime's version when one is on PATH (and runs), else the interpreter running
+    cloudorm."""
+    found = shutil.which(f"python{python[0]}.{python[1]}")
+    chosen = _describe(found) if found and os.path.realpath(found) != os.path.realpath(sys.executable) else None
+    if chosen is None or chosen.version != python:
+        chosen = _describe(sys.executable)
+    assert chosen is not None  # this interpreter always describes itself
+    return chosen
+
+
+def _elf_machine(path: Path) -> str | None:
+    try:
+        with path.open("rb") as f:
+            head = f.read(20)
+    except OSError:
+        return None
+    if len(head) < 20 or head[:4] != b"\x7fELF":
+        return None
+    number = int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
+    return _ELF_MACHINES.get(number, f"ELF machine {number}")
+
+
+def check_extensions(code_dir: Path, interpreter: Interpreter) -> None:
+    """Refuse (``CloudError``) a bundle whose compiled extensions (``*.so``) were built for another Python version
+    or machine than ``interpreter``: better than the handler's confusing ImportError."""
+    host_tag = _EXT_TAG.search(interpreter.ext_suffix)
+    for path in code_dir.rglob("*.so"):
+        machine = _elf_machine(path)
+        tag = _EXT_TAG.search(path.name)
+        wrong = None
+        if machine is not None and machine != interpreter.machine:
+            wrong = f"it is built for {machine}"
+        elif tag and host_tag and (tag.group(2), tag.group(3)) != (host_tag.group(2), host_tag.group(3)):
+            wrong = f"it is built for Python {tag.group(2)}.{tag.group(3)}"
+        if wrong:
+            raise CloudError(f"the bundle holds {path.relative_to(code_dir)}: {wrong}, but the local cloud runs "
+                             f"this function with {interpreter.path} (Python {interpreter.version[0]}."
+                             f"{interpreter.version[1]} on {interpreter.machine}); install python"
+                             f"{'.'.join(map(str, interpreter.version))} for the function's runtime or build the "
+                             "bundle for this machine", code="Runtime.InvalidEntrypoint", operation="Invoke")
+
+
+@attrs.frozen
+class Launch:
+    """What makes a sandbox: the interpreter, the code, the handler, the environment and the memory (MB).
+    Sandboxes are reused only for an equal Launch."""
+
+    interpreter: str
+    code_dir: str
+    handler: str
+    memory: int
+    environment: tuple[tuple[str, str], ...]
+
+
+@attrs.frozen
+class Outcome:
+    """One invocation's result: ``result`` (JSON text) or ``error`` (Lambda's error document), the log
+    printed meanwhile, the duration and the sandbox's peak memory."""
+
+    result: str | None
+    error: dict[str, Any] | None
+    log: str
+    duration_ms: float
+    max_memory_mb: int | None = None
+    cold: bool = False
+
+
+def lambda_environment(*, function: Mapping[str, Any], code_dir: str, region: str, endpoint: str | None,
+                       endpoints: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a sandbox: a few of the host's (PATH), the function's variables and Lambda's own
+    (function name, memory, region, log names, handler, task root), with the local cloud's endpoint and test
+    credentials so that boto3 in a handler talks to the local cloud (never to a real account)."""
+    name = str(function["name"])
+    env = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "C.UTF-8", "TZ": ":UTC"}
+    if endpoint:
+        env["AWS_ENDPOINT_URL"] = endpoint
+    for service, url in (endpoints or {}).items():
+        env[f"AWS_ENDPOINT_URL_{service.upper()}"] = url
+    env.update({str(k): str(v) for k, v in (function.get("environment") or {}).items()})
+    env.update({
+        "AWS_LAMBDA_FUNCTION_NAME": name,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.get("memory") or 128),
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": f"{time.strftime('%Y/%m/%d', time.gmtime())}/[$LATEST]local",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.get('runtime') or 'python'}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "LAMBDA_TASK_ROOT": code_dir,
+        "LAMBDA_RUNTIME_DIR": os.path.dirname(BOOTSTRAP),
+        "_HANDLER": str(function.get("handler") or ""),
+    })
+    return env
+
+
+class SandboxDied(Exception):
+    """The child exited before answering."""
+
+
+class Sandbox:
+    """One child process serving invocations of one Launch, one at a time."""
+
+    def __init__(self, launch: Launch, log_dir: str) -> None:
+        self.launch = launch
+        self.last_used = time.monotonic()
+        self._closed = False
+        fd, self.log_path = tempfile.mkstemp(prefix="sandbox-", suffix=".log", dir=log_dir)
+        os.close(fd)
+        request_r, self._requests = os.pipe()
+        self._results, result_w = os.pipe()
+        try:
+            with open(self.log_path, "ab", buffering=0) as logfile:
+                self.process = subprocess.Popen(
+                    [launch.interpreter, "-I", "-u", BOOTSTRAP, str(request_r), str(result_w)],
+                    pass_fds=(request_r, result_w), stdin=subprocess.DEVNULL, stdout=logfile, stderr=logfile,
+                    cwd=launch.code_dir, env=dict(launch.environment), start_new_session=True)
+        except BaseException:
+            for fd in (self._requests, self._results):
+                os.close(fd)
+            raise
+        finally:
+            os.close(request_r)
+            os.close(result_w)
+        log.debug("sandbox pid %s: %s runs %s", self.process.pid, launch.interpreter, launch.handler)
+
+    def alive(self) -> bool:
+        """True while the child runs."""
+        return self.process.poll() is None
+
+    def invoke(self, event: bytes, request_id: str, arn: str, timeout: float) -> dict[str, Any] | None:
+        """Send one invocation and wait for its answer; None when ``timeout`` passed (the sandbox is then
+        killed). ``SandboxDied`` if the child exited without answering."""
+        os.truncate(self.log_path, 0)
+        deadline = time.monotonic() + timeout
+        request = {"event": event.decode("utf-8"), "request_id": request_id, "arn": arn,
+                   "deadline_ms": int((time.time() + timeout) * 1000)}
+        data = json.dumps(request).encode()
+        try:
+            _write_all(self._requests, _HEADER.pack(len(data)) + data)
+            header = self._read(_HEADER.size, deadline)
+            answer = None if header is None else self._read(_HEADER.unpack(header)[0], deadline)
+        except BrokenPipeError:
+            raise SandboxDied() from None
+        self.last_used = time.monotonic()
+        if answer is None:
+            self.kill()
+            return None
+        result: dict[str, Any] = json.loads(answer)
+        return result
+
+    def _read(self, size: int, deadline: float) -> bytes | None:
+        chunks: list[bytes] = []
+        while size:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._results], [], [], left)[0]:
+                return None
+            chunk = os.read(self._results, size)
+            if not chunk:
+                raise SandboxDied()
+            chunks.append(chunk)
+            size -= len(chunk)
+        return b"".join(chunks)
+
+    def read_log(self) -> str:
+        """What the handler printed during the last invocation."""
+        try:
+            return Path(self.log_path).read_bytes().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def exit_status(self) -> str:
+        """How the child ended, as Lambda words it (``exit status 1``, ``signal: killed``)."""
+        try:
+            code = self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            code = self.process.returncode
+        if code is not None and code < 0:
+            name = signal.Signals(-code).name[3:].lower()
+            return f"signal: {'killed' if name == 'kill' else name}"
+        return f"exit status {code}"
+
+    def kill(self) -> None:
+        """Kill the child and everything it started (its process group)."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def close(self) -> None:
+        """Stop the child and remove its files (once: the pipe numbers may belong to other files afterwards)."""
+        if self._closed:
+            return
+        self._closed = True
+        os.close(self._requests)  # the child sees the end of its input and exits
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=1)
+        self.kill()
+        os.close(self._results)
+        with contextlib.suppress(OSError):
+            os.unlink(self.log_path)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+class SandboxPool:
+    """Warm sandboxes per Launch, reused across invocations, closed when idle too long and at exit."""
+
+    def __init__(self) -> None:
+        self._idle: dict[Launch, list[Sandbox]] = {}
+        self._lock = threading.Lock()
+        self._log_dir = tempfile.mkdtemp(prefix="cloudorm-sandboxes-")
+        atexit.register(self.close)
+
+    def run(self, launch: Launch, event: bytes, request_id: str, arn: str, timeout: float) -> Outcome:
+        """Run one invocation in a warm sandbox of ``launch`` (or a new one); ``error`` carries Lambda's timeout,
+        out-of-memory and exit errors."""
+        sandbox, cold = self._take(launch)
+        started = time.monotonic()
+        died = False
+        try:
+            answer = sandbox.invoke(event, request_id, arn, timeout)
+        except SandboxDied:
+            answer, died = None, True
+        except BaseException:
+            sandbox.close()
+            raise
+        duration = (time.monotonic() - started) * 1000
+        text = sandbox.read_log()
+        if answer is None:
+            if died:
+                status = sandbox.exit_status()
+                kind = "Runtime.OutOfMemory" if "MemoryError" in text else "Runtime.ExitError"
+                error = {"errorType": kind,
+                         "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: {status}"}
+            else:
+                error = {"errorType": "Sandbox.Timedout",
+                         "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"}
+            sandbox.close()
+            return Outcome(None, error, text, duration, None, cold)
+        failed = answer.get("error")
+        if answer.get("exiting"):
+            sandbox.close()
+        else:
+            self._give_back(sandbox)
+        rss = answer.get("max_rss_kb")
+        return Outcome(answer.get("result"), failed, text, duration, int(rss) // 1024 if rss else None, cold)
+
+    def _take(self, launch: Launch) -> tuple[Sandbox, bool]:
+        with self._lock:
+            self._reap()
+            idle = self._idle.get(launch) or []
+            while idle:
+                sandbox = idle.pop()
+                if sandbox.alive():
+                    return sandbox, False
+                sandbox.close()
+        return Sandbox(launch, self._log_dir), True
+
+    def _give_back(self, sandbox: Sandbox) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(sandbox.launch, [])
+            if len(idle) < MAX_IDLE:
+                idle.append(sandbox)
+                return
+        sandbox.close()
+
+    def _reap(self) -> None:
+        now = time.monotonic()
+        for launch, idle in list(self._idle.items()):
+            for sandbox in [s for s in idle if now - s.last_used > IDLE_SECONDS]:
+                idle.remove(sandbox)
+                sandbox.close()
+            if not idle:
+                del self._idle[launch]
+
+    def discard(self, name: str | None = None) -> None:
+        """Close the warm sandboxes of a function (by its name), or all of them."""
+        with self._lock:
+            chosen = [k for k in self._idle if name is None or ("AWS_LAMBDA_FUNCTION_NAME", name) in k.environment]
+            doomed = [s for k in chosen for s in self._idle.pop(k)]
+        for sandbox in doomed:
+            sandbox.close()
+
+    def close(self) -> None:
+        """Close every warm sandbox."""
+        self.discard()
+        shutil.rmtree(self._log_dir, ignore_errors=True)
+
+
+_pool: SandboxPool | None = None
+_pool_lock = threading.Lock()
+
+
+def pool() -> SandboxPool:
+    """This process's sandbox pool (created on first use)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = SandboxPool()
+        return _pool
