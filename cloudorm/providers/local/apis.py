@@ -1,0 +1,231 @@
+"""REST APIs on the local cloud: moto keeps the control plane; the local gateway serves them on 127.0.0.1.
+
+``invoke_url`` is the gateway's URL for the API's stage. The gateway reads each API's routes, stages, usage plans
+and keys from moto through this service and keeps them for ``ROUTING_TTL`` seconds; any change made through a
+local ApiService of this process drops what is kept, and a request the kept data would refuse (an unknown route or
+key) reads again first (at most every ``REFRESH_GAP`` seconds), so a key created or a route deployed elsewhere a
+moment ago works too. A stage serves the routes of its deployment as they were when this process deployed it (the
+current routes when it was deployed elsewhere).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from cloudorm import errors as ce
+from cloudorm.providers.aws.apigateway import AwsApiService
+from cloudorm.providers.aws.clients import ClientFactory
+from cloudorm.providers.base import FunctionService
+from cloudorm.providers.local.gateway import Plan, Route, Routing, gateway
+
+Wire = dict[str, Any]
+
+ROUTING_TTL = 1.0
+"""Seconds the gateway trusts what it read of an API."""
+
+REFRESH_GAP = 0.1
+"""Least seconds between two reads of an API forced by requests it would refuse."""
+
+_DEFAULT_ACCOUNT = "123456789012"
+_changes = itertools.count()
+_generation = 0
+_deployed: dict[tuple[str, str], list[Wire]] = {}
+"""(api id, deployment id) → the resources it deployed, for deployments made by this process."""
+
+
+def _changed() -> None:
+    global _generation
+    _generation = next(_changes) + 1
+
+
+class LocalApiService(AwsApiService):
+    """``ApiService`` of the local cloud: the control plane on moto, the data plane on the local gateway."""
+
+    def __init__(self, clients: ClientFactory, provider: str, secrets: tuple[str, ...] = (), *,
+                 functions: FunctionService) -> None:
+        super().__init__(clients, provider, secrets)
+        self.functions = functions
+        """The function service the gateway invokes."""
+        self._cache: dict[str, tuple[float, int, Routing | None]] = {}
+        self._reading = threading.Lock()
+
+    # ------------------------------------------------------------------------------------------ data plane
+
+    def invoke_url(self, api_id: str, stage: str) -> str:
+        """``http://127.0.0.1:{port}/{api_id}/{stage}`` on this process's gateway (started on first use)."""
+        server = gateway()
+        server.register(api_id, self)
+        return f"{server.url}/{api_id}/{stage}"
+
+    def invoke_function(self, function_arn: str, payload: bytes) -> Wire:
+        """Invoke the function an integration names (by the name in its ARN)."""
+        parts = function_arn.split(":")
+        name = parts[6] if len(parts) > 6 and parts[0] == "arn" else function_arn
+        return self.functions.invoke(name, payload, wait=True)
+
+    def routing(self, api_id: str, fresh: bool = False) -> Routing | None:
+        """What the gateway needs of ``api_id`` (None if there is no such API), read again when older than
+        ``ROUTING_TTL``, after a change, or when ``fresh`` is asked (at most every ``REFRESH_GAP`` seconds)."""
+        with self._reading:
+            now = time.monotonic()
+            cached = self._cache.get(api_id)
+            if cached is not None and cached[1] == _generation:
+                age = now - cached[0]
+                if age < ROUTING_TTL and (not fresh or age < REFRESH_GAP):
+                    return cached[2]
+            generation = _generation
+            routing = self._read(api_id)
+            self._cache[api_id] = (time.monotonic(), generation, routing)
+            return routing
+
+    def _read(self, api_id: str) -> Routing | None:
+        try:
+            stages = self.stages(api_id)
+        except ce.NotFound:
+            return None
+        current: list[Wire] | None = None
+        routes: dict[str, tuple[Route, ...]] = {}
+        account = _DEFAULT_ACCOUNT
+        for stage in stages:
+            resources = _deployed.get((api_id, str(stage["deployment_id"])))
+            if resources is None:
+                current = self.resources(api_id) if current is None else current
+                resources = current
+            routes[stage["name"]] = tuple(Route(r["path"], r["id"], dict(r["methods"])) for r in resources)
+            account = _account(resources) or account
+        plans = self.usage_plans(api_id) if stages else []
+        enabled = {k["id"]: bool(k.get("enabled")) for k in self._items("GetApiKeys")} if plans else {}
+        by_stage: dict[str, list[Plan]] = {}
+        for plan in plans:
+            keys = {k["value"]: k["id"] for k in self.plan_keys(plan["id"]) if k.get("value") and enabled.get(k["id"])}
+            limits = Plan(plan["id"], plan["throttle"], plan["quota"], keys)
+            for plan_api, stage_name in plan["stages"]:
+                if plan_api == api_id:
+                    by_stage.setdefault(stage_name, []).append(limits)
+        return Routing(api_id, account, routes, {k: tuple(v) for k, v in by_stage.items()})
+
+    # ------------------------------------------------------------------------------------------ changes
+
+    def create_api(self, name: str, description: str | None) -> Wire:
+        """Create a REST API."""
+        try:
+            return super().create_api(name, description)
+        finally:
+            _changed()
+
+    def update_api(self, api_id: str, description: str | None) -> None:
+        """Change an API's description."""
+        try:
+            super().update_api(api_id, description)
+        finally:
+            _changed()
+
+    def delete_api(self, api_id: str) -> None:
+        """Delete an API; the gateway stops serving it."""
+        try:
+            super().delete_api(api_id)
+        finally:
+            _changed()
+
+    def create_resource(self, api_id: str, parent_id: str, path_part: str) -> Wire:
+        """Add a child resource."""
+        try:
+            return super().create_resource(api_id, parent_id, path_part)
+        finally:
+            _changed()
+
+    def delete_resource(self, api_id: str, resource_id: str) -> None:
+        """Remove a resource."""
+        try:
+            super().delete_resource(api_id, resource_id)
+        finally:
+            _changed()
+
+    def put_lambda_method(self, api_id: str, resource_id: str, method: str, function_arn: str,
+                          key_required: bool) -> None:
+        """Create or replace a Lambda proxy method."""
+        try:
+            super().put_lambda_method(api_id, resource_id, method, function_arn, key_required)
+        finally:
+            _changed()
+
+    def put_mock_method(self, api_id: str, resource_id: str, method: str, headers: dict[str, str]) -> None:
+        """Create or replace a method the gateway answers itself."""
+        try:
+            super().put_mock_method(api_id, resource_id, method, headers)
+        finally:
+            _changed()
+
+    def delete_method(self, api_id: str, resource_id: str, method: str) -> None:
+        """Remove a method."""
+        try:
+            super().delete_method(api_id, resource_id, method)
+        finally:
+            _changed()
+
+    def deploy(self, api_id: str, stage: str, description: str | None, stage_description: str | None) -> str:
+        """Deploy the current routes to ``stage``; the gateway serves them from the next request."""
+        try:
+            deployment_id = super().deploy(api_id, stage, description, stage_description)
+            _deployed[(api_id, deployment_id)] = self.resources(api_id)
+            return deployment_id
+        finally:
+            _changed()
+
+    def create_usage_plan(self, name: str, description: str | None, stages: list[tuple[str, str]],
+                          throttle: Wire | None, quota: Wire | None) -> Wire:
+        """Create a usage plan."""
+        try:
+            return super().create_usage_plan(name, description, stages, throttle, quota)
+        finally:
+            _changed()
+
+    def update_usage_plan(self, plan_id: str, description: str | None, throttle: Wire | None,
+                          quota: Wire | None) -> None:
+        """Change a plan's limits."""
+        try:
+            super().update_usage_plan(plan_id, description, throttle, quota)
+        finally:
+            _changed()
+
+    def delete_usage_plan(self, plan_id: str) -> None:
+        """Delete a usage plan."""
+        try:
+            super().delete_usage_plan(plan_id)
+        finally:
+            _changed()
+
+    def create_key(self, name: str, description: str | None, enabled: bool) -> Wire:
+        """Create an API key."""
+        try:
+            return super().create_key(name, description, enabled)
+        finally:
+            _changed()
+
+    def add_key_to_plan(self, plan_id: str, key_id: str) -> None:
+        """Let a key call a plan's stages, from the next request on."""
+        try:
+            super().add_key_to_plan(plan_id, key_id)
+        finally:
+            _changed()
+
+    def delete_key(self, key_id: str) -> None:
+        """Delete an API key; the gateway refuses it from the next request on."""
+        try:
+            super().delete_key(key_id)
+        finally:
+            _changed()
+
+
+def _account(resources: Sequence[Wire]) -> str | None:
+    """The account of the functions the routes invoke (the API's own, on one account)."""
+    for resource in resources:
+        for method in (resource.get("methods") or {}).values():
+            parts = str(method.get("function_arn") or "").split(":")
+            if len(parts) > 4 and parts[4]:
+                return parts[4]
+    return None
