@@ -1,0 +1,326 @@
+"""The local cloud runs Functions for real: handlers in sandbox subprocesses, with Lambda's event, context,
+environment, log tail, errors, timeout and memory limit (control plane on the embedded moto server)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import shutil
+import textwrap
+import threading
+import time
+import uuid
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import cloudorm
+from cloudorm.errors import CloudError, InvalidInput
+from cloudorm.providers.local.functions import LocalFunctionService
+from cloudorm.waiting import wait_until
+
+
+def make_zip(files: dict[str, str | bytes]) -> bytes:
+    """A zip of ``files`` (name → content)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def s() -> cloudorm.Session:
+    return cloudorm.Session()
+
+
+@pytest.fixture(scope="module")
+def role(s: cloudorm.Session) -> str:
+    arn: str = s.Role(f"fn-{uuid.uuid4().hex[:8]}", service="lambda").save().arn
+    return arn
+
+
+@pytest.fixture
+def deploy(s: cloudorm.Session, role: str) -> Iterator[Any]:
+    """Create a function from source files; deleted after the test."""
+    made: list[str] = []
+
+    def make(source: str, handler: str = "app.handler", extra: dict[str, str | bytes] | None = None,
+             **spec: Any) -> dict[str, Any]:
+        name = f"f-{uuid.uuid4().hex[:10]}"
+        files: dict[str, str | bytes] = {"app.py": textwrap.dedent(source) + f"\n# {name}\n", **(extra or {})}
+        record = s.serverless.create_function(name, {"runtime": "python3.12", "handler": handler, "role": role,
+                                                     "memory": 128, "timeout": 3, **spec}, make_zip(files))
+        made.append(name)
+        return record
+
+    yield make
+    for name in made:
+        s.serverless.delete_function(name)
+
+
+def running(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting for a parent that does not reap it has ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def invoke(s: cloudorm.Session, name: str, event: Any = None, wait: bool = True) -> dict[str, Any]:
+    return s.serverless.invoke(name, json.dumps(event if event is not None else {}).encode(), wait)
+
+
+def test_local_provider_uses_local_function_service(s: cloudorm.Session) -> None:
+    assert isinstance(s.serverless, LocalFunctionService)
+
+
+def test_context_environment_vendored_module_and_log(s: cloudorm.Session, deploy: Any) -> None:
+    fn = deploy("""
+        import os, sys, logging
+        import vendored_helper
+        logging.getLogger().setLevel(logging.INFO)
+
+        def handler(event, context):
+            print("hello from the handler", event["n"])
+            logging.info("a log record")
+            return {
+                "event": event,
+                "helper": vendored_helper.VALUE,
+                "helper_file": vendored_helper.__file__,
+                "cwd": os.getcwd(),
+                "context": {k: getattr(context, k) for k in ("function_name", "function_version",
+                            "invoked_function_arn", "memory_limit_in_mb", "aws_request_id", "log_group_name",
+                            "log_stream_name")},
+                "remaining": context.get_remaining_time_in_millis(),
+                "env": {k: os.environ.get(k) for k in ("FOO", "AWS_LAMBDA_FUNCTION_NAME",
+                        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_REGION", "AWS_DEFAULT_REGION", "LAMBDA_TASK_ROOT",
+                        "_HANDLER", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID")},
+                "python": list(sys.version_info[:2]),
+            }
+        """, extra={"vendored_helper.py": "VALUE = 'vendored'\n"}, memory=256, timeout=7,
+        environment={"FOO": "bar"})
+    out = invoke(s, fn["name"], {"n": 7})
+    assert out["status"] == 200 and out["error"] is None
+    result = json.loads(out["payload"])
+    task_root = result["env"]["LAMBDA_TASK_ROOT"]
+    assert result["event"] == {"n": 7}
+    assert result["helper"] == "vendored" and result["helper_file"] == os.path.join(task_root, "vendored_helper.py")
+    assert result["cwd"] == task_root
+    assert result["context"] == {
+        "function_name": fn["name"], "function_version": "$LATEST", "invoked_function_arn": fn["arn"],
+        "memory_limit_in_mb": "256", "aws_request_id": out["request_id"], "log_group_name": f"/aws/lambda/{fn['name']}",
+        "log_stream_name": result["context"]["log_stream_name"]}
+    assert "[$LATEST]" in result["context"]["log_stream_name"]
+    assert 0 < result["remaining"] <= 7000
+    assert result["env"] == {"FOO": "bar", "AWS_LAMBDA_FUNCTION_NAME": fn["name"],
+                             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256", "AWS_REGION": s.region,
+                             "AWS_DEFAULT_REGION": s.region, "LAMBDA_TASK_ROOT": task_root,
+                             "_HANDLER": "app.handler", "AWS_ENDPOINT_URL": s.endpoint_url,
+                             "AWS_ACCESS_KEY_ID": "testing"}
+    log = out["log"]
+    assert log.startswith(f"START RequestId: {out['request_id']} Version: $LATEST\n")
+    assert "hello from the handler 7\n" in log
+    assert "[INFO]\t" in log and f"\t{out['request_id']}\ta log record\n" in log
+    assert f"END RequestId: {out['request_id']}\n" in log
+    assert f"REPORT RequestId: {out['request_id']}\tDuration: " in log and "Memory Size: 256 MB" in log
+
+
+def test_boto3_in_a_handler_talks_to_the_local_cloud(s: cloudorm.Session, deploy: Any) -> None:
+    bucket = s.Bucket(f"b-{uuid.uuid4().hex[:10]}").save()
+    try:
+        fn = deploy("""
+            import boto3
+
+            def handler(event, context):
+                return sorted(b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"])
+            """, timeout=20)
+        out = invoke(s, fn["name"])
+        assert out["error"] is None, out["payload"]
+        assert bucket.name in json.loads(out["payload"])
+    finally:
+        bucket.delete(force=True)
+
+
+def test_exception_is_an_unhandled_error_in_lambdas_format(s: cloudorm.Session, deploy: Any) -> None:
+    fn = deploy("""
+        def inner(n):
+            raise ValueError(f"bad value {n}")
+
+        def handler(event, context):
+            print("about to fail")
+            inner(event["n"])
+        """)
+    out = invoke(s, fn["name"], {"n": 3})
+    assert out["status"] == 200 and out["error"] == "Unhandled"
+    error = json.loads(out["payload"])
+    assert set(error) == {"errorMessage", "errorType", "stackTrace"}
+    assert error["errorType"] == "ValueError" and error["errorMessage"] == "bad value 3"
+    assert len(error["stackTrace"]) == 2  # the handler and inner(): none of the runtime's own frames
+    assert "app.py" in error["stackTrace"][0] and "in handler" in error["stackTrace"][0]
+    assert "in inner" in error["stackTrace"][1]
+    assert "about to fail" in out["log"] and "[ERROR] ValueError: bad value 3" in out["log"]
+
+
+def test_unserialisable_result_is_a_marshal_error(s: cloudorm.Session, deploy: Any) -> None:
+    fn = deploy("""
+        def handler(event, context):
+            return {1, 2}
+        """)
+    out = invoke(s, fn["name"])
+    assert out["error"] == "Unhandled"
+    assert json.loads(out["payload"])["errorType"] == "Runtime.MarshalError"
+
+
+def test_missing_module_and_handler(s: cloudorm.Session, deploy: Any) -> None:
+    fn = deploy("def handler(event, context):\n    return 1\n", handler="nowhere.handler")
+    error = json.loads(invoke(s, fn["name"])["payload"])
+    assert error["errorType"] == "Runtime.ImportModuleError" and "nowhere" in error["errorMessage"]
+    fn = deploy("def handler(event, context):\n    return 1\n", handler="app.absent")
+    error = json.loads(invoke(s, fn["name"])["payload"])
+    assert error["errorType"] == "Runtime.HandlerNotFound" and "absent" in error["errorMessage"]
+
+
+def test_timeout_kills_the_sandbox_and_its_children(s: cloudorm.Session, deploy: Any) -> None:
+    fn = deploy("""
+        import os, subprocess, time
+
+        def handler(event, context):
+            child = subprocess.Popen(["sleep", "30"])
+            print("pids", os.getpid(), child.pid, flush=True)
+            time.sleep(5)
+            return "never"
+        """, timeout=1)
+    started = time.monotonic()
+    out = invoke(s, fn["name"])
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.5
+    assert out["error"] == "Unhandled"
+    error = json.loads(out["payload"])
+    assert error["errorType"] == "Sandbox.Timedout"
+    assert error["errorMessage"].endswith("Task timed out after 1.00 seconds")
+    assert "Task timed out after 1.00 seconds" in out["log"]
+    line = next(x for x in out["log"].splitlines() if x.startswith("pids "))
+    for pid in map(int, line.split()[1:]):
+        wait_until(lambda pid=pid: not running(pid), timeout=2, what=f"process {pid} ended")
+    assert json.loads(invoke(s, fn["name"])["payload"])["errorType"] == "Sandbox.Timedout"  # a new sandbox
+
+
+def test_memory_limit_is_an_error_not_a_hang(s: cloudorm.Session, deploy: Any) -> None:
+    fn = deploy("""
+        def handler(event, context):
+            if event.get("size"):
+                block = bytearray(event["size"])
+                return len(block)
+            return "small"
+        """, memory=128)
+    started = time.monotonic()
+    out = invoke(s, fn["name"], {"size": 3 * 128 * 1024 * 1024})
+    assert time.monotonic() - started < 3
+    assert out["error"] == "Unhandled"
+    assert json.loads(out["payload"])["errorType"] == "Runtime.OutOfMemory"
+    assert json.loads(invoke(s, fn["name"])["payload"]) == "small"  # the next invocation gets a fresh sandbox
+    assert json.loads(invoke(s, fn["name"], {"size": 32 * 1024 * 1024})["payload"]) == 32 * 1024 * 1024
+
+
+def test_async_invoke_returns_at_once_and_runs(s: cloudorm.Session, deploy: Any, tmp_path: Path) -> None:
+    fn = deploy("""
+        import time
+
+        def handler(event, context):
+            time.sleep(0.3)
+            with open(event["path"], "w") as f:
+                f.write(context.aws_request_id)
+        """)
+    target = tmp_path / "done.txt"
+    started = time.monotonic()
+    out = invoke(s, fn["name"], {"path": str(target)}, wait=False)
+    assert time.monotonic() - started < 0.25
+    assert out["status"] == 202 and out["payload"] == b"" and out["error"] is None
+    wait_until(target.exists, timeout=10, what="the event's handler wrote its file")
+    wait_until(lambda: target.read_text() == out["request_id"], timeout=2, what="the file holds the request id")
+
+
+def test_warm_sandbox_is_reused_and_configuration_changes_start_a_new_one(s: cloudorm.Session,
+                                                                          deploy: Any) -> None:
+    fn = deploy("""
+        import os
+import shutil
+        calls = 0
+
+        def handler(event, context):
+            global calls
+            calls += 1
+            return [os.getpid(), calls, os.environ.get("MODE")]
+        """, environment={"MODE": "one"})
+    first = json.loads(invoke(s, fn["name"])["payload"])
+    second = json.loads(invoke(s, fn["name"])["payload"])
+    assert second == [first[0], 2, "one"]
+    s.serverless.update_configuration(fn["name"], {"environment": {"MODE": "two"}})
+    third = json.loads(invoke(s, fn["name"])["payload"])
+    assert third[1:] == [1, "two"] and third[0] != first[0]
+
+
+def test_concurrent_invocations_run_in_parallel_sandboxes(s: cloudorm.Session, deploy: Any) -> None:
+    fn = deploy("""
+        import os, time
+
+        def handler(event, context):
+            time.sleep(0.5)
+            return os.getpid()
+        """)
+    invoke(s, fn["name"])  # warm one sandbox; the second call below needs a new one
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda: results.append(json.loads(invoke(s, fn["name"])["payload"])))
+               for _ in range(2)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert time.monotonic() - started < 0.95
+    assert len(set(results)) == 2
+
+
+def test_new_code_runs_after_update(s: cloudorm.Session, deploy: Any) -> None:
+    fn = deploy("def handler(event, context):\n    return 'old'\n")
+    assert json.loads(invoke(s, fn["name"])["payload"]) == "old"
+    code = make_zip({"app.py": f"def handler(e, c):\n    return 'new'\n# {uuid.uuid4()}"})
+    s.serverless.update_code(fn["name"], code, "x86_64")
+    assert json.loads(invoke(s, fn["name"])["payload"]) == "new"
+
+
+def test_payload_must_be_json_before_any_request(s: cloudorm.Session, deploy: Any) -> None:
+    fn = deploy("def handler(event, context):\n    return 1\n")
+    with s.count_requests() as c, pytest.raises(InvalidInput) as e:
+        s.serverless.invoke(fn["name"], b"{not json")
+    assert c.total == 0 and e.value.field == "payload"
+
+
+def test_code_from_another_machine_is_a_clear_error(s: cloudorm.Session, deploy: Any) -> None:
+    fn = deploy("def handler(event, context):\n    return 1\n")
+    store = s.serverless.store  # type: ignore[attr-defined]
+    digest = base64.b64decode(fn["code_sha256"]).hex()
+    (store.root / f"{digest}.zip").unlink()
+    shutil.rmtree(store.root / digest)
+    with pytest.raises(CloudError, match="uploaded from another machine"):
+        invoke(s, fn["name"])
+
+
+def test_compiled_extension_for_another_machine_is_refused(s: cloudorm.Session, deploy: Any) -> None:
+    aarch64_elf = b"\x7fELF\x02\x01\x01" + b"\x00" * 9 + b"\x03\x00" + b"\xb7\x00" + b"\x00" * 44
+    fn = deploy("def handler(event, context):\n    return 1\n",
+                extra={"fastlib/_speedups.cpython-312-aarch64-linux-gnu.so": aarch64_elf}, architecture="arm64")
+    with pytest.raises(CloudError, match=r"fastlib/_speedups.*aarch64"):
+        invoke(s, fn["name"])
+
+
+def test_unknown_function_is_not_found(s: cloudorm.Session) -> None:
+    with pytest.raises(cloudorm.errors.NotFound):
+        invoke(s, f"missing-{uuid.uuid4().hex[:8]}")
