@@ -156,7 +156,8 @@ class Api:
     quota: Quota | None = attrs.field(converter=check_quota)
     """The usage plan's requests per period and key (None: none)."""
     cors: str | None = attrs.field(converter=check_cors)
-    """The origin CORS preflights (OPTIONS) allow, or None for no CORS."""
+    """The origin CORS preflights (OPTIONS) allow, or None for no CORS. The gateway answers only the preflight:
+    proxy handlers must add ``Access-Control-Allow-Origin`` to their own responses."""
     description: str | None = attrs.field(converter=_description)
     """The REST API's description (None: keep what is deployed)."""
     plan_name: str | None = attrs.field(converter=_plan_name)
