@@ -251,7 +251,6 @@ def test_warm_sandbox_is_reused_and_configuration_changes_start_a_new_one(s: clo
                                                                           deploy: Any) -> None:
     fn = deploy("""
         import os
-import shutil
         calls = 0
 
         def handler(event, context):
