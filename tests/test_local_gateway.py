@@ -1,0 +1,282 @@
+"""The local cloud serves Apis on 127.0.0.1: real HTTP (urllib) to the gateway, real functions in sandboxes, the
+control plane on the embedded moto server, driven through the ApiService and FunctionService protocols."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import time
+import uuid
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import cloudorm
+from cloudorm.providers.local.apis import LocalApiService
+from cloudorm.providers.local.gateway import Limits, Plan, period_start
+
+ECHO = """
+import base64, json
+
+def handler(event, context):
+    if event["path"].endswith("/binary"):
+        return {"statusCode": 201, "isBase64Encoded": True, "body": event["body"],
+                "headers": {"Content-Type": "application/octet-stream"},
+                "multiValueHeaders": {"Set-Cookie": ["a=1", "b=2"]}}
+    if event["path"].endswith("/malformed"):
+        return {"statusCode": 200, "body": {"not": "a string"}}
+    if event["path"].endswith("/notdict"):
+        return "just a string"
+    if event["path"].endswith("/raise"):
+        raise RuntimeError("handler failed")
+    return {"statusCode": 200, "headers": {"X-Echo": "yes"}, "body": json.dumps(event)}
+"""
+
+
+def make_zip(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+class Client:
+    """urllib against one stage's URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __call__(self, path: str, method: str = "GET", headers: dict[str, str] | None = None,
+                 data: bytes | None = None) -> tuple[int, Any, bytes]:
+        import urllib.error
+        import urllib.request
+
+        request = urllib.request.Request(self.url + path, method=method, headers=headers or {}, data=data)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as r:
+                return r.status, r.headers, r.read()
+        except urllib.error.HTTPError as e:
+            with e:
+                return e.code, e.headers, e.read()
+
+
+@pytest.fixture(scope="module")
+def s() -> cloudorm.Session:
+    return cloudorm.Session()
+
+
+@pytest.fixture(scope="module")
+def api(s: cloudorm.Session) -> Iterator[dict[str, Any]]:
+    """An API: ANY /items, GET /items/{id} (key required), GET /files/{proxy+}, OPTIONS /items (CORS mock)."""
+    role = s.Role(f"gw-{uuid.uuid4().hex[:8]}", service="lambda").save().arn
+    name = f"echo-{uuid.uuid4().hex[:8]}"
+    fn = s.serverless.create_function(name, {"runtime": "python3.12", "handler": "app.handler", "role": role,
+                                             "timeout": 5}, make_zip({"app.py": ECHO + f"# {name}\n"}))
+    g = s.api_gateway
+    made = g.create_api(f"shop-{uuid.uuid4().hex[:6]}", None)
+    api_id, root = made["id"], made["root_id"]
+    items = g.create_resource(api_id, root, "items")
+    item = g.create_resource(api_id, items["id"], "{id}")
+    files = g.create_resource(api_id, root, "files")
+    proxy = g.create_resource(api_id, files["id"], "{proxy+}")
+    g.put_lambda_method(api_id, items["id"], "ANY", fn["arn"], False)
+    g.put_lambda_method(api_id, item["id"], "GET", fn["arn"], True)
+    g.put_lambda_method(api_id, proxy["id"], "ANY", fn["arn"], False)
+    g.put_mock_method(api_id, items["id"], "OPTIONS", {"Access-Control-Allow-Origin": "*",
+                                                        "Access-Control-Allow-Methods": "GET,POST,OPTIONS"})
+    g.deploy(api_id, "prod", None, None)
+    yield {"id": api_id, "root": root, "function": fn, "client": Client(g.invoke_url(api_id, "prod"))}
+    g.delete_api(api_id)
+    s.serverless.delete_function(name)
+
+
+def plan_with_key(s: cloudorm.Session, api: dict[str, Any], throttle: dict[str, Any] | None = None,
+                  quota: dict[str, Any] | None = None, enabled: bool = True) -> str:
+    """A usage plan of the API's prod stage with one key; returns the key's value."""
+    g = s.api_gateway
+    plan = g.create_usage_plan(f"p-{uuid.uuid4().hex[:6]}", None, [(api["id"], "prod")], throttle, quota)
+    key = g.create_key(f"k-{uuid.uuid4().hex[:6]}", None, enabled)
+    g.add_key_to_plan(plan["id"], key["id"])
+    value: str = key["value"]
+    return value
+
+
+def test_local_provider_uses_the_local_api_service(s: cloudorm.Session, api: dict[str, Any]) -> None:
+    assert isinstance(s.api_gateway, LocalApiService)
+    url = s.api_gateway.invoke_url(api["id"], "prod")
+    assert url.startswith("http://127.0.0.1:") and url.endswith(f"/{api['id']}/prod")
+
+
+def test_proxy_event_fields(api: dict[str, Any]) -> None:
+    status, headers, body = api["client"]("/items?a=1&a=2&b=x%20y", "POST",
+                                          {"X-Custom": "v1", "Content-Type": "application/json"}, b'{"n": 1}')
+    assert status == 200 and headers["X-Echo"] == "yes" and headers["Content-Type"] == "application/json"
+    assert headers["x-amzn-RequestId"]
+    event = json.loads(body)
+    assert event["resource"] == "/items" and event["path"] == "/items" and event["httpMethod"] == "POST"
+    assert event["headers"]["X-Custom"] == "v1" and event["multiValueHeaders"]["X-Custom"] == ["v1"]
+    assert event["queryStringParameters"] == {"a": "2", "b": "x y"}
+    assert event["multiValueQueryStringParameters"] == {"a": ["1", "2"], "b": ["x y"]}
+    assert event["pathParameters"] is None and event["stageVariables"] is None
+    assert event["body"] == '{"n": 1}' and event["isBase64Encoded"] is False
+    context = event["requestContext"]
+    assert context["apiId"] == api["id"] and context["stage"] == "prod" and context["path"] == "/prod/items"
+    assert context["resourcePath"] == "/items" and context["httpMethod"] == "POST"
+    assert context["requestId"] == headers["x-amzn-RequestId"] and context["resourceId"]
+    assert context["accountId"] == api["function"]["arn"].split(":")[4]
+    assert context["identity"]["sourceIp"] == "127.0.0.1"
+    assert context["identity"]["userAgent"].startswith("Python-urllib")
+    assert context["identity"]["apiKey"] is None
+
+
+def test_path_parameters_and_greedy_proxy(api: dict[str, Any]) -> None:
+    status, _, body = api["client"]("/files/a/b%20c/d.txt", "DELETE")
+    event = json.loads(body)
+    assert status == 200 and event["resource"] == "/files/{proxy+}" and event["httpMethod"] == "DELETE"
+    assert event["pathParameters"] == {"proxy": "a/b c/d.txt"} and event["path"] == "/files/a/b c/d.txt"
+    assert event["body"] is None
+
+
+def test_binary_body_is_base64_both_ways(api: dict[str, Any]) -> None:
+    blob = bytes(range(256))
+    status, headers, body = api["client"]("/files/binary", "POST", {"Content-Type": "application/octet-stream"},
+                                          blob)
+    assert status == 201 and body == blob
+    assert headers["Content-Type"] == "application/octet-stream"
+    assert headers.get_all("Set-Cookie") == ["a=1", "b=2"]
+
+
+def test_no_route_is_missing_authentication_token(api: dict[str, Any]) -> None:
+    for path, method in (("/nowhere", "GET"), ("/items/7", "DELETE"), ("", "GET")):
+        status, headers, body = api["client"](path, method)
+        assert (status, json.loads(body)) == (403, {"message": "Missing Authentication Token"}), path
+        assert headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+
+
+def test_unknown_stage_or_api_is_forbidden(s: cloudorm.Session, api: dict[str, Any]) -> None:
+    base = api["client"].url.rsplit("/", 2)[0]
+    for url in (f"{base}/{api['id']}/nostage", f"{base}/nosuchapi/prod"):
+        status, _, body = Client(url)("/items")
+        assert (status, json.loads(body)) == (403, {"message": "Forbidden"})
+
+
+def test_api_keys(s: cloudorm.Session, api: dict[str, Any]) -> None:
+    value = plan_with_key(s, api)
+    call = api["client"]
+    status, _, body = call("/items/42", headers={"x-api-key": value})
+    event = json.loads(body)
+    assert status == 200 and event["pathParameters"] == {"id": "42"} and event["resource"] == "/items/{id}"
+    assert event["requestContext"]["identity"]["apiKey"] == value
+    assert event["requestContext"]["identity"]["apiKeyId"]
+    for headers in ({}, {"x-api-key": "wrong-" + value}):
+        status, _, body = call("/items/42", headers=headers)
+        assert (status, json.loads(body)) == (403, {"message": "Forbidden"})
+    disabled = plan_with_key(s, api, enabled=False)
+    assert call("/items/42", headers={"x-api-key": disabled})[0] == 403
+
+
+def test_key_created_elsewhere_works_on_the_next_request(s: cloudorm.Session, api: dict[str, Any]) -> None:
+    plan_with_key(s, api)  # the gateway has read the plans since
+    assert api["client"]("/items/1", headers={"x-api-key": "x" * 30})[0] == 403
+    raw = s._provider.clients.client("apigateway")  # type: ignore[attr-defined]  # a change this service never saw
+    plan = raw.create_usage_plan(name="elsewhere", apiStages=[{"apiId": api["id"], "stage": "prod"}])
+    key = raw.create_api_key(name="elsewhere", enabled=True)
+    raw.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
+    time.sleep(0.15)  # the gateway re-reads on a miss at most every 0.1 s
+    assert api["client"]("/items/1", headers={"x-api-key": key["value"]})[0] == 200
+
+
+def test_throttle_is_429_too_many_requests(s: cloudorm.Session, api: dict[str, Any]) -> None:
+    value = plan_with_key(s, api, throttle={"rate": 2.0, "burst": 2})
+    answers = [api["client"]("/items/1", headers={"x-api-key": value}) for _ in range(3)]
+    assert [a[0] for a in answers] == [200, 200, 429]
+    assert json.loads(answers[2][2]) == {"message": "Too Many Requests"}
+    time.sleep(0.6)  # one token back at 2 per second
+    assert api["client"]("/items/1", headers={"x-api-key": value})[0] == 200
+
+
+def test_quota_is_429_limit_exceeded(s: cloudorm.Session, api: dict[str, Any]) -> None:
+    value = plan_with_key(s, api, quota={"limit": 2, "period": "DAY", "offset": 0})
+    answers = [api["client"]("/items/1", headers={"x-api-key": value}) for _ in range(3)]
+    assert [a[0] for a in answers] == [200, 200, 429]
+    assert json.loads(answers[2][2]) == {"message": "Limit Exceeded"}
+
+
+def test_quota_periods_and_offset() -> None:
+    monday = dt.datetime(2026, 11, 23, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 11, 27, 23, 5, tzinfo=dt.timezone.utc)
+    assert period_start("DAY", now) == dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc)
+    assert period_start("WEEK", now) == monday
+    assert period_start("MONTH", now) == dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+    limits = Limits()
+    plan = Plan("p", None, {"limit": 3, "period": "DAY", "offset": 2}, {})
+    assert [limits.count(plan, "k", now) for _ in range(2)] == [True, False]  # the first period: 3 - 2
+    tomorrow = now + dt.timedelta(days=1)
+    assert [limits.count(plan, "k", tomorrow) for _ in range(4)] == [True, True, True, False]
+
+
+def test_malformed_response_and_handler_error_are_502(api: dict[str, Any]) -> None:
+    for path in ("/files/malformed", "/files/notdict", "/files/raise"):
+        status, _, body = api["client"](path)
+        assert (status, json.loads(body)) == (502, {"message": "Internal server error"}), path
+
+
+def test_cors_preflight_is_answered_by_the_gateway(api: dict[str, Any]) -> None:
+    status, headers, body = api["client"]("/items", "OPTIONS")
+    assert status == 200 and body == b""
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert headers["Access-Control-Allow-Methods"] == "GET,POST,OPTIONS"
+
+
+def test_a_stage_serves_its_deployment(s: cloudorm.Session, api: dict[str, Any]) -> None:
+    g = s.api_gateway
+    later = g.create_resource(api["id"], api["root"], f"later{uuid.uuid4().hex[:4]}")
+    g.put_lambda_method(api["id"], later["id"], "GET", api["function"]["arn"], False)
+    assert api["client"](later["path"])[0] == 403  # not deployed yet
+    g.deploy(api["id"], "prod", None, None)
+    status, _, body = api["client"](later["path"])
+    assert status == 200 and json.loads(body)["resource"] == later["path"]
+
+
+def test_any_http_client_and_keep_alive(api: dict[str, Any]) -> None:
+    import http.client
+    import urllib.parse
+
+    url = urllib.parse.urlsplit(api["client"].url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    try:
+        for n in range(3):  # one connection, several requests (HTTP/1.1)
+            connection.request("PUT", f"{url.path}/items", body=json.dumps({"n": n}),
+                               headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            assert response.status == 200 and json.loads(json.loads(response.read())["body"]) == {"n": n}
+        connection.request("HEAD", f"{url.path}/items")
+        response = connection.getresponse()
+        assert response.status == 200 and response.read() == b""
+    finally:
+        connection.close()
+
+
+def test_chunked_request_body(api: dict[str, Any]) -> None:
+    import urllib.request
+
+    def chunks() -> Iterator[bytes]:
+        yield b"hello "
+        yield b"world"
+
+    request = urllib.request.Request(api["client"].url + "/items", method="POST", data=chunks(),
+                                     headers={"Transfer-Encoding": "chunked"})
+    with urllib.request.urlopen(request, timeout=30) as r:
+        assert json.loads(r.read())["body"] == "hello world"
+
+
+def test_utf8_text_body_is_passed_as_text(api: dict[str, Any]) -> None:
+    text = "héllo"
+    _, _, body = api["client"]("/items", "POST", {"Content-Type": "text/plain; charset=utf-8"}, text.encode())
+    event = json.loads(body)
+    assert event["body"] == text and event["isBase64Encoded"] is False
+
