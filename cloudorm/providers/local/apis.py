@@ -129,6 +129,8 @@ class LocalApiService(AwsApiService):
         try:
             super().delete_api(api_id)
         finally:
+            for deployed in [k for k in _deployed if k[0] == api_id]:
+                _deployed.pop(deployed, None)
             _changed()
 
     def create_resource(self, api_id: str, parent_id: str, path_part: str) -> Wire:

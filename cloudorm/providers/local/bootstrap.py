@@ -173,7 +173,8 @@ def main(argv: list[str]) -> int:
     """Serve invocations from the request pipe until it closes."""
     requests_fd, results_fd = int(argv[1]), int(argv[2])
     task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
-    sys.path.insert(0, task_root)
+    extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]  # -I ignores it; Lambda doesn't
+    sys.path[0:0] = [task_root, *extra]
     request_filter = _RequestIdFilter()
     stream = logging.StreamHandler(sys.stdout)
     stream.setFormatter(logging.Formatter("[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t"

@@ -302,6 +302,7 @@ class SandboxPool:
 
     def __init__(self) -> None:
         self._idle: dict[Launch, list[Sandbox]] = {}
+        self._busy: set[Sandbox] = set()
         self._lock = threading.Lock()
         self._log_dir = tempfile.mkdtemp(prefix="cloudorm-sandboxes-")
         atexit.register(self.close)
@@ -310,35 +311,30 @@ class SandboxPool:
         """Run one invocation in a warm sandbox of ``launch`` (or a new one); ``error`` carries Lambda's timeout,
         out-of-memory and exit errors."""
         sandbox, cold = self._take(launch)
-        started = time.monotonic()
-        died = False
+        keep = False
         try:
-            answer = sandbox.invoke(event, request_id, arn, timeout)
-        except SandboxDied:
-            answer, died = None, True
-        except BaseException:
-            sandbox.close()
-            raise
-        duration = (time.monotonic() - started) * 1000
-        text = sandbox.read_log()
-        if answer is None:
-            if died:
-                status = sandbox.exit_status()
-                kind = "Runtime.OutOfMemory" if "MemoryError" in text else "Runtime.ExitError"
-                error = {"errorType": kind,
-                         "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: {status}"}
-            else:
-                error = {"errorType": "Sandbox.Timedout",
-                         "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"}
-            sandbox.close()
-            return Outcome(None, error, text, duration, None, cold)
-        failed = answer.get("error")
-        if answer.get("exiting"):
-            sandbox.close()
-        else:
-            self._give_back(sandbox)
-        rss = answer.get("max_rss_kb")
-        return Outcome(answer.get("result"), failed, text, duration, int(rss) // 1024 if rss else None, cold)
+            started = time.monotonic()
+            try:
+                answer = sandbox.invoke(event, request_id, arn, timeout)
+            except SandboxDied:
+                answer = {"died": True}
+            duration = (time.monotonic() - started) * 1000
+            text = sandbox.read_log()
+            if answer is None or answer.get("died"):
+                if answer is None:
+                    message = f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"
+                    error = {"errorType": "Sandbox.Timedout", "errorMessage": message}
+                else:
+                    kind = "Runtime.OutOfMemory" if "MemoryError" in text else "Runtime.ExitError"
+                    error = {"errorType": kind, "errorMessage": f"RequestId: {request_id} Error: Runtime exited "
+                                                                f"with error: {sandbox.exit_status()}"}
+                return Outcome(None, error, text, duration, None, cold)
+            keep = not answer.get("exiting")
+            rss = answer.get("max_rss_kb")
+            return Outcome(answer.get("result"), answer.get("error"), text, duration,
+                           int(rss) // 1024 if rss else None, cold)
+        finally:
+            self._give_back(sandbox, keep)
 
     def _take(self, launch: Launch) -> tuple[Sandbox, bool]:
         with self._lock:
@@ -347,14 +343,20 @@ class SandboxPool:
             while idle:
                 sandbox = idle.pop()
                 if sandbox.alive():
+                    self._busy.add(sandbox)
                     return sandbox, False
                 sandbox.close()
-        return Sandbox(launch, self._log_dir), True
-
-    def _give_back(self, sandbox: Sandbox) -> None:
+        sandbox = Sandbox(launch, self._log_dir)
         with self._lock:
+            self._busy.add(sandbox)
+        return sandbox, True
+
+    def _give_back(self, sandbox: Sandbox, keep: bool) -> None:
+        """Keep a sandbox warm after an invocation (unless ``keep`` is False or enough are warm), else close it."""
+        with self._lock:
+            self._busy.discard(sandbox)
             idle = self._idle.setdefault(sandbox.launch, [])
-            if len(idle) < MAX_IDLE:
+            if keep and sandbox.alive() and len(idle) < MAX_IDLE:
                 idle.append(sandbox)
                 return
         sandbox.close()
@@ -377,8 +379,12 @@ class SandboxPool:
             sandbox.close()
 
     def close(self) -> None:
-        """Close every warm sandbox."""
+        """Close every warm sandbox and kill the busy ones (at exit: background events end with the process)."""
         self.discard()
+        with self._lock:
+            busy, self._busy = list(self._busy), set()
+        for sandbox in busy:
+            sandbox.kill()
         shutil.rmtree(self._log_dir, ignore_errors=True)
 
 
