@@ -323,3 +323,19 @@ def test_compiled_extension_for_another_machine_is_refused(s: cloudorm.Session, 
 def test_unknown_function_is_not_found(s: cloudorm.Session) -> None:
     with pytest.raises(cloudorm.errors.NotFound):
         invoke(s, f"missing-{uuid.uuid4().hex[:8]}")
+
+
+def test_record_is_reused_briefly_and_a_delete_is_seen_at_once(s: cloudorm.Session, role: str) -> None:
+    name = f"f-{uuid.uuid4().hex[:10]}"
+    fn = s.serverless.create_function(name, {"runtime": "python3.12", "handler": "app.handler", "role": role},
+                                      make_zip({"app.py": f"def handler(e, c):\n    return 1\n# {name}\n"}))
+    with s.count_requests() as c:
+        assert json.loads(invoke(s, name)["payload"]) == 1
+    assert c.total == 0  # the record written a moment ago is used
+    time.sleep(1.05)
+    with s.count_requests() as c:
+        invoke(s, name)
+    assert c["lambda.GetFunction"] == 1  # then read again: changes made elsewhere show within a second
+    s.serverless.delete_function(fn["arn"])
+    with pytest.raises(cloudorm.errors.NotFound):
+        invoke(s, name)

@@ -46,6 +46,13 @@ Wire = dict[str, Any]
 LOG_TAIL = 4096
 """Bytes of log an invocation returns (Lambda's ``LogType=Tail``)."""
 
+RECORD_TTL = 1.0
+"""Seconds an invocation trusts the function's record as last read or written through a local service of this
+process (a change made by another process shows within this time)."""
+
+_records: dict[tuple[str | None, str], tuple[float, Wire]] = {}
+_records_lock = threading.Lock()
+
 
 class CodeStore:
     """Function zips by SHA-256 in a directory shared by this machine's processes, each extracted once."""
@@ -118,29 +125,64 @@ class LocalFunctionService(AwsFunctionService):
         """Where uploaded code is kept."""
         self._checked: set[tuple[Path, str]] = set()
 
+    def _remember(self, name: str, record: Wire | None) -> None:
+        """Keep the record an invocation of ``name`` will use; with None, forget every record of that function."""
+        endpoint = self.clients.endpoint("lambda")
+        with _records_lock:
+            if record is not None:
+                _records[(endpoint, name)] = _records[(endpoint, str(record["name"]))] = (time.monotonic(), record)
+                return
+            short = name.split(":")[6] if name.startswith("arn:") and name.count(":") >= 6 else name
+            for key, (_, kept) in list(_records.items()):
+                if key[0] == endpoint and (key[1] == name or kept.get("name") == short):
+                    del _records[key]
+
+    def _record(self, name: str) -> Wire:
+        """The function's record: the one kept if fresh, else read from moto."""
+        with _records_lock:
+            kept = _records.get((self.clients.endpoint("lambda"), name))
+        if kept is not None and time.monotonic() - kept[0] < RECORD_TTL:
+            return kept[1]
+        return self.get_function(name)
+
+    def get_function(self, name: str) -> Wire:
+        """The record of a function (kept for the next invocation)."""
+        found = super().get_function(name)
+        self._remember(name, found)
+        return found
+
     def create_function(self, name: str, spec: Wire, code: bytes) -> Wire:
         """Create the function on moto and keep its code for local runs."""
         created = super().create_function(name, spec, code)
         self.store.put(code)
+        self._remember(name, created)
         return created
 
     def update_code(self, name: str, code: bytes, architecture: str) -> Wire:
         """Upload new code to moto and keep it for local runs; warm sandboxes of the old code are closed."""
+        self._remember(name, None)
         updated = super().update_code(name, code, architecture)
         self.store.put(code)
-        pool().discard(name)
+        self._remember(name, updated)
+        pool().discard(updated["name"])
         return updated
 
     def update_configuration(self, name: str, changes: Wire) -> Wire:
         """Change settings; warm sandboxes of the old settings are closed."""
+        self._remember(name, None)
         updated = super().update_configuration(name, changes)
-        pool().discard(name)
+        self._remember(name, updated)
+        pool().discard(updated["name"])
         return updated
 
     def delete_function(self, name: str) -> None:
         """Delete the function and close its warm sandboxes (its code stays cached: others may share it)."""
-        super().delete_function(name)
-        pool().discard(name)
+        self._remember(name, None)
+        try:
+            super().delete_function(name)
+        finally:
+            self._remember(name, None)
+            pool().discard(name)
 
     def invoke(self, name: str, payload: bytes, wait: bool = True) -> Wire:
         """Run the handler in a local sandbox on ``payload`` (JSON bytes) and answer as Lambda does; with
@@ -149,7 +191,7 @@ class LocalFunctionService(AwsFunctionService):
             json.loads(payload)
         except (TypeError, ValueError) as e:
             raise InvalidInput("payload", f"must be JSON bytes ({e})") from None
-        function = self.get_function(name)
+        function = self._record(name)
         launch = self._launch(function)
         request_id = str(uuid.uuid4())
         if wait:
