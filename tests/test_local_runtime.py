@@ -178,6 +178,17 @@ def test_unserialisable_result_is_a_marshal_error(s: cloudorm.Session, deploy: A
     assert json.loads(out["payload"])["errorType"] == "Runtime.MarshalError"
 
 
+def test_result_over_6_mb_is_lambdas_size_error(s: cloudorm.Session, deploy: Any) -> None:
+    fn = deploy("""
+        def handler(event, context):
+            return "x" * event["size"]
+        """)
+    assert len(json.loads(invoke(s, fn["name"], {"size": 1000})["payload"])) == 1000
+    out = invoke(s, fn["name"], {"size": 7 * 1024 * 1024})
+    assert out["error"] == "Unhandled"
+    assert json.loads(out["payload"])["errorType"] == "Function.ResponseSizeTooLarge"
+
+
 def test_missing_module_and_handler(s: cloudorm.Session, deploy: Any) -> None:
     fn = deploy("def handler(event, context):\n    return 1\n", handler="nowhere.handler")
     error = json.loads(invoke(s, fn["name"])["payload"])
@@ -297,9 +308,10 @@ def test_new_code_runs_after_update(s: cloudorm.Session, deploy: Any) -> None:
 
 def test_payload_must_be_json_before_any_request(s: cloudorm.Session, deploy: Any) -> None:
     fn = deploy("def handler(event, context):\n    return 1\n")
-    with s.count_requests() as c, pytest.raises(InvalidInput) as e:
-        s.serverless.invoke(fn["name"], b"{not json")
-    assert c.total == 0 and e.value.field == "payload"
+    for payload in (b"{not json", '{"a": 1}'.encode("utf-16")):
+        with s.count_requests() as c, pytest.raises(InvalidInput) as e:
+            s.serverless.invoke(fn["name"], payload)
+        assert c.total == 0 and e.value.field == "payload"
 
 
 def test_code_from_another_machine_is_a_clear_error(s: cloudorm.Session, deploy: Any) -> None:

@@ -25,6 +25,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from cloudorm.cache import cache_dir
 from cloudorm.errors import CloudError, InvalidInput
 from cloudorm.providers.aws import SERVICES
@@ -45,6 +47,9 @@ Wire = dict[str, Any]
 
 LOG_TAIL = 4096
 """Bytes of log an invocation returns (Lambda's ``LogType=Tail``)."""
+
+MAX_RESPONSE = 6 * 1024 * 1024
+"""Largest result a synchronous invocation returns (Lambda's limit, bytes)."""
 
 RECORD_TTL = 1.0
 """Seconds an invocation trusts the function's record as last read or written through a local service of this
@@ -188,9 +193,9 @@ class LocalFunctionService(AwsFunctionService):
         """Run the handler in a local sandbox on ``payload`` (JSON bytes) and answer as Lambda does; with
         ``wait=False`` it runs in the background and the answer (202) comes at once."""
         try:
-            json.loads(payload)
-        except (TypeError, ValueError) as e:
-            raise InvalidInput("payload", f"must be JSON bytes ({e})") from None
+            json.loads(payload.decode("utf-8"))
+        except (AttributeError, UnicodeDecodeError, ValueError) as e:
+            raise InvalidInput("payload", f"must be UTF-8 JSON bytes ({e})") from None
         function = self._record(name)
         launch = self._launch(function)
         request_id = str(uuid.uuid4())
@@ -222,7 +227,12 @@ class LocalFunctionService(AwsFunctionService):
     def _run(self, function: Wire, launch: Launch, payload: bytes, request_id: str) -> Wire:
         timeout = float(function.get("timeout") or 3)
         outcome = pool().run(launch, payload, request_id, str(function.get("arn") or ""), timeout)
-        body = json.dumps(outcome.error).encode() if outcome.error is not None else (outcome.result or "null").encode()
+        body = (outcome.result or "null").encode() if outcome.error is None else json.dumps(outcome.error).encode()
+        if outcome.error is None and len(body) > MAX_RESPONSE:
+            outcome = attrs.evolve(outcome, result=None, error={
+                "errorMessage": f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE} bytes).",
+                "errorType": "Function.ResponseSizeTooLarge"})
+            body = json.dumps(outcome.error).encode()
         return {"status": 200, "payload": body, "error": "Unhandled" if outcome.error is not None else None,
                 "log": _tail(self._log(outcome, request_id, launch.memory, timeout)), "request_id": request_id}
 
