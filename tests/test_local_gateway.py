@@ -16,7 +16,7 @@ import pytest
 
 import cloudorm
 from cloudorm.providers.local.apis import LocalApiService
-from cloudorm.providers.local.gateway import Limits, Plan, period_start
+from cloudorm.providers.local.gateway import INTEGRATION_TIMEOUT, Limits, Plan, gateway, period_start
 
 ECHO = """
 import base64, json
@@ -280,3 +280,26 @@ def test_utf8_text_body_is_passed_as_text(api: dict[str, Any]) -> None:
     event = json.loads(body)
     assert event["body"] == text and event["isBase64Encoded"] is False
 
+
+
+def test_no_answer_within_the_integration_timeout_is_504(s: cloudorm.Session, api: dict[str, Any]) -> None:
+    g = s.api_gateway
+    slow = s.serverless.create_function(
+        f"slow-{uuid.uuid4().hex[:8]}", {"runtime": "python3.12", "handler": "app.handler",
+                                         "role": api["function"]["role"], "timeout": 5},
+        make_zip({"app.py": "import time\n\ndef handler(event, context):\n    time.sleep(1.5)\n"
+                            "    return {'statusCode': 200, 'body': 'late'}\n"}))
+    resource = g.create_resource(api["id"], api["root"], f"slow{uuid.uuid4().hex[:4]}")
+    g.put_lambda_method(api["id"], resource["id"], "GET", slow["arn"], False)
+    g.deploy(api["id"], "prod", None, None)
+    server = gateway()
+    server.integration_timeout = 0.5  # API Gateway's is 29 s
+    try:
+        started = time.monotonic()
+        status, _, body = api["client"](resource["path"])
+        assert (status, json.loads(body)) == (504, {"message": "Endpoint request timed out"})
+        assert time.monotonic() - started < 1.4
+    finally:
+        server.integration_timeout = INTEGRATION_TIMEOUT
+    assert api["client"](resource["path"])[0:3:2] == (200, b"late")
+    s.serverless.delete_function(slow["name"])

@@ -6,7 +6,8 @@ and plan) and counted against the plan's quota (in this process's memory), then 
 proxy event (payload format 1.0); the function's answer becomes the HTTP response. Errors are API Gateway's: 403
 ``Missing Authentication Token`` (no such route), 403 ``Forbidden`` (no such stage, missing or wrong key), 429
 ``Too Many Requests`` / ``Limit Exceeded``, 502 ``Internal server error`` (the function failed or answered
-something else than a proxy response). One server per process, started on first use, stopped at exit.
+something else than a proxy response), 504 ``Endpoint request timed out`` (no answer within 29 s). One server
+per process, started on first use, stopped at exit.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ Wire = dict[str, Any]
 
 MAX_BODY = 10 * 1024 * 1024
 """API Gateway's largest request payload (bytes)."""
+
+INTEGRATION_TIMEOUT = 29.0
+"""API Gateway's integration timeout: after this a request is answered 504 (the function may still run)."""
 
 _RESPONSE_KEYS = frozenset({"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"})
 _ACCOUNT = "123456789012"
@@ -302,6 +306,8 @@ class Gateway:
         self._backends: weakref.WeakValueDictionary[str, Backend] = weakref.WeakValueDictionary()
         self._known: weakref.WeakSet[Any] = weakref.WeakSet()
         self.limits = Limits()
+        self.integration_timeout = INTEGRATION_TIMEOUT
+        """Seconds a request waits for its function before the gateway answers 504."""
         self._server = _Server((host, port), _Handler)
         self._server.gateway = self
         self.host, self.port = str(self._server.server_address[0]), int(self._server.server_address[1])
@@ -399,10 +405,10 @@ class Gateway:
         event = proxy_event(routing=routing, stage=stage, route=route, method=method, path="/" + "/".join(rest),
                             params=params, headers=headers, query=split.query, body=body, source_ip=client_ip,
                             host=host, request_id=request_id, key=key)
-        try:
-            answer = backend.invoke_function(spec["function_arn"], json.dumps(event).encode())
-        except CloudError as e:
-            log.info("gateway request %s: the function could not be invoked: %s", request_id, type(e).__name__)
+        answer = self._invoke(backend, spec["function_arn"], json.dumps(event).encode(), request_id)
+        if answer is None:
+            return _message(504, "Endpoint request timed out", "InternalServerErrorException")
+        if not answer:
             return _message(500, "Internal server error", "InternalServerErrorException")
         if answer.get("error"):
             return _message(502, "Internal server error", "InternalServerErrorException")
@@ -411,6 +417,27 @@ class Gateway:
         except BadResponse as e:
             log.info("gateway request %s: malformed Lambda proxy response (%s)", request_id, e)
             return _message(502, "Internal server error", "InternalServerErrorException")
+
+
+    def _invoke(self, backend: Backend, function_arn: str, payload: bytes, request_id: str) -> Wire | None:
+        """The function's answer; None after ``integration_timeout`` seconds (the invocation goes on, as on AWS),
+        ``{}`` if it could not be invoked."""
+        answer: list[Wire] = []
+
+        def run() -> None:
+            try:
+                answer.append(backend.invoke_function(function_arn, payload))
+            except CloudError as e:
+                log.info("gateway request %s: the function could not be invoked: %s", request_id, type(e).__name__)
+                answer.append({})
+            except Exception:
+                log.exception("gateway request %s: invoking the function failed", request_id)
+                answer.append({})
+
+        worker = threading.Thread(target=run, name=f"cloudorm-gateway-{request_id[:8]}", daemon=True)
+        worker.start()
+        worker.join(self.integration_timeout)
+        return answer[0] if answer else None
 
 
 def _message(status: int, message: str, error_type: str) -> tuple[int, list[tuple[str, str]], bytes]:

@@ -47,6 +47,9 @@ IDLE_SECONDS = 300.0
 MAX_IDLE = 4
 """Warm sandboxes kept per function configuration."""
 
+LOG_KEPT = 64 * 1024
+"""Bytes of an invocation's output read back (the end of it; Lambda returns the last 4 KB)."""
+
 _HEADER = struct.Struct(">Q")
 _ELF_MACHINES = {0x3E: "x86_64", 0xB7: "aarch64", 0x03: "i686", 0x28: "armv7l"}
 _EXT_TAG = re.compile(r"\.(cpython-(\d)(\d+)[a-z]*)(?:-([A-Za-z0-9_]+)-([a-z]+-[a-z]+))?\.so$")
@@ -251,10 +254,13 @@ class Sandbox:
             size -= len(chunk)
         return b"".join(chunks)
 
-    def read_log(self) -> str:
-        """What the handler printed during the last invocation."""
+    def read_log(self, limit: int = LOG_KEPT) -> str:
+        """The end (``limit`` bytes) of what the handler printed during the last invocation."""
         try:
-            return Path(self.log_path).read_bytes().decode("utf-8", "replace")
+            with open(self.log_path, "rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                f.seek(max(0, size - limit))
+                return f.read().decode("utf-8", "replace" if size <= limit else "ignore")
         except OSError:
             return ""
 
