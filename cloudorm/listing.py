@@ -23,11 +23,14 @@ def check_count(name: str, n: Any) -> int:
     return n
 
 
-def take_slice(whole: Iterable[T], limited: Callable[[int], Iterable[T]], s: slice) -> list[T]:
-    """``[a:b]`` of a lazy sequence: validated, and asking ``limited(b)`` for only as many items as needed."""
+def take_slice(whole: Iterable[T], limited: Callable[[int], Iterable[T]], s: slice, cap: int | None) -> list[T]:
+    """``[a:b]`` of a lazy sequence already limited to ``cap`` items (None: no limit): validated, and asking
+    ``limited(b)`` for only as many items as needed, never more than ``cap``."""
     start, stop = s.start or 0, s.stop
     if start < 0 or (stop is not None and stop < 0) or s.step not in (None, 1):
         raise InvalidInput("slice", "take [:n] or [a:b] with non-negative bounds")
+    if cap is not None and (stop is None or stop > cap):
+        stop = cap
     return list(islice(limited(stop) if stop else whole, start, stop))
 
 
@@ -75,4 +78,4 @@ class Listing(Generic[T]):
     def __getitem__(self, s: slice) -> list[T]:
         if not isinstance(s, slice):
             raise InvalidInput("slice", "listings take [:n] or [a:b]")
-        return take_slice(self, self.limit, s)
+        return take_slice(self, self.limit, s, self._limit)

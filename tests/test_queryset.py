@@ -49,6 +49,16 @@ def test_limit_with_filter_does_not_cost_a_request_per_item(filled: cloudorm.Tab
     assert c.total == 1 and "Limit" not in calls[0][1]
 
 
+def test_a_slice_or_index_never_reaches_past_the_limit(filled: cloudorm.Table[cloudorm.Item]) -> None:
+    q = filled.query(customer="A").limit(2)
+    assert [r["placed"] for r in q[:5]] == [0, 1]
+    assert [r["placed"] for r in q[1:]] == [1]
+    with pytest.raises(IndexError):
+        q[3]
+    names = [t.name for t in filled.session.tables().limit(1)[:5]]
+    assert len(names) == 1
+
+
 def test_page_size_and_limit_are_separate(filled: cloudorm.Table[cloudorm.Item]) -> None:
     s = filled.session
     with s.count_requests() as c:

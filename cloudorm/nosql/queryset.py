@@ -371,10 +371,10 @@ class QuerySet(Generic[RowT]):
 
     def __getitem__(self, i: int | slice) -> RowT | list[RowT]:
         if isinstance(i, slice):
-            return take_slice(self, self.limit, i)
+            return take_slice(self, self.limit, i, self._limit)
         if not isinstance(i, int) or i < 0:
             raise ce.InvalidInput("index", "QuerySets take a non-negative int index")
-        found = list(islice(self.limit(i + 1), i, i + 1))
+        found = [] if self._limit is not None and i >= self._limit else list(islice(self.limit(i + 1), i, i + 1))
         if not found:
             raise IndexError(i)
         return found[0]
