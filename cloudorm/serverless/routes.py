@@ -16,7 +16,7 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY")
 """The HTTP methods a route may declare (``ANY``: every method)."""
 
 PERIODS = {"DAY": 0, "WEEK": 6, "MONTH": 27}
-"""Quota periods and the largest offset (first day of the period) each allows."""
+"""Quota periods and the largest ``offset`` API Gateway accepts for each."""
 
 CORS_HEADERS = "Content-Type,X-Amz-Date,Authorization,X-Api-Key,X-Amz-Security-Token"
 """The request headers a CORS preflight allows."""
@@ -88,8 +88,9 @@ def _offset(quota: Quota, attribute: attrs.Attribute[Any], value: Any) -> None:
 
 @attrs.frozen
 class Quota:
-    """A usage plan's quota: ``limit`` requests per ``period`` (``DAY``, ``WEEK`` or ``MONTH``) per API key, the
-    period starting ``offset`` days in (``WEEK``: 0-6, ``MONTH``: 0-27, ``DAY``: 0)."""
+    """A usage plan's quota: ``limit`` requests per ``period`` (``DAY``, ``WEEK`` or ``MONTH``) per API key, less
+    ``offset`` requests in the first period (API Gateway's meaning; it accepts 0 for DAY, 0-6 for WEEK, 0-27 for
+    MONTH)."""
 
     limit: int = attrs.field(converter=_limit)
     period: str = attrs.field(default="DAY", converter=_period)
