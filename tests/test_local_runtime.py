@@ -189,6 +189,27 @@ def test_result_over_6_mb_is_lambdas_size_error(s: cloudorm.Session, deploy: Any
     assert json.loads(out["payload"])["errorType"] == "Function.ResponseSizeTooLarge"
 
 
+def test_a_sandbox_that_exits_is_lambdas_exit_error(s: cloudorm.Session, deploy: Any) -> None:
+    fn = deploy("""
+        import os, signal, sys
+
+        def handler(event, context):
+            if event["how"] == "sys.exit":
+                sys.exit(4)
+            if event["how"] == "_exit":
+                os._exit(3)
+            if event["how"] == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)
+            return "alive"
+        """)
+    for how, says in (("sys.exit", "exit status 4"), ("_exit", "exit status 3"), ("kill", "signal: killed")):
+        out = invoke(s, fn["name"], {"how": how})
+        error = json.loads(out["payload"])
+        assert out["error"] == "Unhandled" and error["errorType"] == "Runtime.ExitError", how
+        assert error["errorMessage"].endswith(f"Runtime exited with error: {says}"), error
+        assert json.loads(invoke(s, fn["name"], {"how": "no"})["payload"]) == "alive"
+
+
 def test_missing_module_and_handler(s: cloudorm.Session, deploy: Any) -> None:
     fn = deploy("def handler(event, context):\n    return 1\n", handler="nowhere.handler")
     error = json.loads(invoke(s, fn["name"])["payload"])
