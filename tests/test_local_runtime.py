@@ -335,6 +335,13 @@ def test_payload_must_be_json_before_any_request(s: cloudorm.Session, deploy: An
         assert c.total == 0 and e.value.field == "payload"
 
 
+def test_code_that_is_not_a_zip_is_refused_before_any_request(s: cloudorm.Session, role: str) -> None:
+    with s.count_requests() as c, pytest.raises(InvalidInput) as e:
+        s.serverless.create_function(f"f-{uuid.uuid4().hex[:10]}", {"runtime": "python3.12", "handler": "app.h",
+                                                                    "role": role}, b"not a zip")
+    assert c.total == 0 and e.value.field == "code"
+
+
 def test_code_from_another_machine_is_a_clear_error(s: cloudorm.Session, deploy: Any) -> None:
     fn = deploy("def handler(event, context):\n    return 1\n")
     store = s.serverless.store  # type: ignore[attr-defined]

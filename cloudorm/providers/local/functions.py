@@ -116,6 +116,17 @@ class CodeStore:
         return target
 
 
+def _check_zip(code: bytes) -> None:
+    """Lambda refuses code that is not a zip: so does the local cloud, before any request."""
+    if not isinstance(code, bytes) or not zipfile.is_zipfile(io.BytesIO(code)):
+        raise InvalidInput("code", "must be the bytes of a zip file (Lambda could not unzip it)")
+
+
+def _short_name(name: str) -> str:
+    """A function's name from its name or ARN."""
+    return name.split(":")[6] if name.startswith("arn:") and name.count(":") >= 6 else name
+
+
 def _tail(text: str) -> str:
     data = text.encode("utf-8")
     return data[-LOG_TAIL:].decode("utf-8", "ignore") if len(data) > LOG_TAIL else text
@@ -137,7 +148,7 @@ class LocalFunctionService(AwsFunctionService):
             if record is not None:
                 _records[(endpoint, name)] = _records[(endpoint, str(record["name"]))] = (time.monotonic(), record)
                 return
-            short = name.split(":")[6] if name.startswith("arn:") and name.count(":") >= 6 else name
+            short = _short_name(name)
             for key, (_, kept) in list(_records.items()):
                 if key[0] == endpoint and (key[1] == name or kept.get("name") == short):
                     del _records[key]
@@ -158,6 +169,7 @@ class LocalFunctionService(AwsFunctionService):
 
     def create_function(self, name: str, spec: Wire, code: bytes) -> Wire:
         """Create the function on moto and keep its code for local runs."""
+        _check_zip(code)
         created = super().create_function(name, spec, code)
         self.store.put(code)
         self._remember(name, created)
@@ -165,6 +177,7 @@ class LocalFunctionService(AwsFunctionService):
 
     def update_code(self, name: str, code: bytes, architecture: str) -> Wire:
         """Upload new code to moto and keep it for local runs; warm sandboxes of the old code are closed."""
+        _check_zip(code)
         self._remember(name, None)
         updated = super().update_code(name, code, architecture)
         self.store.put(code)
@@ -187,7 +200,7 @@ class LocalFunctionService(AwsFunctionService):
             super().delete_function(name)
         finally:
             self._remember(name, None)
-            pool().discard(name)
+            pool().discard(_short_name(name))
 
     def invoke(self, name: str, payload: bytes, wait: bool = True) -> Wire:
         """Run the handler in a local sandbox on ``payload`` (JSON bytes) and answer as Lambda does; with
