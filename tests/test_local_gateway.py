@@ -303,3 +303,17 @@ def test_no_answer_within_the_integration_timeout_is_504(s: cloudorm.Session, ap
         server.integration_timeout = INTEGRATION_TIMEOUT
     assert api["client"](resource["path"])[0:3:2] == (200, b"late")
     s.serverless.delete_function(slow["name"])
+
+
+def test_bad_content_length_is_400(api: dict[str, Any]) -> None:
+    import socket
+    import urllib.parse
+
+    url = urllib.parse.urlsplit(api["client"].url)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(f"POST {url.path}/items HTTP/1.1\r\nHost: x\r\nContent-Length: lots\r\n\r\n".encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and json.loads(body) == {"message": "Bad Request"}

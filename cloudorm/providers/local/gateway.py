@@ -298,6 +298,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     gateway: Gateway
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("gateway: connection from %s failed", client_address, exc_info=True)  # e.g. the client left
+
 
 class Gateway:
     """The HTTP server and its request handling; APIs are found through the backends registered for them."""
@@ -359,7 +362,11 @@ class Gateway:
     def _answer(self, request: _Handler, request_id: str) -> tuple[int, list[tuple[str, str]], bytes]:
         split = urllib.parse.urlsplit(request.path)
         parts = [urllib.parse.unquote(p) for p in split.path.split("/") if p]
-        body = _read_body(request)
+        try:
+            body = _read_body(request)
+        except ValueError:  # a Content-Length or chunk size that is not a number
+            request.close_connection = True
+            return _message(400, "Bad Request", "BadRequestException")
         if body is None:
             return _message(413, "Request Too Long", "RequestTooLongException")
         if len(parts) < 2:
