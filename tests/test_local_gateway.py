@@ -89,9 +89,17 @@ def api(s: cloudorm.Session) -> Iterator[dict[str, Any]]:
     g.put_mock_method(api_id, items["id"], "OPTIONS", {"Access-Control-Allow-Origin": "*",
                                                         "Access-Control-Allow-Methods": "GET,POST,OPTIONS"})
     g.deploy(api_id, "prod", None, None)
+    allow(s, api_id, fn["arn"])
     yield {"id": api_id, "root": root, "function": fn, "client": Client(g.invoke_url(api_id, "prod"))}
     g.delete_api(api_id)
     s.serverless.delete_function(name)
+
+
+def allow(s: cloudorm.Session, api_id: str, function_arn: str) -> None:
+    """Let API Gateway invoke the function from any route of the API (as the Api entity does per route)."""
+    account = function_arn.split(":")[4]
+    s.serverless.add_permission(function_arn, f"gw-{uuid.uuid4().hex[:8]}", "apigateway.amazonaws.com",
+                                f"arn:aws:execute-api:{s.region}:{account}:{api_id}/*")
 
 
 def plan_with_key(s: cloudorm.Session, api: dict[str, Any], throttle: dict[str, Any] | None = None,
@@ -292,6 +300,7 @@ def test_no_answer_within_the_integration_timeout_is_504(s: cloudorm.Session, ap
     resource = g.create_resource(api["id"], api["root"], f"slow{uuid.uuid4().hex[:4]}")
     g.put_lambda_method(api["id"], resource["id"], "GET", slow["arn"], False)
     g.deploy(api["id"], "prod", None, None)
+    allow(s, api["id"], slow["arn"])
     server = gateway()
     server.integration_timeout = 0.5  # API Gateway's is 29 s
     try:
@@ -303,6 +312,28 @@ def test_no_answer_within_the_integration_timeout_is_504(s: cloudorm.Session, ap
         server.integration_timeout = INTEGRATION_TIMEOUT
     assert api["client"](resource["path"])[0:3:2] == (200, b"late")
     s.serverless.delete_function(slow["name"])
+
+
+def test_a_function_whose_policy_does_not_allow_the_route_is_500(s: cloudorm.Session, api: dict[str, Any]) -> None:
+    g = s.api_gateway
+    other = s.serverless.create_function(
+        f"other-{uuid.uuid4().hex[:8]}", {"runtime": "python3.12", "handler": "app.handler",
+                                          "role": api["function"]["role"]},
+        make_zip({"app.py": "def handler(event, context):\n    return {'statusCode': 200, 'body': 'ok'}\n"}))
+    resource = g.create_resource(api["id"], api["root"], f"other{uuid.uuid4().hex[:4]}")
+    g.put_lambda_method(api["id"], resource["id"], "GET", other["arn"], False)
+    g.deploy(api["id"], "prod", None, None)
+    try:
+        status, _, body = api["client"](resource["path"])  # no permission at all
+        assert (status, json.loads(body)) == (500, {"message": "Internal server error"})
+        s.serverless.add_permission(other["arn"], "post-only", "apigateway.amazonaws.com",
+                                    g.source_arn(api["id"], other["arn"], "POST", resource["path"]))
+        assert api["client"](resource["path"])[0] == 500  # a statement for another method
+        s.serverless.add_permission(other["arn"], "get", "apigateway.amazonaws.com",
+                                    g.source_arn(api["id"], other["arn"], "GET", resource["path"]))
+        assert api["client"](resource["path"])[0:3:2] == (200, b"ok")
+    finally:
+        s.serverless.delete_function(other["name"])
 
 
 def test_bad_content_length_is_400(api: dict[str, Any]) -> None:

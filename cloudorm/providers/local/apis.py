@@ -10,7 +10,6 @@ current routes when it was deployed elsewhere).
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ from cloudorm import errors as ce
 from cloudorm.providers.aws.apigateway import AwsApiService
 from cloudorm.providers.aws.clients import ClientFactory
 from cloudorm.providers.base import FunctionService
-from cloudorm.providers.local.gateway import Plan, Route, Routing, gateway
+from cloudorm.providers.local.gateway import Plan, Route, Routing, changed, gateway, generation
 
 Wire = dict[str, Any]
 
@@ -31,15 +30,10 @@ REFRESH_GAP = 0.1
 """Least seconds between two reads of an API forced by requests it would refuse."""
 
 _DEFAULT_ACCOUNT = "123456789012"
-_changes = itertools.count()
-_generation = 0
+PRINCIPAL = "apigateway.amazonaws.com"
+"""The service principal a function's policy must allow for the gateway to invoke it."""
 _deployed: dict[tuple[str, str], list[Wire]] = {}
 """(api id, deployment id) → the resources it deployed, for deployments made by this process."""
-
-
-def _changed() -> None:
-    global _generation
-    _generation = next(_changes) + 1
 
 
 class LocalApiService(AwsApiService):
@@ -73,13 +67,13 @@ class LocalApiService(AwsApiService):
         with self._reading:
             now = time.monotonic()
             cached = self._cache.get(api_id)
-            if cached is not None and cached[1] == _generation:
+            if cached is not None and cached[1] == generation():
                 age = now - cached[0]
                 if age < ROUTING_TTL and (not fresh or age < REFRESH_GAP):
                     return cached[2]
-            generation = _generation
+            seen = generation()
             routing = self._read(api_id)
-            self._cache[api_id] = (time.monotonic(), generation, routing)
+            self._cache[api_id] = (time.monotonic(), seen, routing)
             return routing
 
     def _read(self, api_id: str) -> Routing | None:
@@ -106,7 +100,20 @@ class LocalApiService(AwsApiService):
             for plan_api, stage_name in plan["stages"]:
                 if plan_api == api_id:
                     by_stage.setdefault(stage_name, []).append(limits)
-        return Routing(api_id, account, routes, {k: tuple(v) for k, v in by_stage.items()})
+        return Routing(api_id, account, self.clients.region, routes, {k: tuple(v) for k, v in by_stage.items()},
+                       self._grants({m["function_arn"] for rs in routes.values() for r in rs
+                                     for m in r.methods.values() if m.get("function_arn")}))
+
+    def _grants(self, function_arns: set[str]) -> dict[str, tuple[str, ...]]:
+        """Per function, the source ARNs its resource policy lets API Gateway invoke it from (``*``: any)."""
+        grants: dict[str, tuple[str, ...]] = {}
+        for arn in function_arns:
+            try:
+                statements = self.functions.permissions(arn)
+            except ce.NotFound:  # a function that is gone: the gateway answers 500, as API Gateway does
+                statements = []
+            grants[arn] = tuple(s.get("source_arn") or "*" for s in statements if s.get("principal") == PRINCIPAL)
+        return grants
 
     # ------------------------------------------------------------------------------------------ changes
 
@@ -115,14 +122,14 @@ class LocalApiService(AwsApiService):
         try:
             return super().create_api(name, description)
         finally:
-            _changed()
+            changed()
 
     def update_api(self, api_id: str, description: str | None) -> None:
         """Change an API's description."""
         try:
             super().update_api(api_id, description)
         finally:
-            _changed()
+            changed()
 
     def delete_api(self, api_id: str) -> None:
         """Delete an API; the gateway stops serving it."""
@@ -131,21 +138,21 @@ class LocalApiService(AwsApiService):
         finally:
             for deployed in [k for k in _deployed if k[0] == api_id]:
                 _deployed.pop(deployed, None)
-            _changed()
+            changed()
 
     def create_resource(self, api_id: str, parent_id: str, path_part: str) -> Wire:
         """Add a child resource."""
         try:
             return super().create_resource(api_id, parent_id, path_part)
         finally:
-            _changed()
+            changed()
 
     def delete_resource(self, api_id: str, resource_id: str) -> None:
         """Remove a resource."""
         try:
             super().delete_resource(api_id, resource_id)
         finally:
-            _changed()
+            changed()
 
     def put_lambda_method(self, api_id: str, resource_id: str, method: str, function_arn: str,
                           key_required: bool) -> None:
@@ -153,21 +160,21 @@ class LocalApiService(AwsApiService):
         try:
             super().put_lambda_method(api_id, resource_id, method, function_arn, key_required)
         finally:
-            _changed()
+            changed()
 
     def put_mock_method(self, api_id: str, resource_id: str, method: str, headers: dict[str, str]) -> None:
         """Create or replace a method the gateway answers itself."""
         try:
             super().put_mock_method(api_id, resource_id, method, headers)
         finally:
-            _changed()
+            changed()
 
     def delete_method(self, api_id: str, resource_id: str, method: str) -> None:
         """Remove a method."""
         try:
             super().delete_method(api_id, resource_id, method)
         finally:
-            _changed()
+            changed()
 
     def deploy(self, api_id: str, stage: str, description: str | None, stage_description: str | None) -> str:
         """Deploy the current routes to ``stage``; the gateway serves them from the next request."""
@@ -176,7 +183,7 @@ class LocalApiService(AwsApiService):
             _deployed[(api_id, deployment_id)] = self.resources(api_id)
             return deployment_id
         finally:
-            _changed()
+            changed()
 
     def create_usage_plan(self, name: str, description: str | None, stages: list[tuple[str, str]],
                           throttle: Wire | None, quota: Wire | None) -> Wire:
@@ -184,7 +191,7 @@ class LocalApiService(AwsApiService):
         try:
             return super().create_usage_plan(name, description, stages, throttle, quota)
         finally:
-            _changed()
+            changed()
 
     def update_usage_plan(self, plan_id: str, description: str | None, throttle: Wire | None,
                           quota: Wire | None) -> None:
@@ -192,35 +199,35 @@ class LocalApiService(AwsApiService):
         try:
             super().update_usage_plan(plan_id, description, throttle, quota)
         finally:
-            _changed()
+            changed()
 
     def delete_usage_plan(self, plan_id: str) -> None:
         """Delete a usage plan."""
         try:
             super().delete_usage_plan(plan_id)
         finally:
-            _changed()
+            changed()
 
     def create_key(self, name: str, description: str | None, enabled: bool) -> Wire:
         """Create an API key."""
         try:
             return super().create_key(name, description, enabled)
         finally:
-            _changed()
+            changed()
 
     def add_key_to_plan(self, plan_id: str, key_id: str) -> None:
         """Let a key call a plan's stages, from the next request on."""
         try:
             super().add_key_to_plan(plan_id, key_id)
         finally:
-            _changed()
+            changed()
 
     def delete_key(self, key_id: str) -> None:
         """Delete an API key; the gateway refuses it from the next request on."""
         try:
             super().delete_key(key_id)
         finally:
-            _changed()
+            changed()
 
 
 def _account(resources: Sequence[Wire]) -> str | None:

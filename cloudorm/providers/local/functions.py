@@ -32,6 +32,7 @@ from cloudorm.errors import CloudError, InvalidInput
 from cloudorm.providers.aws import SERVICES
 from cloudorm.providers.aws.clients import ClientFactory
 from cloudorm.providers.aws.functions import AwsFunctionService
+from cloudorm.providers.local.gateway import changed
 from cloudorm.providers.local.runtime import (
     Launch,
     Outcome,
@@ -201,6 +202,21 @@ class LocalFunctionService(AwsFunctionService):
         finally:
             self._remember(name, None)
             pool().discard(_short_name(name))
+            changed()  # the gateway's grants for it are gone
+
+    def add_permission(self, name: str, statement_id: str, principal: str, source_arn: str) -> None:
+        """Add a statement to the function's policy; the local gateway sees it from the next request."""
+        try:
+            super().add_permission(name, statement_id, principal, source_arn)
+        finally:
+            changed()
+
+    def remove_permission(self, name: str, statement_id: str) -> None:
+        """Remove a statement of the function's policy; the local gateway sees it from the next request."""
+        try:
+            super().remove_permission(name, statement_id)
+        finally:
+            changed()
 
     def invoke(self, name: str, payload: bytes, wait: bool = True) -> Wire:
         """Run the handler in a local sandbox on ``payload`` (JSON bytes) and answer as Lambda does; with

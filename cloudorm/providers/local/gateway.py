@@ -16,8 +16,10 @@ import atexit
 import base64
 import binascii
 import datetime as dt
+import functools
 import json
 import logging
+import re
 import threading
 import time
 import urllib.parse
@@ -95,12 +97,45 @@ class Plan:
 
 @attrs.frozen
 class Routing:
-    """What the gateway knows of one API: the routes deployed to each stage and the stage's usage plans."""
+    """What the gateway knows of one API: the routes deployed to each stage, the stage's usage plans and, per
+    function, the source ARNs its resource policy lets API Gateway invoke it from."""
 
     api_id: str
     account: str
+    region: str
     stages: Mapping[str, tuple[Route, ...]]
     plans: Mapping[str, tuple[Plan, ...]]
+    grants: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
+
+    def permits(self, function_arn: str, stage: str, method: str, route: Route) -> bool:
+        """True if the function's policy lets API Gateway invoke it for this request (as AWS checks the
+        ``execute-api`` source ARN: ``*`` and ``?`` are wildcards)."""
+        parts = function_arn.split(":")
+        partition = parts[1] if len(parts) > 1 and parts[1] else "aws"
+        arn = (f"arn:{partition}:execute-api:{self.region}:{self.account}:{self.api_id}/{stage}/{method}/"
+               f"{route.path.lstrip('/')}")
+        return any(_wildcard(pattern).fullmatch(arn) for pattern in self.grants.get(function_arn, ()))
+
+
+@functools.lru_cache(maxsize=1024)
+def _wildcard(pattern: str) -> re.Pattern[str]:
+    return re.compile(".*".join(".".join(re.escape(p) for p in part.split("?")) for part in pattern.split("*")))
+
+
+_generation = 0
+_generation_lock = threading.Lock()
+
+
+def changed() -> None:
+    """Note that an API, a usage plan, a key or a function's permissions changed: what the gateway keeps is stale."""
+    global _generation
+    with _generation_lock:
+        _generation += 1
+
+
+def generation() -> int:
+    """How many changes ``changed()`` has noted (what the gateway keeps is valid for one generation)."""
+    return _generation
 
 
 class Backend(Protocol):
@@ -404,6 +439,10 @@ class Gateway:
                 return _message(429, "Limit Exceeded", "LimitExceededException")
             key = (value, key_id)
         if not spec.get("function_arn"):
+            return _message(500, "Internal server error", "InternalServerErrorException")
+        if not routing.permits(spec["function_arn"], stage, method, route):
+            log.info("gateway request %s: the function's policy does not let API Gateway invoke it from %s %s",
+                     request_id, method, route.path)
             return _message(500, "Internal server error", "InternalServerErrorException")
         host = request.headers.get("Host") or f"{self.host}:{self.port}"
         client_ip = request.client_address[0]
