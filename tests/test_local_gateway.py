@@ -199,11 +199,11 @@ def test_key_created_elsewhere_works_on_the_next_request(s: cloudorm.Session, ap
 
 
 def test_throttle_is_429_too_many_requests(s: cloudorm.Session, api: dict[str, Any]) -> None:
-    value = plan_with_key(s, api, throttle={"rate": 2.0, "burst": 2})
+    value = plan_with_key(s, api, throttle={"rate": 1.0, "burst": 2})
     answers = [api["client"]("/items/1", headers={"x-api-key": value}) for _ in range(3)]
     assert [a[0] for a in answers] == [200, 200, 429]
     assert json.loads(answers[2][2]) == {"message": "Too Many Requests"}
-    time.sleep(0.6)  # one token back at 2 per second
+    time.sleep(1.1)  # one token back at 1 per second
     assert api["client"]("/items/1", headers={"x-api-key": value})[0] == 200
 
 

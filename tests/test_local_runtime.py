@@ -266,14 +266,14 @@ def test_async_invoke_returns_at_once_and_runs(s: cloudorm.Session, deploy: Any,
         import time
 
         def handler(event, context):
-            time.sleep(0.3)
+            time.sleep(1)
             with open(event["path"], "w") as f:
                 f.write(context.aws_request_id)
         """)
     target = tmp_path / "done.txt"
     started = time.monotonic()
     out = invoke(s, fn["name"], {"path": str(target)}, wait=False)
-    assert time.monotonic() - started < 0.25
+    assert time.monotonic() - started < 0.8  # the handler alone takes 1 s
     assert out["status"] == 202 and out["payload"] == b"" and out["error"] is None
     wait_until(target.exists, timeout=10, what="the event's handler wrote its file")
     wait_until(lambda: target.read_text() == out["request_id"], timeout=2, what="the file holds the request id")
@@ -303,7 +303,7 @@ def test_concurrent_invocations_run_in_parallel_sandboxes(s: cloudorm.Session, d
         import os, time
 
         def handler(event, context):
-            time.sleep(0.5)
+            time.sleep(1)
             return os.getpid()
         """)
     invoke(s, fn["name"])  # warm one sandbox; the second call below needs a new one
@@ -315,7 +315,7 @@ def test_concurrent_invocations_run_in_parallel_sandboxes(s: cloudorm.Session, d
         t.start()
     for t in threads:
         t.join()
-    assert time.monotonic() - started < 0.95
+    assert time.monotonic() - started < 1.9  # one after the other would take 2 s
     assert len(set(results)) == 2
 
 
