@@ -245,7 +245,9 @@ class Sandbox:
         chunks: list[bytes] = []
         while size:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self._results], [], [], left)[0]:
+            poller = select.poll()  # not select(): a busy process's descriptors may exceed FD_SETSIZE
+            poller.register(self._results, select.POLLIN)
+            if left <= 0 or not poller.poll(max(1, int(left * 1000))):
                 return None
             chunk = os.read(self._results, size)
             if not chunk:
