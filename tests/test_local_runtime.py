@@ -290,9 +290,10 @@ def test_warm_sandbox_is_reused_and_configuration_changes_start_a_new_one(s: clo
             calls += 1
             return [os.getpid(), calls, os.environ.get("MODE")]
         """, environment={"MODE": "one"})
-    first = json.loads(invoke(s, fn["name"])["payload"])
-    second = json.loads(invoke(s, fn["name"])["payload"])
+    cold, warm = invoke(s, fn["name"]), invoke(s, fn["name"])
+    first, second = json.loads(cold["payload"]), json.loads(warm["payload"])
     assert second == [first[0], 2, "one"]
+    assert "\tInit Duration: " in cold["log"] and "Init Duration" not in warm["log"]  # as Lambda's REPORT
     s.serverless.update_configuration(fn["name"], {"environment": {"MODE": "two"}})
     third = json.loads(invoke(s, fn["name"])["payload"])
     assert third[1:] == [1, "two"] and third[0] != first[0]

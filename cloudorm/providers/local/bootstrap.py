@@ -132,7 +132,7 @@ def _load_handler() -> Any:
     if not module_name or not function_name:
         return _error("Runtime.MalformedHandlerName", f"Bad handler '{spec}': not enough values to unpack")
     try:
-        module = __import__(module_name, fromlist=["_"])
+        module = __import__(module_name.replace("/", "."), fromlist=["_"])
     except MemoryError as e:
         return _from_exception(e, "Runtime.OutOfMemory")
     except SyntaxError as e:
@@ -184,13 +184,16 @@ def main(argv: list[str]) -> int:
     logging.getLogger().addHandler(stream)
     _limit_memory()
     handler = None
+    init_ms: float | None = None
     while True:
         request = _read_frame(requests_fd)
         if request is None:
             return 0
         request_filter.request_id = request["request_id"]
         if handler is None:
+            started = time.monotonic()
             loaded = _load_handler()
+            init_ms = (time.monotonic() - started) * 1000
             if isinstance(loaded, dict):
                 answer: dict[str, Any] = {"error": loaded}
             else:
@@ -204,6 +207,7 @@ def main(argv: list[str]) -> int:
         sys.stderr.flush()
         exiting = error is not None and (error["errorType"] in _EXIT_AFTER or handler is None)
         answer["exiting"] = exiting
+        answer["init_ms"], init_ms = init_ms, None
         answer["max_rss_kb"] = _peak_memory_kb()
         _write_frame(results_fd, answer)
         if exiting:

@@ -284,6 +284,8 @@ class LocalFunctionService(AwsFunctionService):
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
             lines.append(f"{stamp}Z {request_id} Task timed out after {timeout:.2f} seconds\n")
         used = f"\tMax Memory Used: {outcome.max_memory_mb} MB" if outcome.max_memory_mb is not None else ""
+        if outcome.init_ms is not None:
+            used += f"\tInit Duration: {outcome.init_ms:.2f} ms"
         lines.append(f"END RequestId: {request_id}\n")
         lines.append(f"REPORT RequestId: {request_id}\tDuration: {outcome.duration_ms:.2f} ms\t"
                      f"Billed Duration: {math.ceil(outcome.duration_ms)} ms\tMemory Size: {memory} MB{used}\t\n")

@@ -151,7 +151,8 @@ class Outcome:
     log: str
     duration_ms: float
     max_memory_mb: int | None = None
-    cold: bool = False
+    init_ms: float | None = None
+    """How long importing the handler took, for the invocation that started the sandbox."""
 
 
 def lambda_environment(*, function: Mapping[str, Any], code_dir: str, region: str, endpoint: str | None,
@@ -318,7 +319,7 @@ class SandboxPool:
     def run(self, launch: Launch, event: bytes, request_id: str, arn: str, timeout: float) -> Outcome:
         """Run one invocation in a warm sandbox of ``launch`` (or a new one); ``error`` carries Lambda's timeout,
         out-of-memory and exit errors."""
-        sandbox, cold = self._take(launch)
+        sandbox = self._take(launch)
         keep = False
         try:
             started = time.monotonic()
@@ -336,15 +337,15 @@ class SandboxPool:
                     kind = "Runtime.OutOfMemory" if "MemoryError" in text else "Runtime.ExitError"
                     error = {"errorType": kind, "errorMessage": f"RequestId: {request_id} Error: Runtime exited "
                                                                 f"with error: {sandbox.exit_status()}"}
-                return Outcome(None, error, text, duration, None, cold)
+                return Outcome(None, error, text, duration)
             keep = not answer.get("exiting")
             rss = answer.get("max_rss_kb")
             return Outcome(answer.get("result"), answer.get("error"), text, duration,
-                           int(rss) // 1024 if rss else None, cold)
+                           int(rss) // 1024 if rss else None, answer.get("init_ms"))
         finally:
             self._give_back(sandbox, keep)
 
-    def _take(self, launch: Launch) -> tuple[Sandbox, bool]:
+    def _take(self, launch: Launch) -> Sandbox:
         with self._lock:
             self._reap()
             idle = self._idle.get(launch) or []
@@ -352,12 +353,12 @@ class SandboxPool:
                 sandbox = idle.pop()
                 if sandbox.alive():
                     self._busy.add(sandbox)
-                    return sandbox, False
+                    return sandbox
                 sandbox.close()
         sandbox = Sandbox(launch, self._log_dir)
         with self._lock:
             self._busy.add(sandbox)
-        return sandbox, True
+        return sandbox
 
     def _give_back(self, sandbox: Sandbox, keep: bool) -> None:
         """Keep a sandbox warm after an invocation (unless ``keep`` is False or enough are warm), else close it."""
