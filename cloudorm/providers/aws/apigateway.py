@@ -89,21 +89,15 @@ class AwsApiService:
         """The provider's name, for errors."""
         self._secrets = secrets
         self._lock = threading.Lock()
-        self._hooked: Any = None
+        clients.before_parse("apigateway", ("CreateApiKey", "GetApiKey", "GetApiKeys", "GetUsagePlanKeys",
+                                            "GetUsagePlanKey", "CreateUsagePlanKey"), self._protect_values)
 
     # ------------------------------------------------------------------------------------------------ plumbing
 
     @property
     def client(self) -> Any:
         """The botocore API Gateway client (hooked so that key values never reach a log line)."""
-        client = self.clients.client("apigateway")
-        if client is not self._hooked:  # a new client (after close()): hook it once
-            for operation in ("CreateApiKey", "GetApiKey", "GetApiKeys", "GetUsagePlanKeys", "GetUsagePlanKey",
-                              "CreateUsagePlanKey"):
-                client.meta.events.register(f"before-parse.apigateway.{operation}", self._protect_values,
-                                            unique_id=f"cloudorm-protect-key-values-{operation}")
-            self._hooked = client
-        return client
+        return self.clients.client("apigateway")
 
     def _protect_values(self, response_dict: Wire, **_: Any) -> None:
         """Keep API key values out of every log line and message, before botocore's parser logs the body."""

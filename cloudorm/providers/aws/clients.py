@@ -44,6 +44,7 @@ class ClientFactory:
         self._hub = hub
         self._s3_compatible = s3_compatible
         self._clients: dict[tuple[str, str], Any] = {}
+        self._hooks: dict[tuple[str, str, str], Callable[..., None]] = {}  # (service, event, handler name): handler
         self._lock = threading.Lock()
         self._boto: boto3.Session | None = None
 
@@ -92,6 +93,19 @@ class ClientFactory:
                 self._clients[key] = client
         return client
 
+    def before_parse(self, service: str, operations: tuple[str, ...] | None, handler: Callable[..., None]) -> None:
+        """Call ``handler(response_dict=...)`` on each raw response of ``service`` (only ``operations``, if given)
+        before botocore parses and logs it, on every client of the service, made now or later: the place to
+        protect secrets a response carries (a new access key, an API key's value)."""
+        events = [f"before-parse.{service}.{op}" for op in operations] if operations else [f"before-parse.{service}"]
+        name = getattr(handler, "__qualname__", repr(handler))  # a service made again replaces its own hook
+        with self._lock:
+            for event in events:
+                self._hooks[service, event, name] = handler
+                for (made, _), client in self._clients.items():
+                    if made == service:
+                        client.meta.events.register(event, handler, unique_id=f"cloudorm:{event}:{name}")
+
     def close(self) -> None:
         """Close every client's connections and forget the clients (new ones are made on next use)."""
         with self._lock:
@@ -134,4 +148,7 @@ class ClientFactory:
             hub.record(event_name.split(".", 1)[1])
 
         client.meta.events.register("before-send", count)
+        for (made, event, name), handler in self._hooks.items():
+            if made == service:
+                client.meta.events.register(event, handler, unique_id=f"cloudorm:{event}:{name}")
         return client

@@ -79,20 +79,15 @@ class AwsFunctionService:
         """The provider's name, for errors."""
         self.secrets = secrets
         """Values never shown in error messages."""
-        self._hooked: Any = None
         self._lock = threading.Lock()
+        clients.before_parse("lambda", None, self._protect_response)
 
     # ------------------------------------------------------------------------------------------------ plumbing
 
     @property
     def client(self) -> Any:
         """The botocore Lambda client (hooked so that environment values in responses never reach a log line)."""
-        client = self.clients.client("lambda")
-        if client is not self._hooked:  # a new client (after close()): hook it once
-            client.meta.events.register("before-parse.lambda", self._protect_response,
-                                        unique_id="cloudorm-protect-environment")
-            self._hooked = client
-        return client
+        return self.clients.client("lambda")
 
     def _hide(self, values: Iterable[Any]) -> None:
         """Keep long environment values out of log lines and error messages from now on."""

@@ -74,19 +74,14 @@ class AwsIAMService:
         self._provider = provider
         self._secrets: tuple[str, ...] = secrets
         self._lock = threading.Lock()
-        self._hooked: Any = None
         self._identity: Wire | None = None
+        clients.before_parse("iam", ("CreateAccessKey",), self._protect_new_secret)
 
     # ------------------------------------------------------------------------------------------------ plumbing
 
     @property
     def _iam(self) -> Any:
-        client = self._clients.client("iam")
-        if client is not self._hooked:  # a new client (after close()): hook it once
-            client.meta.events.register("before-parse.iam.CreateAccessKey", self._protect_new_secret,
-                                        unique_id="cloudorm-protect-new-secret")
-            self._hooked = client
-        return client
+        return self._clients.client("iam")
 
     def _protect_new_secret(self, response_dict: Wire, **_: Any) -> None:
         """Keep a new key's secret out of every log line and message, before botocore's parser logs the body."""
