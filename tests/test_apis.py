@@ -105,8 +105,8 @@ def test_throttle_and_quota_check_their_values() -> None:
     assert Quota(limit=50, period="week", offset=6).to_wire() == {"limit": 50, "period": "WEEK", "offset": 6}
     assert Quota(limit=1, period="MONTH", offset=27).offset == 27
     for bad in ({"rate": 0, "burst": 1}, {"rate": -1.0, "burst": 1}, {"rate": "fast", "burst": 1},
-                {"rate": True, "burst": 1}, {"rate": float("nan"), "burst": 1}, {"rate": 1.0, "burst": -1},
-                {"rate": 1.0, "burst": 1.5}):
+                {"rate": True, "burst": 1}, {"rate": float("nan"), "burst": 1}, {"rate": float("inf"), "burst": 1},
+                {"rate": 1.0, "burst": -1}, {"rate": 1.0, "burst": 1.5}):
         with pytest.raises(InvalidInput, match="throttle"):
             Throttle(**bad)
     for bad_q in ({"limit": 0}, {"limit": 2.5}, {"limit": 5, "period": "YEAR"}, {"limit": 5, "period": "DAY",
@@ -125,7 +125,7 @@ BAD_APIS: dict[str, Callable[[cloudorm.Session, Any], Any]] = {
     "parameter twice": lambda s, f: s.Api("a", function=f, route="/{id}/x/{id}"),
     "empty parameter": lambda s, f: s.Api("a", function=f, route="/a/{}"),
     "unknown method": lambda s, f: s.Api("a", function=f, method="FETCH"),
-    "stage with a dash": lambda s, f: s.Api("a", function=f, stage="pro-d"),
+    "stage with a slash": lambda s, f: s.Api("a", function=f, stage="pro/d"),
     "empty stage": lambda s, f: s.Api("a", function=f, stage=""),
     "route without a function": lambda s, f: s.Api("a", route="/orders"),
     "route() without a function": lambda s, f: s.Api("a").route("/orders", "GET", None),
@@ -139,6 +139,7 @@ BAD_APIS: dict[str, Callable[[cloudorm.Session, Any], Any]] = {
     "key_required not a bool": lambda s, f: s.Api("a", function=f, key_required="yes"),
     "empty name": lambda s, f: s.Api("", function=f),
     "bad api id": lambda s, f: s.Api("a", api_id="not/an/id"),
+    "api id not ascii": lambda s, f: s.Api("a", api_id="abcdé12345"),
     "save without routes": lambda s, f: s.Api("a").save(),
     "create_key without a name": lambda s, f: s.Api("a").create_key(""),
     "create_key enabled not a bool": lambda s, f: s.Api("a").create_key("k", enabled="yes"),
@@ -167,6 +168,7 @@ def test_valid_routes_are_normalised(session: cloudorm.Session) -> None:
         ("/orders/{id}", "GET", None), ("/files/{proxy+}", "ANY", True), ("/", "POST", None),
         ("/orders/{id}/items", "PUT", None)]
     assert repr(api) == "Api('a', stage='prod', routes=4)"
+    assert session.Api("a", function=fn, stage="pre-prod_2").stage == "pre-prod_2"  # CreateStage allows - and _
     sid = statement_id("a1b2c3d4e5", "ANY", "/files/{proxy+}")
     assert re.fullmatch(r"[A-Za-z0-9_-]{1,100}", sid) and sid == statement_id("a1b2c3d4e5", "ANY", "/files/{proxy+}")
     assert sid != statement_id("a1b2c3d4e5", "ANY", "/files/{id}")

@@ -78,7 +78,7 @@ def _key_required(value: Any) -> bool:
 
 
 def _api_id(value: Any) -> str | None:
-    if value is not None and (not isinstance(value, str) or not value.isalnum()):
+    if value is not None and (not isinstance(value, str) or not (value.isascii() and value.isalnum())):
         raise ce.InvalidInput("api_id", f"must be a REST API id such as 'a1b2c3d4e5', not {value!r}")
     return value
 

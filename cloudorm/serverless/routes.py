@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Iterable
 from typing import Any, Protocol
@@ -23,7 +24,7 @@ CORS_HEADERS = "Content-Type,X-Amz-Date,Authorization,X-Api-Key,X-Amz-Security-T
 
 _LITERAL = r"[A-Za-z0-9._:-]+"
 _SEGMENT = re.compile(rf"(?P<literal>{_LITERAL})|\{{(?P<param>{_LITERAL})(?P<greedy>\+?)\}}")
-_STAGE = re.compile(r"[A-Za-z0-9_]{1,128}")
+_STAGE = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 
@@ -38,8 +39,8 @@ class FunctionLike(Protocol):
 
 
 def _rate(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value != value:
-        raise InvalidInput("throttle.rate", f"must be a positive number of requests per second, not {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise InvalidInput("throttle.rate", f"must be a finite number > 0 (requests per second), not {value!r}")
     return float(value)
 
 
@@ -153,9 +154,10 @@ def check_path(path: Any, field: str = "route") -> str:
 
 
 def check_stage(stage: Any) -> str:
-    """A stage name: letters, digits and underscores (1-128)."""
+    """A stage name: letters, digits, hyphens and underscores (1-128), as API Gateway's CreateStage allows."""
     if not isinstance(stage, str) or not _STAGE.fullmatch(stage):
-        raise InvalidInput("stage", f"must be 1-128 letters, digits or underscores (such as 'prod'), not {stage!r}")
+        raise InvalidInput("stage", f"must be 1-128 letters, digits, hyphens or underscores (such as 'prod'), "
+                                    f"not {stage!r}")
     return stage
 
 
