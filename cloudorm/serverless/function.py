@@ -42,7 +42,10 @@ DEFAULTS: dict[str, Any] = {"runtime": "python3.12", "memory": 128, "timeout": 3
 """What a new function gets for the settings it was not given (Lambda's defaults; python3.12)."""
 
 MAX_PAYLOAD = 6 * 1024 * 1024
-"""The largest event Lambda takes, as JSON bytes (a synchronous invocation's limit)."""
+"""The largest event a synchronous invocation takes, as JSON bytes (Lambda's limit)."""
+
+MAX_EVENT_PAYLOAD = 1024 * 1024
+"""The largest event an asynchronous invocation (``wait=False``) takes, as JSON bytes (Lambda's limit)."""
 
 SETTINGS = ("runtime", "handler", "role", "memory", "timeout", "environment", "architecture", "description")
 """The settings a function is deployed with (the keys of a ``FunctionService`` spec)."""
@@ -325,6 +328,9 @@ class Function:
         else:
             arch = str(self._given.get("architecture", record.get("architecture") or "x86_64"))
             moved = arch != record.get("architecture")  # (an architecture is set with the code)
+            if moved and bundle is None:
+                raise ce.InvalidInput("architecture", f"function {self.name!r} runs on {record.get('architecture')}; "
+                                                      f"moving it to {arch} uploads its code again: give source= too")
             if bundle is not None and (bundle.sha256 != record.get("code_sha256") or moved):
                 record = self._ready(self._service.update_code(self._ref, bundle.read(), arch), ready_wait)
             self._record = record
@@ -386,8 +392,11 @@ class Function:
             payload = json.dumps(event, allow_nan=False).encode()
         except (TypeError, ValueError) as e:
             raise ce.InvalidInput("event", f"must be JSON-encodable: {e}") from None
-        if len(payload) > MAX_PAYLOAD:
-            raise ce.InvalidInput("event", f"is {len(payload)} bytes as JSON; Lambda takes {MAX_PAYLOAD} at most")
+        limit = MAX_PAYLOAD if wait else MAX_EVENT_PAYLOAD
+        if len(payload) > limit:
+            kind = "a synchronous" if wait else "an asynchronous"
+            raise ce.InvalidInput("event", f"is {len(payload)} bytes as JSON; Lambda takes {limit} at most for {kind} "
+                                           "invocation")
         result = self._service.invoke(self._ref, payload, wait)
         if not wait:
             return result.get("request_id")
