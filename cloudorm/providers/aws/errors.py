@@ -66,7 +66,14 @@ _BY_CODE: dict[str, type[ce.CloudError]] = {
     "InvalidZipFileException": ce.InvalidInput,
     "PolicyLengthExceededException": ce.InvalidInput,
     "UnsupportedMediaTypeException": ce.InvalidInput,
+    "SerializedRequestEntityTooLargeException": ce.InvalidInput,  # an invocation's payload over the limit
+    "CodeVerificationFailedException": ce.InvalidInput,  # code signing refused the zip
+    "InvalidCodeSignatureException": ce.InvalidInput,
     "KMSAccessDeniedException": ce.AccessDenied,
+    "EC2AccessDeniedException": ce.AccessDenied,  # the execution role lacks the VPC permissions
+    "EFSMountFailureException": ce.AccessDenied,
+    "EC2ThrottledException": ce.Throttled,
+    "SnapStartNotReadyException": ce.ConflictError,  # a SnapStart version is still being prepared
     # credentials and permissions
     "AccessDenied": ce.AccessDenied,
     "AccessDeniedException": ce.AccessDenied,
