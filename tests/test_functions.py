@@ -271,6 +271,33 @@ def test_creating_a_function_twice_is_already_exists(session: cloudorm.Session, 
     assert e.value.request_id and e.value.operation == "CreateFunction"
 
 
+@pytest.mark.parametrize(("operation", "code", "status", "kind"), [
+    ("GetFunction", "ResourceNotFoundException", 404, NotFound),
+    ("CreateFunction", "ResourceConflictException", 409, AlreadyExists),
+    ("UpdateFunctionCode", "ResourceConflictException", 409, cloudorm.errors.ConflictError),  # an update runs
+    ("UpdateFunctionCode", "CodeStorageExceededException", 400, InvalidInput),
+    ("UpdateFunctionCode", "CodeVerificationFailedException", 400, InvalidInput),
+    ("CreateFunction", "InvalidParameterValueException", 400, InvalidInput),
+    ("Invoke", "RequestTooLargeException", 413, InvalidInput),
+    ("Invoke", "SerializedRequestEntityTooLargeException", 413, InvalidInput),
+    ("Invoke", "TooManyRequestsException", 429, cloudorm.errors.Throttled),
+    ("Invoke", "EC2ThrottledException", 502, cloudorm.errors.Throttled),
+    ("Invoke", "ResourceNotReadyException", 502, cloudorm.errors.ConflictError),
+    ("Invoke", "KMSAccessDeniedException", 502, cloudorm.errors.AccessDenied),
+    ("Invoke", "EC2AccessDeniedException", 502, cloudorm.errors.AccessDenied),
+])
+def test_lambda_errors_are_mapped(operation: str, code: str, status: int, kind: type) -> None:
+    from botocore.exceptions import ClientError
+
+    from cloudorm.providers.aws.errors import map_error
+
+    response: Any = {"Error": {"Code": code, "Message": "why"},
+                     "ResponseMetadata": {"RequestId": "req-1", "HTTPStatusCode": status}}
+    error = map_error(ClientError(response, operation), "aws", operation)
+    assert type(error) is kind and isinstance(error, cloudorm.errors.CloudError)
+    assert (error.message, error.request_id, error.code, error.operation) == ("why", "req-1", code, operation)
+
+
 def test_repr_shows_environment_keys_never_values(session: cloudorm.Session, app: Path) -> None:
     fn = session.Function(uid(), handler="app.handler", source=app, runtime="python3.12",
                           environment={"DB_PASSWORD": "hunter2-very-secret"})
