@@ -16,6 +16,7 @@ import attrs
 
 from cloudorm import errors as ce
 from cloudorm.credentials import protect
+from cloudorm.listing import Listing
 from cloudorm.serverless.routes import (
     FunctionLike,
     Quota,
@@ -244,13 +245,7 @@ class Api:
             if record["name"] != self.name:
                 raise ce.ConflictError(f"REST API {self._id} is named {record['name']!r}, not {self.name!r}")
             return record
-        found: list[Wire] = []
-        token: str | None = None
-        while True:
-            page, token = self._service.list_apis(token, 500)
-            found += [r for r in page if r["name"] == self.name]
-            if token is None:
-                break
+        found = [r for r in Listing(self._service.list_apis).page_size(500) if r["name"] == self.name]
         if len(found) > 1:
             ids = ", ".join(r["id"] for r in found)
             raise ce.ConflictError(f"{len(found)} REST APIs are named {self.name!r} ({ids}): give api_id= to say "
