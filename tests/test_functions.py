@@ -4,6 +4,7 @@ on the local cloud, which runs handlers in a subprocess."""
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -212,6 +213,29 @@ def test_a_function_lambda_reports_failed_is_an_error(session: cloudorm.Session,
     assert fn.name in e.value.message and "failed to deploy" in e.value.message
     assert not isinstance(e.value, Timeout)
     assert session.Function(fn.name).refresh().state == "Failed"
+
+
+def test_a_change_waits_for_an_update_in_progress(session: cloudorm.Session, deploy: Deploy) -> None:
+    from moto.backends import get_backend
+
+    fn = deploy()
+    region, account = fn.arn.split(":")[3:5]
+    stored = get_backend("lambda")[account][region].get_function(fn.name)
+    stored.state = "Pending"  # as Lambda reports a function still being created: it refuses changes until Active
+    fn.memory = 256
+    sent_before_active: list[int] = []
+
+    def activate() -> None:
+        sent_before_active.append(c["lambda.UpdateFunctionConfiguration"])
+        stored.state = "Active"
+
+    with session.count_requests() as c:
+        timer = threading.Timer(0.7, activate)
+        timer.start()
+        fn.save()
+        timer.join()
+    assert sent_before_active == [0] and c["lambda.UpdateFunctionConfiguration"] == 1
+    assert fn.state == "Active" and session.Function(fn.name).memory == 256
 
 
 def test_delete(session: cloudorm.Session, deploy: Deploy) -> None:

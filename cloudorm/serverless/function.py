@@ -326,6 +326,7 @@ class Function:
             record = until_propagated(lambda: self._service.create_function(self._ref, spec, code),
                                       timeout=role_wait, what=f"creating function {self.name!r}")
         else:
+            record = self._ready(record, ready_wait, failed_ok=True)  # (Lambda refuses a change while one runs)
             arch = str(self._given.get("architecture", record.get("architecture") or "x86_64"))
             moved = arch != record.get("architecture")  # (an architecture is set with the code)
             if moved and bundle is None:
@@ -345,13 +346,14 @@ class Function:
         self._absent = False
         return self
 
-    def _ready(self, record: dict[str, Any], timeout: float) -> dict[str, Any]:
+    def _ready(self, record: dict[str, Any], timeout: float, *, failed_ok: bool = False) -> dict[str, Any]:
         """Wait until the function is no longer Pending and no update is in progress; a failed one raises
-        ``CloudError`` with Lambda's reason."""
+        ``CloudError`` with Lambda's reason (unless ``failed_ok``: a new deploy may fix it)."""
         def done(r: dict[str, Any]) -> bool:
-            if r.get("state") == "Failed" or r.get("update_status") == "Failed":
-                raise ce.CloudError(f"function {self.name!r} failed to deploy: {r.get('state_reason') or 'no reason'}"
-                                    f" given", operation="GetFunction", provider=self.session.provider)
+            if not failed_ok and (r.get("state") == "Failed" or r.get("update_status") == "Failed"):
+                reason = r.get("state_reason") or "Lambda gave no reason"
+                raise ce.CloudError(f"function {self.name!r} failed to deploy: {reason}", operation="GetFunction",
+                                    provider=self.session.provider)
             return r.get("state") != "Pending" and r.get("update_status") != "InProgress"
 
         if done(record):
