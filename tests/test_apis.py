@@ -194,6 +194,8 @@ def test_save_builds_the_api(session: cloudorm.Session, fn: cloudorm.Function, a
     assert cors["Access-Control-Allow-Origin"] == "*" and cors["Access-Control-Allow-Methods"] == "GET,OPTIONS"
     assert "X-Api-Key" in cors["Access-Control-Allow-Headers"]
     assert [(s["name"], s["description"]) for s in gw.stages(api.id)] == [("prod", "testing production")]
+    [deployment] = gw.client.get_deployments(restApiId=api.id)["items"]  # type: ignore[attr-defined]
+    assert deployment["description"] == "for front test"  # ApiConfig's deployment_purpose has a home
 
     [plan] = gw.usage_plans(api.id)
     assert plan["name"] == f"{name}-prod" and plan["stages"] == [(api.id, "prod")]
