@@ -220,6 +220,9 @@ def test_source_arns_follow_api_gateway(session: cloudorm.Session) -> None:
         f"arn:aws:execute-api:{region}:111122223333:abc/*/POST/files/*"
     china = "arn:aws-cn:lambda:cn-north-1:111122223333:function:f"
     assert gw.source_arn("abc", china, "GET", "/a").startswith("arn:aws-cn:execute-api:")
+    # the integration calls Lambda in the function's region (the URI API Gateway documents)
+    assert gw.lambda_uri(china) == (  # type: ignore[attr-defined]
+        f"arn:aws-cn:apigateway:cn-north-1:lambda:path/2015-03-31/functions/{china}/invocations")
 
 
 def test_a_second_save_changes_nothing(session: cloudorm.Session, make_fn: MakeFunction,

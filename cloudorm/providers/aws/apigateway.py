@@ -180,9 +180,11 @@ class AwsApiService:
             self._call("PutMethod", **params)
 
     def lambda_uri(self, function_arn: str) -> str:
-        """The Lambda proxy integration URI that invokes ``function_arn`` from this session's region."""
-        partition = function_arn.split(":")[1] if function_arn.count(":") >= 6 else "aws"
-        return (f"arn:{partition}:apigateway:{self.clients.region}:lambda:path/{LAMBDA_API_VERSION}/functions/"
+        """The Lambda proxy integration URI that invokes ``function_arn`` through Lambda in the function's region
+        (this session's region when the ARN does not say)."""
+        parts = function_arn.split(":")
+        partition, region = (parts[1], parts[3]) if len(parts) >= 7 else ("aws", self.clients.region)
+        return (f"arn:{partition}:apigateway:{region}:lambda:path/{LAMBDA_API_VERSION}/functions/"
                 f"{function_arn}/invocations")
 
     def put_lambda_method(self, api_id: str, resource_id: str, method: str, function_arn: str,
@@ -307,7 +309,7 @@ class AwsApiService:
         self._call("CreateUsagePlanKey", usagePlanId=plan_id, keyId=key_id, keyType="API_KEY")
 
     def plan_keys(self, plan_id: str) -> list[Wire]:
-        """The keys of a plan, each with its ``value``."""
+        """The keys of a plan: ``id``, ``name`` and ``value`` each (all a usage plan key carries)."""
         return [{"id": k["id"], "name": k.get("name"), "value": k.get("value")}
                 for k in self._items("GetUsagePlanKeys", usagePlanId=plan_id)]
 
