@@ -359,6 +359,30 @@ def test_listing_pages(session: cloudorm.Session, deploy: Deploy) -> None:
     assert len(list(session.functions().limit(2))) == 2
 
 
+@pytest.mark.parametrize(("fault", "error"), [({"rate": 1.0, "kinds": ["drop_after"]}, cloudorm.errors.CloudError),
+                                              ({"latency": 0.6}, Timeout)])
+def test_an_invoke_that_may_have_run_is_not_sent_again(moto_url: str, app: Path, fault: dict[str, Any],
+                                                       error: type) -> None:
+    # the connection closes after Lambda took the request, or its answer is late: a retry would run it again
+    from cloudorm.testing import FaultProxy
+    from tests.conftest import FAKE_CREDS
+
+    direct = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=moto_url)
+    role = direct.Role(uid("role"), service="lambda").save()
+    fn = direct.Function(uid(), handler="app.handler", source=app, role=role).save()
+    try:
+        with FaultProxy(moto_url, **fault) as proxy:
+            through = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=proxy.url, read_timeout=0.3)
+            with pytest.raises(error) as e:
+                through.Function(fn.name).invoke({"x": 1})
+            assert proxy.stats["requests"] == 1  # (botocore would have sent it up to 5 times)
+        assert e.value.operation == "Invoke"
+        if error is Timeout:
+            assert "read_timeout" in e.value.message and fn.name in e.value.message
+    finally:
+        fn.delete()
+
+
 # ---------------------------------------------------------------------------------------------- bad input
 
 

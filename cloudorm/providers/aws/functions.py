@@ -69,6 +69,13 @@ def _source_arn(condition: Any) -> str | None:
     return None
 
 
+def _no_resend(caught_exception: BaseException | None = None, **_: Any) -> None:
+    """botocore's ``needs-retry`` hook for Invoke: once the request may have reached Lambda (the connection closed
+    or no answer came in time) it is not sent again, since a retry would run the function again."""
+    if isinstance(caught_exception, bx.HTTPClientError):
+        raise caught_exception
+
+
 class AwsFunctionService:
     """``FunctionService`` over botocore's Lambda client."""
 
@@ -80,6 +87,7 @@ class AwsFunctionService:
         self.secrets = secrets
         """Values never shown in error messages."""
         self._lock = threading.Lock()
+        self._guarded: Any = None  # the client whose Invoke is never sent twice
         clients.before_parse("lambda", None, self._protect_response)
 
     # ------------------------------------------------------------------------------------------------ plumbing
@@ -174,13 +182,25 @@ class AwsFunctionService:
 
     def invoke(self, name: str, payload: bytes, wait: bool = True) -> Wire:
         """Run a function on ``payload`` (JSON bytes): synchronously (``wait``, with the log tail), or queue it as
-        an event (Lambda answers 202)."""
+        an event (Lambda answers 202). A request that may have reached Lambda is never sent twice."""
+        client = self.client
+        if client is not self._guarded:
+            client.meta.events.register("needs-retry.lambda.Invoke", _no_resend, unique_id="cloudorm:no-resend")
+            self._guarded = client
         params: Wire = {"FunctionName": name, "Payload": payload}
         if wait:
             params.update(InvocationType="RequestResponse", LogType="Tail")
         else:
             params["InvocationType"] = "Event"
-        response = self._call("Invoke", **params)
+        try:
+            response = client.invoke(**params)
+        except bx.ReadTimeoutError:
+            seconds = self.clients.options.read_timeout
+            raise ce.Timeout(f"no answer from function {name!r} within {seconds:g} s (it may still be running and "
+                             "is not invoked again): for longer runs give Session(read_timeout=...) above the "
+                             "function's timeout", provider=self.provider, operation="Invoke") from None
+        except (bx.ClientError, bx.BotoCoreError) as e:
+            raise map_error(e, self.provider, "Invoke", self.secrets) from None
         body = response.get("Payload")
         try:
             data = body.read() if body is not None else b""
