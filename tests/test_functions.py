@@ -362,7 +362,7 @@ def test_listing_pages(session: cloudorm.Session, deploy: Deploy) -> None:
 @pytest.mark.parametrize(("fault", "error"), [({"rate": 1.0, "kinds": ["drop_after"]}, cloudorm.errors.CloudError),
                                               ({"latency": 0.6}, Timeout)])
 def test_an_invoke_that_may_have_run_is_not_sent_again(moto_url: str, app: Path, fault: dict[str, Any],
-                                                       error: type) -> None:
+                                                       error: type[cloudorm.errors.CloudError]) -> None:
     # the connection closes after Lambda took the request, or its answer is late: a retry would run it again
     from cloudorm.testing import FaultProxy
     from tests.conftest import FAKE_CREDS
