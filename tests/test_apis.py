@@ -106,12 +106,13 @@ def test_throttle_and_quota_check_their_values() -> None:
     assert Quota(limit=1, period="MONTH", offset=27).offset == 27
     for bad in ({"rate": 0, "burst": 1}, {"rate": -1.0, "burst": 1}, {"rate": "fast", "burst": 1},
                 {"rate": True, "burst": 1}, {"rate": float("nan"), "burst": 1}, {"rate": float("inf"), "burst": 1},
-                {"rate": 1.0, "burst": -1}, {"rate": 1.0, "burst": 1.5}):
+                {"rate": 1.0, "burst": -1}, {"rate": 1.0, "burst": 1.5}, {"rate": 1.0, "burst": 2**31}):
         with pytest.raises(InvalidInput, match="throttle"):
             Throttle(**bad)
-    for bad_q in ({"limit": 0}, {"limit": 2.5}, {"limit": 5, "period": "YEAR"}, {"limit": 5, "period": "DAY",
-                  "offset": 1}, {"limit": 5, "period": "WEEK", "offset": 7}, {"limit": 5, "period": "MONTH",
-                  "offset": 28}, {"limit": 5, "period": "WEEK", "offset": -1}):
+    assert Throttle(rate=1.0, burst=2**31 - 1).burst == Quota(limit=2**31 - 1).limit == 2**31 - 1  # int32 fields
+    for bad_q in ({"limit": 0}, {"limit": 2.5}, {"limit": 2**31}, {"limit": 5, "period": "YEAR"},
+                  {"limit": 5, "period": "DAY", "offset": 1}, {"limit": 5, "period": "WEEK", "offset": 7},
+                  {"limit": 5, "period": "MONTH", "offset": 28}, {"limit": 5, "period": "WEEK", "offset": -1}):
         with pytest.raises(InvalidInput, match="quota"):
             Quota(**bad_q)
 

@@ -19,6 +19,9 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY")
 PERIODS = {"DAY": 0, "WEEK": 6, "MONTH": 27}
 """Quota periods and the largest ``offset`` API Gateway accepts for each."""
 
+INT_MAX = 2**31 - 1
+"""The largest burst or quota limit API Gateway takes (its fields are 32-bit integers)."""
+
 CORS_HEADERS = "Content-Type,X-Amz-Date,Authorization,X-Api-Key,X-Amz-Security-Token"
 """The request headers a CORS preflight allows."""
 
@@ -45,8 +48,8 @@ def _rate(value: Any) -> float:
 
 
 def _burst(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidInput("throttle.burst", f"must be an int >= 0 (requests at once), not {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= INT_MAX:
+        raise InvalidInput("throttle.burst", f"must be an int from 0 to {INT_MAX} (requests at once), not {value!r}")
     return value
 
 
@@ -69,8 +72,8 @@ class Throttle:
 
 
 def _limit(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInput("quota.limit", f"must be a positive int (requests per period), not {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= INT_MAX:
+        raise InvalidInput("quota.limit", f"must be an int from 1 to {INT_MAX} (requests per period), not {value!r}")
     return value
 
 
