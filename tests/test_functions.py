@@ -411,6 +411,9 @@ def test_an_invoke_that_may_have_run_is_not_sent_again(moto_url: str, app: Path,
     ({"role": "has space"}, "role"),
     ({"role": 42}, "role"),
     ({"source": 42}, "source"),
+    ({"source": None, "requirements": ["attrs"]}, "source"),  # (bundled with the source: without it, ignored)
+    ({"source": None, "include": ["data.json"]}, "source"),
+    ({"include": 42}, "include"),
 ])
 def test_bad_settings_are_refused_before_any_request(session: cloudorm.Session, app: Path,
                                                      settings: dict[str, Any], field: str) -> None:

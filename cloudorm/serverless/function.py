@@ -157,8 +157,13 @@ class Function:
             raise ce.InvalidInput("builder", f"unknown builder {builder!r}; use one of {', '.join(BUILDERS)}")
         if isinstance(include, (str, os.PathLike)):
             include = [include]
-        self.__attrs_init__(session, short, _source(source), requirements, tuple(include), builder, image,
-                            ref=ref)
+        if not isinstance(include, Iterable):
+            raise ce.InvalidInput("include", f"must be a path or a list of paths, not {type(include).__name__}")
+        include = tuple(include)
+        if source is None and (requirements or include):
+            raise ce.InvalidInput("source", "requirements= and include= are bundled with the source: give source= "
+                                            "too")
+        self.__attrs_init__(session, short, _source(source), requirements, include, builder, image, ref=ref)
         given = {"runtime": runtime, "handler": handler, "role": role, "memory": memory, "timeout": timeout,
                  "environment": environment, "architecture": architecture, "description": description}
         for key, value in given.items():

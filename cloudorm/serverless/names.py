@@ -17,6 +17,7 @@ MIN_TIMEOUT, MAX_TIMEOUT = 1, 900
 MAX_ENVIRONMENT = 4096
 """Lambda's limit on the total size of a function's environment variables (bytes of keys and values)."""
 MAX_DESCRIPTION = 256
+"""The longest description Lambda takes, in characters."""
 
 RESERVED_ENVIRONMENT = frozenset({
     "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
@@ -91,8 +92,10 @@ def check_description(value: Any, field: str = "description") -> str | None:
     """An optional description of at most 256 characters."""
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > MAX_DESCRIPTION:
-        raise InvalidInput(field, f"must be a str of at most {MAX_DESCRIPTION} characters")
+    if not isinstance(value, str):
+        raise InvalidInput(field, f"must be a str of at most {MAX_DESCRIPTION} characters, not {type(value).__name__}")
+    if len(value) > MAX_DESCRIPTION:
+        raise InvalidInput(field, f"has {len(value)} characters; Lambda takes {MAX_DESCRIPTION} at most")
     return value
 
 
