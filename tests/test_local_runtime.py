@@ -132,18 +132,23 @@ def test_context_environment_vendored_module_and_log(s: cloudorm.Session, deploy
     assert f"REPORT RequestId: {out['request_id']}\tDuration: " in log and "Memory Size: 256 MB" in log
 
 
-def test_boto3_in_a_handler_talks_to_the_local_cloud(s: cloudorm.Session, deploy: Any) -> None:
+def test_boto3_in_a_handler_talks_to_the_local_cloud_and_host_packages_are_absent(s: cloudorm.Session,
+                                                                                   deploy: Any) -> None:
     bucket = s.Bucket(f"b-{uuid.uuid4().hex[:10]}").save()
     try:
         fn = deploy("""
+            import importlib.util
             import boto3
 
             def handler(event, context):
-                return sorted(b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"])
+                return {"buckets": sorted(b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]),
+                        "host_only": [m for m in ("moto", "attrs", "pytest") if importlib.util.find_spec(m)]}
             """, timeout=20)
         out = invoke(s, fn["name"])
         assert out["error"] is None, out["payload"]
-        assert bucket.name in json.loads(out["payload"])
+        result = json.loads(out["payload"])
+        assert bucket.name in result["buckets"]
+        assert result["host_only"] == []  # this machine's site-packages are not Lambda's: a bundle must vendor them
     finally:
         bucket.delete(force=True)
 
@@ -297,6 +302,27 @@ def test_warm_sandbox_is_reused_and_configuration_changes_start_a_new_one(s: clo
     s.serverless.update_configuration(fn["name"], {"environment": {"MODE": "two"}})
     third = json.loads(invoke(s, fn["name"])["payload"])
     assert third[1:] == [1, "two"] and third[0] != first[0]
+
+
+def test_a_sandbox_busy_during_a_change_is_closed_after_its_invocation(s: cloudorm.Session, deploy: Any) -> None:
+    fn = deploy("""
+        import os, time
+
+        def handler(event, context):
+            time.sleep(event["sleep"])
+            return os.getpid()
+        """, environment={"MODE": "one"})
+    warm = json.loads(invoke(s, fn["name"], {"sleep": 0})["payload"])
+    results: list[int] = []
+    busy = threading.Thread(target=lambda: results.append(json.loads(invoke(s, fn["name"], {"sleep": 1})["payload"])))
+    busy.start()
+    time.sleep(0.3)  # the invocation runs, in the warm sandbox
+    s.serverless.update_configuration(fn["name"], {"environment": {"MODE": "two"}})
+    busy.join()
+    assert results == [warm]
+    wait_until(lambda: not running(warm), timeout=3, what="the sandbox of the old settings ended")
+    s.serverless.update_configuration(fn["name"], {"environment": {"MODE": "one"}})  # the old settings again
+    assert json.loads(invoke(s, fn["name"], {"sleep": 0})["payload"]) != warm
 
 
 def test_concurrent_invocations_run_in_parallel_sandboxes(s: cloudorm.Session, deploy: Any) -> None:

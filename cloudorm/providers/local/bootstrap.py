@@ -1,11 +1,12 @@
 """The program a local Function's sandbox runs: Lambda's Python runtime loop, in the standard library only.
 
-Run as ``python -I -u bootstrap.py REQUEST_FD RESULT_FD``: it imports the handler named by ``_HANDLER`` from
-``LAMBDA_TASK_ROOT`` (first on ``sys.path``), caps its private data at ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE`` MB
-(``RLIMIT_DATA``), then answers invocations one after another: each request and each result is a frame (8-byte
-big-endian length, then JSON) on its own pipe, so whatever the handler prints (stdout and stderr are the log)
-cannot be mistaken for a result. It may run under another Python than cloudorm's (3.8 or later), so it imports
-nothing from cloudorm.
+Run as ``python -I -S -u bootstrap.py REQUEST_FD RESULT_FD [PROVIDED]``: it imports the handler named by
+``_HANDLER`` from ``LAMBDA_TASK_ROOT`` (first on ``sys.path``, then ``PYTHONPATH``, then ``PROVIDED``: the packages
+Lambda's runtime provides; then the standard library, and no site-packages: ``-S``), caps its private data at
+``AWS_LAMBDA_FUNCTION_MEMORY_SIZE`` MB (``RLIMIT_DATA``), then answers invocations one after another: each request
+and each result is a frame (8-byte big-endian length, then JSON) on its own pipe, so whatever the handler prints
+(stdout and stderr are the log) cannot be mistaken for a result. It may run under another Python than cloudorm's
+(3.8 or later), so it imports nothing from cloudorm.
 """
 
 from __future__ import annotations
@@ -174,7 +175,7 @@ def main(argv: list[str]) -> int:
     requests_fd, results_fd = int(argv[1]), int(argv[2])
     task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
     extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]  # -I ignores it; Lambda doesn't
-    sys.path[0:0] = [task_root, *extra]
+    sys.path[0:0] = [task_root, *extra, *argv[3:4]]
     request_filter = _RequestIdFilter()
     stream = logging.StreamHandler(sys.stdout)
     stream.setFormatter(logging.Formatter("[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t"

@@ -1,12 +1,14 @@
 """Running a local Function's handler in a child process: the interpreter, the sandbox and its warm reuse.
 
-A sandbox is one child running ``bootstrap.py`` in the function's code directory; it answers invocations one
-after another, like Lambda's execution environments, and is kept warm for the next invocation of the same
-function, code and configuration (at most one invocation at a time each; more at once start more sandboxes).
-A sandbox that timed out, ran out of memory or crashed is discarded. Memory is limited with ``RLIMIT_DATA``
-(private writable memory: the heap, anonymous maps and thread stacks, not shared libraries), set to the function's
-memory size: a Python interpreter with boto3 imported uses about 25 MB of it; each thread reserves a stack of
-``ulimit -s`` (8 MB) which counts too.
+A sandbox is one child running ``bootstrap.py`` in the function's code directory; it answers invocations one after
+another, like Lambda's execution environments, and is kept warm for the next invocation of the same function, code
+and configuration (at most one invocation at a time each; more at once start more sandboxes). A sandbox that timed
+out, ran out of memory or crashed is discarded. Its ``sys.path`` is Lambda's: the code, then the packages Lambda's
+runtime provides (boto3 and its dependencies, linked from this machine), then the standard library; never this
+machine's site-packages, so a package missing from the bundle fails here as on Lambda. Memory is limited with
+``RLIMIT_DATA`` (private writable memory: the heap, anonymous maps and thread stacks, not shared libraries), set to
+the function's memory size: a Python interpreter with boto3 imported uses about 25 MB of it; each thread reserves a
+stack of ``ulimit -s`` (8 MB) which counts too.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import importlib.util
 import json
 import logging
 import os
@@ -46,6 +49,9 @@ IDLE_SECONDS = 300.0
 
 MAX_IDLE = 4
 """Warm sandboxes kept per function configuration."""
+
+LAMBDA_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+"""The packages Lambda's Python runtime provides beside the standard library (this machine's copies are used)."""
 
 LOG_KEPT = 64 * 1024
 """Bytes of an invocation's output read back (the end of it; Lambda returns the last 4 KB)."""
@@ -86,9 +92,10 @@ def _describe(path: str) -> Interpreter | None:
     return Interpreter(path, (version[0], version[1]), suffix, machine)
 
 
+@functools.cache
 def choose_interpreter(python: tuple[int, int]) -> Interpreter:
     """``python{X.Y}`` for the runtime's version when one is on PATH (and runs), else the interpreter running
-    cloudorm."""
+    cloudorm (looked up once per process: every invocation asks)."""
     found = shutil.which(f"python{python[0]}.{python[1]}")
     chosen = _describe(found) if found and os.path.realpath(found) != os.path.realpath(sys.executable) else None
     if chosen is None or chosen.version != python:
@@ -194,7 +201,7 @@ class SandboxDied(Exception):
 class Sandbox:
     """One child process serving invocations of one Launch, one at a time."""
 
-    def __init__(self, launch: Launch, log_dir: str) -> None:
+    def __init__(self, launch: Launch, log_dir: str, provided: str) -> None:
         self.launch = launch
         self.last_used = time.monotonic()
         self._closed = False
@@ -205,7 +212,7 @@ class Sandbox:
         try:
             with open(self.log_path, "ab", buffering=0) as logfile:
                 self.process = subprocess.Popen(
-                    [launch.interpreter, "-I", "-u", BOOTSTRAP, str(request_r), str(result_w)],
+                    [launch.interpreter, "-I", "-S", "-u", BOOTSTRAP, str(request_r), str(result_w), provided],
                     pass_fds=(request_r, result_w), stdin=subprocess.DEVNULL, stdout=logfile, stderr=logfile,
                     cwd=launch.code_dir, env=dict(launch.environment), start_new_session=True)
         except BaseException:
@@ -300,6 +307,21 @@ class Sandbox:
             os.unlink(self.log_path)
 
 
+def _link_provided(target: str) -> str:
+    """A directory of links to this machine's copies of ``LAMBDA_PACKAGES`` (those installed), for sandboxes'
+    ``sys.path``."""
+    os.makedirs(target, exist_ok=True)
+    for name in LAMBDA_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.origin:
+            continue
+        source = Path(spec.origin)
+        source = source.parent if source.name == "__init__.py" else source
+        with contextlib.suppress(FileExistsError):
+            os.symlink(source, os.path.join(target, source.name))
+    return target
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -312,8 +334,11 @@ class SandboxPool:
     def __init__(self) -> None:
         self._idle: dict[Launch, list[Sandbox]] = {}
         self._busy: set[Sandbox] = set()
+        self._retired: set[Sandbox] = set()
+        """Busy sandboxes whose function changed meanwhile: closed when their invocation ends."""
         self._lock = threading.Lock()
         self._log_dir = tempfile.mkdtemp(prefix="cloudorm-sandboxes-")
+        self._provided = _link_provided(os.path.join(self._log_dir, "provided"))
         atexit.register(self.close)
 
     def run(self, launch: Launch, event: bytes, request_id: str, arn: str, timeout: float) -> Outcome:
@@ -347,43 +372,54 @@ class SandboxPool:
 
     def _take(self, launch: Launch) -> Sandbox:
         with self._lock:
-            self._reap()
+            doomed = self._reap()
             idle = self._idle.get(launch) or []
-            while idle:
-                sandbox = idle.pop()
-                if sandbox.alive():
-                    self._busy.add(sandbox)
-                    return sandbox
-                sandbox.close()
-        sandbox = Sandbox(launch, self._log_dir)
-        with self._lock:
-            self._busy.add(sandbox)
+            while idle and not idle[-1].alive():
+                doomed.append(idle.pop())
+            sandbox = idle.pop() if idle else None
+            if sandbox is not None:
+                self._busy.add(sandbox)
+        for old in doomed:
+            old.close()
+        if sandbox is None:
+            sandbox = Sandbox(launch, self._log_dir, self._provided)
+            with self._lock:
+                self._busy.add(sandbox)
         return sandbox
 
     def _give_back(self, sandbox: Sandbox, keep: bool) -> None:
-        """Keep a sandbox warm after an invocation (unless ``keep`` is False or enough are warm), else close it."""
+        """Keep a sandbox warm after an invocation (unless ``keep`` is False, its function changed meanwhile or
+        enough are warm), else close it."""
         with self._lock:
             self._busy.discard(sandbox)
+            retired = sandbox in self._retired
+            self._retired.discard(sandbox)
             idle = self._idle.setdefault(sandbox.launch, [])
-            if keep and sandbox.alive() and len(idle) < MAX_IDLE:
+            if keep and not retired and sandbox.alive() and len(idle) < MAX_IDLE:
                 idle.append(sandbox)
                 return
         sandbox.close()
 
-    def _reap(self) -> None:
+    def _reap(self) -> list[Sandbox]:
+        """Take the sandboxes idle for longer than ``IDLE_SECONDS`` out of the pool (the caller closes them)."""
         now = time.monotonic()
+        doomed: list[Sandbox] = []
         for launch, idle in list(self._idle.items()):
-            for sandbox in [s for s in idle if now - s.last_used > IDLE_SECONDS]:
-                idle.remove(sandbox)
-                sandbox.close()
+            doomed += [s for s in idle if now - s.last_used > IDLE_SECONDS]
+            idle[:] = [s for s in idle if now - s.last_used <= IDLE_SECONDS]
             if not idle:
                 del self._idle[launch]
+        return doomed
 
     def discard(self, name: str | None = None) -> None:
-        """Close the warm sandboxes of a function (by its name), or all of them."""
+        """Close the warm sandboxes of a function (by its name), or all of them; busy ones are closed when their
+        invocation ends."""
+        def chosen(launch: Launch) -> bool:
+            return name is None or ("AWS_LAMBDA_FUNCTION_NAME", name) in launch.environment
+
         with self._lock:
-            chosen = [k for k in self._idle if name is None or ("AWS_LAMBDA_FUNCTION_NAME", name) in k.environment]
-            doomed = [s for k in chosen for s in self._idle.pop(k)]
+            doomed = [s for k in [k for k in self._idle if chosen(k)] for s in self._idle.pop(k)]
+            self._retired.update(s for s in self._busy if chosen(s.launch))
         for sandbox in doomed:
             sandbox.close()
 
