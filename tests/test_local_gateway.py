@@ -121,12 +121,15 @@ def test_local_provider_uses_the_local_api_service(s: cloudorm.Session, api: dic
 
 def test_proxy_event_fields(api: dict[str, Any]) -> None:
     status, headers, body = api["client"]("/items?a=1&a=2&b=x%20y", "POST",
-                                          {"X-Custom": "v1", "Content-Type": "application/json"}, b'{"n": 1}')
+                                          {"X-Custom": "v1", "Content-Type": "application/json",
+                                           "X-Forwarded-For": "10.0.0.1"}, b'{"n": 1}')
     assert status == 200 and headers["X-Echo"] == "yes" and headers["Content-Type"] == "application/json"
     assert headers["x-amzn-RequestId"]
     event = json.loads(body)
     assert event["resource"] == "/items" and event["path"] == "/items" and event["httpMethod"] == "POST"
     assert event["headers"]["X-Custom"] == "v1" and event["multiValueHeaders"]["X-Custom"] == ["v1"]
+    assert event["multiValueHeaders"]["X-Forwarded-For"] == ["10.0.0.1, 127.0.0.1"]  # the client's, then AWS's hop
+    assert event["headers"]["X-Forwarded-Proto"] == "http"
     assert event["queryStringParameters"] == {"a": "2", "b": "x y"}
     assert event["multiValueQueryStringParameters"] == {"a": ["1", "2"], "b": ["x y"]}
     assert event["pathParameters"] is None and event["stageVariables"] is None
@@ -138,7 +141,9 @@ def test_proxy_event_fields(api: dict[str, Any]) -> None:
     assert context["accountId"] == api["function"]["arn"].split(":")[4]
     assert context["identity"]["sourceIp"] == "127.0.0.1"
     assert context["identity"]["userAgent"].startswith("Python-urllib")
-    assert context["identity"]["apiKey"] is None
+    assert context["identity"]["apiKey"] is None and context["identity"]["principalOrgId"] is None
+    assert context["domainName"] == api["client"].url.split("/")[2] and context["domainPrefix"] == "127"
+    assert isinstance(context["requestTimeEpoch"], int) and context["protocol"] == "HTTP/1.1"
 
 
 def test_path_parameters_and_greedy_proxy(api: dict[str, Any]) -> None:
@@ -147,6 +152,7 @@ def test_path_parameters_and_greedy_proxy(api: dict[str, Any]) -> None:
     assert status == 200 and event["resource"] == "/files/{proxy+}" and event["httpMethod"] == "DELETE"
     assert event["pathParameters"] == {"proxy": "a/b c/d.txt"} and event["path"] == "/files/a/b c/d.txt"
     assert event["body"] is None
+    assert event["queryStringParameters"] is None and event["multiValueQueryStringParameters"] is None  # not {}
 
 
 def test_binary_body_is_base64_both_ways(api: dict[str, Any]) -> None:
@@ -199,11 +205,11 @@ def test_key_created_elsewhere_works_on_the_next_request(s: cloudorm.Session, ap
 
 
 def test_throttle_is_429_too_many_requests(s: cloudorm.Session, api: dict[str, Any]) -> None:
-    value = plan_with_key(s, api, throttle={"rate": 1.0, "burst": 2})
+    value = plan_with_key(s, api, throttle={"rate": 0.5, "burst": 2})
     answers = [api["client"]("/items/1", headers={"x-api-key": value}) for _ in range(3)]
-    assert [a[0] for a in answers] == [200, 200, 429]
+    assert [a[0] for a in answers] == [200, 200, 429]  # three requests within 2 s, even on a loaded machine
     assert json.loads(answers[2][2]) == {"message": "Too Many Requests"}
-    time.sleep(1.1)  # one token back at 1 per second
+    time.sleep(2.1)  # one token back at 0.5 per second
     assert api["client"]("/items/1", headers={"x-api-key": value})[0] == 200
 
 
@@ -287,7 +293,6 @@ def test_utf8_text_body_is_passed_as_text(api: dict[str, Any]) -> None:
     _, _, body = api["client"]("/items", "POST", {"Content-Type": "text/plain; charset=utf-8"}, text.encode())
     event = json.loads(body)
     assert event["body"] == text and event["isBase64Encoded"] is False
-
 
 
 def test_no_answer_within_the_integration_timeout_is_504(s: cloudorm.Session, api: dict[str, Any]) -> None:

@@ -42,8 +42,8 @@ MAX_BODY = 10 * 1024 * 1024
 INTEGRATION_TIMEOUT = 29.0
 """API Gateway's integration timeout: after this a request is answered 504 (the function may still run)."""
 
+_FORWARDED = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-port"})
 _RESPONSE_KEYS = frozenset({"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"})
-_ACCOUNT = "123456789012"
 
 
 # ----------------------------------------------------------------------------------------------- routing data
@@ -254,11 +254,12 @@ def proxy_event(*, routing: Routing, stage: str, route: Route, method: str, path
             "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
             "requestTimeEpoch": int(now * 1000),
             "domainName": host,
+            "domainPrefix": host.split(":")[0].split(".")[0],
             "identity": {"sourceIp": source_ip, "userAgent": user_agent, "apiKey": key[0] if key else None,
                          "apiKeyId": key[1] if key else None, "accessKey": None, "accountId": None,
                          "caller": None, "user": None, "userArn": None, "cognitoIdentityId": None,
                          "cognitoIdentityPoolId": None, "cognitoAuthenticationType": None,
-                         "cognitoAuthenticationProvider": None},
+                         "cognitoAuthenticationProvider": None, "principalOrgId": None, "clientCert": None},
         },
         "body": text,
         "isBase64Encoded": encoded,
@@ -446,8 +447,9 @@ class Gateway:
             return _message(500, "Internal server error", "InternalServerErrorException")
         host = request.headers.get("Host") or f"{self.host}:{self.port}"
         client_ip = request.client_address[0]
-        headers = [*request.headers.items(), ("X-Forwarded-For", client_ip), ("X-Forwarded-Proto", "http"),
-                   ("X-Forwarded-Port", str(self.port))]
+        forwarded = ", ".join([*request.headers.get_all("X-Forwarded-For", []), client_ip])  # appended, as AWS does
+        headers = [*((n, v) for n, v in request.headers.items() if n.lower() not in _FORWARDED),
+                   ("X-Forwarded-For", forwarded), ("X-Forwarded-Proto", "http"), ("X-Forwarded-Port", str(self.port))]
         event = proxy_event(routing=routing, stage=stage, route=route, method=method, path="/" + "/".join(rest),
                             params=params, headers=headers, query=split.query, body=body, source_ip=client_ip,
                             host=host, request_id=request_id, key=key)
@@ -463,7 +465,6 @@ class Gateway:
         except BadResponse as e:
             log.info("gateway request %s: malformed Lambda proxy response (%s)", request_id, e)
             return _message(502, "Internal server error", "InternalServerErrorException")
-
 
     def _invoke(self, backend: Backend, function_arn: str, payload: bytes, request_id: str) -> Wire | None:
         """The function's answer; None after ``integration_timeout`` seconds (the invocation goes on, as on AWS),
