@@ -56,10 +56,8 @@ class LocalApiService(AwsApiService):
         return f"{server.url}/{api_id}/{stage}"
 
     def invoke_function(self, function_arn: str, payload: bytes) -> Wire:
-        """Invoke the function an integration names (by the name in its ARN)."""
-        parts = function_arn.split(":")
-        name = parts[6] if len(parts) > 6 and parts[0] == "arn" else function_arn
-        return self.functions.invoke(name, payload, wait=True)
+        """Invoke the function an integration names (by its ARN)."""
+        return self.functions.invoke(function_arn, payload, wait=True)
 
     def routing(self, api_id: str, fresh: bool = False) -> Routing | None:
         """What the gateway needs of ``api_id`` (None if there is no such API), read again when older than
@@ -136,7 +134,7 @@ class LocalApiService(AwsApiService):
         try:
             super().delete_api(api_id)
         finally:
-            for deployed in [k for k in _deployed if k[0] == api_id]:
+            for deployed in [k for k in list(_deployed) if k[0] == api_id]:  # list(): other threads add to it
                 _deployed.pop(deployed, None)
             changed()
 

@@ -147,7 +147,8 @@ class LocalFunctionService(AwsFunctionService):
         endpoint = self.clients.endpoint("lambda")
         with _records_lock:
             if record is not None:
-                _records[(endpoint, name)] = _records[(endpoint, str(record["name"]))] = (time.monotonic(), record)
+                for alias in {name, str(record["name"]), str(record.get("arn") or name)}:  # by name or ARN
+                    _records[(endpoint, alias)] = (time.monotonic(), record)
                 return
             short = _short_name(name)
             for key, (_, kept) in list(_records.items()):
