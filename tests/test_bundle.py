@@ -8,6 +8,7 @@ import hashlib
 import io
 import os
 import re
+import shutil
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 
 from cloudorm.errors import CloudError, InvalidInput
 from cloudorm.serverless import bundle as bundle_module
+from cloudorm.serverless import bundle_docker
 from cloudorm.serverless.bundle import MAX_ZIPPED, Bundle, build_bundle, tag_compatible
 from cloudorm.serverless.runtimes import (
     RUNTIMES,
@@ -233,8 +235,9 @@ def test_zip_layout_modes_and_timestamps(src: Path, tmp_path: Path) -> None:
     assets = tmp_path / "assets"
     assets.mkdir()
     (assets / "logo.txt").write_text("logo")
+    (assets / "direct_url.json").write_text("{}")  # a name pip uses, but the user's file: shipped
     bundle = build_bundle(source=src, handler="app.handler", include=[assets])
-    assert bundle.names() == ["app.py", "assets/logo.txt", "lib/__init__.py", "run.sh"]
+    assert bundle.names() == ["app.py", "assets/direct_url.json", "assets/logo.txt", "lib/__init__.py", "run.sh"]
     with zipfile.ZipFile(bundle.path) as z:
         infos = {i.filename: i for i in z.infolist()}
     assert {i.date_time for i in infos.values()} == {(1980, 1, 1, 0, 0, 0)}
@@ -261,6 +264,22 @@ def test_same_inputs_same_bytes_in_two_caches(src: Path, tmp_path: Path,
             data = z.read(name)
             assert str(tmp_path).encode() not in data and str(src).encode() not in data, name
         assert not [n for n in z.namelist() if n.endswith(("direct_url.json", ".pyc")) or n.startswith("bin/")]
+
+
+@pytest.mark.usefixtures("no_pip")
+def test_the_cache_key_holds_what_changes_the_zip_and_nothing_else(src: Path, tmp_path: Path) -> None:
+    first = build_bundle(source=src, handler="app.handler")
+    moved = shutil.copytree(src, tmp_path / "elsewhere")
+    variants: list[dict[str, Any]] = [{"runtime": "python3.11"}, {"architecture": "arm64"},
+                                      {"builder": "docker", "image": "x/y:1"}, {"source": moved}]
+    for args in variants:  # without requirements none of these changes a byte of the zip
+        same = build_bundle(**{"source": src, "handler": "app.handler", **args})
+        assert same.cached and same.path == first.path, args
+        assert same.runtime == args.get("runtime", "python3.12")
+    (moved / "lib" / "__init__.py").chmod(0o755)   # a mode is part of the zip
+    assert not build_bundle(source=moved, handler="app.handler").cached
+    (moved / "run.sh").write_text("#!/bin/sh\necho bye\n")
+    assert not build_bundle(source=moved, handler="app.handler").cached
 
 
 def test_a_second_build_runs_pip_zero_times(src: Path) -> None:
@@ -324,17 +343,29 @@ def test_a_c_extension_is_refused_by_the_pip_builder(src: Path, cext_project: Pa
     assert sorted(p.name for p in cext_project.iterdir()) == before  # built from a copy: no build/ or egg-info
 
 
-def test_a_local_pure_project_is_vendored(src: Path, tmp_path: Path) -> None:
+def test_a_local_pure_project_is_vendored(src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     project = tmp_path / "helpers"
     project.mkdir()
     (project / "setup.py").write_text("from setuptools import setup\n\nsetup(name='helpers', version='2.0', "
-                                      "py_modules=['helpers'])\n")
+                                      "py_modules=['helpers'], entry_points={'console_scripts': "
+                                      "['double=helpers:main']})\n")
     (project / "helpers.py").write_text("def double(x):\n    return 2 * x\n")
     (tmp_path / "requirements.txt").write_text("./helpers\n")
     bundle = build_bundle(source=src, handler="app.handler", architecture="arm64",
                           requirements=tmp_path / "requirements.txt", builder="pip")
     assert "helpers.py" in bundle.names() and "helpers-2.0.dist-info/WHEEL" in bundle.names()
     assert not (project / "build").exists()
+    with zipfile.ZipFile(bundle.path) as z:  # no lines for the removed script and direct_url.json
+        record = z.read("helpers-2.0.dist-info/RECORD").decode()
+    assert "helpers.py," in record and "bin/" not in record and "direct_url" not in record, record
+    moved = shutil.copytree(project, tmp_path / "moved" / "helpers")
+    again = build_bundle(source=src, handler="app.handler", architecture="arm64", requirements=[str(moved)],
+                         builder="pip")
+    assert again.cached and again.path == bundle.path  # where the project is does not matter, its contents do
+    monkeypatch.setenv("CLOUDORM_CACHE_DIR", str(tmp_path / "other-cache"))
+    elsewhere = build_bundle(source=src, handler="app.handler", architecture="arm64", requirements=[str(moved)],
+                             builder="pip")
+    assert not elsewhere.cached and elsewhere.read() == bundle.read()  # built again in other folders: same bytes
     (project / "helpers.py").write_text("def double(x):\n    return x + x\n")   # the project's code is an input
     rebuilt = build_bundle(source=src, handler="app.handler", architecture="arm64",
                            requirements=tmp_path / "requirements.txt", builder="pip")
@@ -438,6 +469,20 @@ def test_docker_refuses_an_image_of_another_python(docker_client: Any, src: Path
     with pytest.raises(CloudError, match=re.escape("runs Python 3.11, not 3.12")):
         build_bundle(source=src, handler="app.handler", runtime="python3.12", requirements=["six==1.15.0"],
                      builder="docker", image=BUILD_IMAGE)
+
+
+def test_a_build_container_over_its_time_is_stopped_and_removed(docker_client: Any, src: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    slow = tmp_path / "slow"
+    slow.mkdir()
+    (slow / "setup.py").write_text("import time\n\ntime.sleep(120)\n")   # pip runs it in the container
+    containers_before = docker_client.containers.list(all=True, filters={"ancestor": BUILD_IMAGE})
+    monkeypatch.setattr(bundle_docker, "_TIMEOUT", 2)
+    with pytest.raises(CloudError, match="did not finish within 2 s") as e:
+        build_bundle(source=src, handler="app.handler", runtime="python3.11", requirements=[str(slow)],
+                     builder="docker", image=BUILD_IMAGE)
+    assert not isinstance(e.value, InvalidInput)
+    assert docker_client.containers.list(all=True, filters={"ancestor": BUILD_IMAGE}) == containers_before
 
 
 def test_docker_builder_without_an_engine_says_how_to_fix_it(src: Path, tmp_path: Path,

@@ -43,14 +43,14 @@ BUILDERS = ("auto", "pip", "docker")
 """``pip``: Lambda-platform wheels only; ``docker``: install inside a build image; ``auto``: pip, then Docker for
 packages that must be compiled when an engine answers."""
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 """Part of every cache key: bump it when the zip layout changes."""
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 _LEVEL = 6
 _SKIP_DIRS = frozenset({"__pycache__", ".git", ".hg", ".svn", ".venv", ".tox", ".nox", ".mypy_cache",
                         ".pytest_cache", ".ruff_cache", ".idea", ".vscode", ".aws-sam", ".chalice"})
-_SKIP_FILES = frozenset({".DS_Store", "direct_url.json"})
+_SKIP_FILES = frozenset({".DS_Store"})
 _SKIP_SUFFIXES = (".pyc", ".pyo")
 _PROJECT_SKIP_DIRS = _SKIP_DIRS | {"build", "dist"}
 _NO_MATCH = re.compile(r"No matching distribution found for (\S+)")
@@ -132,8 +132,8 @@ def build_bundle(*, source: str | os.PathLike[str], handler: str, runtime: str =
     if builder == "docker" and image is None:
         image = bundle_docker.default_image(rt, arch)
 
-    vendor_key = _vendor_key(reqs, rt, arch, builder, image) if reqs else ""
-    key = _digest(str(FORMAT_VERSION), rt.name, arch, builder, image or "", vendor_key,
+    vendor_key = _vendor_key(reqs, rt, arch, builder, image) if reqs else ""  # runtime etc. matter only here
+    key = _digest(str(FORMAT_VERSION), vendor_key,
                   *(part for name in sorted(members) for part in _member_parts(name, members[name])))
     path = cache_dir("bundles") / f"{key}.zip"
     if path.is_file():
@@ -348,8 +348,12 @@ def _tree_digest(path: Path) -> str:
 
 
 def _vendor_key(reqs: _Requirements, rt: Runtime, arch: str, builder: str, image: str | None) -> str:
-    return _digest(str(FORMAT_VERSION), rt.name, arch, builder, image or "", *reqs.lines,
-                   *(_tree_digest(p) for p in reqs.projects), *(_digest(f.read_bytes()) for f in reqs.files))
+    """The key of the vendored requirements: local projects and constraint files count by their contents, not by
+    where they are; the image only when Docker may build."""
+    local = {str(p): f"project {_tree_digest(p)}" for p in reqs.projects}
+    local.update({f"-c {f}": f"-c {_digest(f.read_bytes())}" for f in reqs.files})
+    return _digest(str(FORMAT_VERSION), rt.name, arch, builder, "" if builder == "pip" else image or "",
+                   *(local.get(line, line) for line in reqs.lines))
 
 
 # ---- vendoring ----------------------------------------------------------------------------------------------------
@@ -515,12 +519,14 @@ def _install_docker(reqs: _Requirements, rt: Runtime, arch: str, image: str, wor
 
 def _verify(site: Path, rt: Runtime, arch: str, *, built_here: bool) -> None:
     """Every installed distribution has a wheel tag the runtime can load, and no extension module is for another
-    machine; what pip leaves that holds local paths (``direct_url.json``, ``bin/`` scripts) is removed.
+    machine; what pip leaves that holds local paths (``direct_url.json``, ``bin/`` scripts with this interpreter's
+    shebang) is removed, and so are their lines in ``RECORD``.
     ``built_here``: wheels built inside a build image may carry a plain ``linux_<machine>`` tag."""
     shutil.rmtree(site / "bin", ignore_errors=True)
     machine = ARCHITECTURES[arch]
     for wheel in sorted(site.glob("*.dist-info/WHEEL")):
         (wheel.parent / "direct_url.json").unlink(missing_ok=True)
+        _drop_from_record(wheel.parent / "RECORD", f"{wheel.parent.name}/direct_url.json")
         tags = [line.split(":", 1)[1].strip() for line in wheel.read_text(encoding="utf-8").splitlines()
                 if line.startswith("Tag:")]
         if not any(tag_compatible(tag, rt, arch, allow_linux=built_here) for tag in tags):
@@ -531,6 +537,17 @@ def _verify(site: Path, rt: Runtime, arch: str, *, built_here: bool) -> None:
         found = _SO_MACHINE.search(so.name)
         if found and found.group(1) != machine:
             raise InvalidInput("requirements", f"{so.relative_to(site)} is built for {found.group(1)}, not {machine}")
+
+
+def _drop_from_record(record: Path, direct_url: str) -> None:
+    """Remove the lines of files that are not shipped (``direct_url.json``, ``bin/`` scripts) from ``RECORD``:
+    their hashes depend on the build folder and the host's interpreter path."""
+    if not record.is_file():
+        return
+    lines = record.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if not line.startswith((f"{direct_url},", "../../bin/", '"../../bin/'))]
+    if len(kept) != len(lines):
+        record.write_text("".join(kept), encoding="utf-8")
 
 
 def tag_compatible(tag: str, runtime: Runtime, architecture: str, *, allow_linux: bool = False) -> bool:
