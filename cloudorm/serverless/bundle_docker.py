@@ -106,6 +106,9 @@ def install_requirements(workdir: Path, requirements: str, *, runtime: Runtime, 
         try:
             status = container.wait(timeout=_TIMEOUT).get("StatusCode", 1)
             output = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+        except OSError as e:  # requests' timeouts and dropped connections are OSErrors
+            raise CloudError(f"the build container ({image!r}) did not finish within {_TIMEOUT} s or the engine "
+                             f"stopped answering ({type(e).__name__}); the container was removed") from None
         finally:
             try:
                 container.remove(force=True)
