@@ -201,13 +201,16 @@ def test_a_sandbox_that_exits_is_lambdas_exit_error(s: cloudorm.Session, deploy:
         def handler(event, context):
             if event["how"] == "sys.exit":
                 sys.exit(4)
+            if event["how"] == "exit":
+                exit(2)
             if event["how"] == "_exit":
                 os._exit(3)
             if event["how"] == "kill":
                 os.kill(os.getpid(), signal.SIGKILL)
             return "alive"
         """)
-    for how, says in (("sys.exit", "exit status 4"), ("_exit", "exit status 3"), ("kill", "signal: killed")):
+    for how, says in (("sys.exit", "exit status 4"), ("exit", "exit status 2"), ("_exit", "exit status 3"),
+                      ("kill", "signal: killed")):
         out = invoke(s, fn["name"], {"how": how})
         error = json.loads(out["payload"])
         assert out["error"] == "Unhandled" and error["errorType"] == "Runtime.ExitError", how

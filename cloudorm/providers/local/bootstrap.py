@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import resource
+import site
 import struct
 import sys
 import time
@@ -176,6 +177,7 @@ def main(argv: list[str]) -> int:
     task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
     extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]  # -I ignores it; Lambda doesn't
     sys.path[0:0] = [task_root, *extra, *argv[3:4]]
+    site.setquit()  # the exit() and quit() builtins, which -S leaves out (importing site under -S adds no path)
     request_filter = _RequestIdFilter()
     stream = logging.StreamHandler(sys.stdout)
     stream.setFormatter(logging.Formatter("[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t"
