@@ -281,6 +281,29 @@ def test_save_removes_what_it_no_longer_declares(session: cloudorm.Session, make
     assert sorted(r["path"] for r in gw.resources(api.id)) == ["/", "/a", "/a/{id}"]  # empty resources pruned
 
 
+def test_a_save_that_failed_before_deploying_deploys_on_retry(session: cloudorm.Session, fn: cloudorm.Function,
+                                                              app: Path, role: Role,
+                                                              apis: list[cloudorm.Api]) -> None:
+    api = session.Api(uid(), function=fn, route="/a")
+    apis.append(api)
+    api.save()
+    ghost = uid("fn")
+    api.route("/b", "GET", session.Function(f"{fn.arn.rsplit(':', 1)[0]}:{ghost}"))  # by ARN: not loaded
+    with pytest.raises(NotFound):
+        api.save()  # the method is put, then granting the function that does not exist yet fails
+    late = session.Function(ghost, handler="app.handler", source=app, role=role).save()
+    try:
+        with session.count_requests() as c:
+            api.save()  # no route differs now, but the routes were never deployed
+        assert c["api-gateway.CreateDeployment"] == 1
+        assert set(statements(session, late)) == {statement_id(api.id, "GET", "/b")}  # type: ignore[arg-type]
+        with session.count_requests() as c:
+            api.save()
+        assert writes(c) == {}, c
+    finally:
+        late.delete(missing_ok=True)
+
+
 def test_moving_a_route_to_another_function_moves_its_permission(session: cloudorm.Session, make_fn: MakeFunction,
                                                                  apis: list[cloudorm.Api]) -> None:
     fn, other = make_fn(), make_fn()

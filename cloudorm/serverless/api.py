@@ -173,6 +173,8 @@ class Api:
     _routes: dict[tuple[str, str], Route] = attrs.field(factory=dict)
     created: datetime | None = attrs.field(default=None)
     """When the REST API was created (known once saved or loaded)."""
+    _undeployed: bool = attrs.field(default=False)
+    """A save() changed or may have changed routes and failed before deploying them: the next one deploys."""
 
     def __init__(self, session: Session, name: str, *, function: FunctionLike | None = None,
                  route: str | None = None, method: str = "GET", stage: str = "prod", key_required: bool = False,
@@ -301,14 +303,16 @@ class Api:
 
         resources = svc.resources(api_id)
         before = {m["function_arn"] for r in resources for m in r["methods"].values() if m["function_arn"]}
+        pending, self._undeployed = self._undeployed, True  # until deployed: a failed save() deploys on retry
         changed = self._prune(api_id, resources)
         changed |= self._put_routes(api_id, resources, arns)
         self._grant(api_id, arns, before)
 
         stage = next((s for s in svc.stages(api_id) if s["name"] == self.stage), None)
-        if changed or stage is None or (self.stage_description is not None
-                                        and self.stage_description != stage["description"]):
+        if changed or pending or stage is None or (self.stage_description is not None
+                                                   and self.stage_description != stage["description"]):
             svc.deploy(api_id, self.stage, self.deployment_description, self.stage_description)
+        self._undeployed = False
         self._save_plan(api_id)
         return self
 
