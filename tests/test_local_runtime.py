@@ -8,6 +8,7 @@ import io
 import json
 import os
 import shutil
+import sys
 import textwrap
 import threading
 import time
@@ -22,6 +23,7 @@ import pytest
 import cloudorm
 from cloudorm.errors import CloudError, InvalidInput
 from cloudorm.providers.local.functions import LocalFunctionService
+from cloudorm.providers.local.runtime import Interpreter, choose_interpreter
 from cloudorm.waiting import wait_until
 
 
@@ -409,3 +411,21 @@ def test_record_is_reused_briefly_and_a_delete_is_seen_at_once(s: cloudorm.Sessi
     s.serverless.delete_function(fn["arn"])
     with pytest.raises(cloudorm.errors.NotFound):
         invoke(s, name)
+
+
+def test_interpreter_is_the_runtimes_python_when_one_runs_on_path(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    def script(name: str, body: str) -> Path:
+        path = tmp_path / name
+        path.write_text(f"#!/bin/sh\n{body}\n")
+        path.chmod(0o755)
+        return path
+
+    found = script("python3.99", """echo '[[3, 99], ".cpython-399-x86_64-linux-gnu.so", "x86_64"]'""")
+    script("python3.97", "exit 1")  # e.g. a pyenv shim of a version that is not installed
+    script("python3.96", """echo '[[3, 11], ".cpython-311-x86_64-linux-gnu.so", "x86_64"]'""")  # another version
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    choose = choose_interpreter.__wrapped__  # uncached: PATH changed
+    assert choose((3, 99)) == Interpreter(str(found), (3, 99), ".cpython-399-x86_64-linux-gnu.so", "x86_64")
+    for missing in ((3, 98), (3, 97), (3, 96)):
+        assert choose(missing).path == sys.executable, missing
