@@ -189,6 +189,7 @@ def test_api_keys(s: cloudorm.Session, api: dict[str, Any]) -> None:
     for headers in ({}, {"x-api-key": "wrong-" + value}):
         status, _, body = call("/items/42", headers=headers)
         assert (status, json.loads(body)) == (403, {"message": "Forbidden"})
+    assert value not in repr(s.api_gateway.routing(api["id"]))  # type: ignore[attr-defined]  # a secret
     disabled = plan_with_key(s, api, enabled=False)
     assert call("/items/42", headers={"x-api-key": disabled})[0] == 403
 

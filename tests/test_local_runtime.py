@@ -126,6 +126,8 @@ def test_context_environment_vendored_module_and_log(s: cloudorm.Session, deploy
                              "AWS_DEFAULT_REGION": s.region, "LAMBDA_TASK_ROOT": task_root,
                              "_HANDLER": "app.handler", "AWS_ENDPOINT_URL": s.endpoint_url,
                              "AWS_ACCESS_KEY_ID": "testing"}
+    launch = s.serverless._launch(s.serverless.get_function(fn["name"]))  # type: ignore[attr-defined]
+    assert ("FOO", "bar") in launch.environment and "FOO" not in repr(launch)  # values may be secrets
     log = out["log"]
     assert log.startswith(f"START RequestId: {out['request_id']} Version: $LATEST\n")
     assert "hello from the handler 7\n" in log

@@ -92,7 +92,8 @@ class Plan:
     id: str
     throttle: Wire | None
     quota: Wire | None
-    keys: Mapping[str, str]
+    keys: Mapping[str, str] = attrs.field(repr=False)
+    """Enabled key values (secrets: kept out of the repr) → key ids."""
 
 
 @attrs.frozen

@@ -145,7 +145,8 @@ class Launch:
     code_dir: str
     handler: str
     memory: int
-    environment: tuple[tuple[str, str], ...]
+    environment: tuple[tuple[str, str], ...] = attrs.field(repr=False)
+    """The sandbox's environment variables (the function's may be secrets: kept out of the repr)."""
 
 
 @attrs.frozen
