@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -379,6 +380,30 @@ def test_an_invoke_that_may_have_run_is_not_sent_again(moto_url: str, app: Path,
         assert e.value.operation == "Invoke"
         if error is Timeout:
             assert "read_timeout" in e.value.message and fn.name in e.value.message
+    finally:
+        fn.delete()
+
+
+def test_requirements_are_vendored_for_the_deployed_runtime_only(local: cloudorm.Session, app: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLOUDORM_CACHE_DIR", str(tmp_path / "cache"))  # (a cache of this test's own)
+    project = tmp_path / "helpers"
+    project.mkdir()
+    (project / "setup.py").write_text("from setuptools import setup\n\nsetup(name='helpers', version='1.0', "
+                                      "py_modules=['helpers'])\n")
+    (project / "helpers.py").write_text("def double(x):\n    return 2 * x\n")
+    role = local.Role(uid("role"), service="lambda").save()
+    fn = local.Function(uid(), handler="app.handler", source=app, role=role, runtime="python3.11",
+                        requirements=[str(project)], builder="pip").save()
+    try:
+        again = local.Function(fn.name, handler="app.handler", source=app, requirements=[str(project)],
+                               builder="pip").save()  # runtime left out: the deployed python3.11 is kept
+        assert again.bundle is not None and again.bundle.runtime == "python3.11" and again.bundle.pip_runs == 0
+        vendored = []
+        for path in (tmp_path / "cache" / "bundles").glob("*.zip"):
+            with zipfile.ZipFile(path) as z:
+                vendored += [path] if "helpers.py" in z.namelist() else []
+        assert len(vendored) == 1  # never vendored for python3.12, which the function does not run
     finally:
         fn.delete()
 

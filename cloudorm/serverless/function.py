@@ -295,12 +295,13 @@ class Function:
         return tuple(self._given.get(k, known.get(k) or DEFAULTS.get(k))  # type: ignore[return-value]
                      for k in ("handler", "runtime", "architecture"))
 
-    def _build(self, inputs: tuple[Any, Any, Any]) -> Bundle:
+    def _build(self, inputs: tuple[Any, Any, Any], *, vendor: bool = True) -> Bundle:
+        """The bundle for ``inputs``; without ``vendor``, the source and included files alone (their checks)."""
         handler, runtime, architecture = inputs
         assert self.source is not None
         return build_bundle(source=self.source, handler=handler, runtime=runtime, architecture=architecture,
-                            requirements=self.requirements, include=self.include, builder=self.builder,
-                            image=self.image)
+                            requirements=self.requirements if vendor else None, include=self.include,
+                            builder=self.builder, image=self.image)
 
     def save(self, *, role_wait: float = 60.0, ready_wait: float = 300.0) -> Self:
         """Deploy: build the bundle, then create the function, or upload the code only if its hash changed and
@@ -310,7 +311,12 @@ class Function:
         bundle: Bundle | None = None
         built_for = self._build_inputs(self._record)
         if self.source is not None and "handler" in self._given:
-            bundle = self._build(built_for)  # before any request: a bad source or handler costs nothing
+            # before any request: a bad source or handler costs nothing. Requirements are vendored now only if the
+            # deployed runtime and architecture cannot change what they are built for (pip runs for one target).
+            vendor = (not self.requirements or self._record is not None
+                      or {"runtime", "architecture"} <= self._given.keys())
+            checked = self._build(built_for, vendor=vendor)
+            bundle = checked if vendor else None
         record = self._load(missing_ok=True)
         if self.source is None and record is None:
             raise ce.InvalidInput("source", f"function {self.name!r} does not exist: give source= and handler= "
