@@ -23,9 +23,9 @@ import traceback
 from typing import Any
 
 _HEADER = struct.Struct(">Q")
-_EXIT_AFTER = ("Runtime.OutOfMemory", "Runtime.ExitError", "Runtime.ImportModuleError", "Runtime.HandlerNotFound",
-               "Runtime.UserCodeSyntaxError")
-"""Error types after which this sandbox is not reused (its state cannot be trusted)."""
+_EXIT_AFTER = ("Runtime.OutOfMemory", "Runtime.ExitError")
+"""Error types of an invocation after which this sandbox is not reused (its state cannot be trusted); a handler
+that could not be loaded ends it too, so that the next invocation tries again."""
 
 
 class LambdaContext:

@@ -197,7 +197,6 @@ class LocalFunctionService(AwsFunctionService):
 
     def delete_function(self, name: str) -> None:
         """Delete the function and close its warm sandboxes (its code stays cached: others may share it)."""
-        self._remember(name, None)
         try:
             super().delete_function(name)
         finally:
