@@ -35,10 +35,12 @@ class FunctionLike(Protocol):
     """What an Api needs of a route's function: its name and ARN (a ``Function``, or a reference to one)."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The function's name."""
 
     @property
-    def arn(self) -> str | None: ...
+    def arn(self) -> str | None:
+        """The function's ARN (loaded if needed)."""
 
 
 def _rate(value: Any) -> float:
