@@ -4,6 +4,7 @@ environment, log tail, errors, timeout and memory limit (control plane on the em
 from __future__ import annotations
 
 import base64
+import importlib.metadata
 import io
 import json
 import os
@@ -141,18 +142,21 @@ def test_boto3_in_a_handler_talks_to_the_local_cloud_and_host_packages_are_absen
     bucket = s.Bucket(f"b-{uuid.uuid4().hex[:10]}").save()
     try:
         fn = deploy("""
+            import importlib.metadata
             import importlib.util
             import boto3
 
             def handler(event, context):
                 return {"buckets": sorted(b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]),
-                        "host_only": [m for m in ("moto", "attrs", "pytest") if importlib.util.find_spec(m)]}
+                        "host_only": [m for m in ("moto", "attrs", "pytest") if importlib.util.find_spec(m)],
+                        "versions": [importlib.metadata.version(d) for d in ("boto3", "python-dateutil")]}
             """, timeout=20)
         out = invoke(s, fn["name"])
         assert out["error"] is None, out["payload"]
         result = json.loads(out["payload"])
         assert bucket.name in result["buckets"]
         assert result["host_only"] == []  # this machine's site-packages are not Lambda's: a bundle must vendor them
+        assert result["versions"] == [importlib.metadata.version(d) for d in ("boto3", "python-dateutil")]
     finally:
         bucket.delete(force=True)
 

@@ -50,8 +50,10 @@ IDLE_SECONDS = 300.0
 MAX_IDLE = 4
 """Warm sandboxes kept per function configuration."""
 
-LAMBDA_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
-"""The packages Lambda's Python runtime provides beside the standard library (this machine's copies are used)."""
+LAMBDA_PACKAGES = {"boto3": "boto3", "botocore": "botocore", "s3transfer": "s3transfer", "jmespath": "jmespath",
+                   "dateutil": "python_dateutil", "urllib3": "urllib3", "six": "six"}
+"""The packages Lambda's Python runtime provides beside the standard library, module → distribution (this
+machine's copies are used)."""
 
 LOG_KEPT = 64 * 1024
 """Bytes of an invocation's output read back (the end of it; Lambda returns the last 4 KB)."""
@@ -312,14 +314,15 @@ def _link_provided(target: str) -> str:
     """A directory of links to this machine's copies of ``LAMBDA_PACKAGES`` (those installed), for sandboxes'
     ``sys.path``."""
     os.makedirs(target, exist_ok=True)
-    for name in LAMBDA_PACKAGES:
+    for name, distribution in LAMBDA_PACKAGES.items():
         spec = importlib.util.find_spec(name)
         if spec is None or not spec.origin:
             continue
         source = Path(spec.origin)
         source = source.parent if source.name == "__init__.py" else source
-        with contextlib.suppress(FileExistsError):
-            os.symlink(source, os.path.join(target, source.name))
+        for path in (source, *source.parent.glob(f"{distribution}-*.dist-info")):  # importlib.metadata works too
+            with contextlib.suppress(FileExistsError):
+                os.symlink(path, os.path.join(target, path.name))
     return target
 
 
