@@ -24,7 +24,7 @@ import pytest
 import cloudorm
 from cloudorm.errors import CloudError, InvalidInput
 from cloudorm.providers.local.functions import LocalFunctionService
-from cloudorm.providers.local.runtime import Interpreter, choose_interpreter
+from cloudorm.providers.local.runtime import Interpreter, choose_interpreter, pool
 from cloudorm.waiting import wait_until
 
 
@@ -334,6 +334,12 @@ def test_a_sandbox_busy_during_a_change_is_closed_after_its_invocation(s: cloudo
     wait_until(lambda: not running(warm), timeout=3, what="the sandbox of the old settings ended")
     s.serverless.update_configuration(fn["name"], {"environment": {"MODE": "one"}})  # the old settings again
     assert json.loads(invoke(s, fn["name"], {"sleep": 0})["payload"]) != warm
+    read_at = time.monotonic()
+    launch = s.serverless._launch(s.serverless.get_function(fn["name"]))  # type: ignore[attr-defined]
+    pool().discard(fn["name"])  # a change after the settings were read, before the sandbox starts
+    outcome = pool().run(launch, b'{"sleep": 0}', str(uuid.uuid4()), fn["arn"], 3.0, read_at)
+    assert outcome.result is not None
+    wait_until(lambda: not running(int(outcome.result or 0)), timeout=3, what="the sandbox of stale settings ended")
 
 
 def test_concurrent_invocations_run_in_parallel_sandboxes(s: cloudorm.Session, deploy: Any) -> None:

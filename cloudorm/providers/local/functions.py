@@ -155,13 +155,15 @@ class LocalFunctionService(AwsFunctionService):
                 if key[0] == endpoint and (key[1] == name or kept.get("name") == short):
                     del _records[key]
 
-    def _record(self, name: str) -> Wire:
-        """The function's record: the one kept if fresh, else read from moto."""
+    def _record(self, name: str) -> tuple[float, Wire]:
+        """The function's record and when (``time.monotonic()``) it was read: the one kept if fresh, else read from
+        moto."""
         with _records_lock:
             kept = _records.get((self.clients.endpoint("lambda"), name))
-        if kept is not None and time.monotonic() - kept[0] < RECORD_TTL:
-            return kept[1]
-        return self.get_function(name)
+        now = time.monotonic()
+        if kept is not None and now - kept[0] < RECORD_TTL:
+            return kept
+        return now, self.get_function(name)
 
     def get_function(self, name: str) -> Wire:
         """The record of a function (kept for the next invocation)."""
@@ -183,16 +185,16 @@ class LocalFunctionService(AwsFunctionService):
         self._remember(name, None)
         updated = super().update_code(name, code, architecture)
         self.store.put(code)
+        pool().discard(updated["name"])  # before the new record is kept: invocations that read it keep theirs
         self._remember(name, updated)
-        pool().discard(updated["name"])
         return updated
 
     def update_configuration(self, name: str, changes: Wire) -> Wire:
         """Change settings; warm sandboxes of the old settings are closed."""
         self._remember(name, None)
         updated = super().update_configuration(name, changes)
+        pool().discard(updated["name"])  # before the new record is kept: invocations that read it keep theirs
         self._remember(name, updated)
-        pool().discard(updated["name"])
         return updated
 
     def delete_function(self, name: str) -> None:
@@ -225,12 +227,12 @@ class LocalFunctionService(AwsFunctionService):
             json.loads(payload.decode("utf-8"))
         except (AttributeError, UnicodeDecodeError, ValueError) as e:
             raise InvalidInput("payload", f"must be UTF-8 JSON bytes ({e})") from None
-        function = self._record(name)
+        read_at, function = self._record(name)
         launch = self._launch(function)
         request_id = str(uuid.uuid4())
         if wait:
-            return self._run(function, launch, payload, request_id)
-        worker = threading.Thread(target=self._run_event, args=(function, launch, payload, request_id),
+            return self._run(function, launch, payload, request_id, read_at)
+        worker = threading.Thread(target=self._run_event, args=(function, launch, payload, request_id, read_at),
                                   name=f"cloudorm-event-{name}", daemon=True)
         worker.start()
         return {"status": 202, "payload": b"", "error": None, "log": None, "request_id": request_id}
@@ -250,12 +252,12 @@ class LocalFunctionService(AwsFunctionService):
         others = {s: url for s in SERVICES if (url := self.clients.endpoint(s)) and url != base}
         env = lambda_environment(function=function, code_dir=str(code_dir), region=self.clients.region,
                                  endpoint=base, endpoints=others)
-        return Launch(interpreter.path, str(code_dir), str(function["handler"]), int(function.get("memory") or 128),
-                      tuple(sorted(env.items())))
+        return Launch(str(function["name"]), interpreter.path, str(code_dir), str(function["handler"]),
+                      int(function.get("memory") or 128), tuple(sorted(env.items())))
 
-    def _run(self, function: Wire, launch: Launch, payload: bytes, request_id: str) -> Wire:
+    def _run(self, function: Wire, launch: Launch, payload: bytes, request_id: str, read_at: float) -> Wire:
         timeout = float(function.get("timeout") or 3)
-        outcome = pool().run(launch, payload, request_id, str(function.get("arn") or ""), timeout)
+        outcome = pool().run(launch, payload, request_id, str(function.get("arn") or ""), timeout, read_at)
         body = (outcome.result or "null").encode() if outcome.error is None else json.dumps(outcome.error).encode()
         if outcome.error is None and len(body) > MAX_RESPONSE:
             outcome = attrs.evolve(outcome, result=None, error={
@@ -265,9 +267,9 @@ class LocalFunctionService(AwsFunctionService):
         return {"status": 200, "payload": body, "error": "Unhandled" if outcome.error is not None else None,
                 "log": _tail(self._log(outcome, request_id, launch.memory, timeout)), "request_id": request_id}
 
-    def _run_event(self, function: Wire, launch: Launch, payload: bytes, request_id: str) -> None:
+    def _run_event(self, function: Wire, launch: Launch, payload: bytes, request_id: str, read_at: float) -> None:
         try:
-            answer = self._run(function, launch, payload, request_id)
+            answer = self._run(function, launch, payload, request_id, read_at)
         except Exception as e:  # a background event has no caller to raise to
             log.warning("event %s of function %s could not run: %s", request_id, function["name"], type(e).__name__)
             return

@@ -140,9 +140,10 @@ def check_extensions(code_dir: Path, interpreter: Interpreter) -> None:
 
 @attrs.frozen
 class Launch:
-    """What makes a sandbox: the interpreter, the code, the handler, the environment and the memory (MB).
-    Sandboxes are reused only for an equal Launch."""
+    """What makes a sandbox: the function's name, the interpreter, the code, the handler, the environment and the
+    memory (MB). Sandboxes are reused only for an equal Launch."""
 
+    function: str
     interpreter: str
     code_dir: str
     handler: str
@@ -338,16 +339,20 @@ class SandboxPool:
     def __init__(self) -> None:
         self._idle: dict[Launch, list[Sandbox]] = {}
         self._busy: set[Sandbox] = set()
-        self._retired: set[Sandbox] = set()
-        """Busy sandboxes whose function changed meanwhile: closed when their invocation ends."""
+        self._changed: dict[str | None, float] = {}
+        """When each function (None: every function) last changed: a sandbox whose invocation read its Launch
+        before that is not kept warm."""
         self._lock = threading.Lock()
         self._log_dir = tempfile.mkdtemp(prefix="cloudorm-sandboxes-")
         self._provided = _link_provided(os.path.join(self._log_dir, "provided"))
         atexit.register(self.close)
 
-    def run(self, launch: Launch, event: bytes, request_id: str, arn: str, timeout: float) -> Outcome:
+    def run(self, launch: Launch, event: bytes, request_id: str, arn: str, timeout: float,
+            since: float | None = None) -> Outcome:
         """Run one invocation in a warm sandbox of ``launch`` (or a new one); ``error`` carries Lambda's timeout,
-        out-of-memory and exit errors."""
+        out-of-memory and exit errors. ``since``: when (``time.monotonic()``) the function's settings that made
+        ``launch`` were read (now if None)."""
+        since = time.monotonic() if since is None else since
         sandbox = self._take(launch)
         keep = False
         try:
@@ -372,7 +377,7 @@ class SandboxPool:
             return Outcome(answer.get("result"), answer.get("error"), text, duration,
                            int(rss) // 1024 if rss else None, answer.get("init_ms"))
         finally:
-            self._give_back(sandbox, keep)
+            self._give_back(sandbox, keep, since)
 
     def _take(self, launch: Launch) -> Sandbox:
         with self._lock:
@@ -391,13 +396,13 @@ class SandboxPool:
                 self._busy.add(sandbox)
         return sandbox
 
-    def _give_back(self, sandbox: Sandbox, keep: bool) -> None:
-        """Keep a sandbox warm after an invocation (unless ``keep`` is False, its function changed meanwhile or
-        enough are warm), else close it."""
+    def _give_back(self, sandbox: Sandbox, keep: bool, since: float) -> None:
+        """Keep a sandbox warm after an invocation (unless ``keep`` is False, its function changed since its
+        settings were read or enough are warm), else close it."""
         with self._lock:
             self._busy.discard(sandbox)
-            retired = sandbox in self._retired
-            self._retired.discard(sandbox)
+            changed = max(self._changed.get(sandbox.launch.function, since), self._changed.get(None, since))
+            retired = changed > since
             idle = self._idle.setdefault(sandbox.launch, [])
             if keep and not retired and sandbox.alive() and len(idle) < MAX_IDLE:
                 idle.append(sandbox)
@@ -416,14 +421,11 @@ class SandboxPool:
         return doomed
 
     def discard(self, name: str | None = None) -> None:
-        """Close the warm sandboxes of a function (by its name), or all of them; busy ones are closed when their
-        invocation ends."""
-        def chosen(launch: Launch) -> bool:
-            return name is None or ("AWS_LAMBDA_FUNCTION_NAME", name) in launch.environment
-
+        """Close the warm sandboxes of a function (by its name), or all of them: it changed. Busy ones, and those
+        of invocations that read its settings before now, are closed when their invocation ends."""
         with self._lock:
-            doomed = [s for k in [k for k in self._idle if chosen(k)] for s in self._idle.pop(k)]
-            self._retired.update(s for s in self._busy if chosen(s.launch))
+            self._changed[name] = time.monotonic()
+            doomed = [s for k in [k for k in self._idle if name in (None, k.function)] for s in self._idle.pop(k)]
         for sandbox in doomed:
             sandbox.close()
 
