@@ -15,7 +15,7 @@ set -euo pipefail
 IMAGE="${CLOUDORM_BUILD_IMAGE:-cloudorm/lambda-build:python3.11}"
 LOG_DIR="${TMPDIR:-/tmp}"
 
-engine_answers() { timeout 20 docker info >/dev/null 2>&1; }
+engine_answers() { timeout 10 docker info >/dev/null 2>&1; }
 
 missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
@@ -29,17 +29,17 @@ if ! engine_answers; then
   echo "starting dockerd (log: $LOG_DIR/cloudorm-dockerd.log)"
   # Its own session: it outlives this script and a `timeout` around it (the tests use it afterwards).
   setsid nohup dockerd >"$LOG_DIR/cloudorm-dockerd.log" 2>&1 </dev/null &
-  for _ in $(seq 30); do
-    engine_answers && break
+  deadline=$((SECONDS + 60))
+  until engine_answers; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "dockerd did not answer within 60 s; see $LOG_DIR/cloudorm-dockerd.log" >&2
+      exit 1
+    fi
     sleep 2
   done
-  if ! engine_answers; then
-    echo "dockerd did not answer within 60 s; see $LOG_DIR/cloudorm-dockerd.log" >&2
-    exit 1
-  fi
 fi
 
-if ! timeout 20 docker image inspect "$IMAGE" >/dev/null 2>&1; then
+if ! timeout 10 docker image inspect "$IMAGE" >/dev/null 2>&1; then
   echo "building $IMAGE with debootstrap (about a minute)"
   ROOTFS="$(mktemp -d "$LOG_DIR/cloudorm-rootfs.XXXXXX")"
   trap 'rm -rf "$ROOTFS"' EXIT
