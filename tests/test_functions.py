@@ -450,6 +450,14 @@ def test_bad_settings_are_refused_before_any_request(session: cloudorm.Session, 
     assert c.total == 0
 
 
+def test_the_limits_themselves_are_accepted(session: cloudorm.Session) -> None:
+    with session.count_requests() as c:
+        for memory, timeout in ((128, 1), (10240, 900)):
+            fn = session.Function(uid(), memory=memory, timeout=timeout)
+            assert (fn.memory, fn.timeout) == (memory, timeout)
+    assert c.total == 0
+
+
 @pytest.mark.parametrize("name", ["", "has space", "x" * 65, "a/b", "arn:aws:lambda:us-east-1:12:function:f", 7])
 def test_bad_names_are_refused_before_any_request(session: cloudorm.Session, name: Any) -> None:
     with session.count_requests() as c:
