@@ -89,7 +89,7 @@ class AwsApiService:
         """The provider's name, for errors."""
         self._secrets = secrets
         self._lock = threading.Lock()
-        clients.before_parse("apigateway", ("CreateApiKey", "GetApiKey", "GetApiKeys", "GetUsagePlanKeys",
+        clients.hook("before-parse", "apigateway", ("CreateApiKey", "GetApiKey", "GetApiKeys", "GetUsagePlanKeys",
                                             "GetUsagePlanKey", "CreateUsagePlanKey"), self._protect_values)
 
     # ------------------------------------------------------------------------------------------------ plumbing

@@ -93,18 +93,19 @@ class ClientFactory:
                 self._clients[key] = client
         return client
 
-    def before_parse(self, service: str, operations: tuple[str, ...] | None, handler: Callable[..., None]) -> None:
-        """Call ``handler(response_dict=...)`` on each raw response of ``service`` (only ``operations``, if given)
-        before botocore parses and logs it, on every client of the service, made now or later: the place to
-        protect secrets a response carries (a new access key, an API key's value)."""
-        events = [f"before-parse.{service}.{op}" for op in operations] if operations else [f"before-parse.{service}"]
+    def hook(self, event: str, service: str, operations: tuple[str, ...] | None, handler: Callable[..., None],
+             ) -> None:
+        """Register ``handler`` for botocore's ``event`` (e.g. ``before-parse``: each raw response before botocore
+        parses and logs it; ``needs-retry``) on ``service`` (only ``operations``, if given), on every client of the
+        service, made now or later. The one place secrets in responses are protected and retries are steered."""
+        events = [f"{event}.{service}.{op}" for op in operations] if operations else [f"{event}.{service}"]
         name = getattr(handler, "__qualname__", repr(handler))  # a service made again replaces its own hook
         with self._lock:
-            for event in events:
-                self._hooks[service, event, name] = handler
+            for full in events:
+                self._hooks[service, full, name] = handler
                 for (made, _), client in self._clients.items():
                     if made == service:
-                        client.meta.events.register(event, handler, unique_id=f"cloudorm:{event}:{name}")
+                        client.meta.events.register(full, handler, unique_id=f"cloudorm:{full}:{name}")
 
     def close(self) -> None:
         """Close every client's connections and forget the clients (new ones are made on next use)."""

@@ -87,8 +87,8 @@ class AwsFunctionService:
         self.secrets = secrets
         """Values never shown in error messages."""
         self._lock = threading.Lock()
-        self._guarded: Any = None  # the client whose Invoke is never sent twice
-        clients.before_parse("lambda", None, self._protect_response)
+        clients.hook("before-parse", "lambda", None, self._protect_response)
+        clients.hook("needs-retry", "lambda", ("Invoke",), _no_resend)
 
     # ------------------------------------------------------------------------------------------------ plumbing
 
@@ -184,9 +184,6 @@ class AwsFunctionService:
         """Run a function on ``payload`` (JSON bytes): synchronously (``wait``, with the log tail), or queue it as
         an event (Lambda answers 202). A request that may have reached Lambda is never sent twice."""
         client = self.client
-        if client is not self._guarded:
-            client.meta.events.register("needs-retry.lambda.Invoke", _no_resend, unique_id="cloudorm:no-resend")
-            self._guarded = client
         params: Wire = {"FunctionName": name, "Payload": payload}
         if wait:
             params.update(InvocationType="RequestResponse", LogType="Tail")

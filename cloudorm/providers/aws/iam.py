@@ -75,7 +75,7 @@ class AwsIAMService:
         self._secrets: tuple[str, ...] = secrets
         self._lock = threading.Lock()
         self._identity: Wire | None = None
-        clients.before_parse("iam", ("CreateAccessKey",), self._protect_new_secret)
+        clients.hook("before-parse", "iam", ("CreateAccessKey",), self._protect_new_secret)
 
     # ------------------------------------------------------------------------------------------------ plumbing
 
