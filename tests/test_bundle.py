@@ -180,6 +180,7 @@ def test_wheel_tag_compatibility() -> None:
     ({"source": "{src}/missing"}, "source", ["missing"]),
     ({"requirements": "no-such-requirements.txt"}, "requirements", ["no-such-requirements.txt"]),
     ({"requirements": ["./no-such-project"]}, "requirements", ["no-such-project"]),
+    ({"requirements": ["x @ file:///no-such-project"]}, "requirements", ["no-such-project"]),
     ({"requirements": ["six\nattrs"]}, "requirements", []),
     ({"builder": "podman"}, "builder", ["podman"]),
     ({"image": ""}, "image", []),
@@ -359,8 +360,8 @@ def test_a_local_pure_project_is_vendored(src: Path, tmp_path: Path, monkeypatch
         record = z.read("helpers-2.0.dist-info/RECORD").decode()
     assert "helpers.py," in record and "bin/" not in record and "direct_url" not in record, record
     moved = shutil.copytree(project, tmp_path / "moved" / "helpers")
-    again = build_bundle(source=src, handler="app.handler", architecture="arm64", requirements=[str(moved)],
-                         builder="pip")
+    again = build_bundle(source=src, handler="app.handler", architecture="arm64",
+                         requirements=[f"helpers @ {moved.as_uri()}"], builder="pip")
     assert again.cached and again.path == bundle.path  # where the project is does not matter, its contents do
     monkeypatch.setenv("CLOUDORM_CACHE_DIR", str(tmp_path / "other-cache"))
     elsewhere = build_bundle(source=src, handler="app.handler", architecture="arm64", requirements=[str(moved)],

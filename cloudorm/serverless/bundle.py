@@ -17,6 +17,8 @@ import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import attrs
 
@@ -53,6 +55,7 @@ _SKIP_DIRS = frozenset({"__pycache__", ".git", ".hg", ".svn", ".venv", ".tox", "
 _SKIP_FILES = frozenset({".DS_Store"})
 _SKIP_SUFFIXES = (".pyc", ".pyo")
 _PROJECT_SKIP_DIRS = _SKIP_DIRS | {"build", "dist"}
+_FILE_URL = re.compile(r"([A-Za-z0-9][\w.-]*\s*@\s*)?(?P<url>file:\S+)")  # [name @ ]file:///path/to/project
 _NO_MATCH = re.compile(r"No matching distribution found for (\S+)")
 _WHEEL_NAME = re.compile(r"(?P<name>[^-]+)-(?P<version>[^-]+)(-\d[^-]*)?-(?P<py>[^-]+)-(?P<abi>[^-]+)-(?P<plat>[^-]+)"
                          r"\.whl")
@@ -294,10 +297,11 @@ def _read_requirements_file(path: Path, lines: list[str], projects: list[Path], 
 def _add_line(line: str, base: Path, lines: list[str], projects: list[Path], files: list[Path],
               seen: set[Path]) -> None:
     """One requirement line: nested files are read, constraint files and local projects made absolute."""
-    option, _, value = line.partition(" ")
+    option, _, value = line.partition("=" if re.match(r"--[\w-]+=", line) else " ")
     value = value.strip()
-    if option in ("-r", "--requirement") or line.startswith("--requirement="):
-        nested = base / (value or line.split("=", 1)[1])
+    file_url = _FILE_URL.fullmatch(line)
+    if option in ("-r", "--requirement"):
+        nested = base / value
         if not nested.is_file():
             raise InvalidInput("requirements", f"{line!r}: {nested} does not exist")
         _read_requirements_file(nested, lines, projects, files, seen)
@@ -311,8 +315,9 @@ def _add_line(line: str, base: Path, lines: list[str], projects: list[Path], fil
         _add_line(value, base, lines, projects, files, seen)
     elif line.startswith("-"):
         lines.append(line)
-    elif _is_local(line):
-        project = (base / os.path.expanduser(line.removeprefix("file:"))).resolve()
+    elif file_url is not None or _is_local(line):  # built from a copy, keyed by its contents
+        local = url2pathname(urlparse(file_url["url"]).path) if file_url else line
+        project = (base / os.path.expanduser(local)).resolve()
         if not project.exists():
             raise InvalidInput("requirements", f"local project {line!r} does not exist ({project})")
         projects.append(project)
@@ -322,7 +327,7 @@ def _add_line(line: str, base: Path, lines: list[str], projects: list[Path], fil
 
 
 def _is_local(line: str) -> bool:
-    return line.startswith((".", "/", "~", "file:")) or (os.sep in line and "://" not in line and "@" not in line)
+    return line.startswith((".", "/", "~")) or (os.sep in line and "://" not in line and "@" not in line)
 
 
 # ---- cache keys ---------------------------------------------------------------------------------------------------
