@@ -494,3 +494,13 @@ def test_docker_builder_without_an_engine_says_how_to_fix_it(src: Path, tmp_path
         build_bundle(source=src, handler="app.handler", requirements=["six==1.14.0"], builder="docker")
     assert not isinstance(e.value, InvalidInput)
     assert "Docker engine" in str(e.value) and "builder='pip'" in str(e.value)
+
+
+def test_auto_without_an_engine_names_the_package_that_needs_one(src: Path, cext_project: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("docker", reason="the docker SDK is not installed (pip install 'cloudorm[docker]')")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    with pytest.raises(InvalidInput) as e:
+        build_bundle(source=src, handler="app.handler", requirements=[str(cext_project)])
+    assert e.value.field == "requirements" and str(cext_project) in e.value.reason
+    assert "would compile for this machine" in e.value.reason and "a Docker engine and none answers" in e.value.reason

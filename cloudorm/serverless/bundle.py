@@ -385,26 +385,28 @@ def _vendored(reqs: _Requirements, rt: Runtime, arch: str, builder: str, image: 
 
 def _install(reqs: _Requirements, rt: Runtime, arch: str, builder: str, image: str | None, work: Path) -> int:
     """Install ``reqs`` into ``work/site`` with the chosen builder; the number of pip runs."""
-    runs = 0
+    needs: _NeedsCompile | None = None
     if builder != "docker":
         try:
             return _install_pip(reqs, rt, arch, work)
         except _NeedsCompile as e:
-            platform = f"{rt.name} on {arch}"
             if builder == "pip":
-                raise InvalidInput("requirements", f"{e.name} has no wheel for {platform} and would compile for "
-                                                   f"this machine; use builder='docker' to build it in a Lambda "
-                                                   f"build image ({e.detail})") from None
-            if not bundle_docker.engine_available():
-                raise InvalidInput("requirements", f"{e.name} has no wheel for {platform} and would compile for "
-                                                   "this machine; builder='docker' would build it in a Lambda "
-                                                   f"build image, but no Docker engine answers ({e.detail})") from None
+                raise InvalidInput("requirements", f"{e.name} has no wheel for {rt.name} on {arch} and would "
+                                                   "compile for this machine; use builder='docker' to build it in a "
+                                                   f"Lambda build image ({e.detail})") from None
             log.info("%s must be compiled: building the requirements with Docker", e.name)
             shutil.rmtree(work / "site", ignore_errors=True)
-            runs = e.runs
-    _install_docker(reqs, rt, arch, image or bundle_docker.default_image(rt, arch), work)
+            needs = e
+    try:
+        _install_docker(reqs, rt, arch, image or bundle_docker.default_image(rt, arch), work)
+    except bundle_docker.NoEngine as e:
+        if needs is None:
+            raise
+        raise InvalidInput("requirements", f"{needs.name} has no wheel for {rt.name} on {arch} and would compile "
+                                           f"for this machine; builder='docker' would build it in a Lambda build "
+                                           f"image, and that needs {e.reason} ({needs.detail})") from None
     _verify(work / "site", rt, arch, built_here=True)
-    return runs + 1  # the container's pip
+    return (needs.runs if needs else 0) + 1  # the container's pip
 
 
 def _pip(*args: str) -> subprocess.CompletedProcess[str]:

@@ -32,34 +32,32 @@ sys.exit(subprocess.call([sys.executable, "-m", "pip", *sys.argv[2:]]))
 """.replace("WRONG_PYTHON", str(_WRONG_PYTHON))
 
 
+class NoEngine(CloudError):
+    """There is nothing to build in: the docker SDK is not installed, or no Docker engine answers."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"builder='docker' needs {reason}, or use builder='pip'")
+        self.reason = reason
+
+
 def default_image(runtime: Runtime, architecture: str) -> str:
     """AWS SAM's build image for ``runtime`` on ``architecture`` (the image ``sam build --use-container`` uses)."""
     return f"public.ecr.aws/sam/build-python{runtime.python_version}:latest-{architecture}"
 
 
 def _client() -> Any:
-    """A docker SDK client for the environment's engine; ``CloudError`` naming the fix when there is none."""
+    """A docker SDK client for the environment's engine; ``NoEngine`` naming the fix when there is none."""
     try:
         import docker
     except ImportError as e:
-        raise CloudError("builder='docker' needs the docker SDK: pip install 'cloudorm[docker]' "
-                         "(or use builder='pip')") from e
+        raise NoEngine("the docker SDK: pip install 'cloudorm[docker]'") from e
     try:
         client = docker.from_env(timeout=30)
         client.ping()
     except Exception as e:  # the SDK raises DockerException, requests' errors or OSError depending on the transport
-        raise CloudError(f"builder='docker' needs a Docker engine and none answers ({type(e).__name__}): start "
-                         "dockerd (or point DOCKER_HOST at an engine), or use builder='pip'") from None
+        raise NoEngine(f"a Docker engine and none answers ({type(e).__name__}): start dockerd (or point "
+                       "DOCKER_HOST at an engine)") from None
     return client
-
-
-def engine_available() -> bool:
-    """True when the docker SDK is installed and a Docker engine answers a ping."""
-    try:
-        _client().close()
-    except CloudError:
-        return False
-    return True
 
 
 def _host_ca_bundle() -> Path | None:
@@ -76,7 +74,8 @@ def install_requirements(workdir: Path, requirements: str, *, runtime: Runtime, 
     """Run ``pip install --target out -r requirements`` in ``image`` with ``workdir`` mounted at ``/cloudorm``;
     the installed tree lands in ``workdir/out``, owned by the calling user. ``requirements`` is the file's path
     inside the container. The container shares the host's network and trusts the host's CA bundle, so it reaches
-    the package index exactly as the host's pip does; it is removed afterwards."""
+    the package index exactly as the host's pip does; it is removed afterwards. ``NoEngine`` when Docker is not
+    there."""
     import docker.errors
 
     client = _client()
