@@ -268,7 +268,8 @@ def test_same_inputs_same_bytes_in_two_caches(src: Path, tmp_path: Path,
 
 
 @pytest.mark.usefixtures("no_pip")
-def test_the_cache_key_holds_what_changes_the_zip_and_nothing_else(src: Path, tmp_path: Path) -> None:
+def test_the_cache_key_holds_what_changes_the_zip_and_nothing_else(src: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     first = build_bundle(source=src, handler="app.handler")
     moved = shutil.copytree(src, tmp_path / "elsewhere")
     variants: list[dict[str, Any]] = [{"runtime": "python3.11"}, {"architecture": "arm64"},
@@ -277,6 +278,13 @@ def test_the_cache_key_holds_what_changes_the_zip_and_nothing_else(src: Path, tm
         same = build_bundle(**{"source": src, "handler": "app.handler", **args})
         assert same.cached and same.path == first.path, args
         assert same.runtime == args.get("runtime", "python3.12")
+    for path in moved.rglob("*"):  # as if checked out later under umask 077: other times, other modes
+        if path.is_file():
+            path.chmod(0o700 if path.name == "run.sh" else 0o600)
+            os.utime(path, (1e9, 1e9))
+    monkeypatch.setenv("CLOUDORM_CACHE_DIR", str(tmp_path / "other-cache"))
+    rebuilt = build_bundle(source=moved, handler="app.handler")
+    assert not rebuilt.cached and rebuilt.read() == first.read()
     (moved / "lib" / "__init__.py").chmod(0o755)   # a mode is part of the zip
     assert not build_bundle(source=moved, handler="app.handler").cached
     (moved / "run.sh").write_text("#!/bin/sh\necho bye\n")
