@@ -295,6 +295,10 @@ class FunctionService(Protocol):
         """Remove one statement of the function's resource policy."""
 
 
+API_GATEWAY_PRINCIPAL = "apigateway.amazonaws.com"
+"""The service principal a function's invoke permission names so that an API's routes may call it."""
+
+
 class ApiService(Protocol):
     """REST APIs in front of functions, with stages, API keys and usage plans (API Gateway's REST model).
 

@@ -17,6 +17,7 @@ import attrs
 from cloudorm import errors as ce
 from cloudorm.credentials import protect
 from cloudorm.listing import Listing
+from cloudorm.providers.base import API_GATEWAY_PRINCIPAL
 from cloudorm.serverless.routes import (
     FunctionLike,
     Quota,
@@ -44,8 +45,6 @@ if TYPE_CHECKING:
 __all__ = ["Api", "ApiKey", "Quota", "Throttle"]
 
 Wire = dict[str, Any]
-PRINCIPAL = "apigateway.amazonaws.com"
-"""Who the invoke permissions let call the functions."""
 
 
 def _name(value: Any) -> str:
@@ -390,7 +389,7 @@ class Api:
                     continue
                 if sid in have:
                     functions.remove_permission(arn, sid)
-                functions.add_permission(arn, sid, PRINCIPAL, source)
+                functions.add_permission(arn, sid, API_GATEWAY_PRINCIPAL, source)
             for sid in have.keys() - statements.keys():
                 functions.remove_permission(arn, sid)
 

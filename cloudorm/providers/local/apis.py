@@ -18,8 +18,8 @@ from typing import Any
 from cloudorm import errors as ce
 from cloudorm.providers.aws.apigateway import AwsApiService
 from cloudorm.providers.aws.clients import ClientFactory
-from cloudorm.providers.base import FunctionService
-from cloudorm.providers.local.gateway import Plan, Route, Routing, changed, gateway, generation
+from cloudorm.providers.base import API_GATEWAY_PRINCIPAL, FunctionService
+from cloudorm.providers.local.gateway import Plan, Route, Routing, changed, changed_by, gateway, generation
 
 Wire = dict[str, Any]
 
@@ -30,8 +30,6 @@ REFRESH_GAP = 0.1
 """Least seconds between two reads of an API forced by requests it would refuse."""
 
 _DEFAULT_ACCOUNT = "123456789012"
-PRINCIPAL = "apigateway.amazonaws.com"
-"""The service principal a function's policy must allow for the gateway to invoke it."""
 _deployed: dict[tuple[str, str], list[Wire]] = {}
 """(api id, deployment id) → the resources it deployed, for deployments made by this process."""
 
@@ -45,6 +43,7 @@ class LocalApiService(AwsApiService):
         self.functions = functions
         """The function service the gateway invokes."""
         self._cache: dict[str, tuple[float, int, Routing | None]] = {}
+        clients.hook("after-call", "apigateway", None, changed_by)
         self._reading = threading.Lock()
 
     # ------------------------------------------------------------------------------------------ data plane
@@ -110,24 +109,12 @@ class LocalApiService(AwsApiService):
                 statements = self.functions.permissions(arn)
             except ce.NotFound:  # a function that is gone: the gateway answers 500, as API Gateway does
                 statements = []
-            grants[arn] = tuple(s.get("source_arn") or "*" for s in statements if s.get("principal") == PRINCIPAL)
+            grants[arn] = tuple(s.get("source_arn") or "*" for s in statements
+                                if s.get("principal") == API_GATEWAY_PRINCIPAL)
         return grants
 
     # ------------------------------------------------------------------------------------------ changes
-
-    def create_api(self, name: str, description: str | None) -> Wire:
-        """Create a REST API."""
-        try:
-            return super().create_api(name, description)
-        finally:
-            changed()
-
-    def update_api(self, api_id: str, description: str | None) -> None:
-        """Change an API's description."""
-        try:
-            super().update_api(api_id, description)
-        finally:
-            changed()
+    # Every other change reaches the gateway through the ``changed_by`` hook (any request that is not a read).
 
     def delete_api(self, api_id: str) -> None:
         """Delete an API; the gateway stops serving it."""
@@ -138,92 +125,12 @@ class LocalApiService(AwsApiService):
                 _deployed.pop(deployed, None)
             changed()
 
-    def create_resource(self, api_id: str, parent_id: str, path_part: str) -> Wire:
-        """Add a child resource."""
-        try:
-            return super().create_resource(api_id, parent_id, path_part)
-        finally:
-            changed()
-
-    def delete_resource(self, api_id: str, resource_id: str) -> None:
-        """Remove a resource."""
-        try:
-            super().delete_resource(api_id, resource_id)
-        finally:
-            changed()
-
-    def put_lambda_method(self, api_id: str, resource_id: str, method: str, function_arn: str,
-                          key_required: bool) -> None:
-        """Create or replace a Lambda proxy method."""
-        try:
-            super().put_lambda_method(api_id, resource_id, method, function_arn, key_required)
-        finally:
-            changed()
-
-    def put_mock_method(self, api_id: str, resource_id: str, method: str, headers: dict[str, str]) -> None:
-        """Create or replace a method the gateway answers itself."""
-        try:
-            super().put_mock_method(api_id, resource_id, method, headers)
-        finally:
-            changed()
-
-    def delete_method(self, api_id: str, resource_id: str, method: str) -> None:
-        """Remove a method."""
-        try:
-            super().delete_method(api_id, resource_id, method)
-        finally:
-            changed()
-
     def deploy(self, api_id: str, stage: str, description: str | None, stage_description: str | None) -> str:
         """Deploy the current routes to ``stage``; the gateway serves them from the next request."""
         try:
             deployment_id = super().deploy(api_id, stage, description, stage_description)
             _deployed[(api_id, deployment_id)] = self.resources(api_id)
             return deployment_id
-        finally:
-            changed()
-
-    def create_usage_plan(self, name: str, description: str | None, stages: list[tuple[str, str]],
-                          throttle: Wire | None, quota: Wire | None) -> Wire:
-        """Create a usage plan."""
-        try:
-            return super().create_usage_plan(name, description, stages, throttle, quota)
-        finally:
-            changed()
-
-    def update_usage_plan(self, plan_id: str, description: str | None, throttle: Wire | None,
-                          quota: Wire | None) -> None:
-        """Change a plan's limits."""
-        try:
-            super().update_usage_plan(plan_id, description, throttle, quota)
-        finally:
-            changed()
-
-    def delete_usage_plan(self, plan_id: str) -> None:
-        """Delete a usage plan."""
-        try:
-            super().delete_usage_plan(plan_id)
-        finally:
-            changed()
-
-    def create_key(self, name: str, description: str | None, enabled: bool) -> Wire:
-        """Create an API key."""
-        try:
-            return super().create_key(name, description, enabled)
-        finally:
-            changed()
-
-    def add_key_to_plan(self, plan_id: str, key_id: str) -> None:
-        """Let a key call a plan's stages, from the next request on."""
-        try:
-            super().add_key_to_plan(plan_id, key_id)
-        finally:
-            changed()
-
-    def delete_key(self, key_id: str) -> None:
-        """Delete an API key; the gateway refuses it from the next request on."""
-        try:
-            super().delete_key(key_id)
         finally:
             changed()
 

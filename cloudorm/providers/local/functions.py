@@ -32,7 +32,7 @@ from cloudorm.errors import CloudError, InvalidInput
 from cloudorm.providers.aws import SERVICES
 from cloudorm.providers.aws.clients import ClientFactory
 from cloudorm.providers.aws.functions import AwsFunctionService
-from cloudorm.providers.local.gateway import changed
+from cloudorm.providers.local.gateway import changed_by
 from cloudorm.providers.local.runtime import (
     Launch,
     Outcome,
@@ -138,6 +138,8 @@ class LocalFunctionService(AwsFunctionService):
 
     def __init__(self, clients: ClientFactory, provider: str, secrets: tuple[str, ...] = ()) -> None:
         super().__init__(clients, provider, secrets)
+        # the local gateway keeps each function's invoke permissions: a change drops what it keeps
+        clients.hook("after-call", "lambda", ("AddPermission", "RemovePermission", "DeleteFunction"), changed_by)
         self.store = CodeStore(cache_dir("local-functions"))
         """Where uploaded code is kept."""
         self._checked: set[tuple[Path, str]] = set()
@@ -204,21 +206,6 @@ class LocalFunctionService(AwsFunctionService):
         finally:
             self._remember(name, None)
             pool().discard(_short_name(name))
-            changed()  # the gateway's grants for it are gone
-
-    def add_permission(self, name: str, statement_id: str, principal: str, source_arn: str) -> None:
-        """Add a statement to the function's policy; the local gateway sees it from the next request."""
-        try:
-            super().add_permission(name, statement_id, principal, source_arn)
-        finally:
-            changed()
-
-    def remove_permission(self, name: str, statement_id: str) -> None:
-        """Remove a statement of the function's policy; the local gateway sees it from the next request."""
-        try:
-            super().remove_permission(name, statement_id)
-        finally:
-            changed()
 
     def invoke(self, name: str, payload: bytes, wait: bool = True) -> Wire:
         """Run the handler in a local sandbox on ``payload`` (JSON bytes) and answer as Lambda does; with

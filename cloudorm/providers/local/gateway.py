@@ -134,6 +134,13 @@ def changed() -> None:
         _generation += 1
 
 
+def changed_by(model: Any, **_: Any) -> None:
+    """botocore's ``after-call`` hook on the local cloud's API Gateway and Lambda clients: a request that is not a
+    read (``Get...``, ``List...``) may have changed what the gateway keeps."""
+    if not model.name.startswith(("Get", "List")):
+        changed()
+
+
 def generation() -> int:
     """How many changes ``changed()`` has noted (what the gateway keeps is valid for one generation)."""
     return _generation
