@@ -249,6 +249,17 @@ def test_zip_layout_modes_and_timestamps(src: Path, tmp_path: Path) -> None:
     assert bundle.size == len(bundle.read()) and bundle.unzipped_size == sum(i.file_size for i in infos.values())
 
 
+@pytest.mark.usefixtures("no_pip")
+def test_linked_folders_are_followed_once(src: Path, tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "util.py").write_text("X = 1\n")
+    (src / "shared").symlink_to(shared, target_is_directory=True)
+    (src / "lib" / "loop").symlink_to(src / "lib", target_is_directory=True)   # a cycle: walked once
+    assert build_bundle(source=src, handler="app.handler").names() == [
+        "app.py", "lib/__init__.py", "run.sh", "shared/util.py"]
+
+
 def test_same_inputs_same_bytes_in_two_caches(src: Path, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     built = []

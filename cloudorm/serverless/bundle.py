@@ -168,8 +168,15 @@ def _skipped(name: str) -> bool:
 
 
 def _walk(root: Path, skip_dirs: frozenset[str], prefix: str = "") -> Iterator[tuple[str, _Member]]:
-    """(zip name, member) for every file under ``root``, skipping caches, VCS folders and bytecode."""
-    for dirpath, dirnames, filenames in os.walk(root):
+    """(zip name, member) for every file under ``root``, skipping caches, VCS folders and bytecode; a linked folder
+    is followed (its files are shipped, as Lambda cannot resolve the link), once."""
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:  # a link back to a folder already walked (a cycle)
+            dirnames[:] = []
+            continue
+        seen.add(real)
         dirnames[:] = sorted(d for d in dirnames if d not in skip_dirs and not d.endswith(".egg-info"))
         rel = Path(dirpath).relative_to(root)
         for filename in sorted(filenames):
