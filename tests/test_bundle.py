@@ -449,10 +449,17 @@ def docker_client() -> Iterator[Any]:
 
 
 def run_in_image(client: Any, folder: Path, code: str) -> str:
-    """Run ``python3 -c code`` in the build image with ``folder`` as /var/task (Lambda's code folder)."""
-    out: bytes = client.containers.run(BUILD_IMAGE, ["python3", "-c", code], volumes={
-        str(folder): {"bind": "/var/task", "mode": "ro"}}, working_dir="/var/task", remove=True)
-    return out.decode().strip()
+    """Run ``python3 -c code`` in the build image with ``folder`` as /var/task (Lambda's code folder); the
+    container is removed even when it cannot start."""
+    container = client.containers.create(BUILD_IMAGE, ["python3", "-c", code], volumes={
+        str(folder): {"bind": "/var/task", "mode": "ro"}}, working_dir="/var/task", network_mode="none")
+    try:
+        container.start()
+        assert container.wait(timeout=120)["StatusCode"] == 0, container.logs().decode()
+        out: bytes = container.logs(stdout=True, stderr=False)
+        return out.decode().strip()
+    finally:
+        container.remove(force=True)
 
 
 def test_docker_builds_a_c_extension_that_imports(docker_client: Any, src: Path, cext_project: Path,
