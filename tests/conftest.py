@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -99,6 +100,21 @@ def sent_params(session: cloudorm.Session) -> Iterator[list[tuple[str, dict[str,
         yield calls
     finally:
         client.meta.events.unregister("provide-client-params.dynamodb", unique_id="test-recorder")
+
+
+@pytest.fixture
+def app(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """The test module's ``HANDLER`` source, written as ``src/app.py`` in a fresh directory."""
+    path = tmp_path / "src" / "app.py"
+    path.parent.mkdir()
+    path.write_text(request.module.HANDLER)
+    return path
+
+
+@pytest.fixture
+def role(session: cloudorm.Session) -> cloudorm.Role:
+    """An execution role Lambda may assume, on the test's session."""
+    return session.Role(f"role-{uuid.uuid4().hex[:10]}", service="lambda").save()
 
 
 Factory = Callable[..., Any]

@@ -47,19 +47,6 @@ def writes(counter: Any) -> dict[str, int]:
     return {op: n for op, n in counter.by_operation.items() if op.split(".", 1)[1].startswith(WRITES)}
 
 
-@pytest.fixture
-def app(tmp_path: Path) -> Path:
-    path = tmp_path / "src" / "app.py"
-    path.parent.mkdir()
-    path.write_text(HANDLER)
-    return path
-
-
-@pytest.fixture
-def role(session: cloudorm.Session) -> Role:
-    return session.Role(uid("role"), service="lambda").save()
-
-
 MakeFunction = Callable[[], cloudorm.Function]
 
 

@@ -35,21 +35,6 @@ def uid(prefix: str = "fn") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-@pytest.fixture
-def app(tmp_path: Path) -> Path:
-    """A handler module in a fresh directory."""
-    path = tmp_path / "src" / "app.py"
-    path.parent.mkdir()
-    path.write_text(HANDLER)
-    return path
-
-
-@pytest.fixture
-def role(session: cloudorm.Session) -> Role:
-    """An execution role Lambda may assume."""
-    return session.Role(uid("role"), service="lambda").save()
-
-
 Deploy = Callable[..., cloudorm.Function]
 
 
