@@ -433,10 +433,15 @@ def test_provider_errors_are_mapped(session: cloudorm.Session, fn: cloudorm.Func
 # ---------------------------------------------------------------------------------------------- real HTTP (local)
 
 
+LOCAL_ONLY = pytest.mark.parametrize("session", ["local"], indirect=True)
+"""For tests that send HTTP requests: the local cloud's gateway serves them (moto stores APIs, it does not run
+them)."""
+
+
 @pytest.fixture
 def local(session: cloudorm.Session) -> cloudorm.Session:
-    if session.provider != "local":
-        pytest.skip("requests are served by the local cloud's gateway (moto stores APIs, it does not run them)")
+    """The local session (tests using it are marked ``LOCAL_ONLY``)."""
+    assert session.provider == "local"
     return session
 
 
@@ -454,6 +459,7 @@ def call(url: str, key: str | None = None, method: str = "GET") -> tuple[int, An
         return status, body.decode(errors="replace"), headers
 
 
+@LOCAL_ONLY
 def test_http_reaches_the_handler_with_path_parameters(local: cloudorm.Session, fn: cloudorm.Function,
                                                        apis: list[cloudorm.Api]) -> None:
     api = local.Api(uid(), function=fn, route="/orders/{id}").route("/files/{proxy+}", "ANY", fn)
@@ -469,6 +475,7 @@ def test_http_reaches_the_handler_with_path_parameters(local: cloudorm.Session, 
     assert call(api.url_for("/nothing"))[0] in (403, 404)
 
 
+@LOCAL_ONLY
 def test_http_key_required(local: cloudorm.Session, fn: cloudorm.Function, apis: list[cloudorm.Api]) -> None:
     api = local.Api(uid(), function=fn, route="/secure", key_required=True)
     apis.append(api)
@@ -480,6 +487,7 @@ def test_http_key_required(local: cloudorm.Session, fn: cloudorm.Function, apis:
     assert call(api.url_for("/secure"), key=value)[0] == 200
 
 
+@LOCAL_ONLY
 def test_http_throttle(local: cloudorm.Session, fn: cloudorm.Function, apis: list[cloudorm.Api]) -> None:
     api = local.Api(uid(), function=fn, route="/t", key_required=True, throttle=Throttle(rate=1.0, burst=1))
     apis.append(api)
@@ -491,6 +499,7 @@ def test_http_throttle(local: cloudorm.Session, fn: cloudorm.Function, apis: lis
     assert call(api.url_for("/t"), key=value)[0] == 200  # a second later the bucket has a token again
 
 
+@LOCAL_ONLY
 def test_http_quota(local: cloudorm.Session, fn: cloudorm.Function, apis: list[cloudorm.Api]) -> None:
     api = local.Api(uid(), function=fn, route="/q", key_required=True, quota=Quota(limit=2, period="DAY"))
     apis.append(api)
@@ -499,6 +508,7 @@ def test_http_quota(local: cloudorm.Session, fn: cloudorm.Function, apis: list[c
     assert [call(api.url_for("/q"), key=value)[0] for _ in range(3)] == [200, 200, 429]
 
 
+@LOCAL_ONLY
 def test_http_cors_preflight(local: cloudorm.Session, fn: cloudorm.Function, apis: list[cloudorm.Api]) -> None:
     api = local.Api(uid(), function=fn, route="/c", method="POST", cors="https://example.com")
     apis.append(api)
