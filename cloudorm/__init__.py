@@ -6,6 +6,7 @@
 """
 
 from cloudorm import errors
+from cloudorm.compute import Cluster, CommandResult, CommandResults, KeyPair, Node
 from cloudorm.iam import AccessKey, Group, Policy, Role, Statement, User
 from cloudorm.nosql import (
     Attr,
@@ -51,13 +52,18 @@ __all__ = [
     "BlobListing",
     "BlobReader",
     "Bucket",
+    "Cluster",
+    "CommandResult",
+    "CommandResults",
     "Condition",
     "Function",
     "GlobalIndex",
     "Group",
     "Item",
     "KeyAttr",
+    "KeyPair",
     "LocalIndex",
+    "Node",
     "Policy",
     "PresignedPost",
     "Provisioned",

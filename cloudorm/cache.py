@@ -1,4 +1,5 @@
-"""Where cloudorm keeps files between runs (Lambda bundles, downloaded wheels, the local cloud's function code)."""
+"""Where cloudorm keeps files between runs: a cache (Lambda bundles, downloaded wheels, the local cloud's function
+code) that may be deleted, and state (a cluster's keys and known hosts) that must not be."""
 
 from __future__ import annotations
 
@@ -15,4 +16,16 @@ def cache_dir(*parts: str) -> Path:
         root = os.path.join(xdg, "cloudorm")
     path = Path(root, *parts)
     path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def state_dir(*parts: str) -> Path:
+    """The directory ``parts`` under cloudorm's state, created if needed with mode 0700: ``$CLOUDORM_STATE_DIR``,
+    else ``$XDG_STATE_HOME/cloudorm``, else ``~/.local/state/cloudorm``."""
+    root = os.environ.get("CLOUDORM_STATE_DIR")
+    if not root:
+        xdg = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+        root = os.path.join(xdg, "cloudorm")
+    path = Path(root, *parts)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path

@@ -158,6 +158,17 @@ class ClusterError(CloudError):
         self.causes = dict(causes or {})
 
 
+class HostKeyMismatch(CloudError):
+    """A node's SSH host key is not the one pinned or recorded for it: the connection was refused."""
+
+    def __init__(self, message: str, host: str | None = None, expected: str | None = None,
+                 actual: str | None = None, **provider: Any) -> None:
+        super().__init__(message, **provider)
+        self.host = host
+        self.expected = expected
+        self.actual = actual
+
+
 class Timeout(CloudError):
     """An operation or wait did not finish before its deadline."""
 
@@ -174,6 +185,7 @@ __all__ = [
     "CommandFailed",
     "ConflictError",
     "FunctionError",
+    "HostKeyMismatch",
     "InvalidInput",
     "NotFound",
     "Throttled",

@@ -9,6 +9,8 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar, overload
 
+from cloudorm.compute.cluster import Cluster as ClusterEntity
+from cloudorm.compute.keys import KeyPair
 from cloudorm.counting import RequestCounter
 from cloudorm.errors import InvalidInput
 from cloudorm.iam.group import Group as GroupEntity
@@ -25,6 +27,7 @@ from cloudorm.nosql.transaction import Transaction, transact_get
 from cloudorm.providers import provider_class
 from cloudorm.providers.base import (
     ApiService,
+    ComputeService,
     FunctionService,
     IAMService,
     NoSQLService,
@@ -99,6 +102,12 @@ class Session:
     def api_gateway(self) -> ApiService:
         """The provider's API gateway service (``Unsupported`` if it has none)."""
         svc: ApiService = self._provider.service("api_gateway")
+        return svc
+
+    @property
+    def compute(self) -> ComputeService:
+        """The provider's compute service: droplets, instances or local nodes (``Unsupported`` if it has none)."""
+        svc: ComputeService = self._provider.service("compute")
         return svc
 
     def count_requests(self) -> RequestCounter:
@@ -274,5 +283,29 @@ class Session:
         def fetch(start: Any, size: int | None) -> tuple[list[ApiEntity], Any]:
             found, after = self.api_gateway.list_apis(start, size)
             return [ApiEntity._from_record(self, r) for r in found], after
+
+        return Listing(fetch)
+
+    # ------------------------------------------------------------------------------------------- Compute
+
+    def Cluster(self, name: str, size: int | None = None, *, node_size: str | None = None,
+                price_per_node: float | None = None, image: str | None = None, region: str | None = None,
+                ssh_key: KeyPair | str | os.PathLike[str] | None = None, user: str | None = None,
+                runtime: str | None = "python3", requirements: Iterable[str] | str | os.PathLike[str] = (),
+                files: Iterable[Any] = (), setup: Iterable[str] = (), allow_ssh_from: Iterable[str] | None = None,
+                host_keys: str = "strict", ssh_config: str | os.PathLike[str] | None = None,
+                max_parallel: int = 16, boot_timeout: float = 600.0, progress: bool | None = None) -> ClusterEntity:
+        """A cluster of ``size`` identical nodes: ``s.Cluster("workers", size=3, price_per_node=20,
+        requirements=["numpy"], setup=["echo ready"]).save()``; an existing one by name (``refresh()`` attaches)."""
+        return ClusterEntity(self, name, size, node_size=node_size, price_per_node=price_per_node, image=image,
+                             region=region, ssh_key=ssh_key, user=user, runtime=runtime, requirements=requirements,
+                             files=files, setup=setup, allow_ssh_from=allow_ssh_from, host_keys=host_keys,
+                             ssh_config=ssh_config, max_parallel=max_parallel, boot_timeout=boot_timeout,
+                             progress=progress)
+
+    def clusters(self) -> Listing[ClusterEntity]:
+        """Every cluster cloudorm made on this account (found by its nodes' tag), lazily."""
+        def fetch(start: Any, size: int | None) -> tuple[list[ClusterEntity], Any]:
+            return [ClusterEntity(self, name) for name in self.compute.list_clusters()], None
 
         return Listing(fetch)

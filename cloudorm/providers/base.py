@@ -398,6 +398,74 @@ def _seconds(value: Any) -> Any:
     return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+class ComputeService(Protocol):
+    """Virtual servers (DigitalOcean droplets, EC2 instances, local working directories) grouped into clusters.
+
+    A cluster is the set of nodes carrying the provider's tag for its name (no central controller); the provider
+    maps a cluster name to its own tag form. A node record is a neutral dict: ``id`` (str), ``name``, ``status``
+    (``"pending"``, ``"active"``, ``"off"`` or ``"deleted"``), ``address`` (the public IPv4 address SSH uses, None
+    until assigned), ``private_address``, ``size`` (slug or instance type), ``region``, ``image``, ``cluster``
+    (name), ``created`` (datetime or None). A size record: ``slug``, ``price_monthly`` (USD, float), ``vcpus``,
+    ``memory_mb``, ``disk_gb``, ``regions`` (list) and ``available`` (bool). A key record: ``id``, ``name``,
+    ``fingerprint``, ``created`` (True when this call registered it). A node ``spec`` for ``create_nodes``:
+    ``size``, ``image``, ``region``, ``key_id`` (from ``import_key``), ``user_data`` (cloud-init text or None),
+    ``firewall_id`` (or None). A missing node, key or firewall is ``NotFound``."""
+
+    default_image: str
+    """The image a cluster gets when none is named (an Ubuntu LTS with cloud-init)."""
+
+    default_size: str
+    """The node size a cluster gets when neither a size nor a price is named."""
+
+    accepts_host_keys: bool
+    """True when nodes take their SSH host key from cloud-init user data (so even a first connection is verified)."""
+
+    def default_user(self, image: str) -> str:
+        """The login user of nodes made from ``image`` (``root`` on DigitalOcean, ``ubuntu`` on Ubuntu AMIs)."""
+
+    def list_sizes(self) -> list[Wire]:
+        """Every size this account may create, with its monthly price."""
+
+    def import_key(self, name: str, public_key: str) -> Wire:
+        """Register an OpenSSH public key; an identical key already registered is returned (``created`` False)."""
+
+    def delete_key(self, key_id: str) -> None:
+        """Remove a registered key."""
+
+    def create_firewall(self, cluster: str, cidrs: Sequence[str]) -> str:
+        """Allow SSH (tcp/22) from ``cidrs`` to the cluster's nodes, outbound everything; returns its id."""
+
+    def find_firewall(self, cluster: str) -> str | None:
+        """The id of the firewall ``create_firewall`` made for ``cluster``, if any."""
+
+    def delete_firewall(self, firewall_id: str) -> None:
+        """Remove a firewall (or security group)."""
+
+    def create_nodes(self, cluster: str, names: Sequence[str], spec: Wire) -> list[Wire]:
+        """Create one node per name, tagged for ``cluster`` (DigitalOcean: up to 10 per request); their records,
+        usually still ``pending``. Nodes created before a failing request stay tagged, so ``list_nodes`` finds
+        them."""
+
+    def list_nodes(self, cluster: str) -> list[Wire]:
+        """Every node tagged for ``cluster`` and not deleted, all pages read."""
+
+    def list_clusters(self) -> list[str]:
+        """The names of clusters that have nodes (or a firewall) made by cloudorm."""
+
+    def get_node(self, node_id: str) -> Wire:
+        """The current record of one node."""
+
+    def delete_nodes(self, node_ids: Sequence[str]) -> None:
+        """Destroy nodes by id (already gone ones are no error)."""
+
+    def reboot_node(self, node_id: str) -> None:
+        """Reboot a node (a provider action; returns once it was accepted)."""
+
+    def shell(self, node: Wire) -> Any:
+        """A ``cloudorm.compute.shell.Shell`` for nodes the provider runs itself (the local provider's working
+        directories), or None: the node is reached over SSH at its ``address``."""
+
+
 @attrs.frozen
 class Options:
     """Transport settings a Session passes to every SDK client: retries, timeouts, pool size and, for object

@@ -42,7 +42,7 @@ class AwsProvider(Provider):
     """AWS: credentials from the dict or boto3's default chain, one client per service."""
 
     name: ClassVar[str] = "aws"
-    areas: ClassVar[frozenset[str]] = frozenset({"nosql", "iam", "storage", "serverless", "api_gateway"})
+    areas: ClassVar[frozenset[str]] = frozenset({"nosql", "iam", "storage", "serverless", "api_gateway", "compute"})
     default_region: ClassVar[str] = "us-east-1"
 
     def __init__(self, creds: Mapping[str, Any] | None, region: str | None,
@@ -127,7 +127,14 @@ class AwsProvider(Provider):
             return self._function_service()
         if area == "api_gateway":
             return self._api_service()
+        if area == "compute":
+            return self._compute_service()
         return super()._make_service(area)
+
+    def _compute_service(self) -> Any:
+        from cloudorm.providers.aws.ec2 import AwsComputeService
+
+        return AwsComputeService(self.clients, self.name, self.secrets())
 
     def _function_service(self) -> Any:
         from cloudorm.providers.aws.functions import AwsFunctionService

@@ -22,7 +22,7 @@ class LocalProvider(AwsProvider):
     """The local cloud: the AWS provider pointed at an embedded (or given) moto server."""
 
     name: ClassVar[str] = "local"
-    areas: ClassVar[frozenset[str]] = frozenset({"nosql", "iam", "storage", "serverless", "api_gateway"})
+    areas: ClassVar[frozenset[str]] = frozenset({"nosql", "iam", "storage", "serverless", "api_gateway", "compute"})
     isolated: ClassVar[bool] = True
 
     def __init__(self, creds: Mapping[str, Any] | None, region: str | None,
@@ -51,6 +51,11 @@ class LocalProvider(AwsProvider):
         if self.credentials is LOCAL_CREDENTIALS:
             out.pop("key", None)
         return out
+
+    def _compute_service(self) -> Any:
+        from cloudorm.providers.local.compute import LocalComputeService
+
+        return LocalComputeService(self.name)
 
     def _function_service(self) -> Any:
         from cloudorm.providers.local.functions import LocalFunctionService

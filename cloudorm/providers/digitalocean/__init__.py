@@ -1,4 +1,5 @@
-"""DigitalOcean: droplets (through pydo) and Spaces (S3-compatible storage); credentials are an API token.
+"""DigitalOcean: droplets as cluster nodes (through pydo, ``compute.py``) and Spaces (S3-compatible storage);
+credentials are an API token.
 
 Spaces is reached through boto3 at ``https://{region}.digitaloceanspaces.com`` with the Spaces access key
 (``spaces_key``/``spaces_secret`` in creds), which is separate from the API token.
@@ -32,10 +33,10 @@ def _endpoints(endpoint_url: str | Mapping[str, str] | None) -> dict[str, str]:
 
 
 class DigitalOceanProvider(Provider):
-    """DigitalOcean: Spaces storage today (compute arrives with its area); it has no NoSQL tables."""
+    """DigitalOcean: droplets (compute) and Spaces (storage); it has no NoSQL tables, IAM or functions."""
 
     name: ClassVar[str] = "digitalocean"
-    areas: ClassVar[frozenset[str]] = frozenset({"storage"})
+    areas: ClassVar[frozenset[str]] = frozenset({"storage", "compute"})
     default_region: ClassVar[str] = "nyc3"
 
     def __init__(self, creds: Mapping[str, Any] | None, region: str | None,
@@ -79,6 +80,10 @@ class DigitalOceanProvider(Provider):
     def _make_service(self, area: str) -> Any:
         if area == "storage":
             return self._spaces()
+        if area == "compute":
+            from cloudorm.providers.digitalocean.compute import DigitalOceanComputeService
+
+            return DigitalOceanComputeService(self)
         return super()._make_service(area)
 
     def _spaces(self) -> Any:

@@ -1,0 +1,112 @@
+"""What runs commands and moves files on one node: the ``Shell`` protocol, and the result of a command.
+
+SSH nodes get their shell from ``cloudorm.compute.ssh``; the local provider's working-directory nodes from the
+provider. ``Node`` and ``Cluster`` only ever talk to this protocol, so a script rehearsed on the local cloud runs
+unchanged on droplets or instances.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import attrs
+
+from cloudorm.errors import CommandFailed
+
+if TYPE_CHECKING:
+    from cloudorm.compute.node import Node
+
+
+class Shell(Protocol):
+    """A connection to one node. Relative remote paths are relative to the node's home (its working directory)."""
+
+    def run(self, command: str, timeout: float | None = None,
+            environment: Mapping[str, str] | None = None) -> tuple[int | None, str, str]:
+        """Run ``command`` in a POSIX shell; ``(exit code, stdout, stderr)``, exit code None when ``timeout``
+        (seconds) passed first and the command was stopped."""
+
+    def put(self, local: Path, remote: str) -> None:
+        """Copy a local file to ``remote`` (parent directories are created; the mode's permission bits kept)."""
+
+    def get(self, remote: str, local: Path) -> None:
+        """Copy ``remote`` to a local file (parent directories are created)."""
+
+    def close(self) -> None:
+        """Release the connection; the next call may open a new one."""
+
+
+def quote(value: str | Path) -> str:
+    """``value`` quoted for a POSIX shell: user values are never spliced into a command raw."""
+    return shlex.quote(str(value))
+
+
+def command(*argv: str | Path) -> str:
+    """A shell command line from separate arguments, each quoted: ``command("pip", "install", spec)``."""
+    return shlex.join(str(a) for a in argv)
+
+
+@attrs.frozen
+class CommandResult:
+    """What one command did on one node: exit code (None when it timed out), output, and wall time in seconds."""
+
+    node: Node = attrs.field(repr=lambda n: repr(n.name))
+    command: str
+    exit_code: int | None
+    stdout: str = attrs.field(repr=False)
+    stderr: str = attrs.field(repr=False)
+    duration: float
+
+    @property
+    def ok(self) -> bool:
+        """True when the command exited 0."""
+        return self.exit_code == 0
+
+    @property
+    def timed_out(self) -> bool:
+        """True when the command was stopped at its timeout."""
+        return self.exit_code is None
+
+    def check(self) -> CommandResult:
+        """This result, or ``CommandFailed`` carrying it when the command did not exit 0."""
+        if not self.ok:
+            raise CommandFailed(failure_message([self]), failures=[self])
+        return self
+
+
+class CommandResults(list[CommandResult]):
+    """One ``CommandResult`` per node, in the order of the nodes asked for."""
+
+    @property
+    def ok(self) -> bool:
+        """True when the command exited 0 on every node."""
+        return all(r.ok for r in self)
+
+    @property
+    def failures(self) -> list[CommandResult]:
+        """The results that did not exit 0."""
+        return [r for r in self if not r.ok]
+
+    def by_node(self) -> dict[str, CommandResult]:
+        """The results keyed by node name."""
+        return {r.node.name: r for r in self}
+
+    def check(self) -> CommandResults:
+        """These results, or ``CommandFailed`` carrying every failure."""
+        failures = self.failures
+        if failures:
+            raise CommandFailed(failure_message(failures), failures=failures)
+        return self
+
+
+def failure_message(failures: Iterable[CommandResult]) -> str:
+    """One line per failing node: name, exit code (or timeout) and the last line of its stderr."""
+    lines = []
+    for r in failures:
+        status = "timed out" if r.exit_code is None else f"exited {r.exit_code}"
+        tail = r.stderr.strip().splitlines()[-1:] or [""]
+        lines.append(f"{r.node.name}: {r.command!r} {status}" + (f": {tail[0][:200]}" if tail[0] else ""))
+    return "; ".join(lines)
+
