@@ -409,7 +409,8 @@ class ComputeService(Protocol):
     ``memory_mb``, ``disk_gb``, ``regions`` (list) and ``available`` (bool). A key record: ``id``, ``name``,
     ``fingerprint``, ``created`` (True when this call registered it). A node ``spec`` for ``create_nodes``:
     ``size``, ``image``, ``region``, ``key_id`` (from ``import_key``), ``user_data`` (cloud-init text or None),
-    ``firewall_id`` (or None). A missing node, key or firewall is ``NotFound``."""
+    ``firewall_id`` (or None), ``monitoring`` (bool: DigitalOcean's metrics agent, EC2's detailed monitoring). A missing
+    node, key or firewall is ``NotFound``."""
 
     default_image: str
     """The image a cluster gets when none is named (an Ubuntu LTS with cloud-init)."""
