@@ -1,0 +1,375 @@
+"""Real OpenSSH servers standing in for cloud nodes in tests: ``SshdHost`` runs ``/usr/sbin/sshd`` on its own
+127.0.0.x address, in its own mount namespace where ``root/home`` is ``/root``, so every stand-in has its own home.
+
+Needs root, ``/usr/sbin/sshd`` and ``unshare``; ``sshd_unavailable()`` says why they cannot run here (tests skip with
+that reason, or fail when ``CLOUDORM_REQUIRE_SSHD`` is set, as in CI).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from cloudorm.compute.keys import KeyPair
+from cloudorm.testing.service import TestService
+
+SSHD = "/usr/sbin/sshd"
+START_TIMEOUT = 10.0
+
+_lock = threading.Lock()
+_running: set[SshdHost] = set()
+_claimed: set[str] = set()  # addresses this process claimed (files under _claims_dir())
+_unavailable: list[str | None] = []  # the cached answer of sshd_unavailable
+
+
+def sshd_unavailable() -> str | None:
+    """Why sshd stand-ins cannot run here (no sshd, no unshare, not root, no mount namespaces), or None. With
+    ``CLOUDORM_REQUIRE_SSHD=1`` in the environment a reason is raised as ``RuntimeError`` instead."""
+    with _lock:
+        if not _unavailable:
+            _unavailable.append(_probe())
+    reason = _unavailable[0]
+    if reason and os.environ.get("CLOUDORM_REQUIRE_SSHD"):
+        raise RuntimeError(f"CLOUDORM_REQUIRE_SSHD is set but sshd stand-ins cannot run: {reason}")
+    return reason
+
+
+def _probe() -> str | None:
+    if not os.access(SSHD, os.X_OK):
+        return f"{SSHD} is not installed (Debian: apt-get install openssh-server)"
+    if not shutil.which("unshare"):
+        return "unshare (util-linux) is not installed"
+    if os.geteuid() != 0:
+        return "sshd stand-ins need root (they bind 127.0.0.x:22 and bind-mount a home on /root)"
+    try:
+        probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                                "mount --bind / /mnt"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError) as e:
+        return f"unshare --mount failed: {e}"
+    if probe.returncode != 0:
+        return f"unshare --mount with a bind mount is not permitted here: {probe.stderr.strip()[-300:]}"
+    return None
+
+
+# ----------------------------------------------------------------------------------------------- addresses
+
+def _claims_dir() -> Path:
+    path = Path(tempfile.gettempdir(), "cloudorm-sshd-addresses")
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _claim(address: str) -> bool:
+    """Take ``address`` for this process unless a live process holds it (stale claims are taken over)."""
+    claim = _claims_dir() / address
+    for _ in range(2):
+        try:
+            fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            try:
+                owner = int(claim.read_text() or "0")
+            except (OSError, ValueError):
+                return False  # being written by its owner right now
+            if owner and _pid_alive(owner):
+                return False
+            with contextlib.suppress(FileNotFoundError):
+                claim.unlink()
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return True
+    return False
+
+
+def _bindable(address: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((address, port))
+        except OSError:
+            return False
+    return True
+
+
+def allocate_address(port: int = 22) -> str:
+    """A loopback address (127.0.0.10 and up, then 127.0.1.10 ...) no stand-in of any process uses and where
+    ``port`` is free; it stays this process's until it exits."""
+    with _lock:
+        for third in range(256):
+            for fourth in range(10, 255):
+                address = f"127.0.{third}.{fourth}"
+                if address in _claimed:
+                    continue
+                if not _claim(address):
+                    continue
+                if not _bindable(address, port):
+                    (_claims_dir() / address).unlink(missing_ok=True)
+                    continue
+                _claimed.add(address)
+                return address
+    raise RuntimeError("no free loopback address left for an sshd stand-in")
+
+
+# ----------------------------------------------------------------------------------------------- user data
+
+def apply_user_data(user_data: str | bytes | None) -> tuple[KeyPair | None, list[str]]:
+    """What cloud-init would take from ``#cloud-config`` user data: the ed25519 host key of ``ssh_keys`` (None
+    if absent) and the ``ssh_authorized_keys`` lines. Other user data (scripts) gives ``(None, [])``."""
+    if user_data is None:
+        return None, []
+    text = user_data.decode() if isinstance(user_data, bytes) else user_data
+    if not text.lstrip().startswith("#cloud-config"):
+        return None, []
+    try:
+        import yaml
+    except ImportError:  # pragma: no cover - PyYAML comes with moto in every dev install
+        raise RuntimeError("reading cloud-config user data needs PyYAML (pip install pyyaml)") from None
+    doc = yaml.safe_load(text) or {}
+    if not isinstance(doc, dict):
+        raise ValueError("cloud-config user data is not a mapping")
+    keys = doc.get("ssh_keys") or {}
+    private = keys.get("ed25519_private") if isinstance(keys, dict) else None
+    host_key = KeyPair.from_private(private) if private else None
+    authorized = [str(line).strip() for line in doc.get("ssh_authorized_keys") or () if str(line).strip()]
+    return host_key, authorized
+
+
+# ----------------------------------------------------------------------------------------------- the server
+
+class SshdHost(TestService):
+    """A real ``sshd -D`` on ``address:port`` whose root logins land in ``root/home`` (bind-mounted on /root in the
+    server's own mount namespace). Files (config, host key, authorized keys, log) live under ``root``."""
+
+    def __init__(self, address: str, root: Path, *, host_key: KeyPair | None = None,
+                 authorized_keys: Iterable[str] = (), port: int = 22) -> None:
+        self.address = address
+        self.port = port
+        self.root = Path(root).absolute()
+        self.host_key: KeyPair = host_key or KeyPair.generate(f"root@{address}")
+        """The key this server proves itself with (a new one on ``restart()`` unless given)."""
+        self._authorized = [k.strip() for k in authorized_keys if k.strip()]
+        self._process: subprocess.Popen[bytes] | None = None
+        self._namespace: str | None = None
+        self._guard = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"SshdHost({self.address}:{self.port}, running={self.running})"
+
+    # ------------------------------------------------------------------------------------------- files
+
+    @property
+    def home(self) -> Path:
+        """The login user's home: what is ``/root`` for sessions on this server."""
+        return self.root / "home"
+
+    @property
+    def config_path(self) -> Path:
+        """The sshd_config of this server."""
+        return self.root / "sshd_config"
+
+    @property
+    def log_path(self) -> Path:
+        """sshd's stderr (errors only)."""
+        return self.root / "sshd.log"
+
+    def set_authorized_keys(self, keys: Iterable[str]) -> None:
+        """Replace the public keys that may log in (takes effect for the next connection)."""
+        self._authorized = [k.strip() for k in keys if k.strip()]
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._write_authorized()
+
+    def _write_authorized(self) -> None:
+        path = self.root / "authorized_keys"
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(f"{k}\n" for k in self._authorized))
+        os.replace(tmp, path)
+
+    def _write_files(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(mode=0o700, exist_ok=True)
+        Path("/run/sshd").mkdir(mode=0o755, parents=True, exist_ok=True)  # sshd's privilege separation directory
+        self.host_key.save(self.root / "ssh_host_ed25519_key")
+        self._write_authorized()
+        self.config_path.write_text("\n".join([
+            f"ListenAddress {self.address}:{self.port}",
+            f"HostKey {self.root / 'ssh_host_ed25519_key'}",
+            f"AuthorizedKeysFile {self.root / 'authorized_keys'}",
+            "PermitRootLogin prohibit-password",
+            "PubkeyAuthentication yes",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "UsePAM no",
+            f"PidFile {self.root / 'sshd.pid'}",
+            "StrictModes no",
+            "LogLevel ERROR",
+            "MaxStartups 100:30:200",
+            "MaxSessions 64",
+            "UseDNS no",
+            "PrintMotd no",
+            "PrintLastLog no",
+            "Subsystem sftp internal-sftp",
+            "",
+        ]))
+
+    # ------------------------------------------------------------------------------------------- lifecycle
+
+    @property
+    def running(self) -> bool:
+        """True while the server process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> SshdHost:
+        """Write the files and start sshd; returns once it accepts connections (``RuntimeError`` with sshd's own
+        words if it exits or does not listen within 10 s)."""
+        with self._guard:
+            if self.running:
+                return self
+            reason = sshd_unavailable()
+            if reason:
+                raise RuntimeError(f"cannot start an sshd stand-in: {reason}")
+            self._write_files()
+            script = 'mount --bind "$1" /root && exec "$2" -D -e -f "$3"'
+            with open(self.log_path, "wb") as log:
+                self._process = subprocess.Popen(
+                    ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
+                     str(self.home), SSHD, str(self.config_path)],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+            with _lock:
+                _running.add(self)
+            try:
+                self._wait_listening()
+            except BaseException:
+                self._stop_locked()
+                raise
+            return self
+
+    def _wait_listening(self) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + START_TIMEOUT
+        delay = 0.005
+        while True:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"sshd for {self.address}:{self.port} exited with {self._process.returncode}: "
+                                   f"{self._diagnosis()}")
+            if self._namespace is None:
+                self._namespace = _namespace(self._process.pid)
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.settimeout(1.0)
+                if sock.connect_ex((self.address, self.port)) == 0:
+                    self._namespace = _namespace(self._process.pid) or self._namespace
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"sshd for {self.address}:{self.port} did not listen within {START_TIMEOUT:g} s: "
+                                   f"{self._diagnosis()}")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+    def _diagnosis(self) -> str:
+        """sshd's stderr, or what ``sshd -t`` says about the config."""
+        try:
+            log = self.log_path.read_text(errors="replace").strip()
+        except OSError:
+            log = ""
+        test = subprocess.run([SSHD, "-t", "-f", str(self.config_path)], capture_output=True, text=True,
+                              timeout=10)
+        checked = test.stderr.strip() if test.returncode else ""
+        return "; ".join(s for s in (log[-2000:], f"sshd -t: {checked}" if checked else "") if s) or "no output"
+
+    def stop(self) -> None:
+        """Stop the server and end every session on it, like a power-off (safe to call twice)."""
+        with self._guard:
+            self._stop_locked()
+
+    def _stop_locked(self) -> None:
+        process, namespace = self._process, self._namespace
+        self._process, self._namespace = None, None
+        with _lock:
+            _running.discard(self)
+        if process is None:
+            return
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
+        if namespace:  # sessions run in their own process groups: every process left in the namespace
+            _kill_namespace(namespace)
+
+    def restart(self, host_key: KeyPair | None = None) -> SshdHost:
+        """Stop and start again (a reboot) with ``host_key``, or a new host key when None; the home is kept."""
+        with self._guard:
+            self._stop_locked()
+        self.host_key = host_key or KeyPair.generate(f"root@{self.address}")
+        return self.start()
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __reduce__(self) -> Any:
+        raise TypeError("an SshdHost is not picklable")
+
+
+def _namespace(pid: int) -> str | None:
+    """The mount namespace of ``pid`` (``mnt:[4026…]``), or None when it is gone."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/mnt")
+    except OSError:
+        return None
+
+
+def _kill_namespace(namespace: str) -> None:
+    """SIGKILL every process in mount namespace ``namespace`` (never ours: a stand-in's namespace is its own)."""
+    if namespace == _namespace(os.getpid()):
+        return
+    for _ in range(20):
+        found = False
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            if _namespace(int(entry)) == namespace:
+                found = True
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(int(entry), signal.SIGKILL)
+        if not found:
+            return
+        time.sleep(0.01)
+
+
+@atexit.register
+def _cleanup() -> None:
+    """No sshd outlives the process that started it, and its address claims are released."""
+    with _lock:
+        hosts = list(_running)
+    for host in hosts:
+        with contextlib.suppress(Exception):
+            host.stop()
+    for address in list(_claimed):
+        with contextlib.suppress(OSError):
+            (_claims_dir() / address).unlink()
+
+
+__all__ = ["SshdHost", "allocate_address", "apply_user_data", "sshd_unavailable"]
