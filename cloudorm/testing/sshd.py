@@ -142,7 +142,7 @@ def apply_user_data(user_data: str | bytes | None) -> tuple[KeyPair | None, list
     if not text.lstrip().startswith("#cloud-config"):
         return None, []
     try:
-        import yaml
+        import yaml  # type: ignore[import-untyped]
     except ImportError:  # pragma: no cover - PyYAML comes with moto in every dev install
         raise RuntimeError("reading cloud-config user data needs PyYAML (pip install pyyaml)") from None
     doc = yaml.safe_load(text) or {}
