@@ -74,6 +74,27 @@ _BY_CODE: dict[str, type[ce.CloudError]] = {
     "EFSMountFailureException": ce.AccessDenied,
     "EC2ThrottledException": ce.Throttled,
     "SnapStartNotReadyException": ce.ConflictError,  # a SnapStart version is still being prepared
+    # EC2
+    "InvalidInstanceID.NotFound": ce.NotFound,
+    "InvalidAMIID.NotFound": ce.NotFound,
+    "InvalidAMIID.Unavailable": ce.NotFound,
+    "InvalidKeyPair.NotFound": ce.NotFound,
+    "InvalidGroup.NotFound": ce.NotFound,
+    "InvalidVpcID.NotFound": ce.NotFound,
+    "InvalidKeyPair.Duplicate": ce.AlreadyExists,
+    "InvalidGroup.Duplicate": ce.AlreadyExists,
+    "InvalidPermission.Duplicate": ce.AlreadyExists,
+    "DependencyViolation": ce.ConflictError,  # a security group still used by (terminating) instances
+    "IncorrectInstanceState": ce.ConflictError,
+    "InvalidInstanceID.Malformed": ce.InvalidInput,
+    "InvalidAMIID.Malformed": ce.InvalidInput,
+    "InvalidGroupId.Malformed": ce.InvalidInput,
+    "InvalidKeyPair.Format": ce.InvalidInput,
+    "InvalidInstanceType": ce.InvalidInput,
+    "InvalidParameter": ce.InvalidInput,
+    "InvalidParameterCombination": ce.InvalidInput,
+    "MissingParameter": ce.InvalidInput,
+    "InvalidUserData.Malformed": ce.InvalidInput,
     # credentials and permissions
     "AccessDenied": ce.AccessDenied,
     "AccessDeniedException": ce.AccessDenied,
