@@ -1,0 +1,446 @@
+"""DigitalOcean droplets as cluster nodes, through pydo (the official SDK on azure-core's HTTP pipeline).
+
+One ``pydo.Client`` per service. Its pipeline retries with the session's ``max_attempts`` (a 429 honours
+``Retry-After`` or DigitalOcean's ``ratelimit-reset``; a POST is re-sent only after a 429, never after an answer
+that may mean it was done), counts every request sent (retries included) and, for an ``http://`` endpoint (the
+tests' fake API), lets the bearer token travel without TLS. pydo returns some documented error bodies (404, 400)
+instead of raising: every response's status is checked, and every error is mapped to cloudorm's errors keeping
+DigitalOcean's ``id``, ``message`` and ``request_id``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+from azure.core import exceptions as ax
+from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import RetryPolicy, SansIOHTTPPolicy
+
+from cloudorm import errors as ce
+from cloudorm.compute.keys import md5_fingerprint, public_key_blob
+from cloudorm.credentials import redact
+
+if TYPE_CHECKING:
+    from cloudorm.providers.digitalocean import DigitalOceanProvider
+
+Wire = dict[str, Any]
+
+TAG_PREFIX = "cloudorm:"
+"""A cluster's droplets carry the tag ``cloudorm:{cluster}``."""
+
+NAME_PREFIX = "cloudorm-"
+"""A cluster's firewall (and registered key) is named ``cloudorm-{cluster}``."""
+
+CREATE_BATCH = 10
+"""DigitalOcean creates at most 10 droplets per request."""
+
+PER_PAGE = 200
+"""The largest page DigitalOcean serves."""
+
+MAX_USER_DATA = 64 * 1024
+"""DigitalOcean's limit on a droplet's user data (bytes)."""
+
+MAX_RATELIMIT_WAIT = 60.0
+"""The longest a throttled request waits for DigitalOcean's ``ratelimit-reset`` before it is sent again (s)."""
+
+_STATUS = {"new": "pending", "active": "active", "off": "off", "archive": "deleted"}
+"""Droplet statuses as the neutral node statuses."""
+
+_REGION = re.compile(r"^[a-z]{3}[0-9]$")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}$")
+_ID = re.compile(r"^[1-9][0-9]{0,18}$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_HOSTNAME = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,253}[a-zA-Z0-9])?$")
+_TAG = re.compile(r"^[a-zA-Z0-9_:-]{1,255}$")
+_CIDR = re.compile(r"^[0-9a-fA-F:.]+(/[0-9]{1,3})?$")
+_PATH_ID = re.compile(r"^([0-9]+|[0-9a-f]{8}-[0-9a-f-]{27}|[0-9a-f]{2}(:|%3A)[0-9a-f:%A]+)$", re.IGNORECASE)
+
+
+def cluster_tag(cluster: str) -> str:
+    """The tag of ``cluster``'s droplets (``InvalidInput`` if the name cannot be part of a tag)."""
+    if not isinstance(cluster, str) or not _TAG.match(TAG_PREFIX + cluster) or not cluster:
+        raise ce.InvalidInput("cluster", f"{cluster!r} cannot name a DigitalOcean tag "
+                                         "(letters, digits, '-', '_' and ':' only)")
+    return TAG_PREFIX + cluster
+
+
+def _check(field: str, value: Any, pattern: re.Pattern[str], what: str) -> str:
+    if not isinstance(value, str) or not pattern.match(value):
+        raise ce.InvalidInput(field, f"{value!r} is not {what}")
+    return value
+
+
+def _droplet_id(node_id: Any) -> int:
+    return int(_check("node_id", str(node_id) if isinstance(node_id, int) else node_id, _ID, "a droplet id"))
+
+
+def _created(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def node_record(droplet: Wire) -> Wire:
+    """The neutral node record of a droplet."""
+    networks = droplet.get("networks") or {}
+    v4 = networks.get("v4") or []
+    public = next((n.get("ip_address") for n in v4 if n.get("type") == "public"), None)
+    private = next((n.get("ip_address") for n in v4 if n.get("type") == "private"), None)
+    tags = droplet.get("tags") or []
+    cluster = next((t[len(TAG_PREFIX):] for t in tags if isinstance(t, str) and t.startswith(TAG_PREFIX)), None)
+    image = droplet.get("image") or {}
+    region = droplet.get("region") or {}
+    return {
+        "id": str(droplet["id"]),
+        "name": droplet.get("name"),
+        "status": _STATUS.get(droplet.get("status") or "", "pending"),
+        "address": public,
+        "private_address": private,
+        "size": droplet.get("size_slug") or (droplet.get("size") or {}).get("slug"),
+        "region": region.get("slug"),
+        "image": image.get("slug") or (str(image["id"]) if image.get("id") is not None else None),
+        "cluster": cluster,
+        "created": _created(droplet.get("created_at")),
+    }
+
+
+def size_record(size: Wire) -> Wire:
+    """The neutral size record of a DigitalOcean size."""
+    return {
+        "slug": size["slug"],
+        "price_monthly": float(size.get("price_monthly") or 0.0),
+        "vcpus": int(size.get("vcpus") or 0),
+        "memory_mb": int(size.get("memory") or 0),
+        "disk_gb": int(size.get("disk") or 0),
+        "regions": list(size.get("regions") or []),
+        "available": bool(size.get("available", True)),
+    }
+
+
+def _key_record(key: Wire, created: bool) -> Wire:
+    return {"id": str(key["id"]), "name": key.get("name"), "fingerprint": key.get("fingerprint"), "created": created}
+
+
+# ---------------------------------------------------------------------------------------------------- pipeline
+
+
+def operation_name(method: str, url: str) -> str:
+    """``"GET /v2/droplets/{id}"``: the request's method and path with ids, UUIDs and fingerprints generalised."""
+    path = urlsplit(url).path
+    parts = ["{id}" if _PATH_ID.match(p) else p for p in path.split("/")]
+    return f"{method.upper()} {'/'.join(parts)}"
+
+
+class _CountRequests(SansIOHTTPPolicy):  # type: ignore[type-arg]
+    """A per-retry policy: every request sent (retries included) is counted on the provider's hub."""
+
+    def __init__(self, record: Callable[[str], None]) -> None:
+        super().__init__()
+        self._record = record
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        self._record(operation_name(request.http_request.method, request.http_request.url))
+
+
+class _Retry(RetryPolicy):  # type: ignore[type-arg]
+    """azure-core's retries with DigitalOcean's rules: a 429 is always retried (it was not processed) after
+    ``Retry-After`` or until ``ratelimit-reset``; a POST is never re-sent after another answer (a droplet create
+    that failed with a 5xx may have created droplets)."""
+
+    def is_retry(self, settings: dict[str, Any], response: PipelineResponse[Any, Any]) -> bool:
+        status = response.http_response.status_code
+        if status == 429:
+            return True
+        if response.http_request.method.upper() == "POST":
+            return False
+        return bool(super().is_retry(settings, response))
+
+    def get_retry_after(self, response: PipelineResponse[Any, Any]) -> float | None:
+        delay = super().get_retry_after(response)
+        if delay is None and response.http_response.status_code == 429:
+            reset = response.http_response.headers.get("ratelimit-reset")
+            try:
+                delay = min(MAX_RATELIMIT_WAIT, max(0.0, float(reset) - time.time())) if reset else None
+            except ValueError:
+                delay = None
+        return delay
+
+
+# ---------------------------------------------------------------------------------------------------- service
+
+
+class DigitalOceanComputeService:
+    """``ComputeService`` over DigitalOcean's droplets, SSH keys, tags, firewalls and droplet actions."""
+
+    default_image = "ubuntu-24-04-x64"
+    """Ubuntu 24.04 LTS (with cloud-init)."""
+
+    default_size = "s-1vcpu-1gb"
+    """The basic 1 vCPU / 1 GB droplet."""
+
+    accepts_host_keys = True
+    """Droplets run cloud-init, which installs the host key the user data carries."""
+
+    def __init__(self, provider: DigitalOceanProvider) -> None:
+        import pydo
+
+        self.provider = provider
+        """The session's DigitalOcean provider (token, region, options, request hub)."""
+        endpoint = provider.endpoint_url or "https://api.digitalocean.com"
+        options = provider.options
+        self._insecure = endpoint.startswith("http://")
+        self.client: Any = pydo.Client(
+            provider.credentials.access_token, endpoint=endpoint.rstrip("/"),
+            retry_policy=_Retry(retry_total=options.max_attempts - 1, retry_connect=options.max_attempts - 1,
+                                retry_read=options.max_attempts - 1, retry_status=options.max_attempts - 1),
+            per_retry_policies=[_CountRequests(provider.requests.record)],
+            connection_timeout=options.connect_timeout, read_timeout=options.read_timeout)
+        """The pydo client (one per service)."""
+
+    # ------------------------------------------------------------------------------------------------ plumbing
+
+    def _call(self, operation: str, method: Callable[..., Any], *args: Any, ok: Sequence[int] = (),
+              **kwargs: Any) -> tuple[int, Any]:
+        """Call a pydo operation; ``(status, body)`` for a success status (or one in ``ok``), else the mapped
+        error, whether pydo raised it or returned the error body."""
+        if self._insecure:
+            kwargs["enforce_https"] = False
+
+        def keep(pipeline_response: PipelineResponse[Any, Any], body: Any, _headers: Any) -> tuple[Any, Any]:
+            return pipeline_response.http_response, body
+
+        try:
+            response, body = method(*args, cls=keep, **kwargs)
+        except ax.HttpResponseError as e:
+            raise self._map_response(operation, e.response, e) from None
+        except ax.ServiceResponseTimeoutError as e:
+            raise ce.Timeout(self._redact(str(e)), provider="digitalocean", operation=operation) from None
+        except ax.AzureError as e:
+            if "timeout" in type(e).__name__.lower() or "timed out" in str(e).lower():
+                raise ce.Timeout(self._redact(f"no answer from DigitalOcean: {e}"), provider="digitalocean",
+                                 operation=operation) from None
+            raise ce.CloudError(self._redact(f"could not reach DigitalOcean: {e}"), provider="digitalocean",
+                                operation=operation) from None
+        status = int(response.status_code)
+        if status >= 400 and status not in ok:
+            raise self._map_response(operation, response, None)
+        return status, body
+
+    def _redact(self, text: str) -> str:
+        return redact(text, self.provider.secrets())
+
+    def _map_response(self, operation: str, response: Any, error: Exception | None) -> ce.CloudError:
+        """The cloudorm error for an error response: DigitalOcean's ``id``, ``message`` and ``request_id``."""
+        status = int(getattr(response, "status_code", 0) or 0) if response is not None else 0
+        body: Any = None
+        if response is not None:
+            try:
+                body = response.json()
+            except Exception:  # an empty or non-JSON body (a proxy's page): the status says enough
+                body = None
+        body = body if isinstance(body, dict) else {}
+        headers = getattr(response, "headers", None) or {}
+        code = str(body.get("id") or status or "error")
+        message = str(body.get("message") or (str(error) if error else "") or f"HTTP {status}")
+        message = self._redact(message)
+        request_id = body.get("request_id") or headers.get("x-request-id")
+        details: Wire = {"code": code, "request_id": request_id, "provider": "digitalocean",
+                         "operation": operation, "status": status or None}
+        if status == 404:
+            return ce.NotFound(message, **details)
+        if status in (401, 403):
+            return ce.AccessDenied(message, **details)
+        if status == 429:
+            return ce.Throttled(message, **details)
+        if status in (400, 422):
+            return ce.InvalidInput(None, message, **details)
+        if status == 409:
+            return ce.ConflictError(message, **details)
+        if status in (408, 504):
+            return ce.Timeout(message, **details)
+        return ce.CloudError(message, **details)
+
+    def _pages(self, operation: str, method: Callable[..., Any], key: str, **params: Any) -> Iterator[Wire]:
+        """Every item under ``key`` of a paginated list, following ``links.pages.next``."""
+        page: int | None = 1
+        while page is not None:
+            _, body = self._call(operation, method, per_page=PER_PAGE, page=page, **params)
+            body = body or {}
+            yield from body.get(key) or []
+            following = ((body.get("links") or {}).get("pages") or {}).get("next")
+            page = None
+            if following:
+                found = parse_qs(urlsplit(following).query).get("page")
+                page = int(found[0]) if found and found[0].isdigit() else None
+
+    # ------------------------------------------------------------------------------------------------ sizes
+
+    def default_user(self, image: str) -> str:
+        """Droplets log in as ``root`` whatever the image."""
+        return "root"
+
+    def list_sizes(self) -> list[Wire]:
+        """Every droplet size, with its monthly price, all pages read."""
+        return [size_record(s) for s in self._pages("GET /v2/sizes", self.client.sizes.list, "sizes")]
+
+    # ------------------------------------------------------------------------------------------------ keys
+
+    def import_key(self, name: str, public_key: str) -> Wire:
+        """Register a public key on the account; one already there (same fingerprint) is returned, ``created``
+        False."""
+        if not isinstance(name, str) or not name.strip() or len(name) > 255:
+            raise ce.InvalidInput("name", f"{name!r} is not a key name (1 to 255 characters)")
+        if not isinstance(public_key, str) or len(public_key.strip().splitlines()) != 1:
+            raise ce.InvalidInput("public_key", "must be one OpenSSH public key line ('ssh-ed25519 AAAA... comment')")
+        fingerprint = md5_fingerprint(public_key_blob(public_key)[1])
+        try:
+            _, body = self._call("POST /v2/account/keys", self.client.ssh_keys.create,
+                                 {"name": name, "public_key": public_key.strip()})
+        except ce.InvalidInput as refused:
+            try:  # already on the account (DigitalOcean answers 422 "already in use")
+                _, body = self._call("GET /v2/account/keys/{id}", self.client.ssh_keys.get, fingerprint)
+            except ce.NotFound:
+                raise refused from None
+            return _key_record(body["ssh_key"], created=False)
+        return _key_record(body["ssh_key"], created=True)
+
+    def delete_key(self, key_id: str) -> None:
+        """Remove a registered key (``NotFound`` if it is not there)."""
+        _check("key_id", key_id, _ID, "an SSH key id")
+        self._call("DELETE /v2/account/keys/{id}", self.client.ssh_keys.delete, int(key_id))
+
+    # ------------------------------------------------------------------------------------------------ firewalls
+
+    def create_firewall(self, cluster: str, cidrs: Sequence[str]) -> str:
+        """A firewall for the cluster's tag: SSH in from ``cidrs``, everything out; returns its id."""
+        tag = cluster_tag(cluster)
+        if isinstance(cidrs, str) or not cidrs:
+            raise ce.InvalidInput("cidrs", "give at least one address range (e.g. ['203.0.113.0/24'])")
+        for cidr in cidrs:
+            _check("cidrs", cidr, _CIDR, "an IPv4 or IPv6 address or CIDR")
+        everywhere = {"addresses": ["0.0.0.0/0", "::/0"]}
+        body = {
+            "name": NAME_PREFIX + cluster,
+            "inbound_rules": [{"protocol": "tcp", "ports": "22", "sources": {"addresses": list(cidrs)}}],
+            "outbound_rules": [{"protocol": "tcp", "ports": "0", "destinations": everywhere},
+                               {"protocol": "udp", "ports": "0", "destinations": everywhere},
+                               {"protocol": "icmp", "destinations": everywhere}],
+            "tags": [tag],
+        }
+        _, response = self._call("POST /v2/firewalls", self.client.firewalls.create, body)
+        return str(response["firewall"]["id"])
+
+    def find_firewall(self, cluster: str) -> str | None:
+        """The id of the cluster's firewall (by name), if any."""
+        name = NAME_PREFIX + cluster
+        cluster_tag(cluster)
+        for firewall in self._pages("GET /v2/firewalls", self.client.firewalls.list, "firewalls"):
+            if firewall.get("name") == name:
+                return str(firewall["id"])
+        return None
+
+    def delete_firewall(self, firewall_id: str) -> None:
+        """Remove a firewall (``NotFound`` if it is not there)."""
+        _check("firewall_id", firewall_id, _UUID, "a firewall id")
+        self._call("DELETE /v2/firewalls/{id}", self.client.firewalls.delete, firewall_id)
+
+    # ------------------------------------------------------------------------------------------------ droplets
+
+    def create_nodes(self, cluster: str, names: Sequence[str], spec: Wire) -> list[Wire]:
+        """Create one droplet per name, tagged for ``cluster``, up to 10 per request; their records (``pending``).
+        Droplets of requests before a failing one stay tagged."""
+        tag = cluster_tag(cluster)
+        if isinstance(names, str) or not names:
+            raise ce.InvalidInput("names", "give at least one node name")
+        for name in names:
+            _check("names", name, _HOSTNAME, "a valid hostname")
+        if len(set(names)) != len(names):
+            raise ce.InvalidInput("names", "node names must be distinct")
+        size = _check("size", spec.get("size"), _SLUG, "a DigitalOcean size slug (e.g. 's-1vcpu-1gb')")
+        region = _check("region", spec.get("region") or self.provider.region, _REGION,
+                        "a DigitalOcean region slug (e.g. 'nyc3')")
+        image = spec.get("image") or self.default_image
+        if isinstance(image, int) or (isinstance(image, str) and image.isdigit()):
+            image = int(image)
+        else:
+            _check("image", image, _SLUG, "an image slug (e.g. 'ubuntu-24-04-x64') or image id")
+        body: Wire = {"size": size, "region": region, "image": image, "tags": [tag],
+                      "monitoring": False, "ipv6": False, "backups": False}
+        if spec.get("key_id") is not None:
+            body["ssh_keys"] = [int(_check("key_id", str(spec["key_id"]), _ID, "an SSH key id"))]
+        user_data = spec.get("user_data")
+        if user_data is not None:
+            if not isinstance(user_data, str) or len(user_data.encode()) > MAX_USER_DATA:
+                raise ce.InvalidInput("user_data", f"must be text of at most {MAX_USER_DATA} bytes")
+            body["user_data"] = user_data
+        records: list[Wire] = []
+        for start in range(0, len(names), CREATE_BATCH):
+            batch = list(names[start:start + CREATE_BATCH])
+            _, response = self._call("POST /v2/droplets", self.client.droplets.create, {**body, "names": batch})
+            droplets = response.get("droplets") or ([response["droplet"]] if response.get("droplet") else [])
+            records.extend(node_record(d) for d in droplets)
+        return records
+
+    def list_nodes(self, cluster: str) -> list[Wire]:
+        """Every droplet tagged for ``cluster`` and not archived, all pages read."""
+        tag = cluster_tag(cluster)
+        records = (node_record(d) for d in self._pages("GET /v2/droplets", self.client.droplets.list, "droplets",
+                                                        tag_name=tag))
+        return [r for r in records if r["status"] != "deleted"]
+
+    def list_clusters(self) -> list[str]:
+        """Clusters with droplets (their tag counts resources) or a firewall cloudorm made, sorted."""
+        found: set[str] = set()
+        for tag in self._pages("GET /v2/tags", self.client.tags.list, "tags"):
+            name = tag.get("name") or ""
+            if name.startswith(TAG_PREFIX) and ((tag.get("resources") or {}).get("count") or 0) > 0:
+                found.add(name[len(TAG_PREFIX):])
+        for firewall in self._pages("GET /v2/firewalls", self.client.firewalls.list, "firewalls"):
+            name = firewall.get("name") or ""
+            cluster = name[len(NAME_PREFIX):]
+            if name.startswith(NAME_PREFIX) and TAG_PREFIX + cluster in (firewall.get("tags") or []):
+                found.add(cluster)
+        return sorted(found)
+
+    def get_node(self, node_id: str) -> Wire:
+        """The current record of one droplet (``NotFound`` if it is gone)."""
+        _, body = self._call("GET /v2/droplets/{id}", self.client.droplets.get, _droplet_id(node_id))
+        return node_record(body["droplet"])
+
+    def delete_nodes(self, node_ids: Sequence[str]) -> None:
+        """Destroy droplets by id; ones already gone are no error."""
+        ids = [_droplet_id(i) for i in node_ids]
+        for droplet_id in ids:
+            self._call("DELETE /v2/droplets/{id}", self.client.droplets.destroy, droplet_id, ok=(404,))
+
+    def delete_tagged(self, cluster: str) -> None:
+        """Destroy every droplet tagged for ``cluster`` in one request (DigitalOcean's delete by tag)."""
+        self._call("DELETE /v2/droplets", self.client.droplets.destroy_by_tag, tag_name=cluster_tag(cluster),
+                   ok=(404,))
+
+    def reboot_node(self, node_id: str) -> None:
+        """Ask DigitalOcean to reboot a droplet; ``CloudError`` if the action errored at once."""
+        droplet_id = _droplet_id(node_id)
+        _, body = self._call("POST /v2/droplets/{id}/actions", self.client.droplet_actions.post, droplet_id,
+                             {"type": "reboot"})
+        action = (body or {}).get("action") or {}
+        if action.get("status") == "errored":
+            raise ce.CloudError(f"DigitalOcean could not reboot droplet {droplet_id} (action {action.get('id')} "
+                                "errored)", provider="digitalocean", operation="POST /v2/droplets/{id}/actions")
+
+    def action_status(self, action_id: int) -> str:
+        """The status of a DigitalOcean action (``in-progress``, ``completed`` or ``errored``)."""
+        _, body = self._call("GET /v2/actions/{id}", self.client.actions.get, int(action_id))
+        return str(body["action"]["status"])
+
+    def shell(self, node: Wire) -> None:
+        """Droplets are reached over SSH at their address."""
+        return None
