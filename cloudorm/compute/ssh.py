@@ -343,6 +343,13 @@ class SSHShell:
             f"If the node was rebuilt or its address reused, cluster.refresh() re-pins its key (or {where}); "
             f"otherwise someone may be intercepting the connection", host=name, expected=expected, actual=actual)
 
+    def _drop(self, transport: paramiko.Transport) -> None:
+        """Forget a connection found dead (unless another thread replaced it already)."""
+        with self._lock:
+            if self._transport is transport:
+                self._transport = None
+        transport.close()
+
     def close(self) -> None:
         """Close the connection (safe to call twice; the next call opens a new one)."""
         with self._lock:
@@ -370,10 +377,7 @@ class SSHShell:
             except (paramiko.SSHException, EOFError, OSError):
                 if attempt:
                     raise
-                with self._lock:
-                    if self._transport is t:
-                        t.close()
-                        self._transport = None
+                self._drop(t)
         raise AssertionError("unreachable")  # pragma: no cover
 
     # ------------------------------------------------------------------------------------------- commands
@@ -451,10 +455,7 @@ class SSHShell:
         try:
             client = paramiko.SFTPClient.from_transport(t)
         except (paramiko.SSHException, EOFError, OSError):  # a dead connection: reconnect once
-            with self._lock:
-                if self._transport is t:
-                    t.close()
-                    self._transport = None
+            self._drop(t)
             client = paramiko.SFTPClient.from_transport(self._transport_for(self.connect_timeout))
         if client is None:  # pragma: no cover - paramiko returns None only when the channel could not open
             raise CloudError(f"could not open an SFTP session to {self}")
