@@ -55,7 +55,7 @@ class LocalProvider(AwsProvider):
     def _compute_service(self) -> Any:
         from cloudorm.providers.local.compute import LocalComputeService
 
-        return LocalComputeService(self.name)
+        return LocalComputeService(self.name, hub=self.requests)
 
     def _function_service(self) -> Any:
         from cloudorm.providers.local.functions import LocalFunctionService
