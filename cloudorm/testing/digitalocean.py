@@ -164,6 +164,7 @@ class FakeDigitalOcean(TestService):
         self._faults: list[_Fault] = []
         self._failing_boots: set[str] = set()
         self._requests: list[tuple[str, str, dict[str, str]]] = []
+        self._creates: list[Wire] = []
         self._timers: list[threading.Timer] = []
         self._next_id = {"droplet": 500000001, "key": 41000001, "action": 2000000001}
         self._remaining = 5000
@@ -233,6 +234,12 @@ class FakeDigitalOcean(TestService):
             return list(self._requests)
 
     @property
+    def create_requests(self) -> list[Wire]:
+        """The JSON body of every droplet create request, oldest first (batching, tags, user data...)."""
+        with self._lock:
+            return [dict(b) for b in self._creates]
+
+    @property
     def droplets(self) -> dict[int, FakeDroplet]:
         """The droplets that exist now, by id."""
         with self._lock:
@@ -275,6 +282,7 @@ class FakeDigitalOcean(TestService):
         """Forget the requests logged so far."""
         with self._lock:
             self._requests.clear()
+            self._creates.clear()
 
     # ------------------------------------------------------------------------------------------------ droplets
 
@@ -510,6 +518,7 @@ class FakeDigitalOcean(TestService):
         threading.Thread(target=self._halt, args=(droplet,), daemon=True).start()
 
     def _create_droplets(self, body: Wire) -> tuple[int, Wire]:
+        self._creates.append(json.loads(json.dumps(body)))
         single = "name" in body
         names = [body["name"]] if single else body.get("names")
         if not isinstance(names, list) or not names or ("name" in body and "names" in body):
