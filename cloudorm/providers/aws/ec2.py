@@ -212,7 +212,10 @@ class AwsComputeService:
 
     def _architecture(self, size: str) -> str:
         """``x86_64`` or ``arm64``: what instances of type ``size`` run (DescribeInstanceTypes)."""
-        types = self._call("DescribeInstanceTypes", InstanceTypes=[size]).get("InstanceTypes") or []
+        try:
+            types = self._call("DescribeInstanceTypes", InstanceTypes=[size]).get("InstanceTypes") or []
+        except ce.InvalidInput as e:  # InvalidInstanceType
+            raise ce.InvalidInput("node_size", f"{size!r}: {e.reason}", **e.provider_details()) from None
         if not types:
             raise ce.InvalidInput("node_size", f"{size!r} is not an EC2 instance type offered in {self.region}")
         arches = (types[0].get("ProcessorInfo") or {}).get("SupportedArchitectures") or ["x86_64"]
@@ -279,10 +282,10 @@ class AwsComputeService:
             self._key_names[key["KeyPairId"]] = name
         return {"id": key["KeyPairId"], "name": name, "fingerprint": key.get("KeyFingerprint"), "created": False}
 
-    def _key_name(self, key_id: str) -> str:
-        """The name of key pair ``key_id`` (remembered from import_key, else looked up)."""
+    def _key_name(self, key_id: str, remembered: bool = True) -> str:
+        """The name of key pair ``key_id`` (remembered from import_key, else looked up: ``NotFound`` if missing)."""
         with self._lock:
-            name = self._key_names.get(key_id)
+            name = self._key_names.get(key_id) if remembered else None
         if name is None:
             found = self._call("DescribeKeyPairs", Filters=[{"Name": "key-pair-id", "Values": [key_id]}])
             pairs = found.get("KeyPairs") or []
@@ -295,8 +298,9 @@ class AwsComputeService:
         return name
 
     def delete_key(self, key_id: str) -> None:
-        """DeleteKeyPair (by name: the id is looked up, since some EC2 emulators ignore ``KeyPairId``)."""
-        name = self._key_name(key_id)
+        """DeleteKeyPair by name, looked up by id first (EC2 answers success for a missing name; some emulators
+        ignore ``KeyPairId``): a missing key is ``NotFound``."""
+        name = self._key_name(key_id, remembered=False)
         self._call("DeleteKeyPair", KeyName=name)
         with self._lock:
             self._key_names.pop(key_id, None)

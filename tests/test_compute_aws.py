@@ -1,0 +1,345 @@
+"""EC2 compute through the aws provider against the moto server over HTTP: key pairs, the cluster's security group,
+instances tagged per cluster, image resolution, error mapping, request counts, user data kept out of logs; then a
+whole Cluster over real SSH to sshd stand-ins that play the moto instances."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import moto.settings
+import pytest
+
+import cloudorm
+from cloudorm import errors as ce
+from cloudorm.compute.keys import KeyPair
+from cloudorm.compute.ssh import cloud_config
+from tests.conftest import FAKE_CREDS
+
+UBUNTU_1604 = "ami-785db401"
+"""An official Canonical image in moto's default AMI list (moto has no Ubuntu 24.04)."""
+
+
+@pytest.fixture(scope="module")
+def s(moto_url: str) -> cloudorm.Session:
+    """A session through the aws provider on the moto server."""
+    return cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=moto_url)
+
+
+@pytest.fixture
+def ec2(s: cloudorm.Session) -> Any:
+    """The raw botocore EC2 client, to look at what the service made."""
+    return s._provider.clients.client("ec2")  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def cluster() -> str:
+    """A fresh cluster name (the moto server is shared by the whole test session)."""
+    return f"c{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="module")
+def key() -> KeyPair:
+    """A user key for the nodes."""
+    return KeyPair.generate("tester")
+
+
+def registered(s: cloudorm.Session, cluster: str, key: KeyPair) -> str:
+    """Import ``key`` as the cluster's key pair; its id."""
+    return str(s.compute.import_key(f"cloudorm-{cluster}", key.public_key)["id"])
+
+
+def tags(raw: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in raw.get("Tags") or []}
+
+
+def instances(ec2: Any, ids: list[str]) -> list[dict[str, Any]]:
+    pages = ec2.describe_instances(InstanceIds=ids)["Reservations"]
+    return sorted((i for r in pages for i in r["Instances"]), key=lambda i: ids.index(i["InstanceId"]))
+
+
+# ---------------------------------------------------------------------------------------------------------- keys
+
+def test_import_key_again_and_conflict(s: cloudorm.Session, cluster: str, key: KeyPair) -> None:
+    name = f"cloudorm-{cluster}"
+    with s.count_requests() as c:
+        first = s.compute.import_key(name, key.public_key)
+    assert first["created"] is True and first["name"] == name and first["id"].startswith("key-")
+    assert c.by_operation == {"ec2.ImportKeyPair": 1}
+
+    again = s.compute.import_key(name, key.public_key)
+    assert again["created"] is False and again["id"] == first["id"]
+
+    other = KeyPair.generate()
+    with pytest.raises(ce.AlreadyExists) as err:
+        s.compute.import_key(name, other.public_key)
+    assert name in str(err.value) and "different public key" in str(err.value)
+
+    # a fresh session (no memory of the import) deletes by id
+    fresh = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=s._provider.endpoint_url)  # type: ignore[attr-defined]
+    fresh.compute.delete_key(first["id"])
+    with pytest.raises(ce.NotFound):
+        s.compute.delete_key(first["id"])
+    assert s.compute.import_key(name, other.public_key)["created"] is True
+
+
+def test_bad_public_key_is_refused_before_any_request(s: cloudorm.Session, cluster: str) -> None:
+    with s.count_requests() as c, pytest.raises(ce.InvalidInput) as err:
+        s.compute.import_key(f"cloudorm-{cluster}", "not-a-key")
+    assert err.value.field == "public_key" and c.total == 0
+    with pytest.raises(ce.InvalidInput):  # EC2's own check, mapped
+        s.compute.import_key(f"cloudorm-{cluster}", "ssh-ed25519 AAAAnotbase64 x")
+
+
+# ---------------------------------------------------------------------------------------------------------- firewall
+
+def test_security_group_with_cidrs(s: cloudorm.Session, ec2: Any, cluster: str) -> None:
+    group_id = s.compute.create_firewall(cluster, ["203.0.113.0/24", "2001:db8::/32", "198.51.100.7"])
+    assert s.compute.find_firewall(cluster) == group_id
+    group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+    assert group["GroupName"] == f"cloudorm-{cluster}" and tags(group) == {"cloudorm:cluster": cluster}
+    default_vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    assert group["VpcId"] == default_vpc
+    [ssh] = [p for p in group["IpPermissions"] if p.get("FromPort") == 22]
+    assert (ssh["IpProtocol"], ssh["ToPort"]) == ("tcp", 22)
+    assert sorted(r["CidrIp"] for r in ssh["IpRanges"]) == ["198.51.100.7/32", "203.0.113.0/24"]
+    assert [r["CidrIpv6"] for r in ssh["Ipv6Ranges"]] == ["2001:db8::/32"]
+    assert cluster in s.compute.list_clusters()  # a cluster with only a security group is listed
+
+    # again with one more range: the same group, only the missing range is added
+    with s.count_requests() as c:
+        assert s.compute.create_firewall(cluster, ["203.0.113.0/24", "192.0.2.0/24"]) == group_id
+    assert c["ec2.CreateSecurityGroup"] == 0 and c["ec2.AuthorizeSecurityGroupIngress"] == 1
+    group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+    cidrs = sorted(r["CidrIp"] for p in group["IpPermissions"] for r in p.get("IpRanges") or [])
+    assert cidrs == ["192.0.2.0/24", "198.51.100.7/32", "203.0.113.0/24"]
+
+    s.compute.delete_firewall(group_id)
+    assert s.compute.find_firewall(cluster) is None
+    assert cluster not in s.compute.list_clusters()
+    with pytest.raises(ce.NotFound) as err:
+        s.compute.delete_firewall(group_id)
+    assert err.value.code == "InvalidGroup.NotFound" and err.value.request_id
+
+
+@pytest.mark.parametrize("cidrs", [["10.0.0.0/33"], ["not-an-address"], [], "10.0.0.0/8"])
+def test_bad_cidrs_are_refused_before_any_request(s: cloudorm.Session, cluster: str, cidrs: Any) -> None:
+    with s.count_requests() as c, pytest.raises(ce.InvalidInput) as err:
+        s.compute.create_firewall(cluster, cidrs)
+    assert err.value.field == "allow_ssh_from" and c.total == 0
+
+
+# ---------------------------------------------------------------------------------------------------------- nodes
+
+def test_nodes_lifecycle(s: cloudorm.Session, ec2: Any, cluster: str, key: KeyPair) -> None:
+    key_id = registered(s, cluster, key)
+    group_id = s.compute.create_firewall(cluster, ["192.0.2.0/24"])
+    user_data = "#cloud-config\nruncmd: [[touch, /tmp/booted]]\n"
+    spec = {"size": "t3.micro", "image": UBUNTU_1604, "key_id": key_id, "user_data": user_data,
+            "firewall_id": group_id, "monitoring": True}
+    names = [f"{cluster}-1", f"{cluster}-2", f"{cluster}-3"]
+    with s.count_requests() as c:
+        made = s.compute.create_nodes(cluster, names, spec)
+    assert c.by_operation == {"ec2.RunInstances": 1, "ec2.CreateTags": 3}
+    assert [n["name"] for n in made] == names
+    assert {n["cluster"] for n in made} == {cluster} and {n["size"] for n in made} == {"t3.micro"}
+    assert all(n["id"].startswith("i-") and n["address"] and n["private_address"] for n in made)
+
+    ids = [n["id"] for n in made]
+    raws = instances(ec2, ids)
+    assert [tags(r) for r in raws] == [{"cloudorm:cluster": cluster, "Name": n} for n in names]
+    assert {r["KeyName"] for r in raws} == {f"cloudorm-{cluster}"} and {r["ImageId"] for r in raws} == {UBUNTU_1604}
+    assert all([g["GroupId"] for g in r["SecurityGroups"]] == [group_id] for r in raws)
+    assert {r["Monitoring"]["State"] for r in raws} == {"enabled"}
+    assert len({r["ClientToken"] for r in raws}) == 1 and raws[0]["ClientToken"].startswith("cloudorm-")
+    sent = ec2.describe_instance_attribute(InstanceId=ids[0], Attribute="userData")["UserData"]["Value"]
+    assert base64.b64decode(sent).decode() == user_data
+    volumes = ec2.describe_volumes(Filters=[{"Name": "tag:cloudorm:cluster", "Values": [cluster]}])["Volumes"]
+    assert len(volumes) == 3
+
+    # another cluster's nodes are not this one's
+    other = f"{cluster}x"
+    s.compute.create_nodes(other, [f"{other}-1"], {**spec, "user_data": None})
+
+    listed = s.compute.list_nodes(cluster)
+    assert [n["name"] for n in listed] == names and {n["status"] for n in listed} == {"active"}
+    assert {cluster, other} <= set(s.compute.list_clusters())
+    got = s.compute.get_node(ids[1])
+    assert (got["name"], got["status"], got["address"]) == (names[1], "active", made[1]["address"])
+    assert got["image"] == UBUNTU_1604 and got["region"] == "us-east-1" and got["created"] is not None
+
+    with s.count_requests() as c:
+        s.compute.reboot_node(ids[0])
+    assert c.by_operation == {"ec2.RebootInstances": 1}
+
+    # a missing id among the ones to delete is no error
+    s.compute.delete_nodes([ids[0], "i-0123456789abcdef0"])
+    assert [n["name"] for n in s.compute.list_nodes(cluster)] == names[1:]
+    assert s.compute.get_node(ids[0])["status"] == "deleted"
+    with s.count_requests() as c:
+        s.compute.delete_nodes([])
+    assert c.total == 0
+
+    s.compute.delete_nodes(ids[1:])
+    s.compute.delete_nodes([n["id"] for n in s.compute.list_nodes(other)])
+    assert s.compute.list_nodes(cluster) == []
+    s.compute.delete_firewall(group_id)
+    s.compute.delete_key(key_id)
+    assert cluster not in s.compute.list_clusters() and other not in s.compute.list_clusters()
+
+
+def test_without_firewall_the_cluster_group_is_made_open_on_22(s: cloudorm.Session, ec2: Any, cluster: str,
+                                                                key: KeyPair) -> None:
+    spec = {"image": UBUNTU_1604, "key_id": registered(s, cluster, key), "firewall_id": None}
+    [node] = s.compute.create_nodes(cluster, [f"{cluster}-1"], spec)
+    group_id = s.compute.find_firewall(cluster)
+    assert group_id is not None
+    [raw] = instances(ec2, [node["id"]])
+    assert [g["GroupId"] for g in raw["SecurityGroups"]] == [group_id]
+    assert raw["InstanceType"] == s.compute.default_size
+    group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+    assert [(p["FromPort"], [r["CidrIp"] for r in p["IpRanges"]]) for p in group["IpPermissions"]] == [
+        (22, ["0.0.0.0/0"])]
+
+    # a second create reuses the group
+    with s.count_requests() as c:
+        s.compute.create_nodes(cluster, [f"{cluster}-2"], spec)
+    assert c["ec2.CreateSecurityGroup"] == 0 and c["ec2.DescribeSecurityGroups"] == 1
+    s.compute.delete_nodes([n["id"] for n in s.compute.list_nodes(cluster)])
+    s.compute.delete_firewall(group_id)
+
+
+# ---------------------------------------------------------------------------------------------------------- images
+
+def test_named_images_are_resolved_per_architecture(s: cloudorm.Session) -> None:
+    compute: Any = s.compute
+    assert compute.resolve_image("ubuntu-16.04", "t3.micro") == UBUNTU_1604
+    assert compute.resolve_image("ami-0123456789abcdef0", "t3.micro") == "ami-0123456789abcdef0"
+    x86 = compute.resolve_image("amazon-linux-2023", "t3.micro")
+    arm = compute.resolve_image("amazon-linux-2023", "t4g.micro")
+    images = {i["ImageId"]: i for i in s._provider.clients.client("ec2").describe_images(  # type: ignore[attr-defined]
+        ImageIds=[x86, arm])["Images"]}
+    assert images[x86]["Architecture"] == "x86_64" and images[x86]["Name"].startswith("al2023-ami-2023.")
+    assert images[arm]["Architecture"] == "arm64"
+
+    # moto's AMI list has no Ubuntu 24.04 (the default): a clear NotFound, not some other image
+    with pytest.raises(ce.NotFound) as err:
+        compute.resolve_image(compute.default_image, "t3.micro")
+    assert "ubuntu-24.04" in str(err.value) and "image='ami-" in str(err.value)
+    with pytest.raises(ce.InvalidInput) as bad_size:
+        compute.resolve_image("ubuntu-16.04", "t3.bogus")
+    assert bad_size.value.field == "node_size"
+
+
+def test_default_user(s: cloudorm.Session) -> None:
+    compute = s.compute
+    assert compute.default_user("ubuntu-24.04") == "ubuntu"
+    assert compute.default_user("amazon-linux-2023") == "ec2-user"
+    assert compute.default_user(UBUNTU_1604) == "ubuntu"
+    assert compute.default_user("ami-0d27e0fb3bac4d724") == "ec2-user"  # Amazon Linux 2023 in moto's list
+    with s.count_requests() as c:
+        compute.default_user("ami-0d27e0fb3bac4d724")
+    assert c.total == 0  # remembered
+
+
+def test_bad_image_name_is_refused_before_any_request(s: cloudorm.Session, cluster: str) -> None:
+    spec = {"image": "debian-12", "key_id": "key-0123456789abcdef0"}
+    with s.count_requests() as c:
+        with pytest.raises(ce.InvalidInput) as err:
+            s.compute.create_nodes(cluster, [f"{cluster}-1"], spec)
+        assert err.value.field == "image"
+        with pytest.raises(ce.InvalidInput):
+            s.compute.default_user("debian-12")
+        with pytest.raises(ce.InvalidInput) as err:
+            s.compute.create_nodes(cluster, [f"{cluster}-1"], {**spec, "image": UBUNTU_1604,
+                                                               "user_data": "x" * (16 * 1024 + 1)})
+        assert err.value.field == "user_data"
+        with pytest.raises(ce.InvalidInput) as err:
+            s.compute.create_nodes(cluster, [f"{cluster}-1"], {**spec, "image": UBUNTU_1604, "region": "eu-west-1"})
+        assert err.value.field == "region"
+    assert c.total == 0
+
+
+def test_list_sizes_is_unsupported_without_a_request(s: cloudorm.Session) -> None:
+    with s.count_requests() as c, pytest.raises(ce.Unsupported) as err:
+        s.compute.list_sizes()
+    assert "node_size='t3.micro'" in str(err.value) and c.total == 0
+
+
+# ---------------------------------------------------------------------------------------------------------- errors
+
+@pytest.fixture
+def ami_validation() -> Iterator[None]:
+    """Make the moto server check AMI ids in RunInstances, as EC2 does (moto skips it by default)."""
+    before = moto.settings.ENABLE_AMI_VALIDATION
+    moto.settings.ENABLE_AMI_VALIDATION = True
+    yield
+    moto.settings.ENABLE_AMI_VALIDATION = before
+
+
+def test_errors_are_mapped(s: cloudorm.Session, cluster: str, key: KeyPair, ami_validation: None) -> None:
+    spec = {"image": "ami-0000000000000000f", "key_id": registered(s, cluster, key),
+            "firewall_id": s.compute.create_firewall(cluster, ["192.0.2.0/24"])}
+    with pytest.raises(ce.NotFound) as err:
+        s.compute.create_nodes(cluster, [f"{cluster}-1"], spec)
+    assert err.value.code == "InvalidAMIID.NotFound" and err.value.operation == "RunInstances"
+    assert err.value.request_id and "ami-0000000000000000f" in str(err.value)
+    assert s.compute.list_nodes(cluster) == []
+    with pytest.raises(ce.NotFound) as err:
+        s.compute.default_user("ami-0000000000000000f")
+    assert err.value.code == "InvalidAMIID.NotFound"
+
+    missing = "i-0123456789abcdef0"
+    with pytest.raises(ce.NotFound) as err:
+        s.compute.get_node(missing)
+    assert err.value.code == "InvalidInstanceID.NotFound" and err.value.request_id
+    with pytest.raises(ce.NotFound) as err:
+        s.compute.reboot_node(missing)
+    assert err.value.operation == "RebootInstances"
+    with s.count_requests() as c:
+        for bad in ("web-1", "", "i-XYZ"):
+            with pytest.raises(ce.InvalidInput) as err:
+                s.compute.get_node(bad)
+            assert err.value.field == "node_id"
+        with pytest.raises(ce.InvalidInput):
+            s.compute.delete_nodes(["i-0123456789abcdef0", "nope"])
+    assert c.total == 0
+    s.compute.delete_firewall(spec["firewall_id"])
+
+
+# ---------------------------------------------------------------------------------------------------------- secrets
+
+def test_user_data_host_key_never_reaches_a_log_line(s: cloudorm.Session, ec2: Any, cluster: str, key: KeyPair,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    host_key = KeyPair.generate("host")
+    user_data = cloud_config(host_key)
+    private_lines = [ln for ln in host_key.private_openssh().splitlines() if ln and not ln.startswith("-----")]
+    encoded = base64.b64encode(user_data.encode()).decode()
+    spec = {"image": UBUNTU_1604, "key_id": registered(s, cluster, key), "user_data": user_data,
+            "firewall_id": s.compute.create_firewall(cluster, ["192.0.2.0/24"])}
+    with caplog.at_level(logging.DEBUG):
+        [node] = s.compute.create_nodes(cluster, [f"{cluster}-1"], spec)
+        # the user data as EC2 gives it back (base64) is protected before botocore logs the response
+        sent = ec2.describe_instance_attribute(InstanceId=node["id"], Attribute="userData")["UserData"]["Value"]
+    assert sent == encoded
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "RunInstances" in text and "DescribeInstanceAttribute" in text  # the DEBUG lines were captured
+    assert encoded not in text and encoded[:40] not in text
+    assert not any(ln in text for ln in private_lines)
+
+    # user data this process never sent (another program launched the instance) is protected when read back
+    foreign = f"#cloud-config\nwrite_files: [{{path: /etc/token, content: {uuid.uuid4().hex * 2}}}]\n"
+    raw_id = ec2.run_instances(ImageId=UBUNTU_1604, MinCount=1, MaxCount=1, UserData=foreign)["Instances"][0][
+        "InstanceId"]
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG):
+        back = ec2.describe_instance_attribute(InstanceId=raw_id, Attribute="userData")["UserData"]["Value"]
+    assert base64.b64decode(back).decode() == foreign
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "Response body" in text and back not in text
+    ec2.terminate_instances(InstanceIds=[raw_id])
+    s.compute.delete_nodes([node["id"]])
+    s.compute.delete_firewall(spec["firewall_id"])
