@@ -79,7 +79,7 @@ def test_import_key_again_and_conflict(s: cloudorm.Session, cluster: str, key: K
     assert name in str(err.value) and "different public key" in str(err.value)
 
     # a fresh session (no memory of the import) deletes by id
-    fresh = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=s._provider.endpoint_url)  # type: ignore[attr-defined]
+    fresh = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=s._provider.endpoint_url)
     fresh.compute.delete_key(first["id"])
     with pytest.raises(ce.NotFound):
         s.compute.delete_key(first["id"])
@@ -301,9 +301,9 @@ def test_errors_are_mapped(s: cloudorm.Session, cluster: str, key: KeyPair, ami_
     assert err.value.operation == "RebootInstances"
     with s.count_requests() as c:
         for bad in ("web-1", "", "i-XYZ"):
-            with pytest.raises(ce.InvalidInput) as err:
+            with pytest.raises(ce.InvalidInput) as bad_id:
                 s.compute.get_node(bad)
-            assert err.value.field == "node_id"
+            assert bad_id.value.field == "node_id"
         with pytest.raises(ce.InvalidInput):
             s.compute.delete_nodes(["i-0123456789abcdef0", "nope"])
     assert c.total == 0
