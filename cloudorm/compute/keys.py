@@ -66,7 +66,8 @@ class KeyPair:
             except TypeError:
                 reason = "needs a password" if secret is None else "is not encrypted: no password is needed"
             except ValueError as e:
-                if secret is not None and ("password" in str(e).lower() or "decrypt" in str(e).lower()):
+                words = str(e).lower()
+                if secret is not None and any(w in words for w in ("password", "decrypt", "checksum")):
                     reason = "could not be decrypted with this password"
             except Exception:  # an unsupported key type or cipher; the text itself is never shown
                 reason = "is of a key type or cipher that cannot be read"

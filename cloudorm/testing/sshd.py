@@ -249,6 +249,7 @@ class SshdHost(TestService):
             if reason:
                 raise RuntimeError(f"cannot start an sshd stand-in: {reason}")
             self._write_files()
+            (self.root / "sshd.pid").unlink(missing_ok=True)
             script = 'mount --bind "$1" /root && exec "$2" -D -e -f "$3"'
             with open(self.log_path, "wb") as log:
                 self._process = subprocess.Popen(
@@ -274,11 +275,13 @@ class SshdHost(TestService):
                                    f"{self._diagnosis()}")
             if self._namespace is None:
                 self._namespace = _namespace(self._process.pid)
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                sock.settimeout(1.0)
-                if sock.connect_ex((self.address, self.port)) == 0:
-                    self._namespace = _namespace(self._process.pid) or self._namespace
-                    return
+            try:  # sshd writes its pid file once its socket is bound: then it is this server that listens
+                written = (self.root / "sshd.pid").read_text().strip() == str(self._process.pid)
+            except OSError:
+                written = False
+            if written:
+                self._namespace = _namespace(self._process.pid) or self._namespace
+                return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"sshd for {self.address}:{self.port} did not listen within {START_TIMEOUT:g} s: "
                                    f"{self._diagnosis()}")

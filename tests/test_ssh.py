@@ -1,0 +1,507 @@
+"""SSH against real OpenSSH servers: KeyPair files and fingerprints (checked with ssh-keygen), KnownHosts, host key
+pinning / trust on first use / refusal, retries while a node boots, commands, timeouts, SFTP, concurrency and the
+sshd stand-ins themselves."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cloudorm.compute.keys import KeyPair
+from cloudorm.compute.ssh import KnownHosts, SSHShell, cloud_config
+from cloudorm.errors import AccessDenied, HostKeyMismatch, InvalidInput, NotFound, Timeout
+from cloudorm.testing.sshd import SshdHost, allocate_address, apply_user_data, sshd_unavailable
+
+SSHD_REASON = sshd_unavailable()
+needs_sshd = pytest.mark.skipif(SSHD_REASON is not None, reason=SSHD_REASON or "")
+
+
+def keygen(*args: str) -> str:
+    """ssh-keygen's output for ``args``."""
+    return subprocess.run(["ssh-keygen", *args], capture_output=True, text=True, check=True).stdout
+
+
+# ----------------------------------------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="module")
+def user_key() -> KeyPair:
+    """The key the tests log in with."""
+    return KeyPair.generate("tester")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, user_key: KeyPair) -> Iterator[SshdHost]:
+    """A stand-in shared by the tests that do not change it."""
+    if SSHD_REASON:
+        pytest.skip(SSHD_REASON)
+    with SshdHost(allocate_address(), tmp_path_factory.mktemp("shared"),
+                  authorized_keys=[user_key.public_key]) as host:
+        yield host
+
+
+@pytest.fixture
+def own_server(tmp_path: Path, user_key: KeyPair) -> Iterator[SshdHost]:
+    """A stand-in for one test, which may restart or stop it."""
+    if SSHD_REASON:
+        pytest.skip(SSHD_REASON)
+    with SshdHost(allocate_address(), tmp_path / "node", authorized_keys=[user_key.public_key]) as host:
+        yield host
+
+
+def pinned_shell(host: SshdHost, key: KeyPair, **kwargs: object) -> SSHShell:
+    """A shell to ``host`` whose host key is pinned in memory."""
+    known = KnownHosts(None)
+    known.pin(host.address, host.host_key.public_key, host.port)
+    return SSHShell(host.address, user="root", key=key, known_hosts=known, port=host.port, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def shell(server: SshdHost, user_key: KeyPair) -> Iterator[SSHShell]:
+    """One pinned shell to the shared stand-in."""
+    sh = pinned_shell(server, user_key)
+    yield sh
+    sh.close()
+
+
+# ----------------------------------------------------------------------------------------------- KeyPair
+
+def test_generated_key_saved_0600_and_fingerprints_match_ssh_keygen(tmp_path: Path) -> None:
+    key = KeyPair.generate("me@laptop")
+    assert key.public_key.startswith("ssh-ed25519 AAAA") and key.public_key.endswith(" me@laptop")
+    old = os.umask(0)  # even a permissive umask must not widen the private file
+    try:
+        key.save(tmp_path / "keys" / "id_ed25519")
+    finally:
+        os.umask(old)
+    private = tmp_path / "keys" / "id_ed25519"
+    assert private.stat().st_mode & 0o777 == 0o600
+    assert key.path == private
+    assert (tmp_path / "keys" / "id_ed25519.pub").read_text().strip() == key.public_key
+    assert keygen("-lf", str(private)).split()[1] == key.fingerprint
+    assert keygen("-E", "md5", "-lf", f"{private}.pub").split()[1] == "MD5:" + key.md5_fingerprint
+    # ssh-keygen derives the same public key from the private file we wrote
+    assert keygen("-y", "-f", str(private)).split()[:2] == key.public_key.split()[:2]
+
+    loaded = KeyPair.load(private)
+    assert loaded == key and loaded.comment == "me@laptop" and loaded.path == private
+    assert KeyPair.from_private(loaded.private_openssh()) == key
+
+
+def test_save_narrows_an_existing_world_readable_file(tmp_path: Path) -> None:
+    target = tmp_path / "id"
+    target.write_text("old contents that are much longer than nothing " * 40)
+    target.chmod(0o644)
+    KeyPair.generate().save(target)
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert target.read_text().startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+    assert "old contents" not in target.read_text()
+
+
+def test_load_other_key_types_and_passwords(tmp_path: Path) -> None:
+    subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "s3cret", "-C", "rsa-key",
+                    "-f", str(tmp_path / "rsa")], check=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ecdsa", "-m", "PEM", "-N", "", "-f", str(tmp_path / "ec")],
+                   check=True)
+    with pytest.raises(InvalidInput, match="needs a password"):
+        KeyPair.load(tmp_path / "rsa")
+    with pytest.raises(InvalidInput, match="could not be decrypted") as wrong:
+        KeyPair.load(tmp_path / "rsa", password="wrong")
+    assert "PRIVATE KEY" not in str(wrong.value)
+    rsa = KeyPair.load(tmp_path / "rsa", password="s3cret")
+    assert rsa.key_type == "ssh-rsa" and rsa.comment == "rsa-key"
+    assert keygen("-lf", str(tmp_path / "rsa.pub")).split()[1] == rsa.fingerprint
+    ec = KeyPair.load(tmp_path / "ec")
+    assert ec.public_key.split()[:2] == (tmp_path / "ec.pub").read_text().split()[:2]
+    with pytest.raises(InvalidInput, match="no key file"):
+        KeyPair.load(tmp_path / "missing")
+    with pytest.raises(InvalidInput, match="not a private key"):
+        KeyPair.from_private("-----BEGIN OPENSSH PRIVATE KEY-----\nAAAAsecretish\n-----END OPENSSH PRIVATE KEY-----")
+
+
+def test_repr_and_pickle_never_show_the_private_key(tmp_path: Path) -> None:
+    key = KeyPair.generate().save(tmp_path / "id")
+    body = "".join(key.private_openssh().splitlines()[1:-1])
+    assert repr(key) == f"KeyPair({key.fingerprint}, path={str(tmp_path / 'id')!r})"
+    assert body[:40] not in repr(key) and body[:40] not in str(key)
+    with pytest.raises(TypeError, match="not picklable"):
+        pickle.dumps(key)
+
+
+# ----------------------------------------------------------------------------------------------- KnownHosts
+
+def test_known_hosts_pin_replace_forget_ports_and_ssh_keygen_reads_it(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "known_hosts"
+    known = KnownHosts(path)
+    first, second, other = KeyPair.generate(), KeyPair.generate(), KeyPair.generate()
+    known.pin("10.0.0.5", first.public_key)
+    known.pin("10.0.0.6", other.public_key, port=2222)
+    known.pin("10.0.0.5", second.public_key)  # the address reused by a new node: one entry, the new key
+    assert known.lookup("10.0.0.5") == [" ".join(second.public_key.split()[:2])]
+    assert known.lookup("10.0.0.6") == []
+    assert known.lookup("10.0.0.6", port=2222) == [" ".join(other.public_key.split()[:2])]
+    assert "[10.0.0.6]:2222 ssh-ed25519" in path.read_text()
+    # OpenSSH finds the entries in the file we wrote, by name and by [host]:port
+    assert second.public_key.split()[1] in keygen("-F", "10.0.0.5", "-f", str(path))
+    assert other.public_key.split()[1] in keygen("-F", "[10.0.0.6]:2222", "-f", str(path))
+    # a file hashed by ssh-keygen -H is still read
+    subprocess.run(["ssh-keygen", "-q", "-H", "-f", str(path)], check=True, capture_output=True)
+    assert "10.0.0.5" not in path.read_text()
+    assert KnownHosts(path).lookup("10.0.0.5") == [" ".join(second.public_key.split()[:2])]
+    known.forget("10.0.0.5")
+    assert known.lookup("10.0.0.5") == [] and known.lookup("10.0.0.6", 2222)
+    with pytest.raises(InvalidInput, match="public_key"):
+        known.pin("10.0.0.7", "ssh-ed25519 not-base64!")
+
+
+# ----------------------------------------------------------------------------------------------- host keys
+
+@needs_sshd
+def test_pinned_first_connection_and_trust_on_first_use(server: SshdHost, user_key: KeyPair,
+                                                       tmp_path: Path) -> None:
+    path = tmp_path / "known_hosts"
+    pinned = KnownHosts(path)
+    pinned.pin(server.address, server.host_key.public_key)
+    with SSHShell(server.address, user="root", key=user_key, known_hosts=pinned) as sh:
+        assert sh.run("echo pinned") == (0, "pinned\n", "")
+    assert pinned.lookup(server.address) == [" ".join(server.host_key.public_key.split()[:2])]
+
+    tofu = KnownHosts(tmp_path / "tofu_known_hosts")
+    assert tofu.lookup(server.address) == []
+    with SSHShell(server.address, user="root", key=user_key, known_hosts=tofu) as sh:
+        sh.wait_ready(5)
+    assert tofu.lookup(server.address) == [" ".join(server.host_key.public_key.split()[:2])]
+    with SSHShell(server.address, user="root", key=user_key, known_hosts=KnownHosts(tofu.path)) as again:
+        assert again.run("echo verified")[1] == "verified\n"
+
+
+@needs_sshd
+def test_changed_host_key_is_refused_and_nothing_runs(own_server: SshdHost, user_key: KeyPair,
+                                                      tmp_path: Path) -> None:
+    known = KnownHosts(tmp_path / "known_hosts")
+    sh = SSHShell(own_server.address, user="root", key=user_key, known_hosts=known)
+    assert sh.run("echo first")[0] == 0  # recorded on first use
+    old_fingerprint = own_server.host_key.fingerprint
+    own_server.restart()  # a new host key: a rebuilt node, or someone in between
+    new_fingerprint = own_server.host_key.fingerprint
+    for attempt in (sh, SSHShell(own_server.address, user="root", key=user_key, known_hosts=known)):
+        with pytest.raises(HostKeyMismatch) as refused:
+            attempt.run("touch ~/ran")
+        error = refused.value
+        assert error.expected == old_fingerprint and error.actual == new_fingerprint
+        assert error.host == own_server.address
+        assert str(tmp_path / "known_hosts") in str(error) and "refresh()" in str(error)
+    assert not (own_server.home / "ran").exists()
+    sh.close()
+    sh.close()  # idempotent
+
+
+@needs_sshd
+def test_pinned_key_type_the_server_lacks_is_a_mismatch(server: SshdHost, user_key: KeyPair) -> None:
+    known = KnownHosts(None)
+    rsa_line = "ssh-rsa " + KeyPair.from_private(subprocess.run(
+        ["sh", "-c", "d=$(mktemp -d) && ssh-keygen -q -t rsa -b 1024 -N '' -f $d/k && cat $d/k && rm -r $d"],
+        capture_output=True, text=True, check=True).stdout).public_key.split()[1]
+    known.pin(server.address, rsa_line)
+    with pytest.raises(HostKeyMismatch, match="no key of the pinned type"):
+        SSHShell(server.address, user="root", key=user_key, known_hosts=known).wait_ready(5)
+
+
+@needs_sshd
+def test_opt_out_accepts_any_key_records_nothing_and_warns_once(
+        own_server: SshdHost, user_key: KeyPair, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="cloudorm.compute.ssh")
+    sh = SSHShell(own_server.address, user="root", key=user_key, known_hosts=None)
+    assert sh.run("true")[0] == 0
+    own_server.restart()
+    assert sh.run("echo still")[1] == "still\n"
+    warnings = [r for r in caplog.records if "host key checking is off" in r.getMessage()]
+    assert len(warnings) == 1 and own_server.address in warnings[0].getMessage()
+
+
+# ----------------------------------------------------------------------------------------------- connecting
+
+@needs_sshd
+def test_authentication_failure_is_immediate(server: SshdHost) -> None:
+    stranger = KeyPair.generate()
+    sh = pinned_shell(server, stranger)
+    started = time.monotonic()
+    with pytest.raises(AccessDenied) as denied:
+        sh.wait_ready(30)
+    assert time.monotonic() - started < 2
+    assert stranger.fingerprint in str(denied.value) and "'root'" in str(denied.value)
+
+
+@needs_sshd
+def test_retries_until_the_node_answers(tmp_path: Path, user_key: KeyPair) -> None:
+    host = SshdHost(allocate_address(), tmp_path / "late", authorized_keys=[user_key.public_key])
+    sh = pinned_shell(host, user_key)
+    timer = threading.Timer(1.0, host.start)
+    started = time.monotonic()
+    timer.start()
+    try:
+        sh.wait_ready(15)
+        assert 0.9 < time.monotonic() - started < 8
+        assert sh.run("echo up")[1] == "up\n"
+    finally:
+        timer.join()
+        sh.close()
+        host.stop()
+
+
+@needs_sshd
+def test_timeout_names_the_host_and_last_error(user_key: KeyPair) -> None:
+    address = allocate_address()  # nobody listens there
+    sh = SSHShell(address, user="root", key=user_key, known_hosts=KnownHosts(None), connect_timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(Timeout) as late:
+        sh.wait_ready(1.0)
+    assert time.monotonic() - started < 2.5
+    assert address in str(late.value) and "refused" in str(late.value).lower()
+    assert isinstance(late.value.last_error, ConnectionRefusedError)
+
+
+@needs_sshd
+def test_reconnects_after_a_reboot_with_the_same_key(own_server: SshdHost, user_key: KeyPair) -> None:
+    sh = pinned_shell(own_server, user_key)
+    assert sh.run("echo before")[1] == "before\n"
+    own_server.restart(host_key=own_server.host_key)
+    assert sh.run("echo after")[1] == "after\n"
+    (own_server.home / "kept").write_text("home survives a reboot")
+    own_server.restart(host_key=own_server.host_key)
+    assert sh.run("cat ~/kept")[1] == "home survives a reboot"
+    sh.close()
+
+
+@needs_sshd
+def test_ssh_config_routes_an_alias_and_known_hosts_keeps_the_node_address(
+        server: SshdHost, user_key: KeyPair, tmp_path: Path) -> None:
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Host 203.0.113.*\n  HostName {server.address}\n  Port {server.port}\n  User root\n")
+    known = KnownHosts(tmp_path / "known_hosts")
+    sh = SSHShell("203.0.113.7", user="ubuntu", key=user_key, known_hosts=known, ssh_config=config)
+    assert sh.run("whoami")[1] == "root\n"
+    assert known.lookup("203.0.113.7") == [" ".join(server.host_key.public_key.split()[:2])]
+    assert known.lookup(server.address) == []
+    sh.close()
+
+
+@needs_sshd
+def test_non_default_port_is_recorded_as_host_port(tmp_path: Path, user_key: KeyPair) -> None:
+    with SshdHost(allocate_address(2222), tmp_path / "p", authorized_keys=[user_key.public_key], port=2222) as host:
+        known = KnownHosts(tmp_path / "known_hosts")
+        with SSHShell(host.address, user="root", key=user_key, known_hosts=known, port=2222) as sh:
+            assert sh.run("echo on 2222")[0] == 0
+        assert (tmp_path / "known_hosts").read_text().startswith(f"[{host.address}]:2222 ssh-ed25519 ")
+        assert known.lookup(host.address) == []
+
+
+# ----------------------------------------------------------------------------------------------- commands
+
+@needs_sshd
+def test_run_exit_codes_output_and_decoding(shell: SSHShell) -> None:
+    assert shell.run("echo out; echo err >&2; exit 3") == (3, "out\n", "err\n")
+    assert shell.run("true") == (0, "", "")
+    code, out, _ = shell.run("printf 'caf\\303\\251 \\377'")
+    assert code == 0 and out == "café \ufffd"
+    assert shell.run("exit 124", timeout=10)[0] == 124  # a command's own 124 is not a timeout
+
+
+@needs_sshd
+def test_large_output_on_both_streams(shell: SSHShell) -> None:
+    code, out, err = shell.run("head -c 1048576 /dev/zero | tr '\\0' o; head -c 1048576 /dev/zero | tr '\\0' e >&2")
+    assert code == 0 and out == "o" * 1048576 and err == "e" * 1048576
+
+
+@needs_sshd
+def test_environment_values_are_quoted(shell: SSHShell) -> None:
+    env = {"PLAIN": "x", "SPACES": "a  b", "QUOTES": "it's \"q\"", "DOLLAR": "$HOME `id` $(id)", "NL": "l1\nl2"}
+    code, out, _ = shell.run('printf "%s|%s|%s|%s|%s" "$PLAIN" "$SPACES" "$QUOTES" "$DOLLAR" "$NL"',
+                             environment=env)
+    assert (code, out) == (0, "x|a  b|it's \"q\"|$HOME `id` $(id)|l1\nl2")
+    assert shell.run("echo $WITH_TIMEOUT", timeout=5, environment={"WITH_TIMEOUT": "a;b"})[1] == "a;b\n"
+
+
+def test_bad_input_is_refused_before_connecting(user_key: KeyPair) -> None:
+    sh = SSHShell("192.0.2.1", user="root", key=user_key, known_hosts=None, connect_timeout=0.1)
+    for env in ({"1BAD": "x"}, {"A-B": "x"}, {"A": "nul\0"}, {"A B": "x"}):
+        with pytest.raises(InvalidInput, match="environment"):
+            sh.run("true", environment=env)
+    with pytest.raises(InvalidInput, match="timeout"):
+        sh.run("true", timeout=0)
+    with pytest.raises(InvalidInput, match="command"):
+        sh.run("  ")
+    with pytest.raises(InvalidInput, match="remote"):
+        sh.get("~other/x", Path("/tmp/never"))
+    with pytest.raises(InvalidInput, match="port"):
+        SSHShell("h", user="root", key=user_key, known_hosts=None, port=0)
+    assert sh._transport is None  # nothing was opened
+
+
+@needs_sshd
+def test_timeout_stops_the_command_on_the_node(shell: SSHShell) -> None:
+    started = time.monotonic()
+    code, out, _ = shell.run("echo started; sleep 31.7", timeout=1)
+    assert code is None and out == "started\n"
+    assert time.monotonic() - started < 3
+    time.sleep(0.2)
+    assert shell.run("pgrep -f '[s]leep 31.7'")[0] == 1  # nothing left on the node
+    assert shell.run("sleep 0.1; echo done", timeout=5) == (0, "done\n", "")
+
+
+@needs_sshd
+def test_concurrent_runs_share_one_connection(shell: SSHShell) -> None:
+    shell.run("true")
+    transport = shell._transport
+    results: dict[int, tuple[int | None, str, str]] = {}
+
+    def one(i: int) -> None:
+        results[i] = shell.run(f"sleep 0.5; echo {i}")
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert time.monotonic() - started < 2.5  # in parallel: 8 × 0.5 s would be 4 s
+    assert results == {i: (0, f"{i}\n", "") for i in range(8)}
+    assert shell._transport is transport
+
+
+@needs_sshd
+def test_many_shells_connect_in_parallel_threads(server: SshdHost, user_key: KeyPair, tmp_path: Path) -> None:
+    known = KnownHosts(tmp_path / "known_hosts")  # one file shared by every shell, as in a cluster
+    shells = [SSHShell(server.address, user="root", key=user_key, known_hosts=known) for _ in range(6)]
+    outputs: list[str] = []
+    lock = threading.Lock()
+
+    def one(sh: SSHShell) -> None:
+        out = sh.run("echo $$")[1]
+        with lock:
+            outputs.append(out)
+
+    threads = [threading.Thread(target=one, args=(sh,)) for sh in shells]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(outputs) == 6 and len(set(outputs)) == 6
+    assert len(known.lookup(server.address)) == 1
+    for sh in shells:
+        sh.close()
+
+
+# ----------------------------------------------------------------------------------------------- files
+
+@needs_sshd
+def test_put_get_round_trip_modes_parents_and_home(shell: SSHShell, server: SshdHost, tmp_path: Path) -> None:
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(20 * 1024 * 1024))
+    big.chmod(0o751)
+    shell.put(big, "~/deep/er/big.bin")
+    remote = server.home / "deep" / "er" / "big.bin"
+    assert remote.stat().st_mode & 0o7777 == 0o751
+    back = tmp_path / "fetched" / "again" / "big.bin"
+    shell.get("deep/er/big.bin", back)  # relative: the login home too
+    assert hashlib.sha256(back.read_bytes()).digest() == hashlib.sha256(big.read_bytes()).digest()
+
+    secret = tmp_path / "secret"
+    secret.write_text("s")
+    secret.chmod(0o600)
+    shell.put(secret, str(server.home / "abs" / "secret"))  # an absolute path (the home, seen from the node)
+    assert (server.home / "abs" / "secret").stat().st_mode & 0o777 == 0o600
+    with pytest.raises(NotFound):
+        shell.get("~/no/such/file", tmp_path / "x")
+    with pytest.raises(NotFound):
+        shell.put(tmp_path / "missing", "~/x")
+
+
+@needs_sshd
+def test_hostile_file_names_are_never_run(shell: SSHShell, server: SshdHost, tmp_path: Path) -> None:
+    (server.home / "x").write_text("canary")
+    name = "a b;rm -rf x $(touch pwned)'\""
+    source = tmp_path / name
+    source.write_text("payload")
+    shell.put(source, f"~/{name}")
+    assert (server.home / name).read_text() == "payload"
+    shell.get(name, tmp_path / "out" / name)
+    assert (tmp_path / "out" / name).read_text() == "payload"
+    assert (server.home / "x").read_text() == "canary" and not (server.home / "pwned").exists()
+
+
+# ----------------------------------------------------------------------------------------------- stand-ins
+
+@needs_sshd
+def test_each_stand_in_has_its_own_root_home(server: SshdHost, own_server: SshdHost, user_key: KeyPair) -> None:
+    one, two = pinned_shell(server, user_key), pinned_shell(own_server, user_key)
+    assert one.run("echo one > /root/which; cat ~/which")[1] == "one\n"
+    assert two.run("cat /root/which")[0] != 0
+    assert (server.home / "which").read_text() == "one\n" and not (own_server.home / "which").exists()
+    assert not Path("/root/which").exists()
+    one.close()
+    two.close()
+
+
+@needs_sshd
+def test_stop_ends_every_session_and_a_taken_address_fails_clearly(own_server: SshdHost, user_key: KeyPair,
+                                                                  tmp_path: Path) -> None:
+    sh = pinned_shell(own_server, user_key)
+    sh.run("sleep 41.3 >/dev/null 2>&1 &")
+    deadline = time.monotonic() + 5
+    while subprocess.run(["pgrep", "-f", "^sleep 41.3"], capture_output=True).returncode != 0:  # until it exec'd
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    own_server.stop()
+    assert not own_server.running
+    assert subprocess.run(["pgrep", "-f", "^sleep 41.3"], capture_output=True).returncode == 1
+    own_server.start()
+    with pytest.raises(RuntimeError, match="exited") as taken:
+        SshdHost(own_server.address, tmp_path / "twin").start()
+    assert "Address already in use" in str(taken.value) or "Bind" in str(taken.value)
+    sh.close()
+    assert len({allocate_address() for _ in range(3)} | {own_server.address}) == 4
+
+
+def test_cloud_config_round_trips_and_keeps_the_key_out_of_logs(caplog: pytest.LogCaptureFixture) -> None:
+    import yaml  # type: ignore[import-untyped]
+
+    host_key, login = KeyPair.generate(), KeyPair.generate("user")
+    text = cloud_config(host_key, [login.public_key])
+    doc = yaml.safe_load(text)
+    assert text.startswith("#cloud-config\n")
+    assert doc["ssh_deletekeys"] is True and doc["ssh_genkeytypes"] == []
+    assert doc["ssh_keys"]["ed25519_public"] == host_key.public_key
+    assert KeyPair.from_private(doc["ssh_keys"]["ed25519_private"]) == host_key
+    parsed, authorized = apply_user_data(text)
+    assert parsed == host_key and authorized == [login.public_key]
+    assert apply_user_data("#!/bin/sh\necho hi\n") == (None, []) and apply_user_data(None) == (None, [])
+
+    body_line = host_key.private_openssh().splitlines()[1]
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("cloudorm.compute.ssh").debug("user data: %s", text)
+    logging.getLogger("paramiko.transport").debug("line %s", body_line)
+    assert caplog.records and all(body_line not in r.getMessage() for r in caplog.records)
+    with pytest.raises(InvalidInput, match="ed25519"):
+        cloud_config(KeyPair.from_private(subprocess.run(
+            ["sh", "-c", "d=$(mktemp -d) && ssh-keygen -q -t ecdsa -N '' -f $d/k && cat $d/k && rm -r $d"],
+            capture_output=True, text=True, check=True).stdout))
+
+
+@needs_sshd
+def test_a_connection_logs_no_key_material(server: SshdHost, user_key: KeyPair,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    with pinned_shell(server, user_key) as sh:
+        sh.run("true")
+    secret_lines = user_key.private_openssh().splitlines()[1:-1]
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert all(line not in text for line in secret_lines)
