@@ -6,6 +6,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,16 @@ def cluster() -> str:
 def sent(fake: FakeDigitalOcean, method: str, path: str) -> list[dict[str, str]]:
     """The query parameters of each request the fake received for ``method path``."""
     return [q for m, p, q in fake.requests if m == method and p == path]
+
+
+@contextmanager
+def slow(fake: FakeDigitalOcean, seconds: float = 1.0) -> Iterator[None]:
+    """Droplets created inside take ``seconds`` to boot and to reboot (so a test sees them in between)."""
+    fake.boot_delay = fake.reboot_delay = seconds
+    try:
+        yield
+    finally:
+        fake.boot_delay = fake.reboot_delay = 0.1
 
 
 def wait_active(s: cloudorm.Session, cluster: str, count: int) -> list[dict[str, Any]]:
@@ -127,14 +138,40 @@ def test_create_in_batches_of_ten_list_by_tag_and_delete(s: cloudorm.Session, fa
     assert cluster not in s.compute.list_clusters()  # the tag is left, with no resources
 
 
-def test_reboot_action(s: cloudorm.Session, fake: FakeDigitalOcean, cluster: str) -> None:
-    node = s.compute.create_nodes(cluster, [f"{cluster}-1"], SPEC)[0]
-    with pytest.raises(ce.CloudError, match="errored"):
-        s.compute.reboot_node(node["id"])  # still booting: DigitalOcean's action errors
+def test_create_actions_complete_when_droplets_are_active(s: cloudorm.Session, fake: FakeDigitalOcean,
+                                                          cluster: str) -> None:
+    client = s.compute.client  # pydo itself, against the fake's action endpoints
+    with slow(fake):
+        body = client.droplets.create({"names": [f"{cluster}-1"], "region": "nyc3", "size": "s-1vcpu-1gb",
+                                       "image": "ubuntu-24-04-x64", "tags": [f"cloudorm:{cluster}"],
+                                       "monitoring": True}, enforce_https=False)
+    action_id = body["links"]["actions"][0]["id"]
+    assert client.actions.get(action_id, enforce_https=False)["action"]["status"] == "in-progress"
+    assert body["droplets"][0]["features"] == ["monitoring"]
     wait_active(s, cluster, 1)
-    s.compute.reboot_node(node["id"])
-    assert sent(fake, "POST", f"/v2/droplets/{node['id']}/actions")
-    assert s.compute.get_node(node["id"])["status"] == "off"
+    action = client.actions.get(action_id, enforce_https=False)["action"]
+    assert (action["status"], action["type"], action["resource_id"]) == ("completed", "create",
+                                                                          body["droplets"][0]["id"])
+    s.compute.delete_nodes([str(body["droplets"][0]["id"])])
+
+
+def test_monitoring_is_asked_for_when_the_spec_says_so(s: cloudorm.Session, fake: FakeDigitalOcean,
+                                                        cluster: str) -> None:
+    node = s.compute.create_nodes(cluster, [f"{cluster}-1"], {**SPEC, "monitoring": True})[0]
+    assert fake.create_requests[-1]["monitoring"] is True
+    assert fake.droplets[int(node["id"])].data["features"] == ["monitoring"]
+    s.compute.delete_nodes([node["id"]])
+
+
+def test_reboot_action(s: cloudorm.Session, fake: FakeDigitalOcean, cluster: str) -> None:
+    with slow(fake):
+        node = s.compute.create_nodes(cluster, [f"{cluster}-1"], SPEC)[0]
+        with pytest.raises(ce.CloudError, match="errored"):
+            s.compute.reboot_node(node["id"])  # still booting: DigitalOcean's action errors
+        wait_active(s, cluster, 1)
+        s.compute.reboot_node(node["id"])
+        assert sent(fake, "POST", f"/v2/droplets/{node['id']}/actions")
+        assert s.compute.get_node(node["id"])["status"] == "off"
     wait_until(lambda: s.compute.get_node(node["id"])["status"] == "active", timeout=10, what="reboot")
     with pytest.raises(ce.NotFound):
         s.compute.reboot_node("999999999")

@@ -356,7 +356,8 @@ class DigitalOceanComputeService:
 
     def create_nodes(self, cluster: str, names: Sequence[str], spec: Wire) -> list[Wire]:
         """Create one droplet per name, tagged for ``cluster``, up to 10 per request; their records (``pending``).
-        Droplets of requests before a failing one stay tagged."""
+        Droplets of requests before a failing one stay tagged. ``firewall_id`` is not needed: the cluster's
+        firewall applies to its tag."""
         tag = cluster_tag(cluster)
         if isinstance(names, str) or not names:
             raise ce.InvalidInput("names", "give at least one node name")
@@ -372,8 +373,8 @@ class DigitalOceanComputeService:
             image = int(image)
         else:
             _check("image", image, _SLUG, "an image slug (e.g. 'ubuntu-24-04-x64') or image id")
-        body: Wire = {"size": size, "region": region, "image": image, "tags": [tag],
-                      "monitoring": False, "ipv6": False, "backups": False}
+        body: Wire = {"size": size, "region": region, "image": image, "tags": [tag],  # a new tag is made with them
+                      "monitoring": bool(spec.get("monitoring", False)), "ipv6": False, "backups": False}
         if spec.get("key_id") is not None:
             body["ssh_keys"] = [int(_check("key_id", str(spec["key_id"]), _ID, "an SSH key id"))]
         user_data = spec.get("user_data")
@@ -435,11 +436,6 @@ class DigitalOceanComputeService:
         if action.get("status") == "errored":
             raise ce.CloudError(f"DigitalOcean could not reboot droplet {droplet_id} (action {action.get('id')} "
                                 "errored)", provider="digitalocean", operation="POST /v2/droplets/{id}/actions")
-
-    def action_status(self, action_id: int) -> str:
-        """The status of a DigitalOcean action (``in-progress``, ``completed`` or ``errored``)."""
-        _, body = self._call("GET /v2/actions/{id}", self.client.actions.get, int(action_id))
-        return str(body["action"]["status"])
 
     def shell(self, node: Wire) -> None:
         """Droplets are reached over SSH at their address."""
