@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -309,6 +310,19 @@ def test_unreachable_endpoint(fake: FakeDigitalOcean) -> None:
                          max_attempts=1, connect_timeout=1)
     with pytest.raises(ce.CloudError, match="could not reach DigitalOcean"):
         s.compute.list_sizes()
+
+
+def test_read_timeout_is_timeout_after_every_attempt() -> None:
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts connections (the kernel's backlog), never answers
+    try:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        s = cloudorm.Session("digitalocean", creds={"access_token": "dop_v1_silent0000"}, endpoint_url=url,
+                             read_timeout=0.3, max_attempts=2)
+        with s.count_requests() as c, pytest.raises(ce.Timeout, match="timed out") as e:
+            s.compute.list_sizes()
+        assert c.total == 2 and e.value.operation == "GET /v2/sizes"
+    finally:
+        silent.close()
 
 
 # ------------------------------------------------------------------------------------------------------ input
