@@ -8,8 +8,10 @@ import base64
 import logging
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import boto3
 import moto.settings
 import pytest
 
@@ -17,6 +19,7 @@ import cloudorm
 from cloudorm import errors as ce
 from cloudorm.compute.keys import KeyPair
 from cloudorm.compute.ssh import cloud_config
+from cloudorm.testing.sshd import SshdHost, allocate_address, apply_user_data, sshd_unavailable
 from tests.conftest import FAKE_CREDS
 
 UBUNTU_1604 = "ami-785db401"
@@ -343,3 +346,150 @@ def test_user_data_host_key_never_reaches_a_log_line(s: cloudorm.Session, ec2: A
     ec2.terminate_instances(InstanceIds=[raw_id])
     s.compute.delete_nodes([node["id"]])
     s.compute.delete_firewall(spec["firewall_id"])
+
+
+# ---------------------------------------------------------------------------------------------------------- over SSH
+
+class MotoInstances:
+    """Plays the machines behind the moto server's instances: after each RunInstances of the session, an sshd
+    stand-in boots per instance at a free 127.0.0.N with what EC2 would give it (the host key of its user data,
+    fetched with DescribeInstanceAttribute, and the public key of its key pair), and an ssh_config ``Host <public
+    ip>`` block routes the instance's address there; TerminateInstances powers them off."""
+
+    def __init__(self, s: cloudorm.Session, moto_url: str, root: Path) -> None:
+        self.root = root
+        self.ssh_config = root / "ssh_config"
+        root.mkdir(parents=True, exist_ok=True)
+        self.ssh_config.write_text("")
+        self.hosts: dict[str, SshdHost] = {}  # instance id -> stand-in
+        self.addresses: dict[str, str] = {}  # instance id -> public address
+        # the test's own look-ups go through another client, so the session's request counts stay the library's
+        self.raw = boto3.client("ec2", endpoint_url=moto_url, region_name="us-east-1",
+                                aws_access_key_id=FAKE_CREDS["aws_access_key_id"],
+                                aws_secret_access_key=FAKE_CREDS["aws_secret_access_key"])
+        self.client = s._provider.clients.client("ec2")  # type: ignore[attr-defined]
+        self.client.meta.events.register("after-call.ec2.RunInstances", self._boot, unique_id="test-boot")
+        self.client.meta.events.register("after-call.ec2.TerminateInstances", self._power_off,
+                                         unique_id="test-power-off")
+
+    def _boot(self, parsed: dict[str, Any], **_: Any) -> None:
+        for instance in parsed.get("Instances") or []:
+            iid = instance["InstanceId"]
+            encoded = self.raw.describe_instance_attribute(InstanceId=iid, Attribute="userData")["UserData"]
+            host_key, authorized = apply_user_data(base64.b64decode(encoded["Value"]).decode()
+                                                   if encoded.get("Value") else None)
+            [pair] = self.raw.describe_key_pairs(KeyNames=[instance["KeyName"]], IncludePublicKey=True)["KeyPairs"]
+            host = SshdHost(allocate_address(), self.root / iid, host_key=host_key,
+                            authorized_keys=[pair["PublicKey"], *authorized]).start()
+            self.hosts[iid] = host
+            self.addresses[iid] = instance["PublicIpAddress"]
+            with self.ssh_config.open("a") as f:
+                f.write(f"Host {instance['PublicIpAddress']}\n  HostName {host.address}\n\n")
+
+    def _power_off(self, parsed: dict[str, Any], **_: Any) -> None:
+        for change in parsed.get("TerminatingInstances") or []:
+            host = self.hosts.get(change["InstanceId"])
+            if host is not None:
+                host.stop()
+
+    def close(self) -> None:
+        self.client.meta.events.unregister("after-call.ec2.RunInstances", unique_id="test-boot")
+        self.client.meta.events.unregister("after-call.ec2.TerminateInstances", unique_id="test-power-off")
+        for host in self.hosts.values():
+            host.stop()
+
+
+@pytest.fixture
+def machines(s: cloudorm.Session, moto_url: str, tmp_path: Path,
+             monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoInstances]:
+    """sshd stand-ins for the moto instances the test's session launches (and a fresh cloudorm state dir)."""
+    reason = sshd_unavailable()
+    if reason:
+        pytest.skip(reason)
+    monkeypatch.setenv("CLOUDORM_STATE_DIR", str(tmp_path / "state"))
+    cloud = MotoInstances(s, moto_url, tmp_path / "machines")
+    yield cloud
+    cloud.close()
+
+
+def test_cluster_on_ec2_over_ssh(s: cloudorm.Session, machines: MotoInstances, cluster: str, tmp_path: Path,
+                                 moto_url: str) -> None:
+    data = tmp_path / "data.txt"
+    data.write_text("shipped\n")
+    c = s.Cluster(cluster, size=2, image="ubuntu-16.04", user="root", ssh_config=machines.ssh_config,
+                  files=[data], setup=["echo ready > marker", "python --version >> marker"],
+                  allow_ssh_from=["127.0.0.0/8"], progress=False, boot_timeout=60)
+    with s.count_requests() as calls:
+        c.save()
+    assert calls["ec2.RunInstances"] == 1 and calls["ec2.CreateTags"] == 2 and calls["ec2.ImportKeyPair"] == 1
+    assert calls["ec2.CreateSecurityGroup"] == 1
+    names = [f"{cluster}-1", f"{cluster}-2"]
+    assert [n.name for n in c.nodes] == names and {n.status for n in c.nodes} == {"active"}
+    assert {n.id for n in c.nodes} == set(machines.hosts)
+    assert {n.address for n in c.nodes} == set(machines.addresses.values())
+
+    # each node's host key was pinned from the user data before the first connection, under the EC2 address
+    known = (c.state_path / "known_hosts").read_text()
+    for node in c.nodes:
+        host = machines.hosts[node.id]
+        assert host.host_key.public_key.split()[1] in next(ln for ln in known.splitlines()
+                                                            if ln.startswith(f"{node.address} "))
+    # the instances carry the cluster's group (SSH from the given range) and key pair
+    raws = instances(machines.raw, [n.id for n in c.nodes])
+    group_id = s.compute.find_firewall(cluster)
+    assert {r["KeyName"] for r in raws} == {f"cloudorm-{cluster}"}
+    assert all([g["GroupId"] for g in r["SecurityGroups"]] == [group_id] for r in raws)
+
+    # bootstrap ran on every stand-in: files uploaded, the venv made, the setup commands run
+    results = c.run('cat data.txt marker; echo "$CLOUDORM_NODE"; pwd', check=True)
+    by_node = results.by_node()
+    for node in c.nodes:
+        out = by_node[node.name].stdout.splitlines()
+        assert out[:2] == ["shipped", "ready"] and out[2].startswith("Python 3")
+        assert out[3:] == [node.name, "/root"]
+        assert (machines.hosts[node.id].home / "marker").is_file()
+
+    (tmp_path / "job.sh").write_text("echo job-$CLOUDORM_NODE > out.txt\n")
+    c.put_file(tmp_path / "job.sh", "jobs/job.sh")
+    c.run("sh jobs/job.sh", check=True)
+    fetched = c.get_file("out.txt", tmp_path / "results")
+    assert {name: p.read_text() for name, p in fetched.items()} == {n: f"job-{n}\n" for n in names}
+    failed = c.run("test $CLOUDORM_NODE = " + names[0])
+    assert [r.exit_code for r in failed] == [0, 1]
+
+    # another session (another process, another day) re-attaches from the tag and the state directory
+    again = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=moto_url).Cluster(
+        cluster, user="root", ssh_config=machines.ssh_config).refresh()
+    assert [n.name for n in again.nodes] == names
+    assert [r.stdout for r in again.run("cat out.txt")] == [f"job-{n}\n" for n in names]
+    assert cluster in [x.name for x in s.clusters()]
+
+    # an instance that comes back with another host key is refused
+    changed = c.nodes[1]
+    machines.hosts[changed.id].restart()
+    with pytest.raises(ce.ClusterError) as err:
+        c.run("touch must-not-run")
+    assert isinstance(err.value.causes[changed.name], ce.HostKeyMismatch)
+    assert not (machines.hosts[changed.id].home / "must-not-run").exists()
+
+    c.delete()
+    assert s.compute.list_nodes(cluster) == [] and s.compute.find_firewall(cluster) is None
+    assert not machines.raw.describe_key_pairs(Filters=[{"Name": "key-name", "Values": [f"cloudorm-{cluster}"]}])[
+        "KeyPairs"]
+    assert not any(h.running for h in machines.hosts.values())
+    assert cluster not in s.compute.list_clusters()
+
+
+def test_failed_bootstrap_on_ec2_destroys_what_it_made(s: cloudorm.Session, machines: MotoInstances, cluster: str,
+                                                       ec2: Any) -> None:
+    c = s.Cluster(cluster, size=2, image=UBUNTU_1604, user="root", ssh_config=machines.ssh_config, runtime=None,
+                  setup=["echo broken >&2; exit 3"], allow_ssh_from=["127.0.0.1/32"], progress=False, boot_timeout=60)
+    with pytest.raises(ce.ClusterError) as err:
+        c.save()
+    assert set(err.value.causes) == {f"{cluster}-1", f"{cluster}-2"}
+    assert all(isinstance(e, ce.CommandFailed) for e in err.value.causes.values())
+    assert "broken" in str(err.value)
+    assert len(machines.hosts) == 2 and not any(h.running for h in machines.hosts.values())
+    assert {r["State"]["Name"] for r in instances(ec2, list(machines.hosts))} <= {"shutting-down", "terminated"}
+    assert s.compute.list_nodes(cluster) == [] and s.compute.find_firewall(cluster) is None
+    assert not ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": [f"cloudorm-{cluster}"]}])["KeyPairs"]
