@@ -18,7 +18,7 @@ import pytest
 
 from cloudorm.compute.keys import KeyPair
 from cloudorm.compute.ssh import KnownHosts, SSHShell, cloud_config
-from cloudorm.errors import AccessDenied, HostKeyMismatch, InvalidInput, NotFound, Timeout
+from cloudorm.errors import AccessDenied, CloudError, HostKeyMismatch, InvalidInput, NotFound, Timeout
 from cloudorm.testing.sshd import SshdHost, allocate_address, apply_user_data, sshd_unavailable
 
 SSHD_REASON = sshd_unavailable()
@@ -282,6 +282,36 @@ def test_reconnects_after_a_reboot_with_the_same_key(own_server: SshdHost, user_
 
 
 @needs_sshd
+def test_lost_connection_during_a_command_is_an_error(own_server: SshdHost, user_key: KeyPair) -> None:
+    sh = pinned_shell(own_server, user_key)
+    sh.wait_ready(5)
+    threading.Timer(0.3, own_server.stop).start()
+    started = time.monotonic()
+    with pytest.raises(CloudError, match="lost") as lost:
+        sh.run("sleep 20")
+    assert time.monotonic() - started < 5 and "sleep" not in str(lost.value)
+    own_server.start()
+    assert sh.run("echo back")[1] == "back\n"
+    sh.close()
+
+
+@needs_sshd
+def test_ssh_config_proxy_command_through_a_jump_host(server: SshdHost, own_server: SshdHost, user_key: KeyPair,
+                                                      tmp_path: Path) -> None:
+    identity = user_key.save(tmp_path / "id_ed25519").path
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Host inner\n  HostName {server.address}\n  User root\n"
+                      f"  ProxyCommand ssh -i {identity} -o BatchMode=yes -o StrictHostKeyChecking=no "
+                      f"-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -W %h:%p root@{own_server.address}\n")
+    known = KnownHosts(None)
+    known.pin("inner", server.host_key.public_key)
+    with SSHShell("inner", user="nobody", key=user_key, known_hosts=known, ssh_config=config) as sh:
+        assert sh.run("echo through; cat /root/which 2>/dev/null; true")[1].startswith("through")
+        sh.put(identity, "~/jumped")  # type: ignore[arg-type]
+    assert (server.home / "jumped").exists() and not (own_server.home / "jumped").exists()
+
+
+@needs_sshd
 def test_ssh_config_routes_an_alias_and_known_hosts_keeps_the_node_address(
         server: SshdHost, user_key: KeyPair, tmp_path: Path) -> None:
     config = tmp_path / "ssh_config"
@@ -421,8 +451,24 @@ def test_put_get_round_trip_modes_parents_and_home(shell: SSHShell, server: Sshd
     assert (server.home / "abs" / "secret").stat().st_mode & 0o777 == 0o600
     with pytest.raises(NotFound):
         shell.get("~/no/such/file", tmp_path / "x")
+    assert not (tmp_path / "x").exists() and not list(tmp_path.glob(".x.*"))  # no partial file left
     with pytest.raises(NotFound):
         shell.put(tmp_path / "missing", "~/x")
+
+
+@needs_sshd
+def test_directories_as_targets_and_modes_on_get(shell: SSHShell, server: SshdHost, tmp_path: Path) -> None:
+    script = tmp_path / "run.sh"
+    script.write_text("#!/bin/sh\necho ran\n")
+    script.chmod(0o700)
+    shell.put(script, "~/bin/")  # a trailing slash: into that directory, under the file's name
+    assert shell.run("~/bin/run.sh") == (0, "ran\n", "")
+    shell.put(script, "bin")  # an existing directory: into it too
+    assert (server.home / "bin" / "run.sh").read_text() == script.read_text()
+    (tmp_path / "down").mkdir()
+    shell.get("~/bin/run.sh", tmp_path / "down")
+    fetched = tmp_path / "down" / "run.sh"
+    assert fetched.read_text() == script.read_text() and fetched.stat().st_mode & 0o777 == 0o700
 
 
 @needs_sshd

@@ -9,7 +9,9 @@ opt-out for throwaway nodes (any key accepted, a warning logged once per host).
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
+import fcntl
 import hashlib
 import hmac
 import json
@@ -21,7 +23,7 @@ import socket
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -79,7 +81,6 @@ class KnownHosts:
         if self.path is None:
             self._memory = lines
             return
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text("".join(f"{line}\n" for line in lines))
         os.replace(tmp, self.path)
@@ -118,20 +119,35 @@ class KnownHosts:
                     found.append(f"{fields[1]} {fields[2]}")
             return found
 
+    @contextlib.contextmanager
+    def _updating(self) -> Iterator[None]:
+        """Hold the lock of this file (threads and, through a ``.lock`` file, other processes) while changing it."""
+        with self._lock:
+            if self.path is None:
+                yield
+                return
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)
+
     def pin(self, host: str, public_key: str, port: int = 22) -> None:
         """Record ``public_key`` (an OpenSSH line) as the only key of ``host``, replacing any entry for it (an
         address reused by a new node)."""
         key_type, blob = public_key_blob(public_key)
         entry = _host_entry(host, port)
         line = f"{entry} {key_type} {base64.b64encode(blob).decode()}"
-        with self._lock:
+        with self._updating():
             kept = [ln for ln in self._lines() if not ((f := self._fields(ln)) and self._matches(f[0], entry))]
             self._write([*kept, line])
 
     def forget(self, host: str, port: int = 22) -> None:
         """Remove every entry for ``host`` at ``port``."""
         entry = _host_entry(host, port)
-        with self._lock:
+        with self._updating():
             lines = self._lines()
             kept = [ln for ln in lines if not ((f := self._fields(ln)) and self._matches(f[0], entry))]
             if kept != lines:
@@ -218,14 +234,15 @@ class SSHShell:
         self._transport: paramiko.Transport | None = None
         self._lock = threading.Lock()
         self._has_timeout: bool | None = None
+        self._proxy: str | None = None
         self._target = self._resolve()
 
     def __repr__(self) -> str:
         return f"SSHShell({self.user}@{_host_entry(self.host, self.port)})"
 
     def _resolve(self) -> tuple[str, int, str]:
-        """Where to connect and as whom: the ``HostName``, ``Port`` and ``User`` of a matching ``Host`` block of
-        ``ssh_config``, else the node's own address, port and user."""
+        """Where to connect and as whom: the ``HostName``, ``Port``, ``User`` (and ``ProxyCommand``) of a matching
+        ``Host`` block of ``ssh_config``, else the node's own address, port and user."""
         if self.ssh_config is None:
             return self.host, self.port, self.user
         import paramiko
@@ -238,6 +255,7 @@ class SSHShell:
             port = int(found.get("port", self.port))
         except ValueError:
             raise InvalidInput("ssh_config", f"Port of {self.host} is not a number") from None
+        self._proxy = found.get("proxycommand") if str(found.get("proxycommand", "none")).lower() != "none" else None
         return str(found.get("hostname") or self.host), port, str(found.get("user") or self.user)
 
     # ------------------------------------------------------------------------------------------- connecting
@@ -282,7 +300,8 @@ class SSHShell:
         import paramiko
 
         address, port, user = self._target
-        sock = socket.create_connection((address, port), timeout=timeout)
+        sock: Any = (paramiko.ProxyCommand(self._proxy) if self._proxy
+                     else socket.create_connection((address, port), timeout=timeout))
         transport = paramiko.Transport(sock)
         try:
             transport.banner_timeout = timeout
@@ -336,8 +355,8 @@ class SSHShell:
         actual = (sha256_fingerprint(server_key.asbytes()) if server_key is not None
                   else "no key of the pinned type")
         name = _host_entry(self.host, self.port)
-        where = f"remove its line from {self.known_hosts.path}" if self.known_hosts and self.known_hosts.path \
-            else "forget it in the KnownHosts"
+        where = (f"remove its line from {self.known_hosts.path}" if self.known_hosts and self.known_hosts.path
+                 else f"known_hosts.forget({self.host!r}, {self.port})")
         return HostKeyMismatch(
             f"the SSH host key of {name} changed: expected {expected}, got {actual}; the connection was refused. "
             f"If the node was rebuilt or its address reused, cluster.refresh() re-pins its key (or {where}); "
@@ -384,8 +403,9 @@ class SSHShell:
 
     def run(self, command: str, timeout: float | None = None,
             environment: Mapping[str, str] | None = None) -> tuple[int | None, str, str]:
-        """Run ``command`` with ``sh`` on the node; ``(exit code, stdout, stderr)``, exit code None when it ran
-        past ``timeout`` seconds and was stopped (killed on the node with coreutils' ``timeout``)."""
+        """Run ``command`` in the login shell of the node; ``(exit code, stdout, stderr)``. The exit code is None
+        when it ran past ``timeout`` seconds and was stopped (killed on the node with coreutils' ``timeout``), -1
+        when the command was killed by a signal. ``environment`` is exported first, every value quoted."""
         if not isinstance(command, str) or not command.strip():
             raise InvalidInput("command", "must be a non-empty string")
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
@@ -433,15 +453,18 @@ class SSHShell:
                 if wait <= 0:
                     return None, _text(out), _text(err)
                 select.select([chan], [], [], min(wait, 1.0))
-            while not chan.exit_status_ready():
-                wait = 5.0 if deadline is None else min(5.0, deadline - time.monotonic())
-                if wait <= 0 or (not chan.status_event.wait(wait) and chan.closed):
-                    break
-            while chan.recv_stderr_ready():  # stderr may trail stdout's end of file
-                err.append(chan.recv_stderr(1 << 16))
-            if not chan.exit_status_ready():
-                return None, _text(out), _text(err)
-            return chan.recv_exit_status(), _text(out), _text(err)
+            while not chan.exit_status_ready():  # exit-status follows the end of file (a close sets it too)
+                wait = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
+                if wait <= 0:
+                    return None, _text(out), _text(err)
+                chan.status_event.wait(wait)
+            code = chan.recv_exit_status()
+            transport = chan.get_transport()
+            if code == -1 and (transport is None or not transport.is_active()):
+                if transport is not None:
+                    self._drop(transport)
+                raise CloudError(f"the connection to {self} was lost while a command ran; it may have run in part")
+            return code, _text(out), _text(err)
         finally:
             chan.close()
 
@@ -465,31 +488,50 @@ class SSHShell:
             client.close()
 
     def put(self, local: Path, remote: str) -> None:
-        """Copy a local file to ``remote`` (``~/x`` and relative paths are in the login home), creating parent
-        directories and keeping the permission bits."""
+        """Copy a local file to ``remote`` (``~/x`` and relative paths are in the login home; a path ending in
+        ``/`` or naming a directory gets the file's own name), creating parent directories and keeping the
+        permission bits."""
         source = Path(local)
-        target = _remote_path(remote)
         try:
             mode = source.stat().st_mode
         except FileNotFoundError:
             raise NotFound(f"no local file {source}") from None
         if not stat.S_ISREG(mode):
             raise InvalidInput("local", f"{source} is not a file")
+        target = _remote_path(remote)
 
         def send(sftp: paramiko.SFTPClient) -> None:
-            _makedirs(sftp, str(PurePosixPath(target).parent))
-            sftp.put(str(source), target)
-            sftp.chmod(target, stat.S_IMODE(mode))
+            path = target
+            if remote.endswith("/") or remote == "~" or _is_dir(sftp, path):
+                path = str(PurePosixPath(path) / source.name)
+            _makedirs(sftp, str(PurePosixPath(path).parent))
+            sftp.put(str(source), path)
+            sftp.chmod(path, stat.S_IMODE(mode))
 
         self._file_errors(remote, lambda: self._sftp(send))
 
     def get(self, remote: str, local: Path) -> None:
-        """Copy ``remote`` (``~/x`` and relative paths are in the login home) to a local file, creating its
-        parent directories."""
+        """Copy ``remote`` (``~/x`` and relative paths are in the login home) to a local file (into it, when
+        ``local`` is a directory) with the same permission bits, creating its parent directories; a failed copy
+        leaves no partial file."""
         source = _remote_path(remote)
         target = Path(local)
+        if target.is_dir():
+            target = target / PurePosixPath(source).name
         target.parent.mkdir(parents=True, exist_ok=True)
-        self._file_errors(remote, lambda: self._sftp(lambda sftp: sftp.get(source, str(target))))
+        part = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.part")
+        os.close(os.open(part, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))  # local errors are raised here
+
+        def fetch(sftp: paramiko.SFTPClient) -> None:
+            try:
+                mode = sftp.stat(source).st_mode or 0o600
+                sftp.get(source, str(part))
+                os.chmod(part, stat.S_IMODE(mode))
+                os.replace(part, target)
+            finally:
+                part.unlink(missing_ok=True)
+
+        self._file_errors(remote, lambda: self._sftp(fetch))
 
     def _file_errors(self, remote: str, action: Callable[[], None]) -> None:
         try:
@@ -515,6 +557,14 @@ def _remote_path(remote: str) -> str:
     if remote.startswith("~"):
         raise InvalidInput("remote", "~user paths are not supported: give an absolute path")
     return remote
+
+
+def _is_dir(sftp: paramiko.SFTPClient, path: str) -> bool:
+    """True when ``path`` is a directory on the node."""
+    try:
+        return stat.S_ISDIR(sftp.stat(path).st_mode or 0)
+    except OSError:
+        return False
 
 
 def _makedirs(sftp: paramiko.SFTPClient, directory: str) -> None:
