@@ -5,11 +5,15 @@ whole Cluster over real SSH to sshd stand-ins that play the moto instances."""
 from __future__ import annotations
 
 import base64
+import http.client
 import logging
+import threading
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import moto.settings
@@ -213,6 +217,79 @@ def test_without_firewall_the_cluster_group_is_made_open_on_22(s: cloudorm.Sessi
     assert c["ec2.CreateSecurityGroup"] == 0 and c["ec2.DescribeSecurityGroups"] == 1
     s.compute.delete_nodes([n["id"] for n in s.compute.list_nodes(cluster)])
     s.compute.delete_firewall(group_id)
+
+
+class Refusing(ThreadingHTTPServer):
+    """A real HTTP proxy to the moto server that answers the first ``refusals`` DeleteSecurityGroup requests with
+    EC2's DependencyViolation, as EC2 does while instances in the group are still terminating."""
+
+    def __init__(self, upstream: str, refusals: int) -> None:
+        self.upstream = urlsplit(upstream)
+        self.refusals = refusals
+        self.deletes = 0
+        super().__init__(("127.0.0.1", 0), _RefusingHandler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _RefusingHandler(BaseHTTPRequestHandler):
+    server: Refusing
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if b"Action=DeleteSecurityGroup" in body:
+            self.server.deletes += 1
+            if self.server.refusals > 0:
+                self.server.refusals -= 1
+                error = (b'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>DependencyViolation'
+                         b"</Code><Message>resource has a dependent object</Message></Error></Errors>"
+                         b"<RequestID>dv-1</RequestID></Response>")
+                self.send_response(400)
+                self.send_header("Content-Length", str(len(error)))
+                self.end_headers()
+                self.wfile.write(error)
+                return
+        conn = http.client.HTTPConnection(self.server.upstream.hostname or "127.0.0.1", self.server.upstream.port,
+                                          timeout=30)
+        conn.request("POST", self.path, body, {k: v for k, v in self.headers.items() if k.lower() != "host"})
+        answer = conn.getresponse()
+        data = answer.read()
+        self.send_response(answer.status)
+        for key, value in answer.getheaders():
+            if key.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        conn.close()
+
+
+def test_delete_firewall_waits_out_dependency_violation(moto_url: str, cluster: str) -> None:
+    proxy = Refusing(moto_url, refusals=1)
+    try:
+        s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=proxy.url)
+        compute: Any = s.compute
+        group_id = compute.create_firewall(cluster, ["192.0.2.0/24"])
+        compute.delete_firewall(group_id)  # refused once, then deleted
+        assert proxy.deletes == 2 and compute.find_firewall(cluster) is None
+
+        group_id = compute.create_firewall(cluster, ["192.0.2.0/24"])
+        proxy.refusals, proxy.deletes = 100, 0
+        compute.firewall_delete_timeout = 0.0
+        with pytest.raises(ce.ConflictError) as err:
+            compute.delete_firewall(group_id)
+        assert err.value.code == "DependencyViolation" and err.value.request_id == "dv-1" and proxy.deletes == 1
+        proxy.refusals = 0
+        compute.delete_firewall(group_id)
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
 
 
 # ---------------------------------------------------------------------------------------------------------- images
