@@ -477,9 +477,9 @@ class Cluster:
         created_ids: list[str] = []
         causes: dict[str, BaseException] = {}
         new: list[Node] = []
+        size = self._node_size()  # (a price that fits no size is InvalidInput, before anything is made)
+        image = self.image or next((n.image for n in self._nodes or [] if n.image), None) or svc.default_image
         try:
-            size = self._node_size()
-            image = self.image or next((n.image for n in self._nodes or [] if n.image), None) or svc.default_image
             key = svc.import_key(f"cloudorm-{self.name}", self.key.public_key)
             if key.get("created"):
                 made["key"] = str(key["id"])

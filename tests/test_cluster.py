@@ -1,0 +1,488 @@
+"""Cluster and Node: the whole flow on local nodes (working directories, real subprocesses) and on the fake
+DigitalOcean API whose droplets are real sshd stand-ins reached over real SSH."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import time
+import uuid
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import cloudorm
+from cloudorm.compute.bootstrap import ENV_FILE, Bootstrap
+from cloudorm.compute.names import next_names, node_number
+from cloudorm.compute.sizes import size_for_price
+from cloudorm.errors import ClusterError, CommandFailed, HostKeyMismatch, InvalidInput, NotFound
+from cloudorm.providers.local.compute import LocalComputeService, node_home
+
+
+@pytest.fixture(autouse=True)
+def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Cluster state (keys, known_hosts) in the test's directory, never in the real home."""
+    path = tmp_path / "state"
+    monkeypatch.setenv("CLOUDORM_STATE_DIR", str(path))
+    return path
+
+
+@pytest.fixture
+def s() -> cloudorm.Session:
+    """A local session."""
+    return cloudorm.Session()
+
+
+def unique(prefix: str) -> str:
+    """A cluster name no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def make_wheel(directory: Path) -> Path:
+    """A tiny pure-Python wheel (module ``cloudorm_tiny``, ``VALUE = "tiny-42"``), so installing requirements
+    needs no index."""
+    dist = "cloudorm_tiny-1.0.dist-info"
+    files = {"cloudorm_tiny/__init__.py": "VALUE = 'tiny-42'\n",
+             f"{dist}/METADATA": "Metadata-Version: 2.1\nName: cloudorm-tiny\nVersion: 1.0\n",
+             f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    record = []
+    for name, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        record.append(f"{name},sha256={digest},{len(text.encode())}")
+    record.append(f"{dist}/RECORD,,")
+    path = directory / "cloudorm_tiny-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, text in files.items():
+            zf.writestr(name, text)
+        zf.writestr(f"{dist}/RECORD", "\n".join(record) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny wheel, shared by the module's tests."""
+    return make_wheel(tmp_path_factory.mktemp("wheel"))
+
+
+def running(pid: int) -> bool:
+    """True when process ``pid`` exists and is not a zombie (a container's init may not reap orphans)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def local_service(s: cloudorm.Session) -> LocalComputeService:
+    svc = s.compute
+    assert isinstance(svc, LocalComputeService)
+    return svc
+
+
+# ------------------------------------------------------------------------------------------------ local: the flow
+
+
+def test_local_cluster_flow(s: cloudorm.Session, tmp_path: Path, wheel: Path, state: Path) -> None:
+    data = tmp_path / "data.txt"
+    data.write_text("payload\n")
+    tree = tmp_path / "conf"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "a.ini").write_text("a=1\n")
+    name = unique("flow")
+    cluster = s.Cluster(name, size=2, files=[data, (tree, "etc/conf")],
+                        requirements=[f"cloudorm-tiny @ {wheel.as_uri()}"],
+                        setup=["python -c 'import cloudorm_tiny; print(cloudorm_tiny.VALUE)' > marker",
+                               "cat data.txt etc/conf/sub/a.ini >> marker"],
+                        allow_ssh_from=["203.0.113.0/24"], progress=False)
+    with s.count_requests() as c:
+        assert cluster.save() is cluster
+    assert c["compute.CreateNodes"] == 1 and c["compute.ImportKey"] == 1 and c["compute.CreateFirewall"] == 1
+    assert [n.name for n in cluster.nodes] == [f"{name}-1", f"{name}-2"]
+    assert len(cluster) == 2 and list(cluster) == cluster.nodes
+    node = cluster.nodes[0]
+    assert node.status == "active" and node.address == "127.0.0.1" and node.size == "s-1vcpu-1gb"
+    assert [r.command for r in node.bootstrap_log][-2:] == list(cluster.bootstrap.setup)
+
+    # run: one result per node, in node order; the venv and the node's environment are there
+    results = cluster.run('cat marker; echo "$CLOUDORM_NODE"; command -v python')
+    assert [r.node.name for r in results] == [f"{name}-1", f"{name}-2"]
+    for r, n in zip(results, cluster.nodes, strict=True):
+        assert r.ok and r.exit_code == 0 and r.duration >= 0
+        lines = r.stdout.splitlines()
+        assert lines[:3] == ["tiny-42", "payload", "a=1"]
+        assert lines[3] == n.name
+        assert lines[4] == str(node_home(n._record) / ".cloudorm" / "venv" / "bin" / "python")
+    assert results.by_node()[f"{name}-2"].node is cluster.nodes[1]
+
+    # failures: every one reported, check=True raises with all of them
+    one = cluster.run(f'test "$CLOUDORM_NODE" != {name}-2', check=False)
+    assert [r.ok for r in one] == [True, False] and one.failures[0].node.name == f"{name}-2"
+    with pytest.raises(CommandFailed) as err:
+        cluster.run("echo oops >&2; exit 7", check=True)
+    assert [f.node.name for f in err.value.failures] == [f"{name}-1", f"{name}-2"]
+    assert all(f.exit_code == 7 and f.stderr == "oops\n" for f in err.value.failures)
+    assert "exited 7" in str(err.value)
+    env = cluster.run('printf %s "$GREETING"', environment={"GREETING": "it's $HOME; `x`"}, nodes=[1])
+    assert [r.stdout for r in env] == ["it's $HOME; `x`"]
+
+    # files both ways
+    upload = tmp_path / "up.bin"
+    upload.write_bytes(os.urandom(5000))
+    assert cluster.put_file(upload, "in/up.bin", nodes=[f"{name}-1", cluster.nodes[1]]) == "in/up.bin"
+    got = cluster.get_file("in/up.bin", tmp_path / "down")
+    assert got == {n.name: tmp_path / "down" / n.name / "up.bin" for n in cluster.nodes}
+    assert all(p.read_bytes() == upload.read_bytes() for p in got.values())
+
+    # add_node bootstraps the new node like the others; remove_node; the freed number is used again
+    added = cluster.add_node()
+    assert [n.name for n in added] == [f"{name}-3"]
+    assert added[0].run("cat marker").stdout.splitlines()[0] == "tiny-42"
+    cluster.remove_node(f"{name}-2")
+    assert [n.name for n in cluster.nodes] == [f"{name}-1", f"{name}-3"]
+    assert [n.name for n in cluster.add_node()] == [f"{name}-2"]
+
+    # re-saving a complete cluster creates nothing
+    with s.count_requests() as c:
+        cluster.save()
+    assert c["compute.CreateNodes"] == 0
+
+    # listed and re-attached from another session
+    assert name in [c.name for c in s.clusters()]
+    again = cloudorm.Session().Cluster(name).refresh()
+    assert [n.id for n in again.nodes] == [n.id for n in cluster.nodes]
+    assert again.key.fingerprint == cluster.key.fingerprint
+    assert again.run("cat data.txt", nodes=0, check=True)[0].stdout == "payload\n"
+    assert "PRIVATE" not in repr(again) + repr(again.nodes) + repr(again.key)
+
+    # delete: nodes, firewall, key and the state files go
+    homes = [node_home(n._record) for n in cluster.nodes]
+    key_id = cluster._state()["key_id"]
+    assert (cluster.state_path / "id_ed25519").stat().st_mode & 0o777 == 0o600
+    again.delete()
+    assert not any(h.exists() for h in homes)
+    assert not cluster.exists and name not in [c.name for c in s.clusters()]
+    assert s.compute.find_firewall(name) is None
+    with pytest.raises(NotFound):
+        s.compute.delete_key(key_id)
+    assert not (state / "clusters" / "local").exists() or not any((state / "clusters" / "local").rglob(name))
+    with pytest.raises(NotFound):
+        again.delete()
+    again.delete(missing_ok=True)
+    with pytest.raises(NotFound):
+        s.Cluster(name).refresh()
+
+
+def test_local_node(s: cloudorm.Session, tmp_path: Path) -> None:
+    cluster = s.Cluster(unique("node"), size=1, runtime=None, progress=False).save()
+    node = cluster[0]
+    assert repr(node).startswith(f"Node({node.name!r}, id={node.id!r}, address='127.0.0.1'")
+    assert node.run("pwd; echo $HOME").stdout.split() == [str(node_home(node._record))] * 2
+    assert not (node_home(node._record) / ENV_FILE).read_text().count("venv")  # runtime=None: no venv
+
+    # a timeout stops the command's whole process group
+    start = time.monotonic()
+    result = node.run("sleep 30 & echo $! > child; wait", timeout=0.5)
+    assert result.timed_out and result.exit_code is None and time.monotonic() - start < 5
+    child = int((node_home(node._record) / "child").read_text())
+    time.sleep(0.1)
+    assert not running(child)
+    with pytest.raises(CommandFailed):
+        node.run("exit 3", check=True)
+
+    # put / get with hostile names
+    odd = tmp_path / "a b;rm -rf x"
+    odd.write_text("odd")
+    odd.chmod(0o751)
+    assert node.put(odd) == "a b;rm -rf x"
+    assert (node_home(node._record) / "a b;rm -rf x").stat().st_mode & 0o777 == 0o751
+    assert node.put(odd, "~/deep/er/copy") == "~/deep/er/copy"
+    assert node.get("deep/er/copy", tmp_path).read_text() == "odd"
+    assert node.get("deep/er/copy", tmp_path / "x" / "renamed").read_text() == "odd"
+
+    # reboot is a recorded no-op; refresh; delete
+    node.reboot()
+    assert local_service(s).reboots(node.id) == 1
+    assert node.refresh().status == "active"
+    node.delete()
+    assert cluster.nodes == [] and not node_home(node._record).exists()
+    with pytest.raises(NotFound):
+        node.refresh()
+    cluster.delete(missing_ok=True)
+
+
+# ------------------------------------------------------------------------------------------------ local: failures
+
+
+def test_failing_setup_destroys_what_save_made(s: cloudorm.Session) -> None:
+    name = unique("fail")
+    cluster = s.Cluster(name, size=3, runtime=None, allow_ssh_from=["10.0.0.0/8"], progress=False,
+                        setup=["echo step-one",
+                               f'if [ "$CLOUDORM_NODE" = {name}-2 ]; then echo broken >&2; exit 4; fi'])
+    with pytest.raises(ClusterError) as err:
+        cluster.save()
+    assert list(err.value.causes) == [f"{name}-2"]
+    cause = err.value.causes[f"{name}-2"]
+    assert isinstance(cause, CommandFailed) and "setup[1]" in str(cause) and cause.failures[0].exit_code == 4
+    assert cause.failures[0].stderr == "broken\n"
+    assert f"{name}-2" in str(err.value) and "destroyed" in str(err.value)
+    svc = local_service(s)
+    assert svc.list_nodes(name) == [] and cluster.nodes == []
+    assert svc.find_firewall(name) is None and name not in svc.list_clusters()
+    assert "key_id" not in cluster._state()
+
+
+def test_keep_on_failure_keeps_the_nodes(s: cloudorm.Session) -> None:
+    name = unique("keep")
+    cluster = s.Cluster(name, size=2, runtime=None, setup=["exit 9"], progress=False)
+    with pytest.raises(ClusterError) as err:
+        cluster.save(keep_on_failure=True)
+    assert sorted(err.value.causes) == [f"{name}-1", f"{name}-2"] and "kept" in str(err.value)
+    assert len(cluster.nodes) == 2 and len(s.compute.list_nodes(name)) == 2
+    assert all(n.bootstrap_log == [] for n in cluster.nodes)
+    cluster.delete()
+
+
+def test_run_on_an_unreachable_node_reports_it(s: cloudorm.Session) -> None:
+    cluster = s.Cluster(unique("gone"), size=2, runtime=None, progress=False).save()
+    home = node_home(cluster[1]._record)
+    os.rename(home, f"{home}.moved")
+    try:
+        with pytest.raises(ClusterError) as err:
+            cluster.run("echo hi")
+        assert list(err.value.causes) == [cluster[1].name] and isinstance(err.value.causes[cluster[1].name], NotFound)
+        assert [r.stdout for r in err.value.results] == ["hi\n"]  # type: ignore[attr-defined]
+    finally:
+        os.rename(f"{home}.moved", home)
+    cluster.delete()
+
+
+# ------------------------------------------------------------------------------------------------ input and sizes
+
+
+BAD: list[tuple[dict[str, Any], str]] = [
+    ({"name": "Bad_Name"}, "name"), ({"name": "1abc"}, "name"), ({"name": "x" * 64}, "name"), ({"name": ""}, "name"),
+    ({"size": 0}, "size"), ({"size": True}, "size"), ({"size": "3"}, "size"),
+    ({"node_size": "s-1vcpu-1gb", "price_per_node": 10}, "node_size"), ({"price_per_node": 0}, "price_per_node"),
+    ({"price_per_node": "cheap"}, "price_per_node"), ({"node_size": ""}, "node_size"), ({"image": 5}, "image"),
+    ({"region": ""}, "region"), ({"ssh_key": "/nonexistent/key"}, "ssh_key"), ({"ssh_key": 42}, "ssh_key"),
+    ({"user": "root; rm -rf /"}, "user"), ({"runtime": "python2"}, "runtime"), ({"runtime": "ruby"}, "runtime"),
+    ({"requirements": ["six", "not a requirement!!"]}, "requirements"), ({"requirements": [3]}, "requirements"),
+    ({"requirements": "/nonexistent/requirements.txt"}, "requirements"),
+    ({"requirements": ["six"], "runtime": None}, "requirements"),
+    ({"files": ["/nonexistent/file"]}, "files"), ({"files": [("a", "b", "c")]}, "files"), ({"files": 3}, "files"),
+    ({"setup": [""]}, "setup"), ({"setup": [["ls"]]}, "setup"), ({"allow_ssh_from": ["300.1.2.3/8"]}, "allow_ssh_from"),
+    ({"allow_ssh_from": []}, "allow_ssh_from"), ({"host_keys": "trust"}, "host_keys"),
+    ({"ssh_config": "/nonexistent/ssh_config"}, "ssh_config"), ({"max_parallel": 0}, "max_parallel"),
+    ({"boot_timeout": 0}, "boot_timeout"), ({"boot_timeout": -1.0}, "boot_timeout"), ({"progress": "yes"}, "progress"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "field"), BAD, ids=[f"{f}-{i}" for i, (_, f) in enumerate(BAD)])
+def test_bad_input_is_refused_before_any_request(s: cloudorm.Session, kwargs: dict[str, Any], field: str) -> None:
+    kwargs = {"name": "good", "size": 1, **kwargs}
+    with s.count_requests() as c, pytest.raises(InvalidInput) as err:
+        s.Cluster(kwargs.pop("name"), **kwargs).save()
+    assert err.value.field == field
+    assert c.total == 0
+
+
+def test_bad_calls_are_refused_before_any_request(s: cloudorm.Session, tmp_path: Path) -> None:
+    cluster = s.Cluster(unique("calls"), size=1, runtime=None, progress=False).save()
+    with s.count_requests() as c:
+        for call, field in [(lambda: s.Cluster("x").save(), "size"), (lambda: cluster.run(""), "cmd"),
+                            (lambda: cluster.run("ls", timeout=0), "timeout"),
+                            (lambda: cluster.run("ls", environment={"A B": "x"}), "environment"),
+                            (lambda: cluster.run("ls", environment={"A": 1}), "environment"),
+                            (lambda: cluster.run("ls", nodes=["nope"]), "nodes"),
+                            (lambda: cluster.run("ls", nodes=[5]), "nodes"),
+                            (lambda: cluster.put_file(tmp_path / "missing"), "path"),
+                            (lambda: cluster.get_file("", tmp_path), "remote"),
+                            (lambda: cluster.add_node(0), "n"), (lambda: cluster.remove_node("nope"), "node"),
+                            (lambda: cluster[0].put(tmp_path), "local")]:
+            with pytest.raises(InvalidInput) as err:
+                call()
+            assert err.value.field == field
+    assert c.total == 0
+    cluster.delete()
+
+
+def test_price_per_node_picks_the_largest_size_that_fits(s: cloudorm.Session) -> None:
+    cluster = s.Cluster(unique("price"), size=1, price_per_node=20, runtime=None, progress=False).save()
+    assert cluster[0].size == "s-2vcpu-2gb"  # 2 GB like s-1vcpu-2gb ($12) but 2 vCPUs, for $18
+    cluster.delete()
+    with pytest.raises(InvalidInput) as err:
+        s.Cluster(unique("price"), size=1, price_per_node=3).save()
+    assert err.value.field == "price_per_node" and "s-1vcpu-512mb-10gb" in str(err.value)
+
+
+def test_size_for_price_honours_region_and_availability() -> None:
+    sizes = [{"slug": "big", "price_monthly": 10, "memory_mb": 4096, "vcpus": 2, "regions": ["fra1"]},
+             {"slug": "gone", "price_monthly": 10, "memory_mb": 8192, "vcpus": 4, "regions": [], "available": False},
+             {"slug": "small", "price_monthly": 5, "memory_mb": 1024, "vcpus": 1, "regions": ["nyc3", "fra1"]},
+             {"slug": "fast", "price_monthly": 9, "memory_mb": 1024, "vcpus": 2, "regions": []}]
+    assert size_for_price(sizes, 10, "fra1") == "big"
+    assert size_for_price(sizes, 10, "nyc3") == "fast"
+    assert size_for_price(sizes, 8, "nyc3") == "small"
+    with pytest.raises(InvalidInput, match="cheapest is small at 5"):
+        size_for_price(sizes, 4, "nyc3")
+
+
+def test_names() -> None:
+    assert next_names("web", ["web-1", "web-3", "other"], 3) == ["web-2", "web-4", "web-5"]
+    assert node_number("web", "web-12") == 12 and node_number("web", "web-01") is None
+    assert node_number("web", "webx-1") is None
+
+
+def test_bootstrap_settings(tmp_path: Path) -> None:
+    req = tmp_path / "requirements.txt"
+    req.write_text("six\n")
+    b = Bootstrap.of("python3.12", req, [tmp_path], ["echo hi"])
+    assert b.requirements_file == req and b.files == ((tmp_path, tmp_path.name),) and b.has_requirements
+    env = b.environment("c", "c-1; x")
+    assert "export CLOUDORM_NODE='c-1; x'" in env and '.cloudorm/venv/bin:$PATH' in env
+
+
+# ------------------------------------------------------------------------------------------------ DigitalOcean
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[Any]:
+    """The fake DigitalOcean API; its droplets are sshd stand-ins."""
+    from cloudorm.testing.sshd import sshd_unavailable
+
+    reason = sshd_unavailable()
+    if reason:
+        pytest.skip(f"no sshd stand-ins: {reason}")
+    from cloudorm.testing.digitalocean import FakeDigitalOcean
+
+    with FakeDigitalOcean(boot_delay=0.2) as do:
+        yield do
+
+
+@pytest.fixture
+def do(fake: Any) -> cloudorm.Session:
+    """A DigitalOcean session on the fake API."""
+    return cloudorm.Session("digitalocean", creds={"access_token": fake.token}, endpoint_url=fake.url)
+
+
+def droplets_of(fake: Any, name: str) -> list[Any]:
+    """The fake's droplets tagged for cluster ``name``."""
+    return [d for d in fake.droplets.values() if f"cloudorm:{name}" in d.data["tags"]]
+
+
+def test_digitalocean_cluster_flow(fake: Any, do: cloudorm.Session, tmp_path: Path) -> None:
+    data = tmp_path / "data.txt"
+    data.write_text("over ssh\n")
+    name = unique("do")
+    cluster = do.Cluster(name, size=3, files=[data], setup=["cat data.txt > marker", "python --version >> marker"],
+                         allow_ssh_from=["127.0.0.0/8"], progress=False, boot_timeout=60)
+    fake.reset_requests()
+    cluster.save()
+    creates = fake.create_requests
+    assert len(creates) == 1 and sorted(creates[0]["names"]) == [f"{name}-{i}" for i in (1, 2, 3)]
+    assert creates[0]["user_data"].startswith("#cloud-config")
+    assert len(droplets_of(fake, name)) == 3
+
+    # host keys were pinned before the first connection: known_hosts holds the key handed over by user data
+    from cloudorm.compute.ssh import KnownHosts
+
+    known = KnownHosts(cluster.state_path / "known_hosts")
+    for node in cluster.nodes:
+        host_key = fake.droplets[int(node.id)].host.host_key
+        assert [line.split()[:2] for line in known.lookup(node.address)] == [host_key.public_key.split()[:2]]
+
+    results = cluster.run("cat marker; echo $CLOUDORM_NODE; id -un", check=True)
+    for r, node in zip(results, cluster.nodes, strict=True):
+        lines = r.stdout.splitlines()
+        assert lines[0] == "over ssh" and lines[1].startswith("Python 3") and lines[2:] == [node.name, "root"]
+    homes = {n.name: fake.droplets[int(n.id)].host.home for n in cluster.nodes}
+    assert all((home / "marker").exists() for home in homes.values())  # each stand-in its own /root
+
+    upload = tmp_path / "up.bin"
+    upload.write_bytes(os.urandom(100_000))
+    cluster.put_file(upload, "files/up.bin")
+    got = cluster.get_file("files/up.bin", tmp_path / "down", nodes=[0, 2])
+    assert sorted(got) == [cluster[0].name, cluster[2].name]
+    assert all(p.read_bytes() == upload.read_bytes() for p in got.values())
+
+    added = cluster.add_node()
+    assert [n.name for n in added] == [f"{name}-4"]
+    assert added[0].run("cat marker", check=True).stdout.startswith("over ssh")
+    removed = cluster[1]
+    cluster.remove_node(removed)
+    assert known.lookup(removed.address) == [] and int(removed.id) not in fake.droplets
+    assert [n.name for n in cluster.nodes] == [f"{name}-1", f"{name}-3", f"{name}-4"]
+    assert name in [c.name for c in do.clusters()]
+
+    attached = cloudorm.Session("digitalocean", creds={"access_token": fake.token},
+                                endpoint_url=fake.url).Cluster(name).refresh()
+    assert attached.run("cat data.txt", nodes=[f"{name}-4"], check=True)[0].stdout == "over ssh\n"
+
+    attached.delete()
+    assert droplets_of(fake, name) == []
+    assert not any(k["name"] == f"cloudorm-{name}" for k in fake.keys.values())
+    assert not any(f["name"] == f"cloudorm-{name}" for f in fake.firewalls.values())
+    assert name not in [c.name for c in do.clusters()]
+
+
+def test_digitalocean_changed_host_key_is_refused(fake: Any, do: cloudorm.Session) -> None:
+    cluster = do.Cluster(unique("hk"), size=1, runtime=None, progress=False, boot_timeout=60).save()
+    node = cluster[0]
+    assert node.run("echo before", check=True).stdout == "before\n"
+    fake.change_host_key(int(node.id))
+    with pytest.raises(ClusterError) as err:
+        cluster.run("touch ran")
+    assert isinstance(err.value.causes[node.name], HostKeyMismatch)
+    with pytest.raises(HostKeyMismatch) as mismatch:
+        node.run("touch ran")
+    assert mismatch.value.host == node.address
+    assert not (fake.droplets[int(node.id)].host.home / "ran").exists()
+    cluster.delete()
+
+
+def test_digitalocean_failing_bootstrap_destroys_what_it_created(fake: Any, do: cloudorm.Session) -> None:
+    name = unique("dofail")
+    keys_before = set(fake.keys)
+    cluster = do.Cluster(name, size=2, runtime=None, setup=["echo no >&2; false"], allow_ssh_from=["127.0.0.1/32"],
+                         progress=False, boot_timeout=60)
+    with pytest.raises(ClusterError) as err:
+        cluster.save()
+    assert sorted(err.value.causes) == [f"{name}-1", f"{name}-2"]
+    assert all(isinstance(e, CommandFailed) for e in err.value.causes.values())
+    assert droplets_of(fake, name) == [] and set(fake.keys) == keys_before
+    assert not any(f["name"] == f"cloudorm-{name}" for f in fake.firewalls.values())
+
+
+class _OnCount(Counter[str]):
+    """A request counter that calls ``action`` when ``operation`` is about to be sent for the ``nth`` time."""
+
+    def __init__(self, operation: str, nth: int, action: Callable[[], None]) -> None:
+        super().__init__()
+        self.trigger = (operation, nth, action)
+
+    def __setitem__(self, key: str, value: int) -> None:
+        super().__setitem__(key, value)
+        operation, nth, action = self.trigger
+        if key == operation and value == nth:
+            action()
+
+
+def test_digitalocean_creation_failing_half_way_destroys_the_first_batch(fake: Any, do: cloudorm.Session) -> None:
+    name = unique("half")
+    cluster = do.Cluster(name, size=12, runtime=None, progress=False, boot_timeout=60)
+    with do.count_requests() as c:
+        c.by_operation = _OnCount("POST /v2/droplets", 2,
+                                  lambda: fake.fail_next("POST", "/v2/droplets", 500, "boom in batch two"))
+        with pytest.raises(ClusterError) as err:
+            cluster.save()
+    assert c["POST /v2/droplets"] == 2
+    assert c["DELETE /v2/droplets/{id}"] == 10  # the first batch was made, then found by tag and destroyed
+    assert sorted(err.value.causes, key=lambda n: int(n.rsplit("-", 1)[1])) == [f"{name}-{i}" for i in range(1, 13)]
+    assert "boom in batch two" in str(err.value)
+    assert droplets_of(fake, name) == []
+    assert not any(k["name"] == f"cloudorm-{name}" for k in fake.keys.values())
