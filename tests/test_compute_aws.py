@@ -343,10 +343,17 @@ def test_bad_image_name_is_refused_before_any_request(s: cloudorm.Session, clust
     assert c.total == 0
 
 
-def test_list_sizes_is_unsupported_without_a_request(s: cloudorm.Session) -> None:
+def test_price_per_node_is_unsupported_on_ec2(s: cloudorm.Session, cluster: str, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     with s.count_requests() as c, pytest.raises(ce.Unsupported) as err:
         s.compute.list_sizes()
     assert "node_size='t3.micro'" in str(err.value) and c.total == 0
+
+    monkeypatch.setenv("CLOUDORM_STATE_DIR", str(tmp_path))
+    with s.count_requests() as c, pytest.raises(ce.Unsupported) as err:
+        s.Cluster(cluster, size=1, price_per_node=20, progress=False).save()
+    assert "node_size=" in str(err.value)
+    assert set(c.by_operation) <= {"ec2.DescribeInstances"}  # nothing made, nothing registered
 
 
 # ---------------------------------------------------------------------------------------------------------- errors
