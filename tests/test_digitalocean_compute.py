@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from azure.core.exceptions import HttpResponseError
 
 import cloudorm
 from cloudorm import errors as ce
@@ -154,6 +155,24 @@ def test_create_actions_complete_when_droplets_are_active(s: cloudorm.Session, f
     assert (action["status"], action["type"], action["resource_id"]) == ("completed", "create",
                                                                           body["droplets"][0]["id"])
     s.compute.delete_nodes([str(body["droplets"][0]["id"])])
+
+
+def test_fake_tags_images_and_the_create_limit(s: cloudorm.Session, fake: FakeDigitalOcean, cluster: str) -> None:
+    client, http = s.compute.client, {"enforce_https": False}
+    assert client.images.get("ubuntu-24-04-x64", **http)["image"]["distribution"] == "Ubuntu"
+    with pytest.raises(HttpResponseError) as e:  # the fake refuses what DigitalOcean refuses
+        client.droplets.create({**SPEC, "names": [f"{cluster}-{n}" for n in range(11)]}, **http)
+    assert e.value.status_code == 422
+    assert not [d for d in fake.droplets.values() if d.data["name"].startswith(cluster)]
+    tag = f"cloudorm:{cluster}"
+    assert client.tags.create({"name": tag}, **http)["tag"]["resources"]["count"] == 0
+    node = s.compute.create_nodes(cluster, [f"{cluster}-1"], SPEC)[0]
+    assert client.tags.get(tag, **http)["tag"]["resources"]["droplets"]["count"] == 1
+    assert cluster in s.compute.list_clusters()
+    s.compute.delete_nodes([node["id"]])
+    assert client.tags.get(tag, **http)["tag"]["resources"]["count"] == 0
+    client.tags.delete(tag, **http)
+    assert client.tags.get(tag, **http)["id"] == "not_found"  # pydo returns a 404's body
 
 
 def test_monitoring_is_asked_for_when_the_spec_says_so(s: cloudorm.Session, fake: FakeDigitalOcean,
