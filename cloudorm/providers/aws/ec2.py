@@ -73,25 +73,19 @@ def group_name(cluster: str) -> str:
 
 
 def _networks(cidrs: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    """Parse ``cidrs`` (``InvalidInput`` naming a bad one); at least one is needed."""
+    """Parse ``cidrs`` (``InvalidInput("allow_ssh_from", ...)`` naming a bad one); at least one is needed."""
     if isinstance(cidrs, str):
-        raise InvalidCidrs("must be a list of CIDRs, not one string")
+        raise ce.InvalidInput("allow_ssh_from", "must be a list of CIDRs, not one string")
     out = []
     for cidr in cidrs:
         try:
             out.append(ipaddress.ip_network(cidr, strict=False))
         except (TypeError, ValueError):
-            raise InvalidCidrs(f"{cidr!r} is not an IPv4 or IPv6 CIDR (e.g. '203.0.113.0/24')") from None
+            raise ce.InvalidInput("allow_ssh_from", f"{cidr!r} is not an IPv4 or IPv6 CIDR (e.g. "
+                                                    "'203.0.113.0/24')") from None
     if not out:
-        raise InvalidCidrs("at least one CIDR is needed, or no one could reach the nodes over SSH")
+        raise ce.InvalidInput("allow_ssh_from", "at least one CIDR is needed, or no one could reach the nodes")
     return out
-
-
-class InvalidCidrs(ce.InvalidInput):
-    """``allow_ssh_from`` is not a list of CIDRs."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__("allow_ssh_from", reason)
 
 
 def _user_data_secrets(user_data: str) -> tuple[str, ...]:
@@ -402,8 +396,7 @@ class AwsComputeService:
                                                    f"{USER_DATA_LIMIT}")
             hidden = _user_data_secrets(user_data)
             protect(tuple(h for h in hidden[:4]))  # as sent: botocore's DEBUG log of the request shows these
-        self._image_kind(image)  # a bad image name fails before any request
-        ami = self.resolve_image(image, size)
+        ami = self.resolve_image(image, size)  # a bad image name fails here, before any request
         key_name = self._key_name(spec["key_id"])
         group_id = spec.get("firewall_id") or self.find_firewall(cluster) or self._open_ssh(
             cluster, _networks(["0.0.0.0/0"]), None)
@@ -428,7 +421,7 @@ class AwsComputeService:
         return records
 
     def list_nodes(self, cluster: str) -> list[Wire]:
-        """Every instance tagged for ``cluster`` that is not terminated or shutting down, by launch time and name."""
+        """Every instance tagged for ``cluster`` that is not terminated or shutting down, in node-number order."""
         found = [node_record(raw, self.region) for raw in self._instances(Filters=[
             {"Name": f"tag:{CLUSTER_TAG}", "Values": [cluster]},
             {"Name": "instance-state-name", "Values": list(LIVE_STATES)}])]
