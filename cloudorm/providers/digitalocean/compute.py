@@ -10,6 +10,7 @@ DigitalOcean's ``id``, ``message`` and ``request_id``.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -23,6 +24,7 @@ from azure.core.pipeline.policies import RetryPolicy, SansIOHTTPPolicy
 
 from cloudorm import errors as ce
 from cloudorm.compute.keys import md5_fingerprint, public_key_blob
+from cloudorm.compute.names import check_cluster_name
 from cloudorm.credentials import redact
 
 if TYPE_CHECKING:
@@ -56,17 +58,20 @@ _SLUG = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}$")
 _ID = re.compile(r"^[1-9][0-9]{0,18}$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _HOSTNAME = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,253}[a-zA-Z0-9])?$")
-_TAG = re.compile(r"^[a-zA-Z0-9_:-]{1,255}$")
-_CIDR = re.compile(r"^[0-9a-fA-F:.]+(/[0-9]{1,3})?$")
 _PATH_ID = re.compile(r"^([0-9]+|[0-9a-f]{8}-[0-9a-f-]{27}|[0-9a-f]{2}(:|%3A)[0-9a-f:%A]+)$", re.IGNORECASE)
 
 
 def cluster_tag(cluster: str) -> str:
-    """The tag of ``cluster``'s droplets (``InvalidInput`` if the name cannot be part of a tag)."""
-    if not isinstance(cluster, str) or not _TAG.match(TAG_PREFIX + cluster) or not cluster:
-        raise ce.InvalidInput("cluster", f"{cluster!r} cannot name a DigitalOcean tag "
-                                         "(letters, digits, '-', '_' and ':' only)")
-    return TAG_PREFIX + cluster
+    """The tag of ``cluster``'s droplets (``InvalidInput`` unless ``cluster`` is a valid cluster name)."""
+    return TAG_PREFIX + check_cluster_name(cluster)
+
+
+def _check_cidr(value: Any) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except (TypeError, ValueError):
+        raise ce.InvalidInput("cidrs", f"{value!r} is not an IPv4 or IPv6 address or CIDR") from None
+    return str(value)
 
 
 def _check(field: str, value: Any, pattern: re.Pattern[str], what: str) -> str:
@@ -325,7 +330,7 @@ class DigitalOceanComputeService:
         if isinstance(cidrs, str) or not cidrs:
             raise ce.InvalidInput("cidrs", "give at least one address range (e.g. ['203.0.113.0/24'])")
         for cidr in cidrs:
-            _check("cidrs", cidr, _CIDR, "an IPv4 or IPv6 address or CIDR")
+            _check_cidr(cidr)
         everywhere = {"addresses": ["0.0.0.0/0", "::/0"]}
         body = {
             "name": NAME_PREFIX + cluster,
