@@ -198,7 +198,7 @@ def test_changed_host_key_is_refused_and_nothing_runs(own_server: SshdHost, user
         error = refused.value
         assert error.expected == old_fingerprint and error.actual == new_fingerprint
         assert error.host == own_server.address
-        assert str(tmp_path / "known_hosts") in str(error) and "refresh()" in str(error)
+        assert f"remove its line from {tmp_path / 'known_hosts'}" in str(error)
     assert not (own_server.home / "ran").exists()
     sh.close()
     sh.close()  # idempotent
@@ -405,6 +405,47 @@ def test_concurrent_runs_share_one_connection(shell: SSHShell) -> None:
     assert time.monotonic() - started < 2.5  # in parallel: 8 runs of 0.5 s one after another take 4 s
     assert results == {i: (0, f"{i}\n", "") for i in range(8)}
     assert shell._transport is transport
+
+
+@needs_sshd
+def test_more_concurrent_runs_than_the_server_allows_sessions_wait(tmp_path: Path, user_key: KeyPair) -> None:
+    with SshdHost(allocate_address(), tmp_path / "n", authorized_keys=[user_key.public_key],
+                  options={"MaxSessions": "3"}) as host:
+        sh = pinned_shell(host, user_key, max_sessions=3)
+        results: list[tuple[int | None, str, str]] = []
+
+        def one(i: int) -> None:
+            results.append(sh.run(f"sleep 0.2; echo {i}"))
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(r[1] for r in results) == sorted(f"{i}\n" for i in range(10))
+        sh.close()
+
+
+@needs_sshd
+def test_the_pinned_key_type_is_the_one_negotiated(tmp_path: Path, user_key: KeyPair) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    ecdsa = KeyPair(ec.generate_private_key(ec.SECP256R1())).save(tmp_path / "ssh_host_ecdsa_key")
+    with SshdHost(allocate_address(), tmp_path / "n", authorized_keys=[user_key.public_key],
+                  options={"HostKey": str(ecdsa.path)}) as host:  # two host keys: ecdsa and ed25519
+        for pinned in (ecdsa, host.host_key):
+            known = KnownHosts(None)
+            known.pin(host.address, pinned.public_key)
+            with SSHShell(host.address, user="root", key=user_key, known_hosts=known) as sh:
+                assert sh.run("true")[0] == 0
+        tofu = KnownHosts(None)  # first use records one key, and later connections ask for that type
+        with SSHShell(host.address, user="root", key=user_key, known_hosts=tofu) as sh:
+            sh.wait_ready(5)
+        recorded = tofu.lookup(host.address)
+        assert len(recorded) == 1 and recorded[0].split()[1] in (ecdsa.public_key.split()[1],
+                                                                 host.host_key.public_key.split()[1])
+        with SSHShell(host.address, user="root", key=user_key, known_hosts=tofu) as sh:
+            assert sh.run("true")[0] == 0
 
 
 @needs_sshd

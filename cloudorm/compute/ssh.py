@@ -214,14 +214,18 @@ class SSHShell:
     """A ``Shell`` over SSH to one node: one paramiko connection (opened on first use, re-opened after a drop) whose
     channels carry concurrent ``run`` calls and SFTP transfers."""
 
+
     def __init__(self, host: str, *, user: str, key: KeyPair, known_hosts: KnownHosts | None, port: int = 22,
-                 ssh_config: str | os.PathLike[str] | None = None, connect_timeout: float = 10.0) -> None:
+                 ssh_config: str | os.PathLike[str] | None = None, connect_timeout: float = 10.0,
+                 max_sessions: int = 8) -> None:
         if not host or not isinstance(host, str):
             raise InvalidInput("host", f"must be a host name or address, not {host!r}")
         if not user or not isinstance(user, str):
             raise InvalidInput("user", f"must be a login name, not {user!r}")
         if not isinstance(port, int) or not 0 < port < 65536:
             raise InvalidInput("port", f"must be a TCP port, not {port!r}")
+        if isinstance(max_sessions, bool) or not isinstance(max_sessions, int) or max_sessions < 1:
+            raise InvalidInput("max_sessions", f"must be a positive int, not {max_sessions!r}")
         if not isinstance(key, KeyPair):
             raise InvalidInput("key", f"must be a cloudorm.KeyPair, not {type(key).__name__}")
         self.host = host
@@ -233,6 +237,9 @@ class SSHShell:
         self.ssh_config = Path(ssh_config).expanduser() if ssh_config is not None else None
         self._transport: paramiko.Transport | None = None
         self._lock = threading.Lock()
+        self.max_sessions = max_sessions
+        """Channels open at once on the connection (OpenSSH's MaxSessions is 10 by default); more calls wait."""
+        self._sessions = threading.BoundedSemaphore(max_sessions)
         self._has_timeout: bool | None = None
         self._proxy: str | None = None
         self._target = self._resolve()
@@ -359,8 +366,9 @@ class SSHShell:
                  else f"known_hosts.forget({self.host!r}, {self.port})")
         return HostKeyMismatch(
             f"the SSH host key of {name} changed: expected {expected}, got {actual}; the connection was refused. "
-            f"If the node was rebuilt or its address reused, cluster.refresh() re-pins its key (or {where}); "
-            f"otherwise someone may be intercepting the connection", host=name, expected=expected, actual=actual)
+            f"If the node was rebuilt or its address given to a new node, {where} and connect again to record the "
+            f"new key; otherwise someone may be intercepting the connection", host=name, expected=expected,
+            actual=actual)
 
     def _drop(self, transport: paramiko.Transport) -> None:
         """Forget a connection found dead (unless another thread replaced it already)."""
@@ -385,19 +393,36 @@ class SSHShell:
     def __reduce__(self) -> Any:
         raise TypeError("an SSHShell is not picklable (it holds a private key and a connection)")
 
-    def _channel(self) -> paramiko.Channel:
-        """A new session channel, reconnecting once when the connection turned out to be dead."""
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[paramiko.Channel]:
+        """A new session channel (at most ``max_sessions`` at a time), reconnecting once when the connection
+        turned out to be dead; closed after use."""
         import paramiko
 
-        for attempt in range(2):
-            t = self._transport_for(self.connect_timeout)
+        with self._sessions:
+            dropped = refused = 0
+            deadline = time.monotonic() + self.connect_timeout
+            while True:
+                t = self._transport_for(self.connect_timeout)
+                try:
+                    chan = t.open_session(timeout=self.connect_timeout)
+                    break
+                except paramiko.ChannelException as e:
+                    # the server refused a channel (MaxSessions: closed ones may not be counted out yet);
+                    # the connection itself is fine: wait a little
+                    if time.monotonic() > deadline:
+                        raise CloudError(f"{self} refused a new session: {e}") from None
+                    time.sleep(backoff(refused, base=0.02, cap=0.5))
+                    refused += 1
+                except (paramiko.SSHException, EOFError, OSError):
+                    if dropped or t.is_active():
+                        raise
+                    self._drop(t)  # a dead connection: reconnect once
+                    dropped += 1
             try:
-                return t.open_session(timeout=self.connect_timeout)
-            except (paramiko.SSHException, EOFError, OSError):
-                if attempt:
-                    raise
-                self._drop(t)
-        raise AssertionError("unreachable")  # pragma: no cover
+                yield chan
+            finally:
+                chan.close()
 
     # ------------------------------------------------------------------------------------------- commands
 
@@ -435,9 +460,10 @@ class SSHShell:
         return self._has_timeout
 
     def _execute(self, line: str, deadline: float | None) -> tuple[int | None, str, str]:
-        chan = self._channel()
-        try:
+        with self._session() as chan:
             chan.exec_command(line)
+            ready = select.poll()  # poll, not select: descriptors above 1024 are fine
+            ready.register(chan.fileno(), select.POLLIN)
             out: list[bytes] = []
             err: list[bytes] = []
             while True:
@@ -452,7 +478,7 @@ class SSHShell:
                 wait = 1.0 if deadline is None else deadline - time.monotonic()
                 if wait <= 0:
                     return None, _text(out), _text(err)
-                select.select([chan], [], [], min(wait, 1.0))
+                ready.poll(int(min(wait, 1.0) * 1000) + 1)
             while not chan.exit_status_ready():  # exit-status follows the end of file (a close sets it too)
                 wait = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
                 if wait <= 0:
@@ -465,27 +491,15 @@ class SSHShell:
                     self._drop(transport)
                 raise CloudError(f"the connection to {self} was lost while a command ran; it may have run in part")
             return code, _text(out), _text(err)
-        finally:
-            chan.close()
 
     # ------------------------------------------------------------------------------------------- files
 
     def _sftp(self, operation: Callable[[paramiko.SFTPClient], T]) -> T:
         import paramiko
 
-        t = self._transport_for(self.connect_timeout)
-        client: paramiko.SFTPClient | None
-        try:
-            client = paramiko.SFTPClient.from_transport(t)
-        except (paramiko.SSHException, EOFError, OSError):  # a dead connection: reconnect once
-            self._drop(t)
-            client = paramiko.SFTPClient.from_transport(self._transport_for(self.connect_timeout))
-        if client is None:  # pragma: no cover - paramiko returns None only when the channel could not open
-            raise CloudError(f"could not open an SFTP session to {self}")
-        try:
-            return operation(client)
-        finally:
-            client.close()
+        with self._session() as chan:
+            chan.invoke_subsystem("sftp")
+            return operation(paramiko.SFTPClient(chan))
 
     def put(self, local: Path, remote: str) -> None:
         """Copy a local file to ``remote`` (``~/x`` and relative paths are in the login home; a path ending in

@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -162,8 +162,12 @@ class SshdHost(TestService):
     server's own mount namespace). Files (config, host key, authorized keys, log) live under ``root``."""
 
     def __init__(self, address: str, root: Path, *, host_key: KeyPair | None = None,
-                 authorized_keys: Iterable[str] = (), port: int = 22) -> None:
+                 authorized_keys: Iterable[str] = (), port: int = 22,
+                 options: Mapping[str, str] | None = None) -> None:
         self.address = address
+        self.options = dict(options or {})
+        """Extra sshd_config lines (``{"MaxSessions": "3"}``), placed first so they win (sshd keeps the first
+        value of a keyword; ``HostKey`` adds a key)."""
         self.port = port
         self.root = Path(root).absolute()
         self.host_key: KeyPair = host_key or KeyPair.generate(f"root@{address}")
@@ -212,6 +216,7 @@ class SshdHost(TestService):
         self.host_key.save(self.root / "ssh_host_ed25519_key")
         self._write_authorized()
         self.config_path.write_text("\n".join([
+            *(f"{k} {v}" for k, v in self.options.items()),
             f"ListenAddress {self.address}:{self.port}",
             f"HostKey {self.root / 'ssh_host_ed25519_key'}",
             f"AuthorizedKeysFile {self.root / 'authorized_keys'}",
