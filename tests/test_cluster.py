@@ -243,7 +243,7 @@ def test_keep_on_failure_keeps_the_nodes(s: cloudorm.Session) -> None:
         cluster.save(keep_on_failure=True)
     assert sorted(err.value.causes) == [f"{name}-1", f"{name}-2"] and "kept" in str(err.value)
     assert len(cluster.nodes) == 2 and len(s.compute.list_nodes(name)) == 2
-    assert all(n.bootstrap_log == [] for n in cluster.nodes)
+    assert all(n.bootstrap_log[-1].command == "exit 9" and n.bootstrap_log[-1].exit_code == 9 for n in cluster.nodes)
     cluster.delete()
 
 
@@ -434,6 +434,8 @@ def test_digitalocean_changed_host_key_is_refused(fake: Any, do: cloudorm.Sessio
     cluster = do.Cluster(unique("hk"), size=1, runtime=None, progress=False, boot_timeout=60).save()
     node = cluster[0]
     assert node.run("echo before", check=True).stdout == "before\n"
+    node.reboot()  # the same host key after a reboot: the connection is made again and verified
+    assert node.status == "active" and node.run("echo after", check=True).stdout == "after\n"
     fake.change_host_key(int(node.id))
     with pytest.raises(ClusterError) as err:
         cluster.run("touch ran")

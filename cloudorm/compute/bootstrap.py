@@ -194,9 +194,10 @@ class Bootstrap:
         return "\n".join(lines) + "\n"
 
     def apply(self, node: Node, cluster: str) -> list[CommandResult]:
-        """Bootstrap ``node``; the result of every command run, in order. A failing step raises ``CommandFailed``
-        naming the node and the step."""
+        """Bootstrap ``node``; the result of every command run, in order (also kept as ``node.bootstrap_log``, up to
+        the failing step). A failing step raises ``CommandFailed`` naming the node and the step."""
         log: list[CommandResult] = []
+        node.bootstrap_log = log
 
         def step(name: str, cmd: str) -> None:
             result = node.run(cmd)

@@ -441,11 +441,8 @@ class Cluster:
         def ready() -> list[dict[str, Any]] | None:
             last.clear()
             last.update({str(r["id"]): r for r in self._service.list_nodes(self.name)})
-            gone = [i for i in ids if i not in last]
-            if gone:
-                raise CloudError(f"node(s) {', '.join(gone)} of cluster {self.name!r} disappeared while booting",
-                                 provider=self.session.provider)
-            if all(last[i].get("status") == "active" and last[i].get("address") for i in ids):
+            # (a node not listed yet counts as pending: listings lag behind creation on EC2, and may on others)
+            if all(i in last and last[i].get("status") == "active" and last[i].get("address") for i in ids):
                 return [last[i] for i in ids]
             return None
 
@@ -454,8 +451,13 @@ class Cluster:
                               what=f"nodes of cluster {self.name!r} becoming active", interval=POLL_INTERVAL,
                               max_interval=POLL_MAX_INTERVAL)
         except Timeout:
-            waiting = [f"{r.get('name')} ({r.get('status')})" for i in ids if (r := last.get(i))
-                       and not (r.get("status") == "active" and r.get("address"))]
+            waiting = []
+            for i in ids:
+                r = last.get(i)
+                if r is None:
+                    waiting.append(f"{i} (not listed)")
+                elif not (r.get("status") == "active" and r.get("address")):
+                    waiting.append(f"{r.get('name')} ({r.get('status')})")
             raise Timeout(f"nodes of cluster {self.name!r} not active with an address after {self.boot_timeout:g} s: "
                           f"{', '.join(waiting)}", provider=self.session.provider) from None
 
@@ -522,7 +524,7 @@ class Cluster:
 
     def _bootstrap(self, node: Node, deadline: float) -> None:
         node.wait_ready(max(1.0, deadline - time.monotonic()))
-        node.bootstrap_log = self.bootstrap.apply(node, self.name)
+        self.bootstrap.apply(node, self.name)
 
     def _undo(self, created_ids: Sequence[str], before: set[str], made: dict[str, str]) -> str:
         """Destroy the nodes, key and firewall a failed call made; what could not be cleaned up, as text."""
