@@ -26,12 +26,16 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import attrs
 
 from cloudorm.testing.service import TestService
+
+if TYPE_CHECKING:
+    from cloudorm.compute.keys import KeyPair
+    from cloudorm.testing.sshd import SshdHost
 
 __all__ = ["DEFAULT_SIZES", "FakeDigitalOcean", "FakeDroplet"]
 
@@ -102,7 +106,7 @@ class FakeDroplet:
     """The user data sent at creation."""
     authorized_keys: list[str]
     """The public keys root may log in with (from ``ssh_keys`` and the user data)."""
-    host: Any = None
+    host: SshdHost | None = None
     """The running ``SshdHost`` (None before boot, after delete, or without sshd)."""
     root: Path | None = None
     """The stand-in's directory."""
@@ -269,14 +273,15 @@ class FakeDigitalOcean(TestService):
         with self._lock:
             self._failing_boots.add(name)
 
-    def change_host_key(self, droplet_id: int) -> Any:
-        """Restart a droplet's sshd with a new host key (as a rebuilt node would have); returns the new
-        ``KeyPair``."""
-        droplet = self._droplets[int(droplet_id)]
-        if droplet.host is None:
-            raise RuntimeError(f"droplet {droplet_id} has no running sshd")
-        droplet.host.restart()
-        return droplet.host.host_key
+    def change_host_key(self, droplet_id: int) -> KeyPair:
+        """Restart a droplet's sshd with a new host key (as a rebuilt node would have); returns the new key."""
+        with self._lock:
+            droplet = self._droplets.get(int(droplet_id))
+            host = droplet.host if droplet is not None else None
+        if host is None:
+            raise RuntimeError(f"droplet {droplet_id} does not exist or has no running sshd")
+        host.restart()
+        return host.host_key
 
     def reset_requests(self) -> None:
         """Forget the requests logged so far."""
