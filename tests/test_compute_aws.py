@@ -9,11 +9,13 @@ import http.client
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
+from xml.sax.saxutils import escape
 
 import boto3
 import moto.settings
@@ -219,77 +221,117 @@ def test_without_firewall_the_cluster_group_is_made_open_on_22(s: cloudorm.Sessi
     s.compute.delete_firewall(group_id)
 
 
-class Refusing(ThreadingHTTPServer):
-    """A real HTTP proxy to the moto server that answers the first ``refusals`` DeleteSecurityGroup requests with
-    EC2's DependencyViolation, as EC2 does while instances in the group are still terminating."""
+Answer = Callable[[str, bytes], "tuple[str, str] | None"]
+"""Given the EC2 action and the request body: ``(error code, message)`` to answer with instead, or None to forward."""
 
-    def __init__(self, upstream: str, refusals: int) -> None:
+
+class Intercepting(ThreadingHTTPServer):
+    """A real HTTP proxy in front of the moto server that answers some EC2 requests with an error of its choosing
+    (``answer``) and forwards the others; ``actions`` counts the requests per action."""
+
+    def __init__(self, upstream: str, answer: Answer) -> None:
         self.upstream = urlsplit(upstream)
-        self.refusals = refusals
-        self.deletes = 0
-        super().__init__(("127.0.0.1", 0), _RefusingHandler)
+        self.answer = answer
+        self.actions: Counter[str] = Counter()
+        super().__init__(("127.0.0.1", 0), _InterceptingHandler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
 
+    def close(self) -> None:
+        self.shutdown()
+        self.server_close()
 
-class _RefusingHandler(BaseHTTPRequestHandler):
-    server: Refusing
+
+class _InterceptingHandler(BaseHTTPRequestHandler):
+    server: Intercepting
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if b"Action=DeleteSecurityGroup" in body:
-            self.server.deletes += 1
-            if self.server.refusals > 0:
-                self.server.refusals -= 1
-                error = (b'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>DependencyViolation'
-                         b"</Code><Message>resource has a dependent object</Message></Error></Errors>"
-                         b"<RequestID>dv-1</RequestID></Response>")
-                self.send_response(400)
-                self.send_header("Content-Length", str(len(error)))
-                self.end_headers()
-                self.wfile.write(error)
-                return
-        conn = http.client.HTTPConnection(self.server.upstream.hostname or "127.0.0.1", self.server.upstream.port,
-                                          timeout=30)
-        conn.request("POST", self.path, body, {k: v for k, v in self.headers.items() if k.lower() != "host"})
-        answer = conn.getresponse()
-        data = answer.read()
-        self.send_response(answer.status)
-        for key, value in answer.getheaders():
+    def _send(self, status: int, data: bytes, headers: Sequence[tuple[str, str]] = ()) -> None:
+        self.send_response(status)
+        for key, value in headers:
             if key.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
                 self.send_header(key, value)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        action = (parse_qs(body.decode()).get("Action") or [""])[0]
+        self.server.actions[action] += 1
+        error = self.server.answer(action, body)
+        if error is not None:
+            code, message = (escape(part) for part in error)
+            self._send(400, (f'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>{code}</Code>'
+                             f"<Message>{message}</Message></Error></Errors><RequestID>proxy-1</RequestID>"
+                             "</Response>").encode())
+            return
+        conn = http.client.HTTPConnection(self.server.upstream.hostname or "127.0.0.1", self.server.upstream.port,
+                                          timeout=30)
+        conn.request("POST", self.path, body, {k: v for k, v in self.headers.items() if k.lower() != "host"})
+        answer = conn.getresponse()
+        self._send(answer.status, answer.read(), answer.getheaders())
         conn.close()
 
 
 def test_delete_firewall_waits_out_dependency_violation(moto_url: str, cluster: str) -> None:
-    proxy = Refusing(moto_url, refusals=1)
+    refusals = [1]
+
+    def refuse(action: str, body: bytes) -> tuple[str, str] | None:
+        if action == "DeleteSecurityGroup" and refusals[0] > 0:
+            refusals[0] -= 1
+            return "DependencyViolation", "resource has a dependent object"
+        return None
+
+    proxy = Intercepting(moto_url, refuse)
     try:
-        s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=proxy.url)
-        compute: Any = s.compute
+        compute: Any = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=proxy.url).compute
         group_id = compute.create_firewall(cluster, ["192.0.2.0/24"])
         compute.delete_firewall(group_id)  # refused once, then deleted
-        assert proxy.deletes == 2 and compute.find_firewall(cluster) is None
+        assert proxy.actions["DeleteSecurityGroup"] == 2 and compute.find_firewall(cluster) is None
 
         group_id = compute.create_firewall(cluster, ["192.0.2.0/24"])
-        proxy.refusals, proxy.deletes = 100, 0
+        refusals[0], proxy.actions["DeleteSecurityGroup"] = 100, 0
         compute.firewall_delete_timeout = 0.0
         with pytest.raises(ce.ConflictError) as err:
             compute.delete_firewall(group_id)
-        assert err.value.code == "DependencyViolation" and err.value.request_id == "dv-1" and proxy.deletes == 1
-        proxy.refusals = 0
+        assert err.value.code == "DependencyViolation" and err.value.request_id == "proxy-1"
+        assert proxy.actions["DeleteSecurityGroup"] == 1
+        refusals[0] = 0
         compute.delete_firewall(group_id)
     finally:
-        proxy.shutdown()
-        proxy.server_close()
+        proxy.close()
+
+
+def test_an_error_echoing_the_user_data_does_not_show_it(moto_url: str, cluster: str, key: KeyPair) -> None:
+    def echo(action: str, body: bytes) -> tuple[str, str] | None:
+        if action != "RunInstances":
+            return None
+        sent = parse_qs(body.decode())["UserData"][0]
+        return "InvalidParameterValue", f"bad user data {sent} (decoded: {base64.b64decode(sent).decode()})"
+
+    proxy = Intercepting(moto_url, echo)
+    try:
+        s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=proxy.url)
+        host_key = KeyPair.generate("host")
+        user_data = cloud_config(host_key)
+        spec = {"image": UBUNTU_1604, "key_id": registered(s, cluster, key), "user_data": user_data,
+                "firewall_id": s.compute.create_firewall(cluster, ["192.0.2.0/24"])}
+        with pytest.raises(ce.InvalidInput) as err:
+            s.compute.create_nodes(cluster, [f"{cluster}-1"], spec)
+        text = str(err.value)
+        assert text.startswith("bad user data ***") and err.value.request_id == "proxy-1"
+        secret_lines = [ln for ln in host_key.private_openssh().splitlines() if ln and not ln.startswith("-----")]
+        assert not any(ln in text for ln in secret_lines)
+        assert base64.b64encode(user_data.encode()).decode() not in text
+        s.compute.delete_firewall(spec["firewall_id"])
+    finally:
+        proxy.close()
 
 
 # ---------------------------------------------------------------------------------------------------------- images
