@@ -9,6 +9,7 @@ import logging
 import os
 import pickle
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -343,6 +344,7 @@ def test_run_exit_codes_output_and_decoding(shell: SSHShell) -> None:
     code, out, _ = shell.run("printf 'caf\\303\\251 \\377'")
     assert code == 0 and out == "café \ufffd"
     assert shell.run("exit 124", timeout=10)[0] == 124  # a command's own 124 is not a timeout
+    assert shell.run("cat; read line; echo read $?", timeout=5) == (0, "read 1\n", "")  # stdin is at its end
 
 
 @needs_sshd
@@ -556,6 +558,36 @@ def test_stop_ends_every_session_and_a_taken_address_fails_clearly(own_server: S
     assert "Address already in use" in str(taken.value) or "Bind" in str(taken.value)
     sh.close()
     assert len({allocate_address() for _ in range(3)} | {own_server.address}) == 4
+
+
+def test_a_bad_sshd_config_fails_with_sshds_words(tmp_path: Path) -> None:
+    if SSHD_REASON:
+        pytest.skip(SSHD_REASON)
+    host = SshdHost(allocate_address(), tmp_path / "bad", options={"NoSuchOption": "yes"})
+    with pytest.raises(RuntimeError, match="NoSuchOption") as failed:
+        host.start()
+    assert "Bad configuration option" in str(failed.value) and not host.running
+
+
+def test_keys_and_ssh_import_without_paramiko_or_cryptography() -> None:
+    script = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('paramiko', 'cryptography'):\n"
+        "            raise ImportError('blocked ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import cloudorm, cloudorm.compute.ssh, cloudorm.testing.sshd\n"
+        "from cloudorm.compute import KeyPair\n"
+        "try:\n"
+        "    KeyPair.generate()\n"
+        "except ImportError as e:\n"
+        "    print('needs', e)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("needs blocked cryptography")
 
 
 def test_cloud_config_round_trips_and_keeps_the_key_out_of_logs(caplog: pytest.LogCaptureFixture) -> None:

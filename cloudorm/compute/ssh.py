@@ -462,6 +462,7 @@ class SSHShell:
     def _execute(self, line: str, deadline: float | None) -> tuple[int | None, str, str]:
         with self._session() as chan:
             chan.exec_command(line)
+            chan.shutdown_write()  # stdin is empty: a command that reads it gets end of file, never a hang
             ready = select.poll()  # poll, not select: descriptors above 1024 are fine
             ready.register(chan.fileno(), select.POLLIN)
             out: list[bytes] = []
