@@ -579,15 +579,19 @@ def test_keys_and_ssh_import_without_paramiko_or_cryptography() -> None:
         "sys.meta_path.insert(0, Block())\n"
         "import cloudorm, cloudorm.compute.ssh, cloudorm.testing.sshd\n"
         "from cloudorm.compute import KeyPair\n"
-        "try:\n"
-        "    KeyPair.generate()\n"
-        "except ImportError as e:\n"
-        "    print('needs', e)\n"
+        "from cloudorm.compute.ssh import SSHShell\n"
+        "for attempt in (KeyPair.generate, lambda: SSHShell('h', user='u', key=None, known_hosts=None)):\n"
+        "    try:\n"
+        "        attempt()\n"
+        "    except ImportError as e:\n"
+        "        print(e)\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
                           cwd=Path(__file__).parent.parent)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("needs blocked cryptography")
+    assert done.stdout.splitlines() == [
+        "SSH keys and connections need the cryptography package: pip install 'cloudorm[ssh]'",
+        "SSH keys and connections need the paramiko package: pip install 'cloudorm[ssh]'"]
 
 
 def test_cloud_config_round_trips_and_keeps_the_key_out_of_logs(caplog: pytest.LogCaptureFixture) -> None:

@@ -43,6 +43,7 @@ class KeyPair:
     @classmethod
     def generate(cls, comment: str = "cloudorm") -> KeyPair:
         """A new ed25519 key pair, in memory until ``save()``."""
+        require_package("cryptography")
         from cryptography.hazmat.primitives.asymmetric import ed25519
 
         return cls(ed25519.Ed25519PrivateKey.generate(), comment)
@@ -51,6 +52,7 @@ class KeyPair:
     def from_private(cls, text: str | bytes, password: str | bytes | None = None) -> KeyPair:
         """The key pair of a private key in OpenSSH or PEM form (``InvalidInput`` if it cannot be read; the
         message never quotes the key)."""
+        require_package("cryptography")
         from cryptography.hazmat.primitives import serialization
 
         data = text.encode() if isinstance(text, str) else bytes(text)
@@ -160,6 +162,14 @@ class KeyPair:
 
     def __hash__(self) -> int:
         return hash((self._type, self._blob))
+
+
+def require_package(name: str) -> None:
+    """``ImportError`` saying how to install ``name`` (``cryptography``, ``paramiko``) when it is missing."""
+    try:
+        __import__(name)
+    except ImportError:
+        raise ImportError(f"SSH keys and connections need the {name} package: pip install 'cloudorm[ssh]'") from None
 
 
 def write_private(file: Path, data: bytes) -> None:

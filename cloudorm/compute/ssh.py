@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from cloudorm.compute.keys import KeyPair, public_key_blob, sha256_fingerprint
+from cloudorm.compute.keys import KeyPair, public_key_blob, require_package, sha256_fingerprint
 from cloudorm.compute.shell import quote
 from cloudorm.credentials import protect
 from cloudorm.errors import AccessDenied, CloudError, HostKeyMismatch, InvalidInput, NotFound, Timeout
@@ -218,6 +218,7 @@ class SSHShell:
     def __init__(self, host: str, *, user: str, key: KeyPair, known_hosts: KnownHosts | None, port: int = 22,
                  ssh_config: str | os.PathLike[str] | None = None, connect_timeout: float = 10.0,
                  max_sessions: int = 8) -> None:
+        require_package("paramiko")
         if not host or not isinstance(host, str):
             raise InvalidInput("host", f"must be a host name or address, not {host!r}")
         if not user or not isinstance(user, str):
