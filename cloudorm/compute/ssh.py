@@ -214,7 +214,6 @@ class SSHShell:
     """A ``Shell`` over SSH to one node: one paramiko connection (opened on first use, re-opened after a drop) whose
     channels carry concurrent ``run`` calls and SFTP transfers."""
 
-
     def __init__(self, host: str, *, user: str, key: KeyPair, known_hosts: KnownHosts | None, port: int = 22,
                  ssh_config: str | os.PathLike[str] | None = None, connect_timeout: float = 10.0,
                  max_sessions: int = 8) -> None:
@@ -324,8 +323,8 @@ class SSHShell:
                 sec.key_types = [k for k in dict.fromkeys(wanted) if k in sec.key_types]
             try:
                 transport.start_client(timeout=timeout)
-            except paramiko.IncompatiblePeer as e:
-                if pinned and "host key" in str(e):
+            except paramiko.SSHException as e:
+                if pinned and "no acceptable host key" in str(e):
                     raise self._mismatch(pinned, None) from None
                 raise
             self._verify(transport.get_remote_server_key(), pinned)
@@ -539,15 +538,15 @@ class SSHShell:
         os.close(os.open(part, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))  # local errors are raised here
 
         def fetch(sftp: paramiko.SFTPClient) -> None:
-            try:
-                mode = sftp.stat(source).st_mode or 0o600
-                sftp.get(source, str(part))
-                os.chmod(part, stat.S_IMODE(mode))
-                os.replace(part, target)
-            finally:
-                part.unlink(missing_ok=True)
+            mode = sftp.stat(source).st_mode or 0o600
+            sftp.get(source, str(part))
+            os.chmod(part, stat.S_IMODE(mode))
+            os.replace(part, target)
 
-        self._file_errors(remote, lambda: self._sftp(fetch))
+        try:
+            self._file_errors(remote, lambda: self._sftp(fetch))
+        finally:
+            part.unlink(missing_ok=True)
 
     def _file_errors(self, remote: str, action: Callable[[], None]) -> None:
         try:
