@@ -503,3 +503,41 @@ def test_digitalocean_creation_failing_half_way_destroys_the_first_batch(fake: A
     assert "boom in batch two" in str(err.value)
     assert droplets_of(fake, name) == []
     assert not any(k["name"] == f"cloudorm-{name}" for k in fake.keys.values())
+
+
+def test_digitalocean_bad_input_sends_nothing(fake: Any, do: cloudorm.Session) -> None:
+    sent = len(fake.requests)
+    with do.count_requests() as c:
+        for kwargs, field in BAD[::3]:
+            kwargs = {"name": "good", "size": 1, **kwargs}
+            with pytest.raises(InvalidInput) as err:
+                do.Cluster(kwargs.pop("name"), **kwargs).save()
+            assert err.value.field == field
+    assert c.total == 0 and len(fake.requests) == sent
+
+
+def test_digitalocean_host_keys_ignore_is_the_explicit_opt_out(fake: Any, do: cloudorm.Session) -> None:
+    name = unique("ign")
+    fake.reset_requests()
+    cluster = do.Cluster(name, size=1, runtime=None, host_keys="ignore", progress=False, boot_timeout=60).save()
+    assert "user_data" not in fake.create_requests[0]  # no host key handed over, none pinned or recorded
+    assert cluster.run("echo hi", check=True)[0].stdout == "hi\n"
+    assert not (cluster.state_path / "known_hosts").exists()
+    fake.change_host_key(int(cluster[0].id))
+    cluster[0].close()
+    assert cluster.run("echo still", check=True)[0].stdout == "still\n"
+    cluster.delete()
+
+
+def test_digitalocean_node_that_never_answers_is_reported_and_destroyed(fake: Any, do: cloudorm.Session) -> None:
+    from cloudorm.errors import Timeout
+
+    name = unique("mute")
+    fake.boot_fails(f"{name}-2")
+    cluster = do.Cluster(name, size=2, runtime=None, progress=False, boot_timeout=3)
+    start = time.monotonic()
+    with pytest.raises(ClusterError) as err:
+        cluster.save()
+    assert time.monotonic() - start < 15
+    assert list(err.value.causes) == [f"{name}-2"] and isinstance(err.value.causes[f"{name}-2"], Timeout)
+    assert droplets_of(fake, name) == [] and cluster.nodes == []
