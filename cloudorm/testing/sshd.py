@@ -278,14 +278,12 @@ class SshdHost(TestService):
             if self._process.poll() is not None:
                 raise RuntimeError(f"sshd for {self.address}:{self.port} exited with {self._process.returncode}: "
                                    f"{self._diagnosis()}")
-            if self._namespace is None:
-                self._namespace = _namespace(self._process.pid)
             try:  # sshd writes its pid file once its socket is bound: then it is this server that listens
                 written = (self.root / "sshd.pid").read_text().strip() == str(self._process.pid)
             except OSError:
                 written = False
-            if written:
-                self._namespace = _namespace(self._process.pid) or self._namespace
+            if written:  # sshd runs in its namespace by now (unshare and sh exec'd into it)
+                self._namespace = _namespace(self._process.pid)
                 return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"sshd for {self.address}:{self.port} did not listen within {START_TIMEOUT:g} s: "
