@@ -383,7 +383,7 @@ def test_timeout_stops_the_command_on_the_node(shell: SSHShell) -> None:
     started = time.monotonic()
     code, out, _ = shell.run("echo started; sleep 31.7", timeout=1)
     assert code is None and out == "started\n"
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 4  # killed by timeout on the node, not abandoned at 1 + 5 + 2 s
     time.sleep(0.2)
     assert shell.run("pgrep -f '[s]leep 31.7'")[0] == 1  # nothing left on the node
     assert shell.run("sleep 0.1; echo done", timeout=5) == (0, "done\n", "")
@@ -404,7 +404,7 @@ def test_concurrent_runs_share_one_connection(shell: SSHShell) -> None:
         t.start()
     for t in threads:
         t.join()
-    assert time.monotonic() - started < 2.5  # in parallel: 8 runs of 0.5 s one after another take 4 s
+    assert time.monotonic() - started < 3.5  # in parallel: 8 runs of 0.5 s one after another take 4 s
     assert results == {i: (0, f"{i}\n", "") for i in range(8)}
     assert shell._transport is transport
 
