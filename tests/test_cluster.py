@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import cloudorm
-from cloudorm.compute.bootstrap import ENV_FILE, Bootstrap
+from cloudorm.compute.bootstrap import ENV_FILE, Bootstrap, runtime_script
 from cloudorm.compute.names import next_names, node_number
 from cloudorm.compute.sizes import size_for_price
 from cloudorm.errors import ClusterError, CommandFailed, HostKeyMismatch, InvalidInput, NotFound
@@ -245,6 +245,49 @@ def test_failing_setup_destroys_what_save_made(s: cloudorm.Session) -> None:
     assert svc.list_nodes(name) == [] and cluster.nodes == []
     assert svc.find_firewall(name) is None and name not in svc.list_clusters()
     assert "key_id" not in cluster._state()
+
+
+def test_local_nodes_install_no_system_packages(s: cloudorm.Session) -> None:
+    name = unique("rt")
+    with pytest.raises(ClusterError) as err:
+        s.Cluster(name, size=1, runtime="python3.99", progress=False).save()
+    cause = err.value.causes[f"{name}-1"]
+    assert isinstance(cause, CommandFailed) and "'runtime'" in str(cause)
+    assert "python3.99 (with venv) is not installed on this machine" in cause.failures[0].stderr
+    assert s.compute.list_nodes(name) == []
+
+
+def test_runtime_script_installs_a_missing_interpreter_with_the_package_manager(tmp_path: Path) -> None:
+    """The install branch, run by a real shell against a stand-in apt-get that "installs" by linking python3."""
+    import shutil
+    import subprocess
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    python = shutil.which("python3", path="/usr/bin:/bin")
+    assert python is not None
+    for tool in ("sh", "env", "id", "cat", "ln", "dirname"):
+        found = shutil.which(tool, path="/usr/bin:/bin")
+        assert found is not None
+        (bin_dir / tool).symlink_to(found)
+    apt = bin_dir / "apt-get"
+    apt.write_text(f"""#!/bin/sh
+echo "apt-get $*" >> {tmp_path}/calls
+[ "$DEBIAN_FRONTEND" = noninteractive ] || exit 9
+case "$*" in *install*) ln -s {python} {bin_dir}/python3.99 ;; esac
+""")
+    apt.chmod(0o755)
+    script = runtime_script("python3.99", with_pip=False)
+    done = subprocess.run(["/bin/sh", "-c", script], env={"PATH": str(bin_dir)}, capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Python 3")
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert calls[0].endswith(" update")
+    assert calls[1].endswith("install python3.99 python3.99-venv")
+    again = subprocess.run(["/bin/sh", "-c", script], env={"PATH": str(bin_dir)}, capture_output=True, text=True,
+                           check=False)
+    assert again.returncode == 0 and len((tmp_path / "calls").read_text().splitlines()) == 2  # present: no apt
 
 
 def test_keep_on_failure_keeps_the_nodes(s: cloudorm.Session) -> None:

@@ -134,11 +134,18 @@ def uploads(files: Iterable[tuple[Path, str]]) -> list[tuple[Path, str]]:
     return out
 
 
-def runtime_script(interpreter: str, with_pip: bool) -> str:
+def runtime_script(interpreter: str, with_pip: bool, install: bool = True) -> str:
     """Shell code that installs ``interpreter`` (and venv support) with the node's package manager when it is
-    missing, using ``sudo -n`` when not root."""
+    missing, using ``sudo -n`` when not root; with ``install`` False it only fails, saying what is missing."""
     py = quote(interpreter)
     needs = f"{py} -c 'import venv{', ensurepip' if with_pip else ''}' >/dev/null 2>&1"
+    if not install:
+        return f"""\
+if ! command -v {py} >/dev/null 2>&1 || ! {needs}; then
+  echo "cloudorm: {interpreter} (with venv{' and ensurepip' if with_pip else ''}) is not installed on this machine, \
+and local nodes install no system packages" >&2; exit 1
+fi
+{py} --version"""
     return f"""\
 if ! command -v {py} >/dev/null 2>&1 || ! {needs}; then
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo -n"; else SUDO=""; fi
@@ -193,9 +200,10 @@ class Bootstrap:
             lines += [f'export VIRTUAL_ENV="$HOME/{VENV}"', f'export PATH="$HOME/{VENV}/bin:$PATH"']
         return "\n".join(lines) + "\n"
 
-    def apply(self, node: Node, cluster: str) -> list[CommandResult]:
+    def apply(self, node: Node, cluster: str, install: bool = True) -> list[CommandResult]:
         """Bootstrap ``node``; the result of every command run, in order (also kept as ``node.bootstrap_log``, up to
-        the failing step). A failing step raises ``CommandFailed`` naming the node and the step."""
+        the failing step). A failing step raises ``CommandFailed`` naming the node and the step. ``install`` False:
+        a missing interpreter is an error, never installed (local nodes share this machine)."""
         log: list[CommandResult] = []
         node.bootstrap_log = log
 
@@ -210,7 +218,7 @@ class Bootstrap:
             node.put(local, remote)
         step("prepare", f'mkdir -p "$HOME/{HOME_DIR}"')
         if self.runtime is not None:
-            step("runtime", runtime_script(self.runtime, self.has_requirements))
+            step("runtime", runtime_script(self.runtime, self.has_requirements, install))
             pip = "" if self.has_requirements else " --without-pip"
             step("venv", f'{quote(self.runtime)} -m venv{pip} "$HOME/{VENV}"')
         if self.has_requirements:

@@ -102,7 +102,8 @@ def _check_key(key: Any) -> KeyPair | None:
     except CloudError as e:
         raise InvalidInput("ssh_key", f"cannot load {str(path)!r}: {e.message}") from None
     except Exception as e:
-        raise InvalidInput("ssh_key", f"cannot load {str(path)!r}: {type(e).__name__}") from None
+        raise InvalidInput("ssh_key", f"cannot load {str(path)!r} ({type(e).__name__}); a key with a passphrase is "
+                                      "given as KeyPair.load(path, password=...)") from None
 
 
 def _check_positive_int(field: str, value: Any) -> int:
@@ -139,36 +140,48 @@ class Cluster:
                  max_parallel: int = 16, boot_timeout: float = 600.0, progress: bool | None = None) -> None:
         self.session = session
         self.name = check_cluster_name(name)
+        """The cluster's name: its nodes are ``{name}-{n}``, tagged for it."""
         self.size = _check_size(size)
         """How many nodes ``save()`` makes sure exist (None: an existing cluster named to attach to)."""
         self.node_size = _check_name("node_size", node_size)
+        """The size slug or instance type of new nodes (None: by price, else the existing nodes', else the default)."""
         self.price_per_node = _check_price(price_per_node)
+        """The most a new node may cost a month (USD): the largest size that fits is chosen."""
         if self.node_size is not None and self.price_per_node is not None:
             raise InvalidInput("node_size", "give node_size or price_per_node, not both")
         self.image = _check_name("image", image)
+        """The image of new nodes (None: the existing nodes', else the provider's default)."""
         self.region = _check_name("region", region) or session.region
+        """The region new nodes are made in (default: the session's)."""
         self._given_key = _check_key(ssh_key)
         if user is not None and (not isinstance(user, str) or not USER.fullmatch(user)):
             raise InvalidInput("user", f"must be a login name, not {user!r}")
         self.user = user
         """The login user (None: the image's default, e.g. ``root`` on DigitalOcean, ``ubuntu`` on EC2)."""
         self.bootstrap = Bootstrap.of(runtime, requirements, files, setup)
+        """What every new node gets: files, runtime, requirements, setup commands."""
         self.allow_ssh_from = _check_cidrs(allow_ssh_from)
+        """CIDRs a firewall lets reach SSH (None: no firewall is made)."""
         if host_keys not in ("strict", "ignore"):
             raise InvalidInput("host_keys", f"must be 'strict' or 'ignore', not {host_keys!r}")
         self.host_keys = host_keys
+        """``"strict"`` (pinned or recorded host keys, changes refused) or ``"ignore"`` (the explicit opt-out)."""
         if ssh_config is not None:
             if not isinstance(ssh_config, (str, os.PathLike)) or not Path(ssh_config).expanduser().is_file():
                 raise InvalidInput("ssh_config", f"must be the path of an ssh_config file, not {ssh_config!r}")
             ssh_config = Path(ssh_config).expanduser()
         self.ssh_config: Path | None = ssh_config
+        """An ssh_config file whose ``Host`` blocks (HostName, Port, User) are honoured when connecting."""
         self.max_parallel = _check_positive_int("max_parallel", max_parallel)
+        """The most nodes worked on at once (bootstrap, run, file copies)."""
         if isinstance(boot_timeout, bool) or not isinstance(boot_timeout, (int, float)) or not boot_timeout > 0:
             raise InvalidInput("boot_timeout", f"must be a number of seconds > 0, not {boot_timeout!r}")
         self.boot_timeout = float(boot_timeout)
+        """Seconds new nodes have to become active, answer SSH and finish bootstrapping."""
         if progress is not None and not isinstance(progress, bool):
             raise InvalidInput("progress", f"must be True, False or None (a bar on terminals), not {progress!r}")
         self.progress = progress
+        """Show a progress bar while bootstrapping (None: when stderr is a terminal)."""
         self._nodes: list[Node] | None = None
         self._key: KeyPair | None = self._given_key
         self._known: KnownHosts | None = None
@@ -485,6 +498,7 @@ class Cluster:
             key = svc.import_key(f"cloudorm-{self.name}", self.key.public_key)
             if key.get("created"):
                 made["key"] = str(key["id"])
+            if key.get("created") or key.get("name") == f"cloudorm-{self.name}":  # ours: delete() removes it
                 self._set_state(key_id=str(key["id"]))
             firewall = None
             if self.allow_ssh_from is not None:
@@ -524,7 +538,8 @@ class Cluster:
 
     def _bootstrap(self, node: Node, deadline: float) -> None:
         node.wait_ready(max(1.0, deadline - time.monotonic()))
-        self.bootstrap.apply(node, self.name)
+        # nodes the provider runs itself (local working directories) share this machine: nothing is installed there
+        self.bootstrap.apply(node, self.name, install=self._service.shell(node._record) is None)
 
     def _undo(self, created_ids: Sequence[str], before: set[str], made: dict[str, str]) -> str:
         """Destroy the nodes, key and firewall a failed call made; what could not be cleaned up, as text."""
