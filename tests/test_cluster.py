@@ -301,6 +301,17 @@ def test_keep_on_failure_keeps_the_nodes(s: cloudorm.Session) -> None:
     cluster.delete()
 
 
+def test_bootstrap_still_running_at_boot_timeout_fails(s: cloudorm.Session) -> None:
+    name = unique("slow")
+    start = time.monotonic()
+    with pytest.raises(ClusterError) as err:
+        s.Cluster(name, size=1, runtime=None, setup=["sleep 30"], boot_timeout=1.5, progress=False).save()
+    assert time.monotonic() - start < 10
+    cause = err.value.causes[f"{name}-1"]
+    assert isinstance(cause, CommandFailed) and cause.failures[0].timed_out and "timed out" in str(cause)
+    assert s.compute.list_nodes(name) == []
+
+
 def test_run_on_an_unreachable_node_reports_it(s: cloudorm.Session) -> None:
     cluster = s.Cluster(unique("gone"), size=2, runtime=None, progress=False).save()
     home = node_home(cluster[1]._record)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -200,15 +201,18 @@ class Bootstrap:
             lines += [f'export VIRTUAL_ENV="$HOME/{VENV}"', f'export PATH="$HOME/{VENV}/bin:$PATH"']
         return "\n".join(lines) + "\n"
 
-    def apply(self, node: Node, cluster: str, install: bool = True) -> list[CommandResult]:
+    def apply(self, node: Node, cluster: str, install: bool = True,
+              deadline: float | None = None) -> list[CommandResult]:
         """Bootstrap ``node``; the result of every command run, in order (also kept as ``node.bootstrap_log``, up to
-        the failing step). A failing step raises ``CommandFailed`` naming the node and the step. ``install`` False:
-        a missing interpreter is an error, never installed (local nodes share this machine)."""
+        the failing step). A failing step (or one still running at ``deadline``, a ``time.monotonic()`` value)
+        raises ``CommandFailed`` naming the node and the step. ``install`` False: a missing interpreter is an
+        error, never installed (local nodes share this machine)."""
         log: list[CommandResult] = []
         node.bootstrap_log = log
 
         def step(name: str, cmd: str) -> None:
-            result = node.run(cmd)
+            timeout = None if deadline is None else max(1.0, deadline - time.monotonic())
+            result = node.run(cmd, timeout=timeout)
             log.append(result)
             if not result.ok:
                 raise CommandFailed(f"bootstrap step {name!r} failed on {node.name}: {failure_message([result])}",

@@ -177,7 +177,8 @@ class Cluster:
         if isinstance(boot_timeout, bool) or not isinstance(boot_timeout, (int, float)) or not boot_timeout > 0:
             raise InvalidInput("boot_timeout", f"must be a number of seconds > 0, not {boot_timeout!r}")
         self.boot_timeout = float(boot_timeout)
-        """Seconds new nodes have to become active, answer SSH and finish bootstrapping."""
+        """Seconds new nodes have to become active, answer SSH and finish bootstrapping (a step still running then
+        is stopped and fails the node: raise it for long setups)."""
         if progress is not None and not isinstance(progress, bool):
             raise InvalidInput("progress", f"must be True, False or None (a bar on terminals), not {progress!r}")
         self.progress = progress
@@ -539,7 +540,7 @@ class Cluster:
     def _bootstrap(self, node: Node, deadline: float) -> None:
         node.wait_ready(max(1.0, deadline - time.monotonic()))
         # nodes the provider runs itself (local working directories) share this machine: nothing is installed there
-        self.bootstrap.apply(node, self.name, install=self._service.shell(node._record) is None)
+        self.bootstrap.apply(node, self.name, install=self._service.shell(node._record) is None, deadline=deadline)
 
     def _undo(self, created_ids: Sequence[str], before: set[str], made: dict[str, str]) -> str:
         """Destroy the nodes, key and firewall a failed call made; what could not be cleaned up, as text."""
