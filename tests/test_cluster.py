@@ -367,6 +367,7 @@ def test_bad_calls_are_refused_before_any_request(s: cloudorm.Session, tmp_path:
                             (lambda: cluster.run("ls", nodes=[5]), "nodes"),
                             (lambda: cluster.put_file(tmp_path / "missing"), "path"),
                             (lambda: cluster.get_file("", tmp_path), "remote"),
+                            (lambda: cluster.get_file("dir/", tmp_path), "remote"),
                             (lambda: cluster.add_node(0), "n"), (lambda: cluster.remove_node("nope"), "node"),
                             (lambda: cluster[0].put(tmp_path), "local")]:
             with pytest.raises(InvalidInput) as err:

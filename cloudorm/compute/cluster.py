@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from cloudorm.cache import state_dir
@@ -396,6 +396,8 @@ class Cluster:
         """Copy ``remote`` from every node (or ``nodes``) in parallel to ``local_dir/<node name>/<file name>``;
         the local paths by node name."""
         remote = check_remote(remote)
+        if not PurePosixPath(remote).name or remote.endswith("/"):
+            raise InvalidInput("remote", f"{remote!r} does not name a file")
         if not isinstance(local_dir, (str, os.PathLike)):
             raise InvalidInput("local_dir", f"must be a directory path, not {type(local_dir).__name__}")
         base = Path(local_dir).expanduser()

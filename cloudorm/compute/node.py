@@ -185,7 +185,7 @@ class Node:
         directory under its name); the local path."""
         remote = check_remote(remote)
         name = PurePosixPath(remote).name
-        if not name:
+        if not name or remote.endswith("/"):
             raise InvalidInput("remote", f"{remote!r} does not name a file")
         if local is not None and not isinstance(local, (str, os.PathLike)):
             raise InvalidInput("local", f"must be a path, not {type(local).__name__}")

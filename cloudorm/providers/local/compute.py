@@ -58,6 +58,7 @@ class _Nodes:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.root_lock = threading.Lock()
         self.root: Path | None = None
         self.nodes: dict[str, Wire] = {}
         self.keys: dict[str, Wire] = {}
@@ -66,10 +67,11 @@ class _Nodes:
 
     def directory(self) -> Path:
         """The per-process root of node directories, made on first use and removed at exit."""
-        if self.root is None:
-            self.root = Path(tempfile.mkdtemp(prefix="cloudorm-nodes-"))
-            atexit.register(shutil.rmtree, self.root, ignore_errors=True)
-        return self.root
+        with self.root_lock:
+            if self.root is None:
+                self.root = Path(tempfile.mkdtemp(prefix="cloudorm-nodes-"))
+                atexit.register(shutil.rmtree, self.root, ignore_errors=True)
+            return self.root
 
 
 _STATE = _Nodes()
