@@ -596,3 +596,12 @@ def test_digitalocean_node_that_never_answers_is_reported_and_destroyed(fake: An
     assert time.monotonic() - start < 15
     assert list(err.value.causes) == [f"{name}-2"] and isinstance(err.value.causes[f"{name}-2"], Timeout)
     assert droplets_of(fake, name) == [] and cluster.nodes == []
+
+
+def test_progress_bar_counts_bootstrapped_nodes(s: cloudorm.Session, capsys: pytest.CaptureFixture[str]) -> None:
+    name = unique("bar")
+    s.Cluster(name, size=2, runtime=None, progress=True).save().delete()
+    err = capsys.readouterr().err
+    assert f"{name}: bootstrap:   0%|" in err and "0/2" in err
+    s.Cluster(name, size=2, runtime=None, progress=False).save().delete()
+    assert "bootstrap" not in capsys.readouterr().err
