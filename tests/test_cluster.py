@@ -598,7 +598,7 @@ def test_digitalocean_node_that_never_answers_is_reported_and_destroyed(fake: An
     assert droplets_of(fake, name) == [] and cluster.nodes == []
 
 
-def test_progress_bar_counts_bootstrapped_nodes(s: cloudorm.Session, capsys: pytest.CaptureFixture[str]) -> None:
+def test_progress_bar_only_when_asked(s: cloudorm.Session, capsys: pytest.CaptureFixture[str]) -> None:
     name = unique("bar")
     s.Cluster(name, size=2, runtime=None, progress=True).save().delete()
     err = capsys.readouterr().err
