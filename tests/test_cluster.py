@@ -605,3 +605,13 @@ def test_progress_bar_only_when_asked(s: cloudorm.Session, capsys: pytest.Captur
     assert f"{name}: bootstrap:   0%|" in err and "0/2" in err
     s.Cluster(name, size=2, runtime=None, progress=False).save().delete()
     assert "bootstrap" not in capsys.readouterr().err
+
+
+def test_requirements_file_is_uploaded_and_installed(s: cloudorm.Session, tmp_path: Path, wheel: Path) -> None:
+    req = tmp_path / "requirements.txt"
+    req.write_text(f"# pinned\ncloudorm-tiny @ {wheel.as_uri()}\n")
+    cluster = s.Cluster(unique("reqf"), size=1, requirements=str(req), progress=False).save()
+    out = cluster.run("python -c 'import cloudorm_tiny; print(cloudorm_tiny.VALUE)'; cat .cloudorm/requirements.txt",
+                      check=True)
+    assert out[0].stdout == f"tiny-42\n{req.read_text()}"
+    cluster.delete()

@@ -225,14 +225,14 @@ class Bootstrap:
             step("runtime", runtime_script(self.runtime, self.has_requirements, install))
             pip = "" if self.has_requirements else " --without-pip"
             step("venv", f'{quote(self.runtime)} -m venv{pip} "$HOME/{VENV}"')
-        if self.has_requirements:
+        if self.requirements_file is not None:  # (uploaded as it is: its -r/-c includes must resolve on the node)
+            node.put(self.requirements_file, REQUIREMENTS_FILE)
+        elif self.requirements:
             with tempfile.TemporaryDirectory(prefix="cloudorm-requirements-") as tmp:
                 path = Path(tmp, "requirements.txt")
-                if self.requirements_file is not None:
-                    path.write_bytes(self.requirements_file.read_bytes())
-                else:
-                    path.write_text("".join(f"{line}\n" for line in self.requirements))
+                path.write_text("".join(f"{line}\n" for line in self.requirements))
                 node.put(path, REQUIREMENTS_FILE)
+        if self.has_requirements:
             step("requirements", f'"$HOME/{VENV}/bin/python" -m pip install --disable-pip-version-check -q '
                                  f'-r "$HOME/{REQUIREMENTS_FILE}"')
         with tempfile.TemporaryDirectory(prefix="cloudorm-env-") as tmp:
