@@ -426,8 +426,12 @@ class Cluster:
 
     def save(self, keep_on_failure: bool = False) -> Cluster:
         """Create the nodes missing to reach ``size``, wait until they answer and bootstrap them in parallel; a
-        complete cluster is left as it is. On failure the nodes, key and firewall this call made are destroyed
-        (unless ``keep_on_failure``) and ``ClusterError`` gives the cause per node. Returns self."""
+        complete cluster is left as it is (and a larger one too: ``remove_node`` shrinks it). On failure the nodes,
+        key and firewall this call made are destroyed (unless ``keep_on_failure``) and ``ClusterError`` gives the
+        cause per node. Returns self.
+
+        Where the provider takes host keys through cloud-init (``host_keys="strict"``), the nodes one call creates
+        share a host key generated here and pinned for each of their addresses before the first connection."""
         if self.size is None:
             raise InvalidInput("size", f"save() makes sure {self.name!r} has size nodes: give size=")
         existing = self._load()
