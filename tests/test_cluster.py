@@ -358,18 +358,23 @@ def test_bad_input_is_refused_before_any_request(s: cloudorm.Session, kwargs: di
 
 def test_bad_calls_are_refused_before_any_request(s: cloudorm.Session, tmp_path: Path) -> None:
     cluster = s.Cluster(unique("calls"), size=1, runtime=None, progress=False).save()
+    calls: list[tuple[Callable[[], Any], str]] = [
+        (lambda: s.Cluster("x").save(), "size"),
+        (lambda: cluster.run(""), "cmd"),
+        (lambda: cluster.run("ls", timeout=0), "timeout"),
+        (lambda: cluster.run("ls", environment={"A B": "x"}), "environment"),
+        (lambda: cluster.run("ls", environment={"A": 1}), "environment"),  # type: ignore[dict-item]
+        (lambda: cluster.run("ls", nodes=["nope"]), "nodes"),
+        (lambda: cluster.run("ls", nodes=[5]), "nodes"),
+        (lambda: cluster.put_file(tmp_path / "missing"), "path"),
+        (lambda: cluster.get_file("", tmp_path), "remote"),
+        (lambda: cluster.get_file("dir/", tmp_path), "remote"),
+        (lambda: cluster.add_node(0), "n"),
+        (lambda: cluster.remove_node("nope"), "node"),
+        (lambda: cluster[0].put(tmp_path), "local"),
+    ]
     with s.count_requests() as c:
-        for call, field in [(lambda: s.Cluster("x").save(), "size"), (lambda: cluster.run(""), "cmd"),
-                            (lambda: cluster.run("ls", timeout=0), "timeout"),
-                            (lambda: cluster.run("ls", environment={"A B": "x"}), "environment"),
-                            (lambda: cluster.run("ls", environment={"A": 1}), "environment"),
-                            (lambda: cluster.run("ls", nodes=["nope"]), "nodes"),
-                            (lambda: cluster.run("ls", nodes=[5]), "nodes"),
-                            (lambda: cluster.put_file(tmp_path / "missing"), "path"),
-                            (lambda: cluster.get_file("", tmp_path), "remote"),
-                            (lambda: cluster.get_file("dir/", tmp_path), "remote"),
-                            (lambda: cluster.add_node(0), "n"), (lambda: cluster.remove_node("nope"), "node"),
-                            (lambda: cluster[0].put(tmp_path), "local")]:
+        for call, field in calls:
             with pytest.raises(InvalidInput) as err:
                 call()
             assert err.value.field == field
@@ -462,7 +467,7 @@ def test_digitalocean_cluster_flow(fake: Any, do: cloudorm.Session, tmp_path: Pa
     known = KnownHosts(cluster.state_path / "known_hosts")
     for node in cluster.nodes:
         host_key = fake.droplets[int(node.id)].host.host_key
-        assert [line.split()[:2] for line in known.lookup(node.address)] == [host_key.public_key.split()[:2]]
+        assert [line.split()[:2] for line in known.lookup(str(node.address))] == [host_key.public_key.split()[:2]]
 
     results = cluster.run("cat marker; echo $CLOUDORM_NODE; id -un", check=True)
     for r, node in zip(results, cluster.nodes, strict=True):
@@ -485,7 +490,7 @@ def test_digitalocean_cluster_flow(fake: Any, do: cloudorm.Session, tmp_path: Pa
     assert added[0].run("cat marker", check=True).stdout.startswith("over ssh")
     removed = cluster[1]
     cluster.remove_node(removed)
-    assert known.lookup(removed.address) == [] and int(removed.id) not in fake.droplets
+    assert known.lookup(str(removed.address)) == [] and int(removed.id) not in fake.droplets
     assert [n.name for n in cluster.nodes] == [f"{name}-1", f"{name}-3", f"{name}-4"]
     assert name in [c.name for c in do.clusters()]
 
