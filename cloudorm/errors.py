@@ -151,11 +151,14 @@ class CommandFailed(CloudError):
 
 
 class ClusterError(CloudError):
-    """Creating or bootstrapping a cluster failed; ``causes`` maps node names to what went wrong."""
+    """Work on some nodes of a cluster failed; ``causes`` maps node names to what went wrong, and ``results``
+    holds what the other nodes returned (``cluster.run``: their ``CommandResults``; ``get_file``: paths by name)."""
 
-    def __init__(self, message: str, causes: dict[str, BaseException] | None = None, **provider: Any) -> None:
+    def __init__(self, message: str, causes: dict[str, BaseException] | None = None, results: Any = None,
+                 **provider: Any) -> None:
         super().__init__(message, **provider)
         self.causes = dict(causes or {})
+        self.results = results
 
 
 class HostKeyMismatch(CloudError):
