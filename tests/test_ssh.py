@@ -8,6 +8,7 @@ import hashlib
 import logging
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import threading
@@ -558,6 +559,37 @@ def test_stop_ends_every_session_and_a_taken_address_fails_clearly(own_server: S
     assert "Address already in use" in str(taken.value) or "Bind" in str(taken.value)
     sh.close()
     assert len({allocate_address() for _ in range(3)} | {own_server.address}) == 4
+
+
+@needs_sshd
+def test_stopping_a_stand_in_never_touches_another(tmp_path: Path, user_key: KeyPair) -> None:
+    other = SshdHost(allocate_address(), tmp_path / "other", authorized_keys=[user_key.public_key]).start()
+    assert other._process is not None
+    pid = other._process.pid
+    with pinned_shell(other, user_key) as sh:
+        assert sh.run("echo alive") == (0, "alive\n", "")  # a session open on the other stand-in throughout
+        transport = sh._transport
+        for i in range(4):
+            one = SshdHost(allocate_address(), tmp_path / f"one{i}")
+            one.start()
+            if i % 2:  # its sshd dies on its own: the kernel frees its namespace and may give its number to the next
+                assert one._process is not None
+                dead = one._process.pid
+                os.kill(dead, signal.SIGKILL)
+                while Path(f"/proc/{dead}/ns/mnt").exists():
+                    time.sleep(0.005)
+                newer = SshdHost(allocate_address(), tmp_path / f"newer{i}").start()  # would have that number
+                one.stop()
+                assert newer.running
+                newer.stop()
+            else:
+                one.stop()
+            one.start()  # restarted on the same address
+            one.stop()
+            assert not one.running
+            assert other.running and other._process is not None and other._process.pid == pid
+            assert sh.run(f"echo {i}") == (0, f"{i}\n", "") and sh._transport is transport
+    other.stop()
 
 
 def test_a_bad_sshd_config_fails_with_sshds_words(tmp_path: Path) -> None:

@@ -174,7 +174,7 @@ class SshdHost(TestService):
         """The key this server proves itself with (a new one on ``restart()`` unless given)."""
         self._authorized = [k.strip() for k in authorized_keys if k.strip()]
         self._process: subprocess.Popen[bytes] | None = None
-        self._namespace: str | None = None
+        self._namespace: int | None = None  # an open descriptor of sshd's mount namespace: it stays this one's
         self._guard = threading.Lock()
 
     def __repr__(self) -> str:
@@ -283,7 +283,7 @@ class SshdHost(TestService):
             except OSError:
                 written = False
             if written:  # sshd runs in its namespace by now (unshare and sh exec'd into it)
-                self._namespace = _namespace(self._process.pid)
+                self._namespace = _hold_namespace(self._process.pid)
                 return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"sshd for {self.address}:{self.port} did not listen within {START_TIMEOUT:g} s: "
@@ -319,8 +319,11 @@ class SshdHost(TestService):
                 os.killpg(process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=10)
-        if namespace:  # sessions run in their own process groups: every process left in the namespace
-            _kill_namespace(namespace)
+        if namespace is not None:  # sessions run in their own sessions (sshd's setsid): every process left in
+            try:                   # the namespace, which the open descriptor keeps from being reused meanwhile
+                _kill_namespace(namespace)
+            finally:
+                os.close(namespace)
 
     def restart(self, host_key: KeyPair | None = None) -> SshdHost:
         """Stop and start again (a reboot) with ``host_key``, or a new host key when None; the home is kept."""
@@ -339,27 +342,48 @@ class SshdHost(TestService):
         raise TypeError("an SshdHost is not picklable")
 
 
-def _namespace(pid: int) -> str | None:
-    """The mount namespace of ``pid`` (``mnt:[4026…]``), or None when it is gone."""
+def _hold_namespace(pid: int) -> int | None:
+    """An open descriptor of the mount namespace of ``pid`` (None when it is gone). While it is open the
+    namespace, and so its inode number, cannot be freed and given to another stand-in's new namespace."""
     try:
-        return os.readlink(f"/proc/{pid}/ns/mnt")
+        fd = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY)
     except OSError:
         return None
+    if _same_file(os.fstat(fd), f"/proc/{os.getpid()}/ns/mnt"):  # never ours (unshare failed to make one)
+        os.close(fd)
+        return None
+    return fd
 
 
-def _kill_namespace(namespace: str) -> None:
-    """SIGKILL every process in mount namespace ``namespace`` (never ours: a stand-in's namespace is its own)."""
-    if namespace == _namespace(os.getpid()):
-        return
-    for _ in range(20):
+def _same_file(st: os.stat_result, path: str) -> bool:
+    """True when ``path`` is the file ``st`` describes (False when it is gone)."""
+    try:
+        other = os.stat(path)
+    except OSError:
+        return False
+    return (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino)
+
+
+def _kill_namespace(namespace: int) -> None:
+    """SIGKILL every process in the mount namespace held open by descriptor ``namespace``, each through a pidfd
+    taken before its namespace is checked, so a pid reused meanwhile is never signalled."""
+    target = os.fstat(namespace)
+    for _ in range(50):
         found = False
         for entry in os.listdir("/proc"):
-            if not entry.isdigit():
+            if not entry.isdigit() or not _same_file(target, f"/proc/{entry}/ns/mnt"):
                 continue
-            if _namespace(int(entry)) == namespace:
-                found = True
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(int(entry), signal.SIGKILL)
+            try:
+                pidfd = os.pidfd_open(int(entry))
+            except OSError:
+                continue  # gone already
+            try:
+                if _same_file(target, f"/proc/{entry}/ns/mnt"):  # still that process, still in the namespace
+                    found = True
+                    with contextlib.suppress(ProcessLookupError):
+                        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            finally:
+                os.close(pidfd)
         if not found:
             return
         time.sleep(0.01)
