@@ -307,7 +307,7 @@ def test_ssh_config_proxy_command_through_a_jump_host(server: SshdHost, own_serv
                       f"-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -W %h:%p root@{own_server.address}\n")
     known = KnownHosts(None)
     known.pin("inner", server.host_key.public_key)
-    with SSHShell("inner", user="nobody", key=user_key, known_hosts=known, ssh_config=config) as sh:
+    with SSHShell("inner", default_user="nobody", key=user_key, known_hosts=known, ssh_config=config) as sh:
         assert sh.run("echo through; cat /root/which 2>/dev/null; true")[1].startswith("through")
         sh.put(identity, "~/jumped")  # type: ignore[arg-type]
     assert (server.home / "jumped").exists() and not (own_server.home / "jumped").exists()
@@ -319,11 +319,39 @@ def test_ssh_config_routes_an_alias_and_known_hosts_keeps_the_node_address(
     config = tmp_path / "ssh_config"
     config.write_text(f"Host 203.0.113.*\n  HostName {server.address}\n  Port {server.port}\n  User root\n")
     known = KnownHosts(tmp_path / "known_hosts")
-    sh = SSHShell("203.0.113.7", user="ubuntu", key=user_key, known_hosts=known, ssh_config=config)
+    sh = SSHShell("203.0.113.7", default_user="ubuntu", key=user_key, known_hosts=known, ssh_config=config)
+    assert sh.user == "root" and repr(sh) == "SSHShell(root@203.0.113.7)"  # the config's User over the default
     assert sh.run("whoami")[1] == "root\n"
     assert known.lookup("203.0.113.7") == [" ".join(server.host_key.public_key.split()[:2])]
     assert known.lookup(server.address) == []
     sh.close()
+
+
+@needs_sshd
+def test_an_explicit_user_wins_over_ssh_config_which_wins_over_the_default(
+        server: SshdHost, user_key: KeyPair, tmp_path: Path) -> None:
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Host with-user\n  HostName {server.address}\n  User nosuchuser\n"
+                      f"Host without-user\n  HostName {server.address}\n")
+    known = KnownHosts(None)
+    for alias in ("with-user", "without-user"):
+        known.pin(alias, server.host_key.public_key)
+
+    def login(alias: str, **users: str) -> SSHShell:
+        return SSHShell(alias, key=user_key, known_hosts=known, ssh_config=config, **users)  # type: ignore[arg-type]
+
+    with login("with-user", user="root", default_user="nosuchuser") as sh:  # as ssh -l root: -l wins
+        assert sh.user == "root" and sh.run("whoami")[1] == "root\n"
+    with pytest.raises(AccessDenied, match="'nosuchuser'"):  # no -l: the config's User, not the default
+        login("with-user", default_user="root").wait_ready(5)
+    with login("without-user") as sh:  # neither: default_user, root unless given
+        assert sh.user == "root" and sh.run("whoami")[1] == "root\n"
+    with pytest.raises(AccessDenied, match="'nosuchuser'"):
+        login("without-user", default_user="nosuchuser").wait_ready(5)
+    assert SSHShell(server.address, key=user_key, known_hosts=None, default_user="ubuntu").user == "ubuntu"
+    for bad in ({"user": ""}, {"user": "a b"}, {"default_user": "x\ny"}, {"default_user": ""}):
+        with pytest.raises(InvalidInput, match=next(iter(bad))):
+            SSHShell(server.address, key=user_key, known_hosts=None, **bad)  # type: ignore[arg-type]
 
 
 @needs_sshd

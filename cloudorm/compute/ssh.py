@@ -47,6 +47,8 @@ GRACE = 2.0
 """Seconds the client waits past a command's timeout (and KILL_AFTER) before it stops waiting on its own."""
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_LOGIN = re.compile(r"[^\s\x00-\x1f\x7f]+\Z")  # a login name: no whitespace or control characters
+
 _warned_lock = threading.Lock()
 _warned: set[str] = set()
 
@@ -214,14 +216,16 @@ class SSHShell:
     """A ``Shell`` over SSH to one node: one paramiko connection (opened on first use, re-opened after a drop) whose
     channels carry concurrent ``run`` calls and SFTP transfers."""
 
-    def __init__(self, host: str, *, user: str, key: KeyPair, known_hosts: KnownHosts | None, port: int = 22,
-                 ssh_config: str | os.PathLike[str] | None = None, connect_timeout: float = 10.0,
-                 max_sessions: int = 8) -> None:
+    def __init__(self, host: str, *, user: str | None = None, default_user: str = "root", key: KeyPair,
+                 known_hosts: KnownHosts | None, port: int = 22, ssh_config: str | os.PathLike[str] | None = None,
+                 connect_timeout: float = 10.0, max_sessions: int = 8) -> None:
         require_package("paramiko")
         if not host or not isinstance(host, str):
             raise InvalidInput("host", f"must be a host name or address, not {host!r}")
-        if not user or not isinstance(user, str):
-            raise InvalidInput("user", f"must be a login name, not {user!r}")
+        if user is not None and not (isinstance(user, str) and _LOGIN.match(user)):
+            raise InvalidInput("user", f"must be a login name (or None for ssh_config's or the default), not {user!r}")
+        if not (isinstance(default_user, str) and _LOGIN.match(default_user)):
+            raise InvalidInput("default_user", f"must be a login name, not {default_user!r}")
         if not isinstance(port, int) or not 0 < port < 65536:
             raise InvalidInput("port", f"must be a TCP port, not {port!r}")
         if isinstance(max_sessions, bool) or not isinstance(max_sessions, int) or max_sessions < 1:
@@ -230,7 +234,6 @@ class SSHShell:
             raise InvalidInput("key", f"must be a cloudorm.KeyPair, not {type(key).__name__}")
         self.host = host
         self.port = port
-        self.user = user
         self.key = key
         self.known_hosts = known_hosts
         self.connect_timeout = float(connect_timeout)
@@ -242,16 +245,20 @@ class SSHShell:
         self._sessions = threading.BoundedSemaphore(max_sessions)
         self._has_timeout: bool | None = None
         self._proxy: str | None = None
-        self._target = self._resolve()
+        self._target = self._resolve(user, default_user)
+        self.user = self._target[2]
+        """The login name: ``user`` when given, else the ``User`` of a matching ssh_config block, else
+        ``default_user`` (OpenSSH's order: ``-l``/``user@`` wins over the config)."""
 
     def __repr__(self) -> str:
         return f"SSHShell({self.user}@{_host_entry(self.host, self.port)})"
 
-    def _resolve(self) -> tuple[str, int, str]:
-        """Where to connect and as whom: the ``HostName``, ``Port``, ``User`` (and ``ProxyCommand``) of a matching
-        ``Host`` block of ``ssh_config``, else the node's own address, port and user."""
+    def _resolve(self, user: str | None, default_user: str) -> tuple[str, int, str]:
+        """Where to connect and as whom: the ``HostName``, ``Port`` (and ``ProxyCommand``) of a matching ``Host``
+        block of ``ssh_config``, else the node's own address and port; ``user``, else the block's ``User``, else
+        ``default_user``."""
         if self.ssh_config is None:
-            return self.host, self.port, self.user
+            return self.host, self.port, user or default_user
         import paramiko
 
         try:
@@ -263,7 +270,7 @@ class SSHShell:
         except ValueError:
             raise InvalidInput("ssh_config", f"Port of {self.host} is not a number") from None
         self._proxy = found.get("proxycommand") if str(found.get("proxycommand", "none")).lower() != "none" else None
-        return str(found.get("hostname") or self.host), port, str(found.get("user") or self.user)
+        return str(found.get("hostname") or self.host), port, user or str(found.get("user") or default_user)
 
     # ------------------------------------------------------------------------------------------- connecting
 
