@@ -126,6 +126,13 @@ def test_security_group_with_cidrs(s: cloudorm.Session, ec2: Any, cluster: str) 
     cidrs = sorted(r["CidrIp"] for p in group["IpPermissions"] for r in p.get("IpRanges") or [])
     assert cidrs == ["192.0.2.0/24", "198.51.100.7/32", "203.0.113.0/24"]
 
+    # a range an all-traffic rule already lets in is not added again
+    ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[
+        {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "10.9.0.0/16"}]}])
+    with s.count_requests() as c:
+        s.compute.create_firewall(cluster, ["10.9.0.0/16"])
+    assert c["ec2.AuthorizeSecurityGroupIngress"] == 0
+
     s.compute.delete_firewall(group_id)
     assert s.compute.find_firewall(cluster) is None
     assert cluster not in s.compute.list_clusters()
@@ -308,6 +315,42 @@ def test_delete_firewall_waits_out_dependency_violation(moto_url: str, cluster: 
         proxy.close()
 
 
+def test_eventual_consistency_and_credentials_through_a_refusing_proxy(moto_url: str, cluster: str,
+                                                                      key: KeyPair) -> None:
+    refusals: dict[str, list[tuple[str, str]]] = {
+        "CreateTags": [("InvalidInstanceID.NotFound", "The instance ID does not exist")],  # a new id, not yet known
+        "DescribeKeyPairs": [("AuthFailure", "AWS was not able to validate the provided access credentials")]}
+
+    def refuse(action: str, body: bytes) -> tuple[str, str] | None:
+        queue = refusals.get(action)
+        return queue.pop(0) if queue else None
+
+    proxy = Intercepting(moto_url, refuse)
+    try:
+        s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=proxy.url)
+        key_id = registered(s, cluster, key)
+        with pytest.raises(ce.AccessDenied) as denied:
+            s.compute.delete_key(key_id)
+        assert denied.value.code == "AuthFailure" and "credentials" in str(denied.value)
+
+        spec = {"image": UBUNTU_1604, "key_id": key_id,
+                "firewall_id": s.compute.create_firewall(cluster, ["192.0.2.0/24"])}
+        [node] = s.compute.create_nodes(cluster, [f"{cluster}-1"], spec)
+        assert proxy.actions["CreateTags"] == 2 and node["name"] == f"{cluster}-1"
+        assert s.compute.get_node(node["id"])["name"] == f"{cluster}-1"
+
+        refusals["CreateTags"] = [("InvalidInstanceID.NotFound", "The instance ID does not exist")] * 100
+        s.compute.tag_timeout = 0.0  # type: ignore[attr-defined]
+        with pytest.raises(ce.NotFound) as err:
+            s.compute.create_nodes(cluster, [f"{cluster}-2"], spec)
+        assert err.value.code == "InvalidInstanceID.NotFound" and err.value.operation == "CreateTags"
+        s.compute.delete_nodes([n["id"] for n in s.compute.list_nodes(cluster)])
+        s.compute.delete_firewall(spec["firewall_id"])
+        s.compute.delete_key(key_id)
+    finally:
+        proxy.close()
+
+
 def test_an_error_echoing_the_user_data_does_not_show_it(moto_url: str, cluster: str, key: KeyPair) -> None:
     def echo(action: str, body: bytes) -> tuple[str, str] | None:
         if action != "RunInstances":
@@ -351,6 +394,7 @@ def test_named_images_are_resolved_per_architecture(s: cloudorm.Session) -> None
     with pytest.raises(ce.NotFound) as err:
         compute.resolve_image(compute.default_image, "t3.micro")
     assert "ubuntu-24.04" in str(err.value) and "image='ami-" in str(err.value)
+    assert "'amazon-linux-2023'" in str(err.value)  # a name the region has, offered instead
     with pytest.raises(ce.InvalidInput) as bad_size:
         compute.resolve_image("ubuntu-16.04", "t3.bogus")
     assert bad_size.value.field == "node_size"
@@ -417,6 +461,11 @@ def test_errors_are_mapped(s: cloudorm.Session, cluster: str, key: KeyPair, ami_
     assert err.value.code == "InvalidAMIID.NotFound" and err.value.operation == "RunInstances"
     assert err.value.request_id and "ami-0000000000000000f" in str(err.value)
     assert s.compute.list_nodes(cluster) == []
+    other = f"{cluster}b"  # no firewall given: the group create_nodes made for the call is removed again
+    with s.count_requests() as c, pytest.raises(ce.NotFound):
+        s.compute.create_nodes(other, [f"{other}-1"], {**spec, "firewall_id": None})
+    assert c["ec2.CreateSecurityGroup"] == 1 and c["ec2.DeleteSecurityGroup"] == 1
+    assert s.compute.find_firewall(other) is None
     with pytest.raises(ce.NotFound) as err:
         s.compute.default_user("ami-0000000000000000f")
     assert err.value.code == "InvalidAMIID.NotFound"

@@ -8,6 +8,7 @@ its key pair and security group are both named ``cloudorm-{cluster}``. Records a
 from __future__ import annotations
 
 import base64
+import contextlib
 import ipaddress
 import re
 import threading
@@ -112,6 +113,10 @@ class AwsComputeService:
     firewall_delete_timeout = 300.0
     """Seconds ``delete_firewall`` keeps retrying while instances in the group are still terminating."""
 
+    tag_timeout = 60.0
+    """Seconds ``create_nodes`` keeps retrying CreateTags on instances EC2 does not know yet (its API is eventually
+    consistent: a new instance id can be ``InvalidInstanceID.NotFound`` for a moment)."""
+
     def __init__(self, clients: ClientFactory, provider: str, secrets: tuple[str, ...] = ()) -> None:
         self.clients = clients
         """The session's ClientFactory (``clients.client("ec2")`` is the botocore client)."""
@@ -139,6 +144,20 @@ class AwsComputeService:
         except (bx.ClientError, bx.BotoCoreError) as e:
             raise map_error(e, self.provider, operation, (*self.secrets, *secrets)) from None
         return response
+
+    def _call_until_settled(self, operation: str, code: str, timeout: float, **params: Any) -> Wire:
+        """``_call`` again while EC2 answers ``code`` (a state that settles by itself: instances still
+        terminating, a new instance not yet known), with backoff, for at most ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        attempt = 0
+        while True:
+            try:
+                return self._call(operation, **params)
+            except ce.CloudError as e:
+                if e.code != code or time.monotonic() >= deadline:
+                    raise
+            time.sleep(min(max(0.5, backoff(attempt, base=1.0, cap=15.0)), max(0.0, deadline - time.monotonic())))
+            attempt += 1
 
     def _pages(self, operation: str, key: str, **params: Any) -> Iterator[Wire]:
         """Every item under ``key`` of every page of a paginated operation."""
@@ -232,8 +251,10 @@ class AwsComputeService:
             {"Name": "name", "Values": [pattern]}, {"Name": "state", "Values": ["available"]},
             {"Name": "architecture", "Values": [arch]}]))
         if not images:
-            raise ce.NotFound(f"no {image} image for {arch} in {self.region} (DescribeImages owner {owner}, name "
-                              f"{pattern!r}); pass image='ami-…'", provider=self.provider, operation="DescribeImages")
+            others = ", ".join(repr(n) for n in ("ubuntu-24.04", "ubuntu-22.04", "amazon-linux-2023") if n != image)
+            raise ce.NotFound(f"no {image} image for {arch} in {self.region} (no available image of owner {owner} "
+                              f"named {pattern!r}): give the cluster image='ami-…', an AMI id this region has, or "
+                              f"another image name ({others})", provider=self.provider, operation="DescribeImages")
         newest = max(images, key=lambda i: (i.get("CreationDate") or "", i.get("Name") or ""))
         ami: str = newest["ImageId"]
         with self._lock:
@@ -340,7 +361,9 @@ class AwsComputeService:
         groups = self._call("DescribeSecurityGroups", GroupIds=[group_id]).get("SecurityGroups") or []
         out: set[str] = set()
         for perm in (groups[0].get("IpPermissions") or []) if groups else []:
-            if perm.get("IpProtocol") in ("tcp", "-1") and perm.get("FromPort", 22) <= 22 <= perm.get("ToPort", 22):
+            protocol = perm.get("IpProtocol")
+            # ("-1" is all traffic: EC2 gives it no ports, or -1)
+            if protocol == "-1" or (protocol == "tcp" and perm.get("FromPort", 0) <= 22 <= perm.get("ToPort", 65535)):
                 out.update(r["CidrIp"] for r in perm.get("IpRanges") or [])
                 out.update(r["CidrIpv6"] for r in perm.get("Ipv6Ranges") or [])
         return out
@@ -355,28 +378,17 @@ class AwsComputeService:
     def delete_firewall(self, firewall_id: str) -> None:
         """DeleteSecurityGroup; while instances that used it are still terminating (``DependencyViolation``) it is
         retried, for at most ``firewall_delete_timeout`` seconds."""
-        deadline = time.monotonic() + self.firewall_delete_timeout
-        attempt = 0
-        while True:
-            try:
-                self.client.delete_security_group(GroupId=firewall_id)
-                return
-            except bx.ClientError as e:
-                code = (e.response.get("Error") or {}).get("Code")
-                if code != "DependencyViolation" or time.monotonic() >= deadline:
-                    raise map_error(e, self.provider, "DeleteSecurityGroup", self.secrets) from None
-            except bx.BotoCoreError as e:
-                raise map_error(e, self.provider, "DeleteSecurityGroup", self.secrets) from None
-            time.sleep(min(max(1.0, backoff(attempt, base=1.0, cap=15.0)), max(0.0, deadline - time.monotonic())))
-            attempt += 1
+        self._call_until_settled("DeleteSecurityGroup", "DependencyViolation", self.firewall_delete_timeout,
+                                 GroupId=firewall_id)
 
     # ------------------------------------------------------------------------------------------------ nodes
 
     def create_nodes(self, cluster: str, names: Sequence[str], spec: Wire) -> list[Wire]:
         """One RunInstances for all ``names`` (tagged ``cloudorm:cluster`` with their volumes, idempotent through a
         ClientToken), then one CreateTags per instance for its ``Name``. Without ``firewall_id`` the cluster's
-        security group is used, made if missing and open on tcp/22 to 0.0.0.0/0: EC2's default group lets no SSH
-        in. User data (it carries the nodes' private host key) never reaches a log line or an error message."""
+        security group is used, made if missing (and removed again if RunInstances fails) and open on tcp/22 to
+        0.0.0.0/0: EC2's default group lets no SSH in. User data (it carries the nodes' private host key) never
+        reaches a log line or an error message."""
         names = list(names)
         if not names:
             return []
@@ -398,8 +410,10 @@ class AwsComputeService:
             protect(tuple(h for h in hidden[:4]))  # as sent: botocore's DEBUG log of the request shows these
         ami = self.resolve_image(image, size)  # a bad image name fails here, before any request
         key_name = self._key_name(spec["key_id"])
-        group_id = spec.get("firewall_id") or self.find_firewall(cluster) or self._open_ssh(
-            cluster, _networks(["0.0.0.0/0"]), None)
+        made_group = None
+        group_id = spec.get("firewall_id") or self.find_firewall(cluster)
+        if group_id is None:
+            group_id = made_group = self._open_ssh(cluster, _networks(["0.0.0.0/0"]), None)
         tags = [{"Key": CLUSTER_TAG, "Value": cluster}]
         params: Wire = {
             "ImageId": ami, "InstanceType": size, "MinCount": len(names), "MaxCount": len(names),
@@ -411,11 +425,18 @@ class AwsComputeService:
         }
         if user_data is not None:
             params["UserData"] = user_data
-        reservation = self._call("RunInstances", hidden, **params)
+        try:
+            reservation = self._call("RunInstances", hidden, **params)
+        except ce.CloudError:
+            if made_group is not None:  # nothing uses the group this call made: it goes too
+                with contextlib.suppress(ce.CloudError):
+                    self._call("DeleteSecurityGroup", GroupId=made_group)
+            raise
         instances = sorted(reservation.get("Instances") or [], key=lambda i: i.get("AmiLaunchIndex", 0))
         records = []
         for raw, name in zip(instances, names, strict=False):
-            self._call("CreateTags", Resources=[raw["InstanceId"]], Tags=[{"Key": "Name", "Value": name}])
+            self._call_until_settled("CreateTags", "InvalidInstanceID.NotFound", self.tag_timeout,
+                                     Resources=[raw["InstanceId"]], Tags=[{"Key": "Name", "Value": name}])
             raw = {**raw, "Tags": [*(raw.get("Tags") or []), {"Key": "Name", "Value": name}]}
             records.append(node_record(raw, self.region))
         return records

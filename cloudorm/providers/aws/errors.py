@@ -81,6 +81,8 @@ _BY_CODE: dict[str, type[ce.CloudError]] = {
     "InvalidKeyPair.NotFound": ce.NotFound,
     "InvalidGroup.NotFound": ce.NotFound,
     "InvalidVpcID.NotFound": ce.NotFound,
+    "InvalidSubnetID.NotFound": ce.NotFound,
+    "InvalidPermission.NotFound": ce.NotFound,
     "InvalidKeyPair.Duplicate": ce.AlreadyExists,
     "InvalidGroup.Duplicate": ce.AlreadyExists,
     "InvalidPermission.Duplicate": ce.AlreadyExists,
@@ -95,6 +97,9 @@ _BY_CODE: dict[str, type[ce.CloudError]] = {
     "InvalidParameterCombination": ce.InvalidInput,
     "MissingParameter": ce.InvalidInput,
     "InvalidUserData.Malformed": ce.InvalidInput,
+    "VPCIdNotSpecified": ce.InvalidInput,  # the region has no default VPC
+    "AuthFailure": ce.AccessDenied,  # EC2's word for credentials it could not validate
+    "OptInRequired": ce.AccessDenied,  # the account is not subscribed to EC2 (or to that region)
     # credentials and permissions
     "AccessDenied": ce.AccessDenied,
     "AccessDeniedException": ce.AccessDenied,
