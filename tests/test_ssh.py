@@ -188,7 +188,9 @@ def test_pinned_first_connection_and_trust_on_first_use(server: SshdHost, user_k
 @needs_sshd
 def test_changed_host_key_is_refused_and_nothing_runs(own_server: SshdHost, user_key: KeyPair,
                                                       tmp_path: Path) -> None:
-    known = KnownHosts(tmp_path / "known_hosts")
+    path = tmp_path / "known_hosts"
+    known = KnownHosts(path)
+    known.pin("10.9.9.9", KeyPair.generate().public_key)  # another node's line first
     sh = SSHShell(own_server.address, user="root", key=user_key, known_hosts=known)
     assert sh.run("echo first")[0] == 0  # recorded on first use
     old_fingerprint = own_server.host_key.fingerprint
@@ -200,8 +202,16 @@ def test_changed_host_key_is_refused_and_nothing_runs(own_server: SshdHost, user
         error = refused.value
         assert error.expected == old_fingerprint and error.actual == new_fingerprint
         assert error.host == own_server.address
-        assert f"remove its line from {tmp_path / 'known_hosts'}" in str(error)
+        message = str(error)
+        assert f"expected {old_fingerprint}, got {new_fingerprint}" in message and "rebuilt" in message
+        assert f"remove line 2 of {path} (ssh-keygen -R {own_server.address} -f {path})" in message
+        assert "intercepting" in message and "nothing was run" in message
     assert not (own_server.home / "ran").exists()
+    # the fix the message gives works: ssh-keygen removes that line only, and the next connection records the new key
+    subprocess.run(["ssh-keygen", "-R", own_server.address, "-f", str(path)], check=True, capture_output=True)
+    assert known.lookup(own_server.address) == [] and known.lookup("10.9.9.9")
+    assert sh.run("echo again") == (0, "again\n", "")
+    assert known.lookup(own_server.address) == [" ".join(own_server.host_key.public_key.split()[:2])]
     sh.close()
     sh.close()  # idempotent
 
@@ -213,8 +223,9 @@ def test_pinned_key_type_the_server_lacks_is_a_mismatch(server: SshdHost, user_k
         ["sh", "-c", "d=$(mktemp -d) && ssh-keygen -q -t rsa -b 1024 -N '' -f $d/k && cat $d/k && rm -r $d"],
         capture_output=True, text=True, check=True).stdout).public_key.split()[1]
     known.pin(server.address, rsa_line)
-    with pytest.raises(HostKeyMismatch, match="no key of the pinned type"):
+    with pytest.raises(HostKeyMismatch, match="no key of the pinned type") as refused:
         SSHShell(server.address, user="root", key=user_key, known_hosts=known).wait_ready(5)
+    assert f"call known_hosts.forget({server.address!r}, 22)" in str(refused.value)  # an in-memory KnownHosts
 
 
 @needs_sshd

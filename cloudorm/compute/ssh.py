@@ -112,13 +112,17 @@ class KnownHosts:
 
     def lookup(self, host: str, port: int = 22) -> list[str]:
         """The public keys (``type base64`` lines) recorded for ``host`` at ``port``."""
+        return [key for _, key in self._entries(host, port)]
+
+    def _entries(self, host: str, port: int) -> list[tuple[int, str]]:
+        """The line numbers (from 1) and public keys of the entries for ``host`` at ``port``."""
         entry = _host_entry(host, port)
         with self._lock:
             found = []
-            for line in self._lines():
+            for number, line in enumerate(self._lines(), 1):
                 fields = self._fields(line)
                 if fields and self._matches(fields[0], entry):
-                    found.append(f"{fields[1]} {fields[2]}")
+                    found.append((number, f"{fields[1]} {fields[2]}"))
             return found
 
     @contextlib.contextmanager
@@ -369,13 +373,18 @@ class SSHShell:
         actual = (sha256_fingerprint(server_key.asbytes()) if server_key is not None
                   else "no key of the pinned type")
         name = _host_entry(self.host, self.port)
-        where = (f"remove its line from {self.known_hosts.path}" if self.known_hosts and self.known_hosts.path
-                 else f"known_hosts.forget({self.host!r}, {self.port})")
+        known = self.known_hosts
+        if known is not None and known.path is not None:
+            numbers = [str(n) for n, _ in known._entries(self.host, self.port)]
+            lines = f"line{'s' if len(numbers) > 1 else ''} {', '.join(numbers)}" if numbers else f"{name}'s line"
+            where = f"remove {lines} of {known.path} (ssh-keygen -R {quote(name)} -f {quote(str(known.path))})"
+        else:
+            where = f"call known_hosts.forget({self.host!r}, {self.port})"
         return HostKeyMismatch(
-            f"the SSH host key of {name} changed: expected {expected}, got {actual}; the connection was refused. "
-            f"If the node was rebuilt or its address given to a new node, {where} and connect again to record the "
-            f"new key; otherwise someone may be intercepting the connection", host=name, expected=expected,
-            actual=actual)
+            f"the SSH host key of {name} is not the one recorded for it: expected {expected}, got {actual}; the "
+            f"connection was refused and nothing was run. The usual cause is a node that was rebuilt, or a new node "
+            f"given the same address: if so, {where} and connect again to record its new key. Otherwise do not "
+            f"connect: someone may be intercepting the connection", host=name, expected=expected, actual=actual)
 
     def _drop(self, transport: paramiko.Transport) -> None:
         """Forget a connection found dead (unless another thread replaced it already)."""
