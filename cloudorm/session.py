@@ -294,14 +294,15 @@ class Session:
                 runtime: str | None = "python3", requirements: Iterable[str] | str | os.PathLike[str] = (),
                 files: Iterable[Any] = (), setup: Iterable[str] = (), allow_ssh_from: Iterable[str] | None = None,
                 host_keys: str = "strict", ssh_config: str | os.PathLike[str] | None = None,
-                max_parallel: int = 16, boot_timeout: float = 600.0, progress: bool | None = None) -> ClusterEntity:
+                max_parallel: int = 16, boot_timeout: float = 600.0, progress: bool | None = None,
+                monitoring: bool = False) -> ClusterEntity:
         """A cluster of ``size`` identical nodes: ``s.Cluster("workers", size=3, price_per_node=20,
         requirements=["numpy"], setup=["echo ready"]).save()``; an existing one by name (``refresh()`` attaches)."""
         return ClusterEntity(self, name, size, node_size=node_size, price_per_node=price_per_node, image=image,
                              region=region, ssh_key=ssh_key, user=user, runtime=runtime, requirements=requirements,
                              files=files, setup=setup, allow_ssh_from=allow_ssh_from, host_keys=host_keys,
                              ssh_config=ssh_config, max_parallel=max_parallel, boot_timeout=boot_timeout,
-                             progress=progress)
+                             progress=progress, monitoring=monitoring)
 
     def clusters(self) -> Listing[ClusterEntity]:
         """Every cluster cloudorm made on this account (found by its nodes' tag), lazily."""
