@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import signal
+import threading
 import time
 import uuid
 import zipfile
@@ -18,7 +20,7 @@ import pytest
 
 import cloudorm
 from cloudorm.compute.bootstrap import ENV_FILE, Bootstrap, runtime_script
-from cloudorm.compute.names import next_names, node_number
+from cloudorm.compute.names import MAX_CLUSTER_NAME, check_cluster_name, next_names, node_number
 from cloudorm.compute.sizes import size_for_price
 from cloudorm.errors import ClusterError, CommandFailed, HostKeyMismatch, InvalidInput, NotFound
 from cloudorm.providers.local.compute import LocalComputeService, node_home
@@ -301,6 +303,47 @@ def test_keep_on_failure_keeps_the_nodes(s: cloudorm.Session) -> None:
     cluster.delete()
 
 
+def test_ctrl_c_during_save_destroys_what_it_made(s: cloudorm.Session, tmp_path: Path) -> None:
+    name = unique("intr")
+    started = tmp_path / "started"
+    cluster = s.Cluster(name, size=2, runtime=None, allow_ssh_from=["10.0.0.0/8"], progress=False,
+                        setup=[f"touch {started}; sleep 5"])
+
+    def interrupt() -> None:  # Ctrl-C once a node's setup runs (the main thread waits on the bootstrap)
+        if wait_for(started.exists, 10):
+            os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C sends
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        cluster.save()
+    assert time.monotonic() - start < 4  # not waiting for the setup commands still running
+    svc = local_service(s)
+    assert svc.list_nodes(name) == [] and cluster.nodes == []
+    assert svc.find_firewall(name) is None and "key_id" not in cluster._state()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
+    """Poll ``condition`` until it holds (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_a_bad_image_registers_nothing(moto_url: str) -> None:
+    from tests.conftest import FAKE_CREDS
+
+    aws = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=moto_url)
+    for image, error in (("not-an-image", InvalidInput), ("ami-0123456789abcdef0", NotFound)):
+        with aws.count_requests() as c, pytest.raises(error) as err:
+            aws.Cluster(unique("img"), size=1, image=image, runtime=None, allow_ssh_from=["10.0.0.0/8"]).save()
+        assert image in str(err.value)
+        assert set(c.by_operation) <= {"ec2.DescribeInstances", "ec2.DescribeImages"}  # no key, group or instance
+
+
 def test_bootstrap_still_running_at_boot_timeout_fails(s: cloudorm.Session) -> None:
     name = unique("slow")
     start = time.monotonic()
@@ -320,7 +363,7 @@ def test_run_on_an_unreachable_node_reports_it(s: cloudorm.Session) -> None:
         with pytest.raises(ClusterError) as err:
             cluster.run("echo hi")
         assert list(err.value.causes) == [cluster[1].name] and isinstance(err.value.causes[cluster[1].name], NotFound)
-        assert [r.stdout for r in err.value.results] == ["hi\n"]  # type: ignore[attr-defined]
+        assert [r.stdout for r in err.value.results] == ["hi\n"]
     finally:
         os.rename(f"{home}.moved", home)
     cluster.delete()
@@ -330,7 +373,7 @@ def test_run_on_an_unreachable_node_reports_it(s: cloudorm.Session) -> None:
 
 
 BAD: list[tuple[dict[str, Any], str]] = [
-    ({"name": "Bad_Name"}, "name"), ({"name": "1abc"}, "name"), ({"name": "x" * 64}, "name"), ({"name": ""}, "name"),
+    ({"name": "Bad_Name"}, "name"), ({"name": "1abc"}, "name"), ({"name": "x" * 58}, "name"), ({"name": ""}, "name"),
     ({"size": 0}, "size"), ({"size": True}, "size"), ({"size": "3"}, "size"),
     ({"node_size": "s-1vcpu-1gb", "price_per_node": 10}, "node_size"), ({"price_per_node": 0}, "price_per_node"),
     ({"price_per_node": "cheap"}, "price_per_node"), ({"node_size": ""}, "node_size"), ({"image": 5}, "image"),
@@ -344,6 +387,7 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"allow_ssh_from": []}, "allow_ssh_from"), ({"host_keys": "trust"}, "host_keys"),
     ({"ssh_config": "/nonexistent/ssh_config"}, "ssh_config"), ({"max_parallel": 0}, "max_parallel"),
     ({"boot_timeout": 0}, "boot_timeout"), ({"boot_timeout": -1.0}, "boot_timeout"), ({"progress": "yes"}, "progress"),
+    ({"monitoring": "yes"}, "monitoring"),
 ]
 
 
@@ -407,6 +451,8 @@ def test_names() -> None:
     assert next_names("web", ["web-1", "web-3", "other"], 3) == ["web-2", "web-4", "web-5"]
     assert node_number("web", "web-12") == 12 and node_number("web", "web-01") is None
     assert node_number("web", "webx-1") is None
+    longest = "a" * MAX_CLUSTER_NAME  # its node names stay valid host names (<= 63 characters)
+    assert check_cluster_name(longest) == longest and len(f"{longest}-99999") == 63
 
 
 def test_bootstrap_settings(tmp_path: Path) -> None:
@@ -446,7 +492,8 @@ def droplets_of(fake: Any, name: str) -> list[Any]:
     return [d for d in fake.droplets.values() if f"cloudorm:{name}" in d.data["tags"]]
 
 
-def test_digitalocean_cluster_flow(fake: Any, do: cloudorm.Session, tmp_path: Path) -> None:
+def test_digitalocean_cluster_flow(fake: Any, do: cloudorm.Session, tmp_path: Path, state: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
     data = tmp_path / "data.txt"
     data.write_text("over ssh\n")
     name = unique("do")
@@ -458,7 +505,7 @@ def test_digitalocean_cluster_flow(fake: Any, do: cloudorm.Session, tmp_path: Pa
     cluster.save()
     creates = fake.create_requests
     assert len(creates) == 1 and sorted(creates[0]["names"]) == [f"{name}-{i}" for i in (1, 2, 3)]
-    assert creates[0]["user_data"].startswith("#cloud-config")
+    assert creates[0]["user_data"].startswith("#cloud-config") and creates[0]["monitoring"] is False
     assert len(droplets_of(fake, name)) == 3
 
     # host keys were pinned before the first connection: known_hosts holds the key handed over by user data
@@ -493,6 +540,20 @@ def test_digitalocean_cluster_flow(fake: Any, do: cloudorm.Session, tmp_path: Pa
     assert known.lookup(str(removed.address)) == [] and int(removed.id) not in fake.droplets
     assert [n.name for n in cluster.nodes] == [f"{name}-1", f"{name}-3", f"{name}-4"]
     assert name in [c.name for c in do.clusters()]
+
+    # another machine (no state directory): listing works, connecting asks for the key instead of making one up
+    monkeypatch.setenv("CLOUDORM_STATE_DIR", str(tmp_path / "elsewhere"))
+    stranger = do.Cluster(name).refresh()
+    assert [n.name for n in stranger.nodes] == [n.name for n in cluster.nodes]
+    with do.count_requests() as c, pytest.raises(InvalidInput) as no_key:
+        stranger.run("touch ran")
+    assert no_key.value.field == "ssh_key" and "pass ssh_key=" in str(no_key.value) and c.total == 0
+    with pytest.raises(InvalidInput):
+        stranger.add_node()
+    assert not (stranger.state_path / "id_ed25519").exists() and len(droplets_of(fake, name)) == 3
+    with_key = do.Cluster(name, ssh_key=cluster.key).refresh()  # the key given: its host keys recorded on first use
+    assert with_key.run("id -un", nodes=0, check=True)[0].stdout == "root\n"
+    monkeypatch.setenv("CLOUDORM_STATE_DIR", str(state))
 
     attached = cloudorm.Session("digitalocean", creds={"access_token": fake.token},
                                 endpoint_url=fake.url).Cluster(name).refresh()
@@ -579,8 +640,10 @@ def test_digitalocean_bad_input_sends_nothing(fake: Any, do: cloudorm.Session) -
 def test_digitalocean_host_keys_ignore_is_the_explicit_opt_out(fake: Any, do: cloudorm.Session) -> None:
     name = unique("ign")
     fake.reset_requests()
-    cluster = do.Cluster(name, size=1, runtime=None, host_keys="ignore", progress=False, boot_timeout=60).save()
+    cluster = do.Cluster(name, size=1, runtime=None, host_keys="ignore", progress=False, boot_timeout=60,
+                         monitoring=True).save()
     assert "user_data" not in fake.create_requests[0]  # no host key handed over, none pinned or recorded
+    assert fake.create_requests[0]["monitoring"] is True
     assert cluster.run("echo hi", check=True)[0].stdout == "hi\n"
     assert not (cluster.state_path / "known_hosts").exists()
     fake.change_host_key(int(cluster[0].id))

@@ -137,7 +137,8 @@ class Cluster:
                  runtime: str | None = "python3", requirements: Iterable[str] | str | os.PathLike[str] = (),
                  files: Iterable[Any] = (), setup: Iterable[str] = (), allow_ssh_from: Iterable[str] | None = None,
                  host_keys: str = "strict", ssh_config: str | os.PathLike[str] | None = None,
-                 max_parallel: int = 16, boot_timeout: float = 600.0, progress: bool | None = None) -> None:
+                 max_parallel: int = 16, boot_timeout: float = 600.0, progress: bool | None = None,
+                 monitoring: bool = False) -> None:
         self.session = session
         self.name = check_cluster_name(name)
         """The cluster's name: its nodes are ``{name}-{n}``, tagged for it."""
@@ -183,6 +184,11 @@ class Cluster:
             raise InvalidInput("progress", f"must be True, False or None (a bar on terminals), not {progress!r}")
         self.progress = progress
         """Show a progress bar while bootstrapping (None: when stderr is a terminal)."""
+        if not isinstance(monitoring, bool):
+            raise InvalidInput("monitoring", f"must be True or False, not {monitoring!r}")
+        self.monitoring = monitoring
+        """Turn on the provider's monitoring of new nodes (DigitalOcean's metrics agent, EC2's detailed
+        monitoring)."""
         self._nodes: list[Node] | None = None
         self._key: KeyPair | None = self._given_key
         self._known: KnownHosts | None = None
@@ -225,16 +231,26 @@ class Cluster:
 
     @property
     def key(self) -> KeyPair:
-        """The login key: the one given, else the one kept in the state directory, else a new one saved there."""
+        """The login key: the one given, else the one kept in the state directory; ``InvalidInput("ssh_key")``
+        when there is neither (a cluster made on another machine: pass the key its nodes were made with)."""
+        return self._login_key(generate=False)
+
+    def _login_key(self, generate: bool) -> KeyPair:
+        """The login key; with ``generate`` (a new cluster being made), a new one saved in the state directory when
+        none was given or kept."""
         with self._lock:
             if self._key is None:
                 path = self.state_path / "id_ed25519"
                 if path.exists():
                     self._key = KeyPair.load(path)
-                else:
+                elif generate:
                     key = KeyPair.generate(comment=f"cloudorm-{self.name}")
                     key.save(path)
                     self._key = key
+                else:
+                    raise InvalidInput("ssh_key", f"cluster {self.name!r} has no login key on this machine (none "
+                                                  f"given and none in {str(self.state_path)!r}): pass ssh_key= the "
+                                                  "key its nodes were made with")
             return self._key
 
     def _known_hosts(self) -> KnownHosts | None:
@@ -338,6 +354,13 @@ class Cluster:
                 out.append(found)
         return out
 
+    def _reachable(self, nodes: list[Node]) -> list[Node]:
+        """``nodes``, once it is sure they can be logged in to: a node reached over SSH needs the login key
+        (``InvalidInput("ssh_key")`` at once, not once per node)."""
+        if any(self._service.shell(n._record) is None for n in nodes):
+            self._login_key(generate=False)
+        return nodes
+
     def _each(self, nodes: Sequence[Node], work: Callable[[Node], T],
               bar: Progress | None = None) -> tuple[dict[str, T], dict[str, BaseException]]:
         """``work(node)`` on every node, at most ``max_parallel`` at a time: (results, errors) by node name."""
@@ -345,8 +368,10 @@ class Cluster:
         errors: dict[str, BaseException] = {}
         if not nodes:
             return results, errors
-        with ThreadPoolExecutor(max_workers=min(self.max_parallel, len(nodes)),
-                                thread_name_prefix=f"cloudorm-{self.name}") as pool:
+        pool = ThreadPoolExecutor(max_workers=min(self.max_parallel, len(nodes)),
+                                  thread_name_prefix=f"cloudorm-{self.name}")
+        interrupted = True
+        try:
             futures = {pool.submit(work, node): node for node in nodes}
             for future in as_completed(futures):
                 node = futures[future]
@@ -357,29 +382,33 @@ class Cluster:
                     errors[node.name] = error
                 if bar is not None:
                     bar(1)
+            interrupted = False
+        finally:
+            # on Ctrl-C: return at once (work not started is cancelled; running work ends at its own timeout)
+            pool.shutdown(wait=not interrupted, cancel_futures=True)
         return results, errors
 
-    def _raise(self, what: str, errors: dict[str, BaseException], **extra: Any) -> None:
+    def _raise(self, what: str, errors: dict[str, BaseException], results: Any = None) -> None:
+        """``ClusterError`` naming each node of ``errors`` and why, carrying the other nodes' ``results``."""
         if errors:
             detail = "; ".join(f"{name}: {_describe(e)}" for name, e in sorted(errors.items()))
-            error = ClusterError(f"cluster {self.name!r}: {what} failed on {len(errors)} node(s): {detail}",
-                                 causes=errors)
-            for key, value in extra.items():
-                setattr(error, key, value)
-            raise error
+            raise ClusterError(f"cluster {self.name!r}: {what} failed on {len(errors)} node(s): {detail}",
+                               causes=errors, results=results)
 
     def run(self, cmd: str, nodes: Any = None, timeout: float | None = None, check: bool = False,
             environment: dict[str, str] | None = None) -> CommandResults:
         """Run ``cmd`` on every node (or ``nodes``: Node objects, names or indexes) in parallel; one result per node
-        in node order. ``check=True``: ``CommandFailed`` carrying every failure. A node that could not be reached
-        at all: ``ClusterError`` whose ``causes`` say why, with the other nodes' ``results`` on it."""
+        in node order (a non-zero exit is a result, not an error). ``check=True``: ``CommandFailed`` carrying every
+        failure. A node where the command could not run at all (unreachable, host key refused) has no result:
+        ``ClusterError`` whose ``causes`` say why per node and whose ``results`` are the other nodes' results
+        (raised before ``check``)."""
         cmd = check_command(cmd)
         seconds = check_timeout(timeout)
         env = check_environment(environment)
-        targets = self._select(nodes)
+        targets = self._reachable(self._select(nodes))
         results, errors = self._each(targets, lambda node: node.run(cmd, seconds, environment=env))
         out = CommandResults(results[n.name] for n in targets if n.name in results)
-        self._raise(f"running {cmd!r}", errors, results=out)
+        self._raise(f"running {cmd!r}", errors, out)
         return out.check() if check else out
 
     def put_file(self, path: str | os.PathLike[str], remote: str | None = None, nodes: Any = None) -> str:
@@ -387,21 +416,21 @@ class Cluster:
         in the login home)."""
         local = check_local_file(path, "path")
         target = local.name if remote is None else check_remote(remote)
-        targets = self._select(nodes)
+        targets = self._reachable(self._select(nodes))
         _, errors = self._each(targets, lambda node: node.put(local, target))
         self._raise(f"copying {str(local)!r}", errors)
         return target
 
     def get_file(self, remote: str, local_dir: str | os.PathLike[str], nodes: Any = None) -> dict[str, Path]:
         """Copy ``remote`` from every node (or ``nodes``) in parallel to ``local_dir/<node name>/<file name>``;
-        the local paths by node name."""
+        the local paths by node name (a node that failed: ``ClusterError``, the others' paths as its ``results``)."""
         remote = check_remote(remote)
         if not PurePosixPath(remote).name or remote.endswith("/"):
             raise InvalidInput("remote", f"{remote!r} does not name a file")
         if not isinstance(local_dir, (str, os.PathLike)):
             raise InvalidInput("local_dir", f"must be a directory path, not {type(local_dir).__name__}")
         base = Path(local_dir).expanduser()
-        targets = self._select(nodes)
+        targets = self._reachable(self._select(nodes))
 
         def fetch(node: Node) -> Path:
             directory = base / node.name
@@ -409,7 +438,7 @@ class Cluster:
             return node.get(remote, directory)
 
         paths, errors = self._each(targets, fetch)
-        self._raise(f"fetching {remote!r}", errors, paths=paths)
+        self._raise(f"fetching {remote!r}", errors, paths)
         return {n.name: paths[n.name] for n in targets}
 
     # -------------------------------------------------------------------------------------------- lifecycle
@@ -501,8 +530,10 @@ class Cluster:
         new: list[Node] = []
         size = self._node_size()  # (a price that fits no size is InvalidInput, before anything is made)
         image = self.image or next((n.image for n in self._nodes or [] if n.image), None) or svc.default_image
+        svc.default_user(image)  # a bad image fails here (InvalidInput, NotFound), before anything is registered
+        login = self._login_key(generate=not self._nodes)  # (nodes made elsewhere: their key, not a new one)
         try:
-            key = svc.import_key(f"cloudorm-{self.name}", self.key.public_key)
+            key = svc.import_key(f"cloudorm-{self.name}", login.public_key)
             if key.get("created"):
                 made["key"] = str(key["id"])
             if key.get("created") or key.get("name") == f"cloudorm-{self.name}":  # ours: delete() removes it
@@ -519,7 +550,7 @@ class Cluster:
                 host_key = KeyPair.generate(comment=f"cloudorm-{self.name}-host")
                 user_data = cloud_config(host_key)
             spec = {"size": size, "image": image, "region": self.region, "key_id": str(key["id"]),
-                    "user_data": user_data, "firewall_id": firewall, "monitoring": False}
+                    "user_data": user_data, "firewall_id": firewall, "monitoring": self.monitoring}
             created_ids = [str(r["id"]) for r in svc.create_nodes(self.name, names, spec)]
             records = self._wait_active(created_ids, deadline)
             for record in records:
@@ -530,11 +561,14 @@ class Cluster:
                         known.forget(record["address"])
             new = self._adopt(records)
             self._nodes = _in_order([*(self._nodes or []), *new])
-        except Exception as e:
-            causes = dict.fromkeys(names, e)
-        if not causes:
             with self._bar(len(new), "bootstrap") as bar:
                 _, causes = self._each(new, lambda node: self._bootstrap(node, deadline), bar)
+        except Exception as e:
+            causes = dict.fromkeys(names, e)
+        except BaseException:  # Ctrl-C (KeyboardInterrupt), SystemExit: what this call made goes all the same
+            if not keep_on_failure:
+                self._undo(created_ids, before, made)
+            raise
         if causes:
             cleanup = "" if keep_on_failure else self._undo(created_ids, before, made)
             kept = "kept (keep_on_failure=True)" if keep_on_failure else "destroyed"

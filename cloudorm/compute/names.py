@@ -8,15 +8,19 @@ from typing import Any
 
 from cloudorm.errors import InvalidInput
 
-CLUSTER_NAME = re.compile(r"[a-z][a-z0-9-]{0,62}")
-"""1 to 63 lowercase letters, digits and hyphens, starting with a letter."""
+MAX_CLUSTER_NAME = 57
+"""The longest cluster name: its node names ``{cluster}-{n}`` (n up to 99999) stay valid host names (<= 63)."""
+
+CLUSTER_NAME = re.compile(rf"[a-z][a-z0-9-]{{0,{MAX_CLUSTER_NAME - 1}}}")
+"""1 to 57 lowercase letters, digits and hyphens, starting with a letter."""
 
 
 def check_cluster_name(name: Any) -> str:
     """``name`` if it is a valid cluster name, else ``InvalidInput("name", ...)``."""
     if not isinstance(name, str) or not CLUSTER_NAME.fullmatch(name):
-        raise InvalidInput("name", f"a cluster name is 1-63 lowercase letters, digits and hyphens starting with a "
-                                   f"letter (it prefixes the nodes' host names), not {name!r}")
+        raise InvalidInput("name", f"a cluster name is 1-{MAX_CLUSTER_NAME} lowercase letters, digits and hyphens "
+                                   f"starting with a letter (it prefixes the nodes' host names, which may be at "
+                                   f"most 63 characters), not {name!r}")
     return name
 
 
