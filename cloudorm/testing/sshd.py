@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from cloudorm.compute.keys import KeyPair
+from cloudorm.errors import Timeout
 from cloudorm.testing.service import TestService
+from cloudorm.waiting import wait_until
 
 SSHD = "/usr/sbin/sshd"
 START_TIMEOUT = 10.0
@@ -271,25 +273,24 @@ class SshdHost(TestService):
             return self
 
     def _wait_listening(self) -> None:
-        assert self._process is not None
-        deadline = time.monotonic() + START_TIMEOUT
-        delay = 0.005
-        while True:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"sshd for {self.address}:{self.port} exited with {self._process.returncode}: "
+        process = self._process
+        assert process is not None
+
+        def listening() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"sshd for {self.address}:{self.port} exited with {process.returncode}: "
                                    f"{self._diagnosis()}")
             try:  # sshd writes its pid file once its socket is bound: then it is this server that listens
-                written = (self.root / "sshd.pid").read_text().strip() == str(self._process.pid)
+                return (self.root / "sshd.pid").read_text().strip() == str(process.pid)
             except OSError:
-                written = False
-            if written:  # sshd runs in its namespace by now (unshare and sh exec'd into it)
-                self._namespace = _hold_namespace(self._process.pid)
-                return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"sshd for {self.address}:{self.port} did not listen within {START_TIMEOUT:g} s: "
-                                   f"{self._diagnosis()}")
-            time.sleep(delay)
-            delay = min(delay * 2, 0.1)
+                return False
+
+        try:
+            wait_until(listening, timeout=START_TIMEOUT, what="sshd listening", interval=0.005, max_interval=0.1)
+        except Timeout:
+            raise RuntimeError(f"sshd for {self.address}:{self.port} did not listen within {START_TIMEOUT:g} s: "
+                               f"{self._diagnosis()}") from None
+        self._namespace = _hold_namespace(process.pid)  # sshd runs in its namespace by now (unshare and sh exec'd)
 
     def _diagnosis(self) -> str:
         """sshd's stderr, or what ``sshd -t`` says about the config."""
@@ -331,12 +332,6 @@ class SshdHost(TestService):
             self._stop_locked()
         self.host_key = host_key or KeyPair.generate(f"root@{self.address}")
         return self.start()
-
-    def __hash__(self) -> int:
-        return id(self)
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
 
     def __reduce__(self) -> Any:
         raise TypeError("an SshdHost is not picklable")
