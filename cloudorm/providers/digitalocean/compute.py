@@ -84,6 +84,16 @@ def _droplet_id(node_id: Any) -> int:
     return int(_check("node_id", str(node_id) if isinstance(node_id, int) else node_id, _ID, "a droplet id"))
 
 
+def _loopback(host: str | None) -> bool:
+    """True for ``localhost`` and loopback addresses (where a test API may be served over plain HTTP)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
 def _created(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
@@ -202,6 +212,9 @@ class DigitalOceanComputeService:
         endpoint = provider.endpoint_url or "https://api.digitalocean.com"
         options = provider.options
         self._insecure = endpoint.startswith("http://")
+        if self._insecure and not _loopback(urlsplit(endpoint).hostname):
+            raise ce.InvalidInput("endpoint_url", f"{endpoint!r} would send the API token unencrypted: use https:// "
+                                                  "(http:// is for a test API on this machine, e.g. 127.0.0.1)")
         self.client: Any = pydo.Client(
             provider.credentials.access_token, endpoint=endpoint.rstrip("/"),
             retry_policy=_Retry(retry_total=options.max_attempts - 1, retry_connect=options.max_attempts - 1,
@@ -433,14 +446,20 @@ class DigitalOceanComputeService:
                    ok=(404,))
 
     def reboot_node(self, node_id: str) -> None:
-        """Ask DigitalOcean to reboot a droplet; ``CloudError`` if the action errored at once."""
+        """Ask DigitalOcean to reboot a droplet; ``ConflictError`` while it is busy with another action (booting),
+        ``CloudError`` if the action errored at once."""
         droplet_id = _droplet_id(node_id)
-        _, body = self._call("POST /v2/droplets/{id}/actions", self.client.droplet_actions.post, droplet_id,
-                             {"type": "reboot"})
+        operation = "POST /v2/droplets/{id}/actions"
+        try:
+            _, body = self._call(operation, self.client.droplet_actions.post, droplet_id, {"type": "reboot"})
+        except ce.InvalidInput as refused:  # 422 "Droplet already has a pending event."
+            raise ce.ConflictError(f"droplet {droplet_id} cannot be rebooted now: {refused.message} (it is busy "
+                                   "with another action, e.g. still booting; try again once it is active)",
+                                   **refused.provider_details()) from None
         action = (body or {}).get("action") or {}
         if action.get("status") == "errored":
             raise ce.CloudError(f"DigitalOcean could not reboot droplet {droplet_id} (action {action.get('id')} "
-                                "errored)", provider="digitalocean", operation="POST /v2/droplets/{id}/actions")
+                                "errored)", provider="digitalocean", operation=operation)
 
     def shell(self, node: Wire) -> None:
         """Droplets are reached over SSH at their address."""
