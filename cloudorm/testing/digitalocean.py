@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import attrs
@@ -96,14 +96,27 @@ def _unprocessable(message: str) -> _ApiError:
     return _ApiError(422, "unprocessable_entity", message)
 
 
+def _made_of(name: Any, extra: str, longest: int = 255) -> TypeGuard[str]:
+    """True when ``name`` is 1 to ``longest`` ASCII letters, digits or characters of ``extra``."""
+    return isinstance(name, str) and 0 < len(name) <= longest and all(
+        (c.isascii() and c.isalnum()) or c in extra for c in name)
+
+
+def _check_tag(name: Any) -> str:
+    """A tag name as DigitalOcean takes it (1-255 letters, digits, ``_``, ``-`` or ``:``), else its 400."""
+    if not _made_of(name, "_-:"):
+        raise _ApiError(400, "bad_request", "tag name must be 1-255 letters, digits, '_', '-' or ':'")
+    return name
+
+
 @attrs.define
 class FakeDroplet:
     """What the fake knows of one droplet: its API JSON, the user data it was given, its sshd stand-in."""
 
     data: Wire
     """The droplet as the API returns it."""
-    user_data: str | None
-    """The user data sent at creation."""
+    user_data: str | None = attrs.field(repr=False)
+    """The user data sent at creation (not in the repr: it may carry a private host key)."""
     authorized_keys: list[str]
     """The public keys root may log in with (from ``ssh_keys`` and the user data)."""
     host: SshdHost | None = None
@@ -170,6 +183,8 @@ class FakeDigitalOcean(TestService):
         self._requests: list[tuple[str, str, dict[str, str]]] = []
         self._creates: list[Wire] = []
         self._timers: list[threading.Timer] = []
+        self._halts: list[threading.Thread] = []
+        self._power = threading.Lock()  # a droplet's sshd is restarted (reboot) or stopped (delete) by one at a time
         self._next_id = {"droplet": 500000001, "key": 41000001, "action": 2000000001}
         self._remaining = 5000
         self._server: ThreadingHTTPServer | None = None
@@ -214,14 +229,22 @@ class FakeDigitalOcean(TestService):
         return self
 
     def stop(self) -> None:
-        """Stop serving and end every droplet's sshd (safe to call twice)."""
+        """Stop serving and end every droplet's sshd, waiting for boots, reboots and deletes under way, so no
+        sshd outlives the fake (safe to call twice)."""
         with self._lock:
             timers, self._timers = self._timers, []
             droplets = list(self._droplets.values())
+            self._droplets.clear()  # a boot still running sees its droplet gone and stops the sshd it started
         for timer in timers:
             timer.cancel()
+        for timer in timers:
+            timer.join()
         for droplet in droplets:
             self._halt(droplet)
+        with self._lock:
+            halts, self._halts = self._halts, []
+        for thread in halts:
+            thread.join()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -348,16 +371,17 @@ class FakeDigitalOcean(TestService):
             droplet.host = host
             droplet.data["networks"]["v4"] = [{"ip_address": address, "netmask": "255.255.255.0",
                                                "gateway": address.rsplit(".", 1)[0] + ".1", "type": "public"}]
-            droplet.data["status"] = "active"
+            droplet.data.update(status="active", locked=False)
         self._finish(action)
 
     def _halt(self, droplet: FakeDroplet) -> None:
-        host, droplet.host = droplet.host, None
-        if host is not None:
-            try:
-                host.stop()
-            except Exception:  # a stand-in that died on its own
-                logger.exception("fake DigitalOcean: stopping the sshd of droplet %s", droplet.id)
+        with self._power:
+            host, droplet.host = droplet.host, None
+            if host is not None:
+                try:
+                    host.stop()
+                except Exception:  # a stand-in that died on its own
+                    logger.exception("fake DigitalOcean: stopping the sshd of droplet %s", droplet.id)
         if droplet.root is not None:
             shutil.rmtree(droplet.root, ignore_errors=True)
 
@@ -366,11 +390,12 @@ class FakeDigitalOcean(TestService):
             droplet = self._droplets.get(droplet_id)
         if droplet is None:
             return
-        if droplet.host is not None:
-            droplet.host.restart(host_key=droplet.host.host_key)
+        with self._power:  # a delete meanwhile stops the sshd before or after, never during the restart
+            if droplet.host is not None:
+                droplet.host.restart(host_key=droplet.host.host_key)
         with self._lock:
             if droplet_id in self._droplets:
-                droplet.data["status"] = "active"
+                droplet.data.update(status="active", locked=False)
         self._finish(action)
 
     # ------------------------------------------------------------------------------------------------ requests
@@ -509,18 +534,20 @@ class FakeDigitalOcean(TestService):
             kind = (body or {}).get("type")
             if kind not in ("reboot", "power_cycle"):
                 raise _unprocessable(f"action type {kind!r} is not supported by this fake")
-            if droplet.data["status"] != "active" or droplet.data["locked"]:
-                action = self._action(kind, droplet.data, status="errored")
-                return 201, {"action": dict(action)}
+            if droplet.data["locked"]:  # booting or in another action: what DigitalOcean answers
+                raise _unprocessable("Droplet already has a pending event.")
             action = self._action(kind, droplet.data)
-            droplet.data["status"] = "off"
+            droplet.data.update(status="off", locked=True)
             self._later(self.reboot_delay, self._reboot, droplet.id, action)
             return 201, {"action": dict(action)}
         raise _not_found()
 
     def _delete_droplet(self, droplet: FakeDroplet) -> None:
         self._droplets.pop(droplet.id, None)
-        threading.Thread(target=self._halt, args=(droplet,), daemon=True).start()
+        thread = threading.Thread(target=self._halt, args=(droplet,), daemon=True)
+        self._halts = [t for t in self._halts if t.is_alive()]
+        self._halts.append(thread)  # stop() waits for it
+        thread.start()
 
     def _create_droplets(self, body: Wire) -> tuple[int, Wire]:
         self._creates.append(json.loads(json.dumps(body)))
@@ -531,8 +558,7 @@ class FakeDigitalOcean(TestService):
         if len(names) > MAX_NAMES:
             raise _unprocessable(f"You can only create up to {MAX_NAMES} Droplets at once.")
         for name in names:
-            if not isinstance(name, str) or not name or len(name) > 255 or not all(
-                    c.isalnum() or c in ".-" for c in name) or name[0] in ".-" or name[-1] in ".-":
+            if not _made_of(name, ".-") or name[0] in ".-" or name[-1] in ".-":
                 raise _unprocessable("Only valid hostname characters are allowed. (a-z, A-Z, 0-9, . and -)")
         region = body.get("region")
         if region not in REGIONS:
@@ -553,7 +579,7 @@ class FakeDigitalOcean(TestService):
         user_data = body.get("user_data")
         if user_data is not None and (not isinstance(user_data, str) or len(user_data.encode()) > 64 * 1024):
             raise _unprocessable("user_data must be a string of at most 64 KiB")
-        tags = list(body.get("tags") or [])
+        tags = [_check_tag(tag) for tag in body.get("tags") or []]
         for tag in tags:
             self._tags.setdefault(tag, {"name": tag})
         features = [f for f, on in (("monitoring", body.get("monitoring")), ("ipv6", body.get("ipv6")),
@@ -563,7 +589,7 @@ class FakeDigitalOcean(TestService):
             droplet_id = self._new_id("droplet")
             data: Wire = {
                 "id": droplet_id, "name": name, "memory": size["memory"], "vcpus": size["vcpus"],
-                "disk": size["disk"], "locked": False, "status": "new", "kernel": None, "created_at": _now(),
+                "disk": size["disk"], "locked": True, "status": "new", "kernel": None, "created_at": _now(),
                 "features": features, "backup_ids": [], "next_backup_window": None, "snapshot_ids": [],
                 "image": image, "volume_ids": [], "size": dict(size), "size_slug": size["slug"],
                 "networks": {"v4": [], "v6": []},
@@ -597,10 +623,7 @@ class FakeDigitalOcean(TestService):
         if not rest and method == "GET":
             return 200, self._page("tags", [self._tag_json(n) for n in sorted(self._tags)], query, path)
         if not rest and method == "POST":
-            name = (body or {}).get("name")
-            if not isinstance(name, str) or not name or len(name) > 255 or not all(
-                    c.isalnum() or c in "_-:" for c in name):
-                raise _ApiError(400, "bad_request", "tag name must be 1-255 letters, digits, '_', '-' or ':'")
+            name = _check_tag((body or {}).get("name"))
             self._tags.setdefault(name, {"name": name})
             return 201, {"tag": self._tag_json(name)}
         if len(rest) == 1 and rest[0] in self._tags:
@@ -634,7 +657,7 @@ class FakeDigitalOcean(TestService):
 
     def _check_firewall(self, body: Wire) -> Wire:
         name = body.get("name")
-        if not isinstance(name, str) or not name or not all(c.isalnum() or c in ".-" for c in name):
+        if not _made_of(name, ".-") or not name[0].isalnum():
             raise _ApiError(400, "bad_request", "name: must contain only letters, numbers, '.' and '-'")
         inbound, outbound = body.get("inbound_rules") or [], body.get("outbound_rules") or []
         if not inbound and not outbound:
