@@ -17,6 +17,7 @@ from azure.core.exceptions import HttpResponseError
 import cloudorm
 from cloudorm import errors as ce
 from cloudorm.compute.keys import KeyPair
+from cloudorm.providers.digitalocean.compute import DigitalOceanComputeService
 from cloudorm.testing.digitalocean import DEFAULT_SIZES, FakeDigitalOcean
 from cloudorm.testing.sshd import sshd_unavailable
 from cloudorm.waiting import wait_until
@@ -36,6 +37,13 @@ def s(fake: FakeDigitalOcean) -> cloudorm.Session:
     """A DigitalOcean session on the fake; the fake's request log starts empty."""
     fake.reset_requests()
     return cloudorm.Session("digitalocean", creds={"access_token": fake.token}, endpoint_url=fake.url)
+
+
+def do(s: cloudorm.Session) -> DigitalOceanComputeService:
+    """The session's compute service as what it is (for the calls beyond ``ComputeService``)."""
+    svc = s.compute
+    assert isinstance(svc, DigitalOceanComputeService)
+    return svc
 
 
 @pytest.fixture
@@ -134,7 +142,7 @@ def test_create_in_batches_of_ten_list_by_tag_and_delete(s: cloudorm.Session, fa
     with pytest.raises(ce.NotFound):
         s.compute.get_node(ids[0])
     assert len(s.compute.list_nodes(cluster)) == 3
-    s.compute.delete_tagged(cluster)
+    do(s).delete_tagged(cluster)
     assert sent(fake, "DELETE", "/v2/droplets")[-1] == {"tag_name": f"cloudorm:{cluster}"}
     assert s.compute.list_nodes(cluster) == []
     assert cluster not in s.compute.list_clusters()  # the tag is left, with no resources
@@ -142,7 +150,7 @@ def test_create_in_batches_of_ten_list_by_tag_and_delete(s: cloudorm.Session, fa
 
 def test_create_actions_complete_when_droplets_are_active(s: cloudorm.Session, fake: FakeDigitalOcean,
                                                           cluster: str) -> None:
-    client = s.compute.client  # pydo itself, against the fake's action endpoints
+    client = do(s).client  # pydo itself, against the fake's action endpoints
     with slow(fake):
         body = client.droplets.create({"names": [f"{cluster}-1"], "region": "nyc3", "size": "s-1vcpu-1gb",
                                        "image": "ubuntu-24-04-x64", "tags": [f"cloudorm:{cluster}"],
@@ -158,11 +166,13 @@ def test_create_actions_complete_when_droplets_are_active(s: cloudorm.Session, f
 
 
 def test_fake_tags_images_and_the_create_limit(s: cloudorm.Session, fake: FakeDigitalOcean, cluster: str) -> None:
-    client, http = s.compute.client, {"enforce_https": False}
+    client, http = do(s).client, {"enforce_https": False}
     assert client.images.get("ubuntu-24-04-x64", **http)["image"]["distribution"] == "Ubuntu"
     with pytest.raises(HttpResponseError) as e:  # the fake refuses what DigitalOcean refuses
         client.droplets.create({**SPEC, "names": [f"{cluster}-{n}" for n in range(11)]}, **http)
     assert e.value.status_code == 422
+    with pytest.raises(HttpResponseError):  # a tag DigitalOcean would not take
+        client.droplets.create({**SPEC, "names": [f"{cluster}-1"], "tags": ["cloudorm/x"]}, **http)
     assert not [d for d in fake.droplets.values() if d.data["name"].startswith(cluster)]
     tag = f"cloudorm:{cluster}"
     assert client.tags.create({"name": tag}, **http)["tag"]["resources"]["count"] == 0
@@ -186,8 +196,10 @@ def test_monitoring_is_asked_for_when_the_spec_says_so(s: cloudorm.Session, fake
 def test_reboot_action(s: cloudorm.Session, fake: FakeDigitalOcean, cluster: str) -> None:
     with slow(fake):
         node = s.compute.create_nodes(cluster, [f"{cluster}-1"], SPEC)[0]
-        with pytest.raises(ce.CloudError, match="errored"):
-            s.compute.reboot_node(node["id"])  # still booting: DigitalOcean's action errors
+        with pytest.raises(ce.ConflictError, match="cannot be rebooted now: Droplet already has a pending event"
+                           ) as e:
+            s.compute.reboot_node(node["id"])  # still booting: DigitalOcean refuses another action (422)
+        assert e.value.status == 422 and e.value.code == "unprocessable_entity" and e.value.request_id
         wait_active(s, cluster, 1)
         s.compute.reboot_node(node["id"])
         assert sent(fake, "POST", f"/v2/droplets/{node['id']}/actions")
@@ -324,6 +336,17 @@ def test_server_errors_retried_except_a_create(s: cloudorm.Session, fake: FakeDi
     assert c.total == 1 and type(e.value) is ce.CloudError  # a create that may have happened is not re-sent
 
 
+def test_plain_http_only_on_this_machine() -> None:
+    s = cloudorm.Session("digitalocean", creds={"access_token": "dop_v1_plain0000"},
+                         endpoint_url="http://api.digitalocean.com")
+    with s.count_requests() as c, pytest.raises(ce.InvalidInput, match="unencrypted") as e:
+        s.compute.list_sizes()
+    assert e.value.field == "endpoint_url" and c.total == 0
+    for url in ("http://localhost:9", "http://[::1]:9", "https://api.digitalocean.com"):
+        other = cloudorm.Session("digitalocean", creds={"access_token": "dop_v1_plain0000"}, endpoint_url=url)
+        assert isinstance(other.compute, DigitalOceanComputeService)
+
+
 def test_unreachable_endpoint(fake: FakeDigitalOcean) -> None:
     s = cloudorm.Session("digitalocean", creds={"access_token": fake.token}, endpoint_url="http://127.0.0.1:9",
                          max_attempts=1, connect_timeout=1)
@@ -397,10 +420,11 @@ def test_droplet_answers_ssh_with_the_host_key_of_its_user_data(s: cloudorm.Sess
     assert fake.create_requests[-1]["ssh_keys"] == [int(key["id"])]
     address = wait_active(s, cluster, 1)[0]["address"]
     assert fake.droplets[int(node["id"])].user_data == user_data
+    assert "PRIVATE KEY" not in repr(fake.droplets[int(node["id"])])
 
     known = KnownHosts(tmp_path / "known_hosts")
     known.pin(address, host_key.public_key)
-    shell = SSHShell(address, user=s.compute.default_user(SPEC["image"]), key=user, known_hosts=known)
+    shell = SSHShell(address, user=s.compute.default_user("ubuntu-24-04-x64"), key=user, known_hosts=known)
     try:
         shell.wait_ready(10)
         assert shell.run("echo hello; echo oops >&2; exit 3") == (3, "hello\n", "oops\n")
@@ -459,3 +483,16 @@ def test_a_boot_that_fails_leaves_no_sshd(s: cloudorm.Session, fake: FakeDigital
     finally:
         shell.close()
     s.compute.delete_nodes([node["id"]])
+
+
+@needs_sshd
+def test_stop_ends_every_sshd_even_of_a_delete_under_way(tmp_path: Path) -> None:
+    with FakeDigitalOcean(root=tmp_path, boot_delay=0.05) as fake:
+        s = cloudorm.Session("digitalocean", creds={"access_token": fake.token}, endpoint_url=fake.url)
+        s.compute.create_nodes("stopping", ["stopping-1", "stopping-2"], SPEC)
+        wait_active(s, "stopping", 2)
+        droplets = list(fake.droplets.values())
+        hosts = [d.host for d in droplets]
+        s.compute.delete_nodes([str(droplets[0].id)])  # its sshd is stopped by a thread of the fake
+    assert all(h is not None and not h.running for h in hosts)
+    assert all(d.host is None for d in droplets) and fake.droplets == {}
