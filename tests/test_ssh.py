@@ -298,11 +298,23 @@ def test_reconnects_after_a_reboot_with_the_same_key(own_server: SshdHost, user_
 def test_lost_connection_during_a_command_is_an_error(own_server: SshdHost, user_key: KeyPair) -> None:
     sh = pinned_shell(own_server, user_key)
     sh.wait_ready(5)
-    threading.Timer(0.3, own_server.stop).start()
+    marker = own_server.home / "running"
+
+    def power_off() -> None:  # once the command runs on the node
+        deadline = time.monotonic() + 10
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        own_server.stop()
+
+    stopper = threading.Thread(target=power_off)
+    stopper.start()
     started = time.monotonic()
-    with pytest.raises(CloudError, match="lost") as lost:
-        sh.run("sleep 20")
-    assert time.monotonic() - started < 5 and "sleep" not in str(lost.value)
+    try:
+        with pytest.raises(CloudError, match="lost") as lost:
+            sh.run("touch ~/running; sleep 20")
+    finally:
+        stopper.join()
+    assert time.monotonic() - started < 10 and "sleep" not in str(lost.value)
     own_server.start()
     assert sh.run("echo back")[1] == "back\n"
     sh.close()
@@ -420,12 +432,13 @@ def test_bad_input_is_refused_before_connecting(user_key: KeyPair) -> None:
 
 @needs_sshd
 def test_timeout_stops_the_command_on_the_node(shell: SSHShell) -> None:
+    seconds = f"31.{os.getpid()}"  # a command line no other test run on this machine has
     started = time.monotonic()
-    code, out, _ = shell.run("echo started; sleep 31.7", timeout=1)
+    code, out, _ = shell.run(f"echo started; sleep {seconds}", timeout=1)
     assert code is None and out == "started\n"
     assert time.monotonic() - started < 4  # killed by timeout on the node, not abandoned at 1 + 5 + 2 s
     time.sleep(0.2)
-    assert shell.run("pgrep -f '[s]leep 31.7'")[0] == 1  # nothing left on the node
+    assert shell.run(f"pgrep -f '^sleep {seconds}'")[0] == 1  # nothing left on the node
     assert shell.run("sleep 0.1; echo done", timeout=5) == (0, "done\n", "")
 
 
@@ -584,14 +597,16 @@ def test_each_stand_in_has_its_own_root_home(server: SshdHost, own_server: SshdH
 def test_stop_ends_every_session_and_a_taken_address_fails_clearly(own_server: SshdHost, user_key: KeyPair,
                                                                   tmp_path: Path) -> None:
     sh = pinned_shell(own_server, user_key)
-    sh.run("sleep 41.3 >/dev/null 2>&1 &")
+    code, out, _ = sh.run("sleep 41 >/dev/null 2>&1 & echo $!")  # left behind by a session that ended
+    assert code == 0
+    left = Path(f"/proc/{int(out)}")  # the stand-in shares this machine's pids
     deadline = time.monotonic() + 5
-    while subprocess.run(["pgrep", "-f", "^sleep 41.3"], capture_output=True).returncode != 0:  # until it exec'd
+    while "sleep" not in (left / "cmdline").read_text():  # until it exec'd
         assert time.monotonic() < deadline
         time.sleep(0.02)
     own_server.stop()
     assert not own_server.running
-    assert subprocess.run(["pgrep", "-f", "^sleep 41.3"], capture_output=True).returncode == 1
+    assert not left.exists() or (left / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"  # gone
     own_server.start()
     with pytest.raises(RuntimeError, match="exited") as taken:
         SshdHost(own_server.address, tmp_path / "twin").start()
