@@ -232,13 +232,19 @@ Answer = Callable[[str, bytes], "tuple[str, str] | None"]
 """Given the EC2 action and the request body: ``(error code, message)`` to answer with instead, or None to forward."""
 
 
+Rewrite = Callable[[str, bytes], bytes]
+"""Given the EC2 action and moto's answer: the answer to give instead."""
+
+
 class Intercepting(ThreadingHTTPServer):
     """A real HTTP proxy in front of the moto server that answers some EC2 requests with an error of its choosing
-    (``answer``) and forwards the others; ``actions`` counts the requests per action."""
+    (``answer``), forwards the others and may change moto's answers (``rewrite``); ``actions`` counts the requests
+    per action."""
 
-    def __init__(self, upstream: str, answer: Answer) -> None:
+    def __init__(self, upstream: str, answer: Answer, rewrite: Rewrite | None = None) -> None:
         self.upstream = urlsplit(upstream)
         self.answer = answer
+        self.rewrite = rewrite
         self.actions: Counter[str] = Counter()
         super().__init__(("127.0.0.1", 0), _InterceptingHandler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
@@ -282,7 +288,10 @@ class _InterceptingHandler(BaseHTTPRequestHandler):
                                           timeout=30)
         conn.request("POST", self.path, body, {k: v for k, v in self.headers.items() if k.lower() != "host"})
         answer = conn.getresponse()
-        self._send(answer.status, answer.read(), answer.getheaders())
+        data = answer.read()
+        if self.server.rewrite is not None:
+            data = self.server.rewrite(action, data)
+        self._send(answer.status, data, answer.getheaders())
         conn.close()
 
 
@@ -311,6 +320,48 @@ def test_delete_firewall_waits_out_dependency_violation(moto_url: str, cluster: 
         assert proxy.actions["DeleteSecurityGroup"] == 1
         refusals[0] = 0
         compute.delete_firewall(group_id)
+    finally:
+        proxy.close()
+
+
+def test_delete_firewall_waits_for_the_instances_holding_it(moto_url: str, cluster: str, key: KeyPair) -> None:
+    refusals, terminating = [0], [0]  # (moto neither refuses to delete a used group nor shows shutting-down)
+
+    def refuse(action: str, body: bytes) -> tuple[str, str] | None:
+        if action == "DeleteSecurityGroup" and refusals[0] > 0:
+            refusals[0] -= 1
+            return "DependencyViolation", "resource has a dependent object"
+        return None
+
+    def slow_termination(action: str, data: bytes) -> bytes:
+        if action == "DescribeInstances" and terminating[0] > 0:
+            terminating[0] -= 1
+            return data.replace(b"<name>terminated</name>", b"<name>shutting-down</name>")
+        return data
+
+    proxy = Intercepting(moto_url, refuse, slow_termination)
+    try:
+        compute: Any = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=proxy.url).compute
+        compute.firewall_poll_interval = 0.05
+        spec = {"image": UBUNTU_1604, "key_id": compute.import_key(f"cloudorm-{cluster}", key.public_key)["id"],
+                "firewall_id": compute.create_firewall(cluster, ["192.0.2.0/24"])}
+        [node] = compute.create_nodes(cluster, [f"{cluster}-1"], spec)
+
+        # the instance is still running: after the deadline, the error names it
+        refusals[0], compute.firewall_delete_timeout = 100, 1.0
+        with pytest.raises(ce.ConflictError) as err:
+            compute.delete_firewall(spec["firewall_id"])
+        assert f"{node['id']} (running)" in str(err.value) and err.value.code == "DependencyViolation"
+        assert err.value.request_id == "proxy-1"
+
+        # terminating: the waiter looks until it is terminated, then the delete goes through
+        compute.delete_nodes([node["id"]])
+        refusals[0], terminating[0], compute.firewall_delete_timeout = 1, 2, 30.0
+        proxy.actions.clear()
+        compute.delete_firewall(spec["firewall_id"])
+        assert proxy.actions["DescribeInstances"] == 3  # the group's instances, then the waiter twice
+        assert proxy.actions["DeleteSecurityGroup"] == 2 and compute.find_firewall(cluster) is None
+        compute.delete_key(spec["key_id"])
     finally:
         proxy.close()
 

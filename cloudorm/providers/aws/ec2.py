@@ -113,6 +113,9 @@ class AwsComputeService:
     firewall_delete_timeout = 300.0
     """Seconds ``delete_firewall`` keeps retrying while instances in the group are still terminating."""
 
+    firewall_poll_interval = 5.0
+    """Seconds between the looks ``delete_firewall`` takes at the instances it waits for."""
+
     tag_timeout = 60.0
     """Seconds ``create_nodes`` keeps retrying CreateTags on instances EC2 does not know yet (its API is eventually
     consistent: a new instance id can be ``InvalidInstanceID.NotFound`` for a moment)."""
@@ -376,10 +379,46 @@ class AwsComputeService:
         return str(groups[0]["GroupId"]) if groups else None
 
     def delete_firewall(self, firewall_id: str) -> None:
-        """DeleteSecurityGroup; while instances that used it are still terminating (``DependencyViolation``) it is
-        retried, for at most ``firewall_delete_timeout`` seconds."""
-        self._call_until_settled("DeleteSecurityGroup", "DependencyViolation", self.firewall_delete_timeout,
+        """DeleteSecurityGroup. While instances in the group are still there (``DependencyViolation``), botocore's
+        ``instance_terminated`` waiter waits for them and the delete is retried (their network interfaces go a
+        little later), within ``firewall_delete_timeout`` seconds; then ``ConflictError`` names the instances."""
+        deadline = time.monotonic() + self.firewall_delete_timeout
+        try:
+            self._call("DeleteSecurityGroup", GroupId=firewall_id)
+            return
+        except ce.ConflictError as e:
+            if e.code != "DependencyViolation" or time.monotonic() >= deadline:
+                raise
+            refused = e
+        holders = [raw["InstanceId"] for raw in self._instances(Filters=[
+            {"Name": "instance.group-id", "Values": [firewall_id]}])
+            if (raw.get("State") or {}).get("Name") != "terminated"]
+        if holders:
+            self._wait_terminated(firewall_id, holders, deadline, refused)
+        self._call_until_settled("DeleteSecurityGroup", "DependencyViolation", max(0.0, deadline - time.monotonic()),
                                  GroupId=firewall_id)
+
+    def _wait_terminated(self, firewall_id: str, ids: Sequence[str], deadline: float, refused: ce.CloudError) -> None:
+        """Wait (botocore's ``instance_terminated`` waiter) until instances ``ids`` are terminated, or ``deadline``:
+        then ``ConflictError`` naming those still holding security group ``firewall_id``."""
+        delay = self.firewall_poll_interval
+        attempts = max(1, int((deadline - time.monotonic()) / delay))
+        try:
+            self.client.get_waiter("instance_terminated").wait(
+                InstanceIds=list(ids), WaiterConfig={"Delay": delay, "MaxAttempts": attempts})
+        except bx.WaiterError as e:
+            last: Wire = dict(e.last_response or {})
+            if "Error" in last:  # the waiter's DescribeInstances was refused
+                refusal = bx.ClientError(last, "DescribeInstances")  # type: ignore[arg-type]
+                raise map_error(refusal, self.provider, "DescribeInstances", self.secrets) from None
+            states = [f"{i['InstanceId']} ({(i.get('State') or {}).get('Name')})"
+                      for r in last.get("Reservations") or [] for i in r.get("Instances") or []
+                      if (i.get("State") or {}).get("Name") != "terminated"]
+            raise ce.ConflictError(f"security group {firewall_id} is still used by instance(s) "
+                                   f"{', '.join(states) or ', '.join(ids)}: terminate them (or move them to another "
+                                   "group), then delete it again", **refused.provider_details()) from None
+        except bx.BotoCoreError as e:
+            raise map_error(e, self.provider, "DescribeInstances", self.secrets) from None
 
     # ------------------------------------------------------------------------------------------------ nodes
 
