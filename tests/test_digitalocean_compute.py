@@ -382,6 +382,8 @@ def test_read_timeout_is_timeout_after_every_attempt() -> None:
     (lambda c: c.create_nodes("bad name", ["n-1"], SPEC), "name"),
     (lambda c: c.list_nodes("a/b"), "name"),
     (lambda c: c.find_firewall("Web"), "name"),
+    (lambda c: c.find_firewall(5), "name"),
+    (lambda c: c.create_firewall("ok", [10]), "cidrs"),
     (lambda c: c.create_firewall("ok", ["10.0.0.0/99"]), "cidrs"),
     (lambda c: c.get_node("droplet-1"), "node_id"),
     (lambda c: c.delete_nodes(["1", "x"]), "node_id"),

@@ -68,10 +68,13 @@ def cluster_tag(cluster: str) -> str:
 
 def _check_cidr(value: Any) -> str:
     try:
+        if not isinstance(value, str):
+            raise TypeError(value)
         ipaddress.ip_network(value, strict=False)
     except (TypeError, ValueError):
-        raise ce.InvalidInput("cidrs", f"{value!r} is not an IPv4 or IPv6 address or CIDR") from None
-    return str(value)
+        raise ce.InvalidInput("cidrs", f"{value!r} is not an IPv4 or IPv6 address or CIDR ('203.0.113.0/24')"
+                              ) from None
+    return value
 
 
 def _check(field: str, value: Any, pattern: re.Pattern[str], what: str) -> str:
@@ -342,12 +345,11 @@ class DigitalOceanComputeService:
         tag = cluster_tag(cluster)
         if isinstance(cidrs, str) or not cidrs:
             raise ce.InvalidInput("cidrs", "give at least one address range (e.g. ['203.0.113.0/24'])")
-        for cidr in cidrs:
-            _check_cidr(cidr)
+        sources = [_check_cidr(cidr) for cidr in cidrs]
         everywhere = {"addresses": ["0.0.0.0/0", "::/0"]}
         body = {
             "name": NAME_PREFIX + cluster,
-            "inbound_rules": [{"protocol": "tcp", "ports": "22", "sources": {"addresses": list(cidrs)}}],
+            "inbound_rules": [{"protocol": "tcp", "ports": "22", "sources": {"addresses": sources}}],
             "outbound_rules": [{"protocol": "tcp", "ports": "0", "destinations": everywhere},
                                {"protocol": "udp", "ports": "0", "destinations": everywhere},
                                {"protocol": "icmp", "destinations": everywhere}],
@@ -358,8 +360,8 @@ class DigitalOceanComputeService:
 
     def find_firewall(self, cluster: str) -> str | None:
         """The id of the cluster's firewall (by name), if any."""
-        name = NAME_PREFIX + cluster
         cluster_tag(cluster)
+        name = NAME_PREFIX + cluster
         for firewall in self._pages("GET /v2/firewalls", self.client.firewalls.list, "firewalls"):
             if firewall.get("name") == name:
                 return str(firewall["id"])
