@@ -425,8 +425,14 @@ def test_bad_input_is_refused_before_connecting(user_key: KeyPair) -> None:
         sh.run("  ")
     with pytest.raises(InvalidInput, match="remote"):
         sh.get("~other/x", Path("/tmp/never"))
+    with pytest.raises(InvalidInput, match="timeout"):
+        sh.wait_ready(float("nan"))
     with pytest.raises(InvalidInput, match="port"):
         SSHShell("h", user="root", key=user_key, known_hosts=None, port=0)
+    with pytest.raises(InvalidInput, match="connect_timeout"):
+        SSHShell("h", user="root", key=user_key, known_hosts=None, connect_timeout="10")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="known_hosts"):  # a path where a KnownHosts belongs
+        SSHShell("h", user="root", key=user_key, known_hosts=Path("~/.ssh/known_hosts"))  # type: ignore[arg-type]
     assert sh._transport is None  # nothing was opened
 
 

@@ -236,6 +236,10 @@ class SSHShell:
             raise InvalidInput("max_sessions", f"must be a positive int, not {max_sessions!r}")
         if not isinstance(key, KeyPair):
             raise InvalidInput("key", f"must be a cloudorm.KeyPair, not {type(key).__name__}")
+        if known_hosts is not None and not isinstance(known_hosts, KnownHosts):
+            raise InvalidInput("known_hosts", f"must be a KnownHosts (or None to skip host key checks), not "
+                                              f"{type(known_hosts).__name__}")
+        _check_seconds("connect_timeout", connect_timeout)
         self.host = host
         self.port = port
         self.key = key
@@ -282,6 +286,7 @@ class SSHShell:
         """Connect, retrying what a booting node answers (refused, timeout, reset, no banner) until ``timeout``
         seconds passed (then ``Timeout`` naming the host and the last error). A refused login is ``AccessDenied``
         and a wrong host key ``HostKeyMismatch``, at once."""
+        _check_seconds("timeout", timeout)
         self._transport_for(timeout)
 
     def _transport_for(self, timeout: float) -> paramiko.Transport:
@@ -449,9 +454,8 @@ class SSHShell:
         when the command was killed by a signal. ``environment`` is exported first, every value quoted."""
         if not isinstance(command, str) or not command.strip():
             raise InvalidInput("command", "must be a non-empty string")
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-                                    or timeout <= 0):
-            raise InvalidInput("timeout", f"must be a positive number of seconds, not {timeout!r}")
+        if timeout is not None:
+            _check_seconds("timeout", timeout)
         prefix = _exports(environment)
         wrapped = False
         line = command
@@ -630,6 +634,12 @@ def _exports(environment: Mapping[str, str] | None) -> str:
             raise InvalidInput("environment", f"the value of {name} must be a string without NUL characters")
         parts.append(f"{name}={quote(value)}")
     return f"export {' '.join(parts)}; "
+
+
+def _check_seconds(field: str, value: object) -> None:
+    """``InvalidInput`` unless ``value`` is a positive number of seconds."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise InvalidInput(field, f"must be a positive number of seconds, not {value!r}")
 
 
 def _text(chunks: list[bytes]) -> str:
