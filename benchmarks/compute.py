@@ -1,0 +1,180 @@
+"""cloudorm compute: a command on 8 nodes against 1, and bootstrapping 4 nodes in parallel against one at a time.
+
+Run: ``python benchmarks/compute.py`` or ``python benchmarks/compute.py --quick``.
+
+The nodes are droplets of ``cloudorm.testing.FakeDigitalOcean`` — pydo speaks to it over HTTP, and every droplet is a
+real OpenSSH ``sshd`` on its own 127.0.0.x address, reached by paramiko with pinned host keys — so the SSH side is
+the real thing and only the cloud's API is emulated.
+
+1. **run**: ``cluster.run(cmd)`` on all 8 nodes against ``cluster.run(cmd, nodes=[0])`` (target: the 8-node wall
+   time at most 1.5x the single node's), and against two plain loops over the same 8 nodes: ``node.run`` one node
+   after the other (connections kept), and a loop of fresh paramiko connections, one per node per command (what the
+   Cloud package's ``SendCommand`` did). The command sleeps ``--work`` seconds (a stand-in for a remote task) and
+   prints a line. Median of ``--repeat`` rounds.
+2. **bootstrap**: ``Cluster(size=4, files=..., setup=[...]).save()`` with ``max_parallel=4`` against
+   ``max_parallel=1``: wall time of the whole save, requests to the DigitalOcean API by operation (create, polls,
+   key), and the bootstrap alone. The setup sleeps ``--setup-work`` seconds per node (a stand-in for apt/pip waiting
+   on the network), then writes a file; ``--requirements`` adds a local wheel installed into a virtualenv on every
+   node (CPU-bound: 2 cores here; the stand-ins read the wheel from this machine's /tmp).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from _bench import environment, parser, table
+
+import cloudorm
+from cloudorm.testing.digitalocean import FakeDigitalOcean
+from cloudorm.testing.sshd import sshd_unavailable
+
+TARGET = 1.5
+"""The 8-node run may take at most this many times the single node's wall time."""
+
+
+def median_time(fn: Callable[[], Any], repeat: int) -> float:
+    """The median wall time of ``repeat`` calls, in seconds."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def paramiko_loop(cluster: cloudorm.Cluster, cmd: str) -> list[tuple[int, str]]:
+    """A fresh paramiko connection per node, one node after the other (host keys checked against the cluster's)."""
+    import paramiko
+
+    key = paramiko.Ed25519Key.from_private_key(io.StringIO(cluster.key.private_openssh()))
+    out = []
+    for node in cluster.nodes:
+        client = paramiko.SSHClient()
+        client.load_host_keys(str(cluster.state_path / "known_hosts"))
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        try:
+            client.connect(node.address or "", username="root", pkey=key, allow_agent=False, look_for_keys=False)
+            _, stdout, _ = client.exec_command(cmd)
+            text = stdout.read().decode()
+            out.append((stdout.channel.recv_exit_status(), text))
+        finally:
+            client.close()
+    return out
+
+
+def bench_run(s: cloudorm.Session, nodes: int, work: float, repeat: int) -> tuple[list[list[Any]], list[str]]:
+    """Rows for the run table and notes."""
+    cluster = s.Cluster(f"bench-run-{uuid.uuid4().hex[:6]}", size=nodes, runtime=None, progress=False).save()
+    cmd = f"sleep {work}; echo done on $(hostname)"
+    try:
+        cluster.run("true")                                   # connections opened once, like a warm script
+        one = median_time(lambda: cluster.run(cmd, nodes=[0], check=True), repeat)
+        many = median_time(lambda: cluster.run(cmd, check=True), repeat)
+        loop = median_time(lambda: [n.run(cmd, check=True) for n in cluster.nodes], repeat)
+        fresh = median_time(lambda: paramiko_loop(cluster, cmd), repeat)
+        results = cluster.run(cmd)
+        assert results.ok and len(results) == nodes, results
+    finally:
+        cluster.delete()
+    ratio = many / one
+    rows = [
+        ["cloudorm cluster.run, 1 node", 1, one * 1000, "1.00x"],
+        [f"cloudorm cluster.run, {nodes} nodes", nodes, many * 1000, f"{ratio:.2f}x"],
+        [f"loop: node.run over {nodes} nodes", nodes, loop * 1000, f"{loop / one:.2f}x"],
+        ["loop: new paramiko connection per node", nodes, fresh * 1000, f"{fresh / one:.2f}x"],
+    ]
+    verdict = "ok" if ratio <= TARGET else "MISSED"
+    notes = [f"{nodes} nodes vs 1: {ratio:.2f}x the single-node wall time ({verdict}: target <= {TARGET:g}x); "
+             f"{loop / many:.1f}x faster than the node.run loop, {fresh / many:.1f}x faster than fresh connections"]
+    return rows, notes
+
+
+def make_wheel(folder: Path) -> Path:
+    """A tiny pure-Python wheel (``benchpkg``), installed without an index."""
+    wheel = folder / "benchpkg-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr("benchpkg/__init__.py", "VALUE = 42\n")
+        z.writestr("benchpkg-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: benchpkg\nVersion: 1.0\n")
+        z.writestr("benchpkg-1.0.dist-info/WHEEL",
+                   "Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        z.writestr("benchpkg-1.0.dist-info/RECORD", "")
+    return wheel
+
+
+def bench_bootstrap(s: cloudorm.Session, nodes: int, setup_work: float, requirements: bool,
+                    folder: Path) -> tuple[list[list[Any]], list[str]]:
+    """Rows for the bootstrap table: the same cluster saved with every node at once, then one at a time."""
+    task = folder / "task.py"
+    task.write_text("print('task')\n")
+    files: list[Any] = [task]
+    reqs: list[str] = []
+    if requirements:
+        wheel = make_wheel(folder)             # the stand-ins share this machine's /tmp (only /root is theirs)
+        reqs = [f"benchpkg @ {wheel.as_uri()}"]
+    rows, times = [], {}
+    for parallel in (nodes, 1):
+        cluster = s.Cluster(f"bench-boot-{uuid.uuid4().hex[:6]}", size=nodes, files=files, requirements=reqs,
+                            setup=[f"sleep {setup_work}", "mkdir -p out && echo ready > out/state"],
+                            max_parallel=parallel, progress=False)
+        try:
+            with s.count_requests() as counted:
+                start = time.perf_counter()
+                cluster.save()
+                total = time.perf_counter() - start
+            assert cluster.run("cat out/state", check=True).ok
+            booted = sum(r.duration for n in cluster.nodes for r in n.bootstrap_log)
+        finally:
+            cluster.delete()
+        times[parallel] = total
+        ops = counted.by_operation
+        rows.append([f"save(), max_parallel={parallel}", nodes, total, booted,
+                     ops.get("POST /v2/droplets", 0), counted.total])
+    notes = [f"bootstrapping {nodes} nodes at once: {times[1] / times[nodes]:.2f}x faster than one at a time "
+             f"(same requests either way)"]
+    return rows, notes
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--nodes", type=int, default=8, help="nodes of the run benchmark (default 8)")
+    p.add_argument("--work", type=float, default=None, help="seconds each command sleeps (default 0.5; 0.1 quick)")
+    p.add_argument("--repeat", type=int, default=None, help="rounds per measure (default 7; 2 quick)")
+    p.add_argument("--setup-work", type=float, default=None, help="seconds of setup per node (default 2; 0.2 quick)")
+    p.add_argument("--requirements", action="store_true", help="also install a local wheel into a venv per node")
+    args = p.parse_args(argv)
+    reason = sshd_unavailable()
+    if reason:
+        print(f"cloudorm compute benchmark skipped: {reason}")
+        return 0
+    work = args.work if args.work is not None else (0.1 if args.quick else 0.5)
+    repeat = args.repeat or (2 if args.quick else 7)
+    setup_work = args.setup_work if args.setup_work is not None else (0.2 if args.quick else 2.0)
+    nodes = 2 if args.quick else args.nodes
+    print(environment())
+    with tempfile.TemporaryDirectory() as tmp, FakeDigitalOcean(root=Path(tmp, "do"), boot_delay=0.2) as do:
+        os.environ.setdefault("CLOUDORM_STATE_DIR", str(Path(tmp, "state")))
+        s = cloudorm.Session("digitalocean", creds={"access_token": do.token}, endpoint_url=do.url)
+        rows, notes = bench_run(s, nodes, work, repeat)
+        print(table(["cloudorm run (ms, median)", "nodes", "wall ms", "vs 1 node"], rows,
+                    f"\n1. a command sleeping {work:g} s, {repeat} rounds"))
+        print("\n".join(notes))
+        rows, notes = bench_bootstrap(s, 2 if args.quick else 4, setup_work, args.requirements, Path(tmp))
+        print(table(["cloudorm bootstrap", "nodes", "wall s", "bootstrap s (sum)", "create requests",
+                     "API requests"], rows, f"\n2. bootstrap: files, runtime check, setup sleeping {setup_work:g} s"
+                                            + (", a wheel into a venv" if args.requirements else "")))
+        print("\n".join(notes))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
