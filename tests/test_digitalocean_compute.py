@@ -289,11 +289,15 @@ def test_wrong_token_is_access_denied_and_never_shown(fake: FakeDigitalOcean,
     token = "dop_v1_" + uuid.uuid4().hex * 2
     s = cloudorm.Session("digitalocean", creds={"access_token": token}, endpoint_url=fake.url)
     caplog.set_level(logging.DEBUG)
+    fake.fail_next("GET", "/v2/sizes", 404, "kept for an authenticated request")
     with pytest.raises(ce.AccessDenied) as e:
         s.compute.list_sizes()
     assert e.value.status == 401 and e.value.message == "Unable to authenticate you"
     assert token not in str(e.value) and token not in repr(e.value) and token not in repr(s)
     assert token not in caplog.text
+    good = cloudorm.Session("digitalocean", creds={"access_token": fake.token}, endpoint_url=fake.url)
+    with pytest.raises(ce.NotFound, match="kept for an authenticated request"):
+        good.compute.list_sizes()
 
 
 def test_throttled_request_is_retried_after_retry_after(s: cloudorm.Session, fake: FakeDigitalOcean) -> None:

@@ -400,11 +400,12 @@ class FakeDigitalOcean(TestService):
 
     # ------------------------------------------------------------------------------------------------ requests
 
-    def _log(self, method: str, path: str, query: dict[str, str]) -> _Fault | None:
+    def _log(self, method: str, path: str, query: dict[str, str], authorized: bool) -> _Fault | None:
+        """Record a request; the injected fault it meets, if any (an unauthenticated request meets none)."""
         with self._lock:
             self._requests.append((method, path, query))
             self._remaining = max(0, self._remaining - 1)
-            for fault in self._faults:
+            for fault in self._faults if authorized else []:
                 if fault.method == method and path.startswith(fault.prefix):
                     self._faults.remove(fault)
                     return fault
@@ -709,8 +710,9 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[0] for k, v in parse_qs(split.query).items()}
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        fault = self.owner._log(self.command, split.path, query)
-        if self.headers.get("Authorization") != f"Bearer {self.owner.token}":
+        authorized = self.headers.get("Authorization") == f"Bearer {self.owner.token}"
+        fault = self.owner._log(self.command, split.path, query, authorized)
+        if not authorized:
             self._error(401, "Unauthorized", "Unable to authenticate you")
             return
         if fault is not None:
