@@ -5,8 +5,8 @@
 
 Each area of the library has one function below, called from ``main()``. The asserts check what is printed, so
 this script doubles as a smoke test: it exits non-zero if anything does not behave as shown. Everything it makes
-(tables, users, buckets, functions, APIs) gets a unique name and is deleted at the end, so it can run any number of
-times against one server.
+(tables, users, buckets, functions, APIs, clusters) gets a unique name and is deleted at the end, so it can run any
+number of times against one server.
 """
 
 from __future__ import annotations
@@ -371,6 +371,54 @@ def tour_serverless(s: cloudorm.Session) -> None:
     print("function, api and role deleted:", not fn.exists() and not role.exists())
 
 
+# ----------------------------------------------------------------------------------------------------- Compute
+
+
+def tour_compute(s: cloudorm.Session) -> None:
+    section("compute: a cluster of 3 nodes, bootstrapped in parallel, one command on every node")
+    # On the local cloud a node is a working directory and commands run in a shell there; the same script drives
+    # DigitalOcean droplets or EC2 instances over SSH with Session("digitalocean", ...) or Session("aws", ...).
+    name = f"quickstart-{uuid.uuid4().hex[:8]}"
+    with tempfile.TemporaryDirectory() as tmp:
+        task = Path(tmp, "task.py")
+        task.write_text("import os, sys\nprint(os.environ['CLOUDORM_NODE'], 'squares', [n * n for n in range(4)])\n")
+        cluster = s.Cluster(name, size=3, price_per_node=12,      # the largest size whose monthly price fits
+                            files=[task],                          # uploaded to every node's home
+                            setup=["mkdir -p results", "echo ready > results/state"],  # run once per new node
+                            progress=False).save()
+        try:
+            print(cluster, "| sizes:", {n.size for n in cluster.nodes})
+            assert len(cluster.nodes) == 3 and {n.status for n in cluster.nodes} == {"active"}
+            results = cluster.run("python3 task.py")               # in parallel; a result per node, never printed
+            for r in results:
+                print(f"  {r.node.name}: exit {r.exit_code} in {r.duration * 1000:.0f} ms -> {r.stdout.strip()}")
+            assert results.ok and all("squares [0, 1, 4, 9]" in r.stdout for r in results)
+            failed = cluster.run("test -f results/only-on-the-first", nodes=[1, 2])
+            print("a failing command:", [(r.node.name, r.exit_code) for r in failed.failures])
+            assert len(failed.failures) == 2
+            try:
+                cluster.run("exit 3", check=True)
+            except cloudorm.errors.CommandFailed as e:
+                print("check=True ->", type(e).__name__, "with", len(e.failures), "failures")
+                assert len(e.failures) == 3
+
+            data = Path(tmp, "extra.csv")
+            data.write_text("a,b\n1,2\n")
+            cluster.put_file(data, "inputs/extra.csv", nodes=[0])
+            fetched = cluster.get_file("inputs/extra.csv", Path(tmp, "back"), nodes=[0])
+            assert [p.read_text() for p in fetched.values()] == [data.read_text()]
+            new = cluster.add_node()                               # bootstrapped exactly like the others
+            assert cluster.run("cat results/state", nodes=new).ok
+            cluster.remove_node(cluster.nodes[0])
+            print("after add_node and remove_node:", [n.name for n in cluster.nodes])
+            assert [n.name for n in cluster.nodes] == [f"{name}-2", f"{name}-3", f"{name}-4"]
+            assert name in [c.name for c in s.clusters()]          # found by tag, like any process would
+        finally:
+            cluster.delete()
+    print("cluster deleted:", not cluster.exists)
+    assert not cluster.exists
+
+
 # ------------------------------------------------------------------------------------------------------ main
 
 
@@ -383,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     tour_iam(s)
     tour_storage(s)
     tour_serverless(s)
-    # the compute tour joins here when that area lands.
+    tour_compute(s)
     print("\nquickstart: all good")
     return 0
 
