@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -312,10 +314,12 @@ def test_throttled_request_is_retried_after_retry_after(s: cloudorm.Session, fak
 def test_throttled_create_waits_for_ratelimit_reset(s: cloudorm.Session, fake: FakeDigitalOcean,
                                                     cluster: str) -> None:
     # a 429 means nothing was created: even a POST is sent again, after DigitalOcean's ratelimit-reset
+    reset = int(time.time()) + 2  # an epoch second, as DigitalOcean sends it: 1 to 2 s from now
     fake.fail_next("POST", "/v2/droplets", 429, "API Rate limit exceeded.",
-                   headers={"ratelimit-reset": str(int(time.time()) + 1), "ratelimit-remaining": "0"})
+                   headers={"ratelimit-reset": str(reset), "ratelimit-remaining": "0"})
     with s.count_requests() as c:
         records = s.compute.create_nodes(cluster, [f"{cluster}-1"], SPEC)
+    assert time.time() >= reset - 0.05  # waited for the reset (not the first retry's zero backoff)
     assert c["POST /v2/droplets"] == 2 and len(records) == 1
     s.compute.delete_nodes([records[0]["id"]])
 
@@ -349,6 +353,28 @@ def test_plain_http_only_on_this_machine() -> None:
     for url in ("http://localhost:9", "http://[::1]:9", "https://api.digitalocean.com"):
         other = cloudorm.Session("digitalocean", creds={"access_token": "dop_v1_plain0000"}, endpoint_url=url)
         assert isinstance(other.compute, DigitalOceanComputeService)
+
+
+def test_an_error_page_that_is_not_json_says_the_status() -> None:
+    class Proxy(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            page = b"<html><body>" + b"upstream unavailable " * 20 + b"</body></html>"
+            self.send_response(502)
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), Proxy) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        s = cloudorm.Session("digitalocean", creds={"access_token": "dop_v1_proxied00"}, max_attempts=1,
+                             endpoint_url=f"http://127.0.0.1:{server.server_address[1]}")
+        with pytest.raises(ce.CloudError) as e:
+            s.compute.list_sizes()
+        server.shutdown()
+    assert e.value.message == "DigitalOcean answered HTTP 502 Bad Gateway" and e.value.status == 502
 
 
 def test_unreachable_endpoint(fake: FakeDigitalOcean) -> None:

@@ -270,7 +270,12 @@ class DigitalOceanComputeService:
         body = body if isinstance(body, dict) else {}
         headers = getattr(response, "headers", None) or {}
         code = str(body.get("id") or status or "error")
-        message = str(body.get("message") or (str(error) if error else "") or f"HTTP {status}")
+        if body.get("message"):
+            message = str(body["message"])
+        elif response is not None:  # (azure-core's own text would be "JSON is invalid" and the whole page)
+            message = f"DigitalOcean answered HTTP {status} {getattr(response, 'reason', '') or ''}".rstrip()
+        else:
+            message = str(error or "no answer")
         message = self._redact(message)
         request_id = body.get("request_id") or headers.get("x-request-id")
         details: Wire = {"code": code, "request_id": request_id, "provider": "digitalocean",
