@@ -129,6 +129,7 @@ class AwsComputeService:
         """Values never shown in error messages."""
         self._key_names: dict[str, str] = {}  # key pair id -> name (RunInstances and DeleteKeyPair take the name)
         self._image_names: dict[str, str] = {}  # AMI id -> its name and description, for default_user
+        self._image_lock = threading.Lock()  # held while an AMI is looked up: one DescribeImages per AMI
         self._lock = threading.Lock()
         clients.hook("before-parse", "ec2", ("DescribeInstanceAttribute",), _protect_user_data_response)
 
@@ -191,7 +192,8 @@ class AwsComputeService:
 
     def default_user(self, image: str) -> str:
         """The login user of instances made from ``image``: ``ubuntu`` for Ubuntu, ``ec2-user`` for Amazon Linux,
-        ``admin`` for Debian, else ``ubuntu``. An ``ami-…`` id is looked up (DescribeImages) to know which."""
+        ``admin`` for Debian, else ``ubuntu``. An ``ami-…`` id is looked up (DescribeImages) to know which; one EC2 no
+        longer has (deregistered since its instances were made) gives ``ubuntu``: pass ``user=`` for another."""
         kind = self._image_kind(image)
         if kind is None:
             name = self._image_name(image)
@@ -213,17 +215,17 @@ class AwsComputeService:
                                        "('ubuntu-24.04', 'ubuntu-22.04', …, 'amazon-linux-2023')")
 
     def _image_name(self, ami: str) -> str:
-        """The name and description of an AMI (cached); ``NotFound`` when the region has no such image."""
-        with self._lock:
+        """The name and description of an AMI, looked up once (nodes connecting in parallel wait for the one
+        DescribeImages); empty when EC2 no longer has the image."""
+        with self._image_lock:
             known = self._image_names.get(ami)
-        if known is None:
-            images = self._call("DescribeImages", ImageIds=[ami]).get("Images") or []
-            if not images:
-                raise ce.NotFound(f"image {ami!r} does not exist in {self.region}", provider=self.provider,
-                                  operation="DescribeImages")
-            known = f"{images[0].get('Name') or ''} {images[0].get('Description') or ''}"
-            with self._lock:
-                self._image_names[ami] = known
+            if known is None:
+                try:
+                    images = self._call("DescribeImages", ImageIds=[ami]).get("Images") or []
+                except ce.NotFound:  # InvalidAMIID.NotFound: deregistered, or never there
+                    images = []
+                known = self._image_names[ami] = (
+                    f"{images[0].get('Name') or ''} {images[0].get('Description') or ''}" if images else "")
         return known
 
     def _architecture(self, size: str) -> str:
@@ -260,7 +262,7 @@ class AwsComputeService:
                               f"another image name ({others})", provider=self.provider, operation="DescribeImages")
         newest = max(images, key=lambda i: (i.get("CreationDate") or "", i.get("Name") or ""))
         ami: str = newest["ImageId"]
-        with self._lock:
+        with self._image_lock:
             self._image_names[ami] = f"{newest.get('Name') or ''} {newest.get('Description') or ''}"
         return ami
 
