@@ -180,7 +180,10 @@ def test_fake_tags_images_and_the_create_limit(s: cloudorm.Session, fake: FakeDi
     assert client.tags.create({"name": tag}, **http)["tag"]["resources"]["count"] == 0
     node = s.compute.create_nodes(cluster, [f"{cluster}-1"], SPEC)[0]
     assert client.tags.get(tag, **http)["tag"]["resources"]["droplets"]["count"] == 1
+    foreign = client.droplets.create({**SPEC, "name": "theirs", "tags": [f"cloudorm:Not_{cluster}"]}, **http)
     assert cluster in s.compute.list_clusters()
+    assert not [c for c in s.compute.list_clusters() if c.startswith("Not_")]  # no valid cluster name: left out
+    s.compute.delete_nodes([str(foreign["droplet"]["id"])])
     s.compute.delete_nodes([node["id"]])
     assert client.tags.get(tag, **http)["tag"]["resources"]["count"] == 0
     client.tags.delete(tag, **http)

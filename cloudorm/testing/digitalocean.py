@@ -303,7 +303,8 @@ class FakeDigitalOcean(TestService):
             host = droplet.host if droplet is not None else None
         if host is None:
             raise RuntimeError(f"droplet {droplet_id} does not exist or has no running sshd")
-        host.restart()
+        with self._power:
+            host.restart()
         return host.host_key
 
     def reset_requests(self) -> None:

@@ -24,7 +24,7 @@ from azure.core.pipeline.policies import RetryPolicy, SansIOHTTPPolicy
 
 from cloudorm import errors as ce
 from cloudorm.compute.keys import md5_fingerprint, public_key_blob
-from cloudorm.compute.names import check_cluster_name
+from cloudorm.compute.names import CLUSTER_NAME, check_cluster_name
 from cloudorm.credentials import redact
 
 if TYPE_CHECKING:
@@ -423,7 +423,8 @@ class DigitalOceanComputeService:
         return [r for r in records if r["status"] != "deleted"]
 
     def list_clusters(self) -> list[str]:
-        """Clusters with droplets (their tag counts resources) or a firewall cloudorm made, sorted."""
+        """Clusters with droplets (their tag counts resources) or a firewall cloudorm made, sorted (a
+        ``cloudorm:`` tag someone else made that is no valid cluster name is left out)."""
         found: set[str] = set()
         for tag in self._pages("GET /v2/tags", self.client.tags.list, "tags"):
             name = tag.get("name") or ""
@@ -434,7 +435,7 @@ class DigitalOceanComputeService:
             cluster = name[len(NAME_PREFIX):]
             if name.startswith(NAME_PREFIX) and TAG_PREFIX + cluster in (firewall.get("tags") or []):
                 found.add(cluster)
-        return sorted(found)
+        return sorted(c for c in found if CLUSTER_NAME.fullmatch(c))
 
     def get_node(self, node_id: str) -> Wire:
         """The current record of one droplet (``NotFound`` if it is gone)."""
