@@ -63,10 +63,12 @@ def registered(s: cloudorm.Session, cluster: str, key: KeyPair) -> str:
 
 
 def tags(raw: dict[str, Any]) -> dict[str, str]:
+    """The tags of an EC2 resource, as a dict."""
     return {t["Key"]: t["Value"] for t in raw.get("Tags") or []}
 
 
 def instances(ec2: Any, ids: list[str]) -> list[dict[str, Any]]:
+    """The EC2 Instances of ``ids``, in that order."""
     pages = ec2.describe_instances(InstanceIds=ids)["Reservations"]
     return sorted((i for r in pages for i in r["Instances"]), key=lambda i: ids.index(i["InstanceId"]))
 
@@ -252,9 +254,11 @@ class Intercepting(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
+        """The proxy's endpoint URL."""
         return f"http://127.0.0.1:{self.server_address[1]}"
 
     def close(self) -> None:
+        """Stop serving."""
         self.shutdown()
         self.server_close()
 
@@ -625,6 +629,7 @@ class MotoInstances:
                 host.stop()
 
     def close(self) -> None:
+        """Stop watching the session's client and stop every stand-in."""
         self.client.meta.events.unregister("after-call.ec2.RunInstances", unique_id="test-boot")
         self.client.meta.events.unregister("after-call.ec2.TerminateInstances", unique_id="test-power-off")
         for host in self.hosts.values():

@@ -274,13 +274,11 @@ class AwsComputeService:
         if not isinstance(public_key, str) or len(public_key.split()) < 2:
             raise ce.InvalidInput("public_key", "must be one OpenSSH public key line ('ssh-ed25519 AAAA… comment')")
         try:
-            raw = self.client.import_key_pair(KeyName=name, PublicKeyMaterial=public_key.encode())
-        except bx.ClientError as e:
-            if (e.response.get("Error") or {}).get("Code") != "InvalidKeyPair.Duplicate":
-                raise map_error(e, self.provider, "ImportKeyPair", self.secrets) from None
+            raw = self._call("ImportKeyPair", KeyName=name, PublicKeyMaterial=public_key.encode())
+        except ce.AlreadyExists as e:
+            if e.code != "InvalidKeyPair.Duplicate":
+                raise
             return self._same_key(name, public_key)
-        except bx.BotoCoreError as e:
-            raise map_error(e, self.provider, "ImportKeyPair", self.secrets) from None
         with self._lock:
             self._key_names[raw["KeyPairId"]] = name
         return {"id": raw["KeyPairId"], "name": name, "fingerprint": raw.get("KeyFingerprint"), "created": True}
@@ -448,7 +446,7 @@ class AwsComputeService:
                 raise ce.InvalidInput("user_data", f"is {len(user_data.encode())} bytes; EC2 takes at most "
                                                    f"{USER_DATA_LIMIT}")
             hidden = _user_data_secrets(user_data)
-            protect(tuple(h for h in hidden[:4]))  # as sent: botocore's DEBUG log of the request shows these
+            protect(hidden[:4])  # as sent: botocore's DEBUG log of the request shows these
         ami = self.resolve_image(image, size)  # a bad image name fails here, before any request
         key_name = self._key_name(spec["key_id"])
         made_group = None
@@ -515,16 +513,14 @@ class AwsComputeService:
         for start in range(0, len(ids), 1000):
             chunk = ids[start:start + 1000]
             try:
-                self.client.terminate_instances(InstanceIds=chunk)
-            except bx.ClientError as e:
-                if (e.response.get("Error") or {}).get("Code") != "InvalidInstanceID.NotFound":
-                    raise map_error(e, self.provider, "TerminateInstances", self.secrets) from None
+                self._call("TerminateInstances", InstanceIds=chunk)
+            except ce.NotFound as e:
+                if e.code != "InvalidInstanceID.NotFound":
+                    raise
                 known = [raw["InstanceId"] for raw in self._instances(
                     Filters=[{"Name": "instance-id", "Values": chunk}])]
                 if known:
                     self._call("TerminateInstances", InstanceIds=known)
-            except bx.BotoCoreError as e:
-                raise map_error(e, self.provider, "TerminateInstances", self.secrets) from None
 
     def reboot_node(self, node_id: str) -> None:
         """RebootInstances (returns once EC2 accepted it)."""
