@@ -387,7 +387,7 @@ class AwsComputeService:
             self._call("DeleteSecurityGroup", GroupId=firewall_id)
             return
         except ce.ConflictError as e:
-            if e.code != "DependencyViolation" or time.monotonic() >= deadline:
+            if e.code != "DependencyViolation":
                 raise
             refused = e
         holders = [raw["InstanceId"] for raw in self._instances(Filters=[
@@ -395,6 +395,8 @@ class AwsComputeService:
             if (raw.get("State") or {}).get("Name") != "terminated"]
         if holders:
             self._wait_terminated(firewall_id, holders, deadline, refused)
+        elif time.monotonic() >= deadline:
+            raise refused
         self._call_until_settled("DeleteSecurityGroup", "DependencyViolation", max(0.0, deadline - time.monotonic()),
                                  GroupId=firewall_id)
 
