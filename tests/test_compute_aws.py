@@ -490,6 +490,10 @@ def test_bad_image_name_is_refused_before_any_request(s: cloudorm.Session, clust
         with pytest.raises(ce.InvalidInput) as err:
             s.compute.create_nodes(cluster, [f"{cluster}-1"], {**spec, "image": UBUNTU_1604, "region": "eu-west-1"})
         assert err.value.field == "region"
+        for field, bad in (("node_size", {"size": 2}), ("user_data", {"user_data": b"#cloud-config\n"})):
+            with pytest.raises(ce.InvalidInput) as err:
+                s.compute.create_nodes(cluster, [f"{cluster}-1"], {**spec, "image": "ubuntu-16.04", **bad})
+            assert err.value.field == field
     assert c.total == 0
 
 

@@ -434,6 +434,8 @@ class AwsComputeService:
         if not names:
             return []
         size = spec.get("size") or self.default_size
+        if not isinstance(size, str):
+            raise ce.InvalidInput("node_size", f"must be an EC2 instance type ('t3.micro'), not {size!r}")
         image = spec.get("image") or self.default_image
         region = spec.get("region")
         if region not in (None, self.region):
@@ -444,6 +446,8 @@ class AwsComputeService:
         user_data: str | None = spec.get("user_data")
         hidden: tuple[str, ...] = ()
         if user_data is not None:
+            if not isinstance(user_data, str):
+                raise ce.InvalidInput("user_data", f"must be cloud-init text (str), not {type(user_data).__name__}")
             if len(user_data.encode()) > USER_DATA_LIMIT:
                 raise ce.InvalidInput("user_data", f"is {len(user_data.encode())} bytes; EC2 takes at most "
                                                    f"{USER_DATA_LIMIT}")
