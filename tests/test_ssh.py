@@ -162,6 +162,10 @@ def test_known_hosts_pin_replace_forget_ports_and_ssh_keygen_reads_it(tmp_path: 
     assert known.lookup("10.0.0.5") == [] and known.lookup("10.0.0.6", 2222)
     with pytest.raises(InvalidInput, match="public_key"):
         known.pin("10.0.0.7", "ssh-ed25519 not-base64!")
+    for host in ("10.0.0.8 10.0.0.9", "a,b", "*", ""):  # would write a pattern or a broken line
+        with pytest.raises(InvalidInput, match="host"):
+            known.pin(host, first.public_key)
+    assert KnownHosts(path).lookup("10.0.0.6", 2222)
 
 
 # ----------------------------------------------------------------------------------------------- host keys
@@ -429,6 +433,8 @@ def test_bad_input_is_refused_before_connecting(user_key: KeyPair) -> None:
         sh.wait_ready(float("nan"))
     with pytest.raises(InvalidInput, match="port"):
         SSHShell("h", user="root", key=user_key, known_hosts=None, port=0)
+    with pytest.raises(InvalidInput, match="host"):
+        SSHShell("10.0.0.1 -oProxyCommand=x", user="root", key=user_key, known_hosts=None)
     with pytest.raises(InvalidInput, match="connect_timeout"):
         SSHShell("h", user="root", key=user_key, known_hosts=None, connect_timeout="10")  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="known_hosts"):  # a path where a KnownHosts belongs
@@ -705,6 +711,8 @@ def test_cloud_config_round_trips_and_keeps_the_key_out_of_logs(caplog: pytest.L
     logging.getLogger("cloudorm.compute.ssh").debug("user data: %s", text)
     logging.getLogger("paramiko.transport").debug("line %s", body_line)
     assert caplog.records and all(body_line not in r.getMessage() for r in caplog.records)
+    with pytest.raises(InvalidInput, match="public_key"):
+        cloud_config(host_key, ["not a key"])
     with pytest.raises(InvalidInput, match="ed25519"):
         cloud_config(KeyPair.from_private(subprocess.run(
             ["sh", "-c", "d=$(mktemp -d) && ssh-keygen -q -t ecdsa -N '' -f $d/k && cat $d/k && rm -r $d"],

@@ -53,8 +53,14 @@ _warned_lock = threading.Lock()
 _warned: set[str] = set()
 
 
+_HOST = re.compile(r"[^\s,*?!\[\]|#@]+\Z")  # a name or address: nothing a known_hosts pattern or field means
+
+
 def _host_entry(host: str, port: int) -> str:
-    """The known_hosts name of ``host:port``: ``host`` for port 22, ``[host]:port`` otherwise (as OpenSSH)."""
+    """The known_hosts name of ``host:port``: ``host`` for port 22, ``[host]:port`` otherwise (as OpenSSH);
+    ``InvalidInput`` for what is no host name or address."""
+    if not isinstance(host, str) or not _HOST.match(host):
+        raise InvalidInput("host", f"must be a host name or address, not {host!r}")
     return host if port == 22 else f"[{host}]:{port}"
 
 
@@ -180,6 +186,8 @@ def cloud_config(host_key: KeyPair, authorized_keys: Iterable[str] = ()) -> str:
         f"  ed25519_public: {json.dumps(host_key.public_key)}",
     ]
     keys = [k.strip() for k in authorized_keys if k.strip()]
+    for key in keys:
+        public_key_blob(key)  # an OpenSSH public key line, or InvalidInput
     if keys:
         lines.append("ssh_authorized_keys:")
         lines.extend(f"  - {json.dumps(k)}" for k in keys)
@@ -224,8 +232,7 @@ class SSHShell:
                  known_hosts: KnownHosts | None, port: int = 22, ssh_config: str | os.PathLike[str] | None = None,
                  connect_timeout: float = 10.0, max_sessions: int = 8) -> None:
         require_package("paramiko")
-        if not host or not isinstance(host, str):
-            raise InvalidInput("host", f"must be a host name or address, not {host!r}")
+        _host_entry(host, 22)  # checks the name
         if user is not None and not (isinstance(user, str) and _LOGIN.match(user)):
             raise InvalidInput("user", f"must be a login name (or None for ssh_config's or the default), not {user!r}")
         if not (isinstance(default_user, str) and _LOGIN.match(default_user)):
