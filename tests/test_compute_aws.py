@@ -471,8 +471,6 @@ def test_default_user(s: cloudorm.Session) -> None:
     with fresh.count_requests() as c, ThreadPoolExecutor(8) as pool:
         users = list(pool.map(fresh.compute.default_user, ["ami-1e749f67"] * 8))
     assert users == ["ubuntu"] * 8 and c.by_operation == {"ec2.DescribeImages": 1}
-    # an image EC2 no longer has (deregistered since the node was made) does not keep anyone off the node
-    assert compute.default_user("ami-0000000000000000f") == "ubuntu"
 
 
 def test_bad_image_name_is_refused_before_any_request(s: cloudorm.Session, cluster: str) -> None:
@@ -534,6 +532,9 @@ def test_errors_are_mapped(s: cloudorm.Session, cluster: str, key: KeyPair, ami_
         s.compute.create_nodes(other, [f"{other}-1"], {**spec, "firewall_id": None})
     assert c["ec2.CreateSecurityGroup"] == 1 and c["ec2.DeleteSecurityGroup"] == 1
     assert s.compute.find_firewall(other) is None
+    with pytest.raises(ce.NotFound) as err:
+        s.compute.default_user("ami-0000000000000000f")
+    assert err.value.code == "InvalidAMIID.NotFound"
 
     missing = "i-0123456789abcdef0"
     with pytest.raises(ce.NotFound) as err:

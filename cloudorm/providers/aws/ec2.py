@@ -192,8 +192,8 @@ class AwsComputeService:
 
     def default_user(self, image: str) -> str:
         """The login user of instances made from ``image``: ``ubuntu`` for Ubuntu, ``ec2-user`` for Amazon Linux,
-        ``admin`` for Debian, else ``ubuntu``. An ``ami-…`` id is looked up (DescribeImages) to know which; one EC2 no
-        longer has (deregistered since its instances were made) gives ``ubuntu``: pass ``user=`` for another."""
+        ``admin`` for Debian, else ``ubuntu``. An ``ami-…`` id is looked up (DescribeImages) to know which
+        (``NotFound`` when the region has no such image)."""
         kind = self._image_kind(image)
         if kind is None:
             name = self._image_name(image)
@@ -216,16 +216,15 @@ class AwsComputeService:
 
     def _image_name(self, ami: str) -> str:
         """The name and description of an AMI, looked up once (nodes connecting in parallel wait for the one
-        DescribeImages); empty when EC2 no longer has the image."""
+        DescribeImages); ``NotFound`` when the region has no such image."""
         with self._image_lock:
             known = self._image_names.get(ami)
             if known is None:
-                try:
-                    images = self._call("DescribeImages", ImageIds=[ami]).get("Images") or []
-                except ce.NotFound:  # InvalidAMIID.NotFound: deregistered, or never there
-                    images = []
-                known = self._image_names[ami] = (
-                    f"{images[0].get('Name') or ''} {images[0].get('Description') or ''}" if images else "")
+                images = self._call("DescribeImages", ImageIds=[ami]).get("Images") or []
+                if not images:
+                    raise ce.NotFound(f"image {ami!r} does not exist in {self.region}", provider=self.provider,
+                                      operation="DescribeImages")
+                known = self._image_names[ami] = f"{images[0].get('Name') or ''} {images[0].get('Description') or ''}"
         return known
 
     def _architecture(self, size: str) -> str:
