@@ -458,8 +458,9 @@ def test_names() -> None:
 def test_bootstrap_settings(tmp_path: Path) -> None:
     req = tmp_path / "requirements.txt"
     req.write_text("six\n")
-    b = Bootstrap.of("python3.12", req, [tmp_path], ["echo hi"])
+    b = Bootstrap.of("python3.12", req, [tmp_path], (c for c in ["echo hi"]))  # (a generator is read once)
     assert b.requirements_file == req and b.files == ((tmp_path, tmp_path.name),) and b.has_requirements
+    assert b.setup == ("echo hi",)
     env = b.environment("c", "c-1; x")
     assert "export CLOUDORM_NODE='c-1; x'" in env and '.cloudorm/venv/bin:$PATH' in env
 

@@ -118,9 +118,10 @@ def check_setup(setup: Any) -> tuple[str, ...]:
     """Shell commands, run in order on each node; each must exit 0."""
     if isinstance(setup, str):
         setup = [setup]
-    if not isinstance(setup, Iterable) or not all(isinstance(c, str) and c.strip() for c in setup):
+    commands = tuple(setup) if isinstance(setup, Iterable) else None  # (read once: a generator is welcome too)
+    if commands is None or not all(isinstance(c, str) and c.strip() for c in commands):
         raise InvalidInput("setup", f"must be a list of non-empty shell command strings, not {setup!r}")
-    return tuple(setup)
+    return commands
 
 
 def uploads(files: Iterable[tuple[Path, str]]) -> list[tuple[Path, str]]:

@@ -158,7 +158,8 @@ class Cluster:
         if user is not None and (not isinstance(user, str) or not USER.fullmatch(user)):
             raise InvalidInput("user", f"must be a login name, not {user!r}")
         self.user = user
-        """The login user (None: the image's default, e.g. ``root`` on DigitalOcean, ``ubuntu`` on EC2)."""
+        """The login user (None: the ``User`` of a matching ssh_config ``Host`` block, else the image's default,
+        e.g. ``root`` on DigitalOcean, ``ubuntu`` on EC2)."""
         self.bootstrap = Bootstrap.of(runtime, requirements, files, setup)
         """What every new node gets: files, runtime, requirements, setup commands."""
         self.allow_ssh_from = _check_cidrs(allow_ssh_from)
@@ -281,9 +282,9 @@ class Cluster:
         from cloudorm.compute.ssh import SSHShell
 
         image = record.get("image") or self.image or self._service.default_image
-        user = self.user or self._service.default_user(image)
-        return SSHShell(record["address"], user=user, key=self.key, known_hosts=self._known_hosts(),
-                        ssh_config=self.ssh_config)
+        # an explicit user wins, then ssh_config's User for the address, then the image's default login
+        return SSHShell(record["address"], user=self.user, default_user=self._service.default_user(image),
+                        key=self.key, known_hosts=self._known_hosts(), ssh_config=self.ssh_config)
 
     def _adopt(self, records: Iterable[dict[str, Any]]) -> list[Node]:
         """Node objects for ``records`` (an existing one is kept, with its connection, and updated)."""
@@ -486,6 +487,7 @@ class Cluster:
     def _wait_active(self, ids: Sequence[str], deadline: float) -> list[dict[str, Any]]:
         """Poll ``list_nodes`` until every node of ``ids`` is active with an address; their records."""
         last: dict[str, dict[str, Any]] = {}
+        seconds = deadline - time.monotonic()
 
         def ready() -> list[dict[str, Any]] | None:
             last.clear()
@@ -496,7 +498,7 @@ class Cluster:
             return None
 
         try:
-            return wait_until(ready, timeout=max(0.0, deadline - time.monotonic()),
+            return wait_until(ready, timeout=max(0.0, seconds),
                               what=f"nodes of cluster {self.name!r} becoming active", interval=POLL_INTERVAL,
                               max_interval=POLL_MAX_INTERVAL)
         except Timeout:
@@ -507,7 +509,7 @@ class Cluster:
                     waiting.append(f"{i} (not listed)")
                 elif not (r.get("status") == "active" and r.get("address")):
                     waiting.append(f"{r.get('name')} ({r.get('status')})")
-            raise Timeout(f"nodes of cluster {self.name!r} not active with an address after {self.boot_timeout:g} s: "
+            raise Timeout(f"nodes of cluster {self.name!r} not active with an address after {seconds:.0f} s: "
                           f"{', '.join(waiting)}", provider=self.session.provider) from None
 
     def _bar(self, total: int, what: str) -> contextlib.AbstractContextManager[Progress | None]:
