@@ -253,7 +253,7 @@ def test_authentication_failure_is_immediate(server: SshdHost) -> None:
     started = time.monotonic()
     with pytest.raises(AccessDenied) as denied:
         sh.wait_ready(30)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 10  # at once: not retried until the 30 s deadline
     assert stranger.fingerprint in str(denied.value) and "'root'" in str(denied.value)
 
 
@@ -281,7 +281,7 @@ def test_timeout_names_the_host_and_last_error(user_key: KeyPair) -> None:
     started = time.monotonic()
     with pytest.raises(Timeout) as late:
         sh.wait_ready(1.0)
-    assert time.monotonic() - started < 2.5
+    assert time.monotonic() - started < 5  # the deadline holds
     assert address in str(late.value) and "refused" in str(late.value).lower()
     assert isinstance(late.value.last_error, ConnectionRefusedError)
 
@@ -461,7 +461,7 @@ def test_concurrent_runs_share_one_connection(shell: SSHShell) -> None:
     results: dict[int, tuple[int | None, str, str]] = {}
 
     def one(i: int) -> None:
-        results[i] = shell.run(f"sleep 0.5; echo {i}")
+        results[i] = shell.run(f"sleep 1; echo {i}")
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
     started = time.monotonic()
@@ -469,7 +469,7 @@ def test_concurrent_runs_share_one_connection(shell: SSHShell) -> None:
         t.start()
     for t in threads:
         t.join()
-    assert time.monotonic() - started < 3.5  # in parallel: 8 runs of 0.5 s one after another take 4 s
+    assert time.monotonic() - started < 5  # in parallel: 8 runs of 1 s one after another take 8 s
     assert results == {i: (0, f"{i}\n", "") for i in range(8)}
     assert shell._transport is transport
 
