@@ -118,3 +118,12 @@ def role(session: cloudorm.Session) -> cloudorm.Role:
 
 
 Factory = Callable[..., Any]
+
+
+def running(pid: int) -> bool:
+    """True while process ``pid`` runs (a zombie waiting for a parent that does not reap it has ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"

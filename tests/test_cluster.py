@@ -24,6 +24,7 @@ from cloudorm.compute.names import MAX_CLUSTER_NAME, check_cluster_name, next_na
 from cloudorm.compute.sizes import size_for_price
 from cloudorm.errors import ClusterError, CommandFailed, HostKeyMismatch, InvalidInput, NotFound
 from cloudorm.providers.local.compute import LocalComputeService, node_home
+from tests.conftest import running
 
 
 @pytest.fixture(autouse=True)
@@ -69,15 +70,6 @@ def make_wheel(directory: Path) -> Path:
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny wheel, shared by the module's tests."""
     return make_wheel(tmp_path_factory.mktemp("wheel"))
-
-
-def running(pid: int) -> bool:
-    """True when process ``pid`` exists and is not a zombie (a container's init may not reap orphans)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def local_service(s: cloudorm.Session) -> LocalComputeService:
@@ -246,7 +238,18 @@ def test_failing_setup_destroys_what_save_made(s: cloudorm.Session) -> None:
     svc = local_service(s)
     assert svc.list_nodes(name) == [] and cluster.nodes == []
     assert svc.find_firewall(name) is None and name not in svc.list_clusters()
-    assert "key_id" not in cluster._state()
+    assert "key_id" not in cluster._state() and svc.find_key(f"cloudorm-{name}") is None
+    assert list(cluster.state_path.iterdir()) == []  # a cluster that never came to be leaves no private key behind
+
+
+def test_delete_from_another_machine_removes_the_registered_key(s: cloudorm.Session, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    name = unique("away")
+    s.Cluster(name, size=1, runtime=None, progress=False).save()
+    assert s.compute.find_key(f"cloudorm-{name}") is not None
+    monkeypatch.setenv("CLOUDORM_STATE_DIR", str(tmp_path / "elsewhere"))  # no key id on record here
+    s.Cluster(name).delete()
+    assert s.compute.find_key(f"cloudorm-{name}") is None and s.compute.list_nodes(name) == []
 
 
 def test_local_nodes_install_no_system_packages(s: cloudorm.Session) -> None:

@@ -144,7 +144,7 @@ def test_create_in_batches_of_ten_list_by_tag_and_delete(s: cloudorm.Session, fa
     with pytest.raises(ce.NotFound):
         s.compute.get_node(ids[0])
     assert len(s.compute.list_nodes(cluster)) == 3
-    do(s).delete_tagged(cluster)
+    do(s).delete_cluster_nodes(cluster)
     assert sent(fake, "DELETE", "/v2/droplets")[-1] == {"tag_name": f"cloudorm:{cluster}"}
     assert s.compute.list_nodes(cluster) == []
     assert cluster not in s.compute.list_clusters()  # the tag is left, with no resources
@@ -416,16 +416,16 @@ def test_read_timeout_is_timeout_after_every_attempt() -> None:
     (lambda c: c.list_nodes("a/b"), "name"),
     (lambda c: c.find_firewall("Web"), "name"),
     (lambda c: c.find_firewall(5), "name"),
-    (lambda c: c.create_firewall("ok", [10]), "cidrs"),
-    (lambda c: c.create_firewall("ok", ["10.0.0.0/99"]), "cidrs"),
+    (lambda c: c.create_firewall("ok", [10]), "allow_ssh_from"),
+    (lambda c: c.create_firewall("ok", ["10.0.0.0/99"]), "allow_ssh_from"),
     (lambda c: c.get_node("droplet-1"), "node_id"),
     (lambda c: c.delete_nodes(["1", "x"]), "node_id"),
     (lambda c: c.reboot_node("0"), "node_id"),
     (lambda c: c.import_key("k", "not a key"), "public_key"),
     (lambda c: c.import_key("", KeyPair.generate().public_key), "name"),
     (lambda c: c.delete_key("k1"), "key_id"),
-    (lambda c: c.create_firewall("ok", []), "cidrs"),
-    (lambda c: c.create_firewall("ok", ["everywhere"]), "cidrs"),
+    (lambda c: c.create_firewall("ok", []), "allow_ssh_from"),
+    (lambda c: c.create_firewall("ok", ["everywhere"]), "allow_ssh_from"),
     (lambda c: c.delete_firewall("fw-1"), "firewall_id"),
 ])
 def test_bad_input_sends_nothing(s: cloudorm.Session, call: Any, field: str) -> None:

@@ -26,6 +26,7 @@ from cloudorm.errors import CloudError, InvalidInput
 from cloudorm.providers.local.functions import LocalFunctionService
 from cloudorm.providers.local.runtime import Interpreter, choose_interpreter, pool
 from cloudorm.waiting import wait_until
+from tests.conftest import running
 
 
 def make_zip(files: dict[str, str | bytes]) -> bytes:
@@ -65,15 +66,6 @@ def deploy(s: cloudorm.Session, role: str) -> Iterator[Any]:
     yield make
     for name in made:
         s.serverless.delete_function(name)
-
-
-def running(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie waiting for a parent that does not reap it has ended)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def invoke(s: cloudorm.Session, name: str, event: Any = None, wait: bool = True) -> dict[str, Any]:

@@ -10,7 +10,6 @@ to a running cluster from another process or another day.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import os
 import re
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from cloudorm.cache import state_dir
 from cloudorm.compute.bootstrap import Bootstrap
 from cloudorm.compute.keys import KeyPair
-from cloudorm.compute.names import check_cluster_name, next_names
+from cloudorm.compute.names import check_cidrs, check_cluster_name, next_names
 from cloudorm.compute.node import Node, check_command, check_environment, check_local_file, check_remote, check_timeout
 from cloudorm.compute.shell import CommandResult, CommandResults, Shell
 from cloudorm.compute.sizes import size_for_price
@@ -73,20 +72,7 @@ def _check_price(price: Any) -> float | None:
 def _check_cidrs(cidrs: Any) -> tuple[str, ...] | None:
     if cidrs is None:
         return None
-    if isinstance(cidrs, str):
-        cidrs = [cidrs]
-    if not isinstance(cidrs, Iterable):
-        raise InvalidInput("allow_ssh_from", f"must be a list of CIDRs, not {type(cidrs).__name__}")
-    out = []
-    for cidr in cidrs:
-        try:
-            out.append(str(ipaddress.ip_network(cidr, strict=False)))
-        except (TypeError, ValueError) as e:
-            raise InvalidInput("allow_ssh_from", f"{cidr!r} is not a CIDR: {e}") from None
-    if not out:
-        raise InvalidInput("allow_ssh_from", "an empty list would let no one reach the nodes; give None to leave "
-                                             "SSH open as the provider does by default")
-    return tuple(out)
+    return check_cidrs([cidrs] if isinstance(cidrs, str) else cidrs)  # one CIDR may be given as a string
 
 
 def _check_key(key: Any) -> KeyPair | None:
@@ -281,10 +267,19 @@ class Cluster:
             raise CloudError(f"node {record.get('name')!r} has no address yet (status {record.get('status')!r})")
         from cloudorm.compute.ssh import SSHShell
 
-        image = record.get("image") or self.image or self._service.default_image
         # an explicit user wins, then ssh_config's User for the address, then the image's default login
-        return SSHShell(record["address"], user=self.user, default_user=self._service.default_user(image),
+        default_user = self._image_user(record) if self.user is None else self.user
+        return SSHShell(record["address"], user=self.user, default_user=default_user,
                         key=self.key, known_hosts=self._known_hosts(), ssh_config=self.ssh_config)
+
+    def _image_user(self, record: dict[str, Any]) -> str:
+        """The default login of the node's image (``InvalidInput`` asking for ``user=`` when it cannot be told)."""
+        image = record.get("image") or self.image or self._service.default_image
+        try:
+            return self._service.default_user(image)
+        except NotFound as e:
+            raise InvalidInput("user", f"the login user of node {record.get('name')!r} cannot be told: its image "
+                                       f"{image!r} is gone ({e.message}); give the cluster user=") from None
 
     def _adopt(self, records: Iterable[dict[str, Any]]) -> list[Node]:
         """Node objects for ``records`` (an existing one is kept, with its connection, and updated)."""
@@ -540,10 +535,12 @@ class Cluster:
                 made["key"] = str(key["id"])
             if key.get("created") or key.get("name") == f"cloudorm-{self.name}":  # ours: delete() removes it
                 self._set_state(key_id=str(key["id"]))
-            firewall = None
-            if self.allow_ssh_from is not None:
-                firewall = svc.find_firewall(self.name)
-                if firewall is None:
+            firewall = svc.find_firewall(self.name)
+            if firewall is None:
+                # none before this call: one made now goes on failure, also one the provider makes itself in
+                # create_nodes (EC2's cluster group, open on port 22, when no allow_ssh_from is given)
+                made["firewall"] = ""
+                if self.allow_ssh_from is not None:
                     firewall = made["firewall"] = svc.create_firewall(self.name, self.allow_ssh_from)
             host_key = user_data = None
             if self.host_keys == "strict" and svc.accepts_host_keys:
@@ -606,16 +603,31 @@ class Cluster:
         self._nodes = [n for n in self._nodes or [] if n.id not in ids]
         if "firewall" in made:
             try:
-                self._service.delete_firewall(made["firewall"])
+                firewall = made["firewall"] or self._service.find_firewall(self.name)
+                if firewall:
+                    self._service.delete_firewall(firewall)
             except Exception as e:
-                problems.append(f"deleting firewall {made['firewall']}: {_describe(e)}")
+                problems.append(f"deleting firewall {made['firewall'] or 'cloudorm-' + self.name}: {_describe(e)}")
         if "key" in made:
             try:
                 self._service.delete_key(made["key"])
                 self._set_state(key_id=None)
             except Exception as e:
                 problems.append(f"deleting key {made['key']}: {_describe(e)}")
+        if not before and not self._nodes and not problems and ("key" in made or self._given_key is not None):
+            self._forget_state()  # a cluster that never came to be leaves no key or known hosts behind
         return f" (cleanup incomplete: {'; '.join(problems)})" if problems else ""
+
+    def _forget_state(self) -> None:
+        """Remove the cluster's files from the state directory (its key, known hosts and registered key id)."""
+        directory = self.state_path
+        for name in ("known_hosts", "id_ed25519", "id_ed25519.pub", "cluster.json"):
+            (directory / name).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            directory.rmdir()
+        with self._lock:
+            self._key = self._given_key
+            self._known = None
 
     def remove_node(self, node: Node | str) -> None:
         """Destroy one node (a Node, its name or its id) and forget its host key."""
@@ -629,9 +641,9 @@ class Cluster:
         """Destroy the nodes, the firewall and the key this cluster registered, and its files in the state
         directory (``NotFound`` when there was nothing, unless ``missing_ok``)."""
         svc = self._service
-        records = svc.list_nodes(self.name)
+        records = svc.list_nodes(self.name)  # (their addresses: the host keys to forget)
         if records:
-            svc.delete_nodes([str(r["id"]) for r in records])
+            svc.delete_cluster_nodes(self.name)
         for node in self._nodes or []:
             node.close()
         for record in records:
@@ -640,18 +652,13 @@ class Cluster:
         if firewall is not None:
             svc.delete_firewall(firewall)
         key_id = self._state().get("key_id")
+        if not key_id:  # made on another machine: the name says cloudorm registered it for this cluster
+            key_id = (svc.find_key(f"cloudorm-{self.name}") or {}).get("id")
         if key_id:
             with contextlib.suppress(NotFound):
                 svc.delete_key(key_id)
         self._nodes = []
-        directory = self.state_path
-        for name in ("known_hosts", "id_ed25519", "id_ed25519.pub", "cluster.json"):
-            (directory / name).unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            directory.rmdir()
-        with self._lock:
-            self._key = self._given_key
-            self._known = None
+        self._forget_state()
         if not (records or firewall or key_id or missing_ok):
             raise NotFound(f"cluster {self.name!r} does not exist", provider=self.session.provider)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -22,6 +23,26 @@ def check_cluster_name(name: Any) -> str:
                                    f"starting with a letter (it prefixes the nodes' host names, which may be at "
                                    f"most 63 characters), not {name!r}")
     return name
+
+
+def check_cidrs(cidrs: Any) -> tuple[str, ...]:
+    """The address ranges allowed to reach SSH, normalised (``"203.0.113.7/32"``): a list of IPv4/IPv6 CIDRs or
+    addresses, at least one; else ``InvalidInput("allow_ssh_from", ...)``."""
+    if isinstance(cidrs, (str, bytes)) or not isinstance(cidrs, Iterable):
+        raise InvalidInput("allow_ssh_from", f"must be a list of CIDRs (['203.0.113.0/24']), not {cidrs!r}")
+    out = []
+    for cidr in cidrs:
+        try:
+            if not isinstance(cidr, str):
+                raise TypeError(cidr)
+            out.append(str(ipaddress.ip_network(cidr.strip(), strict=False)))
+        except (TypeError, ValueError):
+            raise InvalidInput("allow_ssh_from", f"{cidr!r} is not an IPv4 or IPv6 address or CIDR "
+                                                 "('203.0.113.0/24')") from None
+    if not out:
+        raise InvalidInput("allow_ssh_from", "an empty list would let no one reach the nodes; give None to leave SSH "
+                                             "open as the provider does by default")
+    return tuple(dict.fromkeys(out))
 
 
 def node_number(cluster: str, node_name: str) -> int | None:

@@ -433,6 +433,9 @@ class ComputeService(Protocol):
     def delete_key(self, key_id: str) -> None:
         """Remove a registered key."""
 
+    def find_key(self, name: str) -> Wire | None:
+        """The key registered under ``name`` (``created`` False), or None."""
+
     def create_firewall(self, cluster: str, cidrs: Sequence[str]) -> str:
         """Allow SSH (tcp/22) from ``cidrs`` to the cluster's nodes, outbound everything; returns its id."""
 
@@ -458,6 +461,10 @@ class ComputeService(Protocol):
 
     def delete_nodes(self, node_ids: Sequence[str]) -> None:
         """Destroy nodes by id (already gone ones are no error)."""
+
+    def delete_cluster_nodes(self, cluster: str) -> None:
+        """Destroy every node tagged for ``cluster``, in as few requests as the provider allows (DigitalOcean: one
+        delete by tag, which also takes nodes a concurrent create just made)."""
 
     def reboot_node(self, node_id: str) -> None:
         """Reboot a node (a provider action; returns once it was accepted)."""

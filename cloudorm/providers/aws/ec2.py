@@ -22,6 +22,7 @@ from botocore import exceptions as bx
 from botocore import xform_name
 
 from cloudorm import errors as ce
+from cloudorm.compute.names import check_cidrs
 from cloudorm.credentials import protect
 from cloudorm.providers.aws.clients import ClientFactory
 from cloudorm.providers.aws.errors import map_error
@@ -75,18 +76,7 @@ def group_name(cluster: str) -> str:
 
 def _networks(cidrs: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     """Parse ``cidrs`` (``InvalidInput("allow_ssh_from", ...)`` naming a bad one); at least one is needed."""
-    if isinstance(cidrs, str):
-        raise ce.InvalidInput("allow_ssh_from", "must be a list of CIDRs, not one string")
-    out = []
-    for cidr in cidrs:
-        try:
-            out.append(ipaddress.ip_network(cidr, strict=False))
-        except (TypeError, ValueError):
-            raise ce.InvalidInput("allow_ssh_from", f"{cidr!r} is not an IPv4 or IPv6 CIDR (e.g. "
-                                                    "'203.0.113.0/24')") from None
-    if not out:
-        raise ce.InvalidInput("allow_ssh_from", "at least one CIDR is needed, or no one could reach the nodes")
-    return out
+    return [ipaddress.ip_network(cidr) for cidr in check_cidrs(cidrs)]
 
 
 def _user_data_secrets(user_data: str) -> tuple[str, ...]:
@@ -314,6 +304,21 @@ class AwsComputeService:
                 self._key_names[key_id] = name
         return name
 
+    def find_key(self, name: str) -> Wire | None:
+        """The key pair named ``name`` (DescribeKeyPairs), or None."""
+        if not isinstance(name, str) or not name.strip():
+            raise ce.InvalidInput("name", f"{name!r} is not a key pair name")
+        try:
+            found = self._call("DescribeKeyPairs", KeyNames=[name]).get("KeyPairs") or []
+        except ce.NotFound:
+            return None
+        if not found:
+            return None
+        key = found[0]
+        with self._lock:
+            self._key_names[key["KeyPairId"]] = name
+        return {"id": key["KeyPairId"], "name": name, "fingerprint": key.get("KeyFingerprint"), "created": False}
+
     def delete_key(self, key_id: str) -> None:
         """DeleteKeyPair by name, looked up by id first (EC2 answers success for a missing name; some emulators
         ignore ``KeyPairId``): a missing key is ``NotFound``."""
@@ -526,6 +531,12 @@ class AwsComputeService:
                     Filters=[{"Name": "instance-id", "Values": chunk}])]
                 if known:
                     self._call("TerminateInstances", InstanceIds=known)
+
+    def delete_cluster_nodes(self, cluster: str) -> None:
+        """TerminateInstances of every instance tagged for ``cluster`` (EC2 deletes by id only: listed first)."""
+        ids = [str(r["id"]) for r in self.list_nodes(cluster)]
+        if ids:
+            self.delete_nodes(ids)
 
     def reboot_node(self, node_id: str) -> None:
         """RebootInstances (returns once EC2 accepted it)."""

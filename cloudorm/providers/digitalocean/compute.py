@@ -24,7 +24,7 @@ from azure.core.pipeline.policies import RetryPolicy, SansIOHTTPPolicy
 
 from cloudorm import errors as ce
 from cloudorm.compute.keys import md5_fingerprint, public_key_blob
-from cloudorm.compute.names import CLUSTER_NAME, check_cluster_name
+from cloudorm.compute.names import CLUSTER_NAME, check_cidrs, check_cluster_name
 from cloudorm.credentials import redact
 
 if TYPE_CHECKING:
@@ -64,17 +64,6 @@ _PATH_ID = re.compile(r"^([0-9]+|[0-9a-f]{8}-[0-9a-f-]{27}|[0-9a-f]{2}(:|%3A)[0-
 def cluster_tag(cluster: str) -> str:
     """The tag of ``cluster``'s droplets (``InvalidInput`` unless ``cluster`` is a valid cluster name)."""
     return TAG_PREFIX + check_cluster_name(cluster)
-
-
-def _check_cidr(value: Any) -> str:
-    try:
-        if not isinstance(value, str):
-            raise TypeError(value)
-        ipaddress.ip_network(value, strict=False)
-    except (TypeError, ValueError):
-        raise ce.InvalidInput("cidrs", f"{value!r} is not an IPv4 or IPv6 address or CIDR ('203.0.113.0/24')"
-                              ) from None
-    return value
 
 
 def _check(field: str, value: Any, pattern: re.Pattern[str], what: str) -> str:
@@ -338,6 +327,15 @@ class DigitalOceanComputeService:
             return _key_record(body["ssh_key"], created=False)
         return _key_record(body["ssh_key"], created=True)
 
+    def find_key(self, name: str) -> Wire | None:
+        """The key registered under ``name`` (all pages of the account's keys read), or None."""
+        if not isinstance(name, str) or not name.strip():
+            raise ce.InvalidInput("name", f"{name!r} is not a key name")
+        for key in self._pages("GET /v2/account/keys", self.client.ssh_keys.list, "ssh_keys"):
+            if key.get("name") == name:
+                return _key_record(key, created=False)
+        return None
+
     def delete_key(self, key_id: str) -> None:
         """Remove a registered key (``NotFound`` if it is not there)."""
         _check("key_id", key_id, _ID, "an SSH key id")
@@ -348,9 +346,7 @@ class DigitalOceanComputeService:
     def create_firewall(self, cluster: str, cidrs: Sequence[str]) -> str:
         """A firewall for the cluster's tag: SSH in from ``cidrs``, everything out; returns its id."""
         tag = cluster_tag(cluster)
-        if isinstance(cidrs, str) or not cidrs:
-            raise ce.InvalidInput("cidrs", "give at least one address range (e.g. ['203.0.113.0/24'])")
-        sources = [_check_cidr(cidr) for cidr in cidrs]
+        sources = list(check_cidrs(cidrs))
         everywhere = {"addresses": ["0.0.0.0/0", "::/0"]}
         body = {
             "name": NAME_PREFIX + cluster,
@@ -448,7 +444,7 @@ class DigitalOceanComputeService:
         for droplet_id in ids:
             self._call("DELETE /v2/droplets/{id}", self.client.droplets.destroy, droplet_id, ok=(404,))
 
-    def delete_tagged(self, cluster: str) -> None:
+    def delete_cluster_nodes(self, cluster: str) -> None:
         """Destroy every droplet tagged for ``cluster`` in one request (DigitalOcean's delete by tag)."""
         self._call("DELETE /v2/droplets", self.client.droplets.destroy_by_tag, tag_name=cluster_tag(cluster),
                    ok=(404,))

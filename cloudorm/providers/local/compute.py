@@ -119,6 +119,13 @@ class LocalComputeService:
             _STATE.keys[key["id"]] = key
         return {**key, "created": True}
 
+    def find_key(self, name: str) -> Wire | None:
+        """The key recorded under ``name``, or None."""
+        self._count("FindKey")
+        with _STATE.lock:
+            found = next((k for k in _STATE.keys.values() if k["name"] == name), None)
+        return None if found is None else {**found, "created": False}
+
     def delete_key(self, key_id: str) -> None:
         """Forget a recorded key."""
         self._count("DeleteKey")
@@ -197,6 +204,13 @@ class LocalComputeService:
                 record = _STATE.nodes.pop(node_id, None)
             if record is not None:
                 shutil.rmtree(node_home(record), ignore_errors=True)
+
+    def delete_cluster_nodes(self, cluster: str) -> None:
+        """Remove every node of ``cluster`` and its directory."""
+        self._count("DeleteClusterNodes")
+        with _STATE.lock:
+            ids = [i for i, r in _STATE.nodes.items() if r.get("cluster") == cluster]
+        self.delete_nodes(ids)
 
     def reboot_node(self, node_id: str) -> None:
         """Record a reboot (nothing runs between commands of a local node, so there is nothing to restart)."""
