@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 import cloudorm
+from cloudorm.providers.local.server import start_server
 from cloudorm.testing import Dynalite
 
 FAKE_CREDS = {"aws_access_key_id": "AKIAFAKEKEYID0001234", "aws_secret_access_key": "fake-secret-never-shown-0001",
@@ -23,10 +23,8 @@ REQUIRE_DYNALITE = os.environ.get("CLOUDORM_REQUIRE_DYNALITE") == "1"
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
     """A moto server in this process, shared by the tests of the session."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    server, url = start_server()  # (a bounded wait: a server thread that died fails the tests instead of hanging)
+    yield url
     server.stop()
 
 

@@ -7,12 +7,15 @@ import logging
 import threading
 from typing import Any
 
-from cloudorm.errors import CloudError
+from cloudorm.errors import CloudError, Timeout
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _server: Any = None
 _url: str | None = None
+
+START_TIMEOUT = 60.0
+"""Seconds a moto server may take to start serving."""
 
 
 def _quiet() -> None:
@@ -39,7 +42,13 @@ def start_server(host: str = "127.0.0.1", port: int = 0) -> tuple[Any, str]:
     _quiet()
     _load_aws_managed_policies()
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-    server.start()
+    # moto's start() waits without a limit for its serving thread: a thread that died would hang us forever
+    starter = threading.Thread(target=server.start, name="cloudorm-moto-start", daemon=True)
+    starter.start()
+    starter.join(START_TIMEOUT)
+    if starter.is_alive():
+        raise Timeout(f"the local cloud's moto server on {host}:{port or 'a free port'} did not start within "
+                      f"{START_TIMEOUT:g} s")
     bound_host, bound_port = server.get_host_and_port()
     return server, f"http://{bound_host}:{bound_port}"
 
