@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import boto3
+import botocore.exceptions as bx
 import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError
@@ -16,6 +17,20 @@ from cloudorm.counting import RequestHub
 from cloudorm.credentials import KeyCredentials
 from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.base import Options
+
+
+def refuse_resend(caught_exception: BaseException | None = None, **_: Any) -> None:
+    """botocore's ``needs-retry`` hook for a call that must not be sent twice: once the request may have reached the
+    service (the connection closed or no answer came in time) botocore does not send it again; the caller decides
+    (see ``may_have_applied``)."""
+    if isinstance(caught_exception, bx.HTTPClientError):
+        raise caught_exception
+
+
+def may_have_applied(exc: BaseException) -> bool:
+    """Whether a failed call may still have been applied by the service: it was sent but no answer came back."""
+    return isinstance(exc, bx.HTTPClientError)
+
 
 RegionalEndpoints = Callable[[str], Mapping[str, str]]
 """A provider's own endpoint per service in a region (Wasabi's ``s3.{region}.wasabisys.com``)."""
@@ -106,6 +121,11 @@ class ClientFactory:
                 for (made, _), client in self._clients.items():
                     if made == service:
                         client.meta.events.register(full, handler, unique_id=f"cloudorm:{full}:{name}")
+
+    def no_resend(self, service: str, operations: tuple[str, ...]) -> None:
+        """Never let botocore re-send ``operations`` of ``service`` whose request may have reached the service:
+        the one place non-idempotent calls are kept from running twice (callers reconcile instead)."""
+        self.hook("needs-retry", service, operations, refuse_resend)
 
     def close(self) -> None:
         """Close every client's connections and forget the clients (new ones are made on next use)."""

@@ -69,13 +69,6 @@ def _source_arn(condition: Any) -> str | None:
     return None
 
 
-def _no_resend(caught_exception: BaseException | None = None, **_: Any) -> None:
-    """botocore's ``needs-retry`` hook for Invoke: once the request may have reached Lambda (the connection closed
-    or no answer came in time) it is not sent again, since a retry would run the function again."""
-    if isinstance(caught_exception, bx.HTTPClientError):
-        raise caught_exception
-
-
 class AwsFunctionService:
     """``FunctionService`` over botocore's Lambda client."""
 
@@ -88,7 +81,7 @@ class AwsFunctionService:
         """Values never shown in error messages."""
         self._lock = threading.Lock()
         clients.hook("before-parse", "lambda", None, self._protect_response)
-        clients.hook("needs-retry", "lambda", ("Invoke",), _no_resend)
+        clients.no_resend("lambda", ("Invoke",))  # a retry would run the function again
 
     # ------------------------------------------------------------------------------------------------ plumbing
 
