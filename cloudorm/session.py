@@ -11,6 +11,7 @@ from typing import Any, TypeVar, overload
 
 from cloudorm.compute.cluster import Cluster as ClusterEntity
 from cloudorm.compute.keys import KeyPair
+from cloudorm.compute.names import MAX_NODES
 from cloudorm.counting import RequestCounter
 from cloudorm.errors import InvalidInput
 from cloudorm.iam.group import Group as GroupEntity
@@ -295,14 +296,15 @@ class Session:
                 files: Iterable[Any] = (), setup: Iterable[str] = (), allow_ssh_from: Iterable[str] | None = None,
                 host_keys: str = "strict", ssh_config: str | os.PathLike[str] | None = None,
                 max_parallel: int = 16, boot_timeout: float = 600.0, progress: bool | None = None,
-                monitoring: bool = False) -> ClusterEntity:
+                monitoring: bool = False, max_nodes: int = MAX_NODES) -> ClusterEntity:
         """A cluster of ``size`` identical nodes: ``s.Cluster("workers", size=3, price_per_node=20,
-        requirements=["numpy"], setup=["echo ready"]).save()``; an existing one by name (``refresh()`` attaches)."""
+        requirements=["numpy"], setup=["echo ready"]).save()``; an existing one by name (``refresh()`` attaches).
+        ``size`` (and ``add_node``) may not take it above ``max_nodes`` (1000 unless raised explicitly)."""
         return ClusterEntity(self, name, size, node_size=node_size, price_per_node=price_per_node, image=image,
                              region=region, ssh_key=ssh_key, user=user, runtime=runtime, requirements=requirements,
                              files=files, setup=setup, allow_ssh_from=allow_ssh_from, host_keys=host_keys,
                              ssh_config=ssh_config, max_parallel=max_parallel, boot_timeout=boot_timeout,
-                             progress=progress, monitoring=monitoring)
+                             progress=progress, monitoring=monitoring, max_nodes=max_nodes)
 
     def clusters(self) -> Listing[ClusterEntity]:
         """Every cluster cloudorm made on this account (found by its nodes' tag), lazily."""

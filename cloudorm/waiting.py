@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from cloudorm.checks import check_seconds
 from cloudorm.errors import Timeout
 
 T = TypeVar("T")
@@ -20,7 +21,8 @@ def backoff(attempt: int, base: float = 0.05, cap: float = 2.0) -> float:
 def wait_until(check: Callable[[], T | None], *, timeout: float, what: str,
                interval: float = 0.05, max_interval: float = 2.0) -> T:
     """Call ``check`` until it returns something other than None/False; ``Timeout`` naming ``what`` after
-    ``timeout`` seconds."""
+    ``timeout`` seconds (0: look once; a negative, infinite or NaN timeout is ``InvalidInput``)."""
+    timeout = check_seconds("timeout", timeout, zero=True)
     deadline = time.monotonic() + timeout
     delay = interval
     while True:

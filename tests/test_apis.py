@@ -144,6 +144,23 @@ def test_bad_input_is_refused_before_any_request(session: cloudorm.Session, case
     assert c.total == 0
 
 
+def test_lone_surrogates_are_refused_before_any_request(session: cloudorm.Session) -> None:
+    fn = session.Function("some-function")
+    attempts = [
+        (lambda: session.Api("a\udc80", function=fn), "name"),
+        (lambda: session.Api("a", function=fn, description="caf\udc80"), "description"),
+        (lambda: session.Api("a", function=fn, plan_name="p\udc80"), "plan_name"),
+        (lambda: session.Api("a", function=fn).create_key("k\udc80"), "name"),
+        (lambda: session.Api("a", function=fn).create_key("k", description="\udc80"), "description"),
+    ]
+    with session.count_requests() as c:
+        for attempt, field in attempts:
+            with pytest.raises(InvalidInput) as e:
+                attempt()
+            assert e.value.field == field and field in str(e.value)
+    assert c.total == 0
+
+
 def test_valid_routes_are_normalised(session: cloudorm.Session) -> None:
     fn = session.Function("some-function")
     with session.count_requests() as c:

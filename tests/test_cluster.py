@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 
 import cloudorm
+from cloudorm.cache import cache_dir, state_dir
 from cloudorm.compute.bootstrap import ENV_FILE, Bootstrap, runtime_script
-from cloudorm.compute.names import MAX_CLUSTER_NAME, check_cluster_name, next_names, node_number
+from cloudorm.compute.names import MAX_CLUSTER_NAME, MAX_NODES, check_cluster_name, next_names, node_number
 from cloudorm.compute.sizes import size_for_price
 from cloudorm.errors import ClusterError, CommandFailed, HostKeyMismatch, InvalidInput, NotFound
 from cloudorm.providers.local.compute import LocalComputeService, node_home
@@ -380,7 +381,9 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"size": 0}, "size"), ({"size": True}, "size"), ({"size": "3"}, "size"),
     ({"node_size": "s-1vcpu-1gb", "price_per_node": 10}, "node_size"), ({"price_per_node": 0}, "price_per_node"),
     ({"price_per_node": "cheap"}, "price_per_node"), ({"node_size": ""}, "node_size"), ({"image": 5}, "image"),
-    ({"region": ""}, "region"), ({"ssh_key": "/nonexistent/key"}, "ssh_key"), ({"ssh_key": 42}, "ssh_key"),
+    ({"region": ""}, "region"), ({"region": "../.."}, "region"), ({"region": "a/b"}, "region"),
+    ({"region": "nyc3\0"}, "region"), ({"region": ".."}, "region"), ({"ssh_key": "/nonexistent/key"}, "ssh_key"),
+    ({"ssh_key": 42}, "ssh_key"),
     ({"user": "root; rm -rf /"}, "user"), ({"runtime": "python2"}, "runtime"), ({"runtime": "ruby"}, "runtime"),
     ({"requirements": ["six", "not a requirement!!"]}, "requirements"), ({"requirements": [3]}, "requirements"),
     ({"requirements": "/nonexistent/requirements.txt"}, "requirements"),
@@ -390,7 +393,10 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"allow_ssh_from": []}, "allow_ssh_from"), ({"host_keys": "trust"}, "host_keys"),
     ({"ssh_config": "/nonexistent/ssh_config"}, "ssh_config"), ({"max_parallel": 0}, "max_parallel"),
     ({"boot_timeout": 0}, "boot_timeout"), ({"boot_timeout": -1.0}, "boot_timeout"), ({"progress": "yes"}, "progress"),
-    ({"monitoring": "yes"}, "monitoring"),
+    ({"monitoring": "yes"}, "monitoring"), ({"boot_timeout": float("inf")}, "boot_timeout"),
+    ({"boot_timeout": float("nan")}, "boot_timeout"), ({"size": 1001}, "size"), ({"size": 10**6}, "size"),
+    ({"max_nodes": 0}, "max_nodes"), ({"max_nodes": 10**6}, "max_nodes"), ({"size": 3, "max_nodes": 2}, "size"),
+    ({"image": "ubuntu\udc80"}, "image"), ({"setup": ["echo \udc80"]}, "setup"),
 ]
 
 
@@ -419,14 +425,72 @@ def test_bad_calls_are_refused_before_any_request(s: cloudorm.Session, tmp_path:
         (lambda: cluster.add_node(0), "n"),
         (lambda: cluster.remove_node("nope"), "node"),
         (lambda: cluster[0].put(tmp_path), "local"),
+        (lambda: cluster.run("echo \udc80"), "cmd"),
+        (lambda: cluster.run("ls", timeout=float("inf")), "timeout"),
+        (lambda: cluster.run("ls", timeout=-1), "timeout"),
+        (lambda: cluster.run("ls", environment={"A": "x\udc80"}), "environment['A']"),
+        (lambda: cluster.put_file(tmp_path / "f.txt", "x\udc80"), "remote"),
+        (lambda: cluster[0].run("ls", timeout=float("nan")), "timeout"),
+        (lambda: cluster[0].reboot(wait="yes"), "wait"),  # type: ignore[arg-type]
+        (lambda: cluster[0].reboot(timeout=-5), "timeout"),
+        (lambda: cluster[0].wait_ready(-1), "timeout"),
     ]
+    (tmp_path / "f.txt").write_text("x")
     with s.count_requests() as c:
         for call, field in calls:
             with pytest.raises(InvalidInput) as err:
                 call()
-            assert err.value.field == field
+            assert err.value.field == field and field in str(err.value)
     assert c.total == 0
     cluster.delete()
+
+
+def test_size_is_capped_before_any_request_or_directory(s: cloudorm.Session, state: Path) -> None:
+    root = node_home({"id": "any"}).parent  # where local nodes' directories are made
+    made = set(root.iterdir())
+    with s.count_requests() as c:
+        for size in (10**6, MAX_NODES + 1):
+            with pytest.raises(InvalidInput) as err:
+                s.Cluster(unique("big"), size=size, runtime=None, progress=False).save()
+            assert err.value.field == "size" and "max_nodes=1000" in str(err.value)
+        cluster = s.Cluster(unique("big"), size=1, runtime=None, progress=False)
+        cluster.size = 10**6  # changed after construction: save() checks it again
+        with pytest.raises(InvalidInput) as err:
+            cluster.save()
+        assert err.value.field == "size"
+        with pytest.raises(InvalidInput) as err:
+            cluster.add_node(10**6)
+        assert err.value.field == "n"
+    assert c.total == 0
+    assert set(root.iterdir()) == made and not state.exists()
+    raised = s.Cluster(unique("big"), size=MAX_NODES + 1, max_nodes=MAX_NODES + 1)  # the explicit way up
+    assert raised.size == MAX_NODES + 1 and raised.max_nodes == MAX_NODES + 1
+
+
+def test_add_node_stays_within_max_nodes(s: cloudorm.Session) -> None:
+    cluster = s.Cluster(unique("cap"), size=1, runtime=None, progress=False, max_nodes=2).save()
+    with s.count_requests() as c, pytest.raises(InvalidInput) as err:
+        cluster.add_node(2)
+    assert err.value.field == "n" and "max_nodes=2" in str(err.value)
+    assert c["compute.CreateNodes"] == 0 and c["compute.ImportKey"] == 0
+    assert len(cluster.add_node(1)) == 1 and len(cluster) == 2
+    cluster.delete()
+
+
+def test_region_never_leaves_the_state_directory(s: cloudorm.Session, state: Path) -> None:
+    for region in ("../..", "..", "a/b", "", "nyc3\0", "x\udc80", "/etc"):
+        with pytest.raises(InvalidInput) as err:
+            s.Cluster("web", size=1, region=region)
+        assert err.value.field == "region"
+    assert not state.exists()
+    for parts in (("..",), ("clusters", ".."), ("a/b",), ("",), ("x\0",), (".hidden",), ("x\udc80",)):
+        with pytest.raises(InvalidInput) as err:
+            state_dir(*parts)
+        assert err.value.field == "path"
+        with pytest.raises(InvalidInput):
+            cache_dir(*parts)
+    assert not state.exists()
+    assert s.Cluster("web", size=1, region="nyc3").state_path == state / "clusters" / "local" / "nyc3" / "web"
 
 
 def test_price_per_node_picks_the_largest_size_that_fits(s: cloudorm.Session) -> None:
@@ -639,6 +703,40 @@ def test_digitalocean_bad_input_sends_nothing(fake: Any, do: cloudorm.Session) -
                 do.Cluster(kwargs.pop("name"), **kwargs).save()
             assert err.value.field == field
     assert c.total == 0 and len(fake.requests) == sent
+
+
+def test_digitalocean_size_is_capped_before_any_request(fake: Any, do: cloudorm.Session) -> None:
+    sent, droplets = len(fake.requests), len(fake.droplets)
+    with do.count_requests() as c:
+        with pytest.raises(InvalidInput) as err:
+            do.Cluster(unique("big"), size=100000, runtime=None, progress=False).save()
+        assert err.value.field == "size"
+        with pytest.raises(InvalidInput) as err:
+            do.Cluster(unique("big"), size=1, region="us-east-1", runtime=None, progress=False).save()
+        assert err.value.field == "region" and "nyc3" in str(err.value)  # DigitalOcean's form of a region
+    assert c.total == 0 and len(fake.requests) == sent and len(fake.droplets) == droplets
+
+
+def test_digitalocean_droplet_limit_is_checked_before_anything_is_made(fake: Any, do: cloudorm.Session) -> None:
+    name = unique("limit")
+    limit = fake.droplet_limit
+    fake.droplet_limit = len(fake.droplets) + 2  # the account may have 2 more droplets
+    try:
+        fake.reset_requests()
+        with do.count_requests() as c, pytest.raises(InvalidInput) as err:
+            do.Cluster(name, size=3, runtime=None, progress=False, boot_timeout=60).save()
+        assert err.value.field == "size" and "only 2 more" in str(err.value)
+        assert set(c.by_operation) == {"GET /v2/droplets", "GET /v2/account"}  # reads only: nothing made
+        assert fake.create_requests == [] and droplets_of(fake, name) == []
+        assert not any(k["name"] == f"cloudorm-{name}" for k in fake.keys.values())
+
+        cluster = do.Cluster(name, size=2, runtime=None, progress=False, boot_timeout=60).save()
+        with do.count_requests() as c, pytest.raises(InvalidInput) as err:
+            cluster.add_node(1)
+        assert err.value.field == "n" and c["POST /v2/droplets"] == 0 and len(droplets_of(fake, name)) == 2
+        cluster.delete()
+    finally:
+        fake.droplet_limit = limit
 
 
 def test_digitalocean_host_keys_ignore_is_the_explicit_opt_out(fake: Any, do: cloudorm.Session) -> None:

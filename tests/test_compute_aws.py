@@ -496,6 +496,21 @@ def test_bad_image_name_is_refused_before_any_request(s: cloudorm.Session, clust
     assert c.total == 0
 
 
+def test_a_cluster_in_another_region_is_refused_before_any_request(s: cloudorm.Session, cluster: str,
+                                                                   tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLOUDORM_STATE_DIR", str(tmp_path))
+    with s.count_requests() as c:
+        for region in ("eu-west-1", "nyc3"):
+            with pytest.raises(ce.InvalidInput) as err:
+                s.Cluster(cluster, size=1, region=region, progress=False).save()
+            assert err.value.field == "region" and "us-east-1" in str(err.value)
+        with pytest.raises(ce.InvalidInput) as err:
+            s.Cluster(cluster, region="eu-west-1").add_node(1)
+        assert err.value.field == "region"
+    assert c.total == 0
+
+
 def test_price_per_node_is_unsupported_on_ec2(s: cloudorm.Session, cluster: str, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     with s.count_requests() as c, pytest.raises(ce.Unsupported) as err:

@@ -173,6 +173,25 @@ def test_a_new_function_needs_a_handler_and_a_role(session: cloudorm.Session, ap
     assert e.value.field == "role"
 
 
+def test_bad_waits_and_strings_are_refused_before_any_request(session: cloudorm.Session, app: Path,
+                                                              role: Role) -> None:
+    made = {"handler": "app.handler", "source": app, "role": role}
+    attempts: list[tuple[Callable[[], Any], str]] = [
+        (lambda: session.Function(uid(), **made).save(role_wait=-1), "role_wait"),
+        (lambda: session.Function(uid(), **made).save(ready_wait=float("inf")), "ready_wait"),
+        (lambda: session.Function(uid()).invoke({}, wait="yes"), "wait"),  # type: ignore[arg-type]
+        (lambda: session.Function(uid(), environment={"TOKEN": "s\udc80cret"}), "environment['TOKEN']"),
+        (lambda: session.Function(uid(), description="caf\udc80"), "description"),
+    ]
+    with session.count_requests() as c:
+        for attempt, field in attempts:
+            with pytest.raises(InvalidInput) as e:
+                attempt()
+            assert e.value.field == field and field in str(e.value)
+            assert "s\udc80cret" not in str(e.value)  # an environment value may be a secret: never shown
+    assert c.total == 0
+
+
 def test_a_new_architecture_needs_the_source(session: cloudorm.Session, deploy: Deploy, app: Path) -> None:
     fn = session.Function(deploy().name)
     fn.architecture = "arm64"  # the code is uploaded again with a new architecture: without source= it cannot be

@@ -137,6 +137,25 @@ def test_bad_input_is_refused_before_any_request(session: cloudorm.Session) -> N
     assert c.total == 0
 
 
+def test_lone_surrogates_and_bad_timeouts_are_refused_before_any_request(session: cloudorm.Session) -> None:
+    s = session
+    calls: list[int] = []
+    attempts = [
+        (lambda: s.User("a\udc80"), "name"),
+        (lambda: s.Policy("p", statements=s3_read("b\udc80")), "document"),
+        (lambda: s.Policy("p", document={"Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
+                                                        "Resource": "arn:aws:s3:::b\udc80/*"}]}), "document"),
+        (lambda: until_propagated(lambda: calls.append(1), timeout=-1), "timeout"),
+        (lambda: until_propagated(lambda: calls.append(1), timeout=float("inf")), "timeout"),
+    ]
+    with s.count_requests() as c:
+        for attempt, field in attempts:
+            with pytest.raises(InvalidInput) as e:
+                attempt()
+            assert e.value.field == field and field in str(e.value), (field, e.value)
+    assert c.total == 0 and calls == []
+
+
 def test_changing_a_field_to_bad_value_is_refused(session: cloudorm.Session) -> None:
     u = session.User(uid("u")).save()
     with pytest.raises(InvalidInput):

@@ -44,11 +44,34 @@ def test_creds_must_be_a_dict() -> None:
 @pytest.mark.parametrize(("options", "field"), [
     ({"retries": 3}, "retries"), ({"max_attempts": 0}, "max_attempts"), ({"read_timeout": -1}, "read_timeout"),
     ({"connect_timeout": "5"}, "connect_timeout"), ({"max_pool_connections": True}, "max_pool_connections"),
+    ({"read_timeout": float("inf")}, "read_timeout"), ({"read_timeout": float("nan")}, "read_timeout"),
+    ({"read_timeout": True}, "read_timeout"), ({"read_timeout": 1e10}, "read_timeout"),
+    ({"connect_timeout": float("-inf")}, "connect_timeout"), ({"connect_timeout": 0}, "connect_timeout"),
 ])
 def test_bad_options_name_the_option(options: dict[str, object], field: str) -> None:
     with pytest.raises(InvalidInput) as e:
         cloudorm.Session("aws", creds=FAKE_CREDS, **options)  # type: ignore[arg-type]
     assert e.value.field == field
+
+
+def test_bad_timeouts_are_refused_on_every_provider() -> None:
+    for provider, creds in (("local", None), ("aws", FAKE_CREDS), ("digitalocean", {"access_token": "dop_v1_x"})):
+        with pytest.raises(InvalidInput) as e:
+            cloudorm.Session(provider, creds=creds, read_timeout=float("inf"))
+        assert e.value.field == "read_timeout" and "inf" in str(e.value)
+    cloudorm.Session("aws", creds=FAKE_CREDS, read_timeout=30, connect_timeout=2.5)  # whole or fractional seconds
+
+
+def test_waits_refuse_negative_infinite_and_nan_timeouts() -> None:
+    from cloudorm.waiting import wait_until
+
+    calls: list[int] = []
+    for timeout in (-1, float("inf"), float("nan"), True, "5"):
+        with pytest.raises(InvalidInput) as e:
+            wait_until(lambda: calls.append(1), timeout=timeout, what="x")  # type: ignore[arg-type]
+        assert e.value.field == "timeout" and "timeout" in str(e.value)
+    assert calls == []  # refused before the first look
+    assert wait_until(lambda: "done", timeout=0, what="x") == "done"  # 0: look once
 
 
 @pytest.mark.parametrize("endpoint", ["localhost:4566", {"dynamo": "http://x"}, {"dynamodb": "ftp://x"}, 5])

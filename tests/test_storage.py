@@ -300,6 +300,22 @@ def test_unicode_and_odd_keys(bucket: cloudorm.Bucket) -> None:
         assert urllib.request.urlopen(bucket.blob(k).url()).read() == k.encode()
 
 
+def test_lone_surrogates_are_refused_before_any_request(session: cloudorm.Session, bucket: cloudorm.Bucket) -> None:
+    attempts = [
+        (lambda: bucket.blobs(prefix="logs/\udc80"), "prefix"),  # was a UnicodeEncodeError from the listing
+        (lambda: bucket.blobs(prefix="logs/", delimiter="\udc80"), "delimiter"),
+        (lambda: bucket.blob("a\udc80"), "key"),
+        (lambda: bucket.blob("k").rename("b\udc80"), "new_key"),
+        (lambda: session.Bucket("a\udc80bc"), "name"),
+    ]
+    with session.count_requests() as c:
+        for attempt, field in attempts:
+            with pytest.raises(InvalidInput) as e:
+                attempt()
+            assert e.value.field == field and field in str(e.value)
+    assert c.total == 0
+
+
 def test_bad_input_raises_before_any_request(session: cloudorm.Session, bucket: cloudorm.Bucket,
                                              tmp_path: Path) -> None:
     blob = bucket.blob("k")

@@ -117,6 +117,25 @@ def test_create_conflicts_and_bad_declarations(dynamo: cloudorm.Session, name: s
     assert c.total == 0
 
 
+def test_bad_waits_and_timeouts_are_refused_before_any_request(dynamo: cloudorm.Session, name: str) -> None:
+    table = dynamo.Table(name, hash_key=("pk", "S"))
+    attempts = [
+        (lambda: table.save(wait="yes"), "wait"),  # type: ignore[arg-type]
+        (lambda: table.save(timeout=-1), "timeout"),
+        (lambda: table.save(timeout=float("inf")), "timeout"),
+        (lambda: table.delete(wait=1), "wait"),  # type: ignore[arg-type]
+        (lambda: table.delete(timeout=float("nan")), "timeout"),
+        (lambda: table.batch_write(deadline=-5), "deadline"),
+        (lambda: table.batch_get([{"pk": "a"}], deadline=float("inf")), "deadline"),
+    ]
+    with dynamo.count_requests() as c:
+        for attempt, field in attempts:
+            with pytest.raises(InvalidInput) as e:
+                attempt()
+            assert e.value.field == field and field in str(e.value)
+    assert c.total == 0 and not table.exists()
+
+
 def test_create_twice_from_two_sessions(dynamo: cloudorm.Session, name: str) -> None:
     dynamo.Table(name, hash_key="pk").save()
     with pytest.raises(AlreadyExists):

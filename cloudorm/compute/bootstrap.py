@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from cloudorm.checks import check_utf8
 from cloudorm.compute.shell import CommandResult, failure_message, quote
 from cloudorm.errors import CommandFailed, InvalidInput
 
@@ -110,6 +111,8 @@ def check_files(files: Any) -> tuple[tuple[Path, str], ...]:
             raise InvalidInput("files", f"{str(local)!r} does not exist")
         if remote == "":
             raise InvalidInput("files", f"the remote path of {str(local)!r} is empty")
+        if remote is not None:
+            check_utf8("files", remote)
         out.append((local, remote if remote is not None else local.resolve().name))
     return tuple(out)
 
@@ -121,6 +124,8 @@ def check_setup(setup: Any) -> tuple[str, ...]:
     commands = tuple(setup) if isinstance(setup, Iterable) else None  # (read once: a generator is welcome too)
     if commands is None or not all(isinstance(c, str) and c.strip() for c in commands):
         raise InvalidInput("setup", f"must be a list of non-empty shell command strings, not {setup!r}")
+    for command in commands:
+        check_utf8("setup", command)
     return commands
 
 

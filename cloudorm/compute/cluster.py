@@ -22,9 +22,18 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from cloudorm.cache import state_dir
+from cloudorm.checks import check_seconds, check_utf8
 from cloudorm.compute.bootstrap import Bootstrap
 from cloudorm.compute.keys import KeyPair
-from cloudorm.compute.names import check_cidrs, check_cluster_name, next_names
+from cloudorm.compute.names import (
+    MAX_NODE_NUMBER,
+    MAX_NODES,
+    check_cidrs,
+    check_cluster_name,
+    check_node_count,
+    check_region,
+    next_names,
+)
 from cloudorm.compute.node import Node, check_command, check_environment, check_local_file, check_remote, check_timeout
 from cloudorm.compute.shell import CommandResult, CommandResults, Shell
 from cloudorm.compute.sizes import size_for_price
@@ -49,16 +58,10 @@ POLL_MAX_INTERVAL = 5.0
 USER = re.compile(r"[a-z_][a-z0-9_.-]{0,31}\$?", re.IGNORECASE)
 
 
-def _check_size(size: Any) -> int | None:
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
-        raise InvalidInput("size", f"must be a number of nodes >= 1, not {size!r}")
-    return size
-
-
 def _check_name(field: str, value: Any) -> str | None:
     if value is not None and (not isinstance(value, str) or not value.strip()):
         raise InvalidInput(field, f"must be a non-empty string, not {value!r}")
-    return value
+    return None if value is None else check_utf8(field, value)
 
 
 def _check_price(price: Any) -> float | None:
@@ -124,11 +127,17 @@ class Cluster:
                  files: Iterable[Any] = (), setup: Iterable[str] = (), allow_ssh_from: Iterable[str] | None = None,
                  host_keys: str = "strict", ssh_config: str | os.PathLike[str] | None = None,
                  max_parallel: int = 16, boot_timeout: float = 600.0, progress: bool | None = None,
-                 monitoring: bool = False) -> None:
+                 monitoring: bool = False, max_nodes: int = MAX_NODES) -> None:
         self.session = session
         self.name = check_cluster_name(name)
         """The cluster's name: its nodes are ``{name}-{n}``, tagged for it."""
-        self.size = _check_size(size)
+        if isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or not 1 <= max_nodes <= MAX_NODE_NUMBER:
+            raise InvalidInput("max_nodes", f"must be an int from 1 to {MAX_NODE_NUMBER} (node names end at "
+                                            f"-{MAX_NODE_NUMBER}), not {max_nodes!r}")
+        self.max_nodes = max_nodes
+        """The most nodes this cluster may have (default ``MAX_NODES``, 1000): a larger ``size`` or ``add_node(n)``
+        is refused before any request. The provider's own limit (DigitalOcean's droplet limit) is checked too."""
+        self.size = None if size is None else check_node_count("size", size, max_nodes)
         """How many nodes ``save()`` makes sure exist (None: an existing cluster named to attach to)."""
         self.node_size = _check_name("node_size", node_size)
         """The size slug or instance type of new nodes (None: by price, else the existing nodes', else the default)."""
@@ -138,8 +147,11 @@ class Cluster:
             raise InvalidInput("node_size", "give node_size or price_per_node, not both")
         self.image = _check_name("image", image)
         """The image of new nodes (None: the existing nodes', else the provider's default)."""
-        self.region = _check_name("region", region) or session.region
-        """The region new nodes are made in (default: the session's)."""
+        if region is None and session.region is not None:
+            region = session.region
+        self.region = None if region is None else check_region(region)
+        """The region new nodes are made in (default: the session's); it names a directory of the cluster's state,
+        so only a region's shape is taken (``nyc3``, ``us-east-1``), and the provider checks its own form."""
         self._given_key = _check_key(ssh_key)
         if user is not None and (not isinstance(user, str) or not USER.fullmatch(user)):
             raise InvalidInput("user", f"must be a login name, not {user!r}")
@@ -162,9 +174,7 @@ class Cluster:
         """An ssh_config file whose ``Host`` blocks (HostName, Port, User) are honoured when connecting."""
         self.max_parallel = _check_positive_int("max_parallel", max_parallel)
         """The most nodes worked on at once (bootstrap, run, file copies)."""
-        if isinstance(boot_timeout, bool) or not isinstance(boot_timeout, (int, float)) or not boot_timeout > 0:
-            raise InvalidInput("boot_timeout", f"must be a number of seconds > 0, not {boot_timeout!r}")
-        self.boot_timeout = float(boot_timeout)
+        self.boot_timeout = check_seconds("boot_timeout", boot_timeout)
         """Seconds new nodes have to become active, answer SSH and finish bootstrapping (a step still running then
         is stopped and fails the node: raise it for long setups)."""
         if progress is not None and not isinstance(progress, bool):
@@ -459,17 +469,39 @@ class Cluster:
         share a host key generated here and pinned for each of their addresses before the first connection."""
         if self.size is None:
             raise InvalidInput("size", f"save() makes sure {self.name!r} has size nodes: give size=")
+        check_node_count("size", self.size, self.max_nodes)
+        self._check_region()
         existing = self._load()
         missing = self.size - len(existing)
         if missing > 0:
-            self._grow(missing, keep_on_failure)
+            self._grow(missing, keep_on_failure, "size")
         return self
 
     def add_node(self, n: int = 1, keep_on_failure: bool = False) -> list[Node]:
-        """Create ``n`` more nodes and bootstrap them exactly like ``save()`` does; the new nodes."""
-        n = _check_positive_int("n", n)
-        self.nodes  # noqa: B018 - loads the current nodes, for the names and the size of the new ones
-        return self._grow(n, keep_on_failure)
+        """Create ``n`` more nodes and bootstrap them exactly like ``save()`` does; the new nodes. The cluster may
+        not grow above ``max_nodes`` (``InvalidInput("n")`` before anything is made)."""
+        n = check_node_count("n", n, self.max_nodes)
+        self._check_region()
+        have = len(self.nodes)  # loads the current nodes, for the names and the size of the new ones
+        if have + n > self.max_nodes:
+            raise InvalidInput("n", f"cluster {self.name!r} has {have} nodes: {n} more would be more than its "
+                                    f"max_nodes={self.max_nodes}; give Cluster(max_nodes=...) to allow more")
+        return self._grow(n, keep_on_failure, "n")
+
+    def _check_region(self) -> None:
+        """The provider's check of the region new nodes go to (its form; EC2: the session's), before any request."""
+        if self.region is not None:
+            self._service.check_region(self.region)
+
+    def _check_quota(self, count: int, field: str) -> None:
+        """``InvalidInput(field)`` when the account may not have ``count`` more nodes (DigitalOcean's droplet limit),
+        before anything is made; a read at most."""
+        free = self._service.node_quota()
+        if free is not None and count > free:
+            raise InvalidInput(field, f"cluster {self.name!r} needs {count} new node(s) but the "
+                                      f"{self.session.provider} account may have only {max(free, 0)} more (its limit "
+                                      "on servers at once): ask the provider to raise it, or make fewer",
+                               provider=self.session.provider)
 
     def _node_size(self) -> str:
         if self.node_size is not None:
@@ -512,7 +544,7 @@ class Cluster:
         enabled = sys.stderr.isatty() if self.progress is None else self.progress
         return progress_bar(enabled, total, f"{self.name}: {what}", unit="node")
 
-    def _grow(self, count: int, keep_on_failure: bool) -> list[Node]:
+    def _grow(self, count: int, keep_on_failure: bool, field: str) -> list[Node]:
         """Create ``count`` nodes, wait for them and bootstrap them; clean up what this call made on failure.
 
         One host key per ``create_nodes`` call: DigitalOcean's multi-create takes one user data for the whole
@@ -528,6 +560,7 @@ class Cluster:
         size = self._node_size()  # (a price that fits no size is InvalidInput, before anything is made)
         image = self.image or next((n.image for n in self._nodes or [] if n.image), None) or svc.default_image
         svc.default_user(image)  # a bad image fails here (InvalidInput, NotFound), before anything is registered
+        self._check_quota(count, field)
         login = self._login_key(generate=not self._nodes)  # (nodes made elsewhere: their key, not a new one)
         try:
             key = svc.import_key(f"cloudorm-{self.name}", login.public_key)

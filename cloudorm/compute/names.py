@@ -15,6 +15,18 @@ MAX_CLUSTER_NAME = 57
 CLUSTER_NAME = re.compile(rf"[a-z][a-z0-9-]{{0,{MAX_CLUSTER_NAME - 1}}}")
 """1 to 57 lowercase letters, digits and hyphens, starting with a letter."""
 
+MAX_NODES = 1000
+"""cloudorm's cap on a cluster's nodes, the default of ``Cluster(max_nodes=)``: a larger ``size`` or ``add_node(n)``
+is refused before any request, whatever the provider would allow (``max_nodes=`` raises it, explicitly)."""
+
+MAX_NODE_NUMBER = 99999
+"""The highest node number (``{cluster}-99999``, the most a 57-character cluster name leaves for a host name), so
+the highest ``max_nodes`` there is."""
+
+REGION = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+"""What any provider's region is made of (``nyc3``, ``us-east-1``): 1 to 63 lowercase letters, digits and hyphens.
+A region names a directory of cloudorm's state, so nothing else (``..``, ``/``) is taken."""
+
 
 def check_cluster_name(name: Any) -> str:
     """``name`` if it is a valid cluster name, else ``InvalidInput("name", ...)``."""
@@ -23,6 +35,26 @@ def check_cluster_name(name: Any) -> str:
                                    f"starting with a letter (it prefixes the nodes' host names, which may be at "
                                    f"most 63 characters), not {name!r}")
     return name
+
+
+def check_region(region: Any) -> str:
+    """``region`` if it is made like a region (``REGION``), else ``InvalidInput("region", ...)``; each provider
+    then checks its own form (``ComputeService.check_region``)."""
+    if not isinstance(region, str) or not REGION.fullmatch(region):
+        raise InvalidInput("region", f"a region is 1-63 lowercase letters, digits and hyphens (such as 'nyc3' or "
+                                     f"'us-east-1'), not {region!r}")
+    return region
+
+
+def check_node_count(field: str, count: Any, cap: int) -> int:
+    """``count`` if it is a number of nodes from 1 to ``cap``, else ``InvalidInput(field, ...)``."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise InvalidInput(field, f"must be a number of nodes >= 1, not {count!r}")
+    if count > cap:
+        raise InvalidInput(field, f"{count} nodes is more than the cluster's max_nodes={cap} (cloudorm's cap, "
+                                  f"{MAX_NODES} by default, so that a typo cannot order thousands of servers): give "
+                                  "Cluster(max_nodes=...) to allow more")
+    return count
 
 
 def check_cidrs(cidrs: Any) -> tuple[str, ...]:

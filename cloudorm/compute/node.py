@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import threading
@@ -12,6 +11,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from cloudorm.checks import check_flag, check_seconds, check_utf8
 from cloudorm.compute.bootstrap import with_environment
 from cloudorm.compute.names import node_number
 from cloudorm.compute.shell import CommandResult, Shell
@@ -27,17 +27,12 @@ def check_command(cmd: Any) -> str:
     """A non-empty shell command string."""
     if not isinstance(cmd, str) or not cmd.strip():
         raise InvalidInput("cmd", f"must be a non-empty shell command string, not {cmd!r}")
-    return cmd
+    return check_utf8("cmd", cmd)
 
 
 def check_timeout(timeout: Any) -> float | None:
-    """None or a positive number of seconds."""
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0 \
-            or not math.isfinite(timeout):
-        raise InvalidInput("timeout", f"must be a positive number of seconds or None, not {timeout!r}")
-    return float(timeout)
+    """None or a positive number of seconds (``cloudorm.checks.check_seconds``)."""
+    return None if timeout is None else check_seconds("timeout", timeout)
 
 
 def check_environment(environment: Any) -> dict[str, str] | None:
@@ -51,6 +46,7 @@ def check_environment(environment: Any) -> dict[str, str] | None:
             raise InvalidInput("environment", f"{key!r} is not a variable name")
         if not isinstance(value, str) or "\0" in value:
             raise InvalidInput("environment", f"the value of {key} must be a string (without NUL)")
+        check_utf8(f"environment[{key!r}]", value, secret=True)
     return dict(environment)
 
 
@@ -58,7 +54,7 @@ def check_remote(remote: Any, field: str = "remote") -> str:
     """A non-empty remote path."""
     if not isinstance(remote, (str, os.PathLike)) or not str(remote) or "\0" in str(remote):
         raise InvalidInput(field, f"must be a path on the node, not {remote!r}")
-    return str(remote)
+    return check_utf8(field, str(remote))
 
 
 def check_local_file(local: Any, field: str = "local") -> Path:
@@ -157,6 +153,7 @@ class Node:
 
     def wait_ready(self, timeout: float) -> None:
         """Wait until the node answers (SSH: connect, retrying while it boots; ``Timeout`` after ``timeout`` s)."""
+        check_seconds("timeout", timeout)
         wait = getattr(self.shell, "wait_ready", None)
         if wait is not None:
             wait(timeout)
@@ -211,6 +208,7 @@ class Node:
 
         SSH is tried again as soon as the provider reports the node active: a provider that reports it before the
         node went down may let the old session answer once more."""
+        wait = check_flag("wait", wait)
         seconds = check_timeout(timeout) or self.cluster.boot_timeout
         self.cluster.session.compute.reboot_node(self.id)
         self.close()

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from cloudorm.checks import check_seconds
 from cloudorm.compute.keys import KeyPair, public_key_blob, require_package, sha256_fingerprint
 from cloudorm.compute.shell import quote
 from cloudorm.credentials import protect
@@ -246,7 +247,7 @@ class SSHShell:
         if known_hosts is not None and not isinstance(known_hosts, KnownHosts):
             raise InvalidInput("known_hosts", f"must be a KnownHosts (or None to skip host key checks), not "
                                               f"{type(known_hosts).__name__}")
-        _check_seconds("connect_timeout", connect_timeout)
+        check_seconds("connect_timeout", connect_timeout)
         self.host = host
         self.port = port
         self.key = key
@@ -293,7 +294,7 @@ class SSHShell:
         """Connect, retrying what a booting node answers (refused, timeout, reset, no banner) until ``timeout``
         seconds passed (then ``Timeout`` naming the host and the last error). A refused login is ``AccessDenied``
         and a wrong host key ``HostKeyMismatch``, at once."""
-        _check_seconds("timeout", timeout)
+        check_seconds("timeout", timeout)
         self._transport_for(timeout)
 
     def _transport_for(self, timeout: float) -> paramiko.Transport:
@@ -462,7 +463,7 @@ class SSHShell:
         if not isinstance(command, str) or not command.strip():
             raise InvalidInput("command", "must be a non-empty string")
         if timeout is not None:
-            _check_seconds("timeout", timeout)
+            check_seconds("timeout", timeout)
         prefix = _exports(environment)
         wrapped = False
         line = command
@@ -641,12 +642,6 @@ def _exports(environment: Mapping[str, str] | None) -> str:
             raise InvalidInput("environment", f"the value of {name} must be a string without NUL characters")
         parts.append(f"{name}={quote(value)}")
     return f"export {' '.join(parts)}; "
-
-
-def _check_seconds(field: str, value: object) -> None:
-    """``InvalidInput`` unless ``value`` is a positive number of seconds."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise InvalidInput(field, f"must be a positive number of seconds, not {value!r}")
 
 
 def _text(chunks: list[bytes]) -> str:

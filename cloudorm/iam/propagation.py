@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from cloudorm import errors as ce
+from cloudorm.checks import check_seconds
 from cloudorm.waiting import backoff
 
 T = TypeVar("T")
@@ -37,7 +38,8 @@ def until_propagated(fn: Callable[[], T], *, timeout: float = 60.0, what: str = 
                      retry_if: Callable[[BaseException], bool] = is_propagation_delay) -> T:
     """Call ``fn`` until it stops failing with a propagation delay (``is_propagation_delay``) and return its
     result; any other error is raised at once. After ``timeout`` seconds raises ``Timeout``, whose ``last_error``
-    (and ``__cause__``) is the last error ``fn`` raised."""
+    (and ``__cause__``) is the last error ``fn`` raised. ``timeout=0`` tries once."""
+    timeout = check_seconds("timeout", timeout, zero=True)
     deadline = time.monotonic() + timeout
     attempt = 0
     while True:

@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 
+from cloudorm.checks import check_utf8
 from cloudorm.errors import InvalidInput
 
 VERSION = "2012-10-17"
@@ -214,6 +215,7 @@ def check_document(document: Any, field: str = "document", max_chars: int | None
     canonical["Version"] = version
     if "Id" in document:
         canonical = {"Version": version, "Id": document["Id"], "Statement": canonical["Statement"]}
+    check_utf8(field, json.dumps(canonical, ensure_ascii=False), secret=True)  # (shown whole, it would be long)
     if max_chars is not None and len(json.dumps(canonical, separators=(",", ":"))) > max_chars:
         raise InvalidInput(field, f"is longer than IAM's {max_chars} characters (white space not counted)")
     return canonical

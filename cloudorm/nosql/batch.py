@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import attrs
 
 from cloudorm import errors as ce
+from cloudorm.checks import check_seconds
 from cloudorm.nosql import codec
 from cloudorm.nosql.item import Item
 from cloudorm.waiting import backoff
@@ -50,7 +51,7 @@ class BatchWriter(Generic[RowT]):
 
     def __init__(self, table: Table[RowT], *, deadline: float = 60.0) -> None:
         self._table = table
-        self._deadline = deadline
+        self._deadline = check_seconds("deadline", deadline, zero=True)
         self._buffer: dict[tuple[Any, ...], WriteRequest] = {}
         self._attempt = 0
         self._progress_at = time.monotonic()
@@ -165,6 +166,7 @@ def write_key(write_request: Wire, table: Table[Any]) -> tuple[Any, ...]:
 def batch_get(table: Table[RowT], keys: Iterable[Mapping[str, Any] | Item], *, consistent: bool,
               deadline: float) -> list[RowT]:
     """Read many items by key, 100 per BatchGetItem, retrying unprocessed keys; results in the order asked."""
+    deadline = check_seconds("deadline", deadline, zero=True)
     wanted: dict[tuple[Any, ...], Wire] = {}
     for k in keys:
         values = table._key_from(k, {})

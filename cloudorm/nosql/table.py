@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 import attrs
 
 from cloudorm import errors as ce
+from cloudorm.checks import check_flag, check_seconds
 from cloudorm.nosql import codec
 from cloudorm.nosql.converter import to_stored
 from cloudorm.nosql.expressions import (
@@ -283,7 +284,9 @@ class Table(Generic[RowT]):
 
     def save(self, *, wait: bool = True, timeout: float = 300.0) -> Table[RowT]:
         """Create the table (waiting until it is ACTIVE), or bring an existing one's billing, indexes and TTL in
-        line with this declaration."""
+        line with this declaration. ``timeout`` bounds each wait (0: look once)."""
+        wait = check_flag("wait", wait)
+        timeout = check_seconds("timeout", timeout, zero=True)
         if self.hash_key is None:
             if not self.exists():
                 raise ce.InvalidInput("hash_key", f"is required to create table {self.name!r}")
@@ -380,6 +383,8 @@ class Table(Generic[RowT]):
 
     def delete(self, *, missing_ok: bool = False, wait: bool = True, timeout: float = 300.0) -> None:
         """Delete the table and everything in it (``NotFound`` if absent, unless ``missing_ok``)."""
+        wait = check_flag("wait", wait)
+        timeout = check_seconds("timeout", timeout, zero=True)
         try:
             self._nosql.delete_table(self.name)
         except ce.NotFound:

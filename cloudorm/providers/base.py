@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import attrs
 
+from cloudorm.checks import check_seconds
 from cloudorm.counting import RequestHub
 from cloudorm.errors import InvalidInput, Unsupported
 
@@ -393,9 +394,15 @@ def _positive(name: str, kind: type) -> Any:
     return check
 
 
-def _seconds(value: Any) -> Any:
+def _float(value: Any) -> Any:
     """Accept whole seconds as an int."""
     return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _seconds(name: str) -> Any:
+    def check(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        check_seconds(name, value)  # finite, > 0, at most a year: inf and nan never reach a socket
+    return check
 
 
 class ComputeService(Protocol):
@@ -423,6 +430,14 @@ class ComputeService(Protocol):
 
     def default_user(self, image: str) -> str:
         """The login user of nodes made from ``image`` (``root`` on DigitalOcean, ``ubuntu`` on Ubuntu AMIs)."""
+
+    def check_region(self, region: str) -> str:
+        """``region`` if nodes can be made there, by its form (DigitalOcean's ``nyc3``; EC2: the session's region),
+        else ``InvalidInput("region")``; no request."""
+
+    def node_quota(self) -> int | None:
+        """How many more nodes the account may have now, read before any is made (DigitalOcean: its droplet limit
+        less its droplets); None where the service enforces its limit all or nothing itself (EC2)."""
 
     def list_sizes(self) -> list[Wire]:
         """Every size this account may create, with its monthly price."""
@@ -480,8 +495,8 @@ class Options:
     storage, the size above which transfers are multipart and the size of each part (bytes)."""
 
     max_attempts: int = attrs.field(default=5, validator=_positive("max_attempts", int))
-    connect_timeout: float = attrs.field(default=5.0, converter=_seconds, validator=_positive("connect_timeout", float))
-    read_timeout: float = attrs.field(default=60.0, converter=_seconds, validator=_positive("read_timeout", float))
+    connect_timeout: float = attrs.field(default=5.0, converter=_float, validator=_seconds("connect_timeout"))
+    read_timeout: float = attrs.field(default=60.0, converter=_float, validator=_seconds("read_timeout"))
     max_pool_connections: int = attrs.field(default=32, validator=_positive("max_pool_connections", int))
     multipart_threshold: int = attrs.field(default=8 * 1024 * 1024, validator=_positive("multipart_threshold", int))
     multipart_chunksize: int = attrs.field(default=8 * 1024 * 1024, validator=_positive("multipart_chunksize", int))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from cloudorm import errors as ce
+from cloudorm.checks import check_flag
 from cloudorm.credentials import protect
 from cloudorm.listing import Listing
 from cloudorm.providers.base import API_GATEWAY_PRINCIPAL
@@ -24,7 +25,6 @@ from cloudorm.serverless.routes import (
     Route,
     Throttle,
     ancestors,
-    check_bool,
     check_cors,
     check_method,
     check_path,
@@ -74,7 +74,7 @@ def _deployment_description(value: Any) -> str | None:
 
 
 def _key_required(value: Any) -> bool:
-    return check_bool("key_required", value)
+    return check_flag("key_required", value)
 
 
 def _api_id(value: Any) -> str | None:
@@ -491,7 +491,7 @@ class Api:
         Api first with ``key_required=True``, a ``throttle`` or a ``quota``."""
         name = _name(name)
         description = check_text("description", description)
-        enabled = check_bool("enabled", enabled)
+        enabled = check_flag("enabled", enabled)
         try:
             api_id = self._ensure_id()
         except ce.NotFound:

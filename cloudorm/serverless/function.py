@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 import attrs
 
 from cloudorm import errors as ce
+from cloudorm.checks import check_flag, check_seconds
 from cloudorm.iam.propagation import until_propagated
 from cloudorm.iam.role import Role
 from cloudorm.serverless.bundle import BUILDERS, Bundle, build_bundle
@@ -306,7 +307,9 @@ class Function:
     def save(self, *, role_wait: float = 60.0, ready_wait: float = 300.0) -> Self:
         """Deploy: build the bundle, then create the function, or upload the code only if its hash changed and
         send only the changed settings; return once it is Active and not updating. A new role that Lambda cannot
-        assume yet is retried for ``role_wait`` seconds; ``ready_wait`` bounds the wait for Active."""
+        assume yet is retried for ``role_wait`` seconds; ``ready_wait`` bounds the wait for Active (0: look once)."""
+        role_wait = check_seconds("role_wait", role_wait, zero=True)
+        ready_wait = check_seconds("ready_wait", ready_wait, zero=True)
         self._check()
         bundle: Bundle | None = None
         built_for = self._build_inputs(self._record)
@@ -401,6 +404,7 @@ class Function:
         """Run the function on ``event`` (JSON-encodable) and return its decoded result (the raw text if it is
         not JSON); a handler that raised is a ``FunctionError``. ``wait=False`` queues an asynchronous event and
         returns its request id."""
+        wait = check_flag("wait", wait)
         try:
             payload = json.dumps(event, allow_nan=False).encode()
         except (TypeError, ValueError) as e:

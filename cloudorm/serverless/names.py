@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from cloudorm.checks import check_utf8
 from cloudorm.errors import InvalidInput
 from cloudorm.iam.names import check_name
 
@@ -81,6 +82,7 @@ def check_environment(value: Any, field: str = "environment") -> dict[str, str]:
             raise InvalidInput(f"{field}[{k!r}]", "is reserved: the Lambda runtime sets it")
         if not isinstance(v, str):
             raise InvalidInput(f"{field}[{k!r}]", f"values must be str, not {type(v).__name__}")
+        check_utf8(f"{field}[{k!r}]", v, secret=True)
         size += len(k.encode()) + len(v.encode())
         out[k] = v
     if size > MAX_ENVIRONMENT:
@@ -96,7 +98,7 @@ def check_description(value: Any, field: str = "description") -> str | None:
         raise InvalidInput(field, f"must be a str of at most {MAX_DESCRIPTION} characters, not {type(value).__name__}")
     if len(value) > MAX_DESCRIPTION:
         raise InvalidInput(field, f"has {len(value)} characters; Lambda takes {MAX_DESCRIPTION} at most")
-    return value
+    return check_utf8(field, value)
 
 
 def is_role_arn(value: str) -> bool:

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from cloudorm.checks import check_flag, check_utf8
 from cloudorm.errors import InvalidInput
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY")
@@ -186,14 +187,7 @@ def check_text(field: str, value: Any, limit: int = 1024, *, required: bool = Fa
             or any(c in value for c in "\r\n\0"):
         what = "a non-empty str" if required else "a str or None"
         raise InvalidInput(field, f"must be {what} of one line and at most {limit} characters, not {value!r}")
-    return value
-
-
-def check_bool(field: str, value: Any) -> bool:
-    """True or False."""
-    if not isinstance(value, bool):
-        raise InvalidInput(field, f"must be True or False, not {value!r}")
-    return value
+    return check_utf8(field, value)
 
 
 def check_function(value: Any, path: str, method: str) -> FunctionLike:
@@ -221,7 +215,7 @@ class Route:
         """A route from user input, every part checked."""
         path, method = check_path(path), check_method(method)
         if key_required is not None:
-            check_bool("key_required", key_required)
+            check_flag("key_required", key_required)
         return cls(path, method, check_function(function, path, method), key_required)
 
 

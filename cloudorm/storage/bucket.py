@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from cloudorm.checks import check_utf8
 from cloudorm.errors import InvalidInput, NotFound
 from cloudorm.listing import Listing, PageFetcher
 from cloudorm.storage.blob import Blob, answers
@@ -131,8 +132,11 @@ class Bucket:
         at most). With ``delimiter="/"`` only those directly under the prefix; ``.prefixes()`` lists the rest."""
         if not isinstance(prefix, str):
             raise InvalidInput("prefix", f"must be a str, not {prefix!r}")
+        check_utf8("prefix", prefix)
         if delimiter is not None and (not isinstance(delimiter, str) or not delimiter):
             raise InvalidInput("delimiter", f"must be a non-empty str or None, not {delimiter!r}")
+        if delimiter is not None:
+            check_utf8("delimiter", delimiter)
 
         def fetch(token: Any, size: int | None) -> tuple[list[Blob], Any]:
             objects, _, after = self._storage.list_objects(self.name, prefix, delimiter, token, size)

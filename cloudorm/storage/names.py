@@ -7,6 +7,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
+from cloudorm.checks import check_utf8
 from cloudorm.errors import InvalidInput
 
 MAX_EXPIRES = 7 * 24 * 3600
@@ -57,10 +58,7 @@ def check_key(key: Any, field: str = "key") -> str:
         raise InvalidInput(field, f"an object key is a str, not {type(key).__name__}")
     if not key:
         raise InvalidInput(field, "an object key cannot be empty")
-    try:
-        size = len(key.encode("utf-8"))
-    except UnicodeEncodeError:
-        raise InvalidInput(field, f"{key!r} cannot be encoded in UTF-8") from None
+    size = len(check_utf8(field, key).encode("utf-8"))
     if size > 1024:
         raise InvalidInput(field, f"an object key has at most 1,024 bytes in UTF-8, got {size}")
     return key

@@ -2,12 +2,13 @@
 
 ``FakeDigitalOcean`` speaks the JSON pydo sends and parses: sizes, images, account SSH keys, droplets (create with
 ``name`` or up to 10 ``names``, list by tag with pagination, get, delete by id or tag), droplet actions (reboot),
-actions, tags and firewalls; bearer-token checks (401), DigitalOcean's error bodies (``id``, ``message``,
-``request_id``) and rate-limit headers. A droplet is created ``new`` without networks; after ``boot_delay`` seconds
-it gets a free ``127.0.0.N`` address and an sshd there, as cloud-init would set it up from the user data (its
-``ssh_keys`` host key, or a fresh one; the public keys of the droplet's ``ssh_keys`` ids plus the user data's
-``ssh_authorized_keys`` as root's authorized keys), and becomes ``active``. Where sshd cannot run
-(``sshd_unavailable()`` says why), the API still works and droplets become active without an sshd.
+actions, tags, firewalls and the account (its ``droplet_limit``, enforced on create as DigitalOcean does);
+bearer-token checks (401), DigitalOcean's error bodies (``id``, ``message``, ``request_id``) and rate-limit headers.
+A droplet is created ``new`` without networks; after ``boot_delay`` seconds it gets a free ``127.0.0.N`` address and
+an sshd there, as cloud-init would set it up from the user data (its ``ssh_keys`` host key, or a fresh one; the
+public keys of the droplet's ``ssh_keys`` ids plus the user data's ``ssh_authorized_keys`` as root's authorized
+keys), and becomes ``active``. Where sshd cannot run (``sshd_unavailable()`` says why), the API still works and
+droplets become active without an sshd.
 
     with FakeDigitalOcean(root=tmp_path) as do:
         s = cloudorm.Session("digitalocean", creds={"access_token": do.token}, endpoint_url=do.url)
@@ -76,6 +77,9 @@ IMAGES: dict[str, Wire] = {
 
 MAX_NAMES = 10
 """Droplets per create request."""
+
+DROPLET_LIMIT = 100
+"""The fake account's default droplet limit (real accounts start lower, at 3 to 25, and ask for more)."""
 
 
 def _now() -> str:
@@ -151,12 +155,14 @@ class FakeDigitalOcean(TestService):
 
     Test knobs: ``fail_next`` (one injected error response), ``change_host_key`` (a droplet's sshd restarts with a
     new key), ``boot_fails`` (droplets of that name become active but no sshd answers), ``boot_delay`` (seconds
-    from create to active), ``max_per_page`` (a smaller page cap exercises pagination); ``requests`` and
-    ``droplets`` for assertions."""
+    from create to active), ``max_per_page`` (a smaller page cap exercises pagination), ``droplet_limit`` (the
+    account's limit on droplets at once, as GET /v2/account states it); ``requests`` and ``droplets`` for
+    assertions."""
 
     def __init__(self, token: str = "dop_v1_fake0000000000000000000000000000000000000000000000000000000000",
                  *, root: str | Path | None = None, boot_delay: float = 0.3, max_per_page: int = 200,
-                 sizes: Iterable[Wire] = DEFAULT_SIZES, reboot_delay: float = 0.2) -> None:
+                 sizes: Iterable[Wire] = DEFAULT_SIZES, reboot_delay: float = 0.2,
+                 droplet_limit: int = DROPLET_LIMIT) -> None:
         """``token``: the only bearer token accepted. ``root``: where stand-ins keep their files (a temporary
         directory by default, removed at ``stop()``)."""
         self.token = token
@@ -167,6 +173,8 @@ class FakeDigitalOcean(TestService):
         """Seconds a rebooting droplet stays off."""
         self.max_per_page = max_per_page
         """The most items a list page holds (DigitalOcean: 200)."""
+        self.droplet_limit = droplet_limit
+        """The most droplets the account may have at once: a create above it is refused (422), creating none."""
         self.sizes: list[Wire] = [dict(s) for s in sizes]
         """The sizes offered."""
         self._root_given = Path(root) if root is not None else None
@@ -430,6 +438,12 @@ class FakeDigitalOcean(TestService):
                 return 200, {"image": self._image(rest[0])}
             if resource == "account" and rest[:1] == ["keys"]:
                 return self._keys_api(method, rest[1:], query, body, path)
+            if resource == "account" and not rest and method == "GET":
+                return 200, {"account": {"droplet_limit": self.droplet_limit, "floating_ip_limit": 3,
+                                         "email": "fake@example.com", "email_verified": True, "uuid": str(uuid.uuid5(
+                                             uuid.NAMESPACE_DNS, "fake.digitalocean")), "status": "active",
+                                         "status_message": "", "team": {"name": "fake", "uuid": str(uuid.uuid5(
+                                             uuid.NAMESPACE_DNS, "team.fake.digitalocean"))}}}
             if resource == "droplets":
                 return self._droplets_api(method, rest, query, body, path)
             if resource == "actions" and len(rest) == 1 and method == "GET":
@@ -559,6 +573,8 @@ class FakeDigitalOcean(TestService):
             raise _unprocessable("give either name or names")
         if len(names) > MAX_NAMES:
             raise _unprocessable(f"You can only create up to {MAX_NAMES} Droplets at once.")
+        if len(self._droplets) + len(names) > self.droplet_limit:
+            raise _unprocessable("creating this/these droplet(s) will exceed your droplet limit")
         for name in names:
             if not _made_of(name, ".-") or name[0] in ".-" or name[-1] in ".-":
                 raise _unprocessable("Only valid hostname characters are allowed. (a-z, A-Z, 0-9, . and -)")

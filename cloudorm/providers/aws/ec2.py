@@ -428,6 +428,18 @@ class AwsComputeService:
 
     # ------------------------------------------------------------------------------------------------ nodes
 
+    def check_region(self, region: str) -> str:
+        """``region`` if it is the session's (an EC2 client works in one region); no request."""
+        if region != self.region:
+            raise ce.InvalidInput("region", f"EC2 clusters are made in the session's region ({self.region}), not "
+                                            f"{region!r}: use Session('aws', region={region!r})")
+        return region
+
+    def node_quota(self) -> None:
+        """None: EC2 enforces the account's vCPU quota itself, all or nothing (RunInstances with MinCount =
+        MaxCount launches every node or none, ``VcpuLimitExceeded``)."""
+        return None
+
     def create_nodes(self, cluster: str, names: Sequence[str], spec: Wire) -> list[Wire]:
         """One RunInstances for all ``names`` (tagged ``cloudorm:cluster`` with their volumes, idempotent through a
         ClientToken), then one CreateTags per instance for its ``Name``. Without ``firewall_id`` the cluster's
@@ -441,10 +453,8 @@ class AwsComputeService:
         if not isinstance(size, str):
             raise ce.InvalidInput("node_size", f"must be an EC2 instance type ('t3.micro'), not {size!r}")
         image = spec.get("image") or self.default_image
-        region = spec.get("region")
-        if region not in (None, self.region):
-            raise ce.InvalidInput("region", f"EC2 clusters are made in the session's region ({self.region}), not "
-                                            f"{region!r}: use Session('aws', region={region!r})")
+        if spec.get("region") is not None:
+            self.check_region(spec["region"])
         if not spec.get("key_id"):
             raise ce.InvalidInput("key_id", "a key pair id from import_key is needed")
         user_data: str | None = spec.get("user_data")

@@ -302,6 +302,21 @@ class DigitalOceanComputeService:
         """Droplets log in as ``root`` whatever the image."""
         return "root"
 
+    def check_region(self, region: str) -> str:
+        """``region`` if it is a DigitalOcean region slug (``nyc3``); no request."""
+        return _check("region", region, _REGION, "a DigitalOcean region slug (e.g. 'nyc3')")
+
+    def node_quota(self) -> int | None:
+        """The account's ``droplet_limit`` (GET /v2/account) less its droplets (GET /v2/droplets, one page of one:
+        its ``meta.total``); None when the account states no limit."""
+        _, body = self._call("GET /v2/account", self.client.account.get)
+        limit = ((body or {}).get("account") or {}).get("droplet_limit")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+            return None
+        _, body = self._call("GET /v2/droplets", self.client.droplets.list, per_page=1, page=1)
+        total = ((body or {}).get("meta") or {}).get("total")
+        return limit - (total if isinstance(total, int) else 0)
+
     def list_sizes(self) -> list[Wire]:
         """Every droplet size, with its monthly price, all pages read."""
         return [size_record(s) for s in self._pages("GET /v2/sizes", self.client.sizes.list, "sizes")]
@@ -387,8 +402,7 @@ class DigitalOceanComputeService:
         if len(set(names)) != len(names):
             raise ce.InvalidInput("names", "node names must be distinct")
         size = _check("size", spec.get("size"), _SLUG, "a DigitalOcean size slug (e.g. 's-1vcpu-1gb')")
-        region = _check("region", spec.get("region") or self.provider.region, _REGION,
-                        "a DigitalOcean region slug (e.g. 'nyc3')")
+        region = self.check_region(spec.get("region") or self.provider.region)
         image = spec.get("image") or self.default_image
         if isinstance(image, int) or (isinstance(image, str) and image.isdigit()):
             image = int(image)

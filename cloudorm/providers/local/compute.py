@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudorm.compute.keys import md5_fingerprint, public_key_blob
+from cloudorm.compute.names import check_region
 from cloudorm.counting import RequestHub
 from cloudorm.errors import InvalidInput, NotFound
 
@@ -48,6 +49,10 @@ SIZES: tuple[Wire, ...] = tuple(
         ("s-8vcpu-16gb", 96.0, 8, 16384, 320),
     ))
 """DigitalOcean's basic droplet sizes and monthly USD prices (``regions`` empty: offered everywhere)."""
+
+NODE_LIMIT = 1000
+"""The most local nodes one process may have at once (each is a directory here whose commands are processes on
+this machine): the local counterpart of DigitalOcean's droplet limit, read by ``node_quota``."""
 
 LOGIN_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR")
 """The variables a local node's commands inherit from this process (like a fresh login: nothing else leaks in)."""
@@ -101,6 +106,16 @@ class LocalComputeService:
     def default_user(self, image: str) -> str:
         """The user this process runs as (local commands run as it)."""
         return getpass.getuser()
+
+    def check_region(self, region: str) -> str:
+        """Any region of a region's form (local nodes are made here whatever it says; it is recorded)."""
+        return check_region(region)
+
+    def node_quota(self) -> int:
+        """How many more local nodes this process may have (``NODE_LIMIT`` less the nodes it has)."""
+        self._count("NodeQuota")
+        with _STATE.lock:
+            return NODE_LIMIT - len(_STATE.nodes)
 
     def list_sizes(self) -> list[Wire]:
         """The DigitalOcean-like size table."""
