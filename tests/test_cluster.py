@@ -396,7 +396,8 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"monitoring": "yes"}, "monitoring"), ({"boot_timeout": float("inf")}, "boot_timeout"),
     ({"boot_timeout": float("nan")}, "boot_timeout"), ({"size": 1001}, "size"), ({"size": 10**6}, "size"),
     ({"max_nodes": 0}, "max_nodes"), ({"max_nodes": 10**6}, "max_nodes"), ({"size": 3, "max_nodes": 2}, "size"),
-    ({"image": "ubuntu\udc80"}, "image"), ({"setup": ["echo \udc80"]}, "setup"),
+    ({"image": "ubuntu\udc80"}, "image"), ({"setup": ["echo \udc80"]}, "setup"), ({"name": "web\udc80"}, "name"),
+    ({"node_size": "s-1vcpu\udc80"}, "node_size"), ({"files": [(__file__, "x\udc80")]}, "files"),
 ]
 
 

@@ -182,6 +182,7 @@ def test_bad_waits_and_strings_are_refused_before_any_request(session: cloudorm.
         (lambda: session.Function(uid()).invoke({}, wait="yes"), "wait"),  # type: ignore[arg-type]
         (lambda: session.Function(uid(), environment={"TOKEN": "s\udc80cret"}), "environment['TOKEN']"),
         (lambda: session.Function(uid(), description="caf\udc80"), "description"),
+        (lambda: session.Function("f\udc80"), "name"),
     ]
     with session.count_requests() as c:
         for attempt, field in attempts:
