@@ -435,6 +435,11 @@ def test_bad_calls_are_refused_before_any_request(s: cloudorm.Session, tmp_path:
         (lambda: cluster[0].reboot(wait="yes"), "wait"),  # type: ignore[arg-type]
         (lambda: cluster[0].reboot(timeout=-5), "timeout"),
         (lambda: cluster[0].wait_ready(-1), "timeout"),
+        (lambda: cluster.run("ls", check="no"), "check"),  # type: ignore[arg-type]
+        (lambda: cluster[0].run("ls", check=1), "check"),  # type: ignore[arg-type]
+        (lambda: cluster.add_node(1, keep_on_failure="yes"), "keep_on_failure"),  # type: ignore[arg-type]
+        (lambda: s.Cluster(unique("x"), size=1).save(keep_on_failure=None), "keep_on_failure"),  # type: ignore[arg-type]
+        (lambda: s.Cluster(unique("x")).delete(missing_ok="yes"), "missing_ok"),  # type: ignore[arg-type]
     ]
     (tmp_path / "f.txt").write_text("x")
     with s.count_requests() as c:

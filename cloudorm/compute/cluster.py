@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from cloudorm.cache import state_dir
-from cloudorm.checks import check_seconds, check_utf8
+from cloudorm.checks import check_flag, check_seconds, check_utf8
 from cloudorm.compute.bootstrap import Bootstrap
 from cloudorm.compute.keys import KeyPair
 from cloudorm.compute.names import (
@@ -409,6 +409,7 @@ class Cluster:
         ``ClusterError`` whose ``causes`` say why per node and whose ``results`` are the other nodes' results
         (raised before ``check``)."""
         cmd = check_command(cmd)
+        check = check_flag("check", check)
         seconds = check_timeout(timeout)
         env = check_environment(environment)
         targets = self._reachable(self._select(nodes))
@@ -467,6 +468,7 @@ class Cluster:
 
         Where the provider takes host keys through cloud-init (``host_keys="strict"``), the nodes one call creates
         share a host key generated here and pinned for each of their addresses before the first connection."""
+        keep_on_failure = check_flag("keep_on_failure", keep_on_failure)
         if self.size is None:
             raise InvalidInput("size", f"save() makes sure {self.name!r} has size nodes: give size=")
         check_node_count("size", self.size, self.max_nodes)
@@ -481,6 +483,7 @@ class Cluster:
         """Create ``n`` more nodes and bootstrap them exactly like ``save()`` does; the new nodes. The cluster may
         not grow above ``max_nodes`` (``InvalidInput("n")`` before anything is made)."""
         n = check_node_count("n", n, self.max_nodes)
+        keep_on_failure = check_flag("keep_on_failure", keep_on_failure)
         self._check_region()
         have = len(self.nodes)  # loads the current nodes, for the names and the size of the new ones
         if have + n > self.max_nodes:
@@ -673,6 +676,7 @@ class Cluster:
     def delete(self, missing_ok: bool = False) -> None:
         """Destroy the nodes, the firewall and the key this cluster registered, and its files in the state
         directory (``NotFound`` when there was nothing, unless ``missing_ok``)."""
+        missing_ok = check_flag("missing_ok", missing_ok)
         svc = self._service
         records = svc.list_nodes(self.name)  # (their addresses: the host keys to forget)
         if records:

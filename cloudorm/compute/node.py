@@ -163,6 +163,7 @@ class Node:
         """Run ``cmd`` in a POSIX shell on the node; its result (``check=True``: ``CommandFailed`` unless it exited
         0). ``timeout`` stops it after that many seconds (exit code None)."""
         cmd = check_command(cmd)
+        check = check_flag("check", check)
         seconds = check_timeout(timeout)
         env = check_environment(environment)
         start = time.monotonic()
