@@ -4,6 +4,7 @@ an error for what was done."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -203,6 +204,52 @@ def test_lost_attach_detach_and_membership_answers(proxy: FaultProxy, through: c
         group.delete(cascade=True)
     for entity in (user, policy):
         entity.delete()
+
+
+def test_lost_answers_while_a_cascade_delete_clears_what_blocks_it(proxy: FaultProxy, through: cloudorm.Session,
+                                                                   direct: cloudorm.Session) -> None:
+    iam = direct._provider.clients.client("iam")  # type: ignore[attr-defined]  # what cloudorm does not make itself
+    inline = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*",
+                                                                  "Resource": "*"}]})
+    policy = direct.Policy(uid("pol"), statements=s3_read("cascade")).save()
+    role = direct.Role(uid("role"), service="ec2").save()
+    role.attach(policy)
+    iam.put_role_policy(RoleName=role.name, PolicyName="inline", PolicyDocument=inline)
+    profile = uid("profile")
+    iam.create_instance_profile(InstanceProfileName=profile)
+    iam.add_role_to_instance_profile(InstanceProfileName=profile, RoleName=role.name)
+    user = direct.User(uid("user")).save()
+    iam.create_login_profile(UserName=user.name, Password="Not-a-real-password-1")
+    iam.put_user_policy(UserName=user.name, PolicyName="inline", PolicyDocument=inline)
+    with losing(through, proxy, "DetachRolePolicy", "DeleteRolePolicy", "RemoveRoleFromInstanceProfile",
+                "DeleteRole"):
+        through.Role(role.name).delete(cascade=True)  # before: NotFound on the first of them
+    with losing(through, proxy, "DeleteLoginProfile", "DeleteUserPolicy"):
+        through.User(user.name).delete(cascade=True)
+    assert not role.exists() and not user.exists()
+    assert iam.get_instance_profile(InstanceProfileName=profile)["InstanceProfile"]["Roles"] == []
+    iam.delete_instance_profile(InstanceProfileName=profile)
+    group = through.Group(uid("grp")).save()
+    group.name = uid("renamed")
+    with losing(through, proxy, "UpdateGroup"):
+        group.save()
+    with losing(through, proxy, "DeleteGroup"):
+        group.delete()
+    assert not direct.Group(group.name).exists()
+    policy.delete()
+
+
+def test_wasabis_iam_reconciles_the_same_way(proxy: FaultProxy, direct: cloudorm.Session) -> None:
+    creds = {"aws_access_key_id": "WASABIKEY00000000001", "aws_secret_access_key": "wasabi-secret-never-shown"}
+    wasabi = cloudorm.Session("wasabi", creds=creds, endpoint_url={"iam": proxy.url, "sts": proxy.url})
+    user = wasabi.User(uid("wasabi"))
+    with losing(wasabi, proxy, "CreateUser", "CreateAccessKey"):
+        user.save()
+        key = user.create_access_key()
+    assert [k.id for k in direct.User(user.name).access_keys] == [key.id] and key.secret
+    with losing(wasabi, proxy, "DeleteAccessKey", "DeleteUser"):
+        user.delete(cascade=True)
+    assert not direct.User(user.name).exists()
 
 
 # ---------------------------------------------------------------------------------------------- random faults
