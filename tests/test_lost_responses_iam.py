@@ -27,6 +27,13 @@ def s3_read(bucket: str) -> list[Statement]:
     return [Statement.for_service("s3", ["GetObject"], "Allow", [f"{bucket}/*"])]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _local_cloud_first() -> None:
+    """As in test_iam: the embedded local cloud gives moto's IAM backend (one per process) AWS's managed policies,
+    which it must have before the backend is made, whichever test file runs first."""
+    cloudorm.Session()
+
+
 @pytest.fixture
 def proxy(moto_url: str) -> Iterator[FaultProxy]:
     """A fault proxy in front of the tests' moto server; it loses nothing until told to."""
