@@ -238,7 +238,7 @@ def tour_iam(s: cloudorm.Session) -> None:
 
     key = user.create_access_key()
     print(key)                                             # the secret is never in a repr...
-    creds = key.creds()                                    # ...and readable exactly once
+    creds = key.creds()                                    # ...and only this object has it
     as_ann = cloudorm.Session("local", creds=creds, endpoint_url=s.endpoint_url)
     assert as_ann.iam.caller()["arn"] == user.arn          # signed with the new key
 

@@ -56,6 +56,89 @@ def test_for_service_builds_arns_and_never_changes_the_callers_lists() -> None:
     assert Statement.from_dict(st.to_dict()) == st
 
 
+@pytest.mark.parametrize(("service", "resource", "arn"), [
+    ("dynamodb", "orders", "arn:aws:dynamodb:*:*:table/orders"),  # before: arn:aws:dynamodb:*:*:orders
+    ("dynamodb", "table/orders", "arn:aws:dynamodb:*:*:table/orders"),
+    ("dynamodb", "orders/index/*", "arn:aws:dynamodb:*:*:table/orders/index/*"),
+    ("dynamodb", "orders/index/by-date", "arn:aws:dynamodb:*:*:table/orders/index/by-date"),
+    ("dynamodb", "orders/stream/*", "arn:aws:dynamodb:*:*:table/orders/stream/*"),
+    ("dynamodb", "orders-*", "arn:aws:dynamodb:*:*:table/orders-*"),
+    ("lambda", "resize", "arn:aws:lambda:*:*:function:resize"),  # before: arn:aws:lambda:*:*:resize
+    ("lambda", "resize:prod", "arn:aws:lambda:*:*:function:resize:prod"),
+    ("lambda", "function:resize", "arn:aws:lambda:*:*:function:resize"),
+    ("lambda", "layer:deps", "arn:aws:lambda:*:*:layer:deps"),
+    ("sqs", "jobs.fifo", "arn:aws:sqs:*:*:jobs.fifo"),
+    ("sns", "alerts", "arn:aws:sns:*:*:alerts"),
+    ("s3", "bucket/key/*", "arn:aws:s3:::bucket/key/*"),
+    ("iam", "user/alice", "arn:aws:iam::*:user/alice"),
+    ("iam", "role/app/*", "arn:aws:iam::*:role/app/*"),
+    ("logs", "/aws/lambda/fn:*", "arn:aws:logs:*:*:log-group:/aws/lambda/fn:*"),
+    ("execute-api", "abc123/prod/GET/orders", "arn:aws:execute-api:*:*:abc123/prod/GET/orders"),
+    ("apigateway", "/restapis/abc123/*", "arn:aws:apigateway:*::/restapis/abc123/*"),
+    ("ec2", "instance/i-0123", "arn:aws:ec2:*:*:instance/i-0123"),
+    ("ec2", "image/ami-0123", "arn:aws:ec2:*::image/ami-0123"),
+    ("kms", "key/1234", "arn:aws:kms:*:*:key/1234"),
+    ("route53", "hostedzone/Z1", "arn:aws:route53:::hostedzone/Z1"),
+    ("states", "arn:aws:states:us-east-1:123456789012:stateMachine:x",
+     "arn:aws:states:us-east-1:123456789012:stateMachine:x"),
+    ("states", "*", "*"),
+])
+def test_for_service_builds_each_services_arn_shape(service: str, resource: str, arn: str) -> None:
+    assert Statement.for_service(service, ["Get"], resources=[resource]).resources == (arn,)
+
+
+def test_for_service_in_a_region_and_account() -> None:
+    st = Statement.for_service("dynamodb", ["GetItem"], resources=["orders", "arn:aws:dynamodb:eu-west-1:1:table/x"],
+                               region="us-east-1", account="123456789012")
+    assert st.resources == ("arn:aws:dynamodb:us-east-1:123456789012:table/orders",
+                            "arn:aws:dynamodb:eu-west-1:1:table/x")
+    assert Statement.for_service("s3", ["GetObject"], resources=["b/*"], region="us-east-1").resources == (
+        "arn:aws:s3:::b/*",)
+
+
+@pytest.mark.parametrize(("service", "resource", "field"), [
+    ("states", "machine", "resources"),  # before: arn:aws:states:*:*:machine, an ARN of no shape states has
+    ("dynamodb", "orders/items", "resources"),
+    ("dynamodb", "or ders", "resources"),
+    ("lambda", "fn/x", "resources"),
+    ("iam", "alice", "resources"),
+    ("iam", "person/alice", "resources"),
+    ("ec2", "i-0123", "resources"),
+    ("execute-api", "abc123", "resources"),
+    ("sqs", "a:b", "resources"),
+])
+def test_for_service_refuses_what_it_cannot_build(service: str, resource: str, field: str) -> None:
+    with pytest.raises(InvalidInput) as e:
+        Statement.for_service(service, ["Get"], resources=[resource])
+    assert e.value.field == field and repr(resource) in e.value.reason
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [({"region": "US East"}, "region"), ({"account": "12"}, "account"),
+                                               ({"account": None}, "account")])
+def test_for_service_checks_region_and_account(kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidInput) as e:
+        Statement.for_service("sqs", ["SendMessage"], resources=["*"], **kwargs)
+    assert e.value.field == field
+
+
+@pytest.mark.parametrize(("service", "action", "resource", "real_arn"), [
+    ("dynamodb", "GetItem", "orders", "arn:aws:dynamodb:us-east-1:123456789012:table/orders"),
+    ("dynamodb", "Query", "orders/index/*", "arn:aws:dynamodb:us-east-1:123456789012:table/orders/index/by-date"),
+    ("lambda", "InvokeFunction", "resize", "arn:aws:lambda:us-east-1:123456789012:function:resize"),
+    ("sqs", "SendMessage", "jobs", "arn:aws:sqs:us-east-1:123456789012:jobs"),
+    ("logs", "PutLogEvents", "/aws/lambda/fn:*",
+     "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/fn:log-stream:2026/01/01"),
+])
+def test_a_statement_for_a_name_grants_that_resource(service: str, action: str, resource: str,
+                                                     real_arn: str) -> None:
+    # moto's IAM policy evaluator (AWS's wildcard rules) decides whether the statement covers the real ARN
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+
+    statement = Statement.for_service(service, [action], "Allow", [resource])
+    policy = IAMPolicy(json.dumps({"Version": "2012-10-17", "Statement": [statement.to_dict()]}))
+    assert policy.is_action_permitted(f"{service}:{action}", real_arn) == PermissionResult.PERMITTED
+
+
 def test_statement_copies_conditions() -> None:
     cond = {"StringEquals": {"aws:username": "alice"}}
     st = Statement("Deny", ["s3:*"], ["*"], cond, sid="NoS3")
@@ -458,8 +541,7 @@ def test_access_keys(session: cloudorm.Session, caplog: pytest.LogCaptureFixture
         key.wait_usable(timeout=10)
         secret = key.secret
         assert len(secret) >= 20 and secret not in repr(key)
-        with pytest.raises(CloudError):
-            key.secret  # noqa: B018 - readable once
+        assert key.secret == secret  # the same every time (before: readable once)
         with pytest.raises(NotFound) as e:
             s.iam.get("user", secret)  # the provider echoes the name it did not find: redacted
         assert secret not in str(e.value) and "***" in str(e.value)
@@ -475,10 +557,36 @@ def test_access_keys(session: cloudorm.Session, caplog: pytest.LogCaptureFixture
     assert key.last_used is not None  # wait_usable() signed a request with it
     key.delete()
     assert u.access_keys == []
+    with pytest.raises(CloudError, match="deleted"):
+        key.secret  # noqa: B018 - a deleted key's secret is forgotten
     with pytest.raises(NotFound):
         key.delete()
     key.delete(missing_ok=True)
     u.delete()
+
+
+def test_a_new_keys_secret_reads_the_same_every_time_and_never_shows(
+        session: cloudorm.Session, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
+    u = session.User(uid("twice")).save()
+    with caplog.at_level(logging.DEBUG):  # botocore's DEBUG log shows every response body
+        key = u.create_access_key()
+        print(key.secret)  # the Cloud package's way: show it, then store it
+        stored = {"id": key.id, "secret": key.secret}  # before: CloudError, the secret was read once
+        assert stored["secret"] == capsys.readouterr().out.strip() == key.creds()["aws_secret_access_key"]
+        key.wait_usable(timeout=10)  # (also after the secret was read)
+        logging.getLogger("test").info("made %r, %s", key, key)
+    secret = stored["secret"]
+    assert any("CreateAccessKey" in r.getMessage() or "AccessKey" in r.getMessage() for r in caplog.records)
+    assert any(r.name.startswith("botocore") for r in caplog.records)
+    for shown in (repr(key), str(key), f"{key}", repr([key]), caplog.text):
+        assert secret not in shown
+    assert session.iam.caller((key.id, secret))["arn"].endswith(f":user/{u.name}")
+    listed = u.access_keys[0]
+    assert listed.id == key.id
+    with pytest.raises(CloudError, match=r"only the AccessKey that user\.create_access_key\(\) returned") as e:
+        listed.secret  # noqa: B018 - a key loaded later has none
+    assert secret not in str(e.value)
+    u.delete(cascade=True)
 
 
 def test_new_key_signs_requests(session: cloudorm.Session) -> None:

@@ -1,5 +1,6 @@
-"""Access keys: a user's key pair. IAM shows the secret once, at creation; cloudorm hands it out once, keeps it
-out of every repr, log line and error message, and forgets it after."""
+"""Access keys: a user's key pair. IAM shows the secret once, at creation: the key object
+``user.create_access_key()`` returns holds it (read it as often as needed), keys loaded later have none, and it
+is kept out of every repr, str, log line and error message."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ class KeyCreds(dict[str, str]):
 
 @attrs.define(eq=False, repr=False)
 class AccessKey:
-    """One access key of a user: ``key.id``, ``key.status``, ``key.secret`` (readable once, right after
-    ``user.create_access_key()``), ``activate()``, ``deactivate()``, ``delete()``, ``last_used``."""
+    """One access key of a user: ``key.id``, ``key.status``, ``key.secret`` (only on the key
+    ``user.create_access_key()`` returned), ``activate()``, ``deactivate()``, ``delete()``, ``last_used``."""
 
     user: User
     id: str
@@ -56,29 +57,26 @@ class AccessKey:
 
     @property
     def secret(self) -> str:
-        """The secret access key: readable once, and only on the key ``create_access_key()`` returned."""
+        """The secret access key, on the key ``create_access_key()`` returned: the same every time it is read.
+        A key loaded later (``user.access_keys``) has none, nor has a deleted key: ``CloudError``."""
         secret = self._secret
         if secret is None:
-            raise ce.CloudError(f"the secret of access key {mask(self.id)} is not available: IAM shows a secret only "
-                                "when the key is created, and cloudorm hands it out once")
-        self._secret = None
+            why = "it was deleted" if self._deleted else (
+                "IAM shows a secret only in the answer that creates the key: only the AccessKey that "
+                "user.create_access_key() returned has it")
+            raise ce.CloudError(f"the secret of access key {mask(self.id)} is not available: {why}")
         return secret
 
     def creds(self) -> KeyCreds:
-        """The key as a ``creds`` dict for ``cloudorm.Session(provider, creds=...)`` (reads the secret); its repr
-        hides the secret."""
+        """The key as a ``creds`` dict for ``cloudorm.Session(provider, creds=...)``; its repr hides the secret."""
         creds = KeyCreds(aws_access_key_id=self.id, aws_secret_access_key=self.secret)
         if self.user.session.region:
             creds["region"] = self.user.session.region
         return creds
 
     def wait_usable(self, timeout: float = 60.0) -> AccessKey:
-        """Wait until the new key authenticates (on AWS a few seconds after creation); ``Timeout`` otherwise.
-        Call it before reading the secret."""
-        if self._secret is None:
-            raise ce.CloudError(f"access key {mask(self.id)} cannot be checked: its secret was read already "
-                                "or is not known (only new keys have it)")
-        key = (self.id, self._secret)
+        """Wait until the new key authenticates (on AWS a few seconds after creation); ``Timeout`` otherwise."""
+        key = (self.id, self.secret)
         until_propagated(lambda: self.user.session.iam.caller(key), timeout=timeout,
                          what=f"signing in with access key {mask(self.id)}")
         return self

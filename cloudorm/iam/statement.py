@@ -12,6 +12,7 @@ import attrs
 
 from cloudorm.checks import check_utf8
 from cloudorm.errors import InvalidInput
+from cloudorm.iam.arns import ANY, check_account, check_region, resource_arn
 
 VERSION = "2012-10-17"
 VERSIONS = ("2012-10-17", "2008-10-17")
@@ -23,10 +24,6 @@ _ACTION = re.compile(r"[a-z0-9][a-z0-9-]*:[A-Za-z0-9*?]+")
 _SID = re.compile(r"[A-Za-z0-9]*")
 _KEYS = {"Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource", "Condition"}
 
-_ARN_FORMS = {"s3": "arn:aws:s3:::{}", "route53": "arn:aws:route53:::{}", "iam": "arn:aws:iam::*:{}",
-              "cloudfront": "arn:aws:cloudfront::*:{}", "sts": "arn:aws:sts::*:{}"}
-"""Services whose ARNs have no region (and S3/Route 53: no account); every other service's ARN is
-``arn:aws:<service>:*:*:<resource>``."""
 
 
 def _strings(value: Any, field: str) -> tuple[str, ...]:
@@ -114,12 +111,16 @@ class Statement:
     @classmethod
     def for_service(cls, service: str, actions: Iterable[str] | str, effect: str = "Allow",
                     resources: Iterable[str] | str = ("*",), conditions: Mapping[str, Any] | None = None,
-                    sid: str | None = None) -> Statement:
+                    sid: str | None = None, *, region: str = ANY, account: str = ANY) -> Statement:
         """A statement on one service's actions and resources, e.g. ``Statement.for_service("s3",
         ["PutObject", "GetObject"], "Allow", ["mybucket1/*", "mybucket2"])``: actions get the service prefix,
-        resources become ARNs (``arn:aws:s3:::mybucket1/*``); ARNs and ``*`` are kept as they are."""
+        resource names become the service's ARNs (``arn:aws:s3:::mybucket1/*``; dynamodb ``orders`` →
+        ``arn:aws:dynamodb:*:*:table/orders``), in ``region`` and ``account`` (``*``: any); ARNs and ``*`` are
+        kept as they are. ``InvalidInput`` for a resource whose ARN cannot be built (see ``cloudorm.iam.arns``)."""
         if not isinstance(service, str) or not _SERVICE.fullmatch(service):
             raise InvalidInput("service", f"must be a service prefix such as 's3' or 'dynamodb', not {service!r}")
+        check_region(region)
+        check_account(account)
         names = _strings(actions, "actions")
         if not names:
             raise InvalidInput("actions", "a statement needs at least one action")
@@ -129,7 +130,7 @@ class Statement:
             if colon and prefix != service:
                 raise InvalidInput("actions", f"{a!r} is not an action of service {service!r}")
             full.append(a if colon else f"{service}:{a}")
-        arns = [resource_arn(service, r) for r in _strings(resources, "resources")]
+        arns = [resource_arn(service, r, region, account) for r in _strings(resources, "resources")]
         return cls(effect, full, arns, conditions, sid)
 
     def to_dict(self) -> dict[str, Any]:
@@ -169,13 +170,6 @@ class Statement:
                        data.get("NotAction"), data.get("NotResource"))
         except InvalidInput as e:
             raise InvalidInput(f"{field}.{e.field}", e.reason) from None
-
-
-def resource_arn(service: str, resource: str) -> str:
-    """``resource`` as an ARN of ``service``: ``*`` and ARNs unchanged, ``bucket/*`` → ``arn:aws:s3:::bucket/*``."""
-    if resource == "*" or resource.startswith("arn:"):
-        return resource
-    return _ARN_FORMS.get(service, f"arn:aws:{service}:*:*:{{}}").format(resource)
 
 
 def document_of(statements: Iterable[Statement | Mapping[str, Any]], field: str = "statements") -> dict[str, Any]:

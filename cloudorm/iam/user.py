@@ -34,7 +34,8 @@ class User(Principal):
         self._tags = unless_unknown(check_tags)(self._tags)
 
     def create_access_key(self) -> AccessKey:
-        """A new access key; its ``secret`` can be read once, from the returned object only."""
+        """A new access key; its ``secret`` is on the returned object only (IAM shows it in no later answer). If
+        the answer is lost, the key it made is deleted and another made: the user gets exactly one new key."""
         return AccessKey._from_record(self, self._iam.create_access_key(self._ref()))
 
     @property

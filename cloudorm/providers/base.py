@@ -86,7 +86,10 @@ class IAMService(Protocol):
     ``kind`` is ``"user"``, ``"group"``, ``"role"`` or ``"policy"``; ``ref`` is a name, or a policy's ARN. Records
     are neutral dicts: ``name``, ``id``, ``arn``, ``path``, ``created`` and, as the kind has them, ``tags`` (a
     dict), ``description``, ``trust`` (a role's trust policy), ``max_session`` (seconds), ``document`` (a policy's
-    default version), ``default_version``, ``attachments``. Keys a response lacks are left out."""
+    default version), ``default_version``, ``attachments``. Keys a response lacks are left out.
+
+    A mutating call whose answer was lost neither runs twice nor fails for what it did: the service looks at what
+    it holds instead (docs/iam.md, "When a response is lost")."""
 
     def create(self, kind: str, name: str, spec: Wire) -> Wire:
         """Create an entity from ``spec`` (``path``, ``tags``, ``description``, ``trust``, ``max_session``,
@@ -146,7 +149,8 @@ class IAMService(Protocol):
         """Remove the user's console password."""
 
     def create_access_key(self, user: str) -> Wire:
-        """A new key of a user: ``id``, ``secret``, ``status``, ``created`` (the secret is known only now)."""
+        """A new key of a user: ``id``, ``secret``, ``status``, ``created`` (the secret is known only now); exactly
+        one new key, also when an answer is lost."""
 
     def access_keys(self, user: str) -> list[Wire]:
         """A user's keys: ``id``, ``status``, ``created`` each (never the secret)."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import unquote
 
@@ -18,7 +19,7 @@ from botocore import exceptions as bx
 
 from cloudorm import errors as ce
 from cloudorm.credentials import protect
-from cloudorm.providers.aws.clients import ClientFactory
+from cloudorm.providers.aws.clients import ClientFactory, may_have_applied
 from cloudorm.providers.aws.errors import map_error
 
 Wire = dict[str, Any]
@@ -32,6 +33,21 @@ LACKING: dict[str, frozenset[str]] = {
 }
 """IAM operations a provider's IAM-compatible endpoint does not implement (Wasabi lists the IAM actions it
 supports; these are not among them): ``Unsupported`` before any request."""
+
+NO_RESEND = ("CreateUser", "CreateGroup", "CreateRole", "CreatePolicy", "CreatePolicyVersion", "CreateAccessKey",
+             "DeleteUser", "DeleteGroup", "DeleteRole", "DeletePolicy", "DeletePolicyVersion", "DeleteAccessKey",
+             "UpdateUser", "UpdateGroup", "AttachUserPolicy", "AttachGroupPolicy", "AttachRolePolicy",
+             "DetachUserPolicy", "DetachGroupPolicy", "DetachRolePolicy", "RemoveUserFromGroup", "DeleteUserPolicy",
+             "DeleteGroupPolicy", "DeleteRolePolicy", "DeleteLoginProfile", "RemoveRoleFromInstanceProfile")
+"""IAM calls botocore must not re-send once the request may have reached IAM: sent twice they make a second
+thing (a key, a policy version) or fail although they were applied (``EntityAlreadyExists``, ``NoSuchEntity``).
+When the answer to one is lost, cloudorm looks at what IAM holds instead (``AwsIAMService._change``). The other
+mutating calls (tags, ``UpdateRole``, ``UpdateAssumeRolePolicy``, ``UpdateAccessKey``, ``AddUserToGroup``) set a
+state and are safely re-sent by botocore."""
+
+CLOCK_SKEW = timedelta(minutes=15)
+"""How far IAM's clock may be from this machine's: an entity found after a lost create answer is taken as the one
+that create made only if IAM says it was created after the call began (less this)."""
 
 
 def _tags_wire(tags: dict[str, str]) -> list[dict[str, str]]:
@@ -76,6 +92,7 @@ class AwsIAMService:
         self._lock = threading.Lock()
         self._identity: Wire | None = None
         clients.hook("before-parse", "iam", ("CreateAccessKey",), self._protect_new_secret)
+        clients.no_resend("iam", NO_RESEND)
 
     # ------------------------------------------------------------------------------------------------ plumbing
 
@@ -114,6 +131,33 @@ class AwsIAMService:
             raise self._error(e, operation) from None
         return response
 
+    def _change(self, operation: str, took_effect: Callable[[], Wire | None], **params: Any) -> Wire:
+        """Call one of the ``NO_RESEND`` operations. When its answer is lost (it may have been applied),
+        ``took_effect()`` looks at what IAM holds: it returns what stands for the answer if the call was applied,
+        or None if it was not, and the call is sent again (at most the session's ``max_attempts`` times in all;
+        then the error is raised)."""
+        method = getattr(self._iam, self._method(operation))
+        lost: Exception | None = None
+        for _ in range(self._clients.options.max_attempts):
+            try:
+                response: Wire = method(**params)
+            except (bx.ClientError, bx.BotoCoreError) as e:
+                if not may_have_applied(e):
+                    raise self._error(e, operation) from None
+                lost = e
+            else:
+                return response
+            found = took_effect()
+            if found is not None:
+                return found
+        assert lost is not None
+        raise self._error(lost, operation) from None
+
+    def _absent(self, operation: str, present: Callable[[], bool], **params: Any) -> None:
+        """Call a ``NO_RESEND`` operation that removes something; after a lost answer it took effect when
+        ``present()`` is False."""
+        self._change(operation, lambda: None if present() else {}, **params)
+
     def _pages(self, operation: str, **params: Any) -> Iterator[Wire]:
         """Every page of ``operation`` (IAM's Marker and IsTruncated followed), mapping errors."""
         try:
@@ -147,7 +191,9 @@ class AwsIAMService:
                 params["MaxSessionDuration"] = spec["max_session"]
         if kind == "policy":
             params["PolicyDocument"] = json.dumps(spec["document"])
-        out = record(kind, self._call(f"Create{title}", **params)[title])
+        started = datetime.now(timezone.utc)
+        response = self._change(f"Create{title}", lambda: self._created(kind, name, spec, started), **params)
+        out = record(kind, response[title])
         out.setdefault("tags", dict(spec.get("tags") or {}))
         if kind in ("role", "policy"):  # what the response leaves out is what was sent, or IAM's default
             out.setdefault("description", spec.get("description"))
@@ -158,16 +204,63 @@ class AwsIAMService:
             out["document"] = spec["document"]
         return out
 
+    def _get_raw(self, kind: str, ref: str) -> Wire:
+        """IAM's Get answer for an entity (``NotFound`` if it is not there)."""
+        title = _TITLE[kind]
+        if kind == "policy":
+            return self._call("GetPolicy", PolicyArn=ref)
+        if kind == "group":
+            return self._call("GetGroup", GroupName=ref, MaxItems=1)
+        return self._call(f"Get{title}", **{f"{title}Name": ref})
+
+    def _exists(self, kind: str, ref: str) -> bool:
+        try:
+            self._get_raw(kind, ref)
+        except ce.NotFound:
+            return False
+        return True
+
+    def _created(self, kind: str, name: str, spec: Wire, started: datetime) -> Wire | None:
+        """After a lost Create answer: IAM's Get answer for the entity if it is there as asked and was made since
+        the call began; None if it is not there (the create was not applied); ``AlreadyExists`` if another is."""
+        title = _TITLE[kind]
+        ref = self.policy_arn(name, spec.get("path") or "/") if kind == "policy" else name
+        try:
+            found = self._get_raw(kind, ref)
+        except ce.NotFound:
+            return None
+        if not self._as_asked(kind, ref, found[title], spec, started):
+            raise ce.AlreadyExists(f"a {kind} named {name!r} exists already (and is not the one this call asked "
+                                   "for: its answer was lost, and IAM holds another)", provider=self._provider,
+                                   operation=f"Create{title}", code="EntityAlreadyExists")
+        return found
+
+    def _as_asked(self, kind: str, ref: str, raw: Wire, spec: Wire, started: datetime) -> bool:
+        """Whether an entity IAM holds is the one a create with ``spec`` begun at ``started`` would have made."""
+        created = raw.get("CreateDate")
+        if isinstance(created, datetime) and created.astimezone(timezone.utc) < started - CLOCK_SKEW:
+            return False
+        if raw.get("Path", "/") != (spec.get("path") or "/"):
+            return False
+        if "Tags" in raw and {t["Key"]: t["Value"] for t in raw["Tags"] or []} != dict(spec.get("tags") or {}):
+            return False
+        if "Description" in raw and (raw["Description"] or None) != spec.get("description"):
+            return False
+        if kind == "role":
+            if _document(raw.get("AssumeRolePolicyDocument")) != spec["trust"]:
+                return False
+            if int(raw.get("MaxSessionDuration") or 3600) != (spec.get("max_session") or 3600):
+                return False
+        if kind == "policy":
+            return bool(self._policy_document(ref, raw["DefaultVersionId"]) == spec["document"])
+        return True
+
     def get(self, kind: str, ref: str) -> Wire:
         """The full record of an entity (a policy with its default version's document)."""
         title = _TITLE[kind]
+        out = record(kind, self._get_raw(kind, ref)[title])
         if kind == "policy":
-            out = record(kind, self._call("GetPolicy", PolicyArn=ref)["Policy"])
             out["document"] = self._policy_document(ref, out["default_version"])
-        elif kind == "group":
-            out = record(kind, self._call("GetGroup", GroupName=ref, MaxItems=1)["Group"])
-        else:
-            out = record(kind, self._call(f"Get{title}", **{f"{title}Name": ref})[title])
         out.setdefault("tags", {})
         out.setdefault("description", None)
         if kind == "role":
@@ -184,7 +277,7 @@ class AwsIAMService:
                 params["NewPath"] = changes["path"]
             if "name" in changes:
                 params[f"New{title}Name"] = name = changes["name"]
-            self._call(f"Update{title}", **params)
+            self._change(f"Update{title}", lambda: self._updated(kind, name, changes.get("path")), **params)
         if kind == "role":
             if "description" in changes or "max_session" in changes:
                 params = {"RoleName": ref}
@@ -205,13 +298,20 @@ class AwsIAMService:
             if put:
                 self._call(f"Tag{title}", Tags=_tags_wire(put), **target)
 
+    def _updated(self, kind: str, name: str, path: str | None) -> Wire | None:
+        """After a lost UpdateUser/UpdateGroup answer: ``{}`` if the entity is there under its new name (and
+        path), None if not."""
+        try:
+            raw = self._get_raw(kind, name)[_TITLE[kind]]
+        except ce.NotFound:
+            return None
+        return {} if path is None or raw.get("Path") == path else None
+
     def delete(self, kind: str, ref: str) -> None:
         """Delete an entity."""
         title = _TITLE[kind]
-        if kind == "policy":
-            self._call("DeletePolicy", PolicyArn=ref)
-        else:
-            self._call(f"Delete{title}", **{f"{title}Name": ref})
+        target = {"PolicyArn": ref} if kind == "policy" else {f"{title}Name": ref}
+        self._absent(f"Delete{title}", lambda: self._exists(kind, ref), **target)
 
     def list_page(self, kind: str, start: str | None, limit: int | None, *, path_prefix: str | None = None,
                   scope: str = "local") -> tuple[list[Wire], str | None]:
@@ -284,12 +384,17 @@ class AwsIAMService:
     def attach_policy(self, kind: str, name: str, arn: str) -> None:
         """Attach a managed policy."""
         title = _TITLE[kind]
-        self._call(f"Attach{title}Policy", PolicyArn=arn, **{f"{title}Name": name})
+        self._change(f"Attach{title}Policy", lambda: {} if self._attached(kind, name, arn) else None,
+                     PolicyArn=arn, **{f"{title}Name": name})
+
+    def _attached(self, kind: str, name: str, arn: str) -> bool:
+        return any(p["arn"] == arn for p in self.attached_policies(kind, name))
 
     def detach_policy(self, kind: str, name: str, arn: str) -> None:
         """Detach a managed policy."""
         title = _TITLE[kind]
-        self._call(f"Detach{title}Policy", PolicyArn=arn, **{f"{title}Name": name})
+        self._absent(f"Detach{title}Policy", lambda: self._attached(kind, name, arn), PolicyArn=arn,
+                     **{f"{title}Name": name})
 
     def inline_policies(self, kind: str, name: str) -> list[str]:
         """Names of the inline policies of a user, group or role."""
@@ -299,7 +404,8 @@ class AwsIAMService:
     def delete_inline_policy(self, kind: str, name: str, policy: str) -> None:
         """Delete an inline policy."""
         title = _TITLE[kind]
-        self._call(f"Delete{title}Policy", PolicyName=policy, **{f"{title}Name": name})
+        self._absent(f"Delete{title}Policy", lambda: policy in self.inline_policies(kind, name), PolicyName=policy,
+                     **{f"{title}Name": name})
 
     def policy_versions(self, arn: str) -> list[Wire]:
         """A policy's versions, oldest first."""
@@ -308,13 +414,21 @@ class AwsIAMService:
         return sorted(versions, key=lambda v: int(re.sub(r"\D", "", v["id"].split(".")[0]) or 0))
 
     def create_policy_version(self, arn: str, document: Wire) -> str:
-        """Add a default version."""
-        v = self._call("CreatePolicyVersion", PolicyArn=arn, PolicyDocument=json.dumps(document), SetAsDefault=True)
+        """Add a default version; after a lost answer, the default version holding ``document`` is the one made."""
+        def took_effect() -> Wire | None:
+            default = next((v["id"] for v in self.policy_versions(arn) if v["default"]), None)
+            if default is not None and self._policy_document(arn, default) == document:
+                return {"PolicyVersion": {"VersionId": default}}
+            return None
+
+        v = self._change("CreatePolicyVersion", took_effect, PolicyArn=arn, PolicyDocument=json.dumps(document),
+                         SetAsDefault=True)
         return str(v["PolicyVersion"]["VersionId"])
 
     def delete_policy_version(self, arn: str, version: str) -> None:
-        """Delete a non-default version."""
-        self._call("DeletePolicyVersion", PolicyArn=arn, VersionId=version)
+        """Delete a non-default version (that one: after a lost answer, IAM is asked whether it is still there)."""
+        self._absent("DeletePolicyVersion", lambda: any(v["id"] == version for v in self.policy_versions(arn)),
+                     PolicyArn=arn, VersionId=version)
 
     def policy_entities(self, arn: str) -> dict[str, list[str]]:
         """Users, groups and roles a policy is attached to."""
@@ -332,7 +446,8 @@ class AwsIAMService:
 
     def remove_from_group(self, group: str, user: str) -> None:
         """RemoveUserFromGroup."""
-        self._call("RemoveUserFromGroup", GroupName=group, UserName=user)
+        self._absent("RemoveUserFromGroup", lambda: any(g["name"] == group for g in self.groups_of(user)),
+                     GroupName=group, UserName=user)
 
     def group_members(self, group: str) -> list[Wire]:
         """Records of a group's users."""
@@ -352,13 +467,24 @@ class AwsIAMService:
 
     def delete_login_profile(self, user: str) -> None:
         """DeleteLoginProfile."""
-        self._call("DeleteLoginProfile", UserName=user)
+        self._absent("DeleteLoginProfile", lambda: self.has_login_profile(user), UserName=user)
 
     # ------------------------------------------------------------------------------------------------ keys
 
     def create_access_key(self, user: str) -> Wire:
-        """CreateAccessKey: the only response that holds the secret."""
-        k = self._call("CreateAccessKey", UserName=user)["AccessKey"]
+        """CreateAccessKey: the only response that holds the secret. A key whose answer was lost can never be used
+        (nobody has its secret): it is deleted, and the key made again; so the user gets exactly one new key, or
+        an error and none. (A key another program makes for the same user during that call is taken for the
+        lost one.)"""
+        before = {k["id"] for k in self.access_keys(user)}
+
+        def took_effect() -> None:
+            for k in self.access_keys(user):
+                if k["id"] not in before:
+                    self.delete_access_key(user, k["id"])
+            return None  # send it again
+
+        k = self._change("CreateAccessKey", took_effect, UserName=user)["AccessKey"]
         protect((k["SecretAccessKey"],), (k["AccessKeyId"],))  # (the parse hook did it already for the body)
         return {"id": k["AccessKeyId"], "secret": k["SecretAccessKey"], "status": k.get("Status", "Active"),
                 "created": k.get("CreateDate"), "user": k.get("UserName", user)}
@@ -375,7 +501,8 @@ class AwsIAMService:
 
     def delete_access_key(self, user: str, key_id: str) -> None:
         """DeleteAccessKey."""
-        self._call("DeleteAccessKey", UserName=user, AccessKeyId=key_id)
+        self._absent("DeleteAccessKey", lambda: any(k["id"] == key_id for k in self.access_keys(user)),
+                     UserName=user, AccessKeyId=key_id)
 
     def access_key_last_used(self, key_id: str) -> Wire:
         """GetAccessKeyLastUsed (``N/A`` values become None)."""
@@ -398,7 +525,8 @@ class AwsIAMService:
 
     def remove_from_instance_profile(self, profile: str, role: str) -> None:
         """RemoveRoleFromInstanceProfile."""
-        self._call("RemoveRoleFromInstanceProfile", InstanceProfileName=profile, RoleName=role)
+        self._absent("RemoveRoleFromInstanceProfile", lambda: profile in self.instance_profiles(role),
+                     InstanceProfileName=profile, RoleName=role)
 
 
 def _snake(operation: str) -> str:
