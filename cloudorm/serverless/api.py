@@ -249,8 +249,9 @@ class Api:
         found = [r for r in Listing(self._service.list_apis).page_size(500) if r["name"] == self.name]
         if len(found) > 1:
             ids = ", ".join(r["id"] for r in found)
-            raise ce.ConflictError(f"{len(found)} REST APIs are named {self.name!r} ({ids}): give api_id= to say "
-                                   "which one")
+            raise ce.ConflictError(f"{len(found)} REST APIs are named {self.name!r} ({ids}), most likely made twice "
+                                   "by an earlier request whose answer was lost: delete the extra ones, or give "
+                                   "api_id= to say which one")
         return found[0] if found else None
 
     def _ensure_id(self) -> str:
@@ -277,7 +278,8 @@ class Api:
             named = serving
         if len(named) > 1:
             raise ce.ConflictError(f"{len(named)} usage plans named {name!r} serve stage {self.stage!r} of api "
-                                   f"{self.name!r} ({', '.join(p['id'] for p in named)}): delete one")
+                                   f"{self.name!r} ({', '.join(p['id'] for p in named)}), most likely made twice "
+                                   "by an earlier request whose answer was lost: delete the extra ones")
         return named[0] if named else None
 
     # ------------------------------------------------------------------------------------------- lifecycle
@@ -310,7 +312,8 @@ class Api:
         stage = next((s for s in svc.stages(api_id) if s["name"] == self.stage), None)
         if changed or pending or stage is None or (self.stage_description is not None
                                                    and self.stage_description != stage["description"]):
-            svc.deploy(api_id, self.stage, self.deployment_description, self.stage_description)
+            svc.deploy(api_id, self.stage, self.deployment_description, self.stage_description,
+                       current=stage["deployment_id"] if stage else None)
         self._undeployed = False
         self._save_plan(api_id)
         return self

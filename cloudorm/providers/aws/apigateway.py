@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import secrets
+import string
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from botocore import exceptions as bx
@@ -22,6 +24,7 @@ from cloudorm.credentials import protect
 from cloudorm.providers.aws.clients import ClientFactory
 from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.aws.s3 import _dns_suffix
+from cloudorm.providers.aws.settle import send_settled
 
 Wire = dict[str, Any]
 
@@ -30,6 +33,16 @@ _LAMBDA_URI = re.compile(r"arn:[^:]+:apigateway:[^:]+:lambda:path/[0-9-]+/functi
 _KEY_VALUE = re.compile(rb'"value"\s*:\s*"([^"]+)"')
 _HEADER = "method.response.header."
 _PARAM = re.compile(r"\{[^}]+\}")
+
+MUTATING = ("CreateRestApi", "DeleteRestApi", "CreateResource", "DeleteResource", "PutMethod", "DeleteMethod",
+            "CreateDeployment", "CreateUsagePlan", "UpdateUsagePlan", "DeleteUsagePlan", "CreateApiKey",
+            "CreateUsagePlanKey", "DeleteUsagePlanKey", "DeleteApiKey")
+"""API Gateway operations botocore never re-sends: after a lost answer, what API Gateway has decides (``_settled``).
+The others it sends (integrations, method responses, stage and API updates) set values: sending them twice is
+harmless."""
+
+KEY_LENGTH = 40
+"""Characters of the API key values cloudorm makes (as API Gateway's own; it takes 20 to 128)."""
 
 
 def _number(value: float) -> str:
@@ -71,6 +84,13 @@ def _plan(raw: Wire) -> Wire:
                       "offset": int(quota.get("offset") or 0)} if "limit" in quota and "period" in quota else None}
 
 
+def _duplicates(kind: str, name: str, found: list[Wire]) -> str:
+    """Says that several ``kind`` (``REST APIs``) share one name, most likely made twice by an earlier request whose
+    answer was lost (before cloudorm stopped re-sending it), and which ones they are."""
+    return (f"{len(found)} {kind} are named {name!r} ({', '.join(str(f['id']) for f in found)}), most likely made "
+            "twice by an earlier request whose answer was lost")
+
+
 def _key(raw: Wire, value: bool) -> Wire:
     out = {"id": raw["id"], "name": raw.get("name"), "description": raw.get("description") or None,
            "enabled": raw.get("enabled"), "created": raw.get("createdDate")}
@@ -91,6 +111,7 @@ class AwsApiService:
         self._lock = threading.Lock()
         clients.hook("before-parse", "apigateway", ("CreateApiKey", "GetApiKey", "GetApiKeys", "GetUsagePlanKeys",
                                             "GetUsagePlanKey", "CreateUsagePlanKey"), self._protect_values)
+        clients.no_resend("apigateway", MUTATING)
 
     # ------------------------------------------------------------------------------------------------ plumbing
 
@@ -115,6 +136,27 @@ class AwsApiService:
         except (bx.ClientError, bx.BotoCoreError) as e:
             raise map_error(e, self.provider, operation, self._secrets) from None
 
+    def _settled(self, operation: str, look: Callable[[], Wire | None], **params: Any) -> Wire:
+        """Send one operation of ``MUTATING`` and return its answer: after a lost answer, ``look()`` says whether
+        API Gateway applied it (the outcome) or not (None: sent again); errors are mapped."""
+        method = getattr(self.client, xform_name(operation))
+        return self._settled_by(operation, lambda: method(**params), look)
+
+    def _settled_by(self, operation: str, send: Callable[[], Wire], look: Callable[[], Wire | None]) -> Wire:
+        """``_settled`` for a request ``send()`` builds anew each time (from what the service has then)."""
+        try:
+            return send_settled(send, look, attempts=self.clients.options.max_attempts)
+        except (bx.ClientError, bx.BotoCoreError) as e:
+            raise map_error(e, self.provider, operation, self._secrets) from None
+
+    def _gone(self, operation: str, **params: Any) -> Wire | None:
+        """``{}`` if reading the thing (``GetRestApi``, ...) says it does not exist, else None: a delete's look."""
+        try:
+            self._call(operation, **params)
+        except ce.NotFound:
+            return {}
+        return None
+
     def _items(self, operation: str, **params: Any) -> Iterator[Wire]:
         """Every item of every page of a paginated operation (API Gateway's position and limit)."""
         try:
@@ -130,7 +172,15 @@ class AwsApiService:
         params: Wire = {"name": name, "endpointConfiguration": {"types": ["REGIONAL"]}}
         if description:
             params["description"] = description
-        return _api(self._call("CreateRestApi", **params))
+
+        def look() -> Wire | None:  # the API made by the request whose answer was lost, found by its name
+            found = [a for a in self._items("GetRestApis", PaginationConfig={"PageSize": 500}) if a["name"] == name]
+            if len(found) > 1:
+                raise ce.ConflictError(_duplicates("REST APIs", name, found) + ": delete the extra ones",
+                                       provider=self.provider, operation="CreateRestApi")
+            return found[0] if found else None
+
+        return _api(self._settled("CreateRestApi", look, **params))
 
     def get_api(self, api_id: str) -> Wire:
         """The record of an API (``NotFound`` if absent)."""
@@ -153,7 +203,7 @@ class AwsApiService:
 
     def delete_api(self, api_id: str) -> None:
         """Delete an API with its resources, deployments and stages."""
-        self._call("DeleteRestApi", restApiId=api_id)
+        self._settled("DeleteRestApi", lambda: self._gone("GetRestApi", restApiId=api_id), restApiId=api_id)
 
     # ------------------------------------------------------------------------------------------------ routes
 
@@ -164,20 +214,34 @@ class AwsApiService:
 
     def create_resource(self, api_id: str, parent_id: str, path_part: str) -> Wire:
         """Add a child resource (one path segment); returns its record."""
-        return _resource(self._call("CreateResource", restApiId=api_id, parentId=parent_id, pathPart=path_part))
+        def look() -> Wire | None:  # the resource made by the request whose answer was lost
+            return next((r for r in self._items("GetResources", restApiId=api_id, PaginationConfig={"PageSize": 500})
+                         if r.get("parentId") == parent_id and r.get("pathPart") == path_part), None)
+
+        return _resource(self._settled("CreateResource", look, restApiId=api_id, parentId=parent_id,
+                                       pathPart=path_part))
 
     def delete_resource(self, api_id: str, resource_id: str) -> None:
         """Remove a resource with its children and methods."""
-        self._call("DeleteResource", restApiId=api_id, resourceId=resource_id)
+        self._settled("DeleteResource", lambda: self._gone("GetResource", restApiId=api_id, resourceId=resource_id),
+                      restApiId=api_id, resourceId=resource_id)
 
     def _put_method(self, api_id: str, resource_id: str, method: str, key_required: bool) -> None:
-        params = {"restApiId": api_id, "resourceId": resource_id, "httpMethod": method,
-                  "authorizationType": "NONE", "apiKeyRequired": key_required}
+        where = {"restApiId": api_id, "resourceId": resource_id, "httpMethod": method}
+        params = {**where, "authorizationType": "NONE", "apiKeyRequired": key_required}
+
+        def look() -> Wire | None:  # the method put by the request whose answer was lost
+            try:
+                have = self._call("GetMethod", **where)
+            except ce.NotFound:
+                return None
+            return have if bool(have.get("apiKeyRequired")) == key_required else None
+
         try:
-            self._call("PutMethod", **params)
+            self._settled("PutMethod", look, **params)
         except ce.ConflictError:  # API Gateway creates methods only: replace means delete, then put
             self.delete_method(api_id, resource_id, method)
-            self._call("PutMethod", **params)
+            self._settled("PutMethod", look, **params)
 
     def lambda_uri(self, function_arn: str) -> str:
         """The Lambda proxy integration URI that invokes ``function_arn`` through Lambda in the function's region
@@ -209,18 +273,27 @@ class AwsApiService:
 
     def delete_method(self, api_id: str, resource_id: str, method: str) -> None:
         """Remove a method."""
-        self._call("DeleteMethod", restApiId=api_id, resourceId=resource_id, httpMethod=method)
+        where = {"restApiId": api_id, "resourceId": resource_id, "httpMethod": method}
+        self._settled("DeleteMethod", lambda: self._gone("GetMethod", **where), **where)
 
     # ------------------------------------------------------------------------------------------------ stages
 
-    def deploy(self, api_id: str, stage: str, description: str | None, stage_description: str | None) -> str:
-        """Deploy the current routes to ``stage`` (created if needed) and set its description; the deployment id."""
+    def deploy(self, api_id: str, stage: str, description: str | None, stage_description: str | None, *,
+               current: str | None) -> str:
+        """Deploy the current routes to ``stage`` (created if needed) and set its description; the deployment id.
+        ``current`` is the deployment the stage serves now (None: no such stage): after a lost answer, a stage
+        serving another one shows the deployment was made."""
         params: Wire = {"restApiId": api_id, "stageName": stage}
         if description:
             params["description"] = description
         if stage_description:
             params["stageDescription"] = stage_description
-        deployment_id = str(self._call("CreateDeployment", **params)["id"])
+
+        def look() -> Wire | None:
+            now = next((s["deployment_id"] for s in self.stages(api_id) if s["name"] == stage), None)
+            return {"id": now} if now is not None and now != current else None
+
+        deployment_id = str(self._settled("CreateDeployment", look, **params)["id"])
         if stage_description is not None:  # a stage that existed keeps its description otherwise
             self._call("UpdateStage", restApiId=api_id, stageName=stage,
                        patchOperations=[{"op": "replace", "path": "/description", "value": stage_description}])
@@ -263,11 +336,33 @@ class AwsApiService:
             params["throttle"] = {"rateLimit": float(throttle["rate"]), "burstLimit": int(throttle["burst"])}
         if quota:
             params["quota"] = {"limit": int(quota["limit"]), "period": quota["period"], "offset": int(quota["offset"])}
-        return _plan(self._call("CreateUsagePlan", **params))
+
+        def look() -> Wire | None:  # the plan made by the request whose answer was lost, found by name and stages
+            found = [p for p in self._items("GetUsagePlans")
+                     if p.get("name") == name and set(_plan(p)["stages"]) == set(stages)]
+            if len(found) > 1:
+                raise ce.ConflictError(_duplicates("usage plans", name, found) + " for the same stages: delete the "
+                                       "extra ones", provider=self.provider, operation="CreateUsagePlan")
+            return found[0] if found else None
+
+        return _plan(self._settled("CreateUsagePlan", look, **params))
 
     def update_usage_plan(self, plan_id: str, description: str | None, throttle: Wire | None,
                           quota: Wire | None) -> None:
-        """Set a plan's description, throttle and quota (None removes them); only what differs is sent."""
+        """Set a plan's description, throttle and quota (None removes them); only what differs is sent (after a
+        lost answer, what still differs)."""
+        def send() -> Wire:
+            ops = self._plan_changes(plan_id, description, throttle, quota)
+            return self.client.update_usage_plan(usagePlanId=plan_id, patchOperations=ops) if ops else {}
+
+        def look() -> Wire | None:
+            return None if self._plan_changes(plan_id, description, throttle, quota) else {}
+
+        self._settled_by("UpdateUsagePlan", send, look)
+
+    def _plan_changes(self, plan_id: str, description: str | None, throttle: Wire | None,
+                      quota: Wire | None) -> list[Wire]:
+        """The patch operations that make a plan's description, throttle and quota these (none if they are)."""
         now = _plan(self._call("GetUsagePlan", usagePlanId=plan_id))
         ops: list[Wire] = []
         if (description or None) != now["description"]:
@@ -284,29 +379,45 @@ class AwsApiService:
             else:
                 ops += [{"op": "replace", "path": f"/quota/{k}", "value": str(quota[k])}
                         for k in ("limit", "period", "offset")]
-        if ops:
-            self._call("UpdateUsagePlan", usagePlanId=plan_id, patchOperations=ops)
+        return ops
 
     def delete_usage_plan(self, plan_id: str) -> None:
         """Delete a usage plan, unlinking its stages first (API Gateway refuses to delete a plan with stages)."""
-        plan = _plan(self._call("GetUsagePlan", usagePlanId=plan_id))
-        if plan["stages"]:
-            self._call("UpdateUsagePlan", usagePlanId=plan_id, patchOperations=[
-                {"op": "remove", "path": "/apiStages", "value": f"{a}:{s}"} for a, s in plan["stages"]])
-        self._call("DeleteUsagePlan", usagePlanId=plan_id)
+        def stages() -> list[tuple[str, str]]:
+            return list(_plan(self._call("GetUsagePlan", usagePlanId=plan_id))["stages"])
+
+        def unlink() -> Wire:
+            linked = stages()
+            return self.client.update_usage_plan(usagePlanId=plan_id, patchOperations=[
+                {"op": "remove", "path": "/apiStages", "value": f"{a}:{s}"} for a, s in linked]) if linked else {}
+
+        self._settled_by("UpdateUsagePlan", unlink, lambda: None if stages() else {})
+        self._settled("DeleteUsagePlan", lambda: self._gone("GetUsagePlan", usagePlanId=plan_id), usagePlanId=plan_id)
 
     # ------------------------------------------------------------------------------------------------ keys
 
     def create_key(self, name: str, description: str | None, enabled: bool) -> Wire:
-        """Create an API key; its record carries ``value`` (shown only now)."""
-        params: Wire = {"name": name, "enabled": enabled}
+        """Create an API key; its record carries ``value`` (shown only now). cloudorm makes the value (random, as
+        API Gateway would): after a lost answer it tells the key that request made."""
+        value = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(KEY_LENGTH))
+        protect((value,))  # (before botocore logs the request)
+        with self._lock:
+            self._secrets = (*self._secrets, value)
+        params: Wire = {"name": name, "enabled": enabled, "value": value}
         if description:
             params["description"] = description
-        return _key(self._call("CreateApiKey", **params), value=True)
+
+        def look() -> Wire | None:  # the key made by the request whose answer was lost: the one with this value
+            return next((k for k in self._items("GetApiKeys", nameQuery=name, includeValues=True)
+                         if k.get("value") == value), None)
+
+        return _key(self._settled("CreateApiKey", look, **params), value=True)
 
     def add_key_to_plan(self, plan_id: str, key_id: str) -> None:
         """Let a key call the stages of a plan."""
-        self._call("CreateUsagePlanKey", usagePlanId=plan_id, keyId=key_id, keyType="API_KEY")
+        where = {"usagePlanId": plan_id, "keyId": key_id}
+        self._settled("CreateUsagePlanKey", lambda: None if self._gone("GetUsagePlanKey", **where) else {}, **where,
+                      keyType="API_KEY")
 
     def plan_keys(self, plan_id: str) -> list[Wire]:
         """The keys of a plan: ``id``, ``name`` and ``value`` each (all a usage plan key carries)."""
@@ -321,5 +432,10 @@ class AwsApiService:
         """Delete an API key, taking it out of its usage plans first."""
         for plan in self._items("GetUsagePlans", keyId=key_id):
             with contextlib.suppress(ce.NotFound):  # taken out meanwhile
-                self._call("DeleteUsagePlanKey", usagePlanId=plan["id"], keyId=key_id)
-        self._call("DeleteApiKey", apiKey=key_id)
+                self._remove_key(plan["id"], key_id)
+        self._settled("DeleteApiKey", lambda: self._gone("GetApiKey", apiKey=key_id), apiKey=key_id)
+
+    def _remove_key(self, plan_id: str, key_id: str) -> None:
+        """Take a key out of a plan."""
+        where = {"usagePlanId": plan_id, "keyId": key_id}
+        self._settled("DeleteUsagePlanKey", lambda: self._gone("GetUsagePlanKey", **where), **where)

@@ -7,9 +7,10 @@ Records come back as the neutral dicts ``FunctionService`` describes. A failed u
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from botocore import exceptions as bx
@@ -19,12 +20,17 @@ from cloudorm import errors as ce
 from cloudorm.credentials import protect
 from cloudorm.providers.aws.clients import ClientFactory
 from cloudorm.providers.aws.errors import map_error
+from cloudorm.providers.aws.settle import send_settled
 
 Wire = dict[str, Any]
 
 _SETTINGS = {"runtime": "Runtime", "handler": "Handler", "role": "Role", "memory": "MemorySize",
              "timeout": "Timeout", "description": "Description"}
 """Neutral spec keys and Lambda's parameter names (environment and architecture have their own shapes)."""
+
+MUTATING = ("CreateFunction", "UpdateFunctionCode", "UpdateFunctionConfiguration", "DeleteFunction",
+            "AddPermission", "RemovePermission")
+"""Lambda operations botocore never re-sends: after a lost answer, what Lambda has decides (``_settled``)."""
 
 SECRET_LENGTH = 8
 """Environment values this long or longer are kept out of log lines and error messages (they may be secrets)."""
@@ -54,6 +60,20 @@ def record(raw: Wire) -> Wire:
     }
 
 
+def _sha256(code: bytes) -> str:
+    """A zip's SHA-256 as Lambda reports it (``CodeSha256``: base64)."""
+    return base64.b64encode(hashlib.sha256(code).digest()).decode()
+
+
+def _same(key: str, wanted: Any, have: Any) -> bool:
+    """Whether a setting sent in an update (``description`` "" and None alike) is what Lambda has now."""
+    if key == "description":
+        return (wanted or None) == (have or None)
+    if key == "environment":
+        return dict(wanted or {}) == dict(have or {})
+    return bool(wanted == have)
+
+
 def _principal(value: Any) -> str | None:
     if isinstance(value, dict):
         found = value.get("Service") or value.get("AWS")
@@ -81,7 +101,7 @@ class AwsFunctionService:
         """Values never shown in error messages."""
         self._lock = threading.Lock()
         clients.hook("before-parse", "lambda", None, self._protect_response)
-        clients.no_resend("lambda", ("Invoke",))  # a retry would run the function again
+        clients.no_resend("lambda", ("Invoke", *MUTATING))  # a retry would run the function again; see _settled
 
     # ------------------------------------------------------------------------------------------------ plumbing
 
@@ -122,6 +142,28 @@ class AwsFunctionService:
             raise map_error(e, self.provider, operation, self.secrets) from None
         return response
 
+    def _settled(self, operation: str, look: Callable[[], Wire | None], **params: Any) -> Wire:
+        """Send one operation of ``MUTATING`` and return its answer as a record (``{}`` if it has none): after a
+        lost answer, ``look()`` says whether Lambda applied it (the record) or not (None: sent again); errors are
+        mapped."""
+        method = getattr(self.client, xform_name(operation))
+
+        def send() -> Wire:
+            answer: Wire = method(**params)
+            return record(answer) if "FunctionName" in answer else {}
+
+        try:
+            return send_settled(send, look, attempts=self.clients.options.max_attempts)
+        except (bx.ClientError, bx.BotoCoreError) as e:
+            raise map_error(e, self.provider, operation, self.secrets) from None
+
+    def _found(self, name: str) -> Wire | None:
+        """The function's record, or None if there is no such function."""
+        try:
+            return self.get_function(name)
+        except ce.NotFound:
+            return None
+
     def _environment(self, variables: dict[str, str]) -> Wire:
         """Lambda's Environment parameter; long values are protected from logs and messages first."""
         self._hide(variables.values())
@@ -138,12 +180,27 @@ class AwsFunctionService:
                 params[wire] = spec[key]
         if spec.get("environment"):
             params["Environment"] = self._environment(spec["environment"])
-        return record(self._call("CreateFunction", **params))
+        digest = _sha256(code)
+
+        def look() -> Wire | None:  # the function made by the request whose answer was lost, if it was made
+            found = self._found(name)
+            if found is not None and found.get("code_sha256") != digest:
+                raise ce.AlreadyExists(f"function {name!r} was created meanwhile with other code (by another "
+                                       "program?)", provider=self.provider, operation="CreateFunction")
+            return found
+
+        return self._settled("CreateFunction", look, **params)
 
     def update_code(self, name: str, code: bytes, architecture: str) -> Wire:
         """Upload a new zip; returns the record."""
-        return record(self._call("UpdateFunctionCode", FunctionName=name, ZipFile=code,
-                                 Architectures=[architecture]))
+        digest = _sha256(code)
+
+        def look() -> Wire | None:  # applied if Lambda has this code for this architecture now
+            found = self.get_function(name)
+            return found if (found.get("code_sha256"), found.get("architecture")) == (digest, architecture) else None
+
+        return self._settled("UpdateFunctionCode", look, FunctionName=name, ZipFile=code,
+                             Architectures=[architecture])
 
     def update_configuration(self, name: str, changes: Wire) -> Wire:
         """Change settings (keys of a ``spec`` except ``architecture``); returns the record."""
@@ -153,15 +210,20 @@ class AwsFunctionService:
                 params[wire] = changes[key] if key != "description" else changes[key] or ""
         if "environment" in changes:
             params["Environment"] = self._environment(changes["environment"] or {})
-        return record(self._call("UpdateFunctionConfiguration", **params))
+
+        def look() -> Wire | None:  # applied if every changed setting has its new value now
+            found = self.get_function(name)
+            return found if all(_same(k, v, found.get(k)) for k, v in changes.items()) else None
+
+        return self._settled("UpdateFunctionConfiguration", look, **params)
 
     def get_function(self, name: str) -> Wire:
         """The record of a function."""
         return record(self._call("GetFunction", FunctionName=name)["Configuration"])
 
     def delete_function(self, name: str) -> None:
-        """Delete a function."""
-        self._call("DeleteFunction", FunctionName=name)
+        """Delete a function (``NotFound`` if there is none; not when the answer to a delete that did it was lost)."""
+        self._settled("DeleteFunction", lambda: None if self._found(name) else {}, FunctionName=name)
 
     def list_functions(self, start: str | None, limit: int | None) -> tuple[list[Wire], str | None]:
         """One page of records and the marker to continue from (``None`` at the end)."""
@@ -212,8 +274,12 @@ class AwsFunctionService:
 
     def add_permission(self, name: str, statement_id: str, principal: str, source_arn: str) -> None:
         """Let ``principal`` (e.g. ``apigateway.amazonaws.com``) invoke the function from ``source_arn``."""
-        self._call("AddPermission", FunctionName=name, StatementId=statement_id, Action="lambda:InvokeFunction",
-                   Principal=principal, SourceArn=source_arn)
+        def look() -> Wire | None:  # applied if the statement is there now
+            have = [s for s in self.permissions(name) if s["sid"] == statement_id]
+            return {} if any(s["principal"] == principal and s["source_arn"] == source_arn for s in have) else None
+
+        self._settled("AddPermission", look, FunctionName=name, StatementId=statement_id,
+                      Action="lambda:InvokeFunction", Principal=principal, SourceArn=source_arn)
 
     def permissions(self, name: str) -> list[Wire]:
         """The function's resource policy statements: ``sid``, ``principal``, ``source_arn`` each (none when the
@@ -232,4 +298,10 @@ class AwsFunctionService:
 
     def remove_permission(self, name: str, statement_id: str) -> None:
         """Remove one statement of the function's resource policy."""
-        self._call("RemovePermission", FunctionName=name, StatementId=statement_id)
+        def look() -> Wire | None:  # applied if the statement (or the function) is gone now
+            try:
+                return None if any(s["sid"] == statement_id for s in self.permissions(name)) else {}
+            except ce.NotFound:
+                return {}
+
+        self._settled("RemovePermission", look, FunctionName=name, StatementId=statement_id)
