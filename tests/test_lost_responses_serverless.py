@@ -15,6 +15,7 @@ import pytest
 
 import cloudorm
 from cloudorm import Throttle
+from cloudorm.errors import ConflictError
 from cloudorm.serverless.routes import statement_prefix
 from cloudorm.testing import FaultProxy
 from tests.conftest import FAKE_CREDS
@@ -77,11 +78,11 @@ def through(proxy: FaultProxy) -> cloudorm.Session:
 
 
 class LoseOne:
-    """Lose the answer to the first request of ``operation`` the session sends (the proxy forwards it, then drops
-    the connection); every other request gets through."""
+    """Lose the answer to the first request of ``operation`` the session sends (``drop_after``: the proxy forwards
+    it, then drops the connection; ``drop``: the request itself is lost); every other request gets through."""
 
-    def __init__(self, proxy: FaultProxy, session: cloudorm.Session, operation: str) -> None:
-        self.proxy, self.operation, self.lost = proxy, operation, 0
+    def __init__(self, proxy: FaultProxy, session: cloudorm.Session, operation: str, kind: str = "drop_after") -> None:
+        self.proxy, self.operation, self.kind, self.lost = proxy, operation, kind, 0
         for service in ("lambda", "apigateway"):
             client = session._provider.clients.client(service)  # type: ignore[attr-defined]
             client.meta.events.register("before-send", self, unique_id="test-lose-one")
@@ -89,7 +90,7 @@ class LoseOne:
     def __call__(self, event_name: str, **_: Any) -> None:
         if event_name.rsplit(".", 1)[1] == self.operation and not self.lost:
             self.lost += 1
-            self.proxy.configure(rate=1.0, kinds=["drop_after"])
+            self.proxy.configure(rate=1.0, kinds=[self.kind])
         else:
             self.proxy.configure(rate=0.0)
 
@@ -159,16 +160,18 @@ def test_api_save_with_a_lost_answer_makes_everything_once(operation: str, proxy
         direct.Api(name, api_id=api.id).delete(missing_ok=True)
 
 
+@pytest.mark.parametrize("kind", ["drop_after", "drop"])  # (applied, or not: then it is sent again)
 @pytest.mark.parametrize("operation", ["CreateApiKey", "CreateUsagePlanKey"])
-def test_create_key_with_a_lost_answer_makes_one_key(operation: str, proxy: FaultProxy, through: cloudorm.Session,
-                                                     direct: cloudorm.Session, raw: Any, fn_arn: str) -> None:
+def test_create_key_with_a_lost_answer_makes_one_key(operation: str, kind: str, proxy: FaultProxy,
+                                                     through: cloudorm.Session, direct: cloudorm.Session, raw: Any,
+                                                     fn_arn: str) -> None:
     name = uid("api")
     api = shop(through, name, fn_arn).save()
     try:
-        LoseOne(proxy, through, operation)
+        LoseOne(proxy, through, operation, kind)
         key = api.create_key(f"{name}-key")
         value = key.value
-        assert proxy.stats["drop_after"] == 1
+        assert proxy.stats[kind] == 1
         made = keys_named(raw, f"{name}-key")
         assert [(k["id"], k["value"]) for k in made] == [(key.id, value)]
         assert [k.id for k in direct.Api(name).keys()]  # noqa: SIM118 (a method) == [key.id]
@@ -253,6 +256,26 @@ def test_changing_an_api_with_a_lost_answer(operation: str, proxy: FaultProxy, t
         assert plan["throttle"] == {"rateLimit": 20.0, "burstLimit": 10}
     finally:
         direct.Api(name, api_id=api.id).delete(missing_ok=True)
+
+
+def test_two_apis_or_plans_with_one_name_are_reported_clearly(direct: cloudorm.Session, raw: Any,
+                                                              fn_arn: str) -> None:
+    # what a lost answer left before cloudorm stopped re-sending creates: say so, with the ids
+    name = uid("api")
+    ids = [raw("apigateway").create_rest_api(name=name)["id"] for _ in range(2)]
+    try:
+        with pytest.raises(ConflictError, match="most likely made twice by an earlier request whose answer was lost"
+                           ) as e:
+            direct.Api(name).refresh()
+        assert all(i in e.value.message for i in ids)
+        api = direct.Api(name, api_id=ids[0], function=direct.Function(fn_arn), throttle=Throttle(rate=1, burst=1))
+        api.save()
+        raw("apigateway").create_usage_plan(name=f"{name}-prod", apiStages=[{"apiId": ids[0], "stage": "prod"}])
+        with pytest.raises(ConflictError, match=r"most likely made twice.*delete the extra ones"):
+            direct.Api(name, api_id=ids[0]).refresh()
+    finally:
+        for i in ids:
+            direct.Api(name, api_id=i).delete(missing_ok=True)
 
 
 # ----------------------------------------------------------------------------------------------- random faults

@@ -149,13 +149,17 @@ class AwsApiService:
         except (bx.ClientError, bx.BotoCoreError) as e:
             raise map_error(e, self.provider, operation, self._secrets) from None
 
-    def _gone(self, operation: str, **params: Any) -> Wire | None:
-        """``{}`` if reading the thing (``GetRestApi``, ...) says it does not exist, else None: a delete's look."""
+    def _exists(self, operation: str, **params: Any) -> bool:
+        """Whether reading the thing (``GetRestApi``, ...) finds it."""
         try:
             self._call(operation, **params)
         except ce.NotFound:
-            return {}
-        return None
+            return False
+        return True
+
+    def _gone(self, operation: str, **params: Any) -> Wire | None:
+        """A delete's look: ``{}`` (done) if reading the thing finds nothing, else None."""
+        return None if self._exists(operation, **params) else {}
 
     def _items(self, operation: str, **params: Any) -> Iterator[Wire]:
         """Every item of every page of a paginated operation (API Gateway's position and limit)."""
@@ -416,7 +420,7 @@ class AwsApiService:
     def add_key_to_plan(self, plan_id: str, key_id: str) -> None:
         """Let a key call the stages of a plan."""
         where = {"usagePlanId": plan_id, "keyId": key_id}
-        self._settled("CreateUsagePlanKey", lambda: None if self._gone("GetUsagePlanKey", **where) else {}, **where,
+        self._settled("CreateUsagePlanKey", lambda: {} if self._exists("GetUsagePlanKey", **where) else None, **where,
                       keyType="API_KEY")
 
     def plan_keys(self, plan_id: str) -> list[Wire]:

@@ -223,7 +223,7 @@ class AwsFunctionService:
 
     def delete_function(self, name: str) -> None:
         """Delete a function (``NotFound`` if there is none; not when the answer to a delete that did it was lost)."""
-        self._settled("DeleteFunction", lambda: None if self._found(name) else {}, FunctionName=name)
+        self._settled("DeleteFunction", lambda: None if self._found(name) is not None else {}, FunctionName=name)
 
     def list_functions(self, start: str | None, limit: int | None) -> tuple[list[Wire], str | None]:
         """One page of records and the marker to continue from (``None`` at the end)."""
