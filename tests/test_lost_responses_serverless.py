@@ -125,10 +125,11 @@ def shape(raw: Any, api_id: str) -> dict[str, Any]:
             "stages": sorted(s["stageName"] for s in ag.get_stages(restApiId=api_id)["item"])}
 
 
-def shop(session: cloudorm.Session, name: str, fn_arn: str) -> cloudorm.Api:
+def shop(session: cloudorm.Session, name: str, fn_arn: str, cors: str | bool = False) -> cloudorm.Api:
     """An Api with two routes, keys and a throttle (so a usage plan)."""
     fn = session.Function(fn_arn)
-    api = session.Api(name, function=fn, route="/orders/{id}", key_required=True, throttle=Throttle(rate=10, burst=5))
+    api = session.Api(name, function=fn, route="/orders/{id}", key_required=True, throttle=Throttle(rate=10, burst=5),
+                      cors=cors)
     return api.route("/orders", "POST", fn)
 
 
@@ -140,17 +141,20 @@ EXPECTED = {"paths": ["/", "/orders", "/orders/{id}"], "methods": ["GET /orders/
 
 
 @pytest.mark.parametrize("operation", ["CreateRestApi", "CreateResource", "PutMethod", "PutIntegration",
-                                       "CreateDeployment", "CreateUsagePlan", "AddPermission"])
+                                       "PutMethodResponse", "CreateDeployment", "CreateUsagePlan", "AddPermission"])
 def test_api_save_with_a_lost_answer_makes_everything_once(operation: str, proxy: FaultProxy,
                                                            through: cloudorm.Session, direct: cloudorm.Session,
                                                            raw: Any, fn_arn: str) -> None:
     name = uid("api")
     lose = LoseOne(proxy, through, operation)
-    api = shop(through, name, fn_arn).save()
+    cors = operation == "PutMethodResponse"  # (CORS preflights have method responses)
+    api = shop(through, name, fn_arn, cors="https://shop.example" if cors else False).save()
     try:
         assert lose.lost == 1 and proxy.stats["drop_after"] == 1
         assert [a["id"] for a in apis_named(raw, name)] == [api.id]
-        assert api.id is not None and shape(raw, api.id) == EXPECTED
+        preflights = ["OPTIONS /orders", "OPTIONS /orders/{id}"] if cors else []
+        assert api.id is not None and shape(raw, api.id) == {**EXPECTED,
+                                                             "methods": sorted(EXPECTED["methods"] + preflights)}
         assert len(plans_named(raw, f"{name}-prod")) == 1
         assert len(statements(raw, fn_arn, statement_prefix(api.id))) == 2
         again = direct.Api(name).refresh()  # (two APIs or plans with one name: ConflictError)

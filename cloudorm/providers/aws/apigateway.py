@@ -35,10 +35,10 @@ _HEADER = "method.response.header."
 _PARAM = re.compile(r"\{[^}]+\}")
 
 MUTATING = ("CreateRestApi", "DeleteRestApi", "CreateResource", "DeleteResource", "PutMethod", "DeleteMethod",
-            "CreateDeployment", "CreateUsagePlan", "UpdateUsagePlan", "DeleteUsagePlan", "CreateApiKey",
-            "CreateUsagePlanKey", "DeleteUsagePlanKey", "DeleteApiKey")
+            "PutMethodResponse", "CreateDeployment", "CreateUsagePlan", "UpdateUsagePlan", "DeleteUsagePlan",
+            "CreateApiKey", "CreateUsagePlanKey", "DeleteUsagePlanKey", "DeleteApiKey")
 """API Gateway operations botocore never re-sends: after a lost answer, what API Gateway has decides (``_settled``).
-The others it sends (integrations, method responses, stage and API updates) set values: sending them twice is
+The others it sends (integrations, integration responses, stage and API updates) set values: sending them twice is
 harmless."""
 
 KEY_LENGTH = 40
@@ -268,9 +268,9 @@ class AwsApiService:
         where = {"restApiId": api_id, "resourceId": resource_id, "httpMethod": method}
         self._call("PutIntegration", **where, type="MOCK",
                    requestTemplates={"application/json": json.dumps({"statusCode": 200})})
-        self._call("PutMethodResponse", **where, statusCode="200",
-                   responseParameters={_HEADER + h: False for h in headers},
-                   responseModels={"application/json": "Empty"})
+        self._settled("PutMethodResponse", lambda: {} if self._exists("GetMethodResponse", **where, statusCode="200")
+                      else None, **where, statusCode="200", responseParameters={_HEADER + h: False for h in headers},
+                      responseModels={"application/json": "Empty"})
         self._call("PutIntegrationResponse", **where, statusCode="200",
                    responseParameters={_HEADER + h: f"'{v}'" for h, v in headers.items()},
                    responseTemplates={"application/json": ""})
