@@ -81,14 +81,15 @@ class LoseOne:
     """Lose the answer to the first request of ``operation`` the session sends (``drop_after``: the proxy forwards
     it, then drops the connection; ``drop``: the request itself is lost); every other request gets through."""
 
-    def __init__(self, proxy: FaultProxy, session: cloudorm.Session, operation: str, kind: str = "drop_after") -> None:
-        self.proxy, self.operation, self.kind, self.lost = proxy, operation, kind, 0
+    def __init__(self, proxy: FaultProxy, session: cloudorm.Session, operation: str, kind: str = "drop_after",
+                 times: int = 1) -> None:
+        self.proxy, self.operation, self.kind, self.times, self.lost = proxy, operation, kind, times, 0
         for service in ("lambda", "apigateway"):
             client = session._provider.clients.client(service)  # type: ignore[attr-defined]
             client.meta.events.register("before-send", self, unique_id="test-lose-one")
 
     def __call__(self, event_name: str, **_: Any) -> None:
-        if event_name.rsplit(".", 1)[1] == self.operation and not self.lost:
+        if event_name.rsplit(".", 1)[1] == self.operation and self.lost < self.times:
             self.lost += 1
             self.proxy.configure(rate=1.0, kinds=[self.kind])
         else:
@@ -260,6 +261,16 @@ def test_changing_an_api_with_a_lost_answer(operation: str, proxy: FaultProxy, t
         assert plan["throttle"] == {"rateLimit": 20.0, "burstLimit": 10}
     finally:
         direct.Api(name, api_id=api.id).delete(missing_ok=True)
+
+
+def test_a_create_that_never_gets_through_is_sent_max_attempts_times(proxy: FaultProxy, raw: Any) -> None:
+    through = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=proxy.url, max_attempts=3)
+    lose = LoseOne(proxy, through, "CreateApiKey", "drop", times=10)
+    name = uid("key")
+    with pytest.raises(cloudorm.errors.CloudError) as e:
+        through.api_gateway.create_key(name, None, True)
+    assert lose.lost == 3 and proxy.stats["drop"] == 3  # each time it was not there: sent again, 3 times in all
+    assert e.value.operation == "CreateApiKey" and keys_named(raw, name) == []
 
 
 def test_two_apis_or_plans_with_one_name_are_reported_clearly(direct: cloudorm.Session, raw: Any,
