@@ -279,14 +279,14 @@ def test_two_apis_or_plans_with_one_name_are_reported_clearly(direct: cloudorm.S
     name = uid("api")
     ids = [raw("apigateway").create_rest_api(name=name)["id"] for _ in range(2)]
     try:
-        with pytest.raises(ConflictError, match="most likely made twice by an earlier request whose answer was lost"
+        with pytest.raises(ConflictError, match="perhaps made twice by an earlier request whose answer was lost"
                            ) as e:
             direct.Api(name).refresh()
         assert all(i in e.value.message for i in ids)
         api = direct.Api(name, api_id=ids[0], function=direct.Function(fn_arn), throttle=Throttle(rate=1, burst=1))
         api.save()
         raw("apigateway").create_usage_plan(name=f"{name}-prod", apiStages=[{"apiId": ids[0], "stage": "prod"}])
-        with pytest.raises(ConflictError, match=r"most likely made twice.*delete the extra ones"):
+        with pytest.raises(ConflictError, match=r"perhaps made twice.*delete the extra ones"):
             direct.Api(name, api_id=ids[0]).refresh()
     finally:
         for i in ids:

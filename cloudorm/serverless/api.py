@@ -249,7 +249,7 @@ class Api:
         found = [r for r in Listing(self._service.list_apis).page_size(500) if r["name"] == self.name]
         if len(found) > 1:
             ids = ", ".join(r["id"] for r in found)
-            raise ce.ConflictError(f"{len(found)} REST APIs are named {self.name!r} ({ids}), most likely made twice "
+            raise ce.ConflictError(f"{len(found)} REST APIs are named {self.name!r} ({ids}), perhaps made twice "
                                    "by an earlier request whose answer was lost: delete the extra ones, or give "
                                    "api_id= to say which one")
         return found[0] if found else None
@@ -278,7 +278,7 @@ class Api:
             named = serving
         if len(named) > 1:
             raise ce.ConflictError(f"{len(named)} usage plans named {name!r} serve stage {self.stage!r} of api "
-                                   f"{self.name!r} ({', '.join(p['id'] for p in named)}), most likely made twice "
+                                   f"{self.name!r} ({', '.join(p['id'] for p in named)}), perhaps made twice "
                                    "by an earlier request whose answer was lost: delete the extra ones")
         return named[0] if named else None
 

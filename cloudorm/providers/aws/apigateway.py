@@ -85,9 +85,9 @@ def _plan(raw: Wire) -> Wire:
 
 
 def _duplicates(kind: str, name: str, found: list[Wire]) -> str:
-    """Says that several ``kind`` (``REST APIs``) share one name, most likely made twice by an earlier request whose
+    """Says that several ``kind`` (``REST APIs``) share one name, perhaps made twice by an earlier request whose
     answer was lost (before cloudorm stopped re-sending it), and which ones they are."""
-    return (f"{len(found)} {kind} are named {name!r} ({', '.join(str(f['id']) for f in found)}), most likely made "
+    return (f"{len(found)} {kind} are named {name!r} ({', '.join(str(f['id']) for f in found)}), perhaps made "
             "twice by an earlier request whose answer was lost")
 
 
