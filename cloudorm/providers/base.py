@@ -349,11 +349,8 @@ class ApiService(Protocol):
     def delete_method(self, api_id: str, resource_id: str, method: str) -> None:
         """Remove a method."""
 
-    def deploy(self, api_id: str, stage: str, description: str | None, stage_description: str | None, *,
-               current: str | None) -> str:
-        """Deploy the API's current routes to ``stage`` (created if needed); returns the deployment id. ``current``:
-        the deployment the stage serves now (None: no such stage), which tells whether a lost answer's deploy
-        happened."""
+    def deploy(self, api_id: str, stage: str, description: str | None, stage_description: str | None) -> str:
+        """Deploy the API's current routes to ``stage`` (created if needed); returns the deployment id."""
 
     def stages(self, api_id: str) -> list[Wire]:
         """The API's stages: ``name``, ``deployment_id``, ``description`` each."""

@@ -312,8 +312,7 @@ class Api:
         stage = next((s for s in svc.stages(api_id) if s["name"] == self.stage), None)
         if changed or pending or stage is None or (self.stage_description is not None
                                                    and self.stage_description != stage["description"]):
-            svc.deploy(api_id, self.stage, self.deployment_description, self.stage_description,
-                       current=stage["deployment_id"] if stage else None)
+            svc.deploy(api_id, self.stage, self.deployment_description, self.stage_description)
         self._undeployed = False
         self._save_plan(api_id)
         return self

@@ -282,20 +282,23 @@ class AwsApiService:
 
     # ------------------------------------------------------------------------------------------------ stages
 
-    def deploy(self, api_id: str, stage: str, description: str | None, stage_description: str | None, *,
-               current: str | None) -> str:
+    def deploy(self, api_id: str, stage: str, description: str | None, stage_description: str | None) -> str:
         """Deploy the current routes to ``stage`` (created if needed) and set its description; the deployment id.
-        ``current`` is the deployment the stage serves now (None: no such stage): after a lost answer, a stage
-        serving another one shows the deployment was made."""
+        After a lost answer, a stage serving another deployment than before shows the deployment was made."""
         params: Wire = {"restApiId": api_id, "stageName": stage}
         if description:
             params["description"] = description
         if stage_description:
             params["stageDescription"] = stage_description
 
+        def serving() -> str | None:  # the deployment the stage serves (None: no such stage)
+            return next((s["deployment_id"] for s in self.stages(api_id) if s["name"] == stage), None)
+
+        before = serving()
+
         def look() -> Wire | None:
-            now = next((s["deployment_id"] for s in self.stages(api_id) if s["name"] == stage), None)
-            return {"id": now} if now is not None and now != current else None
+            now = serving()
+            return {"id": now} if now is not None and now != before else None
 
         deployment_id = str(self._settled("CreateDeployment", look, **params)["id"])
         if stage_description is not None:  # a stage that existed keeps its description otherwise

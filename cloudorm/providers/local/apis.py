@@ -125,11 +125,10 @@ class LocalApiService(AwsApiService):
                 _deployed.pop(deployed, None)
             changed()
 
-    def deploy(self, api_id: str, stage: str, description: str | None, stage_description: str | None, *,
-               current: str | None) -> str:
+    def deploy(self, api_id: str, stage: str, description: str | None, stage_description: str | None) -> str:
         """Deploy the current routes to ``stage``; the gateway serves them from the next request."""
         try:
-            deployment_id = super().deploy(api_id, stage, description, stage_description, current=current)
+            deployment_id = super().deploy(api_id, stage, description, stage_description)
             _deployed[(api_id, deployment_id)] = self.resources(api_id)
             return deployment_id
         finally:
