@@ -19,8 +19,9 @@ from botocore import exceptions as bx
 
 from cloudorm import errors as ce
 from cloudorm.credentials import protect
-from cloudorm.providers.aws.clients import ClientFactory, may_have_applied
+from cloudorm.providers.aws.clients import ClientFactory
 from cloudorm.providers.aws.errors import map_error
+from cloudorm.providers.aws.settle import send_settled
 
 Wire = dict[str, Any]
 
@@ -134,24 +135,15 @@ class AwsIAMService:
     def _change(self, operation: str, took_effect: Callable[[], Wire | None], **params: Any) -> Wire:
         """Call one of the ``NO_RESEND`` operations. When its answer is lost (it may have been applied),
         ``took_effect()`` looks at what IAM holds: it returns what stands for the answer if the call was applied,
-        or None if it was not, and the call is sent again (at most the session's ``max_attempts`` times in all;
-        then the error is raised)."""
+        or None if it was not, and the call is sent again (``send_settled``, at most the session's ``max_attempts``
+        sends in all)."""
         method = getattr(self._iam, self._method(operation))
-        lost: Exception | None = None
-        for _ in range(self._clients.options.max_attempts):
-            try:
-                response: Wire = method(**params)
-            except (bx.ClientError, bx.BotoCoreError) as e:
-                if not may_have_applied(e):
-                    raise self._error(e, operation) from None
-                lost = e
-            else:
-                return response
-            found = took_effect()
-            if found is not None:
-                return found
-        assert lost is not None
-        raise self._error(lost, operation) from None
+        try:
+            response: Wire = send_settled(lambda: method(**params), took_effect,
+                                          attempts=self._clients.options.max_attempts)
+        except (bx.ClientError, bx.BotoCoreError) as e:
+            raise self._error(e, operation) from None
+        return response
 
     def _absent(self, operation: str, present: Callable[[], bool], **params: Any) -> None:
         """Call a ``NO_RESEND`` operation that removes something; after a lost answer it took effect when
