@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 from typing import Any
 
+from cloudorm.errors import InvalidInput
 
-def serve(host: str, port: int) -> int:
-    """Run the local cloud on ``host:port`` until interrupted; sessions reach it with ``endpoint_url``."""
-    from cloudorm.providers.local.server import start_server
 
-    server, url = start_server(host, port)
+def serve(host: str, port: int, allow_origins: Sequence[str] = (), allow_hosts: Sequence[str] = ()) -> int:
+    """Run the local cloud on ``host:port`` until interrupted; sessions reach it with ``endpoint_url``. Pages of
+    ``allow_origins`` may use it from a browser; ``allow_hosts`` are more ``Host`` names it answers to."""
+    from cloudorm.providers.local.server import LocalCloudServer
+
+    # warnings (a non-loopback --host, refused browser requests) go to stderr, one line each
+    logging.basicConfig(level=logging.WARNING, format="cloudorm serve: %(levelname)s: %(message)s")
+    try:
+        server = LocalCloudServer(host, port, allow_origins=allow_origins, allow_hosts=allow_hosts).start()
+    except InvalidInput as e:
+        print(f"cloudorm serve: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"cloudorm serve: cannot listen on {host}:{port}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    url = server.url
     stopped = threading.Event()
 
     def stop(*_: Any) -> None:
@@ -34,11 +48,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cloudorm", description="cloudorm command line")
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("serve", help="run the local cloud as a standalone server")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; anything but a loopback address is warned about)")
     p.add_argument("--port", type=int, default=4566, help="port to listen on (default 4566; 0 picks a free one)")
+    p.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                   help="let web pages of ORIGIN (e.g. http://localhost:3000) use the local cloud from a browser; "
+                        "repeatable; other cross-origin requests are refused")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="also answer requests whose Host is NAME (e.g. this machine's LAN name, with --host); "
+                        "repeatable; by default only loopback names and --host are answered")
     args = parser.parse_args(argv)
     if args.command == "serve":
-        return serve(args.host, args.port)
+        return serve(args.host, args.port, args.allow_origin, args.allow_host)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

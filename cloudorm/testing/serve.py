@@ -12,7 +12,7 @@ import re
 import selectors
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from cloudorm.testing.service import TestService
 
@@ -20,11 +20,14 @@ __all__ = ["ServeProcess"]
 
 
 class ServeProcess(TestService):
-    """Runs ``cloudorm serve`` on a free port of 127.0.0.1 in a child process, with extra environment ``env``."""
+    """Runs ``cloudorm serve`` on a free port of 127.0.0.1 in a child process, with extra environment ``env`` and
+    extra command-line ``args`` (e.g. ``["--allow-origin", "http://localhost:3000"]``)."""
 
-    def __init__(self, env: Mapping[str, str] | None = None, start_timeout: float = 30.0) -> None:
+    def __init__(self, env: Mapping[str, str] | None = None, start_timeout: float = 30.0,
+                 args: Sequence[str] = ()) -> None:
         """Configure the process; ``start()`` (or ``with``) runs it and waits up to ``start_timeout`` s for its URL."""
         self.env = dict(env or {})
+        self.args = list(args)
         self.start_timeout = start_timeout
         self._proc: subprocess.Popen[str] | None = None
         self._url: str | None = None
@@ -33,7 +36,7 @@ class ServeProcess(TestService):
         """Start the server and wait until it prints its URL; returns self."""
         if self._proc is not None:
             raise RuntimeError("ServeProcess is already started")
-        proc = subprocess.Popen([sys.executable, "-m", "cloudorm.cli", "serve", "--port", "0"],
+        proc = subprocess.Popen([sys.executable, "-m", "cloudorm.cli", "serve", "--port", "0", *self.args],
                                 env={**os.environ, **self.env}, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, text=True)
         self._proc = proc

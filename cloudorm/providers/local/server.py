@@ -1,21 +1,28 @@
-"""The embedded local cloud's server: moto on 127.0.0.1, started once per process on first use, stopped at exit."""
+"""The local cloud's server: moto's AWS APIs on 127.0.0.1 behind the local cloud's own guards, started once per
+process on first use (the embedded local cloud), or standalone by ``cloudorm serve``.
+
+Requests pass ``BrowserGuard`` (web pages and DNS rebinding are refused), then ``AtomicDynamoDB`` (DynamoDB requests
+applied one at a time; TransactWriteItems' ClientRequestToken honoured), then moto; werkzeug's threaded server
+serves them, as moto's own server does.
+"""
 
 from __future__ import annotations
 
 import atexit
 import logging
+import socket
 import threading
+from collections.abc import Iterable
 from typing import Any
 
-from cloudorm.errors import CloudError, Timeout
+from cloudorm.errors import CloudError
+from cloudorm.providers.local.atomic import AtomicDynamoDB
+from cloudorm.providers.local.guard import BrowserGuard, is_loopback
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
-_server: Any = None
+_server: LocalCloudServer | None = None
 _url: str | None = None
-
-START_TIMEOUT = 60.0
-"""Seconds a moto server may take to start serving."""
 
 
 def _quiet() -> None:
@@ -33,24 +40,80 @@ def _load_aws_managed_policies() -> None:
     default_user_config.setdefault("iam", {})["load_aws_managed_policies"] = True
 
 
-def start_server(host: str = "127.0.0.1", port: int = 0) -> tuple[Any, str]:
-    """Start a moto server (a free port when ``port`` is 0); returns the server and its URL."""
+def _moto_app() -> Any:
+    """moto's WSGI application (every AWS service moto has, dispatched by request)."""
     try:
-        from moto.server import ThreadedMotoServer
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     except ImportError as e:  # pragma: no cover - depends on the install
         raise CloudError("the local cloud needs moto: pip install 'cloudorm[local]'") from e
-    _quiet()
-    _load_aws_managed_policies()
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-    # moto's start() waits without a limit for its serving thread: a thread that died would hang us forever
-    starter = threading.Thread(target=server.start, name="cloudorm-moto-start", daemon=True)
-    starter.start()
-    starter.join(START_TIMEOUT)
-    if starter.is_alive():
-        raise Timeout(f"the local cloud's moto server on {host}:{port or 'a free port'} did not start within "
-                      f"{START_TIMEOUT:g} s")
-    bound_host, bound_port = server.get_host_and_port()
-    return server, f"http://{bound_host}:{bound_port}"
+    return DomainDispatcherApplication(create_backend_app)
+
+
+class LocalCloudServer:
+    """The local cloud's HTTP server on ``host:port`` (0: a free port). ``allow_origins`` are the web pages' origins
+    allowed to use it, ``allow_hosts`` the ``Host`` names it answers to besides the loopback ones and ``host``."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, allow_origins: Iterable[str] = (),
+                 allow_hosts: Iterable[str] = ()) -> None:
+        """Check the options (InvalidInput); ``start()`` binds and serves."""
+        self.requested = (host, port)
+        self.app = BrowserGuard(AtomicDynamoDB(_moto_app()), allow_origins=allow_origins,
+                                allow_hosts=(*allow_hosts, *([host] if host else [])))
+        self._httpd: Any = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> LocalCloudServer:
+        """Bind (an ``OSError`` if the address is taken or not this machine's) and serve in a daemon thread."""
+        from moto.moto_server.werkzeug_app import MotoRequestHandler
+        from werkzeug.serving import get_sockaddr, make_server, select_address_family
+
+        if self._httpd is not None:
+            raise RuntimeError("the local cloud's server is already started")
+        _quiet()
+        _load_aws_managed_policies()
+        host, port = self.requested
+        if not is_loopback(host):
+            log.warning("the local cloud listens on %s, which is not a loopback address: other machines can reach "
+                        "it, and it has no authentication", host)
+        family = select_address_family(host, port)
+        # bound here rather than by werkzeug, which prints the error and calls sys.exit() when the bind fails
+        with socket.create_server(get_sockaddr(host, port, family), family=family, backlog=128) as sock:
+            self._httpd = make_server(host, port, self.app, threaded=True, request_handler=MotoRequestHandler,
+                                      fd=sock.fileno())
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="cloudorm-local-cloud", daemon=True)
+        self._thread.start()
+        return self
+
+    @property
+    def port(self) -> int:
+        """The port it listens on."""
+        if self._httpd is None:
+            raise RuntimeError("the local cloud's server is not started")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """Its URL, e.g. ``http://127.0.0.1:4566`` (``http://[::1]:4566`` for an IPv6 address)."""
+        host = self.requested[0]
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+
+    def stop(self) -> None:
+        """Stop serving and close the socket (the state is kept by moto, in this process); safe to call twice."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        httpd.shutdown()
+        httpd.server_close()
+        if self._thread is not None:
+            self._thread.join()
+
+
+def start_server(host: str = "127.0.0.1", port: int = 0, *, allow_origins: Iterable[str] = (),
+                 allow_hosts: Iterable[str] = ()) -> tuple[LocalCloudServer, str]:
+    """Start the local cloud's server (a free port when ``port`` is 0); returns the server and its URL. See
+    ``LocalCloudServer`` for the options."""
+    server = LocalCloudServer(host, port, allow_origins=allow_origins, allow_hosts=allow_hosts).start()
+    return server, server.url
 
 
 def embedded_url() -> str:
