@@ -124,11 +124,11 @@ class AtomicDynamoDB:
         operation = target.rpartition(".")[2]
         token = _token(body) if operation == "TransactWriteItems" else None
         with self._state.lock:
-            answer = self._answer(environ, body, token)
+            answer = self._answer(environ, token)
         start_response(answer.status, answer.headers)
         return [answer.body]
 
-    def _answer(self, environ: dict[str, Any], body: bytes, token: tuple[str, str] | None) -> Answer:
+    def _answer(self, environ: dict[str, Any], token: tuple[str, str] | None) -> Answer:
         if token is None:
             return self._call(environ)
         key, fingerprint = (_region(environ), token[0]), token[1]
