@@ -101,10 +101,10 @@ def _to_datetime(v: Any, _: Any) -> dt.datetime:
     return parse_datetime(v)
 
 
-def _to_str(v: Any, _: Any) -> str:
-    if isinstance(v, str):
-        return v
-    raise TypeError(f"expected a string, got {v!r}")
+def _to_str(v: Any, cls: type[str] = str) -> str:
+    if not isinstance(v, str):
+        raise TypeError(f"expected a string, got {v!r}")
+    return v if cls is str else cls(v)  # cls may be a str enum
 
 
 def _to_date(v: Any, _: Any) -> dt.date:
@@ -121,7 +121,7 @@ def _to_bytes(v: Any, _: Any) -> bytes:
     raise TypeError(f"expected bytes, got {type(v).__name__}")
 
 
-converter.register_structure_hook_func(lambda t: t is str, _to_str)  # not str enums (a subclass of str)
+converter.register_structure_hook(str, _to_str)
 converter.register_structure_hook(bool, _to_bool)
 converter.register_structure_hook(int, _to_int)
 converter.register_structure_hook(float, _to_float)
