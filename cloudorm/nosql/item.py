@@ -42,6 +42,8 @@ class ModelInfo:
     """Whether ``indexes=`` was given: only then does saving the table add and drop indexes to match."""
     checks: dict[str, tuple[tuple[type, ...], bool]] = attrs.field(factory=dict)
     """Scalar fields' accepted Python types and whether None is allowed, checked before every write."""
+    types: dict[str, Any] = attrs.field(factory=dict)
+    """Every field's declared type, by name."""
 
 
 class Item:
@@ -56,6 +58,7 @@ class Item:
     _co_projection: tuple[str, ...] | None = None  # the .only() paths it was read with, if any
     _co_extra: Mapping[str, Any] = MappingProxyType({})  # typed rows: stored attributes the model does not declare
     _co_base: dict[str, Any] | None = None  # typed rows: the declared fields' stored forms when last read/written
+    _co_defaults: dict[str, Any] | None = None  # typed rows read: stored forms of the fields the row lacked
 
     def __init__(self, data: Mapping[str, Any] | None = None, /, **attributes: Any) -> None:
         self._data: dict[str, Any] = {**(data or {}), **attributes}
@@ -174,8 +177,9 @@ def _model_changes(item: Item, info: ModelInfo, values: dict[str, Any], stored: 
     those assigned since that the table does not hold (written even when equal to the default). Undeclared
     attributes never change; fields the stored row lacked keep their defaults unwritten until changed."""
     base = item._co_base
-    if base is None:
-        base = _declared_values(item)
+    if base is None:  # read, and not looked at since: what it held then follows from the stored row
+        held = _declared_values(structure(type(item), codec.decode_item(stored)))
+        base = item._co_base = {**{k: v for k, v in held.items() if k in stored}, **(item._co_defaults or {})}
     touched: set[str] = item.__dict__.get("_co_touched", set())
     # a row read in part holds defaults for what it did not read: only what it read, or what was set on it since,
     # can have changed
@@ -200,6 +204,26 @@ def mark_stored(item: Item, wire: codec.WireItem, decoded: Mapping[str, Any] | N
             decoded = codec.decode_item({k: w for k, w in wire.items() if k not in fields})
         item._co_extra = MappingProxyType({k: v for k, v in decoded.items() if k not in fields})
         item._co_base = _declared_values(item)
+        item._co_defaults = None
+
+
+def mark_read(item: Item, wire: codec.WireItem, decoded: Mapping[str, Any]) -> None:
+    """``mark_stored`` for a typed row just built from ``wire``: what it holds is worked out from ``wire`` when
+    first needed (reading stays cheap), except the defaults of fields the row lacked, recorded now."""
+    info = item.__cloudorm_model__
+    assert info is not None
+    d = item.__dict__  # not through attrs' __setattr__: these are not fields
+    d["_co_snapshot"] = wire
+    fields = info.types
+    if decoded.keys() - fields.keys():
+        d["_co_extra"] = MappingProxyType({k: v for k, v in decoded.items() if k not in fields})
+    defaults = {}
+    for name, tp in fields.items():
+        if name not in wire:
+            value = d.get(name)
+            if value is not None:
+                defaults[name] = converter.unstructure(value, unstructure_as=tp)
+    d["_co_defaults"] = defaults
 
 
 def undeclared(item: Item) -> Mapping[str, Any]:
@@ -295,6 +319,7 @@ def model(table: str | type | None = None, *, indexes: tuple[Index, ...] | list[
             version=vf.name if vf is not None else None,
             fields=tuple(f.name for f in attrs.fields(made)),
             checks={f.name: c for f in attrs.fields(made) if (c := _scalar_check(f.type)) is not None},
+            types={f.name: f.type for f in attrs.fields(made)},
         )
         _install_model_methods(made)
         return typing.cast(type[ItemT], made)

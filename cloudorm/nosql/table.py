@@ -26,7 +26,7 @@ from cloudorm.nosql.expressions import (
     compile_update,
     parse_path,
 )
-from cloudorm.nosql.item import Item, changes, construct, mark_stored, stored_values, structure
+from cloudorm.nosql.item import Item, changes, construct, mark_read, mark_stored, stored_values, structure
 from cloudorm.nosql.schema import (
     ON_DEMAND,
     Billing,
@@ -177,7 +177,7 @@ class Table(Generic[RowT]):
         typed._co_table = self
         if projection is not None:
             typed._co_projection = projection
-        mark_stored(typed, wire, decoded)
+        mark_read(typed, wire, decoded)
         return typed
 
     def _row_error(self, decoded: Mapping[str, Any], e: ce.InvalidInput, hint: str = "") -> ce.RowError:
