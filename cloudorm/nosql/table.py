@@ -16,7 +16,7 @@ import attrs
 from cloudorm import errors as ce
 from cloudorm.checks import check_flag, check_seconds
 from cloudorm.nosql import codec
-from cloudorm.nosql.converter import epoch_seconds, to_stored
+from cloudorm.nosql.converter import datetime_text, epoch_seconds, to_stored
 from cloudorm.nosql.expressions import (
     Action,
     Attr,
@@ -241,7 +241,7 @@ class Table(Generic[RowT]):
                                                  f"{', '.join(keys.names)})")
             value = values[attr.name]
             if self.model is not None:  # a typed key value (datetime, enum) in its stored form
-                value = to_stored(value)
+                value = datetime_text(value, attr.name) if isinstance(value, dt.datetime) else to_stored(value)
             if isinstance(value, bool) or not isinstance(value, _KEY_PYTHON_TYPES[attr.type]):
                 raise ce.InvalidInput(attr.name, f"key attribute of type {attr.type} cannot hold "
                                                  f"{type(value).__name__} {value!r}")
@@ -274,8 +274,8 @@ class Table(Generic[RowT]):
         ttl = self.ttl
 
         def prepare(value: Any, field: str) -> Any:
-            if ttl is not None and field == ttl and isinstance(value, dt.datetime):
-                return epoch_seconds(value, field)
+            if isinstance(value, dt.datetime):  # errors name the attribute (a naive datetime is refused)
+                return epoch_seconds(value, field) if field == ttl else datetime_text(value, field)
             return to_stored(value)
 
         return ExpressionBuilder(prepare)
@@ -486,6 +486,11 @@ class Table(Generic[RowT]):
                                           "it did not read; save() it (which sends only what changed) or read "
                                           "it whole")
         values = self._row_values(row)
+        stored = row._co_snapshot
+        if stored is not None and not row._co_deleted and self.model is not None:
+            # a row that was read writes back what it read and what changed, not the defaults of fields it lacked
+            changed = changes(row)
+            values = {k: v for k, v in values.items() if k in stored or k in changed}
         self.key_values(values)
         b = self._builder()
         conditions = [condition] if condition is not None else []
