@@ -238,11 +238,11 @@ def test_ttl_datetimes_are_stored_as_epoch_seconds(events: cloudorm.Table[Event]
 
 
 def test_pynamodb_reads_what_cloudorm_writes_and_back(moto_url: str) -> None:
-    from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
+    from pynamodb.attributes import TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
     from pynamodb.models import Model
 
     s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=moto_url)
-    table = s.Table(f"pynamo-{uuid.uuid4().hex[:10]}", model=Event).save()
+    table = s.Table(f"pynamo-{uuid.uuid4().hex[:10]}", model=Event, ttl="expires").save()
 
     class PynamoEvent(Model):
         class Meta:
@@ -255,15 +255,17 @@ def test_pynamodb_reads_what_cloudorm_writes_and_back(moto_url: str) -> None:
         stream = UnicodeAttribute(hash_key=True)
         at = UTCDateTimeAttribute(range_key=True)
         seen = UTCDateTimeAttribute()
+        expires = TTLAttribute(null=True)
 
     try:
         at = dt.datetime(2024, 5, 6, 9, 8, 9, 123456, tzinfo=dt.timezone(dt.timedelta(hours=2)))
-        table.put(Event(stream="ours", at=at, seen=at))
+        expires = dt.datetime(2030, 1, 1, tzinfo=UTC)
+        table.put(Event(stream="ours", at=at, seen=at, expires=expires))
         theirs = PynamoEvent.get("ours", at)
-        assert theirs.seen == at and theirs.at == at
-        PynamoEvent(stream="theirs", at=at, seen=at).save()
+        assert theirs.seen == at and theirs.at == at and theirs.expires == expires
+        PynamoEvent(stream="theirs", at=at, seen=at, expires=expires).save()
         ours = table.get(stream="theirs", at=at)
-        assert ours is not None and ours.seen == at and cloudorm.state(ours) == "saved"
+        assert ours is not None and ours.seen == at and ours.expires == expires and cloudorm.state(ours) == "saved"
         assert sorted(e.stream for e in table.scan().filter(at=at)) == ["ours", "theirs"]  # one stored form
     finally:
         table.delete(missing_ok=True)
