@@ -44,6 +44,8 @@ class ModelInfo:
     """Scalar fields' accepted Python types and whether None is allowed, checked before every write."""
     types: dict[str, Any] = attrs.field(factory=dict)
     """Every field's declared type, by name."""
+    datetimes: frozenset[str] = frozenset()
+    """The fields declared ``datetime`` (or ``datetime | None``): stored as epoch seconds in a TTL attribute."""
 
 
 class Item:
@@ -320,6 +322,8 @@ def model(table: str | type | None = None, *, indexes: tuple[Index, ...] | list[
             fields=tuple(f.name for f in attrs.fields(made)),
             checks={f.name: c for f in attrs.fields(made) if (c := _scalar_check(f.type)) is not None},
             types={f.name: f.type for f in attrs.fields(made)},
+            datetimes=frozenset(f.name for f in attrs.fields(made)
+                                if f.type is dt.datetime or (_scalar_check(f.type) or ((),))[0] == (dt.datetime,)),
         )
         _install_model_methods(made)
         return typing.cast(type[ItemT], made)

@@ -201,12 +201,21 @@ class Table(Generic[RowT]):
         """What writing ``row`` whole stores: its values, a typed row's undeclared attributes, and a datetime in
         the table's TTL attribute as epoch seconds (DynamoDB's TTL reads only numbers)."""
         values = stored_values(row)
-        ttl = self.ttl
-        if self.model is not None and ttl is not None and ttl in values:
-            when = getattr(row, ttl, None)
-            if isinstance(when, dt.datetime):
-                values[ttl] = epoch_seconds(when, f"{self.model.__name__}.{ttl}")
+        info = self.model.__cloudorm_model__ if self.model is not None else None
+        if info is not None and info.datetimes:
+            ttl = self._ttl_attribute()
+            when = getattr(row, ttl) if ttl is not None and ttl in info.datetimes else None
+            if ttl is not None and isinstance(when, dt.datetime):
+                values[ttl] = epoch_seconds(when, f"{type(row).__name__}.{ttl}")
         return values
+
+    def _ttl_attribute(self) -> str | None:
+        """The TTL attribute, whose datetimes are stored as epoch seconds; None where the provider has no TTL."""
+        try:
+            ttl = self.ttl
+        except (ce.Unsupported, ce.AccessDenied):  # an emulator without TTL, or no right to look: none known
+            return None
+        return ttl if isinstance(ttl, str) else None
 
     def _as_row(self, data: Any) -> RowT:
         """The caller's item or dict as a row of this table, bound to it."""
@@ -271,11 +280,11 @@ class Table(Generic[RowT]):
         (a datetime compared with or set on the TTL attribute: epoch seconds)."""
         if self.model is None:
             return ExpressionBuilder()
-        ttl = self.ttl
 
         def prepare(value: Any, field: str) -> Any:
-            if isinstance(value, dt.datetime):  # errors name the attribute (a naive datetime is refused)
-                return epoch_seconds(value, field) if field == ttl else datetime_text(value, field)
+            if isinstance(value, dt.datetime):
+                text = datetime_text(value, field)  # a naive datetime is refused first, naming the attribute
+                return epoch_seconds(value, field) if field == self._ttl_attribute() else text
             return to_stored(value)
 
         return ExpressionBuilder(prepare)
