@@ -311,6 +311,12 @@ def test_an_unreadable_row_names_the_table_the_key_and_the_attribute(docs: cloud
     assert e.value.key == {"id": 12} and e.value.field == "Doc.pages" and e.value.item == {"id": 12,
                                                                                          "pages": Decimal("1.5")}
     assert isinstance(e.value, InvalidInput)  # callers catching InvalidInput still do
+    one = docs.get(id=1)
+    assert one is not None
+    docs.session.Table(docs.name).put({"id": 1, "done": "yes"})
+    with pytest.raises(RowError) as e:
+        one.refresh()
+    assert e.value.key == {"id": 1} and e.value.field == "Doc.done" and e.value.table == docs.name
 
 
 def test_unreadable_rows_can_be_skipped_and_collected(docs: cloudorm.Table[Doc]) -> None:

@@ -382,7 +382,11 @@ def _model_values(self: Item) -> dict[str, Any]:
 
 
 def _model_load(self: Item, values: dict[str, Any]) -> None:
-    fresh = structure(type(self), values)
+    try:
+        fresh = structure(type(self), values)
+    except InvalidInput as e:  # stored data that does not fit: say which table and row
+        table = self._co_table
+        raise (table._row_error(values, e) if table is not None else e) from None
     for name in type(self).__cloudorm_model__.fields:  # type: ignore[union-attr]
         object.__setattr__(self, name, getattr(fresh, name))
 

@@ -186,17 +186,6 @@ class Table(Generic[RowT]):
         key = {n: decoded[n] for n in self.schema.key_names if n in decoded}
         return ce.RowError(self.name, key, self.model.__name__, e.field, e.reason + hint, dict(decoded))
 
-    def _load_into(self, row: RowT, wire: Wire) -> None:
-        """Replace a row's values with ``wire`` as read from the table (``RowError`` if it does not fit)."""
-        decoded = codec.decode_item(wire)
-        try:
-            row._co_load(decoded)
-        except ce.InvalidInput as e:
-            if self.model is None:
-                raise
-            raise self._row_error(decoded, e) from None
-        mark_stored(row, wire, decoded)
-
     def _row_values(self, row: RowT) -> dict[str, Any]:
         """What writing ``row`` whole stores: its values, a typed row's undeclared attributes, and a datetime in
         the table's TTL attribute as epoch seconds (DynamoDB's TTL reads only numbers)."""
@@ -687,13 +676,16 @@ class Table(Generic[RowT]):
         wire = self._nosql.get_item(params)
         if wire is None:
             raise ce.NotFound(f"the item {values} is not in {self.name!r}")
-        self._load_into(row, wire)
+        row._co_load(codec.decode_item(wire))
+        mark_stored(row, wire)
 
     def update_item(self, row: RowT, *actions: Action, condition: Condition | None = None) -> None:
         """``item.update(...)``: apply atomic actions and load the item's new values."""
         req = self._item_update_request(row, actions, condition, "ALL_NEW")
         response = self._call(lambda: self._nosql.update_item(req.params), req)
-        self._load_into(row, response.get("Attributes") or {})
+        wire = response.get("Attributes") or {}
+        row._co_load(codec.decode_item(wire))
+        mark_stored(row, wire)
 
     # ------------------------------------------------------------------------------------------- many items
 
