@@ -192,13 +192,13 @@ class Table(Generic[RowT]):
         values = stored_values(row)
         info = self.model.__cloudorm_model__ if self.model is not None else None
         if info is not None and info.datetimes:
-            ttl = self._ttl_attribute()
+            ttl = self._expiry_attribute()
             when = getattr(row, ttl) if ttl is not None and ttl in info.datetimes else None
             if ttl is not None and isinstance(when, dt.datetime):
                 values[ttl] = epoch_seconds(when, f"{type(row).__name__}.{ttl}")
         return values
 
-    def _ttl_attribute(self) -> str | None:
+    def _expiry_attribute(self) -> str | None:
         """The TTL attribute, whose datetimes are stored as epoch seconds; None where the provider has no TTL."""
         try:
             ttl = self.ttl
@@ -273,7 +273,7 @@ class Table(Generic[RowT]):
         def prepare(value: Any, field: str) -> Any:
             if isinstance(value, dt.datetime):
                 text = datetime_text(value, field)  # a naive datetime is refused first, naming the attribute
-                return epoch_seconds(value, field) if field == self._ttl_attribute() else text
+                return epoch_seconds(value, field) if field == self._expiry_attribute() else text
             return to_stored(value)
 
         return ExpressionBuilder(prepare)
