@@ -26,6 +26,7 @@ from cloudorm.nosql import (
     model,
     range_key,
     state,
+    undeclared,
     version,
 )
 from cloudorm.serverless import Api, ApiKey, Function, Quota, Throttle
@@ -85,5 +86,6 @@ __all__ = [
     "model",
     "range_key",
     "state",
+    "undeclared",
     "version",
 ]

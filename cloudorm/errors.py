@@ -84,6 +84,21 @@ class InvalidInput(CloudError):
         super().__init__(f"{field}: {reason}" if field else reason, **provider)
 
 
+class RowError(InvalidInput):
+    """A stored row that does not fit its typed model: names the table, the row's key and the attribute."""
+
+    def __init__(self, table: str, key: dict[str, Any], model: str, attribute: str | None, reason: str,
+                 item: dict[str, Any] | None = None) -> None:
+        self.table = table
+        self.key = key
+        self.model = model
+        self.attribute = attribute
+        self.item = item
+        """The row as stored (decoded, untyped), so a caller that skips it can still look at it."""
+        super().__init__(f"{model}.{attribute}" if attribute else model,
+                         f"the row {key!r} of table {table!r} cannot be read: {reason}")
+
+
 class AccessDenied(CloudError):
     """The credentials are missing, invalid or not allowed to do this."""
 
@@ -191,6 +206,7 @@ __all__ = [
     "HostKeyMismatch",
     "InvalidInput",
     "NotFound",
+    "RowError",
     "Throttled",
     "Timeout",
     "TransactionError",

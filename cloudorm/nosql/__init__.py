@@ -2,7 +2,7 @@
 
 from cloudorm.nosql.batch import BatchWriter, WriteRequest
 from cloudorm.nosql.expressions import Action, Attr, Condition
-from cloudorm.nosql.item import Item, changes, hash_key, model, range_key, state, version
+from cloudorm.nosql.item import Item, changes, hash_key, model, range_key, state, undeclared, version
 from cloudorm.nosql.queryset import QuerySet
 from cloudorm.nosql.schema import GlobalIndex, KeyAttr, LocalIndex, Provisioned
 from cloudorm.nosql.table import Table
@@ -27,5 +27,6 @@ __all__ = [
     "model",
     "range_key",
     "state",
+    "undeclared",
     "version",
 ]

@@ -51,8 +51,8 @@ def parse_path(path: str) -> tuple[Segment, ...]:
 class ExpressionBuilder:
     """Collects name and value placeholders while expressions are compiled into one request."""
 
-    def __init__(self, prepare: Callable[[Any], Any] | None = None) -> None:
-        self._prepare = prepare
+    def __init__(self, prepare: Callable[[Any, str], Any] | None = None) -> None:
+        self._prepare = prepare  # (value, attribute path) -> the value to encode, e.g. a typed value's stored form
         self.names: dict[str, str] = {}
         self.values: dict[str, Any] = {}
         self._name_ids: dict[str, str] = {}
@@ -75,7 +75,7 @@ class ExpressionBuilder:
     def value(self, v: Any, field: str = "value") -> str:
         """Placeholder for a value, encoded with the codec."""
         ident = f":v{len(self.values)}"
-        self.values[ident] = codec.encode_value(self._prepare(v) if self._prepare else v, field)
+        self.values[ident] = codec.encode_value(self._prepare(v, field) if self._prepare else v, field)
         return ident
 
     def wire_value(self, wire: dict[str, Any]) -> str:

@@ -1,7 +1,8 @@
 """Items: schemaless dict-like rows, and typed models (attrs classes) declared with ``@cloudorm.model``.
 
 An item remembers what it last read or wrote (its snapshot, in wire form), so ``save()`` on a loaded item sends
-an UpdateItem with only the attributes that changed, and nothing at all when nothing did.
+an UpdateItem with only the attributes that changed, and nothing at all when nothing did. A typed row also keeps
+the stored attributes its model does not declare (``undeclared(row)``) and writes them back on ``put()``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 import typing
 from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
 from decimal import Decimal
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import attrs
@@ -40,6 +42,10 @@ class ModelInfo:
     """Whether ``indexes=`` was given: only then does saving the table add and drop indexes to match."""
     checks: dict[str, tuple[tuple[type, ...], bool]] = attrs.field(factory=dict)
     """Scalar fields' accepted Python types and whether None is allowed, checked before every write."""
+    types: dict[str, Any] = attrs.field(factory=dict)
+    """Every field's declared type, by name."""
+    datetimes: frozenset[str] = frozenset()
+    """The fields declared ``datetime`` (or ``datetime | None``): stored as epoch seconds in a TTL attribute."""
 
 
 class Item:
@@ -52,6 +58,9 @@ class Item:
     _co_deleted: bool = False
     _co_stale: bool = False  # changed by atomic actions whose result was not read back (in a transaction)
     _co_projection: tuple[str, ...] | None = None  # the .only() paths it was read with, if any
+    _co_extra: Mapping[str, Any] = MappingProxyType({})  # typed rows: stored attributes the model does not declare
+    _co_base: dict[str, Any] | None = None  # typed rows: the declared fields' stored forms when last read/written
+    _co_defaults: dict[str, Any] | None = None  # typed rows read: stored forms of the fields the row lacked
 
     def __init__(self, data: Mapping[str, Any] | None = None, /, **attributes: Any) -> None:
         self._data: dict[str, Any] = {**(data or {}), **attributes}
@@ -155,23 +164,81 @@ def changes(item: Item) -> set[str]:
     values = item._co_values()
     if item._co_snapshot is None:
         return set(values)
+    info = item.__cloudorm_model__
+    if info is not None:
+        return _model_changes(item, info, values, item._co_snapshot)
     old = codec.decode_item(item._co_snapshot)
-    if item._co_projection is not None and item.__cloudorm_model__ is not None:
-        # a typed row read in part holds defaults for what it did not read: only what it read, or what was set
-        # on it since, can have changed
-        names = set(old) | item.__dict__.get("_co_touched", set())
-    else:
-        names = set(values) | set(old)
+    names = set(values) | set(old)
     changed = {k for k in names
                if (k in values) != (k in old) or (k in values and not codec.same_stored(values[k], old[k]))}
     return {k for k in changed if not (k not in old and codec.is_empty_set(values.get(k)))}
 
 
-def mark_stored(item: Item, wire: codec.WireItem) -> None:
-    """Record that ``wire`` is what the table now holds for the item (it is saved, current, untouched)."""
+def _model_changes(item: Item, info: ModelInfo, values: dict[str, Any], stored: codec.WireItem) -> set[str]:
+    """A typed row's changed fields: those whose value differs from what it held when last read or written, and
+    those assigned since that the table does not hold (written even when equal to the default). Undeclared
+    attributes never change; fields the stored row lacked keep their defaults unwritten until changed."""
+    base = item._co_base
+    if base is None:  # read, and not looked at since: what it held then follows from the stored row
+        held = _declared_values(structure(type(item), codec.decode_item(stored)))
+        base = item._co_base = {**{k: v for k, v in held.items() if k in stored}, **(item._co_defaults or {})}
+    touched: set[str] = item.__dict__.get("_co_touched", set())
+    # a row read in part holds defaults for what it did not read: only what it read, or what was set on it since,
+    # can have changed
+    partial = item._co_projection is not None
+    names = {k for k in info.fields if k in stored} | touched if partial else set(info.fields)
+    changed = {k for k in names
+               if (k in values) != (k in base) or (k in values and not codec.same_stored(values[k], base[k]))}
+    changed |= {k for k in touched if k not in stored and k in values and not codec.is_empty_set(values[k])}
+    return changed
+
+
+def mark_stored(item: Item, wire: codec.WireItem, decoded: Mapping[str, Any] | None = None) -> None:
+    """Record that ``wire`` is what the table now holds for the item (it is saved, current, untouched);
+    ``decoded`` is ``wire`` decoded, when the caller has it already."""
     item._co_snapshot = wire
     item._co_deleted = item._co_stale = False
     item.__dict__.pop("_co_touched", None)
+    info = item.__cloudorm_model__
+    if info is not None:
+        fields = info.fields
+        if decoded is None:
+            decoded = codec.decode_item({k: w for k, w in wire.items() if k not in fields})
+        item._co_extra = MappingProxyType({k: v for k, v in decoded.items() if k not in fields})
+        item._co_base = _declared_values(item)
+        item._co_defaults = None
+
+
+def mark_read(item: Item, wire: codec.WireItem, decoded: Mapping[str, Any]) -> None:
+    """``mark_stored`` for a typed row just built from ``wire``: what it holds is worked out from ``wire`` when
+    first needed (reading stays cheap), except the defaults of fields the row lacked, recorded now."""
+    info = item.__cloudorm_model__
+    assert info is not None
+    d = item.__dict__  # not through attrs' __setattr__: these are not fields
+    d["_co_snapshot"] = wire
+    fields = info.types
+    if decoded.keys() - fields.keys():
+        d["_co_extra"] = MappingProxyType({k: v for k, v in decoded.items() if k not in fields})
+    defaults = {}
+    for name, tp in fields.items():
+        if name not in wire:
+            value = d.get(name)
+            if value is not None:
+                defaults[name] = converter.unstructure(value, unstructure_as=tp)
+    d["_co_defaults"] = defaults
+
+
+def undeclared(item: Item) -> Mapping[str, Any]:
+    """A typed row's stored attributes that its model does not declare, read-only (kept on ``save()`` and
+    written back by ``put()``); empty for a new row and for schemaless items."""
+    return item._co_extra
+
+
+def stored_values(item: Item) -> dict[str, Any]:
+    """Everything a put of the item writes: its values, and a typed row's undeclared attributes."""
+    values = item._co_values()
+    extra = item._co_extra
+    return {**extra, **values} if extra else values
 
 
 def _touch(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> Any:
@@ -254,6 +321,9 @@ def model(table: str | type | None = None, *, indexes: tuple[Index, ...] | list[
             version=vf.name if vf is not None else None,
             fields=tuple(f.name for f in attrs.fields(made)),
             checks={f.name: c for f in attrs.fields(made) if (c := _scalar_check(f.type)) is not None},
+            types={f.name: f.type for f in attrs.fields(made)},
+            datetimes=frozenset(f.name for f in attrs.fields(made)
+                                if f.type is dt.datetime or (_scalar_check(f.type) or ((),))[0] == (dt.datetime,)),
         )
         _install_model_methods(made)
         return typing.cast(type[ItemT], made)
@@ -295,16 +365,28 @@ def check_fields(row: Item) -> None:
             names = " or ".join(t.__name__ for t in accepted)
             raise InvalidInput(f"{type(row).__name__}.{name}", f"must be {names}, not {type(value).__name__} "
                                                               f"{value!r}")
+        if isinstance(value, dt.datetime) and (value.tzinfo is None or value.utcoffset() is None):
+            raise InvalidInput(f"{type(row).__name__}.{name}", f"{value!r} is a naive datetime: give it a timezone, "
+                                                              "e.g. datetime.now(timezone.utc)")
+
+
+def _declared_values(row: Item) -> dict[str, Any]:
+    """A typed row's fields in their stored forms (None fields left out: they are not stored)."""
+    raw: dict[str, Any] = converter.unstructure(row)
+    return {k: v for k, v in raw.items() if v is not None}
 
 
 def _model_values(self: Item) -> dict[str, Any]:
     check_fields(self)
-    raw: dict[str, Any] = converter.unstructure(self)
-    return {k: v for k, v in raw.items() if v is not None}
+    return _declared_values(self)
 
 
 def _model_load(self: Item, values: dict[str, Any]) -> None:
-    fresh = converter.structure(values, type(self))
+    try:
+        fresh = structure(type(self), values)
+    except InvalidInput as e:  # stored data that does not fit: say which table and row
+        table = self._co_table
+        raise (table._row_error(values, e) if table is not None else e) from None
     for name in type(self).__cloudorm_model__.fields:  # type: ignore[union-attr]
         object.__setattr__(self, name, getattr(fresh, name))
 
@@ -367,11 +449,20 @@ def construct(cls: type[ItemT], values: Mapping[str, Any]) -> ItemT:
 
 
 def structure(cls: type[ItemT], values: dict[str, Any]) -> ItemT:
-    """Build a model instance from decoded values (``InvalidInput`` naming the field that does not fit)."""
+    """Build a model instance from decoded values (``InvalidInput`` whose ``field`` is the attribute that does
+    not fit, or None)."""
     try:
         return converter.structure(values, cls)
-    except Exception as e:  # cattrs raises ClassValidationError groups
-        raise InvalidInput(cls.__name__, f"cannot be built from {sorted(values)}: {_describe(e)}") from None
+    except Exception as e:  # cattrs raises ClassValidationError groups, with a note naming each attribute
+        first = (getattr(e, "exceptions", None) or [e])[0]
+        names = [n.name for n in getattr(first, "__notes__", []) if isinstance(getattr(n, "name", None), str)]
+        attribute = names[0] if names else None
+        if attribute is not None:
+            reason = f"attribute {attribute!r}: " + (f"is missing (stored: {sorted(values)})"
+                                                     if isinstance(first, KeyError) else _describe(first))
+        else:
+            reason = _describe(e)
+        raise InvalidInput(attribute, reason) from None
 
 
 def _describe(e: BaseException) -> str:

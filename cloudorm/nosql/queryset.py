@@ -10,7 +10,7 @@ import base64
 import json
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
@@ -89,6 +89,7 @@ class QuerySet(Generic[RowT]):
     _after: str | None = None
     _segments: int | None = None
     _progress: _Progress = attrs.field(factory=_Progress)
+    _skip_into: list[ce.RowError] | None = None
 
     @classmethod
     def for_query(cls, table: Table[RowT], conditions: dict[str, Any]) -> QuerySet[RowT]:
@@ -162,6 +163,15 @@ class QuerySet(Generic[RowT]):
         for n in names:
             parse_path(n)
         return self._copy(only=tuple(dict.fromkeys(names)))
+
+    def skip_unreadable(self, into: list[ce.RowError]) -> QuerySet[RowT]:
+        """Leave out stored rows that do not fit the typed model instead of failing, appending each one's
+        ``RowError`` (table, key, attribute, the stored row) to ``into``; skipped rows do not count towards
+        ``limit``."""
+        if not isinstance(into, list):
+            raise ce.InvalidInput("skip_unreadable", f"give a list to collect the skipped rows' errors in, not "
+                                                     f"{type(into).__name__}")
+        return self._copy(skip_into=into)
 
     def consistent(self) -> QuerySet[RowT]:
         """Strongly consistent reads (not available on global secondary indexes)."""
@@ -303,9 +313,36 @@ class QuerySet(Generic[RowT]):
                 progress.exhausted = True
 
     def __iter__(self) -> Iterator[RowT]:
+        if self._skip_into is None:
+            row = self._row
+            for wire in self._iter_wire():
+                yield row(wire)
+            return
+        remaining = self._limit
+        for _, built in self._readable(self._unlimited()._iter_wire()):
+            yield built
+            if remaining is not None:
+                remaining -= 1
+                if remaining == 0:
+                    return
+
+    def _unlimited(self) -> QuerySet[RowT]:
+        """This query without its limit (skipped rows must not count towards it), sharing its progress."""
+        return attrs.evolve(self, limit=None, page_size=self._page_size or self._limit, progress=self._progress)
+
+    def _readable(self, wires: Iterable[Wire]) -> Iterator[tuple[Wire, RowT]]:
+        """(wire, row) for the items that fit the model; the errors of the others go to ``skip_unreadable``'s
+        list."""
         row = self._row
-        for wire in self._iter_wire():
-            yield row(wire)
+        into = self._skip_into
+        assert into is not None
+        for wire in wires:
+            try:
+                built = row(wire)
+            except ce.RowError as e:
+                into.append(e)
+                continue
+            yield wire, built
 
     def pages(self) -> Iterator[list[RowT]]:
         """The items one list per request (empty pages, which filters can cause, are skipped)."""
@@ -314,12 +351,35 @@ class QuerySet(Generic[RowT]):
         row = self._row
         progress = self._progress
         progress.started, progress.exhausted, progress.last = True, False, None
+        if self._skip_into is not None:
+            yield from self._readable_pages()
+            return
         for items, last_page in self._wire_pages():
             if items:
                 progress.last = items[-1]
                 yield [row(w) for w in items]
             if last_page:
                 progress.exhausted = True
+
+    def _readable_pages(self) -> Iterator[list[RowT]]:
+        """``pages()`` leaving out the rows that do not fit the model."""
+        progress = self._progress
+        remaining = self._limit
+        for items, last_page in self._unlimited()._wire_pages():
+            pairs = list(self._readable(items))
+            full = remaining is None or len(pairs) < remaining
+            if not full:
+                pairs = pairs[:remaining]
+            if items:
+                progress.last = items[-1] if full else pairs[-1][0]
+            if pairs:
+                yield [built for _, built in pairs]
+            if last_page and (full or len(pairs) == len(items)):
+                progress.exhausted = True
+            if remaining is not None:
+                remaining -= len(pairs)
+                if remaining <= 0:
+                    return
 
     @property
     def cursor(self) -> str | None:

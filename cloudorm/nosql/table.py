@@ -6,6 +6,7 @@ single calls and transactions.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
@@ -15,7 +16,7 @@ import attrs
 from cloudorm import errors as ce
 from cloudorm.checks import check_flag, check_seconds
 from cloudorm.nosql import codec
-from cloudorm.nosql.converter import to_stored
+from cloudorm.nosql.converter import datetime_text, epoch_seconds, to_stored
 from cloudorm.nosql.expressions import (
     Action,
     Attr,
@@ -25,7 +26,7 @@ from cloudorm.nosql.expressions import (
     compile_update,
     parse_path,
 )
-from cloudorm.nosql.item import Item, changes, construct, mark_stored, structure
+from cloudorm.nosql.item import Item, changes, construct, mark_read, mark_stored, stored_values, structure
 from cloudorm.nosql.schema import (
     ON_DEMAND,
     Billing,
@@ -166,18 +167,44 @@ class Table(Generic[RowT]):
             if projection is not None:
                 d["_co_projection"] = projection
             return cast(RowT, row)
+        decoded = codec.decode_item(wire)
         try:
-            typed = structure(self.model, codec.decode_item(wire))
+            typed = structure(self.model, decoded)
         except ce.InvalidInput as e:
-            if projection is None:
-                raise
-            raise ce.InvalidInput(e.field, f"{e.reason}; a typed row read with only() needs every field without "
-                                           "a default: add them to only() or give them defaults") from None
+            hint = ("; a typed row read with only() needs every field without a default: add them to only() or "
+                    "give them defaults") if projection is not None else ""
+            raise self._row_error(decoded, e, hint) from None
         typed._co_table = self
-        typed._co_snapshot = wire
         if projection is not None:
             typed._co_projection = projection
+        mark_read(typed, wire, decoded)
         return typed
+
+    def _row_error(self, decoded: Mapping[str, Any], e: ce.InvalidInput, hint: str = "") -> ce.RowError:
+        """The error for a stored row that does not fit the model: the table, the row's key, the attribute."""
+        assert self.model is not None
+        key = {n: decoded[n] for n in self.schema.key_names if n in decoded}
+        return ce.RowError(self.name, key, self.model.__name__, e.field, e.reason + hint, dict(decoded))
+
+    def _row_values(self, row: RowT) -> dict[str, Any]:
+        """What writing ``row`` whole stores: its values, a typed row's undeclared attributes, and a datetime in
+        the table's TTL attribute as epoch seconds (DynamoDB's TTL reads only numbers)."""
+        values = stored_values(row)
+        info = self.model.__cloudorm_model__ if self.model is not None else None
+        if info is not None and info.datetimes:
+            ttl = self._expiry_attribute()
+            when = getattr(row, ttl) if ttl is not None and ttl in info.datetimes else None
+            if ttl is not None and isinstance(when, dt.datetime):
+                values[ttl] = epoch_seconds(when, f"{type(row).__name__}.{ttl}")
+        return values
+
+    def _expiry_attribute(self) -> str | None:
+        """The TTL attribute, whose datetimes are stored as epoch seconds; None where the provider has no TTL."""
+        try:
+            ttl = self.ttl
+        except (ce.Unsupported, ce.AccessDenied):  # an emulator without TTL, or no right to look: none known
+            return None
+        return ttl if isinstance(ttl, str) else None
 
     def _as_row(self, data: Any) -> RowT:
         """The caller's item or dict as a row of this table, bound to it."""
@@ -212,7 +239,7 @@ class Table(Generic[RowT]):
                                                  f"{', '.join(keys.names)})")
             value = values[attr.name]
             if self.model is not None:  # a typed key value (datetime, enum) in its stored form
-                value = to_stored(value)
+                value = datetime_text(value, attr.name) if isinstance(value, dt.datetime) else to_stored(value)
             if isinstance(value, bool) or not isinstance(value, _KEY_PYTHON_TYPES[attr.type]):
                 raise ce.InvalidInput(attr.name, f"key attribute of type {attr.type} cannot hold "
                                                  f"{type(value).__name__} {value!r}")
@@ -238,17 +265,30 @@ class Table(Generic[RowT]):
         return self.key_values(values)
 
     def _builder(self) -> ExpressionBuilder:
-        """An expression builder; on a model table, typed values (datetime, enums, ...) become their stored form."""
-        return ExpressionBuilder(to_stored if self.model is not None else None)
+        """An expression builder; on a model table, typed values (datetime, enums, ...) become their stored form
+        (a datetime compared with or set on the TTL attribute: epoch seconds)."""
+        if self.model is None:
+            return ExpressionBuilder()
 
-    def _version_guard(self, values: Mapping[str, Any], anew: bool = False) -> tuple[str, Condition, int] | None:
+        def prepare(value: Any, field: str) -> Any:
+            if isinstance(value, dt.datetime):
+                text = datetime_text(value, field)  # a naive datetime is refused first, naming the attribute
+                return epoch_seconds(value, field) if field == self._expiry_attribute() else text
+            return to_stored(value)
+
+        return ExpressionBuilder(prepare)
+
+    def _version_guard(self, values: Mapping[str, Any], fresh: bool = False) -> tuple[str, Condition, int] | None:
         """For a versioned model: the version field, the condition that the stored version is the one we hold
-        (none stored when written ``anew``, as after a delete), and the next version number."""
+        (for a ``fresh`` copy, new or deleted since, that no item with its key exists), and the next version."""
         vname = self._version_field()
         if vname is None:
             return None
-        current = 0 if anew else values.get(vname) or 0
-        held = Attr.top(vname).not_exists() if current == 0 else Attr.top(vname) == current
+        current = 0 if fresh else values.get(vname) or 0
+        if fresh:
+            held = Attr.top(self.schema.hash_key.name).not_exists()
+        else:
+            held = Attr.top(vname).not_exists() if current == 0 else Attr.top(vname) == current
         return vname, held, current + 1
 
     def index_keys(self, name: str | None) -> IndexKeys:
@@ -439,13 +479,24 @@ class Table(Generic[RowT]):
     def _put_request(self, data: Any, *, if_not_exists: bool = False,
                      condition: Condition | None = None) -> tuple[RowT, Request]:
         row = self._as_row(data)
-        values = row._co_values()
+        if row._co_projection is not None and row._co_snapshot is not None and not row._co_deleted:
+            raise ce.InvalidInput("item", "was read in part (with only()): putting it would replace the attributes "
+                                          "it did not read; save() it (which sends only what changed) or read "
+                                          "it whole")
+        values = self._row_values(row)
+        stored = row._co_snapshot
+        if stored is not None and not row._co_deleted and self.model is not None:
+            # a row that was read writes back what it read and what changed, not the defaults of fields it lacked
+            changed = changes(row)
+            values = {k: v for k, v in values.items() if k in stored or k in changed}
         self.key_values(values)
         b = self._builder()
         conditions = [condition] if condition is not None else []
         if if_not_exists:
             conditions.append(Attr.top(self.schema.hash_key.name).not_exists())
-        guard = self._version_guard(values, anew=row._co_deleted)
+        vname = self._version_field()
+        fresh = row._co_deleted or (row._co_snapshot is None and not (vname and values.get(vname)))
+        guard = self._version_guard(values, fresh=fresh)
         if guard is not None:
             vname, held, next_version = guard
             values = {**values, vname: next_version}
@@ -469,9 +520,9 @@ class Table(Generic[RowT]):
                                    "its local values are out of date: refresh() it before saving")
         if row._co_snapshot is None or row._co_deleted or if_not_exists:
             return self._put_request(row, if_not_exists=if_not_exists, condition=condition)[1]
-        values = row._co_values()
+        values = self._row_values(row)
         key = self.key_values(values)
-        old = codec.decode_item(row._co_snapshot)
+        old = codec.decode_item({n: row._co_snapshot[n] for n in self.schema.key_names if n in row._co_snapshot})
         for name in key:
             if not codec.same_stored(key[name], old.get(name)):
                 raise ce.InvalidInput(name, "key attributes cannot change; delete the item and put a new one")
@@ -489,14 +540,15 @@ class Table(Generic[RowT]):
         actions = [Attr.top(n).set(values[n]) if n in values else Attr.top(n).remove() for n in changed]
         conditions = [condition] if condition is not None else []
         conditions.append(Attr.top(self.schema.hash_key.name).exists())
-        new_values = dict(values)
+        new_values = {n: values[n] for n in changed if n in values}  # the rest of `changed` is removed
         if guard is not None:
             vname, held, next_version = guard
             new_values[vname] = next_version
             actions.append(Attr.top(vname).set(next_version))
             conditions.append(held)
         req = self._update_request(key, actions, all_of(conditions), returns="NONE")
-        wire = codec.encode_item(new_values)
+        wire = {n: w for n, w in row._co_snapshot.items() if n not in changed}  # what the table holds afterwards
+        wire.update(codec.encode_item(new_values))
         codec.check_item_size(wire)
 
         def done() -> None:
