@@ -22,7 +22,7 @@ from cloudorm.iam.statement import Statement
 from cloudorm.iam.user import User as UserEntity
 from cloudorm.listing import Listing
 from cloudorm.nosql.item import Item
-from cloudorm.nosql.schema import ON_DEMAND, Billing, Index
+from cloudorm.nosql.schema import Billing, Index
 from cloudorm.nosql.table import Table as TableEntity
 from cloudorm.nosql.transaction import Transaction, transact_get
 from cloudorm.providers import provider_class
@@ -122,20 +122,21 @@ class Session:
     # ------------------------------------------------------------------------------------------- NoSQL
 
     @overload
-    def Table(self, name: type[RowT], *, billing: Billing = ..., ttl: str | None = ...) -> TableEntity[RowT]: ...
+    def Table(self, name: type[RowT], *, billing: Billing | None = ...,
+              ttl: str | bool | None = ...) -> TableEntity[RowT]: ...
 
     @overload
-    def Table(self, name: str, *, model: type[RowT], billing: Billing = ...,
-              ttl: str | None = ...) -> TableEntity[RowT]: ...
+    def Table(self, name: str, *, model: type[RowT], billing: Billing | None = ...,
+              ttl: str | bool | None = ...) -> TableEntity[RowT]: ...
 
     @overload
     def Table(self, name: str, hash_key: Any = ..., range_key: Any = ..., *,
-              indexes: Iterable[Index] | None = ..., billing: Billing = ..., ttl: str | None = ...,
+              indexes: Iterable[Index] | None = ..., billing: Billing | None = ..., ttl: str | bool | None = ...,
               ) -> TableEntity[Item]: ...
 
     def Table(self, name: str | type[Any], hash_key: Any = None, range_key: Any = None, *,
-              indexes: Iterable[Index] | None = None, billing: Billing = ON_DEMAND, ttl: str | None = None,
-              model: type[Any] | None = None) -> TableEntity[Any]:
+              indexes: Iterable[Index] | None = None, billing: Billing | None = None,
+              ttl: str | bool | None = None, model: type[Any] | None = None) -> TableEntity[Any]:
         """A table: ``s.Table("orders", hash_key=("customer", "S"), range_key=("placed", "N"))``, an existing
         one by name, ``s.Table(Order)`` for a typed model, or ``s.Table("orders-2025", model=Order)`` for a
         model stored in a table of another name."""

@@ -154,6 +154,13 @@ class BatchWriter(Generic[RowT]):
         self.flush()
 
 
+def check_targets(field: str, values: Any) -> None:
+    """``InvalidInput`` naming ``field`` unless ``values`` is a collection of keys or items (not None, a single
+    key dict, an item, or a string)."""
+    if values is None or isinstance(values, (str, bytes, Mapping, Item)) or not isinstance(values, Iterable):
+        raise ce.InvalidInput(field, f"expected a list of keys or items, got {type(values).__name__} {values!r}")
+
+
 def write_key(write_request: Wire, table: Table[Any]) -> tuple[Any, ...]:
     """A hashable identity of a WriteRequest's key, the same for raw and encoded forms."""
     if "PutRequest" in write_request:
@@ -166,6 +173,7 @@ def write_key(write_request: Wire, table: Table[Any]) -> tuple[Any, ...]:
 def batch_get(table: Table[RowT], keys: Iterable[Mapping[str, Any] | Item], *, consistent: bool,
               deadline: float) -> list[RowT]:
     """Read many items by key, 100 per BatchGetItem, retrying unprocessed keys; results in the order asked."""
+    check_targets("keys", keys)
     deadline = check_seconds("deadline", deadline, zero=True)
     wanted: dict[tuple[Any, ...], Wire] = {}
     for k in keys:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from cloudorm.checks import check_utf8
 from cloudorm.errors import InvalidInput
 
 MAX_ITEM_BYTES = 400 * 1024
@@ -138,6 +139,34 @@ def _number_text(v: Any) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# text: DynamoDB stores UTF-8, which a lone surrogate ("\ud800", as from os.fsdecode or bad JSON) cannot be
+
+
+def printable(text: str) -> str:
+    """``text`` with lone surrogates escaped (``\\ud800``), safe to show in a message."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _surrogate(text: str) -> str | None:
+    """Why ``text`` cannot be sent (None if it can): ``cloudorm.checks.check_utf8``'s rule, fast for ASCII."""
+    if text.isascii():
+        return None
+    try:
+        check_utf8("text", text)
+    except InvalidInput as e:
+        return e.reason
+    return None
+
+
+def check_text(text: str, field: str) -> str:
+    """``text`` if it can be sent as UTF-8; ``InvalidInput`` naming ``field`` for a lone surrogate."""
+    reason = _surrogate(text)
+    if reason is not None:
+        raise InvalidInput(printable(field), reason)
+    return text
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # encoding
 
 
@@ -150,6 +179,7 @@ def _encode_set(v: set[Any] | frozenset[Any]) -> WireValue | _Empty:
         return EMPTY
     kinds = set(map(type, v))
     if kinds == _STR_ONLY:
+        _check_strings(v)
         return {"SS": list(v)}
     if kinds == _INT_ONLY:
         texts = list(map(str, v))
@@ -159,6 +189,7 @@ def _encode_set(v: set[Any] | frozenset[Any]) -> WireValue | _Empty:
     if isinstance(first, str):
         if not all(type(x) is str or isinstance(x, str) for x in v):
             raise _EncodeError("a set must hold only str, only numbers or only bytes")
+        _check_strings(v)
         return {"SS": list(v)}
     if isinstance(first, (bytes, bytearray, memoryview)):
         if not all(isinstance(x, (bytes, bytearray, memoryview)) for x in v):
@@ -174,12 +205,21 @@ def _encode_set(v: set[Any] | frozenset[Any]) -> WireValue | _Empty:
     raise _EncodeError(f"a set of {type(first).__name__} cannot be stored; sets hold str, numbers or bytes")
 
 
+def _check_strings(texts: Any) -> None:
+    for text in texts:
+        reason = _surrogate(text)
+        if reason is not None:
+            raise _EncodeError(f"a set member {reason}")
+
+
 def _encode_map(v: Mapping[Any, Any]) -> WireValue:
     out: dict[str, Any] = {}
     for k, x in v.items():
         if type(k) is not str and not isinstance(k, str):
             raise _EncodeError(f"map keys must be str, not {type(k).__name__}", f"[{k!r}]")
-        if type(x) is str:
+        if not k.isascii() and _surrogate(k):
+            raise _EncodeError(f"the map key {_surrogate(k)}", f".{printable(k)}")
+        if type(x) is str and x.isascii():
             out[k] = {"S": x}
             continue
         try:
@@ -208,6 +248,8 @@ def encode(v: Any) -> Any:
     """Encode one Python value as a DynamoDB attribute value (``EMPTY`` for an empty set)."""
     t = type(v)
     if t is str:
+        if not v.isascii() and _surrogate(v):
+            raise _EncodeError(str(_surrogate(v)))
         return {"S": v}
     if t is int:
         text = str(v)
@@ -239,7 +281,7 @@ def _encode_other(v: Any) -> Any:
     if isinstance(v, bool):
         return {"BOOL": bool(v)}
     if isinstance(v, str):
-        return {"S": str(v)}
+        return encode(str(v))
     if isinstance(v, (int, float, Decimal)):
         return {"N": _number_text(v)}
     if isinstance(v, (bytes, bytearray, memoryview)):
@@ -259,7 +301,7 @@ def encode_value(v: Any, field: str = "value") -> WireValue:
     try:
         w = encode(v)
     except _EncodeError as e:
-        raise InvalidInput(f"{field}{e.path}", e.reason) from None
+        raise InvalidInput(f"{printable(field)}{e.path}", e.reason) from None
     if w is EMPTY:
         raise InvalidInput(field, "an empty set cannot be stored")
     assert isinstance(w, dict)
@@ -270,8 +312,10 @@ def encode_item(item: Mapping[str, Any]) -> WireItem:
     """Encode a whole item; attributes holding an empty set are omitted (DynamoDB cannot store them)."""
     out: WireItem = {}
     for k, v in item.items():
+        if not k.isascii():
+            check_text(k, k)  # an attribute name
         t = type(v)  # the commonest cases inline; everything else through encode
-        if t is str:
+        if t is str and v.isascii():
             out[k] = {"S": v}
             continue
         if t is int:
@@ -282,7 +326,7 @@ def encode_item(item: Mapping[str, Any]) -> WireItem:
         try:
             w = encode(v)
         except _EncodeError as e:
-            raise InvalidInput(f"{k}{e.path}", e.reason) from None
+            raise InvalidInput(f"{printable(k)}{e.path}", e.reason) from None
         if w is not EMPTY:
             out[k] = w
     return out

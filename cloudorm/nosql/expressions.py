@@ -66,6 +66,7 @@ class ExpressionBuilder:
                 continue
             ident = self._name_ids.get(seg)
             if ident is None:
+                codec.check_text(seg, seg)  # every attribute name sent in an expression passes here
                 ident = f"#n{len(self._name_ids)}"
                 self._name_ids[seg] = ident
                 self.names[ident] = seg

@@ -29,7 +29,7 @@ from cloudorm.nosql.expressions import (
     split_lookup,
 )
 from cloudorm.nosql.item import Item
-from cloudorm.nosql.schema import IndexKeys
+from cloudorm.nosql.schema import IndexKeys, KeyAttr, check_key_value
 
 if TYPE_CHECKING:
     from cloudorm.nosql.table import Table
@@ -38,6 +38,11 @@ RowT = TypeVar("RowT", bound=Item)
 Wire = dict[str, Any]
 
 _KEY_OPS = {"eq", "lt", "lte", "gt", "gte", "between", "begins_with"}
+
+MAX_SEGMENTS = 1_000_000
+"""DynamoDB's limit on a parallel scan's TotalSegments."""
+SCAN_WORKERS = 8
+"""Threads a parallel scan runs on, however many segments it has (each scans one segment after another)."""
 
 
 def encode_cursor(key: Wire) -> str:
@@ -108,9 +113,10 @@ class QuerySet(Generic[RowT]):
 
     @classmethod
     def for_scan(cls, table: Table[RowT], segments: int | None) -> QuerySet[RowT]:
-        """A Scan of ``table``, on ``segments`` threads if given."""
-        if segments is not None:
-            check_count("segments", segments)
+        """A Scan of ``table``, in ``segments`` segments (1 to 1,000,000) run on at most ``SCAN_WORKERS`` threads
+        if given."""
+        if segments is not None and check_count("segments", segments) > MAX_SEGMENTS:
+            raise ce.InvalidInput("segments", f"DynamoDB scans at most {MAX_SEGMENTS:,} segments, not {segments:,}")
         return cls(table, "scan", segments=segments)
 
     def __repr__(self) -> str:
@@ -224,9 +230,53 @@ class QuerySet(Generic[RowT]):
                                                     "consistently")
             params["ConsistentRead"] = True
         if self._after is not None:
-            params["ExclusiveStartKey"] = decode_cursor(self._after)
+            params["ExclusiveStartKey"] = self._start_key(keys)
         params.update(b.params())
         return params
+
+    def _check_key_value(self, attr: KeyAttr, op: str, value: Any) -> None:
+        """A key condition's value must have the key's type (DynamoDB refuses it; the local cloud matches nothing),
+        and ``begins_with`` works on string and binary keys only."""
+        field = attr.name if op == "eq" else f"{attr.name}__{op}"
+        if op == "begins_with" and attr.type == "N":
+            raise ce.InvalidInput(field, f"key attribute {attr.name!r} is a number (N); begins_with takes a string "
+                                         "or binary key")
+        for v in value if op == "between" else (value,):
+            stored = self._table._stored_key_value(v, field)
+            check_key_value(attr, stored, field)
+            if op == "eq" and attr.type != "N" and not stored:
+                raise ce.InvalidInput(field, "key attributes cannot be empty")
+
+    def _start_key(self, keys: IndexKeys) -> Wire:
+        """The ExclusiveStartKey of ``.after(cursor)``, checked to be a position in this table or index (and, for a
+        query, under its hash key): a cursor of another table, index or query is ``InvalidInput``."""
+        assert self._after is not None
+        start = decode_cursor(self._after)
+        table = self._table
+        where = f"index {self._index!r} of {table.name!r}" if self._index else f"table {table.name!r}"
+        names = table.schema.all_key_names(self._index)
+        if set(start) != set(names):
+            raise ce.InvalidInput("cursor", f"is not a position in {where}: it holds {sorted(start)}, a position "
+                                            f"there holds {sorted(names)} (a cursor of another table or index?)")
+        key_attrs = (table.schema.hash_key, table.schema.range_key, keys.hash_key, keys.range_key)
+        attrs_by_name = {a.name: a for a in key_attrs if a is not None}
+        try:
+            values = codec.decode_item(start)
+        except (ValueError, TypeError, KeyError, ArithmeticError, ce.InvalidInput):
+            raise ce.InvalidInput("cursor", "is not a cursor returned by a QuerySet") from None
+        for name in names:
+            attr = attrs_by_name[name]
+            if set(start[name]) != {attr.type}:
+                raise ce.InvalidInput("cursor", f"holds {name!r} as {''.join(start[name])}, but {where} stores it "
+                                                f"as {attr.type} (a cursor of another table or index?)")
+            check_key_value(attr, values[name], "cursor")
+        codec.encode_item(values)  # text that cannot be sent (a lone surrogate) is refused here
+        if self._kind == "query":
+            held = next(v for n, op, v in self._key if n == keys.hash_key.name and op == "eq")
+            if not codec.same_stored(values[keys.hash_key.name], table._stored_key_value(held, "cursor")):
+                raise ce.InvalidInput("cursor", f"was returned by a query of {keys.hash_key.name}="
+                                                f"{values[keys.hash_key.name]!r}, not of {held!r}")
+        return start
 
     def _key_condition(self, keys: IndexKeys) -> Condition:
         where = f"index {self._index!r}" if self._index else f"table {self._table.name!r}"
@@ -247,6 +297,9 @@ class QuerySet(Generic[RowT]):
             else:
                 raise ce.InvalidInput(name, f"is not a key of {where} (keys: {', '.join(keys.names)}); "
                                             "use .filter() for other attributes")
+            attr = keys.hash_key if name == hash_name else keys.range_key
+            assert attr is not None
+            self._check_key_value(attr, op, value)
             conditions.append(lookup(name, op, value))
         if not seen_hash:
             raise ce.InvalidInput(hash_name, f"a query on {where} needs its hash key {hash_name!r}")
@@ -440,35 +493,45 @@ class QuerySet(Generic[RowT]):
         return found[0]
 
     def _parallel_scan(self) -> Iterator[Wire]:
-        """Scan ``segments`` segments on threads; items arrive in no particular order."""
+        """Scan ``segments`` segments on at most ``SCAN_WORKERS`` threads, each taking the next segment when done
+        with one; items arrive in no particular order."""
         assert self._segments is not None
         segments = self._segments
         base = self._params()
-        results: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=segments * 4)
+        workers = min(segments, SCAN_WORKERS)
+        results: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=workers * 4)
         stop = threading.Event()
+        pending = iter(range(segments))
+        taking = threading.Lock()
 
-        def scan_segment(segment: int) -> None:
-            params = {**base, "Segment": segment, "TotalSegments": segments}
-            if self._page_size:
-                params["Limit"] = self._page_size
+        def scan_segments() -> None:
             try:
                 while not stop.is_set():
-                    response = self._send(params)
-                    results.put(("items", response.get("Items", [])))
-                    start = response.get("LastEvaluatedKey")
-                    if start is None:
+                    with taking:
+                        segment = next(pending, None)
+                    if segment is None:
                         break
-                    params["ExclusiveStartKey"] = start
+                    params = {**base, "Segment": segment, "TotalSegments": segments}
+                    if self._page_size:
+                        params["Limit"] = self._page_size
+                    while not stop.is_set():
+                        response = self._send(params)
+                        if response.get("Items"):
+                            results.put(("items", response["Items"]))
+                        start = response.get("LastEvaluatedKey")
+                        if start is None:
+                            break
+                        params["ExclusiveStartKey"] = start
             except BaseException as e:
                 results.put(("error", e))
             finally:
                 results.put(("done", None))
 
         remaining = self._limit
-        with ThreadPoolExecutor(max_workers=segments, thread_name_prefix="cloudorm-scan") as pool:
-            for s in range(segments):
-                pool.submit(scan_segment, s)
-            running = segments
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cloudorm-scan") as pool:
+            for _ in range(workers):
+                pool.submit(scan_segments)
+            running = workers
             try:
                 while running:
                     kind, value = results.get()
@@ -485,7 +548,7 @@ class QuerySet(Generic[RowT]):
                                     return
             finally:
                 stop.set()
-                while running:  # drain so no segment thread blocks on a full queue
+                while running:  # drain so no worker blocks on a full queue
                     kind, _ = results.get()
                     if kind == "done":
                         running -= 1

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 import attrs
 
 from cloudorm.errors import InvalidInput
+from cloudorm.nosql.codec import check_text
 
 KEY_TYPES = ("S", "N", "B")
+MAX_LOCAL_INDEXES = 5
+"""DynamoDB allows at most 5 local secondary indexes per table."""
+MAX_GLOBAL_INDEXES = 20
+"""DynamoDB's default quota of global secondary indexes per table."""
+MAX_PROJECTED = 100
+"""DynamoDB's limit on projected non-key attributes, summed over all secondary indexes of a table."""
+
+_KEY_PYTHON_TYPES: dict[str, tuple[type, ...]] = {"S": (str,), "N": (int, float, Decimal),
+                                                   "B": (bytes, bytearray, memoryview)}
+_TYPE_NAMES = {"S": "str", "N": "a number", "B": "bytes"}
 
 
 @attrs.frozen
@@ -29,9 +41,18 @@ def key_attr(spec: Any, field: str) -> KeyAttr:
     if not isinstance(spec, (tuple, list)) or len(spec) != 2 or not isinstance(spec[0], str) or not spec[0]:
         raise InvalidInput(field, f"must be (name, type) like ('customer', 'S'), not {spec!r}")
     name, kind = spec
+    check_text(name, field)
     if kind not in KEY_TYPES:
         raise InvalidInput(field, f"key type must be one of {', '.join(KEY_TYPES)}, not {kind!r}")
     return KeyAttr(name, kind)
+
+
+def check_key_value(attr: KeyAttr, value: Any, field: str | None = None) -> None:
+    """``InvalidInput`` naming ``field`` (default the attribute) unless ``value`` fits key attribute ``attr``'s
+    type (a key value in its stored form: str for ``S``, a number for ``N``, bytes for ``B``)."""
+    if isinstance(value, bool) or not isinstance(value, _KEY_PYTHON_TYPES[attr.type]):
+        raise InvalidInput(field or attr.name, f"key attribute {attr.name!r} is of type {attr.type} and takes "
+                                               f"{_TYPE_NAMES[attr.type]}, not {type(value).__name__} {value!r}")
 
 
 def hash_key_attr(spec: Any) -> KeyAttr:
@@ -94,8 +115,8 @@ Billing = str | Provisioned
 def _projection(value: Any) -> str | tuple[str, ...]:
     if value in ("ALL", "KEYS_ONLY"):
         return str(value)
-    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
-        return tuple(value)
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) and v for v in value):
+        return tuple(check_text(v, "projection") for v in value)
     raise InvalidInput("projection", f"must be 'ALL', 'KEYS_ONLY' or a list of attribute names, not {value!r}")
 
 
@@ -195,6 +216,37 @@ class TableSchema:
         if index is not None:
             names += [n for n in self.index(index).names if n not in names]
         return tuple(names)
+
+    def check(self, billing: Billing) -> None:
+        """Refuse (``InvalidInput``) a declaration DynamoDB's CreateTable would reject: a local index on a table
+        without a range key, an index whose range key is its hash key, more than 5 local or 20 global indexes,
+        more than 100 projected attributes, index throughput on an on-demand table, conflicting key types."""
+        local = [ix for ix in self.indexes if isinstance(ix, LocalIndex)]
+        if local and self.range_key is None:
+            raise InvalidInput("indexes", f"local index {local[0].name!r} needs a table with a range key: a local "
+                                          "index shares the table's hash key and sorts by another attribute")
+        if len(local) > MAX_LOCAL_INDEXES:
+            raise InvalidInput("indexes", f"a table has at most {MAX_LOCAL_INDEXES} local indexes, got {len(local)}")
+        if len(self.indexes) - len(local) > MAX_GLOBAL_INDEXES:
+            raise InvalidInput("indexes", f"a table has at most {MAX_GLOBAL_INDEXES} global indexes, "
+                                          f"got {len(self.indexes) - len(local)}")
+        projected = 0
+        for ix in self.indexes:
+            hash_key = self.hash_key if isinstance(ix, LocalIndex) else ix.hash_key
+            if ix.range_key is not None and ix.range_key.name == hash_key.name:
+                raise InvalidInput("indexes", f"index {ix.name!r} uses {hash_key.name!r} as both its hash and its "
+                                              "range key")
+            if isinstance(ix.projection, tuple):
+                if len(set(ix.projection)) != len(ix.projection):
+                    raise InvalidInput("projection", f"index {ix.name!r} names an attribute twice: {ix.projection}")
+                projected += len(ix.projection)
+            if isinstance(ix, GlobalIndex) and ix.throughput is not None and not isinstance(billing, Provisioned):
+                raise InvalidInput("throughput", f"index {ix.name!r} has provisioned throughput but the table is "
+                                                 "billed on demand; give the table billing=Provisioned(...)")
+        if projected > MAX_PROJECTED:
+            raise InvalidInput("projection", f"the indexes of a table project at most {MAX_PROJECTED} non-key "
+                                             f"attributes in all, got {projected}")
+        self.attribute_definitions()
 
     def attribute_definitions(self) -> list[dict[str, str]]:
         """AttributeDefinitions for CreateTable: every key attribute of the table and its indexes, once."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import attrs
@@ -38,6 +38,7 @@ from cloudorm.nosql.schema import (
     Provisioned,
     TableSchema,
     check_indexes,
+    check_key_value,
     check_name,
     global_index_wire,
     key_schema_wire,
@@ -57,8 +58,8 @@ RowT = TypeVar("RowT", bound=Item)
 ItemBase = Item  # the class, for annotations inside Table (whose factory method is also called Item)
 Wire = dict[str, Any]
 
-_KEY_PYTHON_TYPES: dict[str, tuple[type, ...]] = {"S": (str,), "N": (int, float, Decimal),
-                                                   "B": (bytes, bytearray, memoryview)}
+TTL_ON = ("ENABLED", "ENABLING")
+"""DescribeTimeToLive statuses that mean TTL is on (or being turned on)."""
 
 
 @attrs.frozen
@@ -72,12 +73,48 @@ class Request:
     must_exist: bool = False
 
 
-def _billing(value: Any) -> Billing:
-    if value in (ON_DEMAND, "on_demand", None):
+def _billing(value: Any) -> Billing | None:
+    """A billing declaration; None leaves it open (on demand for a table declared with keys)."""
+    if value is None:
+        return None
+    if value in (ON_DEMAND, "on_demand"):
         return ON_DEMAND
     if isinstance(value, Provisioned):
         return value
     raise ce.InvalidInput("billing", f"must be 'PAY_PER_REQUEST' or cloudorm.Provisioned(read, write), not {value!r}")
+
+
+def _ttl(value: Any) -> str | bool | None:
+    """A TTL declaration: an attribute name turns TTL on, False turns it off, None leaves it as it is."""
+    if value is None or value is False:
+        return value
+    if not isinstance(value, str) or not value:
+        raise ce.InvalidInput("ttl", f"must be an attribute name, False (TTL off) or None (left as it is), "
+                                     f"not {value!r}")
+    codec.check_text(value, "ttl")
+    return value
+
+
+def billing_of(description: Mapping[str, Any]) -> Billing:
+    """The billing a DescribeTable description shows."""
+    if (description.get("BillingModeSummary") or {}).get("BillingMode") == ON_DEMAND:
+        return ON_DEMAND
+    throughput = description.get("ProvisionedThroughput") or {}
+    if not throughput.get("ReadCapacityUnits") or not throughput.get("WriteCapacityUnits"):
+        return ON_DEMAND  # providers that leave out the summary of an on-demand table show 0 units
+    return Provisioned(int(throughput["ReadCapacityUnits"]), int(throughput["WriteCapacityUnits"]))
+
+
+def _global_index_names(description: Mapping[str, Any]) -> set[str]:
+    return {g["IndexName"] for g in description.get("GlobalSecondaryIndexes") or []}
+
+
+def _has_index(name: str, description: Mapping[str, Any]) -> bool:
+    return name in _global_index_names(description)
+
+
+def _lacks_index(name: str, description: Mapping[str, Any]) -> bool:
+    return name not in _global_index_names(description)
 
 
 @attrs.define(eq=False, repr=False)
@@ -90,20 +127,21 @@ class Table(Generic[RowT]):
     hash_key: KeyAttr | None = attrs.field(default=None, converter=optional_hash_key_attr)
     range_key: KeyAttr | None = attrs.field(default=None, converter=optional_range_key_attr)
     indexes: tuple[Index, ...] | None = attrs.field(default=None, converter=check_indexes)
-    billing: Billing = attrs.field(default=ON_DEMAND, converter=_billing)
-    ttl: str | None = None
+    _billing: Billing | None = attrs.field(default=None, converter=_billing)
+    _ttl: str | bool | None = attrs.field(default=None, converter=_ttl)
     model: type[RowT] | None = None
     _schema: TableSchema | None = attrs.field(default=None, init=False)
     _description: Wire | None = attrs.field(default=None, init=False)
+    _declared_keys: bool = attrs.field(default=False, init=False)
+    _ttl_seen: tuple[str | None] | None = attrs.field(default=None, init=False)  # (attribute,) once read
 
     def __attrs_post_init__(self) -> None:
         if self.range_key is not None and self.hash_key is None:
             raise ce.InvalidInput("hash_key", "is required when range_key is given")
-        if self.ttl is not None and (not isinstance(self.ttl, str) or not self.ttl):
-            raise ce.InvalidInput("ttl", f"must be an attribute name, not {self.ttl!r}")
         if self.hash_key is not None:
+            self._declared_keys = True
             self._schema = TableSchema(self.hash_key, self.range_key, self.indexes or ())
-            self._schema.attribute_definitions()  # validates conflicting key types now
+            self._schema.check(self.billing)  # what CreateTable would refuse, refused now
 
     def __repr__(self) -> str:
         keys = f", hash_key={self.hash_key.name!r}" if self.hash_key else ""
@@ -112,6 +150,43 @@ class Table(Generic[RowT]):
         return f"Table({self.name!r}{keys}{row})"
 
     # ------------------------------------------------------------------------------------------- plumbing
+
+    @property
+    def billing(self) -> Billing:
+        """On demand (``PAY_PER_REQUEST``) or ``Provisioned(read, write)``: as declared (on demand by default for a
+        table declared with keys), or, for a table named without a declaration, as the provider last described it
+        (read once with DescribeTable). Set it and ``save()`` to change an existing table's billing."""
+        if self._billing is not None:
+            return self._billing
+        if self._declared_keys:
+            return ON_DEMAND
+        if self._description is None:
+            self.refresh()
+        assert self._description is not None
+        return billing_of(self._description)
+
+    @billing.setter
+    def billing(self, value: Billing | None) -> None:
+        self._billing = value  # the converter checks it
+
+    @property
+    def ttl(self) -> str | None:
+        """The attribute whose epoch seconds expire items, or None when TTL is off: as declared (``ttl=False``
+        declares it off), otherwise as the provider reports it (one DescribeTimeToLive, again after
+        ``refresh()``). Set it (a name, False, or None to leave it as it is) and ``save()`` to change it."""
+        if isinstance(self._ttl, str):
+            return self._ttl
+        if self._ttl is False:
+            return None
+        if self._ttl_seen is None:
+            current = self._nosql.describe_ttl(self.name)
+            on = current.get("TimeToLiveStatus") in TTL_ON
+            self._ttl_seen = (current.get("AttributeName") if on else None,)
+        return self._ttl_seen[0]
+
+    @ttl.setter
+    def ttl(self, value: str | bool | None) -> None:
+        self._ttl = value  # the converter checks it
 
     @property
     def _nosql(self) -> NoSQLService:
@@ -227,6 +302,13 @@ class Table(Generic[RowT]):
         row._co_table = self
         return cast(RowT, row)
 
+    def _stored_key_value(self, value: Any, field: str) -> Any:
+        """A key value as it is stored: on a model table a typed one (datetime, enum) in its stored form (a naive
+        datetime is ``InvalidInput`` naming ``field``); as given otherwise."""
+        if self.model is None:
+            return value
+        return datetime_text(value, field) if isinstance(value, dt.datetime) else to_stored(value)
+
     def key_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """The primary key taken from ``values``, checked: present, non-empty, of the declared type."""
         keys = self.schema.keys
@@ -237,12 +319,8 @@ class Table(Generic[RowT]):
             if attr.name not in values or values[attr.name] is None:
                 raise ce.InvalidInput(attr.name, f"key attribute is missing (the key of {self.name!r} is "
                                                  f"{', '.join(keys.names)})")
-            value = values[attr.name]
-            if self.model is not None:  # a typed key value (datetime, enum) in its stored form
-                value = datetime_text(value, attr.name) if isinstance(value, dt.datetime) else to_stored(value)
-            if isinstance(value, bool) or not isinstance(value, _KEY_PYTHON_TYPES[attr.type]):
-                raise ce.InvalidInput(attr.name, f"key attribute of type {attr.type} cannot hold "
-                                                 f"{type(value).__name__} {value!r}")
+            value = self._stored_key_value(values[attr.name], attr.name)
+            check_key_value(attr, value)
             if attr.type != "N" and not value:
                 raise ce.InvalidInput(attr.name, "key attributes cannot be empty")
             out[attr.name] = value
@@ -324,12 +402,18 @@ class Table(Generic[RowT]):
 
     def save(self, *, wait: bool = True, timeout: float = 300.0) -> Table[RowT]:
         """Create the table (waiting until it is ACTIVE), or bring an existing one's billing, indexes and TTL in
-        line with this declaration. ``timeout`` bounds each wait (0: look once)."""
+        line with this declaration, sending only what differs. A table named without keys is never created: its
+        declared billing and TTL (if any) are applied to the existing table. ``timeout`` bounds each wait (0: look
+        once)."""
         wait = check_flag("wait", wait)
         timeout = check_seconds("timeout", timeout, zero=True)
-        if self.hash_key is None:
+        if not self._declared_keys:
             if not self.exists():
                 raise ce.InvalidInput("hash_key", f"is required to create table {self.name!r}")
+            if self._billing is not None:
+                self._reconcile_billing(timeout)
+            if self._ttl is not None:
+                self._sync_ttl()
             return self
         declared = self.schema
         params: Wire = {
@@ -337,7 +421,7 @@ class Table(Generic[RowT]):
             "KeySchema": key_schema_wire(declared.hash_key, declared.range_key),
             "AttributeDefinitions": declared.attribute_definitions(),
         }
-        self._billing_params(params)
+        self._billing_params(params, self.billing)
         gsis = [global_index_wire(ix, self.billing) for ix in declared.indexes if isinstance(ix, GlobalIndex)]
         lsis = [local_index_wire(ix, declared.hash_key) for ix in declared.indexes if isinstance(ix, LocalIndex)]
         if gsis:
@@ -353,14 +437,15 @@ class Table(Generic[RowT]):
             self._wait_active(timeout)
         if not created:
             self._reconcile(timeout)
-        if self.ttl is not None:
+        if isinstance(self._ttl, str) or (self._ttl is False and not created):
             self._sync_ttl()
         return self
 
-    def _billing_params(self, params: Wire) -> None:
-        if isinstance(self.billing, Provisioned):
+    @staticmethod
+    def _billing_params(params: Wire, billing: Billing) -> None:
+        if isinstance(billing, Provisioned):
             params["BillingMode"] = "PROVISIONED"
-            params["ProvisionedThroughput"] = self.billing.wire()
+            params["ProvisionedThroughput"] = billing.wire()
         else:
             params["BillingMode"] = ON_DEMAND
 
@@ -372,6 +457,16 @@ class Table(Generic[RowT]):
             return None if busy else desc
 
         self._description = wait_until(active, timeout=timeout, what=f"table {self.name!r} becoming ACTIVE")
+
+    def _update_table(self, params: Wire, applied: Callable[[Wire], bool], timeout: float) -> None:
+        """One UpdateTable, then wait until ACTIVE. A failed call whose change is in place anyway (a lost response
+        whose re-send the service refused) counts as done: ``applied`` tells from a fresh description."""
+        try:
+            self._nosql.update_table(params)
+        except ce.CloudError:
+            if not applied(self._nosql.describe_table(self.name)):
+                raise
+        self._wait_active(timeout)
 
     def _reconcile(self, timeout: float) -> None:
         """Update an existing table toward this declaration; key schemas and local indexes cannot change."""
@@ -387,39 +482,76 @@ class Table(Generic[RowT]):
             if want_local != have_local:
                 raise ce.ConflictError(f"table {self.name!r} has local indexes {sorted(have_local)}; "
                                        "local secondary indexes cannot change after creation")
-        mode = (self._description.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED")
-        throughput = self._description.get("ProvisionedThroughput") or {}
-        want_mode = "PROVISIONED" if isinstance(self.billing, Provisioned) else ON_DEMAND
-        if mode != want_mode or (isinstance(self.billing, Provisioned) and (
-                throughput.get("ReadCapacityUnits"), throughput.get("WriteCapacityUnits")) != (
-                self.billing.read, self.billing.write)):
-            params: Wire = {"TableName": self.name}
-            self._billing_params(params)
-            self._nosql.update_table(params)
-            self._wait_active(timeout)
+        self._reconcile_billing(timeout)
         if self.indexes is None:
             return
         have = {ix.name for ix in actual.indexes if isinstance(ix, GlobalIndex)}
         want = {ix.name: ix for ix in declared.indexes if isinstance(ix, GlobalIndex)}
         for name in sorted(have - set(want)):
-            self._nosql.update_table({"TableName": self.name,
-                                      "GlobalSecondaryIndexUpdates": [{"Delete": {"IndexName": name}}]})
-            self._wait_active(timeout)
+            self._update_table(
+                {"TableName": self.name, "GlobalSecondaryIndexUpdates": [{"Delete": {"IndexName": name}}]},
+                partial(_lacks_index, name), timeout)
         for name in sorted(set(want) - have):
             ix = want[name]
-            self._nosql.update_table({
+            self._update_table({
                 "TableName": self.name, "AttributeDefinitions": declared.attribute_definitions(),
-                "GlobalSecondaryIndexUpdates": [{"Create": global_index_wire(ix, self.billing)}]})
+                "GlobalSecondaryIndexUpdates": [{"Create": global_index_wire(ix, self.billing)}]},
+                partial(_has_index, name), timeout)
+
+    def _reconcile_billing(self, timeout: float) -> None:
+        """One UpdateTable when the declared billing differs from the last description; nothing otherwise. Moving
+        to provisioned gives every global index throughput too (its own declared one, else the table's)."""
+        assert self._description is not None
+        want = self.billing
+        have = billing_of(self._description)
+        if have == want:
+            return
+        if self._description.get("TableStatus") != "ACTIVE":
             self._wait_active(timeout)
+        params: Wire = {"TableName": self.name}
+        self._billing_params(params, want)
+        if isinstance(want, Provisioned) and not isinstance(have, Provisioned):
+            own = {ix.name: ix.throughput for ix in self.indexes or () if isinstance(ix, GlobalIndex)}
+            updates = [{"Update": {"IndexName": name, "ProvisionedThroughput": (own.get(name) or want).wire()}}
+                       for name in sorted(_global_index_names(self._description))]
+            if updates:
+                params["GlobalSecondaryIndexUpdates"] = updates
+        self._update_table(params, lambda d: billing_of(d) == want, timeout)
 
     def _sync_ttl(self) -> None:
-        assert self.ttl is not None
+        """Turn TTL on for the declared attribute, or off (``ttl=False``); nothing is sent when it already is.
+        Moving TTL to another attribute turns it off, then on again: DynamoDB allows one change per hour, so
+        there the second step fails, and the ``ConflictError`` says TTL is now off."""
+        assert self._ttl is not None
+        target = self._ttl if isinstance(self._ttl, str) else None
         current = self._nosql.describe_ttl(self.name)
-        enabled = current.get("TimeToLiveStatus") in ("ENABLED", "ENABLING")
-        if not enabled or current.get("AttributeName") != self.ttl:
-            if enabled:
-                self._nosql.update_ttl(self.name, current["AttributeName"], False)
-            self._nosql.update_ttl(self.name, self.ttl, True)
+        have = current.get("AttributeName") if current.get("TimeToLiveStatus") in TTL_ON else None
+        if have != target:
+            if have is not None:
+                self._update_ttl(have, False)
+            if target is not None:
+                try:
+                    self._update_ttl(target, True)
+                except ce.CloudError as e:
+                    if have is None:
+                        raise
+                    self._ttl_seen = (None,)
+                    raise ce.ConflictError(f"TTL of {self.name!r} was turned off on {have!r} but could not be "
+                                           f"turned on for {target!r} ({e.message}); DynamoDB allows one TTL "
+                                           "change per table per hour: save() again later",
+                                           **e.provider_details()) from e
+        self._ttl_seen = (target,)
+
+    def _update_ttl(self, attribute: str, enabled: bool) -> None:
+        """UpdateTimeToLive; a failed call whose change is in place anyway (a lost response whose re-send the
+        service refused as a repeat) counts as done."""
+        try:
+            self._nosql.update_ttl(self.name, attribute, enabled)
+        except ce.CloudError:
+            now = self._nosql.describe_ttl(self.name)
+            on = now.get("TimeToLiveStatus") in TTL_ON
+            if on != enabled or (enabled and now.get("AttributeName") != attribute):
+                raise
 
     def delete(self, *, missing_ok: bool = False, wait: bool = True, timeout: float = 300.0) -> None:
         """Delete the table and everything in it (``NotFound`` if absent, unless ``missing_ok``)."""
@@ -436,8 +568,10 @@ class Table(Generic[RowT]):
         self._description = None
 
     def refresh(self) -> Table[RowT]:
-        """Reload the table's description (status, counts, schema) from the provider."""
+        """Reload the table's description (status, counts, schema, billing) from the provider; an undeclared
+        ``ttl`` is read again when next asked for."""
         self._description = self._nosql.describe_table(self.name)
+        self._ttl_seen = None
         self._learn()
         return self
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from cloudorm import errors as ce
 from cloudorm.nosql import codec
+from cloudorm.nosql.batch import check_targets
 from cloudorm.nosql.expressions import Condition
 from cloudorm.nosql.item import Item
 from cloudorm.nosql.table import Request, Table
@@ -131,8 +132,10 @@ class Transaction:
 
 def transact_get(session: Session, targets: Iterable[Item | tuple[Table[Any], Mapping[str, Any]]]) -> list[Any]:
     """Read up to 100 items atomically: each target an Item or ``(table, key)``; ``None`` where missing."""
+    check_targets("transact_get", targets)
     tables: list[Table[Any]] = []
     requests = []
+    seen: set[tuple[str, tuple[Any, ...]]] = set()
     for target in targets:
         if isinstance(target, Item):
             table = target._co_bound()
@@ -142,8 +145,14 @@ def transact_get(session: Session, targets: Iterable[Item | tuple[Table[Any], Ma
             key = table._key_from(target[1], {})
         else:
             raise ce.InvalidInput("transact_get", f"expected an Item or (table, key), got {target!r}")
+        wire = codec.encode_item(key)
+        identity = (table.name, codec.key_identity(wire, table.schema.key_names))
+        if identity in seen:
+            raise ce.InvalidInput("transact_get", f"reads the item {key} of {table.name!r} twice; DynamoDB allows one "
+                                                  "read per item in a transaction")
+        seen.add(identity)
         tables.append(table)
-        requests.append({"Get": {"TableName": table.name, "Key": codec.encode_item(key)}})
+        requests.append({"Get": {"TableName": table.name, "Key": wire}})
     if len(requests) > MAX_ACTIONS:
         raise ce.InvalidInput("transact_get", f"reads at most {MAX_ACTIONS} items, got {len(requests)}")
     if not requests:
