@@ -274,3 +274,29 @@ def test_tampered_cursors_are_invalid_input(orders: cloudorm.Table[cloudorm.Item
     for bad in ["@@@", "eyJhIjp7IkIiOiIhISJ9fQ", "W10"]:
         with pytest.raises(InvalidInput):
             orders.query(customer="A").after(bad)
+
+
+def test_a_scan_of_many_segments_runs_on_a_few_threads(orders: cloudorm.Table[cloudorm.Item]) -> None:
+    import threading
+
+    with orders.batch_write() as b:
+        for i in range(40):
+            b.put({"customer": f"c{i}", "placed": i})
+    before = threading.active_count()
+    peak = before
+    seen = []
+    for row in orders.scan(segments=500):  # was a thread per segment: 500 threads
+        peak = max(peak, threading.active_count())
+        seen.append((row["customer"], row["placed"]))
+    # the scan's 8 workers, plus (local cloud, moto) the in-process server's thread per connection
+    assert peak - before <= 2 * 8 + 2
+    assert sorted(seen) == sorted((f"c{i}", i) for i in range(40))  # every item, once
+    rows = list(orders.scan(segments=50).limit(7))
+    assert len(rows) == 7 and len({(r["customer"], r["placed"]) for r in rows}) == 7
+    with orders.session.count_requests() as c:
+        for bad in (0, 1_000_001, 10**9, -1, True, 2.0):
+            with pytest.raises(InvalidInput, match="segments"):
+                orders.scan(segments=bad)
+        with pytest.raises(InvalidInput, match="cursor"):
+            _ = orders.scan(segments=4).cursor
+    assert c.total == 0

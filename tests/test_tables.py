@@ -8,7 +8,7 @@ import pytest
 
 import cloudorm
 from cloudorm.errors import AlreadyExists, ConflictError, InvalidInput, NotFound
-from tests.conftest import skip_on_dynalite
+from tests.conftest import sent_params, skip_on_dynalite
 
 
 def test_create_describe_delete(dynamo: cloudorm.Session, name: str) -> None:
@@ -142,3 +142,104 @@ def test_create_twice_from_two_sessions(dynamo: cloudorm.Session, name: str) -> 
         dynamo.nosql.create_table({"TableName": name, "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
                                    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
                                    "BillingMode": "PAY_PER_REQUEST"})
+
+
+def test_a_table_loaded_by_name_reports_its_ttl_and_billing(dynamo: cloudorm.Session, name: str) -> None:
+    dynamo.Table(name, hash_key="pk", billing=cloudorm.Provisioned(read=2, write=3)).save()
+    loaded = dynamo.Table(name)
+    with dynamo.count_requests() as c:
+        assert loaded.billing == cloudorm.Provisioned(read=2, write=3)
+        assert loaded.ttl is None
+    assert c["dynamodb.DescribeTable"] == 1 and c["dynamodb.DescribeTimeToLive"] == 1
+    skip_on_dynalite(dynamo, "UpdateTimeToLive")
+    dynamo.Table(name, hash_key="pk", ttl="expires").save()
+    assert loaded.ttl is None  # as last read ...
+    assert loaded.refresh().ttl == "expires"  # ... until refresh()
+    assert dynamo.Table(name).ttl == "expires" and dynamo.Table(name).billing == "PAY_PER_REQUEST"
+
+
+def test_ttl_is_turned_off_with_false(dynamo: cloudorm.Session, name: str) -> None:
+    skip_on_dynalite(dynamo, "UpdateTimeToLive")
+    dynamo.Table(name, hash_key="pk", ttl="expires").save()
+    with dynamo.count_requests() as c:
+        t = dynamo.Table(name, hash_key="pk", ttl=False).save()
+    assert c["dynamodb.UpdateTimeToLive"] == 1 and c["dynamodb.UpdateTable"] == 0
+    assert dynamo.nosql.describe_ttl(name)["TimeToLiveStatus"] in ("DISABLED", "DISABLING")
+    assert t.ttl is None and dynamo.Table(name).ttl is None
+    with dynamo.count_requests() as c:
+        dynamo.Table(name, hash_key="pk", ttl=False).save()  # already off: nothing to change
+    assert c["dynamodb.UpdateTimeToLive"] == 0
+    with pytest.raises(InvalidInput, match="ttl"):
+        dynamo.Table(name, hash_key="pk", ttl=True)
+
+
+def test_save_applies_ttl_and_billing_to_a_loaded_table(dynamo: cloudorm.Session, name: str) -> None:
+    skip_on_dynalite(dynamo, "UpdateTimeToLive")
+    dynamo.Table(name, hash_key="pk").save()
+    t = dynamo.Table(name)
+    t.ttl = "expires"
+    t.billing = cloudorm.Provisioned(read=4, write=4)
+    with dynamo.count_requests() as c:
+        assert t.save() is t
+    assert c["dynamodb.UpdateTable"] == 1 and c["dynamodb.UpdateTimeToLive"] == 1 and c["dynamodb.CreateTable"] == 0
+    fresh = dynamo.Table(name)
+    assert fresh.ttl == "expires" and fresh.billing == cloudorm.Provisioned(read=4, write=4)
+    with dynamo.count_requests() as c:
+        t.save()  # nothing differs: nothing is sent but the two reads
+        dynamo.Table(name).save()  # nothing declared: nothing changes (not billing back to on demand)
+    assert c["dynamodb.UpdateTable"] == 0 and c["dynamodb.UpdateTimeToLive"] == 0
+    assert dynamo.Table(name).billing == cloudorm.Provisioned(read=4, write=4)
+    t.ttl = None  # left as it is
+    t.billing = "PAY_PER_REQUEST"
+    with dynamo.count_requests() as c:
+        t.save()
+    assert c["dynamodb.UpdateTable"] == 1 and c["dynamodb.UpdateTimeToLive"] == 0
+    assert dynamo.Table(name).billing == "PAY_PER_REQUEST" and dynamo.Table(name).ttl == "expires"
+
+
+def test_moving_to_provisioned_gives_global_indexes_throughput(session: cloudorm.Session, name: str) -> None:
+    indexes = [cloudorm.GlobalIndex("by_g", hash_key=("g", "S")),
+               cloudorm.GlobalIndex("by_h", hash_key=("h", "S"), throughput=cloudorm.Provisioned(read=1, write=1))]
+    session.Table(name, hash_key="pk", indexes=indexes[:1]).save()
+    with sent_params(session) as calls:
+        session.Table(name, hash_key="pk", indexes=indexes, billing=cloudorm.Provisioned(read=3, write=2)).save()
+    updates = [p for op, p in calls if op == "UpdateTable"]
+    assert updates[0]["BillingMode"] == "PROVISIONED" and updates[0]["GlobalSecondaryIndexUpdates"] == [
+        {"Update": {"IndexName": "by_g", "ProvisionedThroughput": {"ReadCapacityUnits": 3, "WriteCapacityUnits": 2}}}]
+    assert updates[1]["GlobalSecondaryIndexUpdates"][0]["Create"]["ProvisionedThroughput"] == {
+        "ReadCapacityUnits": 1, "WriteCapacityUnits": 1}
+    assert len(updates) == 2
+
+
+def test_ttl_moves_to_another_attribute(session: cloudorm.Session, name: str) -> None:
+    session.Table(name, hash_key="pk", ttl="a").save()
+    with session.count_requests() as c:
+        t = session.Table(name, hash_key="pk", ttl="b").save()
+    assert c["dynamodb.UpdateTimeToLive"] == 2  # off for a, on for b (DynamoDB: within the hour, see docs)
+    assert t.ttl == "b" and session.Table(name).ttl == "b"
+
+
+def test_invalid_index_declarations_are_refused_before_create(dynamo: cloudorm.Session, name: str) -> None:
+    lsi, gsi, table = cloudorm.LocalIndex, cloudorm.GlobalIndex, dynamo.Table
+    bad = [
+        lambda: table(name, hash_key="pk", indexes=[lsi("by_x", range_key=("x", "S"))]),  # no range key
+        lambda: table(name, hash_key="pk", range_key="sk", indexes=[lsi(f"by_{i}", range_key=f"x{i}")
+                                                                   for i in range(6)]),
+        lambda: table(name, hash_key="pk", range_key="sk", indexes=[lsi("by_pk", range_key="pk")]),
+        lambda: table(name, hash_key="pk", indexes=[gsi("by_g", hash_key="g", range_key="g")]),
+        lambda: table(name, hash_key="pk", range_key="sk", indexes=[lsi("by_x", range_key="x", projection=["a", "a"])]),
+        lambda: table(name, hash_key="pk", range_key="sk", indexes=[
+            lsi("by_x", range_key="x", projection=[f"a{i}" for i in range(60)]),
+            lsi("by_y", range_key="y", projection=[f"b{i}" for i in range(60)])]),
+        lambda: table(name, hash_key="pk", indexes=[
+            gsi("by_g", hash_key="g", throughput=cloudorm.Provisioned(read=1, write=1))]),  # on demand table
+        lambda: table(name, hash_key="pk", range_key="sk", indexes=[lsi("by_x", range_key="x", projection=[""])]),
+        lambda: table(name, hash_key="pk", range_key="sk", indexes=[lsi("by_x", range_key="\ud800")]),
+    ]
+    with dynamo.count_requests() as c:
+        for i, declare in enumerate(bad):
+            with pytest.raises(InvalidInput):
+                declare().save()
+                pytest.fail(f"declaration {i} was accepted")
+    assert c.total == 0
+    assert not dynamo.Table(name).exists()
