@@ -174,19 +174,21 @@ class Table(Generic[RowT]):
         """The attribute whose epoch seconds expire items, or None when TTL is off: as declared (``ttl=False``
         declares it off), otherwise as the provider reports it (one DescribeTimeToLive, again after
         ``refresh()``). Set it (a name, False, or None to leave it as it is) and ``save()`` to change it."""
-        if isinstance(self._ttl, str):
-            return self._ttl
-        if self._ttl is False:
-            return None
-        if self._ttl_seen is None:
+        if self._ttl is None and self._ttl_seen is None:
             current = self._nosql.describe_ttl(self.name)
             on = current.get("TimeToLiveStatus") in TTL_ON
             self._ttl_seen = (current.get("AttributeName") if on else None,)
-        return self._ttl_seen[0]
+        return self._ttl_attribute()
 
     @ttl.setter
     def ttl(self, value: str | bool | None) -> None:
         self._ttl = value  # the converter checks it
+
+    def _ttl_attribute(self) -> str | None:
+        """The TTL attribute as declared or as last read, without sending a request (None if neither)."""
+        if self._ttl is not None:
+            return self._ttl if isinstance(self._ttl, str) else None
+        return self._ttl_seen[0] if self._ttl_seen is not None else None
 
     @property
     def _nosql(self) -> NoSQLService:
