@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
@@ -243,3 +244,22 @@ def test_invalid_index_declarations_are_refused_before_create(dynamo: cloudorm.S
                 pytest.fail(f"declaration {i} was accepted")
     assert c.total == 0
     assert not dynamo.Table(name).exists()
+
+
+@pytest.mark.parametrize(("change", "seed"), [("ttl", 33), ("billing", 53)])
+def test_a_lost_settings_response_is_not_an_error(moto_url: str, name: str, change: str, seed: int) -> None:
+    # the proxy forwards the UpdateTimeToLive / UpdateTable and drops its response (seeded: exactly that request
+    # of the save's sequence); with no re-send (max_attempts=1) the failure reaches save(), which looks at the table
+    from cloudorm.testing import FaultProxy
+    from tests.conftest import FAKE_CREDS
+
+    direct = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=moto_url)
+    direct.Table(name, hash_key="pk").save()
+    wanted: dict[str, Any] = {"ttl": {"ttl": "expires"}, "billing": {"billing": cloudorm.Provisioned(read=2, write=2)}}
+    with FaultProxy(moto_url, rate=0.5, kinds=("drop_after",), seed=seed) as proxy:
+        through = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=proxy.url, max_attempts=1)
+        through.Table(name, hash_key="pk", **wanted[change]).save()
+        assert proxy.stats["drop_after"] == 1
+    fresh = direct.Table(name)
+    assert (fresh.ttl, fresh.billing) == (("expires", "PAY_PER_REQUEST") if change == "ttl" else
+                                          (None, cloudorm.Provisioned(read=2, write=2)))
