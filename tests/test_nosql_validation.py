@@ -110,6 +110,7 @@ def test_arguments_that_are_not_collections(orders: cloudorm.Table[cloudorm.Item
         "a number": lambda: orders.batch_get(5),  # type: ignore[arg-type]
     })
     assert {e.field for e in errors.values()} == {"keys"}
+    refused(orders.session, {"attribute name not str": lambda: orders.put({"customer": "a", "placed": 1, 5: "x"})})
     assert orders.batch_get([]) == []
 
 

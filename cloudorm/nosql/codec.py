@@ -308,12 +308,19 @@ def encode_value(v: Any, field: str = "value") -> WireValue:
     return w
 
 
+def _check_name(name: Any) -> None:
+    """An attribute name: a str that UTF-8 can carry."""
+    if not isinstance(name, str):
+        raise InvalidInput("item", f"attribute names must be str, not {type(name).__name__} {name!r}")
+    check_text(name, name)
+
+
 def encode_item(item: Mapping[str, Any]) -> WireItem:
     """Encode a whole item; attributes holding an empty set are omitted (DynamoDB cannot store them)."""
     out: WireItem = {}
     for k, v in item.items():
-        if not k.isascii():
-            check_text(k, k)  # an attribute name
+        if type(k) is not str or not k.isascii():
+            _check_name(k)
         t = type(v)  # the commonest cases inline; everything else through encode
         if t is str and v.isascii():
             out[k] = {"S": v}

@@ -294,6 +294,9 @@ class Table(Generic[RowT]):
             data._co_table = self
             return cast(RowT, data)
         if isinstance(data, Mapping):
+            for name in data:
+                if not isinstance(name, str):
+                    raise ce.InvalidInput("item", f"attribute names must be str, not {type(name).__name__} {name!r}")
             return self.Item(**data)
         raise ce.InvalidInput("item", f"expected a dict or an Item, got {type(data).__name__}")
 
