@@ -50,7 +50,7 @@ def test_wasabi_rename_is_one_signed_move(wasabi: tuple[cloudorm.Session, Wasabi
     (move,) = emulator.moves
     assert (move.bucket, move.key) == (bucket.name, "reports/2024 q1.csv")
     assert move.headers["Destination"] == "archive/q1.csv"
-    assert move.headers["Overwrite"] == "true" and move.headers["X-Wasabi-Quiet"] == "true"
+    assert move.headers["Overwrite"] == "false" and move.headers["X-Wasabi-Quiet"] == "true"  # never replaces
     assert move.headers["Authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={WASABI_CREDS['aws_access_key_id']}/")
     assert "destination;" in move.headers["Authorization"]  # the headers are signed
     moved = bucket.blob("archive/q1.csv")
