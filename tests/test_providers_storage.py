@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import cloudorm
-from cloudorm.errors import InvalidInput, NotFound
+from cloudorm.errors import AlreadyExists, InvalidInput, NotFound
 from cloudorm.testing import WasabiEmulator
 from tests.conftest import FAKE_CREDS
 
@@ -81,6 +81,38 @@ def test_wasabi_non_ascii_keys_are_renamed_by_copy(wasabi: tuple[cloudorm.Sessio
         bucket.blob("été.txt").rename("hiver/été.txt")
     assert c["s3.MoveObject"] == 0 and c["s3.CopyObject"] == 1 and not emulator.moves
     assert bucket.blob("hiver/été.txt").download() == b"soleil"
+
+
+def test_wasabi_rename_refuses_an_existing_target(wasabi: tuple[cloudorm.Session, WasabiEmulator]) -> None:
+    s, emulator = wasabi
+    bucket = _bucket(s)
+    for key, data in (("a", b"A"), ("b", b"B"), ("é", b"E")):
+        bucket.blob(key).upload(data)
+    with s.count_requests() as c:
+        for target in ("b", "é"):  # a MOVE with Overwrite: false, and the copy for non-ASCII keys
+            with pytest.raises(AlreadyExists) as e:
+                bucket.blob("a").rename(target)
+            assert e.value.provider == "wasabi"
+    assert c["s3.MoveObject"] == 1 and c["s3.CopyObject"] == 0 and not emulator.moves
+    assert [bucket.blob(k).download() for k in ("a", "b", "é")] == [b"A", b"B", b"E"]  # nothing changed
+    bucket.blob("a").rename("b", overwrite=True)
+    assert emulator.moves[-1].headers["Overwrite"] == "true"
+    assert bucket.blob("b").download() == b"A" and not bucket.blob("a").exists()
+
+
+def test_wasabi_rename_whose_answer_was_lost_is_not_sent_again(moto_url: str) -> None:
+    # the MOVE is applied, then the connection closes: sent again it would find no source and say NotFound
+    with WasabiEmulator(moto_url, WASABI_CREDS["aws_access_key_id"], WASABI_CREDS["aws_secret_access_key"],
+                        drop_moves=2) as emulator:
+        s = cloudorm.Session("wasabi", creds=WASABI_CREDS, endpoint_url=emulator.url)
+        bucket = _bucket(s)
+        bucket.blob("a").upload(b"A", metadata={"k": "v"})
+        bucket.blob("c").upload(b"C")
+        moved = bucket.blob("a").rename("b")
+        assert len(emulator.moves) == 1 and emulator.stats["drop_after"] == 1
+        assert moved.download() == b"A" and moved.metadata == {"k": "v"} and not bucket.blob("a").exists()
+        bucket.blob("b").rename("c", overwrite=True)  # the same with an existing target replaced
+        assert len(emulator.moves) == 2 and bucket.blob("c").download() == b"A" and not bucket.blob("b").exists()
 
 
 def test_emulator_honours_overwrite_and_prefix(wasabi: tuple[cloudorm.Session, WasabiEmulator]) -> None:

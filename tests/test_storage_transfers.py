@@ -241,6 +241,66 @@ def test_upload_many_paths_and_directories(bucket: cloudorm.Bucket, tmp_path: Pa
     assert bucket.blob("index.html").read_text() == "<h1>hi</h1>"
 
 
+def test_upload_many_takes_nothing_outside_the_folder_unless_asked(bucket: cloudorm.Bucket, tmp_path: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    # the rule cloudorm.trees gives upload_many(dir) and Lambda bundles alike
+    site, outside = tmp_path / "site", tmp_path / "outside"
+    (site / "css").mkdir(parents=True)
+    outside.mkdir()
+    (site / "index.html").write_text("<h1>hi</h1>")
+    (site / "css" / "a.css").write_text("p {}")
+    (outside / "id_rsa").write_text("PRIVATE")
+    (site / "style").symlink_to(site / "css", target_is_directory=True)  # inside: followed
+    (site / "home.html").symlink_to(site / "index.html")                # inside: followed
+    (site / "css" / "up").symlink_to(site, target_is_directory=True)     # a cycle: walked once
+    (site / "gone").symlink_to(site / "nowhere")                        # dangling: skipped with a warning
+    (site / "key").symlink_to(outside / "id_rsa")                       # outside: refused
+    with bucket.session.count_requests() as c, pytest.raises(cloudorm.errors.InvalidInput) as e:
+        bucket.upload_many(site)
+    assert e.value.field == "files" and "id_rsa" in e.value.reason and "follow_links=True" in e.value.reason
+    assert c.total == 0
+    (site / "key").unlink()
+    (site / "secrets").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(cloudorm.errors.InvalidInput):
+        bucket.upload_many(site)
+    (site / "secrets").unlink()
+    bucket.upload_many(site).raise_for_errors()
+    assert [b.key for b in bucket.blobs()] == ["css/a.css", "home.html", "index.html", "style/a.css"]
+    assert bucket.blob("style/a.css").read_text() == "p {}" and "gone" in caplog.text
+    (site / "key").symlink_to(outside / "id_rsa")
+    bucket.upload_many(site, prefix="all/", follow_links=True).raise_for_errors()
+    assert bucket.blob("all/key").read_text() == "PRIVATE"
+
+
+def test_rename_through_lost_responses_neither_fails_nor_overwrites(moto_url: str, fast_backoff: None) -> None:
+    # drop_after: S3 did the request, the answer never came; botocore sends it again
+    direct = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=moto_url)
+    b = direct.Bucket(unique("lost")).save()
+    try:
+        for i in range(12):
+            b.blob(f"old/{i}").upload(f"data {i}", metadata={"i": str(i)}, storage_class="STANDARD_IA",
+                                      tags={"n": str(i)})
+        b.blob("new/0").upload("already here")
+        with FaultProxy(moto_url, rate=0.3, kinds=("drop_after",), seed=3) as proxy:
+            s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=proxy.url, max_attempts=8)
+            through = s.Bucket(b.name)
+            with pytest.raises(cloudorm.errors.AlreadyExists):
+                through.blob("old/0").rename("new/0")
+            for i in range(1, 12):
+                moved = through.blob(f"old/{i}").rename(f"new/{i}")
+                assert moved.key == f"new/{i}"
+            assert proxy.stats["drop_after"] >= 5
+        assert b.blob("new/0").read_text() == "already here" and b.blob("old/0").read_text() == "data 0"
+        for i in range(1, 12):
+            moved = b.blob(f"new/{i}")
+            assert moved.read_text() == f"data {i}" and moved.metadata == {"i": str(i)}
+            head = direct.storage.client.head_object(Bucket=b.name, Key=moved.key)  # type: ignore[attr-defined]
+            assert head["StorageClass"] == "STANDARD_IA" and head["TagCount"] == 1
+            assert not b.blob(f"old/{i}").exists()
+    finally:
+        b.delete(force=True)
+
+
 def test_one_failure_does_not_hide_the_others(bucket: cloudorm.Bucket, tmp_path: Path) -> None:
     bucket.upload_many({"a": b"a", "b": b"b"}).raise_for_errors()
     results = bucket.download_many(["a", "missing-1", "b", "missing-2"], tmp_path)

@@ -257,7 +257,7 @@ class Blob:
             name = self.key.rsplit("/", 1)[-1]
             if not name:
                 raise InvalidInput("path", f"the key {self.key!r} ends with '/': give the file's path")
-            local_path(target, name, "key")  # a name such as ".." would leave the folder
+            local_path(target, self.key, "key", name)  # a name such as ".." would leave the folder
             target = target / name
         target.parent.mkdir(parents=True, exist_ok=True)
         size, etag = self._info.get("size"), self._info.get("etag")

@@ -162,12 +162,12 @@ def progress_bar(enabled: bool, total: int | None, desc: str, unit: str = "B") -
         yield update
 
 
-def local_path(root: Path, key: str, field: str = "keys") -> Path:
-    """Where the object ``key`` is written below ``root`` (each ``/``-separated part of the key a folder or file
-    name there; a leading ``/`` is ignored, a trailing one names a folder): ``InvalidInput`` naming the key if a
-    part cannot be a file name (empty, ``.``, ``..``, a NUL or this system's separator) or the path would lead
-    outside ``root`` (through a link)."""
-    rel = key.lstrip("/")
+def local_path(root: Path, key: str, field: str = "keys", relative: str | None = None) -> Path:
+    """Where the object ``key`` is written below ``root``: at ``relative`` (default: the key), each ``/``-separated
+    part a folder or file name there (a leading ``/`` is ignored, a trailing one names a folder). ``InvalidInput``
+    naming the key if a part cannot be a file name (empty, ``.``, ``..``, a NUL or this system's separator) or the
+    path would lead outside ``root`` (through a link)."""
+    rel = (key if relative is None else relative).lstrip("/")
     rel = rel[:-1] if rel.endswith("/") else rel
     bad = {"", ".", ".."}
     for part in rel.split("/"):
