@@ -301,6 +301,81 @@ def test_rename_through_lost_responses_neither_fails_nor_overwrites(moto_url: st
         b.delete(force=True)
 
 
+class Racer(ThreadingHTTPServer):
+    """A proxy to a moto server that runs ``race()`` (another writer) just before it forwards the first
+    CompleteMultipartUpload: the moment between cloudorm's check that a copy's target is absent and its write."""
+
+    def __init__(self, upstream: str, race: Any) -> None:
+        self.upstream = urlsplit(upstream).netloc
+        self.race = race
+        super().__init__(("127.0.0.1", 0), _RacerHandler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _RacerHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: Racer
+
+    def relay(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.command == "POST" and "uploadId=" in self.path and self.server.race is not None:
+            race, self.server.race = self.server.race, None
+            race()
+        upstream = http.client.HTTPConnection(self.server.upstream, timeout=30)
+        upstream.request(self.command, self.path, body or None, dict(self.headers))
+        response = upstream.getresponse()
+        data = response.read()
+        self.send_response(response.status)
+        for name, value in response.getheaders():
+            if name.lower() not in ("connection", "transfer-encoding", "content-length"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", response.headers.get("Content-Length") or str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = relay
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize("writer", ["another object", "the same copy"])
+def test_a_target_written_during_a_multipart_copy(moto_url: str, writer: str) -> None:
+    # S3 refuses the write (If-None-Match: *, 412): AlreadyExists, unless the target is what the copy writes (as
+    # when an earlier attempt of this very copy landed and its answer was lost)
+    direct = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=moto_url, **SMALL_PARTS)
+    client: Any = direct.storage.client  # type: ignore[attr-defined]
+    b = direct.Bucket(unique("race")).save()
+    b.blob("src.bin").upload(b"s" * (6 * MiB), metadata={"k": "v"}, content_type="application/x-demo")
+
+    def race() -> None:
+        if writer == "another object":
+            client.put_object(Bucket=b.name, Key="dst.bin", Body=b"theirs")
+        else:
+            client.copy_object(Bucket=b.name, Key="dst.bin", CopySource={"Bucket": b.name, "Key": "src.bin"})
+
+    proxy = Racer(moto_url, race)
+    try:
+        s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=proxy.url, **SMALL_PARTS)
+        if writer == "another object":
+            with pytest.raises(cloudorm.errors.AlreadyExists):
+                s.Bucket(b.name).blob("src.bin").copy_to(b.name, "dst.bin")
+            assert b.blob("dst.bin").download() == b"theirs"  # never replaced
+        else:
+            copy = s.Bucket(b.name).blob("src.bin").copy_to(b.name, "dst.bin")
+            assert copy.size == 6 * MiB and copy.metadata == {"k": "v"}
+        assert proxy.race is None  # the other writer did come in between
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+        b.delete(force=True)
+
+
 def test_one_failure_does_not_hide_the_others(bucket: cloudorm.Bucket, tmp_path: Path) -> None:
     bucket.upload_many({"a": b"a", "b": b"b"}).raise_for_errors()
     results = bucket.download_many(["a", "missing-1", "b", "missing-2"], tmp_path)
