@@ -35,8 +35,11 @@ def walk_tree(root: Path, *, follow_links: bool = False, field: str = "path",
     real_root = os.path.realpath(root)
 
     def walk(folder: Path, rel: str, ancestors: frozenset[str]) -> Iterator[tuple[str, Path]]:
-        with os.scandir(folder) as entries:
-            ordered = sorted(entries, key=lambda e: e.name)
+        try:
+            with os.scandir(folder) as entries:
+                ordered = sorted(entries, key=lambda e: e.name)
+        except OSError as e:
+            raise InvalidInput(field, f"{folder} cannot be read: {e.strerror}") from None
         for entry in ordered:
             path = Path(entry.path)
             name = f"{rel}{entry.name}"

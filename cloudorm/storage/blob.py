@@ -154,16 +154,14 @@ class Blob:
         ``storage_class`` (``"STANDARD_IA"`` ...) and ``tags`` (at most 10) are stored with it; every value is
         checked before any request."""
         ctype = check_content_type(content_type)
-        props = Properties(
-            content_type="", metadata=check_metadata(metadata),
-            cache_control=check_header("cache_control", cache_control),
-            content_disposition=check_header("content_disposition", content_disposition),
-            content_encoding=check_header("content_encoding", content_encoding),
-            content_language=check_header("content_language", content_language),
-            expires=check_expires_at(expires), storage_class=check_storage_class(storage_class),
-            tags=check_tags(tags))
+        meta, tag_set = check_metadata(metadata), check_tags(tags)
+        cache, disposition, encoding, language = (check_header(name, value) for name, value in (
+            ("cache_control", cache_control), ("content_disposition", content_disposition),
+            ("content_encoding", content_encoding), ("content_language", content_language)))
+        expires_at, storage = check_expires_at(expires), check_storage_class(storage_class)
         source = Source.of(src)
-        props = attrs.evolve(props, content_type=ctype or guess_content_type(self.key, src))
+        props = Properties(ctype or guess_content_type(self.key, src), meta, cache, disposition, encoding, language,
+                           expires_at, storage, tag_set)
         with progress_bar(progress, source.size, self.key) as bar:
             self._storage.upload(self.bucket.name, self.key, source, props, bar)
         self._info = {}
