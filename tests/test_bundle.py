@@ -294,6 +294,24 @@ def test_follow_links_bundles_what_links_out_of_the_source_point_to(src: Path, t
     assert e.value.field == "follow_links"
 
 
+@pytest.mark.usefixtures("no_pip")
+def test_a_function_follows_the_same_rule(src: Path, tmp_path: Path) -> None:
+    import cloudorm
+
+    add_links(src, tmp_path / "outside")
+    s = cloudorm.Session()
+    with s.count_requests() as c, pytest.raises(InvalidInput) as e:
+        s.Function("linked", handler="app.handler", source=src, role="arn:aws:iam::123456789012:role/r").save()
+    assert e.value.field == "source" and c.total == 0
+    role = s.Role(f"linked-{os.getpid()}", service="lambda").save()
+    fn = s.Function(f"linked-{os.getpid()}", handler="app.handler", source=src, role=role, follow_links=True).save()
+    try:
+        assert fn.bundle is not None and "pkg/util.py" in fn.bundle.names()
+    finally:
+        fn.delete()
+        role.delete()
+
+
 def test_same_inputs_same_bytes_in_two_caches(src: Path, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     built = []
