@@ -6,6 +6,7 @@ import logging
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -151,6 +152,26 @@ def test_digitalocean_spaces_is_s3_with_the_spaces_key(moto_url: str) -> None:
     bucket.delete(force=True)
     real = cloudorm.Session("digitalocean", creds={**creds, "region": "sfo3"})
     assert real._provider.spaces_endpoint == "https://sfo3.digitaloceanspaces.com"  # type: ignore[attr-defined]
+
+
+def test_digitalocean_spaces_rename_refuses_an_existing_target_and_keeps_properties(moto_url: str) -> None:
+    creds = {"access_token": "dop_v1_token_never_shown", "region": "ams3", "spaces_key": "DO00SPACESKEY0001",
+             "spaces_secret": "spaces-secret-never-shown"}
+    s = cloudorm.Session("digitalocean", creds=creds, endpoint_url={"spaces": moto_url})
+    bucket = s.Bucket(f"spaces-{uuid.uuid4().hex[:8]}").save()
+    try:
+        bucket.blob("a.txt").upload("A", metadata={"k": "v"}, cache_control="no-cache", tags={"t": "1"})
+        bucket.blob("b.txt").upload("B")
+        with pytest.raises(AlreadyExists) as e:
+            bucket.blob("a.txt").rename("b.txt")
+        assert e.value.provider == "digitalocean" and bucket.blob("b.txt").read_text() == "B"
+        moved = bucket.blob("a.txt").rename("b.txt", overwrite=True)
+        client: Any = s.storage.client  # type: ignore[attr-defined]
+        head = client.head_object(Bucket=bucket.name, Key="b.txt")
+        assert moved.read_text() == "A" and moved.metadata == {"k": "v"} and head["CacheControl"] == "no-cache"
+        assert client.get_object_tagging(Bucket=bucket.name, Key="b.txt")["TagSet"] == [{"Key": "t", "Value": "1"}]
+    finally:
+        bucket.delete(force=True)
 
 
 def test_digitalocean_spaces_needs_its_key_before_any_request() -> None:
