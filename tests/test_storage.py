@@ -347,6 +347,14 @@ def test_upload_stores_headers_storage_class_and_tags(bucket: cloudorm.Bucket) -
         content_disposition="attachment", content_encoding="identity", content_language="fr",
         expires=EVERY_PROPERTY["Expires"], storage_class="STANDARD_IA", tags={"project": "apollo", "tier": "cold data"})
     assert stored(bucket, blob.key) == {**EVERY_PROPERTY, "Tags": TAGS}
+    again = bucket.blob("report.csv")
+    with bucket.session.count_requests() as c:
+        read = (again.storage_class, again.cache_control, again.content_disposition, again.content_encoding,
+                again.content_language, again.expires)
+    assert read == ("STANDARD_IA", "max-age=60", "attachment", "identity", "fr", EVERY_PROPERTY["Expires"])
+    assert c.total == 1  # one HEAD
+    plain = bucket.blob("plain").upload(b"x")
+    assert (plain.storage_class, plain.cache_control, plain.expires) == ("STANDARD", None, None)
 
 
 @pytest.mark.parametrize(("settings", "field"), [

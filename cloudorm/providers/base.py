@@ -185,7 +185,9 @@ class IAMService(Protocol):
 
 class StorageService(Protocol):
     """S3-style buckets and objects. Object information is a dict with ``key``, ``size``, ``etag`` (no quotes),
-    ``last_modified`` and, from a HEAD, ``content_type`` and ``metadata``; a missing bucket or key is ``NotFound``."""
+    ``last_modified`` and, from a HEAD, ``content_type``, ``metadata``, ``cache_control``, ``content_disposition``,
+    ``content_encoding``, ``content_language``, ``expires`` (None when not stored) and ``storage_class``; a
+    missing bucket or key is ``NotFound``."""
 
     def create_bucket(self, name: str, region: str) -> None:
         """Create a bucket in ``region`` (fine if this account owns it already)."""

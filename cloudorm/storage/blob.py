@@ -74,8 +74,9 @@ def _check_offset(name: str, value: Any) -> int:
 
 @attrs.define(eq=False, repr=False)
 class Blob:
-    """An object in a bucket. ``size``, ``etag``, ``last_modified``, ``content_type`` and ``metadata`` are read
-    with one HEAD request on first access (a blob from a listing knows its size, etag and date already)."""
+    """An object in a bucket. ``size``, ``etag``, ``last_modified``, ``content_type``, ``metadata``, the other
+    stored headers and ``storage_class`` are read with one HEAD request on first access (a blob from a listing knows
+    its size, etag and date already)."""
 
     bucket: Bucket
     key: str = attrs.field(converter=check_key)
@@ -131,6 +132,41 @@ class Blob:
     def metadata(self) -> dict[str, str]:
         """User metadata (``x-amz-meta-*``), names lowercased."""
         return dict(self._field("metadata") or {})
+
+    @property
+    def storage_class(self) -> str:
+        """The storage class (``"STANDARD"``, ``"STANDARD_IA"`` ...)."""
+        return str(self._field("storage_class") or "STANDARD")
+
+    @property
+    def cache_control(self) -> str | None:
+        """The stored ``Cache-Control`` header, if any."""
+        return self._header("cache_control")
+
+    @property
+    def content_disposition(self) -> str | None:
+        """The stored ``Content-Disposition`` header, if any."""
+        return self._header("content_disposition")
+
+    @property
+    def content_encoding(self) -> str | None:
+        """The stored ``Content-Encoding`` header, if any."""
+        return self._header("content_encoding")
+
+    @property
+    def content_language(self) -> str | None:
+        """The stored ``Content-Language`` header, if any."""
+        return self._header("content_language")
+
+    @property
+    def expires(self) -> datetime | None:
+        """The stored ``Expires`` date, if any (timezone-aware)."""
+        when: datetime | None = self._field("expires")
+        return when
+
+    def _header(self, name: str) -> str | None:
+        value = self._field(name)
+        return None if value is None else str(value)
 
     def refresh(self) -> Blob:
         """Reload the information with one HEAD request (``NotFound`` if the object is absent)."""

@@ -108,6 +108,11 @@ def _info(key: str, raw: Wire, head: bool = False) -> Wire:
     if head:  # a server may send no Content-Type: None, not a reason for another HEAD
         out["content_type"] = raw.get("ContentType")
         out["metadata"] = dict(raw.get("Metadata") or {})
+        for name, wire in (("cache_control", "CacheControl"), ("content_disposition", "ContentDisposition"),
+                           ("content_encoding", "ContentEncoding"), ("content_language", "ContentLanguage"),
+                           ("expires", "Expires")):
+            out[name] = raw.get(wire)
+        out["storage_class"] = raw.get("StorageClass") or "STANDARD"  # S3 names no class for STANDARD
     return out
 
 
