@@ -67,9 +67,9 @@ def copy_args(head: Wire, tags: Sequence[Wire]) -> Wire:
     metadata, storage class and encryption from its HeadObject, ``tags`` from its GetObjectTagging (s3transfer
     sends them with a single CopyObject, or puts them on the target after a multipart copy)."""
     args: Wire = {name: head[name] for name in _KEPT if head.get(name) is not None}
-    args.update(Metadata=dict(head.get("Metadata") or {}), MetadataDirective="REPLACE", TaggingDirective="REPLACE")
-    if tags:
-        args["Tagging"] = urlencode([(t["Key"], t["Value"]) for t in tags])
+    args.update(Metadata=dict(head.get("Metadata") or {}), MetadataDirective="REPLACE")
+    if tags:  # (without, a CopyObject copies the source's tags: none, and a multipart copy puts none)
+        args.update(Tagging=urlencode([(t["Key"], t["Value"]) for t in tags]), TaggingDirective="REPLACE")
     return args
 
 
@@ -361,7 +361,7 @@ class S3StorageService:
     # ------------------------------------------------------------------------------------------------ objects
 
     def head_object(self, bucket: str, key: str) -> Wire:
-        """HeadObject: size, etag, last_modified, content_type, metadata."""
+        """HeadObject: size, etag, last_modified, content_type, metadata, the other stored headers, storage_class."""
         return _info(key, self._call("HeadObject", bucket, key, Bucket=bucket, Key=key), head=True)
 
     def upload(self, bucket: str, key: str, source: Source, properties: Properties,
