@@ -248,15 +248,15 @@ class Session:
                  include: Iterable[str | os.PathLike[str]] = (), memory: int | None = None,
                  timeout: int | None = None, environment: Mapping[str, str] | None = None,
                  architecture: str | None = None, description: str | None = None, builder: str = "auto",
-                 image: str | None = None) -> FunctionEntity:
+                 image: str | None = None, follow_links: bool = False) -> FunctionEntity:
         """A function: ``s.Function("resize", handler="app.handler", source="./app.py", role=role).save()``
         bundles ``source`` with ``requirements`` and deploys it; an existing one by name (or ARN) needs no
         ``save()``. Settings left out keep the deployed values; a new function gets ``python3.12``, 128 MB, 3 s,
-        ``x86_64``."""
+        ``x86_64``. Links in source folders leading out of them are bundled only with ``follow_links=True``."""
         return FunctionEntity(self, name, handler=handler, source=source, runtime=runtime, role=role,
                               requirements=requirements, include=include, memory=memory, timeout=timeout,
                               environment=environment, architecture=architecture, description=description,
-                              builder=builder, image=image)
+                              builder=builder, image=image, follow_links=follow_links)
 
     def functions(self) -> Listing[FunctionEntity]:
         """Every function of the account, lazily."""

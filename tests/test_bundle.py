@@ -249,15 +249,67 @@ def test_zip_layout_modes_and_timestamps(src: Path, tmp_path: Path) -> None:
     assert bundle.size == len(bundle.read()) and bundle.unzipped_size == sum(i.file_size for i in infos.values())
 
 
+def add_links(root: Path, outside: Path) -> None:
+    """The links ``cloudorm.trees``' rule is about: in-tree ones (a folder, a file, a cycle), a dangling one, and a
+    folder and a file outside ``root``."""
+    outside.mkdir()
+    (outside / "secret.txt").write_text("not yours\n")
+    (outside / "pkg").mkdir()
+    (outside / "pkg" / "util.py").write_text("X = 1\n")
+    (root / "lib2").symlink_to(root / "lib", target_is_directory=True)       # a linked folder inside: followed
+    (root / "lib" / "loop").symlink_to(root / "lib", target_is_directory=True)  # a cycle: walked once
+    (root / "alias.py").symlink_to(root / "app.py")                           # a linked file inside: followed
+    (root / "gone.txt").symlink_to(root / "nowhere.txt")                      # dangling: skipped
+    (root / "pkg").symlink_to(outside / "pkg", target_is_directory=True)     # outside: only when asked
+    (root / "secret.txt").symlink_to(outside / "secret.txt")
+
+
 @pytest.mark.usefixtures("no_pip")
-def test_linked_folders_are_followed_once(src: Path, tmp_path: Path) -> None:
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    (shared / "util.py").write_text("X = 1\n")
-    (src / "shared").symlink_to(shared, target_is_directory=True)
-    (src / "lib" / "loop").symlink_to(src / "lib", target_is_directory=True)   # a cycle: walked once
+def test_links_out_of_the_source_are_refused_unless_asked(src: Path, tmp_path: Path,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    add_links(src, tmp_path / "outside")
+    with pytest.raises(InvalidInput) as e:
+        build_bundle(source=src, handler="app.handler")
+    assert e.value.field == "source" and "outside" in e.value.reason and "follow_links=True" in e.value.reason
+    (src / "secret.txt").unlink()
+    (src / "pkg").unlink()
     assert build_bundle(source=src, handler="app.handler").names() == [
-        "app.py", "lib/__init__.py", "run.sh", "shared/util.py"]
+        "alias.py", "app.py", "lib/__init__.py", "lib2/__init__.py", "run.sh"]
+    assert "gone.txt" in caplog.text  # the dangling link is named in a warning
+    extra = tmp_path / "inc"
+    extra.mkdir()
+    (extra / "pkg").symlink_to(tmp_path / "outside" / "pkg", target_is_directory=True)
+    with pytest.raises(InvalidInput) as e:
+        build_bundle(source=src, handler="app.handler", include=[extra])
+    assert e.value.field == "include"
+
+
+@pytest.mark.usefixtures("no_pip")
+def test_follow_links_bundles_what_links_out_of_the_source_point_to(src: Path, tmp_path: Path) -> None:
+    add_links(src, tmp_path / "outside")
+    assert build_bundle(source=src, handler="app.handler", follow_links=True).names() == [
+        "alias.py", "app.py", "lib/__init__.py", "lib2/__init__.py", "pkg/util.py", "run.sh", "secret.txt"]
+    with pytest.raises(InvalidInput) as e:
+        build_bundle(source=src, handler="app.handler", follow_links="yes")  # type: ignore[arg-type]
+    assert e.value.field == "follow_links"
+
+
+@pytest.mark.usefixtures("no_pip")
+def test_a_function_follows_the_same_rule(src: Path, tmp_path: Path) -> None:
+    import cloudorm
+
+    add_links(src, tmp_path / "outside")
+    s = cloudorm.Session()
+    with s.count_requests() as c, pytest.raises(InvalidInput) as e:
+        s.Function("linked", handler="app.handler", source=src, role="arn:aws:iam::123456789012:role/r").save()
+    assert e.value.field == "source" and c.total == 0
+    role = s.Role(f"linked-{os.getpid()}", service="lambda").save()
+    fn = s.Function(f"linked-{os.getpid()}", handler="app.handler", source=src, role=role, follow_links=True).save()
+    try:
+        assert fn.bundle is not None and "pkg/util.py" in fn.bundle.names()
+    finally:
+        fn.delete()
+        role.delete()
 
 
 def test_same_inputs_same_bytes_in_two_caches(src: Path, tmp_path: Path,

@@ -6,12 +6,13 @@ import logging
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 import cloudorm
-from cloudorm.errors import InvalidInput, NotFound
+from cloudorm.errors import AlreadyExists, InvalidInput, NotFound
 from cloudorm.testing import WasabiEmulator
 from tests.conftest import FAKE_CREDS
 
@@ -50,7 +51,7 @@ def test_wasabi_rename_is_one_signed_move(wasabi: tuple[cloudorm.Session, Wasabi
     (move,) = emulator.moves
     assert (move.bucket, move.key) == (bucket.name, "reports/2024 q1.csv")
     assert move.headers["Destination"] == "archive/q1.csv"
-    assert move.headers["Overwrite"] == "true" and move.headers["X-Wasabi-Quiet"] == "true"
+    assert move.headers["Overwrite"] == "false" and move.headers["X-Wasabi-Quiet"] == "true"  # never replaces
     assert move.headers["Authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={WASABI_CREDS['aws_access_key_id']}/")
     assert "destination;" in move.headers["Authorization"]  # the headers are signed
     moved = bucket.blob("archive/q1.csv")
@@ -81,6 +82,38 @@ def test_wasabi_non_ascii_keys_are_renamed_by_copy(wasabi: tuple[cloudorm.Sessio
         bucket.blob("été.txt").rename("hiver/été.txt")
     assert c["s3.MoveObject"] == 0 and c["s3.CopyObject"] == 1 and not emulator.moves
     assert bucket.blob("hiver/été.txt").download() == b"soleil"
+
+
+def test_wasabi_rename_refuses_an_existing_target(wasabi: tuple[cloudorm.Session, WasabiEmulator]) -> None:
+    s, emulator = wasabi
+    bucket = _bucket(s)
+    for key, data in (("a", b"A"), ("b", b"B"), ("é", b"E")):
+        bucket.blob(key).upload(data)
+    with s.count_requests() as c:
+        for target in ("b", "é"):  # a MOVE with Overwrite: false, and the copy for non-ASCII keys
+            with pytest.raises(AlreadyExists) as e:
+                bucket.blob("a").rename(target)
+            assert e.value.provider == "wasabi"
+    assert c["s3.MoveObject"] == 1 and c["s3.CopyObject"] == 0 and not emulator.moves
+    assert [bucket.blob(k).download() for k in ("a", "b", "é")] == [b"A", b"B", b"E"]  # nothing changed
+    bucket.blob("a").rename("b", overwrite=True)
+    assert emulator.moves[-1].headers["Overwrite"] == "true"
+    assert bucket.blob("b").download() == b"A" and not bucket.blob("a").exists()
+
+
+def test_wasabi_rename_whose_answer_was_lost_is_not_sent_again(moto_url: str) -> None:
+    # the MOVE is applied, then the connection closes: sent again it would find no source and say NotFound
+    with WasabiEmulator(moto_url, WASABI_CREDS["aws_access_key_id"], WASABI_CREDS["aws_secret_access_key"],
+                        drop_moves=2) as emulator:
+        s = cloudorm.Session("wasabi", creds=WASABI_CREDS, endpoint_url=emulator.url)
+        bucket = _bucket(s)
+        bucket.blob("a").upload(b"A", metadata={"k": "v"})
+        bucket.blob("c").upload(b"C")
+        moved = bucket.blob("a").rename("b")
+        assert len(emulator.moves) == 1 and emulator.stats["drop_after"] == 1
+        assert moved.download() == b"A" and moved.metadata == {"k": "v"} and not bucket.blob("a").exists()
+        bucket.blob("b").rename("c", overwrite=True)  # the same with an existing target replaced
+        assert len(emulator.moves) == 2 and bucket.blob("c").download() == b"A" and not bucket.blob("b").exists()
 
 
 def test_emulator_honours_overwrite_and_prefix(wasabi: tuple[cloudorm.Session, WasabiEmulator]) -> None:
@@ -119,6 +152,26 @@ def test_digitalocean_spaces_is_s3_with_the_spaces_key(moto_url: str) -> None:
     bucket.delete(force=True)
     real = cloudorm.Session("digitalocean", creds={**creds, "region": "sfo3"})
     assert real._provider.spaces_endpoint == "https://sfo3.digitaloceanspaces.com"  # type: ignore[attr-defined]
+
+
+def test_digitalocean_spaces_rename_refuses_an_existing_target_and_keeps_properties(moto_url: str) -> None:
+    creds = {"access_token": "dop_v1_token_never_shown", "region": "ams3", "spaces_key": "DO00SPACESKEY0001",
+             "spaces_secret": "spaces-secret-never-shown"}
+    s = cloudorm.Session("digitalocean", creds=creds, endpoint_url={"spaces": moto_url})
+    bucket = s.Bucket(f"spaces-{uuid.uuid4().hex[:8]}").save()
+    try:
+        bucket.blob("a.txt").upload("A", metadata={"k": "v"}, cache_control="no-cache", tags={"t": "1"})
+        bucket.blob("b.txt").upload("B")
+        with pytest.raises(AlreadyExists) as e:
+            bucket.blob("a.txt").rename("b.txt")
+        assert e.value.provider == "digitalocean" and bucket.blob("b.txt").read_text() == "B"
+        moved = bucket.blob("a.txt").rename("b.txt", overwrite=True)
+        client: Any = s.storage.client  # type: ignore[attr-defined]
+        head = client.head_object(Bucket=bucket.name, Key="b.txt")
+        assert moved.read_text() == "A" and moved.metadata == {"k": "v"} and head["CacheControl"] == "no-cache"
+        assert client.get_object_tagging(Bucket=bucket.name, Key="b.txt")["TagSet"] == [{"Key": "t", "Value": "1"}]
+    finally:
+        bucket.delete(force=True)
 
 
 def test_digitalocean_spaces_needs_its_key_before_any_request() -> None:

@@ -10,7 +10,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -288,6 +288,127 @@ def test_copy_keeps_stored_headers(bucket: cloudorm.Bucket) -> None:
     expected = {**headers, "ContentType": "text/plain"}
     assert stored(bucket.blob("src.txt").copy_to(bucket, "copy.txt").key) == expected
     assert stored(bucket.blob("copy.txt").rename("moved.txt").key) == expected
+
+
+def test_rename_and_copy_refuse_an_existing_target(session: cloudorm.Session, bucket: cloudorm.Bucket) -> None:
+    source = bucket.blob("a.txt").upload("A")
+    bucket.blob("b.txt").upload("B", metadata={"keep": "me"})
+    with session.count_requests() as c:
+        with pytest.raises(AlreadyExists) as e:
+            source.rename("b.txt")
+        assert "b.txt" in e.value.message and "overwrite=True" in e.value.message
+        with pytest.raises(AlreadyExists):
+            source.copy_to(bucket, "b.txt")
+    assert set(c.by_operation) == {"s3.HeadObject"}  # nothing written, nothing deleted
+    assert source.read_text() == "A"
+    assert bucket.blob("b.txt").read_text() == "B" and bucket.blob("b.txt").metadata == {"keep": "me"}
+    copied = source.copy_to(bucket, "b.txt", overwrite=True)
+    assert copied.read_text() == "A" and copied.metadata == {}
+    bucket.blob("b.txt").upload("B")
+    moved = source.rename("b.txt", overwrite=True)
+    assert moved.read_text() == "A" and not source.exists()
+    with pytest.raises(InvalidInput) as e:
+        moved.rename("c.txt", overwrite="yes")  # type: ignore[arg-type]
+    assert e.value.field == "overwrite"
+
+
+EVERY_PROPERTY = {"ContentType": "text/csv", "CacheControl": "max-age=60", "ContentDisposition": "attachment",
+                  "ContentEncoding": "identity", "ContentLanguage": "fr", "StorageClass": "STANDARD_IA",
+                  "Expires": datetime(2031, 2, 3, 4, 5, 6, tzinfo=timezone.utc), "Metadata": {"owner": "ops"}}
+TAGS = [{"Key": "project", "Value": "apollo"}, {"Key": "tier", "Value": "cold data"}]
+
+
+def stored(bucket: cloudorm.Bucket, key: str) -> dict[str, Any]:
+    """Every property of an object as S3 reports it (HeadObject and GetObjectTagging)."""
+    client: Any = bucket.session.storage.client  # type: ignore[attr-defined]
+    head = client.head_object(Bucket=bucket.name, Key=key)
+    tags = client.get_object_tagging(Bucket=bucket.name, Key=key)["TagSet"]
+    return {**{name: head.get(name) for name in EVERY_PROPERTY}, "Tags": sorted(tags, key=lambda t: t["Key"])}
+
+
+@pytest.mark.parametrize("size", [10, 9 * 1024 * 1024], ids=["small", "multipart"])  # the threshold is 8 MiB
+def test_copy_and_rename_keep_every_property(bucket: cloudorm.Bucket, size: int) -> None:
+    client: Any = bucket.session.storage.client  # type: ignore[attr-defined]
+    client.put_object(Bucket=bucket.name, Key="src.csv", Body=b"x" * size, Tagging="project=apollo&tier=cold%20data",
+                      **EVERY_PROPERTY)
+    expected = {**EVERY_PROPERTY, "Tags": TAGS}
+    assert stored(bucket, "src.csv") == expected
+    with bucket.session.count_requests() as c:
+        copy = bucket.blob("src.csv").copy_to(bucket, "copy.csv")
+    assert stored(bucket, copy.key) == expected
+    assert (c["s3.CopyObject"] == 1) == (size < 8 * 1024 * 1024)
+    assert stored(bucket, bucket.blob("copy.csv").rename("moved.csv").key) == expected
+    assert not copy.exists() and bucket.blob("moved.csv").size == size
+
+
+def test_upload_stores_headers_storage_class_and_tags(bucket: cloudorm.Bucket) -> None:
+    blob = bucket.blob("report.csv").upload(
+        b"a,b\n", content_type="text/csv", metadata={"owner": "ops"}, cache_control="max-age=60",
+        content_disposition="attachment", content_encoding="identity", content_language="fr",
+        expires=EVERY_PROPERTY["Expires"], storage_class="STANDARD_IA", tags={"project": "apollo", "tier": "cold data"})
+    assert stored(bucket, blob.key) == {**EVERY_PROPERTY, "Tags": TAGS}
+    again = bucket.blob("report.csv")
+    with bucket.session.count_requests() as c:
+        read = (again.storage_class, again.cache_control, again.content_disposition, again.content_encoding,
+                again.content_language, again.expires)
+    assert read == ("STANDARD_IA", "max-age=60", "attachment", "identity", "fr", EVERY_PROPERTY["Expires"])
+    assert c.total == 1  # one HEAD
+    plain = bucket.blob("plain").upload(b"x")
+    assert (plain.storage_class, plain.cache_control, plain.expires) == ("STANDARD", None, None)
+
+
+@pytest.mark.parametrize(("settings", "field"), [
+    ({"content_type": "text/plain\r\nX-Injected: 1"}, "content_type"),
+    ({"content_type": "text/plain\n"}, "content_type"),
+    ({"cache_control": "max-age=1\r\nSet-Cookie: a=b"}, "cache_control"),
+    ({"content_disposition": "inline\n"}, "content_disposition"),
+    ({"content_encoding": ""}, "content_encoding"),
+    ({"content_language": 5}, "content_language"),
+    ({"expires": datetime(2031, 1, 1)}, "expires"),  # naive: which zone?
+    ({"expires": "tomorrow"}, "expires"),
+    ({"storage_class": "CHEAP"}, "storage_class"),
+    ({"tags": {f"k{i}": "v" for i in range(11)}}, "tags"),
+    ({"tags": {"k" * 129: "v"}}, "tags['" + "k" * 129 + "']"),
+    ({"tags": {"k": "v" * 257}}, "tags['k']"),
+    ({"tags": {"aws:owner": "me"}}, "tags['aws:owner']"),
+    ({"tags": {"k": "a\nb"}}, "tags['k']"),
+    ({"tags": ["k"]}, "tags"),
+])
+def test_upload_headers_are_checked_before_any_request(bucket: cloudorm.Bucket, settings: dict[str, Any],
+                                                       field: str) -> None:
+    with bucket.session.count_requests() as c, pytest.raises(InvalidInput) as e:
+        bucket.blob("k").upload(b"x", **settings)
+    assert e.value.field == field and c.total == 0
+
+
+@pytest.mark.parametrize("key", ["..", ".", "a/..", "a/.", "up/../.."])
+def test_download_to_a_folder_refuses_keys_that_are_not_file_names(bucket: cloudorm.Bucket, tmp_path: Path,
+                                                                   key: str) -> None:
+    target = tmp_path / "inside"
+    target.mkdir()
+    with bucket.session.count_requests() as c, pytest.raises(InvalidInput) as e:
+        bucket.blob(key).download_to(target)
+    assert e.value.field == "key" and repr(key) in e.value.reason and c.total == 0
+    with pytest.raises(InvalidInput) as e:
+        bucket.download_many([key], target)
+    assert e.value.field == "keys" and repr(key) in e.value.reason
+    assert list(tmp_path.rglob("*")) == [target]  # nothing written anywhere
+
+
+def test_download_to_needs_a_path(bucket: cloudorm.Bucket) -> None:
+    for bad in ("", None):
+        with bucket.session.count_requests() as c, pytest.raises(InvalidInput) as e:
+            bucket.blob("k").download_to(bad)  # type: ignore[arg-type]
+        assert e.value.field == "path" and c.total == 0
+
+
+@pytest.mark.parametrize("key", ["a//b", "../x", "a/../../x", "a\0b"])
+def test_download_many_refuses_keys_that_are_not_paths_below_the_folder(bucket: cloudorm.Bucket, tmp_path: Path,
+                                                                        key: str) -> None:
+    with bucket.session.count_requests() as c, pytest.raises(InvalidInput) as e:
+        bucket.download_many([key], tmp_path / "out")
+    assert e.value.field == "keys" and repr(key) in e.value.reason and c.total == 0
+    assert not (tmp_path / "out").exists() and not (tmp_path / "x").exists()
 
 
 def test_unicode_and_odd_keys(bucket: cloudorm.Bucket) -> None:

@@ -241,6 +241,141 @@ def test_upload_many_paths_and_directories(bucket: cloudorm.Bucket, tmp_path: Pa
     assert bucket.blob("index.html").read_text() == "<h1>hi</h1>"
 
 
+def test_upload_many_takes_nothing_outside_the_folder_unless_asked(bucket: cloudorm.Bucket, tmp_path: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    # the rule cloudorm.trees gives upload_many(dir) and Lambda bundles alike
+    site, outside = tmp_path / "site", tmp_path / "outside"
+    (site / "css").mkdir(parents=True)
+    outside.mkdir()
+    (site / "index.html").write_text("<h1>hi</h1>")
+    (site / "css" / "a.css").write_text("p {}")
+    (outside / "id_rsa").write_text("PRIVATE")
+    (site / "style").symlink_to(site / "css", target_is_directory=True)  # inside: followed
+    (site / "home.html").symlink_to(site / "index.html")                # inside: followed
+    (site / "css" / "up").symlink_to(site, target_is_directory=True)     # a cycle: walked once
+    (site / "gone").symlink_to(site / "nowhere")                        # dangling: skipped with a warning
+    (site / "key").symlink_to(outside / "id_rsa")                       # outside: refused
+    with bucket.session.count_requests() as c, pytest.raises(cloudorm.errors.InvalidInput) as e:
+        bucket.upload_many(site)
+    assert e.value.field == "files" and "id_rsa" in e.value.reason and "follow_links=True" in e.value.reason
+    assert c.total == 0
+    (site / "key").unlink()
+    (site / "secrets").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(cloudorm.errors.InvalidInput):
+        bucket.upload_many(site)
+    (site / "secrets").unlink()
+    bucket.upload_many(site).raise_for_errors()
+    assert [b.key for b in bucket.blobs()] == ["css/a.css", "home.html", "index.html", "style/a.css"]
+    assert bucket.blob("style/a.css").read_text() == "p {}" and "gone" in caplog.text
+    (site / "key").symlink_to(outside / "id_rsa")
+    bucket.upload_many(site, prefix="all/", follow_links=True).raise_for_errors()
+    assert bucket.blob("all/key").read_text() == "PRIVATE"
+
+
+def test_rename_through_lost_responses_neither_fails_nor_overwrites(moto_url: str, fast_backoff: None) -> None:
+    # drop_after: S3 did the request, the answer never came; botocore sends it again
+    direct = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=moto_url)
+    b = direct.Bucket(unique("lost")).save()
+    try:
+        for i in range(12):
+            b.blob(f"old/{i}").upload(f"data {i}", metadata={"i": str(i)}, storage_class="STANDARD_IA",
+                                      tags={"n": str(i)})
+        b.blob("new/0").upload("already here")
+        with FaultProxy(moto_url, rate=0.3, kinds=("drop_after",), seed=3) as proxy:
+            s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=proxy.url, max_attempts=8)
+            through = s.Bucket(b.name)
+            with pytest.raises(cloudorm.errors.AlreadyExists):
+                through.blob("old/0").rename("new/0")
+            for i in range(1, 12):
+                moved = through.blob(f"old/{i}").rename(f"new/{i}")
+                assert moved.key == f"new/{i}"
+            assert proxy.stats["drop_after"] >= 5
+        assert b.blob("new/0").read_text() == "already here" and b.blob("old/0").read_text() == "data 0"
+        for i in range(1, 12):
+            moved = b.blob(f"new/{i}")
+            assert moved.read_text() == f"data {i}" and moved.metadata == {"i": str(i)}
+            head = direct.storage.client.head_object(Bucket=b.name, Key=moved.key)  # type: ignore[attr-defined]
+            assert head["StorageClass"] == "STANDARD_IA" and head["TagCount"] == 1
+            assert not b.blob(f"old/{i}").exists()
+    finally:
+        b.delete(force=True)
+
+
+class Racer(ThreadingHTTPServer):
+    """A proxy to a moto server that runs ``race()`` (another writer) just before it forwards the first
+    CompleteMultipartUpload: the moment between cloudorm's check that a copy's target is absent and its write."""
+
+    def __init__(self, upstream: str, race: Any) -> None:
+        self.upstream = urlsplit(upstream).netloc
+        self.race = race
+        super().__init__(("127.0.0.1", 0), _RacerHandler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _RacerHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: Racer
+
+    def relay(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.command == "POST" and "uploadId=" in self.path and self.server.race is not None:
+            race, self.server.race = self.server.race, None
+            race()
+        upstream = http.client.HTTPConnection(self.server.upstream, timeout=30)
+        upstream.request(self.command, self.path, body or None, dict(self.headers))
+        response = upstream.getresponse()
+        data = response.read()
+        self.send_response(response.status)
+        for name, value in response.getheaders():
+            if name.lower() not in ("connection", "transfer-encoding", "content-length"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", response.headers.get("Content-Length") or str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = relay
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize("writer", ["another object", "the same copy"])
+def test_a_target_written_during_a_multipart_copy(moto_url: str, writer: str) -> None:
+    # S3 refuses the write (If-None-Match: *, 412): AlreadyExists, unless the target is what the copy writes (as
+    # when an earlier attempt of this very copy landed and its answer was lost)
+    direct = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=moto_url, **SMALL_PARTS)
+    client: Any = direct.storage.client  # type: ignore[attr-defined]
+    b = direct.Bucket(unique("race")).save()
+    b.blob("src.bin").upload(b"s" * (6 * MiB), metadata={"k": "v"}, content_type="application/x-demo")
+
+    def race() -> None:
+        if writer == "another object":
+            client.put_object(Bucket=b.name, Key="dst.bin", Body=b"theirs")
+        else:
+            client.copy_object(Bucket=b.name, Key="dst.bin", CopySource={"Bucket": b.name, "Key": "src.bin"})
+
+    proxy = Racer(moto_url, race)
+    try:
+        s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=proxy.url, **SMALL_PARTS)
+        if writer == "another object":
+            with pytest.raises(cloudorm.errors.AlreadyExists):
+                s.Bucket(b.name).blob("src.bin").copy_to(b.name, "dst.bin")
+            assert b.blob("dst.bin").download() == b"theirs"  # never replaced
+        else:
+            copy = s.Bucket(b.name).blob("src.bin").copy_to(b.name, "dst.bin")
+            assert copy.size == 6 * MiB and copy.metadata == {"k": "v"}
+        assert proxy.race is None  # the other writer did come in between
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+        b.delete(force=True)
+
+
 def test_one_failure_does_not_hide_the_others(bucket: cloudorm.Bucket, tmp_path: Path) -> None:
     bucket.upload_many({"a": b"a", "b": b"b"}).raise_for_errors()
     results = bucket.download_many(["a", "missing-1", "b", "missing-2"], tmp_path)

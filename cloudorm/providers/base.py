@@ -19,7 +19,7 @@ from cloudorm.errors import InvalidInput, Unsupported
 if TYPE_CHECKING:
     import io
 
-    from cloudorm.storage.transfer import DownloadJob, Progress, Source, UploadJob
+    from cloudorm.storage.transfer import DownloadJob, Progress, Properties, Source, UploadJob
 
 Wire = dict[str, Any]
 
@@ -185,7 +185,9 @@ class IAMService(Protocol):
 
 class StorageService(Protocol):
     """S3-style buckets and objects. Object information is a dict with ``key``, ``size``, ``etag`` (no quotes),
-    ``last_modified`` and, from a HEAD, ``content_type`` and ``metadata``; a missing bucket or key is ``NotFound``."""
+    ``last_modified`` and, from a HEAD, ``content_type``, ``metadata``, ``cache_control``, ``content_disposition``,
+    ``content_encoding``, ``content_language``, ``expires`` (None when not stored) and ``storage_class``; a
+    missing bucket or key is ``NotFound``."""
 
     def create_bucket(self, name: str, region: str) -> None:
         """Create a bucket in ``region`` (fine if this account owns it already)."""
@@ -209,9 +211,10 @@ class StorageService(Protocol):
     def head_object(self, bucket: str, key: str) -> Wire:
         """An object's information (one HEAD request)."""
 
-    def upload(self, bucket: str, key: str, source: Source, content_type: str, metadata: dict[str, str],
+    def upload(self, bucket: str, key: str, source: Source, properties: Properties,
                progress: Progress | None = None) -> None:
-        """Store an object; managed multipart above the session's ``multipart_threshold``."""
+        """Store an object with its ``properties`` (headers, metadata, storage class, tags); managed multipart
+        above the session's ``multipart_threshold``."""
 
     def download(self, bucket: str, key: str, start: int | None = None, end: int | None = None) -> bytes:
         """An object's bytes, or the inclusive byte range ``start``-``end`` (``start`` < 0: the last bytes)."""
@@ -224,11 +227,13 @@ class StorageService(Protocol):
         """Write an object to ``path`` through a temporary file renamed when complete (a known ``size`` and
         ``etag`` save a HEAD)."""
 
-    def copy(self, bucket: str, key: str, to_bucket: str, to_key: str) -> None:
-        """Copy an object with its content type and metadata (multipart above the threshold)."""
+    def copy(self, bucket: str, key: str, to_bucket: str, to_key: str, overwrite: bool = False) -> None:
+        """Copy an object with every stored property (multipart above the threshold); ``AlreadyExists`` if the
+        target exists, unless ``overwrite``."""
 
-    def rename(self, bucket: str, key: str, new_key: str) -> None:
-        """Rename an object within its bucket."""
+    def rename(self, bucket: str, key: str, new_key: str, overwrite: bool = False) -> None:
+        """Rename an object within its bucket, keeping every stored property; ``AlreadyExists`` if ``new_key``
+        exists, unless ``overwrite``."""
 
     def delete_object(self, bucket: str, key: str) -> None:
         """Delete an object (no error if absent)."""

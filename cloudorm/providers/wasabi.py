@@ -10,8 +10,12 @@ from __future__ import annotations
 import os
 from typing import Any, ClassVar
 
+from botocore import exceptions as bx
+
+from cloudorm import errors as ce
 from cloudorm.errors import CloudError
 from cloudorm.providers.aws import AwsProvider
+from cloudorm.providers.aws.clients import ClientFactory, may_have_applied
 from cloudorm.providers.aws.s3 import S3StorageService
 
 MODELS = os.path.join(os.path.dirname(__file__), "wasabi_models")
@@ -26,15 +30,38 @@ def header_safe(key: str) -> bool:
 class WasabiStorageService(S3StorageService):
     """S3 at Wasabi, with the native atomic rename."""
 
-    def rename(self, bucket: str, key: str, new_key: str) -> None:
-        """Rename with one ``MOVE`` request (every version moves; an existing ``new_key`` is overwritten).
+    def __init__(self, clients: ClientFactory, provider: str, secrets: tuple[str, ...] = ()) -> None:
+        super().__init__(clients, provider, secrets)
+        clients.no_resend("s3", ("MoveObject",))  # a MOVE sent again after it applied finds no source
+
+    def rename(self, bucket: str, key: str, new_key: str, overwrite: bool = False) -> None:
+        """Rename with one ``MOVE`` request (every version moves; an existing ``new_key`` is ``AlreadyExists``,
+        Wasabi's ``Overwrite: false``, unless ``overwrite``). A MOVE whose answer was lost is not sent again: if
+        the source is gone and ``new_key`` exists it applied, if the source is still there it is sent again.
 
         A key that cannot be sent in the ``Destination`` header (non-ASCII) is renamed by copy and delete."""
         if not header_safe(new_key):
-            super().rename(bucket, key, new_key)
+            super().rename(bucket, key, new_key, overwrite)
             return
-        response: dict[str, Any] = self._call("MoveObject", bucket, key, Bucket=bucket, Key=key, Destination=new_key,
-                                              Overwrite="true", Quiet="true")
+        attempts = self.clients.options.max_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                response: dict[str, Any] = self.client.move_object(
+                    Bucket=bucket, Key=key, Destination=new_key, Overwrite="true" if overwrite else "false",
+                    Quiet="true")
+                break
+            except (bx.ClientError, bx.BotoCoreError) as e:
+                err = self._error(e, "MoveObject", bucket, key)
+                if isinstance(err, ce.CloudError) and (err.code == "ObjectAlreadyExists" or
+                                                       (err.status == 409 and not overwrite)):
+                    raise ce.AlreadyExists(f"object {new_key!r} exists in bucket {bucket!r} (overwrite=True "
+                                           "replaces it)", **err.provider_details()) from None
+                if not may_have_applied(e) or attempt == attempts:
+                    raise err from None
+                if self._head(bucket, key) is None:  # the MOVE applied: the source left
+                    if self._head(bucket, new_key) is not None:
+                        return
+                    raise err from None
         body = response.get("Status")
         status: bytes = body.read() if body is not None else b""
         if b"<Error>" in status:  # a quiet MOVE lists only the keys that failed

@@ -33,6 +33,7 @@ from cloudorm.serverless.runtimes import (
     get_runtime,
     platform_tags,
 )
+from cloudorm.trees import walk_tree
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +118,11 @@ class _Requirements:
 def build_bundle(*, source: str | os.PathLike[str], handler: str, runtime: str = "python3.12",
                  architecture: str = "x86_64", requirements: Iterable[str] | str | os.PathLike[str] | None = None,
                  include: Iterable[str | os.PathLike[str]] = (), builder: str = "auto", image: str | None = None,
-                 ) -> Bundle:
+                 follow_links: bool = False) -> Bundle:
     """Build (or take from the cache) the zip for a handler: ``source`` (a .py file, or a directory whose contents
     go at the zip's root), ``include`` files, and ``requirements`` vendored for ``runtime`` on ``architecture``.
-    Everything is checked before pip runs; ``InvalidInput`` names the field at fault."""
+    Everything is checked before pip runs; ``InvalidInput`` names the field at fault. Folders are walked by
+    ``cloudorm.trees``' rule: a link leading out of them is refused unless ``follow_links=True``."""
     rt = get_runtime(runtime)
     arch = check_architecture(architecture)
     module, function = check_handler_name(handler)
@@ -128,9 +130,11 @@ def build_bundle(*, source: str | os.PathLike[str], handler: str, runtime: str =
         raise InvalidInput("builder", f"unknown builder {builder!r}; use one of {', '.join(BUILDERS)}")
     if image is not None and (not isinstance(image, str) or not image.strip()):
         raise InvalidInput("image", f"an image must be a non-empty str like 'repo/name:tag', not {image!r}")
-    root, members = _source_members(source)
+    if not isinstance(follow_links, bool):
+        raise InvalidInput("follow_links", f"must be True or False, not {follow_links!r}")
+    root, members = _source_members(source, follow_links)
     _check_handler(members, module, function, handler, root)
-    _add_includes(members, include)
+    _add_includes(members, include, follow_links)
     reqs = _parse_requirements(requirements)
     if builder == "docker" and image is None:
         image = bundle_docker.default_image(rt, arch)
@@ -167,27 +171,19 @@ def _skipped(name: str) -> bool:
     return name in _SKIP_FILES or name.endswith(_SKIP_SUFFIXES)
 
 
-def _walk(root: Path, skip_dirs: frozenset[str], prefix: str = "") -> Iterator[tuple[str, _Member]]:
-    """(zip name, member) for every file under ``root``, skipping caches, VCS folders and bytecode; a linked folder
-    is followed (its files are shipped, as Lambda cannot resolve the link), once."""
-    seen: set[str] = set()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        real = os.path.realpath(dirpath)
-        if real in seen:  # a link back to a folder already walked (a cycle)
-            dirnames[:] = []
-            continue
-        seen.add(real)
-        dirnames[:] = sorted(d for d in dirnames if d not in skip_dirs and not d.endswith(".egg-info"))
-        rel = Path(dirpath).relative_to(root)
-        for filename in sorted(filenames):
-            full = Path(dirpath, filename)
-            if _skipped(filename) or not full.is_file():
-                continue
-            name = prefix + (rel / filename).as_posix() if rel.parts else prefix + filename
-            yield name, _Member(full, bool(full.stat().st_mode & 0o111))
+def _walk(root: Path, skip_dirs: frozenset[str], prefix: str = "", *, follow_links: bool = True,
+          field: str = "source") -> Iterator[tuple[str, _Member]]:
+    """(zip name, member) for every file under ``root`` by ``cloudorm.trees``' rule (links inside the tree are
+    followed, as Lambda cannot resolve them; links out of it only with ``follow_links``), skipping caches, VCS
+    folders and bytecode."""
+    def skip_dir(name: str) -> bool:
+        return name in skip_dirs or name.endswith(".egg-info")
+
+    for rel, full in walk_tree(root, follow_links=follow_links, field=field, skip_dir=skip_dir, skip_file=_skipped):
+        yield prefix + rel, _Member(full, bool(full.stat().st_mode & 0o111))
 
 
-def _source_members(source: object) -> tuple[Path, dict[str, _Member]]:
+def _source_members(source: object, follow_links: bool = False) -> tuple[Path, dict[str, _Member]]:
     """The source's files by zip name: a file at the root under its own name, or a directory's contents."""
     if not isinstance(source, (str, os.PathLike)) or not os.fspath(source):
         raise InvalidInput("source", f"source must be a path to a .py file or a directory, not {source!r}")
@@ -195,7 +191,7 @@ def _source_members(source: object) -> tuple[Path, dict[str, _Member]]:
     if root.is_file():
         return root.parent, {root.name: _Member(root, bool(root.stat().st_mode & 0o111))}
     if root.is_dir():
-        return root, dict(_walk(root, _SKIP_DIRS))
+        return root, dict(_walk(root, _SKIP_DIRS, follow_links=follow_links))
     raise InvalidInput("source", f"{os.fspath(source)} does not exist")
 
 
@@ -243,7 +239,8 @@ def _top_level_names(body: list[ast.stmt]) -> set[str]:
     return names
 
 
-def _add_includes(members: dict[str, _Member], include: Iterable[str | os.PathLike[str]]) -> None:
+def _add_includes(members: dict[str, _Member], include: Iterable[str | os.PathLike[str]],
+                  follow_links: bool = False) -> None:
     """Add each included file at the zip's root under its own name (a directory under its name, with its files)."""
     if isinstance(include, (str, os.PathLike)):
         include = [include]
@@ -254,7 +251,8 @@ def _add_includes(members: dict[str, _Member], include: Iterable[str | os.PathLi
         if path.is_file():
             found = {path.name: _Member(path, bool(path.stat().st_mode & 0o111))}
         elif path.is_dir():
-            found = dict(_walk(path, _SKIP_DIRS, prefix=f"{path.resolve().name}/"))
+            found = dict(_walk(path, _SKIP_DIRS, prefix=f"{path.resolve().name}/", follow_links=follow_links,
+                               field="include"))
         else:
             raise InvalidInput("include", f"{os.fspath(item)} does not exist")
         clash = sorted(found.keys() & members.keys())

@@ -119,6 +119,8 @@ class Function:
     """How requirements are built: ``"auto"``, ``"pip"`` or ``"docker"`` (see ``cloudorm.serverless.bundle``)."""
     image: str | None
     """The Docker builder's image (None: the runtime's build image)."""
+    follow_links: bool = False
+    """Whether links in the source or included folders that lead out of them are bundled (``cloudorm.trees``)."""
     bundle: Bundle | None = None
     """The bundle the last ``save()`` built (None before)."""
     last_log: str | None = None
@@ -152,7 +154,7 @@ class Function:
                  include: Iterable[str | os.PathLike[str]] = (), memory: int | None = None,
                  timeout: int | None = None, environment: Mapping[str, str] | None = None,
                  architecture: str | None = None, description: str | None = None, builder: str = "auto",
-                 image: str | None = None) -> None:
+                 image: str | None = None, follow_links: bool = False) -> None:
         short, ref = split_function_ref(name)
         if builder not in BUILDERS:
             raise ce.InvalidInput("builder", f"unknown builder {builder!r}; use one of {', '.join(BUILDERS)}")
@@ -164,7 +166,8 @@ class Function:
         if source is None and (requirements or include):
             raise ce.InvalidInput("source", "requirements= and include= are bundled with the source: give source= "
                                             "too")
-        self.__attrs_init__(session, short, _source(source), requirements, include, builder, image, ref=ref)
+        self.__attrs_init__(session, short, _source(source), requirements, include, builder, image,
+                            follow_links=follow_links, ref=ref)
         given = {"runtime": runtime, "handler": handler, "role": role, "memory": memory, "timeout": timeout,
                  "environment": environment, "architecture": architecture, "description": description}
         for key, value in given.items():
@@ -302,7 +305,7 @@ class Function:
         assert self.source is not None
         return build_bundle(source=self.source, handler=handler, runtime=runtime, architecture=architecture,
                             requirements=self.requirements if vendor else None, include=self.include,
-                            builder=self.builder, image=self.image)
+                            builder=self.builder, image=self.image, follow_links=self.follow_links)
 
     def save(self, *, role_wait: float = 60.0, ready_wait: float = 300.0) -> Self:
         """Deploy: build the bundle, then create the function, or upload the code only if its hash changed and

@@ -12,8 +12,17 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import attrs
 
 from cloudorm.errors import InvalidInput, NotFound
-from cloudorm.storage.names import check_content_type, check_expires, check_key, check_metadata
-from cloudorm.storage.transfer import Source, guess_content_type, progress_bar
+from cloudorm.storage.names import (
+    check_content_type,
+    check_expires,
+    check_expires_at,
+    check_header,
+    check_key,
+    check_metadata,
+    check_storage_class,
+    check_tags,
+)
+from cloudorm.storage.transfer import Properties, Source, guess_content_type, local_path, progress_bar
 
 if TYPE_CHECKING:
     from datetime import timedelta
@@ -51,6 +60,12 @@ def answers(refresh: Callable[[], object]) -> bool:
     return True
 
 
+def _check_flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput(name, f"must be True or False, not {value!r}")
+    return value
+
+
 def _check_offset(name: str, value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise InvalidInput(name, f"must be an int, not {value!r}")
@@ -59,8 +74,9 @@ def _check_offset(name: str, value: Any) -> int:
 
 @attrs.define(eq=False, repr=False)
 class Blob:
-    """An object in a bucket. ``size``, ``etag``, ``last_modified``, ``content_type`` and ``metadata`` are read
-    with one HEAD request on first access (a blob from a listing knows its size, etag and date already)."""
+    """An object in a bucket. ``size``, ``etag``, ``last_modified``, ``content_type``, ``metadata``, the other
+    stored headers and ``storage_class`` are read with one HEAD request on first access (a blob from a listing knows
+    its size, etag and date already)."""
 
     bucket: Bucket
     key: str = attrs.field(converter=check_key)
@@ -117,6 +133,41 @@ class Blob:
         """User metadata (``x-amz-meta-*``), names lowercased."""
         return dict(self._field("metadata") or {})
 
+    @property
+    def storage_class(self) -> str:
+        """The storage class (``"STANDARD"``, ``"STANDARD_IA"`` ...)."""
+        return str(self._field("storage_class") or "STANDARD")
+
+    @property
+    def cache_control(self) -> str | None:
+        """The stored ``Cache-Control`` header, if any."""
+        return self._header("cache_control")
+
+    @property
+    def content_disposition(self) -> str | None:
+        """The stored ``Content-Disposition`` header, if any."""
+        return self._header("content_disposition")
+
+    @property
+    def content_encoding(self) -> str | None:
+        """The stored ``Content-Encoding`` header, if any."""
+        return self._header("content_encoding")
+
+    @property
+    def content_language(self) -> str | None:
+        """The stored ``Content-Language`` header, if any."""
+        return self._header("content_language")
+
+    @property
+    def expires(self) -> datetime | None:
+        """The stored ``Expires`` date, if any (timezone-aware)."""
+        when: datetime | None = self._field("expires")
+        return when
+
+    def _header(self, name: str) -> str | None:
+        value = self._field(name)
+        return None if value is None else str(value)
+
     def refresh(self) -> Blob:
         """Reload the information with one HEAD request (``NotFound`` if the object is absent)."""
         self._info = self._storage.head_object(self.bucket.name, self.key)
@@ -129,15 +180,26 @@ class Blob:
     # ------------------------------------------------------------------------------------------- writing
 
     def upload(self, src: Any, content_type: str | None = None, metadata: dict[str, str] | None = None,
-               progress: bool = False) -> Blob:
+               progress: bool = False, *, cache_control: str | None = None, content_disposition: str | None = None,
+               content_encoding: str | None = None, content_language: str | None = None,
+               expires: datetime | None = None, storage_class: str | None = None,
+               tags: dict[str, str] | None = None) -> Blob:
         """Store ``src``: ``bytes``, a ``str`` (its UTF-8 text, never a file name), a ``pathlib.Path`` (any
         ``os.PathLike``: that file) or a binary file object. Multipart above the session's
-        ``multipart_threshold``; the content type is guessed from the key unless given."""
+        ``multipart_threshold``; the content type is guessed from the key unless given. The other headers,
+        ``storage_class`` (``"STANDARD_IA"`` ...) and ``tags`` (at most 10) are stored with it; every value is
+        checked before any request."""
+        ctype = check_content_type(content_type)
+        meta, tag_set = check_metadata(metadata), check_tags(tags)
+        cache, disposition, encoding, language = (check_header(name, value) for name, value in (
+            ("cache_control", cache_control), ("content_disposition", content_disposition),
+            ("content_encoding", content_encoding), ("content_language", content_language)))
+        expires_at, storage = check_expires_at(expires), check_storage_class(storage_class)
         source = Source.of(src)
-        ctype = check_content_type(content_type) or guess_content_type(self.key, src)
-        meta = check_metadata(metadata)
+        props = Properties(ctype or guess_content_type(self.key, src), meta, cache, disposition, encoding, language,
+                           expires_at, storage, tag_set)
         with progress_bar(progress, source.size, self.key) as bar:
-            self._storage.upload(self.bucket.name, self.key, source, ctype, meta, bar)
+            self._storage.upload(self.bucket.name, self.key, source, props, bar)
         self._info = {}
         return self
 
@@ -148,23 +210,27 @@ class Blob:
         self._storage.delete_object(self.bucket.name, self.key)
         self._info = {}
 
-    def rename(self, new_key: str) -> Blob:
-        """Move the object to ``new_key`` in the same bucket and return the Blob there (this one is then gone).
-        A copy then a delete on S3; one atomic request on Wasabi."""
+    def rename(self, new_key: str, *, overwrite: bool = False) -> Blob:
+        """Move the object to ``new_key`` in the same bucket, with every stored property, and return the Blob there
+        (this one is then gone). ``AlreadyExists`` if ``new_key`` exists, changing nothing, unless ``overwrite``.
+        One atomic request on Wasabi; elsewhere a copy then a delete."""
         new_key = check_key(new_key, "new_key")
+        overwrite = _check_flag("overwrite", overwrite)
         if new_key == self.key:  # a copy onto itself then a delete would lose the object
             raise InvalidInput("new_key", f"{new_key!r} is the blob's own key")
-        self._storage.rename(self.bucket.name, self.key, new_key)
+        self._storage.rename(self.bucket.name, self.key, new_key, overwrite)
         moved = Blob(self.bucket, new_key)
         self._info = {}
         return moved
 
-    def copy_to(self, bucket: Bucket | str, key: str | None = None) -> Blob:
-        """Copy the object (content type and metadata too) to ``bucket`` (a Bucket or a name) under ``key``
-        (default: the same key); returns the copy."""
+    def copy_to(self, bucket: Bucket | str, key: str | None = None, *, overwrite: bool = False) -> Blob:
+        """Copy the object, with every stored property (headers, metadata, storage class, tags), to ``bucket`` (a
+        Bucket or a name) under ``key`` (default: the same key); returns the copy. ``AlreadyExists`` if the target
+        exists, changing nothing, unless ``overwrite``."""
         target = bucket if not isinstance(bucket, str) else self.bucket.session.Bucket(bucket)
         new_key = self.key if key is None else check_key(key)
-        self._storage.copy(self.bucket.name, self.key, target.name, new_key)
+        overwrite = _check_flag("overwrite", overwrite)
+        self._storage.copy(self.bucket.name, self.key, target.name, new_key, overwrite)
         return Blob(target, new_key)
 
     # ------------------------------------------------------------------------------------------- reading
@@ -218,13 +284,14 @@ class Blob:
         """Write the object to ``path`` (into it, under the key's last part, if it is a directory) and return the
         file's path. It is written to a temporary file in the same directory, renamed when complete: a failed
         download leaves no partial file."""
-        if not isinstance(path, (str, os.PathLike)):
-            raise InvalidInput("path", f"must be a str or a pathlib.Path, not {type(path).__name__}")
+        if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+            raise InvalidInput("path", f"must be a file or folder path (a str or a pathlib.Path), not {path!r}")
         target = Path(path)
-        if target.is_dir() or str(path).endswith(("/", os.sep)):
+        if target.is_dir() or os.fspath(path).endswith(("/", os.sep)):
             name = self.key.rsplit("/", 1)[-1]
             if not name:
                 raise InvalidInput("path", f"the key {self.key!r} ends with '/': give the file's path")
+            local_path(target, self.key, "key", name)  # a name such as ".." would leave the folder
             target = target / name
         target.parent.mkdir(parents=True, exist_ok=True)
         size, etag = self._info.get("size"), self._info.get("etag")

@@ -24,15 +24,16 @@ from cloudorm.storage.names import (
 )
 from cloudorm.storage.transfer import (
     DownloadJob,
+    Properties,
     Source,
     TransferResult,
     TransferResults,
     UploadJob,
-    download_path,
     guess_content_type,
+    local_path,
     progress_bar,
-    tree,
 )
+from cloudorm.trees import walk_tree
 
 if TYPE_CHECKING:
     from cloudorm.providers.base import StorageService
@@ -170,15 +171,19 @@ class Bucket:
     # ------------------------------------------------------------------------------------------- many objects
 
     def upload_many(self, files: Mapping[str, Any] | Iterable[os.PathLike[str]] | os.PathLike[str], *,
-                    concurrency: int = 8, progress: bool = False, prefix: str = "") -> TransferResults:
+                    concurrency: int = 8, progress: bool = False, prefix: str = "",
+                    follow_links: bool = False) -> TransferResults:
         """Upload many objects at once: a dict ``{key: src}`` (any ``src`` ``Blob.upload`` takes), paths (each
-        under its file name) or a directory (every file under it, by relative path); keys get ``prefix``.
+        under its file name) or a directory (every file under it, by relative path, walked by ``cloudorm.trees``'
+        rule: a link leading out of it is refused unless ``follow_links=True``); keys get ``prefix``.
         Returns one ``TransferResult`` per object; ``.raise_for_errors()`` raises ``BatchError`` if any failed."""
         concurrency = check_concurrency(concurrency)
         if not isinstance(prefix, str):
             raise InvalidInput("prefix", f"must be a str, not {prefix!r}")
-        jobs = [UploadJob(key, source, guess_content_type(key, src))
-                for key, source, src in self._sources(files, prefix)]
+        if not isinstance(follow_links, bool):
+            raise InvalidInput("follow_links", f"must be True or False, not {follow_links!r}")
+        jobs = [UploadJob(key, source, Properties(guess_content_type(key, src)))
+                for key, source, src in self._sources(files, prefix, follow_links)]
         seen: set[str] = set()
         for job in jobs:
             if job.key in seen:
@@ -190,7 +195,7 @@ class Bucket:
                                for j, e in zip(jobs, errors, strict=True))
 
     @staticmethod
-    def _sources(files: Any, prefix: str) -> list[tuple[str, Source, Any]]:
+    def _sources(files: Any, prefix: str, follow_links: bool) -> list[tuple[str, Source, Any]]:
         """(key, source, original) for each object of ``upload_many``'s argument, checked."""
         if isinstance(files, Mapping):
             for k in files:
@@ -201,7 +206,8 @@ class Bucket:
             directory = Path(files)
             if not directory.is_dir():
                 raise InvalidInput("files", f"{directory}: not a directory (give a list of paths for files)")
-            return [(check_key(prefix + rel, "files"), Source.of(p, "files"), p) for rel, p in tree(directory)]
+            return [(check_key(prefix + rel, "files"), Source.of(p, "files"), p)
+                    for rel, p in walk_tree(directory, follow_links=follow_links, field="files")]
         if isinstance(files, (str, bytes)) or not isinstance(files, Iterable):
             raise InvalidInput("files", "give a dict {key: data or path}, a list of pathlib.Path or a directory "
                                         f"as a pathlib.Path, not {type(files).__name__}")
@@ -228,11 +234,11 @@ class Bucket:
             if isinstance(k, Blob):
                 if k.bucket.name != self.name:
                     raise InvalidInput("keys", f"{k!r} is not in bucket {self.name!r}")
-                jobs.append(DownloadJob(k.key, str(download_path(root, k.key)), k._info.get("size"),
+                jobs.append(DownloadJob(k.key, str(local_path(root, k.key)), k._info.get("size"),
                                         k._info.get("etag")))
             else:
                 key = check_key(k, "keys")
-                jobs.append(DownloadJob(key, str(download_path(root, key))))
+                jobs.append(DownloadJob(key, str(local_path(root, key))))
         # a key ending in "/" is a folder marker (the S3 console's "Create folder"): a directory, not a file
         folders = [j.key.endswith("/") for j in jobs]
         files = [j for j, folder in zip(jobs, folders, strict=True) if not folder]

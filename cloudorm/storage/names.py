@@ -1,10 +1,11 @@
-"""Checking storage input before any request: bucket names, keys, expiry times, concurrency."""
+"""Checking storage input before any request: bucket names, keys, expiry times, concurrency, stored headers,
+storage classes and tags."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from cloudorm.checks import check_utf8
@@ -19,6 +20,14 @@ MAX_CONCURRENCY = 256
 MAX_METADATA = 2048
 """The most bytes of user metadata (names and values) S3 stores with an object."""
 
+MAX_TAGS = 10
+"""The most tags S3 keeps on one object."""
+
+STORAGE_CLASSES = ("STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER",
+                   "DEEP_ARCHIVE", "OUTPOSTS", "GLACIER_IR", "SNOW", "EXPRESS_ONEZONE")
+"""S3's storage classes an object can be written in (S3-compatible services accept a subset, often STANDARD)."""
+
+_TAG_CHARS = re.compile(r"[\w .:/=+\-@]*")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]*[a-z0-9]")
 _BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
@@ -104,8 +113,62 @@ def check_metadata(metadata: Any) -> dict[str, str]:
     return dict(metadata)
 
 
+def check_header(field: str, value: Any) -> str | None:
+    """A stored header's value (``cache_control``, ``content_disposition`` ...): None, or a non-empty str of
+    printable ASCII (a CR or LF would end the header and start another)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(field, f"must be a non-empty str, not {value!r}")
+    if "\r" in value or "\n" in value:
+        raise InvalidInput(field, f"{value!r}: a header value cannot hold a line break (CR or LF)")
+    if not (value.isascii() and value.isprintable()):
+        raise InvalidInput(field, f"{value!r}: a header value is printable ASCII")
+    return value
+
+
 def check_content_type(content_type: Any) -> str | None:
     """A MIME type such as ``text/html; charset=utf-8``, or None to guess it."""
     if content_type is not None and (not isinstance(content_type, str) or "/" not in content_type):
         raise InvalidInput("content_type", f"must be a MIME type such as 'text/plain', not {content_type!r}")
-    return content_type
+    return check_header("content_type", content_type)
+
+
+def check_expires_at(value: Any) -> datetime | None:
+    """The ``Expires`` header stored with an object: None, or a timezone-aware datetime."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput("expires", f"must be a timezone-aware datetime (e.g. datetime.now(timezone.utc)), "
+                                      f"not {value!r}")
+    return value
+
+
+def check_storage_class(value: Any) -> str | None:
+    """A storage class from ``STORAGE_CLASSES``, or None for the bucket's default (STANDARD)."""
+    if value is None:
+        return None
+    if value not in STORAGE_CLASSES:
+        raise InvalidInput("storage_class", f"must be one of {', '.join(STORAGE_CLASSES)}, not {value!r}")
+    return str(value)
+
+
+def check_tags(tags: Any) -> dict[str, str]:
+    """Object tags: at most ``MAX_TAGS`` str keys (1-128 characters, not starting with ``aws:``) to str values
+    (0-256), of letters, digits, spaces and ``_ . : / = + - @``, as S3 allows."""
+    if tags is None:
+        return {}
+    if not isinstance(tags, dict):
+        raise InvalidInput("tags", f"must be a dict of str to str, not {type(tags).__name__}")
+    if len(tags) > MAX_TAGS:
+        raise InvalidInput("tags", f"an object has at most {MAX_TAGS} tags, got {len(tags)}")
+    for k, v in tags.items():
+        if not isinstance(k, str) or not 1 <= len(k) <= 128 or not _TAG_CHARS.fullmatch(k):
+            raise InvalidInput(f"tags[{k!r}]", "a tag key is a str of 1 to 128 letters, digits, spaces and "
+                                               "_ . : / = + - @")
+        if k.lower().startswith("aws:"):
+            raise InvalidInput(f"tags[{k!r}]", "tag keys starting with 'aws:' are reserved by AWS")
+        if not isinstance(v, str) or len(v) > 256 or not _TAG_CHARS.fullmatch(v):
+            raise InvalidInput(f"tags[{k!r}]", f"a tag value is a str of at most 256 letters, digits, spaces and "
+                                               f"_ . : / = + - @, not {v!r}")
+    return dict(tags)

@@ -11,6 +11,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -68,13 +69,28 @@ def guess_content_type(key: str, src: Any) -> str:
 
 
 @attrs.frozen
+class Properties:
+    """What is stored with an object besides its bytes: its headers, user metadata, storage class and tags (checked
+    by ``cloudorm.storage.names``; None: not set)."""
+
+    content_type: str
+    metadata: dict[str, str] = attrs.field(factory=dict)
+    cache_control: str | None = None
+    content_disposition: str | None = None
+    content_encoding: str | None = None
+    content_language: str | None = None
+    expires: datetime | None = None
+    storage_class: str | None = None
+    tags: dict[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen
 class UploadJob:
-    """One object of ``upload_many``: where it goes and what it holds."""
+    """One object of ``upload_many``: where it goes, what it holds and what is stored with it."""
 
     key: str
     source: Source
-    content_type: str
-    metadata: dict[str, str] = attrs.field(factory=dict)
+    properties: Properties
 
 
 @attrs.frozen
@@ -146,15 +162,20 @@ def progress_bar(enabled: bool, total: int | None, desc: str, unit: str = "B") -
         yield update
 
 
-def tree(directory: Path) -> list[tuple[str, Path]]:
-    """Every file under ``directory``, as (relative key with ``/`` separators, path), sorted."""
-    return sorted((p.relative_to(directory).as_posix(), p) for p in directory.rglob("*") if p.is_file())
-
-
-def download_path(dest_dir: Path, key: str) -> Path:
-    """Where ``download_many`` writes ``key`` under ``dest_dir``; ``InvalidInput`` if it would land outside it."""
-    root = dest_dir.resolve()
-    target = (root / key.lstrip("/")).resolve()
-    if target == root or root not in target.parents:
-        raise InvalidInput("keys", f"{key!r} would be written outside {str(dest_dir)!r}")
+def local_path(root: Path, key: str, field: str = "keys", relative: str | None = None) -> Path:
+    """Where the object ``key`` is written below ``root``: at ``relative`` (default: the key), each ``/``-separated
+    part a folder or file name there (a leading ``/`` is ignored, a trailing one names a folder). ``InvalidInput``
+    naming the key if a part cannot be a file name (empty, ``.``, ``..``, a NUL or this system's separator) or the
+    path would lead outside ``root`` (through a link)."""
+    rel = (key if relative is None else relative).lstrip("/")
+    rel = rel[:-1] if rel.endswith("/") else rel
+    bad = {"", ".", ".."}
+    for part in rel.split("/"):
+        if part in bad or "\0" in part or os.sep in part or (os.altsep and os.altsep in part):
+            raise InvalidInput(field, f"the key {key!r} cannot be a file name below {str(root)!r} ({part!r} is "
+                                      "not a usable name): download it with download_to(file_path)")
+    real_root = root.resolve()
+    target = (real_root / rel).resolve()
+    if real_root not in target.parents:
+        raise InvalidInput(field, f"{key!r} would be written outside {str(root)!r}")
     return target

@@ -3,7 +3,9 @@
 ``WasabiEmulator`` forwards every S3 request to an upstream moto server (with ``FaultProxy``'s optional fault
 injection) and answers ``MOVE /{bucket}/{key}`` itself the way Wasabi documents it: the request must be SigV4-signed
 by the configured key, carry ``Destination`` and may carry ``Overwrite``, ``X-Wasabi-Quiet`` and
-``X-Wasabi-Prefix``. The move is done on the upstream with a copy and a delete. Every MOVE is kept in ``moves``.
+``X-Wasabi-Prefix``. The move is done on the upstream with a copy keeping every stored property and a delete.
+Every MOVE is kept in ``moves``; the first ``drop_moves`` MOVEs are applied and their answer lost (the connection
+closes), as ``FaultProxy``'s ``drop_after`` does.
 
     with WasabiEmulator(moto_url, key_id, secret) as wasabi:
         s = cloudorm.Session("wasabi", creds=..., endpoint_url=wasabi.url)
@@ -55,9 +57,12 @@ class Move:
 class WasabiEmulator(FaultProxy):
     """moto's S3 behind Wasabi's rename extension; fault injection as in ``FaultProxy`` for other requests."""
 
-    def __init__(self, upstream: str, access_key_id: str, secret_access_key: str, **faults: Any) -> None:
-        """Serve ``upstream`` (a moto server URL); MOVEs must be signed with this key."""
+    def __init__(self, upstream: str, access_key_id: str, secret_access_key: str, *, drop_moves: int = 0,
+                 **faults: Any) -> None:
+        """Serve ``upstream`` (a moto server URL); MOVEs must be signed with this key. The first ``drop_moves``
+        MOVEs are applied, then their connection is closed without an answer."""
         super().__init__(upstream, **faults)
+        self.drop_moves = drop_moves
         self._credentials = Credentials(access_key_id, secret_access_key)
         self._upstream_s3 = boto3.client(
             "s3", endpoint_url=upstream, region_name="us-east-1", aws_access_key_id=access_key_id,
@@ -101,6 +106,11 @@ class WasabiEmulator(FaultProxy):
             return
         with self._moves_lock:
             self._moves.append(Move(bucket, key, headers, tuple(renamed)))
+            drop = len(self._moves) <= self.drop_moves
+        if drop:
+            self._count("drop_after")
+            handler.drop()
+            return
         rows = "" if flags["X-Wasabi-Quiet"] else "".join(
             f"<Renamed><Key>{escape(old)}</Key><NewKey>{escape(new)}</NewKey></Renamed>" for old, new in renamed)
         body = f'<?xml version="1.0" encoding="UTF-8"?>\n<MoveResult>{rows}</MoveResult>'.encode()
@@ -150,9 +160,13 @@ class WasabiEmulator(FaultProxy):
                 except ClientError:
                     continue
                 raise _Refused(409, "ObjectAlreadyExists", f"{new} exists and Overwrite is false")
-        for old, new in pairs:
+        for old, new in pairs:  # Wasabi's MOVE keeps everything: moto's copy drops the storage class unless told
+            kept: dict[str, Any] = {}
+            storage = s3.head_object(Bucket=bucket, Key=old).get("StorageClass")
+            if storage:
+                kept["StorageClass"] = storage
             s3.copy_object(Bucket=bucket, Key=new, CopySource={"Bucket": bucket, "Key": old},
-                           MetadataDirective="COPY")
+                           MetadataDirective="COPY", TaggingDirective="COPY", **kept)
             s3.delete_object(Bucket=bucket, Key=old)
         return pairs
 

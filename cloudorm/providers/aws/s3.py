@@ -7,12 +7,15 @@ file and rename for downloads to a path). Every botocore and s3transfer exceptio
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import re
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO, Any, TypeVar
+from urllib.parse import urlencode
 
 from botocore import exceptions as bx
 from botocore import xform_name
@@ -25,7 +28,7 @@ from s3transfer.subscribers import BaseSubscriber
 from cloudorm import errors as ce
 from cloudorm.providers.aws.clients import ClientFactory
 from cloudorm.providers.aws.errors import map_error
-from cloudorm.storage.transfer import DownloadJob, Progress, Source, UploadJob
+from cloudorm.storage.transfer import DownloadJob, Progress, Properties, Source, UploadJob
 
 Wire = dict[str, Any]
 T = TypeVar("T")
@@ -51,9 +54,45 @@ def _dns_suffix(region: str) -> str:
     return "amazonaws.com"
 
 
-_KEPT_HEADERS = ("ContentType", "CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage",
-                 "WebsiteRedirectLocation")
-"""The stored headers a copy carries over (with the metadata)."""
+_KEPT = ("ContentType", "CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage", "Expires",
+         "WebsiteRedirectLocation", "StorageClass", "ServerSideEncryption", "SSEKMSKeyId")
+"""What a copy carries over from the source's HeadObject, besides its metadata (and its tags, read apart)."""
+
+_CONDITIONAL = ("CopyObject", "CompleteMultipartUpload")
+"""The requests that write a copy's target: they carry ``If-None-Match: *`` when it must not exist yet."""
+
+
+def copy_args(head: Wire, tags: Sequence[Wire]) -> Wire:
+    """s3transfer's ``extra_args`` for a copy keeping every stored property of the source at any size: headers,
+    metadata, storage class and encryption from its HeadObject, ``tags`` from its GetObjectTagging (s3transfer
+    sends them with a single CopyObject, or puts them on the target after a multipart copy)."""
+    args: Wire = {name: head[name] for name in _KEPT if head.get(name) is not None}
+    args.update(Metadata=dict(head.get("Metadata") or {}), MetadataDirective="REPLACE")
+    if tags:  # (without, a CopyObject copies the source's tags: none, and a multipart copy puts none)
+        args.update(Tagging=urlencode([(t["Key"], t["Value"]) for t in tags]), TaggingDirective="REPLACE")
+    return args
+
+
+def upload_args(properties: Properties) -> Wire:
+    """s3transfer's ``extra_args`` storing ``properties`` with an uploaded object."""
+    given = {"ContentType": properties.content_type, "CacheControl": properties.cache_control,
+             "ContentDisposition": properties.content_disposition, "ContentEncoding": properties.content_encoding,
+             "ContentLanguage": properties.content_language, "Expires": properties.expires,
+             "StorageClass": properties.storage_class, "Metadata": properties.metadata or None,
+             "Tagging": urlencode(list(properties.tags.items())) if properties.tags else None}
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def same_object(source: Wire, target: Wire) -> bool:
+    """Whether the HeadObject of ``target`` shows what a copy of ``source`` writes: the same size, content type,
+    metadata and storage class, and the same ETag where both are plain MD5s (a multipart copy gets a new one)."""
+    def plain(etag: Any) -> bool:
+        return isinstance(etag, str) and "-" not in etag
+
+    if plain(source.get("ETag")) and plain(target.get("ETag")) and source["ETag"] != target["ETag"]:
+        return False
+    return all(source.get(name) == target.get(name) for name in ("ContentLength", "ContentType", "Metadata")) and \
+        source.get("StorageClass", "STANDARD") == target.get("StorageClass", "STANDARD")
 
 
 def _info(key: str, raw: Wire, head: bool = False) -> Wire:
@@ -69,6 +108,11 @@ def _info(key: str, raw: Wire, head: bool = False) -> Wire:
     if head:  # a server may send no Content-Type: None, not a reason for another HEAD
         out["content_type"] = raw.get("ContentType")
         out["metadata"] = dict(raw.get("Metadata") or {})
+        for name, wire in (("cache_control", "CacheControl"), ("content_disposition", "ContentDisposition"),
+                           ("content_encoding", "ContentEncoding"), ("content_language", "ContentLanguage"),
+                           ("expires", "Expires")):
+            out[name] = raw.get(wire)
+        out["storage_class"] = raw.get("StorageClass") or "STANDARD"  # S3 names no class for STANDARD
     return out
 
 
@@ -151,6 +195,12 @@ class S3StorageService:
         """Values never shown in error messages."""
         self.website_hosting = provider in ("aws", "local") if website is None else website
         """Whether buckets can host static websites (AWS S3 only)."""
+        self.conditional_writes = provider in ("aws", "local")
+        """Whether a copy's target is written with ``If-None-Match: *`` when it must not exist (S3 does it)."""
+        self._absent: dict[tuple[str, str], int] = {}  # targets that must not exist: copies in flight
+        self._absent_lock = threading.Lock()
+        if self.conditional_writes:
+            clients.hook("before-parameter-build", "s3", _CONDITIONAL, self._if_none_match)
 
     # ------------------------------------------------------------------------------------------------ plumbing
 
@@ -207,12 +257,24 @@ class S3StorageService:
         except Exception as e:
             raise self._error(e, operation, bucket, key) from None
 
-    @staticmethod
-    def _upload_args(job: UploadJob) -> Wire:
-        args: Wire = {"ContentType": job.content_type}
-        if job.metadata:
-            args["Metadata"] = job.metadata
-        return args
+    def _if_none_match(self, params: Wire, **_: Any) -> None:
+        """botocore hook: a target being copied with ``overwrite=False`` is written only if it does not exist."""
+        with self._absent_lock:
+            if (params.get("Bucket"), params.get("Key")) in self._absent:
+                params["IfNoneMatch"] = "*"
+
+    @contextmanager
+    def _only_if_absent(self, bucket: str, key: str) -> Iterator[None]:
+        target = (bucket, key)
+        with self._absent_lock:
+            self._absent[target] = self._absent.get(target, 0) + 1
+        try:
+            yield
+        finally:
+            with self._absent_lock:
+                self._absent[target] -= 1
+                if not self._absent[target]:
+                    del self._absent[target]
 
     @staticmethod
     def _readable(source: Source) -> str | IO[bytes]:
@@ -299,15 +361,14 @@ class S3StorageService:
     # ------------------------------------------------------------------------------------------------ objects
 
     def head_object(self, bucket: str, key: str) -> Wire:
-        """HeadObject: size, etag, last_modified, content_type, metadata."""
+        """HeadObject: size, etag, last_modified, content_type, metadata, the other stored headers, storage_class."""
         return _info(key, self._call("HeadObject", bucket, key, Bucket=bucket, Key=key), head=True)
 
-    def upload(self, bucket: str, key: str, source: Source, content_type: str, metadata: dict[str, str],
+    def upload(self, bucket: str, key: str, source: Source, properties: Properties,
                progress: Progress | None = None) -> None:
         """Upload through s3transfer: one PutObject, or a multipart upload above the threshold."""
-        job = UploadJob(key, source, content_type, metadata)
         with self._manager() as manager:
-            future = manager.upload(self._readable(source), bucket, key, extra_args=self._upload_args(job),
+            future = manager.upload(self._readable(source), bucket, key, extra_args=upload_args(properties),
                                     subscribers=[_Known(source.size, progress=progress)])
             self._wait(future, "PutObject", bucket, key)
 
@@ -350,21 +411,46 @@ class S3StorageService:
             future = manager.download(bucket, key, path, subscribers=[_Known(size, etag, progress=progress)])
             self._wait(future, "GetObject", bucket, key)
 
-    def copy(self, bucket: str, key: str, to_bucket: str, to_key: str) -> None:
-        """s3transfer's managed copy (UploadPartCopy above the threshold, so objects over 5 GB copy too), keeping
-        the content type, metadata and other stored headers, which a multipart copy would otherwise drop."""
-        head = self._call("HeadObject", bucket, key, Bucket=bucket, Key=key)
-        info = _info(key, head, head=True)
-        args: Wire = {name: head[name] for name in _KEPT_HEADERS if head.get(name) is not None}
-        args.update(Metadata=info["metadata"], MetadataDirective="REPLACE")
-        with self._manager() as manager:
-            future = manager.copy({"Bucket": bucket, "Key": key}, to_bucket, to_key, extra_args=args,
-                                  subscribers=[_Known(info["size"], info.get("etag"))])
-            self._wait(future, "CopyObject", to_bucket, to_key)
+    def _head(self, bucket: str, key: str) -> Wire | None:
+        """HeadObject's answer, or None when there is no such object."""
+        try:
+            head: Wire = self._call("HeadObject", bucket, key, Bucket=bucket, Key=key)
+        except ce.NotFound:
+            return None
+        return head
 
-    def rename(self, bucket: str, key: str, new_key: str) -> None:
+    def copy(self, bucket: str, key: str, to_bucket: str, to_key: str, overwrite: bool = False) -> None:
+        """s3transfer's managed copy (UploadPartCopy above the threshold, so objects over 5 GB copy too) with
+        ``copy_args``: every stored property kept at every size. Unless ``overwrite``, an existing target is
+        ``AlreadyExists`` (a HEAD first; on S3 the write also carries ``If-None-Match: *``, so a target made in
+        between is refused too; elsewhere that race is open). A refused write whose target shows a copy of the
+        source (an earlier attempt's, its answer lost) is a success."""
+        head = self._call("HeadObject", bucket, key, Bucket=bucket, Key=key)
+        tags = self._call("GetObjectTagging", bucket, key, Bucket=bucket, Key=key)["TagSet"] \
+            if head.get("TagCount") else []
+        args = copy_args(head, tags)
+        exists = ce.AlreadyExists(f"object {to_key!r} exists in bucket {to_bucket!r} (overwrite=True replaces it)",
+                                  provider=self.provider, operation="CopyObject")
+        if not overwrite and self._head(to_bucket, to_key) is not None:
+            raise exists
+        info = _info(key, head)
+        try:
+            with self._manager() as manager, (contextlib.nullcontext() if overwrite
+                                              else self._only_if_absent(to_bucket, to_key)):
+                future = manager.copy({"Bucket": bucket, "Key": key}, to_bucket, to_key, extra_args=args,
+                                      subscribers=[_Known(info["size"], info.get("etag"))])
+                self._wait(future, "CopyObject", to_bucket, to_key)
+        except ce.ConflictError as e:
+            if overwrite or e.code != "PreconditionFailed":
+                raise
+            target = self._head(to_bucket, to_key)
+            if target is None or not same_object(head, target):
+                exists.request_id = e.request_id
+                raise exists from None
+
+    def rename(self, bucket: str, key: str, new_key: str, overwrite: bool = False) -> None:
         """A managed copy then a delete (S3 has no rename). Subclasses override it with a native rename."""
-        self.copy(bucket, key, bucket, new_key)
+        self.copy(bucket, key, bucket, new_key, overwrite)
         self.delete_object(bucket, key)
 
     def delete_object(self, bucket: str, key: str) -> None:
@@ -421,7 +507,7 @@ class S3StorageService:
         """Every upload on one TransferManager with ``concurrency`` requests in flight."""
         def submit(manager: TransferManager, i: int) -> TransferFuture:
             job = jobs[i]
-            return manager.upload(self._readable(job.source), bucket, job.key, extra_args=self._upload_args(job),
+            return manager.upload(self._readable(job.source), bucket, job.key, extra_args=upload_args(job.properties),
                                   subscribers=[_Known(job.source.size, done=done)])
 
         return self._many(concurrency, submit, len(jobs), "PutObject", bucket, [j.key for j in jobs])
