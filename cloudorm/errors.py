@@ -187,6 +187,11 @@ class HostKeyMismatch(CloudError):
         self.actual = actual
 
 
+class OutcomeUnknown(CloudError):
+    """A write's answer was lost and what the service holds now cannot tell whether it was applied; it was not sent
+    again. Look at the data before deciding whether to repeat it."""
+
+
 class Timeout(CloudError):
     """An operation or wait did not finish before its deadline."""
 
@@ -206,6 +211,7 @@ __all__ = [
     "HostKeyMismatch",
     "InvalidInput",
     "NotFound",
+    "OutcomeUnknown",
     "RowError",
     "Throttled",
     "Timeout",

@@ -761,7 +761,8 @@ class Table(Generic[RowT]):
         """Write a whole item (replacing any with the same key); ``if_not_exists`` raises ``AlreadyExists``
         instead of replacing."""
         row, req = self._put_request(data, if_not_exists=if_not_exists, condition=condition)
-        self._call(lambda: self._nosql.put_item(req.params), req)
+        once = self._version_field() is not None  # a versioned write is recognised by its token, not its result
+        self._call(lambda: self._nosql.put_item(req.params, exactly_once=once), req)
         req.on_success()
         return row
 
@@ -805,7 +806,8 @@ class Table(Generic[RowT]):
         if req is None:
             return
         send = self._nosql.put_item if req.operation == "Put" else self._nosql.update_item
-        self._call(lambda: send(req.params), req)
+        once = self._version_field() is not None
+        self._call(lambda: send(req.params, exactly_once=once), req)
         req.on_success()
 
     def refresh_item(self, row: RowT, *, consistent: bool = True) -> None:
@@ -821,7 +823,8 @@ class Table(Generic[RowT]):
     def update_item(self, row: RowT, *actions: Action, condition: Condition | None = None) -> None:
         """``item.update(...)``: apply atomic actions and load the item's new values."""
         req = self._item_update_request(row, actions, condition, "ALL_NEW")
-        response = self._call(lambda: self._nosql.update_item(req.params), req)
+        once = self._version_field() is not None
+        response = self._call(lambda: self._nosql.update_item(req.params, exactly_once=once), req)
         wire = response.get("Attributes") or {}
         row._co_load(codec.decode_item(wire))
         mark_stored(row, wire)

@@ -49,14 +49,16 @@ class NoSQLService(Protocol):
     def update_ttl(self, name: str, attribute: str, enabled: bool) -> None:
         """Turn time-to-live on (on ``attribute``) or off."""
 
-    def put_item(self, params: Wire) -> Wire:
-        """PutItem; returns the response (``Attributes`` when old values were asked for)."""
+    def put_item(self, params: Wire, *, exactly_once: bool = False) -> Wire:
+        """PutItem; returns the response (``Attributes`` when old values were asked for). ``exactly_once``: the
+        write is applied at most once even when its answer is lost and it is re-sent (a versioned save)."""
 
     def get_item(self, params: Wire) -> Wire | None:
         """GetItem; the item's attribute values, or ``None`` when absent."""
 
-    def update_item(self, params: Wire) -> Wire:
-        """UpdateItem; returns the response (``Attributes`` as asked by ReturnValues)."""
+    def update_item(self, params: Wire, *, exactly_once: bool = False) -> Wire:
+        """UpdateItem; returns the response (``Attributes`` as asked by ReturnValues); ``exactly_once`` as for
+        ``put_item``."""
 
     def delete_item(self, params: Wire) -> Wire:
         """DeleteItem; returns the response."""

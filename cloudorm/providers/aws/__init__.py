@@ -116,7 +116,7 @@ class AwsProvider(Provider):
         if area == "nosql":
             from cloudorm.providers.aws.dynamodb import DynamoDBService
 
-            return DynamoDBService(self.clients.client("dynamodb"), self.name, self.secrets())
+            return DynamoDBService(self.clients, self.name, self.secrets())
         if area == "iam":
             from cloudorm.providers.aws.iam import AwsIAMService
 

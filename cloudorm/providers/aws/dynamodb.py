@@ -7,15 +7,22 @@ botocore keeps signing, retries and error parsing; the bodies of item-heavy resp
 from __future__ import annotations
 
 import json
+import threading
+import uuid
 from base64 import b64decode
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore import exceptions as bx
 
 from cloudorm import errors as ce
 from cloudorm.nosql.codec import decode_item
+from cloudorm.providers.aws.clients import may_have_applied, refuse_resend
+from cloudorm.providers.aws.dynamodb_effects import Effect, effect_of
 from cloudorm.providers.aws.errors import map_client_error, map_error
+
+if TYPE_CHECKING:
+    from cloudorm.providers.aws.clients import ClientFactory
 
 Wire = dict[str, Any]
 T = TypeVar("T")
@@ -37,6 +44,37 @@ def _keep_raw_body(response_dict: dict[str, Any], customized_response_dict: dict
         response_dict["body"] = b"{}"
 
 
+_WRITES = ("PutItem", "UpdateItem", "DeleteItem")
+_ACTIONS = {"PutItem": "Put", "UpdateItem": "Update", "DeleteItem": "Delete"}
+_REASON_CODES = {"ConditionalCheckFailed": "ConditionalCheckFailedException",
+                 "TransactionConflict": "TransactionConflictException", "ValidationError": "ValidationException",
+                 "ThrottlingError": "ThrottlingException"}
+_write = threading.local()  # the attempts of the single-item write this thread is sending
+
+
+class _Attempts:
+    """What botocore's attempts of one write came to: whether one may have been applied without an answer (the
+    connection closed after sending, or a 5xx), and whether the write must not be sent again after that."""
+
+    def __init__(self, refuse: bool) -> None:
+        self.refuse = refuse
+        self.maybe_applied = False
+
+
+def _watch_attempts(caught_exception: BaseException | None = None, response: Any = None, **_: Any) -> None:
+    """botocore's ``needs-retry`` hook on item writes: note an attempt that may have been applied, and keep a write
+    that must not run twice from being re-sent (``refuse_resend``)."""
+    attempts: _Attempts | None = getattr(_write, "attempts", None)
+    if attempts is None:
+        return
+    if caught_exception is not None and may_have_applied(caught_exception):
+        attempts.maybe_applied = True
+        if attempts.refuse:
+            refuse_resend(caught_exception=caught_exception)
+    elif response is not None and getattr(response[0], "status_code", 0) >= 500:
+        attempts.maybe_applied = True
+
+
 def key_as_sent(key: Wire) -> Wire:
     """A key from a raw JSON body (binary as base64 text) in the form botocore sends (binary as bytes): raw
     ``LastEvaluatedKey`` and ``UnprocessedKeys`` values go back to the provider in the next request."""
@@ -46,22 +84,26 @@ def key_as_sent(key: Wire) -> Wire:
 class DynamoDBService:
     """``NoSQLService`` over a botocore DynamoDB client."""
 
-    def __init__(self, client: Any, provider: str, secrets: tuple[str, ...] = ()) -> None:
+    def __init__(self, clients: ClientFactory, provider: str, secrets: tuple[str, ...] = ()) -> None:
+        clients.hook("needs-retry", "dynamodb", _WRITES, _watch_attempts)
+        client = clients.client("dynamodb")
         self._client = client
         self._provider = provider
         self._secrets = secrets
+        self._transactions = True  # False once the endpoint said it has no TransactWriteItems (dynalite)
+        self._key_names: dict[str, tuple[str, ...]] = {}
         for op in _RAW_OPERATIONS:
             client.meta.events.register(f"before-parse.dynamodb.{op}", _keep_raw_body,
                                         unique_id=f"cloudorm-raw-{op}")
 
     # ------------------------------------------------------------------------------------------------ plumbing
 
-    def _call(self, method: Callable[..., T], operation: str, **params: Any) -> T:
+    def _call(self, method: Callable[..., T], operation: str, *, single: bool = False, **params: Any) -> T:
         try:
             return method(**params)
         except bx.ClientError as e:
             if e.response.get("Error", {}).get("Code") == "TransactionCanceledException":
-                raise self._transaction_error(e) from None
+                raise (self._single_error(e) if single else self._transaction_error(e)) from None
             err = map_client_error(e, self._provider, self._secrets)
             response: dict[str, Any] = dict(e.response)
             if isinstance(err, ce.ConflictError) and response.get("Item"):
@@ -108,6 +150,91 @@ class DynamoDBService:
                 reasons.append(ce.TransactionReason(i, code, r.get("Message"), decode_item(item) if item else None))
         return ce.TransactionError(mapped.message, reasons, **mapped.provider_details())
 
+    def _single_error(self, e: bx.ClientError) -> ce.CloudError:
+        """The error a single write sent as a one-action transaction raises: the one its own operation would."""
+        reason = (e.response.get("CancellationReasons") or [{}])[0]
+        code = str(reason.get("Code") or "TransactionCanceledException")
+        response = {"Error": {"Code": _REASON_CODES.get(code, code), "Message": reason.get("Message") or code},
+                    "ResponseMetadata": e.response.get("ResponseMetadata", {})}
+        err = map_client_error(bx.ClientError(response, e.operation_name),  # type: ignore[arg-type]
+                               self._provider, self._secrets)
+        if isinstance(err, ce.ConflictError) and reason.get("Item"):
+            err.item = reason["Item"]
+        return err
+
+    # ------------------------------------------------------------------------------------------------ writes
+
+    def _write(self, operation: str, params: Wire, exactly_once: bool) -> Wire:
+        """Send one PutItem/UpdateItem/DeleteItem so that a lost answer neither applies it twice nor reports a
+        failure for a write that was applied (the table of cases is in docs/nosql.md, "When a response is lost").
+
+        A write that cannot be told apart by what it leaves (``exactly_once``: a versioned save) or that changes
+        more each time it is applied (ADD of a number, list_append) is sent as a one-action TransactWriteItems with
+        a fresh ClientRequestToken: botocore's re-sends carry the same token and the service applies it once.
+        Any other write is re-sent by botocore as usual; when a re-send's condition fails after an attempt that may
+        have been applied, the item the service returned (or a consistent read) is compared with what this write
+        leaves: the same is success, anything else ``OutcomeUnknown``."""
+        effect = effect_of(operation, params)
+        if (exactly_once or not effect.idempotent) and self._transactions:
+            try:
+                return self._write_once(operation, params)
+            except ce.Unsupported:  # dynalite: no transactions; the single operation below
+                self._transactions = False
+        # a write guarded by its version (exactly_once) is applied at most once however often it is sent
+        attempts = _write.attempts = _Attempts(refuse=not (effect.idempotent or exactly_once))
+        method = getattr(self._client, {"PutItem": "put_item", "UpdateItem": "update_item",
+                                        "DeleteItem": "delete_item"}[operation])
+        try:
+            return self._raw(method, operation, params)
+        except ce.ConflictError as e:
+            if e.code != "ConditionalCheckFailedException" or not attempts.maybe_applied:
+                raise
+            return self._settle(operation, params, effect, e)
+        except ce.CloudError as e:
+            if attempts.refuse and attempts.maybe_applied:
+                raise ce.OutcomeUnknown(
+                    f"the answer to {operation} was lost and it changes more each time it is applied (ADD of a "
+                    "number, list_append), so it was not sent again: read the item to see whether it was applied",
+                    **e.provider_details()) from None
+            raise
+        finally:
+            _write.attempts = None
+
+    def _settle(self, operation: str, params: Wire, effect: Effect, e: ce.ConflictError) -> Wire:
+        """A re-sent write's condition failed after an attempt that may have been applied: success if the item is
+        what this write leaves, ``OutcomeUnknown`` if it is not."""
+        stored = e.item if isinstance(e.item, dict) else self._read_back(operation, params)
+        if effect.matches(stored):
+            return {"Attributes": stored} if params.get("ReturnValues") == "ALL_NEW" and stored else {}
+        raise ce.OutcomeUnknown(
+            f"the answer to {operation} was lost; botocore sent it again and its condition failed, and the item "
+            "is not what this write leaves: it was either not applied, or applied and changed since by another "
+            "writer. Read the item before deciding whether to repeat the write", **e.provider_details()) from None
+
+    def _read_back(self, operation: str, params: Wire) -> Wire | None:
+        """The item a write was about, read consistently (where the failed condition did not return it)."""
+        table = params["TableName"]
+        if operation == "PutItem":
+            names = self._key_names.get(table)
+            if names is None:
+                names = tuple(k["AttributeName"] for k in self.describe_table(table).get("KeySchema", []))
+                self._key_names[table] = names
+            key = {n: params["Item"][n] for n in names}
+        else:
+            key = params["Key"]
+        return self.get_item({"TableName": table, "Key": key, "ConsistentRead": True})
+
+    def _write_once(self, operation: str, params: Wire) -> Wire:
+        """One write as a one-action TransactWriteItems with a fresh idempotency token; an ``ALL_NEW`` update's new
+        values are read back (consistently) afterwards."""
+        action = {k: v for k, v in params.items() if k != "ReturnValues"}
+        self._call(self._client.transact_write_items, "TransactWriteItems", single=True,
+                   TransactItems=[{_ACTIONS[operation]: action}], ClientRequestToken=str(uuid.uuid4()))
+        if params.get("ReturnValues") != "ALL_NEW":
+            return {}
+        item = self.get_item({"TableName": params["TableName"], "Key": params["Key"], "ConsistentRead": True})
+        return {"Attributes": item} if item else {}
+
     # ------------------------------------------------------------------------------------------------ tables
 
     def create_table(self, params: Wire) -> Wire:
@@ -152,22 +279,22 @@ class DynamoDBService:
 
     # ------------------------------------------------------------------------------------------------ items
 
-    def put_item(self, params: Wire) -> Wire:
-        """PutItem."""
-        return self._raw(self._client.put_item, "PutItem", params)
+    def put_item(self, params: Wire, *, exactly_once: bool = False) -> Wire:
+        """PutItem (``exactly_once``: see ``_write``)."""
+        return self._write("PutItem", params, exactly_once)
 
     def get_item(self, params: Wire) -> Wire | None:
         """GetItem; the item or None."""
         item: Wire | None = self._raw(self._client.get_item, "GetItem", params).get("Item")
         return item
 
-    def update_item(self, params: Wire) -> Wire:
-        """UpdateItem."""
-        return self._raw(self._client.update_item, "UpdateItem", params)
+    def update_item(self, params: Wire, *, exactly_once: bool = False) -> Wire:
+        """UpdateItem (``exactly_once``: see ``_write``)."""
+        return self._write("UpdateItem", params, exactly_once)
 
     def delete_item(self, params: Wire) -> Wire:
         """DeleteItem."""
-        return self._raw(self._client.delete_item, "DeleteItem", params)
+        return self._write("DeleteItem", params, False)
 
     def query(self, params: Wire) -> Wire:
         """One Query page."""
