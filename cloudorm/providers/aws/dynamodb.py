@@ -44,7 +44,7 @@ def _keep_raw_body(response_dict: dict[str, Any], customized_response_dict: dict
         response_dict["body"] = b"{}"
 
 
-_WRITES = ("PutItem", "UpdateItem", "DeleteItem")
+_WRITES = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems")
 _ACTIONS = {"PutItem": "Put", "UpdateItem": "Update", "DeleteItem": "Delete"}
 _REASON_CODES = {"ConditionalCheckFailed": "ConditionalCheckFailedException",
                  "TransactionConflict": "TransactionConflictException", "ValidationError": "ValidationException",
@@ -54,11 +54,19 @@ _write = threading.local()  # the attempts of the single-item write this thread 
 
 class _Attempts:
     """What botocore's attempts of one write came to: whether one may have been applied without an answer (the
-    connection closed after sending, or a 5xx), and whether the write must not be sent again after that."""
+    connection closed after sending, or a 5xx), and whether the write must not be sent again after that. A context
+    manager around the one call it watches, in this thread."""
 
-    def __init__(self, refuse: bool) -> None:
+    def __init__(self, refuse: bool = False) -> None:
         self.refuse = refuse
         self.maybe_applied = False
+
+    def __enter__(self) -> _Attempts:
+        _write.attempts = self
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        _write.attempts = None
 
 
 def _watch_attempts(caught_exception: BaseException | None = None, response: Any = None, **_: Any) -> None:
@@ -168,37 +176,34 @@ class DynamoDBService:
         """Send one PutItem/UpdateItem/DeleteItem so that a lost answer neither applies it twice nor reports a
         failure for a write that was applied (the table of cases is in docs/nosql.md, "When a response is lost").
 
-        A write that cannot be told apart by what it leaves (``exactly_once``: a versioned save) or that changes
-        more each time it is applied (ADD of a number, list_append) is sent as a one-action TransactWriteItems with
-        a fresh ClientRequestToken: botocore's re-sends carry the same token and the service applies it once.
-        Any other write is re-sent by botocore as usual; when a re-send's condition fails after an attempt that may
-        have been applied, the item the service returned (or a consistent read) is compared with what this write
-        leaves: the same is success, anything else ``OutcomeUnknown``."""
+        A write that cannot be told apart by what it leaves (``exactly_once``: a versioned save, whose version
+        condition lets it apply at most once) or that changes more each time it is applied (ADD of a number,
+        list_append) is sent as a one-action TransactWriteItems with a fresh ClientRequestToken: botocore's
+        re-sends carry the same token and the service applies it once. Any other write is re-sent by botocore as
+        usual; when a re-send's condition fails after an attempt that may have been applied, the item the service
+        returned (or a consistent read) is compared with what this write leaves: the same is success, anything
+        else ``OutcomeUnknown``. So is any other failure after an attempt that may have been applied."""
         effect = effect_of(operation, params)
         if (exactly_once or not effect.idempotent) and self._transactions:
             try:
                 return self._write_once(operation, params)
             except ce.Unsupported:  # dynalite: no transactions; the single operation below
                 self._transactions = False
-        # a write guarded by its version (exactly_once) is applied at most once however often it is sent
-        attempts = _write.attempts = _Attempts(refuse=not (effect.idempotent or exactly_once))
         method = getattr(self._client, {"PutItem": "put_item", "UpdateItem": "update_item",
                                         "DeleteItem": "delete_item"}[operation])
+        attempts = _Attempts(refuse=not (effect.idempotent or exactly_once))
         try:
-            return self._raw(method, operation, params)
-        except ce.ConflictError as e:
-            if e.code != "ConditionalCheckFailedException" or not attempts.maybe_applied:
-                raise
-            return self._settle(operation, params, effect, e)
+            with attempts:
+                return self._raw(method, operation, params)
         except ce.CloudError as e:
-            if attempts.refuse and attempts.maybe_applied:
-                raise ce.OutcomeUnknown(
-                    f"the answer to {operation} was lost and it changes more each time it is applied (ADD of a "
-                    "number, list_append), so it was not sent again: read the item to see whether it was applied",
-                    **e.provider_details()) from None
-            raise
-        finally:
-            _write.attempts = None
+            if not attempts.maybe_applied:
+                raise
+            if isinstance(e, ce.ConflictError) and e.code == "ConditionalCheckFailedException":
+                return self._settle(operation, params, effect, e)
+            why = ("it changes more each time it is applied (ADD of a number, list_append), so it was not sent "
+                   "again" if attempts.refuse else f"the last attempt failed: {e.message}")
+            raise ce.OutcomeUnknown(f"the answer to {operation} was lost and {why}; read the item to see whether "
+                                    "it was applied", **e.provider_details()) from None
 
     def _settle(self, operation: str, params: Wire, effect: Effect, e: ce.ConflictError) -> Wire:
         """A re-sent write's condition failed after an attempt that may have been applied: success if the item is
@@ -228,8 +233,17 @@ class DynamoDBService:
         """One write as a one-action TransactWriteItems with a fresh idempotency token; an ``ALL_NEW`` update's new
         values are read back (consistently) afterwards."""
         action = {k: v for k, v in params.items() if k != "ReturnValues"}
-        self._call(self._client.transact_write_items, "TransactWriteItems", single=True,
-                   TransactItems=[{_ACTIONS[operation]: action}], ClientRequestToken=str(uuid.uuid4()))
+        attempts = _Attempts()
+        try:
+            with attempts:
+                self._call(self._client.transact_write_items, "TransactWriteItems", single=True,
+                           TransactItems=[{_ACTIONS[operation]: action}], ClientRequestToken=str(uuid.uuid4()))
+        except ce.CloudError as e:
+            if not attempts.maybe_applied or isinstance(e, ce.ConflictError):  # the token's answer is the outcome
+                raise
+            raise ce.OutcomeUnknown(f"no answer came to {operation} (sent as a transaction with an idempotency "
+                                    f"token) in any attempt: {e.message}; read the item to see whether it was "
+                                    "applied", **e.provider_details()) from None
         if params.get("ReturnValues") != "ALL_NEW":
             return {}
         item = self.get_item({"TableName": params["TableName"], "Key": params["Key"], "ConsistentRead": True})
@@ -319,9 +333,18 @@ class DynamoDBService:
         return r.get("Responses") or {}, unprocessed
 
     def transact_write(self, items: list[Wire], token: str) -> None:
-        """TransactWriteItems."""
-        self._call(self._client.transact_write_items, "TransactWriteItems", TransactItems=items,
-                   ClientRequestToken=token)
+        """TransactWriteItems; ``OutcomeUnknown`` when no attempt was answered and one may have been applied (the
+        same call with the same token is then safe to repeat)."""
+        attempts = _Attempts()
+        try:
+            with attempts:
+                self._call(self._client.transact_write_items, "TransactWriteItems", TransactItems=items,
+                           ClientRequestToken=token)
+        except ce.CloudError as e:
+            if not attempts.maybe_applied or isinstance(e, (ce.TransactionError, ce.ConflictError)):
+                raise
+            raise ce.OutcomeUnknown(f"no answer came to TransactWriteItems in any attempt: {e.message}; commit "
+                                    "again (the same token) to have it applied once", **e.provider_details()) from None
 
     def transact_get(self, items: list[Wire]) -> list[Wire | None]:
         """TransactGetItems."""

@@ -103,8 +103,11 @@ def _update_effect(expression: str, names: Mapping[str, str], values: Mapping[st
                     present.append(path)  # whichever value it has, the second time changes nothing
                 elif _NAME_PATH.fullmatch(source):
                     present.append(path)  # a copy of another attribute
-                else:  # list_append, arithmetic: each application adds again
-                    idempotent = False
+                elif source.startswith("list_append(") or re.fullmatch(r"[#:\w.\[\]]+ [+-] [#:\w.\[\]]+", source):
+                    idempotent = False  # each application appends or adds again; the result is not known here
+                    present.append(path)
+                else:
+                    raise _Unknown(element)
             elif kind == "REMOVE":
                 path = _path(element, names)
                 if isinstance(path[-1], int):  # removing list element i twice removes two elements
