@@ -44,7 +44,7 @@ def _keep_raw_body(response_dict: dict[str, Any], customized_response_dict: dict
         response_dict["body"] = b"{}"
 
 
-_WRITES = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems")
+_WATCHED = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems")  # writes whose attempts are watched
 _ACTIONS = {"PutItem": "Put", "UpdateItem": "Update", "DeleteItem": "Delete"}
 _REASON_CODES = {"ConditionalCheckFailed": "ConditionalCheckFailedException",
                  "TransactionConflict": "TransactionConflictException", "ValidationError": "ValidationException",
@@ -70,7 +70,7 @@ class _Attempts:
 
 
 def _watch_attempts(caught_exception: BaseException | None = None, response: Any = None, **_: Any) -> None:
-    """botocore's ``needs-retry`` hook on item writes: note an attempt that may have been applied, and keep a write
+    """botocore's ``needs-retry`` hook on writes: note an attempt that may have been applied, and keep a write
     that must not run twice from being re-sent (``refuse_resend``)."""
     attempts: _Attempts | None = getattr(_write, "attempts", None)
     if attempts is None:
@@ -93,7 +93,7 @@ class DynamoDBService:
     """``NoSQLService`` over a botocore DynamoDB client."""
 
     def __init__(self, clients: ClientFactory, provider: str, secrets: tuple[str, ...] = ()) -> None:
-        clients.hook("needs-retry", "dynamodb", _WRITES, _watch_attempts)
+        clients.hook("needs-retry", "dynamodb", _WATCHED, _watch_attempts)
         client = clients.client("dynamodb")
         self._client = client
         self._provider = provider
