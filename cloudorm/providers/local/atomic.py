@@ -14,7 +14,6 @@ refused (cancelled, invalid) runs again when re-sent.
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 import time
@@ -24,9 +23,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
-from werkzeug.wsgi import get_input_stream
 
 from cloudorm.providers.local.guard import WSGIApp
+from cloudorm.providers.local.wsgi import Answer, collect, read_body
 
 TOKEN_WINDOW = 600.0
 """Seconds a TransactWriteItems ClientRequestToken is remembered (DynamoDB's idempotency window: 10 minutes)."""
@@ -34,15 +33,6 @@ TOKEN_WINDOW = 600.0
 _TARGETS = ("DynamoDB_", "DynamoDBStreams_")
 _ERROR_PREFIX = "com.amazonaws.dynamodb.v20120810#"
 _JSON = "application/x-amz-json-1.0"
-
-
-@attrs.frozen
-class Answer:
-    """A complete HTTP answer: status line, headers and body."""
-
-    status: str
-    headers: list[tuple[str, str]]
-    body: bytes
 
 
 @attrs.frozen
@@ -118,9 +108,7 @@ class AtomicDynamoDB:
         target = environ.get("HTTP_X_AMZ_TARGET") or ""
         if not target.startswith(_TARGETS):
             return self.app(environ, start_response)
-        body = get_input_stream(environ).read()  # read before locking: a slow client never holds the lock
-        environ["wsgi.input"] = io.BytesIO(body)
-        environ["CONTENT_LENGTH"] = str(len(body))
+        body = read_body(environ)  # read before locking: a slow client never holds the lock
         operation = target.rpartition(".")[2]
         token = _token(body) if operation == "TransactWriteItems" else None
         with self._state.lock:
@@ -147,20 +135,7 @@ class AtomicDynamoDB:
         return answer
 
     def _call(self, environ: dict[str, Any]) -> Answer:
-        started: list[Any] = []
-
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., Any]:
-            started[:] = [status, list(headers)]
-            return lambda data: None  # pragma: no cover - moto never writes through the legacy write()
-
-        result = self.app(environ, start_response)
-        try:
-            body = b"".join(result)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-        return Answer(started[0], started[1], body)
+        return collect(self.app, environ)
 
 
 def _token(body: bytes) -> tuple[str, str] | None:

@@ -17,6 +17,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import parse_qs
 
 import botocore.session
 
@@ -157,7 +158,7 @@ def _preflight(environ: dict[str, Any], start_response: Callable[..., Any], orig
 def refuse(environ: dict[str, Any], start_response: Callable[..., Any], message: str) -> list[bytes]:
     """Answer 403 with ``message`` in the error shape of the request's AWS protocol (JSON for DynamoDB, Lambda, ...;
     XML for S3, IAM, EC2 and unsigned requests), so SDKs show it; no CORS header."""
-    if environ.get("HTTP_X_AMZ_TARGET") or _protocol(_signing_service(environ)) in ("json", "rest-json"):
+    if environ.get("HTTP_X_AMZ_TARGET") or _protocol(signing_service(environ)) in ("json", "rest-json"):
         body = json.dumps({"__type": "AccessDeniedException", "message": message}).encode()
         headers = [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-ErrorType", "AccessDeniedException")]
     else:
@@ -169,9 +170,14 @@ def refuse(environ: dict[str, Any], start_response: Callable[..., Any], message:
     return [body]
 
 
-def _signing_service(environ: dict[str, Any]) -> str:
-    """The service a SigV4 request was signed for (``Credential=KEY/DATE/REGION/SERVICE/aws4_request``), or ""."""
-    scope = (environ.get("HTTP_AUTHORIZATION") or "").partition("Credential=")[2].split(",")[0].split("/")
+def signing_service(environ: dict[str, Any]) -> str:
+    """The service a SigV4 request was signed for (``Credential=KEY/DATE/REGION/SERVICE/aws4_request`` in its
+    ``Authorization`` header, or a presigned URL's ``X-Amz-Credential``), lowercased; "" if it is not signed so."""
+    credential = (environ.get("HTTP_AUTHORIZATION") or "").partition("Credential=")[2].split(",")[0]
+    if not credential:
+        query = parse_qs(environ.get("QUERY_STRING") or "")
+        credential = (query.get("X-Amz-Credential") or [""])[0]
+    scope = credential.split("/")
     return scope[3].lower() if len(scope) > 3 else ""
 
 

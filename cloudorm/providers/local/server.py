@@ -1,9 +1,10 @@
 """The local cloud's server: moto's AWS APIs on 127.0.0.1 behind the local cloud's own guards, started once per
 process on first use (the embedded local cloud), or standalone by ``cloudorm serve``.
 
-Requests pass ``BrowserGuard`` (web pages and DNS rebinding are refused), then ``AtomicDynamoDB`` (DynamoDB requests
-applied one at a time; TransactWriteItems' ClientRequestToken honoured), then moto; werkzeug's threaded server
-serves them, as moto's own server does.
+Requests pass ``BrowserGuard`` (web pages and DNS rebinding are refused), then ``ConditionalS3`` (S3 object writes
+applied one at a time; CopyObject's ``If-None-Match: *`` and ``If-Match`` honoured), then ``AtomicDynamoDB``
+(DynamoDB requests applied one at a time; TransactWriteItems' ClientRequestToken honoured), then moto; werkzeug's
+threaded server serves them, as moto's own server does.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from cloudorm.errors import CloudError
 from cloudorm.providers.local.atomic import AtomicDynamoDB
+from cloudorm.providers.local.conditional_s3 import ConditionalS3
 from cloudorm.providers.local.guard import BrowserGuard, is_loopback
 
 log = logging.getLogger(__name__)
@@ -57,7 +59,7 @@ class LocalCloudServer:
                  allow_hosts: Iterable[str] = ()) -> None:
         """Check the options (InvalidInput); ``start()`` binds and serves."""
         self.requested = (host, port)
-        self.app = BrowserGuard(AtomicDynamoDB(_moto_app()), allow_origins=allow_origins,
+        self.app = BrowserGuard(ConditionalS3(AtomicDynamoDB(_moto_app())), allow_origins=allow_origins,
                                 allow_hosts=(*allow_hosts, *([host] if host else [])))
         self._httpd: Any = None
         self._thread: threading.Thread | None = None
