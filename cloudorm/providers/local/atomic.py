@@ -10,19 +10,30 @@ A ``TransactWriteItems`` carrying a ``ClientRequestToken`` that was applied less
 is answered with the first call's answer and not applied again; the same token with other parameters is answered
 ``IdempotentParameterMismatchException``, as DynamoDB does. Only applied transactions are remembered: one that was
 refused (cancelled, invalid) runs again when re-sent.
+
+moto's TransactWriteItems deep-copies every table it touches (to roll back), so its cost grows with the tables'
+size, under the lock. A transaction of one Put, Update or Delete (what cloudorm sends for a write that must apply
+once) is run as that PutItem / UpdateItem / DeleteItem and answered as the transaction: ``{"ConsumedCapacity": [],
+"ItemCollectionMetrics": {}}`` as moto does, or its failed condition as ``TransactionCanceledException``
+[ConditionalCheckFailed] (with the item when ``ALL_OLD`` was asked). Any other refusal is left to moto's own
+transaction, which then gives the answer it always gave (the item an UpdateItem may have half-changed is put back
+first).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
 import uuid
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
+from moto.dynamodb.exceptions import TransactionCanceledException
 
 from cloudorm.providers.local.guard import WSGIApp
 from cloudorm.providers.local.wsgi import Answer, collect, read_body
@@ -33,6 +44,13 @@ TOKEN_WINDOW = 600.0
 _TARGETS = ("DynamoDB_", "DynamoDBStreams_")
 _ERROR_PREFIX = "com.amazonaws.dynamodb.v20120810#"
 _JSON = "application/x-amz-json-1.0"
+_SINGLE = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem"}
+"""The single-item operation each kind of transaction action is run as."""
+_ACTION_FIELDS = frozenset({"TableName", "Item", "Key", "ConditionExpression", "UpdateExpression",
+                            "ExpressionAttributeNames", "ExpressionAttributeValues",
+                            "ReturnValuesOnConditionCheckFailure"})
+_APPLIED = json.dumps({"ConsumedCapacity": [], "ItemCollectionMetrics": {}}).encode()
+"""moto's answer to an applied TransactWriteItems."""
 
 
 @attrs.frozen
@@ -110,15 +128,18 @@ class AtomicDynamoDB:
             return self.app(environ, start_response)
         body = read_body(environ)  # read before locking: a slow client never holds the lock
         operation = target.rpartition(".")[2]
-        token = _token(body) if operation == "TransactWriteItems" else None
+        params = _params(body) if operation == "TransactWriteItems" else None
+        token = _token(params) if params is not None else None
+        one = _one_action(params) if params is not None else None
         with self._state.lock:
-            answer = self._answer(environ, token)
+            answer = self._answer(environ, token, one)
         start_response(answer.status, answer.headers)
         return [answer.body]
 
-    def _answer(self, environ: dict[str, Any], token: tuple[str, str] | None) -> Answer:
+    def _answer(self, environ: dict[str, Any], token: tuple[str, str] | None,
+                one: tuple[str, dict[str, Any]] | None) -> Answer:
         if token is None:
-            return self._call(environ)
+            return self._transact(environ, one)
         key, fingerprint = (_region(environ), token[0]), token[1]
         tokens = self._state.tokens
         try:
@@ -129,25 +150,113 @@ class AtomicDynamoDB:
                           f"client token {key[1]!r}.")
         if earlier is not None:
             return attrs.evolve(earlier, headers=_new_request_id(earlier.headers))
-        answer = self._call(environ)
+        answer = self._transact(environ, one)
         if answer.status.startswith("200"):
             tokens.remember(key, fingerprint, answer)
         return answer
+
+    def _transact(self, environ: dict[str, Any], one: tuple[str, dict[str, Any]] | None) -> Answer:
+        """The answer to the request of ``environ``; a one-action TransactWriteItems (``one``: the single-item
+        operation and its parameters) is run as that operation, without moto's copy of the whole table."""
+        if one is None:
+            return self._call(environ)
+        operation, params = one
+        before = self._item(environ, params) if operation == "UpdateItem" else None
+        answer = self._call(_request(environ, operation, params))
+        if answer.status.startswith("200"):
+            return _rewritten(answer, _APPLIED)
+        cancelled = _cancelled(answer)
+        if cancelled is not None:
+            return cancelled
+        if before is not None and self._item(environ, params) != before:
+            self._put_back(environ, params, before)
+        return self._call(environ)  # refused: moto's transaction gives the answer it always gave
+
+    def _item(self, environ: dict[str, Any], params: dict[str, Any]) -> tuple[bool, Any]:
+        """(whether the table answered, the item of ``params``' Key or None), read consistently."""
+        answer = self._call(_request(environ, "GetItem", {"TableName": params["TableName"], "Key": params["Key"],
+                                                          "ConsistentRead": True}))
+        if not answer.status.startswith("200"):
+            return False, None
+        return True, json.loads(answer.body).get("Item")
+
+    def _put_back(self, environ: dict[str, Any], params: dict[str, Any], before: tuple[bool, Any]) -> None:
+        """Put back the item a refused UpdateItem changed part of (moto applies an update's actions one by one)."""
+        found, item = before
+        if not found:
+            return
+        if item is None:
+            self._call(_request(environ, "DeleteItem", {"TableName": params["TableName"], "Key": params["Key"]}))
+        else:
+            self._call(_request(environ, "PutItem", {"TableName": params["TableName"], "Item": item}))
 
     def _call(self, environ: dict[str, Any]) -> Answer:
         return collect(self.app, environ)
 
 
-def _token(body: bytes) -> tuple[str, str] | None:
-    """(ClientRequestToken, the fingerprint of every other parameter) of a TransactWriteItems body, if it has one."""
+def _params(body: bytes) -> dict[str, Any] | None:
+    """The parameters of a JSON request body; None if it is not a JSON object."""
     try:
         params = json.loads(body)
     except ValueError:
         return None
-    token = params.pop("ClientRequestToken", None) if isinstance(params, dict) else None
+    return params if isinstance(params, dict) else None
+
+
+def _token(params: dict[str, Any]) -> tuple[str, str] | None:
+    """(ClientRequestToken, the fingerprint of every other parameter) of a TransactWriteItems, if it has one."""
+    token = params.get("ClientRequestToken")
     if not isinstance(token, str) or not token:
         return None
-    return token, json.dumps(params, sort_keys=True, separators=(",", ":"))
+    rest = {k: v for k, v in params.items() if k != "ClientRequestToken"}
+    return token, json.dumps(rest, sort_keys=True, separators=(",", ":"))
+
+
+def _one_action(params: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """(PutItem/UpdateItem/DeleteItem, its parameters) of a TransactWriteItems of exactly one Put, Update or Delete
+    holding only the fields those operations share with it; None for any other transaction."""
+    items = params.get("TransactItems")
+    if not isinstance(items, list) or len(items) != 1 or not isinstance(items[0], dict) or len(items[0]) != 1:
+        return None
+    kind, action = next(iter(items[0].items()))
+    if kind not in _SINGLE or not isinstance(action, dict) or not action.keys() <= _ACTION_FIELDS:
+        return None
+    key = action.get("Item" if kind == "Put" else "Key")
+    if not isinstance(action.get("TableName"), str) or not isinstance(key, dict):
+        return None
+    if kind != "Put" and any(value in ({"S": ""}, {"B": ""}) for value in key.values()):
+        return None  # moto's transaction refuses an empty key before its condition; UpdateItem would check that first
+    return _SINGLE[kind], action
+
+
+def _request(environ: dict[str, Any], operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``environ`` (a DynamoDB request) asking for ``operation`` with ``params`` instead."""
+    body = json.dumps(params).encode()
+    target = environ["HTTP_X_AMZ_TARGET"].rpartition(".")[0]
+    return {**environ, "HTTP_X_AMZ_TARGET": f"{target}.{operation}", "wsgi.input": io.BytesIO(body),
+            "CONTENT_LENGTH": str(len(body))}
+
+
+def _cancelled(answer: Answer) -> Answer | None:
+    """A single write's failed condition (``answer``) as moto answers it for a one-action transaction; None for any
+    other answer."""
+    try:
+        error = json.loads(answer.body)
+    except ValueError:
+        return None
+    if not isinstance(error, dict) or error.get("__type") != _ERROR_PREFIX + "ConditionalCheckFailedException":
+        return None
+    reason = ("ConditionalCheckFailed", error.get("message"), error.get("Item"))
+    return _rewritten(answer, TransactionCanceledException([reason]).description.encode(),
+                      "TransactionCanceledException")
+
+
+def _rewritten(answer: Answer, body: bytes, error_type: str | None = None) -> Answer:
+    """``answer`` with ``body`` (its length and CRC32 headers to match) and, for an error, ``error_type``."""
+    fixed = {"content-length": str(len(body)), "x-amz-crc32": str(zlib.crc32(body))}
+    if error_type is not None:
+        fixed["x-amzn-errortype"] = error_type
+    return attrs.evolve(answer, headers=[(k, fixed.get(k.lower(), v)) for k, v in answer.headers], body=body)
 
 
 def _region(environ: dict[str, Any]) -> str:
