@@ -312,6 +312,24 @@ def test_rename_and_copy_refuse_an_existing_target(session: cloudorm.Session, bu
     assert e.value.field == "overwrite"
 
 
+def test_copy_to_a_bucket_of_another_endpoint_is_refused_before_any_request(moto_url: str) -> None:
+    """copy_to goes through the source's session: given a Bucket of a session at another endpoint, it used to write
+    a same-named bucket at the source's endpoint and return a Blob that says it is in the other one."""
+    here = cloudorm.Session()  # the embedded local cloud
+    there = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=moto_url)
+    assert here.endpoint_url != moto_url
+    source_bucket = here.Bucket(unique()).save()
+    try:
+        source = source_bucket.blob("a.txt").upload("A")
+        with here.count_requests() as c, there.count_requests() as c2, pytest.raises(InvalidInput) as e:
+            source.copy_to(there.Bucket(source_bucket.name))
+        assert e.value.field == "bucket" and moto_url in e.value.message and c.total == c2.total == 0
+        again = cloudorm.Session().Bucket(source_bucket.name)  # another session at the same place: copies as before
+        assert source.copy_to(again, "b.txt").read_text() == "A"
+    finally:
+        source_bucket.delete(force=True)
+
+
 EVERY_PROPERTY = {"ContentType": "text/csv", "CacheControl": "max-age=60", "ContentDisposition": "attachment",
                   "ContentEncoding": "identity", "ContentLanguage": "fr", "StorageClass": "STANDARD_IA",
                   "Expires": datetime(2031, 2, 3, 4, 5, 6, tzinfo=timezone.utc), "Metadata": {"owner": "ops"}}

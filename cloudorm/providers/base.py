@@ -229,6 +229,10 @@ class StorageService(Protocol):
         """Write an object to ``path`` through a temporary file renamed when complete (a known ``size`` and
         ``etag`` save a HEAD)."""
 
+    def place(self) -> str:
+        """Where this service's buckets are (its storage endpoint, or the provider's name for its own): a copy
+        stays within one place."""
+
     def copy(self, bucket: str, key: str, to_bucket: str, to_key: str, overwrite: bool = False) -> None:
         """Copy an object with every stored property (multipart above the threshold); ``AlreadyExists`` if the
         target exists, unless ``overwrite``."""

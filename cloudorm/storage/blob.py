@@ -226,10 +226,16 @@ class Blob:
     def copy_to(self, bucket: Bucket | str, key: str | None = None, *, overwrite: bool = False) -> Blob:
         """Copy the object, with every stored property (headers, metadata, storage class, tags), to ``bucket`` (a
         Bucket or a name) under ``key`` (default: the same key); returns the copy. ``AlreadyExists`` if the target
-        exists, changing nothing, unless ``overwrite``."""
+        exists, changing nothing, unless ``overwrite``; ``InvalidInput`` for a bucket of a session at another
+        provider or endpoint."""
         target = bucket if not isinstance(bucket, str) else self.bucket.session.Bucket(bucket)
         new_key = self.key if key is None else check_key(key)
         overwrite = _check_flag("overwrite", overwrite)
+        if target.session is not self.bucket.session and target._storage.place() != self._storage.place():
+            # the copy is sent through this blob's session: it would land in a bucket of that name over here
+            raise InvalidInput("bucket", f"{target.name!r} is in another provider or endpoint "
+                                         f"({target._storage.place()}, this blob's: {self._storage.place()}); "
+                                         "copy_to copies within one: download and upload to copy between them")
         self._storage.copy(self.bucket.name, self.key, target.name, new_key, overwrite)
         return Blob(target, new_key)
 

@@ -419,6 +419,11 @@ class S3StorageService:
             return None
         return head
 
+    def place(self) -> str:
+        """The S3 endpoint this service talks to (without a trailing ``/``), or the provider's name for botocore's
+        own endpoints."""
+        return (self.clients.endpoint("s3") or self.provider).rstrip("/")
+
     def copy(self, bucket: str, key: str, to_bucket: str, to_key: str, overwrite: bool = False) -> None:
         """s3transfer's managed copy (UploadPartCopy above the threshold, so objects over 5 GB copy too) with
         ``copy_args``: every stored property kept at every size. Unless ``overwrite``, an existing target is
