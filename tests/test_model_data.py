@@ -15,6 +15,7 @@ import pytest
 import cloudorm
 from cloudorm.errors import ConflictError, InvalidInput, RowError
 from cloudorm.nosql.converter import datetime_text, parse_datetime
+from cloudorm.nosql.item import structure
 from tests.conftest import FAKE_CREDS, sent_params, skip_on_dynalite
 
 UTC = dt.timezone.utc
@@ -296,11 +297,12 @@ def docs(dynamo: cloudorm.Session) -> Iterator[cloudorm.Table[Doc]]:
         batch.put({"id": 11, "title": None})              # NULL in a non-optional field
         batch.put({"id": 12, "pages": Decimal("1.5")})    # a fraction in an int
         batch.put({"id": 13, "done": 1})                  # a number in a bool
+        batch.put({"id": 14, "pages": "7"})               # text in an int (was read as 7, a put stored N)
     yield table
     table.delete(missing_ok=True)
 
 
-BAD = {11: "Doc.title", 12: "Doc.pages", 13: "Doc.done"}
+BAD = {11: "Doc.title", 12: "Doc.pages", 13: "Doc.done", 14: "Doc.pages"}
 
 
 def test_an_unreadable_row_names_the_table_the_key_and_the_attribute(docs: cloudorm.Table[Doc]) -> None:
@@ -322,6 +324,25 @@ def test_an_unreadable_row_names_the_table_the_key_and_the_attribute(docs: cloud
     assert e.value.key == {"id": 1} and e.value.field == "Doc.done" and e.value.table == docs.name
 
 
+@cloudorm.model(table="amounts")
+class Amounts(cloudorm.Item):
+    id: str = cloudorm.hash_key()
+    count: int = 0
+    price: Decimal = Decimal(0)
+    ratio: float = 0.0
+
+
+@pytest.mark.parametrize("field", ["count", "price", "ratio"])
+@pytest.mark.parametrize("stored", ["7", b"7", True])
+def test_a_number_field_does_not_read_text_bytes_or_bools(field: str, stored: object) -> None:
+    """A stored string or binary in a number field does not fit (it was read as a number, and a put of the row
+    then stored a number where another program had written text)."""
+    with pytest.raises(InvalidInput) as e:
+        structure(Amounts, {"id": "a", field: stored})
+    assert e.value.field == field
+    assert structure(Amounts, {"id": "a", field: Decimal(7)}).get(field) == 7
+
+
 def test_unreadable_rows_can_be_skipped_and_collected(docs: cloudorm.Table[Doc]) -> None:
     skipped: list[RowError] = []
     rows = list(docs.scan().skip_unreadable(skipped))
@@ -331,6 +352,6 @@ def test_unreadable_rows_can_be_skipped_and_collected(docs: cloudorm.Table[Doc])
     assert len(docs.scan().skip_unreadable(skipped).limit(6)[:]) == 6  # skipped rows do not count
     skipped.clear()
     pages = list(docs.scan().page_size(4).skip_unreadable(skipped).pages())
-    assert sorted(r.id for page in pages for r in page) == [1, 2, 3, 4, 5, 6] and len(skipped) == 3
+    assert sorted(r.id for page in pages for r in page) == [1, 2, 3, 4, 5, 6] and len(skipped) == len(BAD)
     with pytest.raises(InvalidInput):
         docs.scan().skip_unreadable(None)  # type: ignore[arg-type]

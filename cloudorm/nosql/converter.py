@@ -21,23 +21,27 @@ converter = cattrs.Converter()
 """The converter typed models use; register hooks on it for your own field types."""
 
 
-def _to_int(v: Any, cls: type[int] = int) -> int:
-    if isinstance(v, bool):
+def _number(v: Any) -> int | float | Decimal:
+    """``v`` when it is a number; a bool, text or bytes stored where a number is declared does not fit (it is
+    never turned into one)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, Decimal)):
         raise TypeError(f"expected a number, got {v!r}")
-    if isinstance(v, Decimal) and v != v.to_integral_value():
+    return v
+
+
+def _to_int(v: Any, cls: type[int] = int) -> int:
+    v = _number(v)
+    if isinstance(v, (Decimal, float)) and v != int(v):
         raise ValueError(f"{v} is not a whole number")
     return cls(int(v))  # cls may be an IntEnum
 
 
 def _to_float(v: Any, cls: type[float] = float) -> float:
-    if isinstance(v, (bool, str)):
-        raise TypeError(f"expected a number, got {v!r}")
-    return cls(float(v))
+    return cls(float(_number(v)))
 
 
 def _to_decimal(v: Any, _: Any) -> Decimal:
-    if isinstance(v, bool):
-        raise TypeError(f"expected a number, got {v!r}")
+    v = _number(v)
     if isinstance(v, float):
         return Decimal(repr(v))
     return Decimal(v)
