@@ -241,6 +241,29 @@ def test_ttl_datetimes_are_stored_as_epoch_seconds(events: cloudorm.Table[Event]
     assert e.expires == dt.datetime(2032, 1, 1, tzinfo=UTC)
 
 
+@cloudorm.model(table="logins", indexes=[cloudorm.GlobalIndex("by_expiry", hash_key=("kind", "S"),
+                                                                  range_key=("expires", "N"))])
+class Login(cloudorm.Item):
+    token: str = cloudorm.hash_key()
+    kind: str = "web"
+    expires: dt.datetime | None = None
+
+
+def test_a_ttl_datetime_in_an_index_key_is_queried_as_epoch_seconds(session: cloudorm.Session) -> None:
+    """Rows store a TTL datetime as epoch seconds, so an index keyed on it (N) is queried with datetimes as
+    numbers (a key condition sent the text form, refused as the wrong type for an N key)."""
+    logins = session.Table(f"logins-{uuid.uuid4().hex[:10]}", model=Login, ttl="expires").save()
+    try:
+        for day in (1, 2, 3):
+            logins.put(Login(token=f"t{day}", expires=dt.datetime(2030, 1, day, tzinfo=UTC)))
+        after = dt.datetime(2030, 1, 1, 12, tzinfo=UTC)
+        assert [x.token for x in logins.query(kind="web", expires__gt=after).index("by_expiry")] == ["t2", "t3"]
+        within = (dt.datetime(2030, 1, 2, tzinfo=UTC), dt.datetime(2030, 1, 2, 23, tzinfo=UTC))
+        assert [x.token for x in logins.query(kind="web", expires__between=within).index("by_expiry")] == ["t2"]
+    finally:
+        logins.delete(missing_ok=True)
+
+
 def test_pynamodb_reads_what_cloudorm_writes_and_back(moto_url: str) -> None:
     from pynamodb.attributes import TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
     from pynamodb.models import Model

@@ -242,7 +242,7 @@ class QuerySet(Generic[RowT]):
             raise ce.InvalidInput(field, f"key attribute {attr.name!r} is a number (N); begins_with takes a string "
                                          "or binary key")
         for v in value if op == "between" else (value,):
-            stored = self._table._stored_key_value(v, field)
+            stored = self._table._stored_key_value(v, field, attr)
             check_key_value(attr, stored, field)
             if op == "eq" and attr.type != "N" and not stored:
                 raise ce.InvalidInput(field, "key attributes cannot be empty")
@@ -273,7 +273,8 @@ class QuerySet(Generic[RowT]):
         codec.encode_item(values)  # text that cannot be sent (a lone surrogate) is refused here
         if self._kind == "query":
             held = next(v for n, op, v in self._key if n == keys.hash_key.name and op == "eq")
-            if not codec.same_stored(values[keys.hash_key.name], table._stored_key_value(held, "cursor")):
+            held_stored = table._stored_key_value(held, "cursor", keys.hash_key)
+            if not codec.same_stored(values[keys.hash_key.name], held_stored):
                 raise ce.InvalidInput("cursor", f"was returned by a query of {keys.hash_key.name}="
                                                 f"{values[keys.hash_key.name]!r}, not of {held!r}")
         return start

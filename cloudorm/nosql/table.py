@@ -307,12 +307,18 @@ class Table(Generic[RowT]):
         row._co_table = self
         return cast(RowT, row)
 
-    def _stored_key_value(self, value: Any, field: str) -> Any:
+    def _stored_key_value(self, value: Any, field: str, attr: KeyAttr | None = None) -> Any:
         """A key value as it is stored: on a model table a typed one (datetime, enum) in its stored form (a naive
-        datetime is ``InvalidInput`` naming ``field``); as given otherwise."""
+        datetime is ``InvalidInput`` naming ``field``; a datetime for ``attr``, a number key that is the table's TTL
+        attribute, is epoch seconds, as rows store it there); as given otherwise."""
         if self.model is None:
             return value
-        return datetime_text(value, field) if isinstance(value, dt.datetime) else to_stored(value)
+        if not isinstance(value, dt.datetime):
+            return to_stored(value)
+        text = datetime_text(value, field)
+        if attr is not None and attr.type == "N" and attr.name == self._expiry_attribute():
+            return epoch_seconds(value, field)
+        return text
 
     def key_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """The primary key taken from ``values``, checked: present, non-empty, of the declared type."""
@@ -324,7 +330,7 @@ class Table(Generic[RowT]):
             if attr.name not in values or values[attr.name] is None:
                 raise ce.InvalidInput(attr.name, f"key attribute is missing (the key of {self.name!r} is "
                                                  f"{', '.join(keys.names)})")
-            value = self._stored_key_value(values[attr.name], attr.name)
+            value = self._stored_key_value(values[attr.name], attr.name, attr)
             check_key_value(attr, value)
             if attr.type != "N" and not value:
                 raise ce.InvalidInput(attr.name, "key attributes cannot be empty")
