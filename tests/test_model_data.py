@@ -210,6 +210,30 @@ def test_naive_datetimes_are_refused_before_any_request(events: cloudorm.Table[E
     assert c.total == 0
 
 
+@cloudorm.model(table="log")
+class Log(cloudorm.Item):
+    id: str = cloudorm.hash_key()
+    times: list[dt.datetime] = attrs.Factory(list)
+    at: dt.datetime | None = None
+
+
+def test_a_datetime_that_cannot_be_stored_names_its_field(session: cloudorm.Session) -> None:
+    """A naive datetime inside a list, or one outside the years 1-9999 in UTC, names the field it is in (it
+    named 'datetime'), before any request."""
+    logs = session.Table(f"log-{uuid.uuid4().hex[:10]}", model=Log)
+    naive = dt.datetime(2024, 1, 1)
+    with session.count_requests() as c:
+        for row, field in ((Log(id="a", times=[naive]), "Log.times"),
+                           (Log(id="a", at=dt.datetime(1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=2)))), "Log.at")):
+            with pytest.raises(InvalidInput) as e:
+                logs.put(row)
+            assert e.value.field == field
+        with pytest.raises(InvalidInput, match="naive") as e:
+            logs.update({"id": "a"}, cloudorm.Attr("times").append([naive]))
+        assert e.value.field == "times"
+    assert c.total == 0
+
+
 def test_other_programs_datetime_spellings_are_read_and_not_rewritten(events: cloudorm.Table[Event]) -> None:
     raw = events.session.Table(events.name)
     at = "2024-01-01T00:00:00.000000+0000"

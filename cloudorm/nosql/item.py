@@ -14,7 +14,7 @@ import typing
 from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
 from decimal import Decimal
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 import attrs
 
@@ -371,8 +371,17 @@ def check_fields(row: Item) -> None:
 
 
 def _declared_values(row: Item) -> dict[str, Any]:
-    """A typed row's fields in their stored forms (None fields left out: they are not stored)."""
-    raw: dict[str, Any] = converter.unstructure(row)
+    """A typed row's fields in their stored forms (None fields left out: they are not stored); a value that has
+    none (a naive datetime inside a list, say) is ``InvalidInput`` naming its field."""
+    try:
+        raw: dict[str, Any] = converter.unstructure(row)
+    except InvalidInput as e:
+        for f in attrs.fields(cast(Any, type(row))):  # which field: only on this error path (reading: one call)
+            try:
+                converter.unstructure(getattr(row, f.name), unstructure_as=f.type)
+            except InvalidInput as inner:
+                raise InvalidInput(f"{type(row).__name__}.{f.name}", inner.reason) from None
+        raise e from None
     return {k: v for k, v in raw.items() if v is not None}
 
 

@@ -363,7 +363,10 @@ class Table(Generic[RowT]):
             if isinstance(value, dt.datetime):
                 text = datetime_text(value, field)  # a naive datetime is refused first, naming the attribute
                 return epoch_seconds(value, field) if field == self._expiry_attribute() else text
-            return to_stored(value)
+            try:
+                return to_stored(value)
+            except ce.InvalidInput as e:  # a naive datetime inside a list or map: name the attribute
+                raise ce.InvalidInput(field, e.reason) from None
 
         return ExpressionBuilder(prepare)
 
