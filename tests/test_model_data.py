@@ -250,6 +250,42 @@ def test_other_programs_datetime_spellings_are_read_and_not_rewritten(events: cl
     assert stored is not None and stored["seen"] == "2024-05-06T07:08:09.500000+0000"
 
 
+def test_a_row_read_with_a_datetime_key_in_another_spelling_addresses_that_item(events: cloudorm.Table[Event]) \
+        -> None:
+    """A key written as '...Z' (JavaScript) or '+00:00' (cloudorm before this release) is read as a datetime; the
+    row's writes must address that item. They sent the key in the current form instead: save() said the key had
+    changed, refresh()/delete() said NotFound, a transaction's delete did nothing, and item.update(), a
+    transaction's update and put() made a second item beside the one read."""
+    raw = events.session.Table(events.name)
+    stored_at = "2024-05-06T07:08:09Z"
+    other = {"stream": "s", "at": stored_at, "seen": "2024-01-01T00:00:00Z", "by": "another program"}
+    raw.put(other)
+
+    def only_row() -> dict[str, object]:
+        rows = [dict(r) for r in raw.scan()]
+        assert [r["at"] for r in rows] == [stored_at]  # one item, under the key as it was written
+        return rows[0]
+
+    e = events.query(stream="s").first()
+    assert e is not None and e.at == dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
+    e.seen = dt.datetime(2025, 1, 1, tzinfo=UTC)
+    e.save()
+    assert only_row()["seen"] == "2025-01-01T00:00:00.000000+0000"
+    e.refresh()
+    e.update(cloudorm.Attr("by").set("update"))
+    assert only_row()["by"] == "update"
+    events.put(e)
+    assert only_row()["by"] == "update"
+    if getattr(events.session, "backend", None) != "dynalite":  # dynalite has no transactions
+        with events.session.transaction() as t:
+            t.update(e, cloudorm.Attr("by").set("transaction"))
+        assert only_row()["by"] == "transaction"
+        e.refresh()
+        assert [r.at for r in events.session.transact_get([e])] == [e.at]
+    e.delete()
+    assert list(raw.scan()) == []
+
+
 def test_ttl_datetimes_are_stored_as_epoch_seconds(events: cloudorm.Table[Event]) -> None:
     skip_on_dynalite(events.session, "TTL")
     when = dt.datetime(2030, 1, 1, 0, 0, 0, 750000, tzinfo=UTC)

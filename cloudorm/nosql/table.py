@@ -16,7 +16,7 @@ import attrs
 from cloudorm import errors as ce
 from cloudorm.checks import check_flag, check_seconds
 from cloudorm.nosql import codec
-from cloudorm.nosql.converter import datetime_text, epoch_seconds, to_stored
+from cloudorm.nosql.converter import datetime_text, epoch_seconds, parse_datetime, to_stored
 from cloudorm.nosql.expressions import (
     Action,
     Attr,
@@ -342,16 +342,30 @@ class Table(Generic[RowT]):
             raise ce.InvalidInput("key", "give the key as a dict or as keyword arguments, not both")
         values: Mapping[str, Any] = kwargs
         if isinstance(key, ItemBase):
-            values = key._co_values()
+            return self._row_key(key)
         elif key is not None:
             if not isinstance(key, Mapping):
                 raise ce.InvalidInput("key", f"expected a dict of key attributes, got {key!r}")
             values = key
         extra = set(values) - set(self.schema.key_names)
-        if extra and not isinstance(key, ItemBase):
+        if extra:
             raise ce.InvalidInput(sorted(extra)[0], f"is not a key attribute of {self.name!r} "
                                                     f"(its key is {', '.join(self.schema.key_names)})")
         return self.key_values(values)
+
+    def _row_key(self, row: ItemBase, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A row's primary key (from ``values``, its stored forms, when given). A row that was read addresses the
+        item it was read from: a datetime key another program (or an earlier cloudorm) spelt differently, the same
+        instant, is sent as stored, not in the current form (which would name another item)."""
+        key = self.key_values(row._co_values() if values is None else values)
+        stored, info = row._co_snapshot, self.model.__cloudorm_model__ if self.model is not None else None
+        if stored is None or row._co_deleted or info is None:
+            return key
+        for name in key.keys() & info.datetimes:
+            held = codec.decode_item({name: stored[name]})[name] if name in stored else None
+            if isinstance(held, str) and held != key[name] and _same_instant(held, key[name]):
+                key[name] = held
+        return key
 
     def _builder(self) -> ExpressionBuilder:
         """An expression builder; on a model table, typed values (datetime, enums, ...) become their stored form
@@ -637,7 +651,7 @@ class Table(Generic[RowT]):
             # a row that was read writes back what it read and what changed, not the defaults of fields it lacked
             changed = changes(row)
             values = {k: v for k, v in values.items() if k in stored or k in changed}
-        self.key_values(values)
+        values.update(self._row_key(row, values))  # checked; a read row's key as it is stored
         b = self._builder()
         conditions = [condition] if condition is not None else []
         if if_not_exists:
@@ -669,7 +683,7 @@ class Table(Generic[RowT]):
         if row._co_snapshot is None or row._co_deleted or if_not_exists:
             return self._put_request(row, if_not_exists=if_not_exists, condition=condition)[1]
         values = self._row_values(row)
-        key = self.key_values(values)
+        key = self._row_key(row, values)
         old = codec.decode_item({n: row._co_snapshot[n] for n in self.schema.key_names if n in row._co_snapshot})
         for name in key:
             if not codec.same_stored(key[name], old.get(name)):
@@ -742,7 +756,7 @@ class Table(Generic[RowT]):
                              returns: str) -> Request:
         """Atomic actions on a loaded item; a versioned one must still hold the stored version."""
         values = row._co_values()
-        key = self.key_values(values)
+        key = self._row_key(row, values)
         conditions = [condition] if condition is not None else []
         all_actions = list(actions)
         guard = self._version_guard(values)
@@ -821,7 +835,7 @@ class Table(Generic[RowT]):
 
     def refresh_item(self, row: RowT, *, consistent: bool = True) -> None:
         """``item.refresh()``: reload the item's attributes."""
-        values = self.key_values(row._co_values())
+        values = self._row_key(row)
         params: Wire = {"TableName": self.name, "Key": codec.encode_item(values), "ConsistentRead": consistent}
         wire = self._nosql.get_item(params)
         if wire is None:
@@ -865,3 +879,11 @@ class Table(Generic[RowT]):
         from cloudorm.nosql.batch import batch_get
 
         return batch_get(self, keys, consistent=consistent, deadline=deadline)
+
+
+def _same_instant(a: str, b: Any) -> bool:
+    """Whether two datetime texts (any ISO-8601 spelling) name one instant."""
+    try:
+        return isinstance(b, str) and parse_datetime(a) == parse_datetime(b)
+    except (ValueError, OverflowError):
+        return False

@@ -139,7 +139,7 @@ def transact_get(session: Session, targets: Iterable[Item | tuple[Table[Any], Ma
     for target in targets:
         if isinstance(target, Item):
             table = target._co_bound()
-            key = table.key_values(target._co_values())
+            key = table._row_key(target)
         elif isinstance(target, tuple) and len(target) == 2 and isinstance(target[0], Table):
             table = target[0]
             key = table._key_from(target[1], {})
