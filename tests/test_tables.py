@@ -62,6 +62,9 @@ def test_reconcile_indexes_and_billing(session: cloudorm.Session, name: str) -> 
     assert (t._description or {})["ProvisionedThroughput"]["ReadCapacityUnits"] == 5
     t2 = session.Table(name, hash_key="pk", indexes=[cloudorm.GlobalIndex("by_g", hash_key=("g", "S"))]).save()
     assert [ix.name for ix in session.Table(name).schema.indexes] == ["by_g"]
+    # billing not declared: the table keeps its own (it was switched to on demand), and so does the new index
+    assert t2.billing == session.Table(name).billing == cloudorm.Provisioned(read=5, write=5)
+    t2 = session.Table(name, hash_key="pk", billing="PAY_PER_REQUEST").save()
     assert (t2.refresh()._description or {})["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     t2.put({"pk": "a", "g": "x"})
     assert [r["pk"] for r in t2.query(g="x").index("by_g")] == ["a"]
@@ -156,7 +159,8 @@ def test_a_table_loaded_by_name_reports_its_ttl_and_billing(dynamo: cloudorm.Ses
     dynamo.Table(name, hash_key="pk", ttl="expires").save()
     assert loaded.ttl is None  # as last read ...
     assert loaded.refresh().ttl == "expires"  # ... until refresh()
-    assert dynamo.Table(name).ttl == "expires" and dynamo.Table(name).billing == "PAY_PER_REQUEST"
+    # a save declaring only TTL changes only TTL (it switched the table to on demand as well)
+    assert dynamo.Table(name).ttl == "expires" and dynamo.Table(name).billing == cloudorm.Provisioned(read=2, write=3)
 
 
 def test_ttl_is_turned_off_with_false(dynamo: cloudorm.Session, name: str) -> None:

@@ -153,12 +153,12 @@ class Table(Generic[RowT]):
 
     @property
     def billing(self) -> Billing:
-        """On demand (``PAY_PER_REQUEST``) or ``Provisioned(read, write)``: as declared (on demand by default for a
-        table declared with keys), or, for a table named without a declaration, as the provider last described it
-        (read once with DescribeTable). Set it and ``save()`` to change an existing table's billing."""
+        """On demand (``PAY_PER_REQUEST``) or ``Provisioned(read, write)``: as declared; otherwise as the provider
+        last described the table (read once with DescribeTable), or on demand for a table declared with keys that
+        is still to be created. Set it and ``save()`` to change an existing table's billing."""
         if self._billing is not None:
             return self._billing
-        if self._declared_keys:
+        if self._declared_keys and self._description is None:
             return ON_DEMAND
         if self._description is None:
             self.refresh()
@@ -510,7 +510,8 @@ class Table(Generic[RowT]):
             if want_local != have_local:
                 raise ce.ConflictError(f"table {self.name!r} has local indexes {sorted(have_local)}; "
                                        "local secondary indexes cannot change after creation")
-        self._reconcile_billing(timeout)
+        if self._billing is not None:  # undeclared: the existing table keeps its billing, as it keeps its TTL
+            self._reconcile_billing(timeout)
         if self.indexes is None:
             return
         have = {ix.name for ix in actual.indexes if isinstance(ix, GlobalIndex)}
