@@ -104,6 +104,25 @@ def test_put_batch_and_refresh_carry_undeclared_attributes(tables: tuple[cloudor
     assert c.total == 0
 
 
+def test_keys_a_nested_class_does_not_declare_are_kept(tables: tuple[cloudorm.Table[cloudorm.Item],
+                                                                       cloudorm.Table[User]]) -> None:
+    """A map read into a nested attrs class keeps the keys the class does not declare: a put() of the row (which
+    dropped them, though the row was unchanged) and a save() of a changed nested field write them back."""
+    raw, users = tables
+    raw.put({"pk": "u1", "home": {"city": "Delft", "zip": "2611", "geo": {"lat": 52}}, **OTHER})
+    u = users.get(pk="u1")
+    assert u is not None and u.home == Place("Delft")
+    users.put(u)
+    stored = raw.get(pk="u1", consistent=True)
+    assert stored is not None and stored["home"] == {"city": "Delft", "zip": "2611", "geo": {"lat": 52}}
+    assert u.home is not None
+    u.home = Place("Leiden")
+    u.save()
+    stored = raw.get(pk="u1", consistent=True)
+    assert stored is not None and stored["home"] == {"city": "Leiden", "zip": "2611", "geo": {"lat": 52}}
+    assert stored["email"] == OTHER["email"]
+
+
 def test_transactions_carry_undeclared_attributes(tables: tuple[cloudorm.Table[cloudorm.Item],
                                                                  cloudorm.Table[User]]) -> None:
     skip_on_dynalite(tables[0].session, "transactions")

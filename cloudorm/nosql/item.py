@@ -235,10 +235,32 @@ def undeclared(item: Item) -> Mapping[str, Any]:
 
 
 def stored_values(item: Item) -> dict[str, Any]:
-    """Everything a put of the item writes: its values, and a typed row's undeclared attributes."""
+    """Everything a put of the item writes: its values, and a typed row's undeclared attributes (at the top level,
+    and inside the maps of nested attrs classes it read)."""
     values = item._co_values()
+    info, stored = item.__cloudorm_model__, item._co_snapshot
+    if info is not None and stored is not None and not item._co_deleted:
+        for name, tp in info.types.items():
+            if isinstance(values.get(name), dict) and "M" in stored.get(name, {}):
+                held = codec.decode_item({name: stored[name]})[name]
+                values[name] = _keep_undeclared(tp, held, values[name])
     extra = item._co_extra
     return {**extra, **values} if extra else values
+
+
+def _keep_undeclared(tp: Any, held: Any, new: Any) -> Any:
+    """``new``, the stored form of a value of type ``tp``, with the keys ``held`` (what was read) has that the
+    nested attrs class ``tp`` does not declare, at every depth; other values are ``new`` as they are."""
+    args = typing.get_args(tp)
+    if args and type(None) in args and len(args) == 2:  # X | None
+        tp = next(a for a in args if a is not type(None))
+    if not (attrs.has(tp) and isinstance(held, dict) and isinstance(new, dict)):
+        return new
+    fields = {f.name: f.type for f in attrs.fields(tp)}
+    merged = {k: v for k, v in held.items() if k not in fields}
+    for k, v in new.items():
+        merged[k] = _keep_undeclared(fields[k], held[k], v) if k in fields and k in held else v
+    return merged
 
 
 def _touch(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> Any:
