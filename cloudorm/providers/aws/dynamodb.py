@@ -20,6 +20,7 @@ from cloudorm.nosql.codec import decode_item
 from cloudorm.providers.aws.clients import may_have_applied, refuse_resend
 from cloudorm.providers.aws.dynamodb_effects import Effect, effect_of
 from cloudorm.providers.aws.errors import map_client_error, map_error
+from cloudorm.providers.aws.settle import send_settled
 
 if TYPE_CHECKING:
     from cloudorm.providers.aws.clients import ClientFactory
@@ -94,6 +95,8 @@ class DynamoDBService:
 
     def __init__(self, clients: ClientFactory, provider: str, secrets: tuple[str, ...] = ()) -> None:
         clients.hook("needs-retry", "dynamodb", _WATCHED, _watch_attempts)
+        clients.no_resend("dynamodb", ("DeleteTable",))  # sent again after it applied, it finds no table
+        self._attempts = clients.options.max_attempts
         client = clients.client("dynamodb")
         self._client = client
         self._provider = provider
@@ -267,8 +270,22 @@ class DynamoDBService:
                            "UpdateTable")
 
     def delete_table(self, name: str) -> None:
-        """DeleteTable."""
-        self._call(self._client.delete_table, "DeleteTable", TableName=name)
+        """DeleteTable. After a lost answer a DescribeTable settles it: gone or ``DELETING`` means done (no false
+        ``NotFound``), otherwise it is sent again."""
+
+        def gone() -> bool | None:
+            try:
+                status = self._client.describe_table(TableName=name)["Table"].get("TableStatus")
+            except bx.ClientError as e:
+                if e.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                    return True
+                raise
+            return True if status == "DELETING" else None
+
+        def send() -> None:
+            send_settled(lambda: self._client.delete_table(TableName=name), gone, attempts=self._attempts)
+
+        self._call(send, "DeleteTable")
 
     def list_tables(self, start: str | None = None, limit: int | None = None) -> tuple[list[str], str | None]:
         """One ListTables page."""

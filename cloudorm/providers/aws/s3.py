@@ -28,6 +28,7 @@ from s3transfer.subscribers import BaseSubscriber
 from cloudorm import errors as ce
 from cloudorm.providers.aws.clients import ClientFactory
 from cloudorm.providers.aws.errors import map_error
+from cloudorm.providers.aws.settle import send_settled
 from cloudorm.storage.transfer import DownloadJob, Progress, Properties, Source, UploadJob
 
 Wire = dict[str, Any]
@@ -201,6 +202,7 @@ class S3StorageService:
         self._absent_lock = threading.Lock()
         if self.conditional_writes:
             clients.hook("before-parameter-build", "s3", _CONDITIONAL, self._if_none_match)
+        clients.no_resend("s3", ("DeleteBucket",))  # sent again after it applied, it finds no bucket: NotFound
 
     # ------------------------------------------------------------------------------------------------ plumbing
 
@@ -298,8 +300,23 @@ class S3StorageService:
                 raise
 
     def delete_bucket(self, name: str) -> None:
-        """DeleteBucket (``ConflictError`` if it still holds objects)."""
-        self._call("DeleteBucket", name, None, Bucket=name)
+        """DeleteBucket (``ConflictError`` if it still holds objects). After a lost answer a HeadBucket settles it:
+        gone means done (no false ``NotFound``), still there means it is sent again."""
+
+        def gone() -> bool | None:
+            try:
+                self.client.head_bucket(Bucket=name)
+            except bx.ClientError as e:
+                if e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                    return True
+                raise
+            return None
+
+        try:
+            send_settled(lambda: self.client.delete_bucket(Bucket=name), gone,
+                         attempts=self.clients.options.max_attempts)
+        except (bx.ClientError, bx.BotoCoreError) as e:
+            raise self._error(e, "DeleteBucket", name, None) from None
 
     def empty_bucket(self, name: str) -> int:
         """Delete every object version and delete marker: list the first page (up to 1,000), delete it with one
