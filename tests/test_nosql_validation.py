@@ -5,6 +5,7 @@ index or query, duplicate transaction reads, text that UTF-8 cannot carry, and a
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -144,3 +145,16 @@ def test_lone_surrogates_are_refused_before_any_request(orders: cloudorm.Table[c
 def _batch_put(t: cloudorm.Table[cloudorm.Item], item: dict[str, Any]) -> None:
     with t.batch_write() as b:
         b.put(item)
+
+
+def test_begins_with_a_number_in_a_filter_or_condition(orders: cloudorm.Table[cloudorm.Item]) -> None:
+    """DynamoDB refuses a begins_with whose operand is a number (the local cloud matched nothing)."""
+    orders.put({"customer": "5", "placed": 1, "code": "123"})
+    errors = refused(orders.session, {
+        "filter": lambda: list(orders.scan().filter(code__begins_with=12)),
+        "decimal": lambda: list(orders.query(customer="5").filter(code__begins_with=Decimal(1))),
+        "bool": lambda: list(orders.scan().filter(code__begins_with=True)),
+        "condition": lambda: orders.put({"customer": "5", "placed": 1}, condition=Attr("code").begins_with(1)),
+    })
+    assert errors["filter"].field == "code__begins_with"
+    assert [r["code"] for r in orders.scan().filter(code__begins_with="12")] == ["123"]

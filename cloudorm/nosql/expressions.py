@@ -156,7 +156,10 @@ class Attr(Operand):
         return Between(self, low, high)
 
     def begins_with(self, prefix: str | bytes) -> Condition:
-        """The string or binary attribute starts with ``prefix``."""
+        """The string or binary attribute starts with ``prefix`` (a number, bool or None is ``InvalidInput``:
+        DynamoDB refuses such an operand)."""
+        if prefix is None or isinstance(prefix, (bool, int, float, Decimal)):
+            raise InvalidInput(f"{self.path}__begins_with", f"takes a string or binary prefix, not {prefix!r}")
         return Function("begins_with", self, prefix)
 
     def contains(self, value: Any) -> Condition:
