@@ -420,10 +420,24 @@ class DigitalOceanComputeService:
         records: list[Wire] = []
         for start in range(0, len(names), CREATE_BATCH):
             batch = list(names[start:start + CREATE_BATCH])
-            _, response = self._call("POST /v2/droplets", self.client.droplets.create, {**body, "names": batch})
-            droplets = response.get("droplets") or ([response["droplet"]] if response.get("droplet") else [])
-            records.extend(node_record(d) for d in droplets)
+            records.extend(self._create_batch(cluster, {**body, "names": batch}))
         return records
+
+    def _create_batch(self, cluster: str, body: Wire) -> list[Wire]:
+        """One POST /v2/droplets (never re-sent). When its answer is lost after it was sent, the cluster's droplets
+        are listed: every name of the batch there means the request was applied, and those are its droplets;
+        otherwise the error is raised."""
+        try:
+            _, response = self._call("POST /v2/droplets", self.client.droplets.create, body)
+        except ce.CloudError as e:
+            if not isinstance(e.__context__, ax.ServiceResponseError):  # not sent, or answered: nothing to settle
+                raise
+            made = [r for r in self.list_nodes(cluster) if r["name"] in body["names"]]
+            if sorted(r["name"] for r in made) != sorted(body["names"]):
+                raise
+            return sorted(made, key=lambda r: body["names"].index(r["name"]))
+        droplets = response.get("droplets") or ([response["droplet"]] if response.get("droplet") else [])
+        return [node_record(d) for d in droplets]
 
     def list_nodes(self, cluster: str) -> list[Wire]:
         """Every droplet tagged for ``cluster`` and not archived, all pages read."""
