@@ -11,6 +11,7 @@ import pytest
 
 import cloudorm
 from cloudorm.testing import FakeDigitalOcean
+from tests.conftest import FAKE_CREDS
 from tests.test_lost_responses_deletes import LoseFirst
 
 SPEC = {"size": "s-1vcpu-1gb", "image": "ubuntu-24-04-x64", "region": "nyc3", "key_id": None, "user_data": None}
@@ -27,7 +28,7 @@ def test_a_create_whose_answer_is_lost_returns_the_droplets_it_made(fake: FakeDi
     cluster = f"c{uuid.uuid4().hex[:10]}"
     names = [f"{cluster}-{n}" for n in range(1, 4)]
     with LoseFirst(fake.url) as proxy:
-        proxy.matches = lambda method, path, target: method == "POST" and path.startswith("/v2/droplets")
+        proxy.matches = lambda method, path, target, body: method == "POST" and path.startswith("/v2/droplets")
         s = cloudorm.Session("digitalocean", creds={"access_token": fake.token}, endpoint_url=proxy.url)
         try:
             records = s.compute.create_nodes(cluster, names, SPEC)  # was CloudError "could not reach DigitalOcean"
@@ -38,3 +39,19 @@ def test_a_create_whose_answer_is_lost_returns_the_droplets_it_made(fake: FakeDi
             assert sum(b["names"] == names for b in fake.create_requests) == 1  # sent once
         finally:
             direct.compute.delete_nodes([n["id"] for n in direct.compute.list_nodes(cluster)])
+
+
+@pytest.mark.parametrize("action", [b"Action=CreateSecurityGroup", b"Action=AuthorizeSecurityGroupIngress"])
+def test_an_ec2_firewall_whose_answer_is_lost_is_made_once(moto_url: str, action: bytes) -> None:
+    """botocore re-sends CreateSecurityGroup / AuthorizeSecurityGroupIngress after a lost answer; EC2's
+    ``InvalidGroup.Duplicate`` / ``InvalidPermission.Duplicate`` for what the first send did is not an error."""
+    direct = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=moto_url)
+    cluster = f"c{uuid.uuid4().hex[:10]}"
+    with LoseFirst(moto_url) as proxy:
+        proxy.matches = lambda method, path, target, body: action in body
+        s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=proxy.url, max_attempts=5)
+        group_id = s.compute.create_firewall(cluster, ["192.0.2.0/24"])  # was AlreadyExists
+        assert proxy.lost == 1
+    assert direct.compute.find_firewall(cluster) == group_id  # type: ignore[attr-defined]
+    assert direct.compute._ssh_ranges(group_id) == {"192.0.2.0/24"}  # type: ignore[attr-defined]
+    direct.compute.delete_firewall(group_id)

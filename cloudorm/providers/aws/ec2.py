@@ -342,12 +342,18 @@ class AwsComputeService:
             if not vpcs:
                 raise ce.NotFound(f"the region {self.region} has no default VPC to put the cluster's security "
                                   "group in", provider=self.provider, operation="DescribeVpcs")
-            group_id = str(self._call(
-                "CreateSecurityGroup", GroupName=group_name(cluster), VpcId=vpcs[0]["VpcId"],
-                Description=f"cloudorm cluster {cluster}: SSH in",
-                TagSpecifications=[{"ResourceType": "security-group",
-                                    "Tags": [{"Key": CLUSTER_TAG, "Value": cluster}]}])["GroupId"])
             existing: set[str] = set()
+            try:
+                group_id = str(self._call(
+                    "CreateSecurityGroup", GroupName=group_name(cluster), VpcId=vpcs[0]["VpcId"],
+                    Description=f"cloudorm cluster {cluster}: SSH in",
+                    TagSpecifications=[{"ResourceType": "security-group",
+                                        "Tags": [{"Key": CLUSTER_TAG, "Value": cluster}]}])["GroupId"])
+            except ce.AlreadyExists:  # botocore's re-send of a create whose answer was lost, or another creator
+                group_id = self.find_firewall(cluster)
+                if group_id is None:  # a group of that name not tagged for the cluster: not ours
+                    raise
+                existing = self._ssh_ranges(group_id)
         else:
             existing = self._ssh_ranges(group_id)
         v4 = [{"CidrIp": str(n), "Description": "cloudorm ssh"} for n in networks
@@ -360,7 +366,12 @@ class AwsComputeService:
                 permission["IpRanges"] = v4
             if v6:
                 permission["Ipv6Ranges"] = v6
-            self._call("AuthorizeSecurityGroupIngress", GroupId=group_id, IpPermissions=[permission])
+            try:
+                self._call("AuthorizeSecurityGroupIngress", GroupId=group_id, IpPermissions=[permission])
+            except ce.AlreadyExists:  # a re-send after a lost answer: done if every range is there now
+                wanted = {r.get("CidrIp") or r.get("CidrIpv6") for r in [*v4, *v6]}
+                if not wanted <= self._ssh_ranges(group_id):
+                    raise
         return group_id
 
     def _ssh_ranges(self, group_id: str) -> set[str]:
