@@ -100,6 +100,31 @@ def test_if_match_writes_only_over_that_version(client: Any, bucket: str, write:
     assert body(client, bucket, "existing") == b"new"
 
 
+def test_copies_pinned_to_another_source_version_are_refused(client: Any, bucket: str) -> None:
+    stale = '"0123456789abcdef0123456789abcdef"'
+    with pytest.raises(ClientError) as e:  # moto alone copies whatever the source holds
+        copy(client, bucket, "target", CopySourceIfMatch=stale)
+    assert e.value.response["Error"]["Code"] == "PreconditionFailed"
+    assert "Contents" not in client.list_objects_v2(Bucket=bucket, Prefix="target")
+    upload = client.create_multipart_upload(Bucket=bucket, Key="parts")["UploadId"]
+    with pytest.raises(ClientError) as e:
+        client.upload_part_copy(Bucket=bucket, Key="parts", UploadId=upload, PartNumber=1,
+                                CopySource={"Bucket": bucket, "Key": "src"}, CopySourceIfMatch=stale)
+    assert e.value.response["Error"]["Code"] == "PreconditionFailed"
+    client.abort_multipart_upload(Bucket=bucket, Key="parts", UploadId=upload)
+    etag = client.head_object(Bucket=bucket, Key="src")["ETag"]
+    copy(client, bucket, "target", CopySourceIfMatch=etag)
+    assert body(client, bucket, "target") == b"new"
+
+
+def test_delete_if_match_deletes_only_that_version(client: Any, bucket: str) -> None:
+    with pytest.raises(ClientError) as e:
+        client.delete_object(Bucket=bucket, Key="src", IfMatch='"0123456789abcdef0123456789abcdef"')
+    assert e.value.response["Error"]["Code"] == "PreconditionFailed" and body(client, bucket, "src") == b"new"
+    client.delete_object(Bucket=bucket, Key="src", IfMatch=client.head_object(Bucket=bucket, Key="src")["ETag"])
+    assert "Contents" not in client.list_objects_v2(Bucket=bucket, Prefix="src")
+
+
 def test_copy_with_virtual_hosted_address(moto_url: str, client: Any, bucket: str) -> None:
     port = moto_url.rsplit(":", 1)[1]
     for key, status in (("existing", 412), ("virtual", 200)):

@@ -84,6 +84,23 @@ def test_wasabi_non_ascii_keys_are_renamed_by_copy(wasabi: tuple[cloudorm.Sessio
     assert bucket.blob("hiver/été.txt").download() == b"soleil"
 
 
+def test_wasabi_copies_keep_tags_though_head_reports_no_tag_count(
+        wasabi: tuple[cloudorm.Session, WasabiEmulator]) -> None:
+    s, _ = wasabi
+    bucket = _bucket(s)
+    bucket.blob("été.txt").upload(b"soleil", tags={"project": "apollo"})
+    client: Any = s.storage.client  # type: ignore[attr-defined]
+    assert "TagCount" not in client.head_object(Bucket=bucket.name, Key="été.txt")  # as Wasabi: no tag count
+    with s.count_requests() as c:
+        bucket.blob("été.txt").copy_to(bucket, "copie.txt")
+        bucket.blob("été.txt").rename("hiver/été.txt")  # not printable ASCII: a copy and a delete
+    assert c["s3.GetObjectTagging"] == 2  # read on every copy: the HEAD cannot tell
+    for key in ("copie.txt", "hiver/été.txt"):
+        assert client.get_object_tagging(Bucket=bucket.name, Key=key)["TagSet"] == [
+            {"Key": "project", "Value": "apollo"}]
+    assert not bucket.blob("été.txt").exists()
+
+
 def test_wasabi_rename_refuses_an_existing_target(wasabi: tuple[cloudorm.Session, WasabiEmulator]) -> None:
     s, emulator = wasabi
     bucket = _bucket(s)

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import urllib3
 
@@ -310,6 +311,60 @@ def test_rename_and_copy_refuse_an_existing_target(session: cloudorm.Session, bu
     with pytest.raises(InvalidInput) as e:
         moved.rename("c.txt", overwrite="yes")  # type: ignore[arg-type]
     assert e.value.field == "overwrite"
+
+
+def write_before(session: cloudorm.Session, operation: str, bucket: str, key: str, data: bytes) -> None:
+    """A second, plain boto3 client writes ``data`` at ``key`` just before ``session`` sends its first
+    ``operation``: a real concurrent writer, made deterministic."""
+    other = boto3.client("s3", endpoint_url=str(session.endpoint_url), region_name="us-east-1",
+                         aws_access_key_id="testing", aws_secret_access_key="testing")
+    written: list[bool] = []
+
+    def writer(**_: Any) -> None:
+        if not written:  # the first request only (a multipart copy sends one UploadPartCopy per part)
+            written.append(True)
+            other.put_object(Bucket=bucket, Key=key, Body=data)
+
+    session.storage.client.meta.events.register_first(  # type: ignore[attr-defined]
+        f"before-send.s3.{operation}", writer, unique_id=f"race-{uuid.uuid4().hex}")
+
+
+@pytest.mark.parametrize(("size", "copy"), [(5, "CopyObject"), (9 * 1024 * 1024, "UploadPartCopy")],
+                         ids=["small", "multipart"])  # the multipart threshold is 8 MiB
+def test_rename_keeps_a_write_to_the_source_before_its_copy(session: cloudorm.Session, bucket: cloudorm.Bucket,
+                                                             size: int, copy: str) -> None:
+    source = bucket.blob("race.txt").upload(b"o" * size)
+    write_before(session, copy, bucket.name, "race.txt", b"newer")
+    with pytest.raises(ConflictError) as e:  # the copy is pinned to the ETag the HEAD saw: nothing changes
+        source.rename("moved.txt")
+    assert "changed while it was being copied" in e.value.message and e.value.code == "PreconditionFailed"
+    assert source.download() == b"newer" and not bucket.blob("moved.txt").exists()
+
+
+def test_rename_keeps_a_write_to_the_source_before_its_delete(session: cloudorm.Session,
+                                                              bucket: cloudorm.Bucket) -> None:
+    source = bucket.blob("race.txt").upload(b"old", metadata={"v": "1"})
+    write_before(session, "DeleteObject", bucket.name, "race.txt", b"newer")
+    with pytest.raises(ConflictError) as e:  # the delete carries If-Match: the newer object stays
+        source.rename("moved.txt")
+    assert "'moved.txt' holds the content the rename copied" in e.value.message and "nothing lost" in e.value.message
+    assert bucket.blob("moved.txt").download() == b"old" and bucket.blob("moved.txt").metadata == {"v": "1"}
+    assert source.download() == b"newer"
+
+
+def test_rename_whose_source_is_already_gone_when_deleting_succeeds(session: cloudorm.Session,
+                                                                    bucket: cloudorm.Bucket) -> None:
+    # as after a lost answer: botocore re-sends the conditional DeleteObject, which finds no source (404)
+    source = bucket.blob("gone.txt").upload(b"data")
+    other = boto3.client("s3", endpoint_url=str(session.endpoint_url), region_name="us-east-1",
+                         aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def deleter(**_: Any) -> None:  # (a before-send hook returning something would be taken as the answer)
+        other.delete_object(Bucket=bucket.name, Key="gone.txt")
+
+    session.storage.client.meta.events.register_first(  # type: ignore[attr-defined]
+        "before-send.s3.DeleteObject", deleter, unique_id=f"gone-{uuid.uuid4().hex}")
+    assert source.rename("moved.txt").download() == b"data" and not source.exists()
 
 
 def test_copy_to_a_bucket_of_another_endpoint_is_refused_before_any_request(moto_url: str) -> None:

@@ -213,7 +213,8 @@ class Blob:
     def rename(self, new_key: str, *, overwrite: bool = False) -> Blob:
         """Move the object to ``new_key`` in the same bucket, with every stored property, and return the Blob there
         (this one is then gone). ``AlreadyExists`` if ``new_key`` exists, changing nothing, unless ``overwrite``.
-        One atomic request on Wasabi; elsewhere a copy then a delete."""
+        One atomic request on Wasabi; elsewhere a copy then a delete, where a source written meanwhile is kept and
+        is ``ConflictError`` (see docs/storage.md)."""
         new_key = check_key(new_key, "new_key")
         overwrite = _check_flag("overwrite", overwrite)
         if new_key == self.key:  # a copy onto itself then a delete would lose the object

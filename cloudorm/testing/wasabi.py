@@ -5,7 +5,8 @@ injection) and answers ``MOVE /{bucket}/{key}`` itself the way Wasabi documents 
 by the configured key, carry ``Destination`` and may carry ``Overwrite``, ``X-Wasabi-Quiet`` and
 ``X-Wasabi-Prefix``. The move is done on the upstream with a copy keeping every stored property and a delete.
 Every MOVE is kept in ``moves``; the first ``drop_moves`` MOVEs are applied and their answer lost (the connection
-closes), as ``FaultProxy``'s ``drop_after`` does.
+closes), as ``FaultProxy``'s ``drop_after`` does. Answers carry no ``x-amz-tagging-count`` (Wasabi does not
+document it on HeadObject/GetObject): a client must read an object's tags to know whether it has any.
 
     with WasabiEmulator(moto_url, key_id, secret) as wasabi:
         s = cloudorm.Session("wasabi", creds=..., endpoint_url=wasabi.url)
@@ -116,6 +117,11 @@ class WasabiEmulator(FaultProxy):
         body = f'<?xml version="1.0" encoding="UTF-8"?>\n<MoveResult>{rows}</MoveResult>'.encode()
         handler.send_full_response(200, None, [("Content-Type", "application/xml"),
                                                ("x-amz-request-id", uuid.uuid4().hex.upper())], body)
+
+    def _forward(self, handler: _Handler, body: bytes, framed: bool, trailers: list[tuple[str, str]],
+                 held: dict[str, list[Any]] | None) -> tuple[int, str, list[tuple[str, str]], bytes]:
+        status, reason, headers, resp_body = super()._forward(handler, body, framed, trailers, held)
+        return status, reason, [(k, v) for k, v in headers if k.lower() != "x-amz-tagging-count"], resp_body
 
     def _check_signature(self, handler: _Handler) -> tuple[int, str, str] | None:
         """Recompute the request's SigV4 signature with the known secret, as Wasabi would."""

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from botocore import exceptions as bx
 from botocore import xform_name
 from botocore.loaders import create_loader
-from s3transfer.exceptions import RetriesExceededError
+from s3transfer.exceptions import RetriesExceededError, S3CopyFailedError
 from s3transfer.futures import TransferFuture
 from s3transfer.manager import TransferConfig, TransferManager
 from s3transfer.subscribers import BaseSubscriber
@@ -198,6 +198,10 @@ class S3StorageService:
         """Whether buckets can host static websites (AWS S3 only)."""
         self.conditional_writes = provider in ("aws", "local")
         """Whether a copy's target is written with ``If-None-Match: *`` when it must not exist (S3 does it)."""
+        self.conditional_deletes = provider in ("aws", "local")
+        """Whether DeleteObject honours ``If-Match`` (S3 does): a rename deletes only the version it copied."""
+        self.tag_count = provider in ("aws", "local")
+        """Whether HeadObject reports ``x-amz-tagging-count`` (S3 does): else a copy always reads the tags."""
         self._absent: dict[tuple[str, str], int] = {}  # targets that must not exist: copies in flight
         self._absent_lock = threading.Lock()
         if self.conditional_writes:
@@ -216,6 +220,8 @@ class S3StorageService:
         """The cloudorm error for a botocore/s3transfer exception, naming the bucket and key when not found."""
         if isinstance(e, RetriesExceededError) and isinstance(e.last_exception, Exception):
             e = e.last_exception
+        if isinstance(e, S3CopyFailedError) and isinstance(e.__context__, bx.ClientError):
+            e = e.__context__  # s3transfer's wrapping of an UploadPartCopy's 412: S3's own error, request id and all
         err = map_error(e, self.provider, operation, self.secrets)
         if isinstance(err, ce.NotFound) and bucket is not None:
             if err.code == "NoSuchBucket" or key is None:
@@ -447,10 +453,17 @@ class S3StorageService:
         ``AlreadyExists`` (a HEAD first; on S3 the write also carries ``If-None-Match: *``, so a target made in
         between is refused too; elsewhere that race is open). A refused write whose target shows a copy of the
         source (an earlier attempt's, its answer lost) is a success."""
-        head = self._call("HeadObject", bucket, key, Bucket=bucket, Key=key)
+        self._copy(bucket, key, to_bucket, to_key, overwrite)
+
+    def _copy(self, bucket: str, key: str, to_bucket: str, to_key: str, overwrite: bool) -> Wire:
+        """``copy``, every write pinned to the source the HEAD saw (``x-amz-copy-source-if-match``): a source
+        replaced in between is ``ConflictError``, nothing written. Returns that HEAD."""
+        head: Wire = self._call("HeadObject", bucket, key, Bucket=bucket, Key=key)
         tags = self._call("GetObjectTagging", bucket, key, Bucket=bucket, Key=key)["TagSet"] \
-            if head.get("TagCount") else []
+            if head.get("TagCount") or not self.tag_count else []
         args = copy_args(head, tags)
+        if head.get("ETag"):
+            args["CopySourceIfMatch"] = head["ETag"]  # s3transfer sends it with CopyObject and every UploadPartCopy
         exists = ce.AlreadyExists(f"object {to_key!r} exists in bucket {to_bucket!r} (overwrite=True replaces it)",
                                   provider=self.provider, operation="CopyObject")
         if not overwrite and self._head(to_bucket, to_key) is not None:
@@ -463,17 +476,40 @@ class S3StorageService:
                                       subscribers=[_Known(info["size"], info.get("etag"))])
                 self._wait(future, "CopyObject", to_bucket, to_key)
         except ce.ConflictError as e:
-            if overwrite or e.code != "PreconditionFailed":
+            if e.code != "PreconditionFailed":
                 raise
-            target = self._head(to_bucket, to_key)
-            if target is None or not same_object(head, target):
-                exists.request_id = e.request_id
-                raise exists from None
+            target = None if overwrite else self._head(to_bucket, to_key)
+            if target is not None and same_object(head, target):
+                return head  # an earlier attempt's copy, its answer lost
+            source = self._head(bucket, key)
+            if source is None or source.get("ETag") != head.get("ETag"):
+                raise ce.ConflictError(f"object {key!r} in bucket {bucket!r} changed while it was being copied: "
+                                       "nothing was copied", **e.provider_details()) from None
+            if overwrite:
+                raise
+            exists.request_id = e.request_id
+            raise exists from None
+        return head
 
     def rename(self, bucket: str, key: str, new_key: str, overwrite: bool = False) -> None:
-        """A managed copy then a delete (S3 has no rename). Subclasses override it with a native rename."""
-        self.copy(bucket, key, bucket, new_key, overwrite)
-        self.delete_object(bucket, key)
+        """A managed copy pinned to the source's ETag, then a delete of the source (S3 has no rename), conditional
+        on that ETag where the provider honours it: a source written in between is kept (``ConflictError``).
+        Subclasses override it with a native rename."""
+        head = self._copy(bucket, key, bucket, new_key, overwrite)
+        if not self.conditional_deletes or not head.get("ETag"):
+            self.delete_object(bucket, key)
+            return
+        try:  # botocore re-sends it after a lost answer: the source is then gone, a 404
+            self._call("DeleteObject", bucket, key, Bucket=bucket, Key=key, IfMatch=head["ETag"])
+        except ce.NotFound:
+            return  # gone already: this rename's earlier attempt (its answer lost), or another writer's delete
+        except ce.ConflictError as e:
+            if e.code != "PreconditionFailed":
+                raise
+            raise ce.ConflictError(
+                f"object {key!r} in bucket {bucket!r} was written while it was being renamed: {new_key!r} holds the "
+                f"content the rename copied, {key!r} the newer content (both kept: nothing lost)",
+                **e.provider_details()) from None
 
     def delete_object(self, bucket: str, key: str) -> None:
         """DeleteObject (S3 answers the same whether or not the key existed)."""

@@ -3,14 +3,18 @@ does not exist) and ``If-Match: <etag>`` (only if it holds that version).
 
 moto checks PutObject's conditions and CompleteMultipartUpload's ``If-None-Match: *`` as a step separate from the
 write, with no lock, so two writers racing on one new key can both pass the check and the second silently replaces
-the first; and it ignores both conditions on CopyObject. ``ConditionalS3`` runs every S3 request that can create,
-replace or delete an object under one lock (one per process, as moto's S3 state is), and checks a CopyObject's
-conditions on its target under that lock, in moto's S3 backend, before moto copies: a check and its write are one
-step for every other writer of the process, conditional or not. A condition that does not hold is answered as S3
-answers it: ``412 PreconditionFailed`` (``NoSuchKey`` for ``If-Match`` on a missing key), nothing written.
+the first; it ignores both conditions on CopyObject, and ``x-amz-copy-source-if-match`` on CopyObject and
+UploadPartCopy (a copy pinned to the source's version copies whatever is there). ``ConditionalS3`` runs every S3
+request that can create, replace or delete an object under one lock (one per process, as moto's S3 state is), and
+checks a CopyObject's conditions on its target, and a copy's ``x-amz-copy-source-if-match`` on its source, under that
+lock, in moto's S3 backend, before moto copies: a check and its write are one step for every other writer of the
+process, conditional or not (moto's own ``If-Match`` check of a DeleteObject is then atomic too). A condition that
+does not hold is answered as S3 answers it: ``412 PreconditionFailed`` (``NoSuchKey`` for ``If-Match`` on a missing
+key), nothing written.
 
-Reads, UploadPart (large bodies, and it creates no object) and other services' requests pass untouched; the locked
-requests' bodies are read before the lock is taken, so a slow client never holds it.
+Reads, UploadPart (large bodies, and it creates no object; an UploadPartCopy pinned to its source is locked) and
+other services' requests pass untouched; the locked requests' bodies are read before the lock is taken, so a slow
+client never holds it.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote, urlparse
 from xml.sax.saxutils import escape
 
 from cloudorm.providers.local.guard import WSGIApp, signing_service
@@ -37,7 +41,7 @@ _PROCESS_LOCK = threading.Lock()
 
 class ConditionalS3:
     """WSGI middleware applying S3 object writes to ``app`` (moto) one at a time and honouring CopyObject's
-    ``If-None-Match: *`` and ``If-Match`` on its target."""
+    ``If-None-Match: *`` and ``If-Match`` on its target, and ``x-amz-copy-source-if-match`` on a copy's source."""
 
     def __init__(self, app: WSGIApp) -> None:
         """Wrap ``app``; reads and other services' requests pass through untouched."""
@@ -50,16 +54,20 @@ class ConditionalS3:
             return self.app(environ, start_response)
         read_body(environ)  # before locking: a slow client never holds the lock
         with self._lock:
-            refused = _copy_refused(environ) if _conditional_copy(environ, query) else None
+            refused = _source_refused(environ) if environ.get("HTTP_X_AMZ_COPY_SOURCE_IF_MATCH") else None
+            if refused is None and _conditional_copy(environ, query):
+                refused = _copy_refused(environ)
             answer = refused or collect(self.app, environ)
         start_response(answer.status, answer.headers)
         return [answer.body]
 
 
 def _writes_objects(environ: dict[str, Any], query: dict[str, list[str]]) -> bool:
-    """Whether the request is an S3 write that may create, replace or delete an object (UploadPart does not)."""
+    """Whether the request is an S3 write that may create, replace or delete an object (UploadPart does not), or an
+    UploadPartCopy pinned to its source's version (no body: its check and copy are one step too)."""
     return (environ.get("REQUEST_METHOD") in _WRITES and signing_service(environ) == "s3"
-            and not ("partNumber" in query and "uploadId" in query))
+            and (not ("partNumber" in query and "uploadId" in query)
+                 or bool(environ.get("HTTP_X_AMZ_COPY_SOURCE") and environ.get("HTTP_X_AMZ_COPY_SOURCE_IF_MATCH"))))
 
 
 def _conditional_copy(environ: dict[str, Any], query: dict[str, list[str]]) -> bool:
@@ -89,6 +97,26 @@ def _copy_refused(environ: dict[str, Any]) -> Answer | None:
         return _error("412 Precondition Failed", "PreconditionFailed",
                       "At least one of the pre-conditions you specified did not hold", Condition="If-Match")
     return None
+
+
+def _source_refused(environ: dict[str, Any]) -> Answer | None:
+    """S3's ``412`` to a copy (CopyObject, UploadPartCopy) whose source does not have the ETag its
+    ``x-amz-copy-source-if-match`` names; None when it has, or when moto answers (no such bucket or key)."""
+    from moto.s3.exceptions import MissingBucket, MissingKey
+
+    source = urlparse(environ.get("HTTP_X_AMZ_COPY_SOURCE") or "")
+    bucket, _, key = unquote(source.path).lstrip("/").partition("/")
+    version = parse_qs(source.query).get("versionId", [None])[0]
+    try:
+        existing = _target(environ)[0].get_object(bucket, key, version_id=version)
+    except (MissingBucket, MissingKey):
+        return None
+    wanted = str(environ.get("HTTP_X_AMZ_COPY_SOURCE_IF_MATCH"))
+    if existing is None or wanted == "*" or wanted.strip('"') == str(existing.etag).strip('"'):
+        return None
+    return _error("412 Precondition Failed", "PreconditionFailed",
+                  "At least one of the pre-conditions you specified did not hold",
+                  Condition="x-amz-copy-source-If-Match")
 
 
 def _target(environ: dict[str, Any]) -> tuple[Any, str, str]:
