@@ -239,7 +239,7 @@ class StorageService(Protocol):
 
     def rename(self, bucket: str, key: str, new_key: str, overwrite: bool = False) -> None:
         """Rename an object within its bucket, keeping every stored property; ``AlreadyExists`` if ``new_key``
-        exists, unless ``overwrite``."""
+        exists, unless ``overwrite``; ``ConflictError`` if the source was written meanwhile (that write is kept)."""
 
     def delete_object(self, bucket: str, key: str) -> None:
         """Delete an object (no error if absent)."""
