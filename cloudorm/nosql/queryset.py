@@ -199,6 +199,7 @@ class QuerySet(Generic[RowT]):
     def _params(self, select_count: bool = False) -> Wire:
         """The Query/Scan parameters, validated against the table's schema (before any item request)."""
         table = self._table
+        table._check_values(*(lookup(name, op, value) for name, op, value in self._key), *self._filters)
         keys = self._keys()
         b = table._builder()
         params: Wire = {"TableName": table.name}

@@ -71,6 +71,9 @@ class Request:
     on_success: Callable[[], None] = lambda: None
     if_not_exists: bool = False
     must_exist: bool = False
+    version: tuple[str, int | None] | None = None
+    """A versioned write's version field and the version its condition requires the item to hold (0: none stored,
+    None: no item with this key), named when the condition fails."""
 
 
 def _billing(value: Any) -> Billing | None:
@@ -213,6 +216,7 @@ class Table(Generic[RowT]):
 
     def _explain_failed_condition(self, e: ce.ConflictError, req: Request) -> ce.CloudError:
         details = e.provider_details()
+        stored = codec.decode_item(e.item) if isinstance(e.item, dict) else None
         if isinstance(e.item, dict):  # the stored item the provider returned, as a row of this table
             try:
                 e.item = self._row(e.item)
@@ -221,10 +225,31 @@ class Table(Generic[RowT]):
         if req.if_not_exists or req.must_exist:
             present = e.item is not None or self._exists_key(req.params["Key" if "Key" in req.params else "Item"])
             if req.if_not_exists and present:
-                return ce.AlreadyExists(f"an item with this key exists already in {self.name!r}", **details)
+                return ce.AlreadyExists(f"an item with this key exists already in {self.name!r} (key "
+                                        f"{self._request_key(req)})", **details)
             if req.must_exist and not present:
-                return ce.NotFound(f"no item with this key in {self.name!r}", **details)
-        return e
+                return ce.NotFound(f"no item with this key in {self.name!r} (key {self._request_key(req)})",
+                                   **details)
+        conflict = ce.ConflictError(self._failed_condition_text(req, stored, e.message), **details)
+        conflict.item = e.item
+        return conflict
+
+    def _request_key(self, req: Request) -> dict[str, Any]:
+        """The key of the item a prepared write is about, decoded."""
+        wire = req.params.get("Key") or {n: req.params["Item"][n] for n in self.schema.key_names}
+        return codec.decode_item(wire)
+
+    def _failed_condition_text(self, req: Request, stored: Mapping[str, Any] | None, message: str | None) -> str:
+        """What a failed condition of ``req`` was about: operation, table and key, for a versioned write the version
+        it expected and the one ``stored`` (the item, when the provider returned it), then the provider's message."""
+        text = f"{req.operation} on {self.name!r} key {self._request_key(req)}"
+        if req.version is not None:
+            vname, expected = req.version
+            text += f": stale {vname} (expected {_version_text(expected)}"
+            if stored is not None:
+                text += f", stored {_version_text(stored.get(vname, 0))}"
+            text += ")"
+        return f"{text}: {message or 'the condition failed'}"
 
     def _exists_key(self, wire: Wire) -> bool:
         key = {k: wire[k] for k in self.schema.key_names if k in wire}
@@ -367,22 +392,34 @@ class Table(Generic[RowT]):
                 key[name] = held
         return key
 
-    def _builder(self) -> ExpressionBuilder:
+    def _builder(self, ttl: bool = True) -> ExpressionBuilder:
         """An expression builder; on a model table, typed values (datetime, enums, ...) become their stored form
-        (a datetime compared with or set on the TTL attribute: epoch seconds)."""
+        (a datetime compared with or set on the TTL attribute: epoch seconds; never with ``ttl=False``, which
+        sends no request to learn that attribute)."""
         if self.model is None:
             return ExpressionBuilder()
 
         def prepare(value: Any, field: str) -> Any:
             if isinstance(value, dt.datetime):
                 text = datetime_text(value, field)  # a naive datetime is refused first, naming the attribute
-                return epoch_seconds(value, field) if field == self._expiry_attribute() else text
+                return epoch_seconds(value, field) if ttl and field == self._expiry_attribute() else text
             try:
                 return to_stored(value)
             except ce.InvalidInput as e:  # a naive datetime inside a list or map: name the attribute
                 raise ce.InvalidInput(field, e.reason) from None
 
         return ExpressionBuilder(prepare)
+
+    def _check_values(self, *parts: Condition | Sequence[Action] | None) -> None:
+        """Compile conditions and update actions once without sending anything, so that a value that cannot be
+        stored (a naive datetime) is ``InvalidInput`` before any request (the real compile may first look up the
+        TTL attribute with DescribeTimeToLive)."""
+        b = self._builder(ttl=False)
+        for part in parts:
+            if isinstance(part, Condition):
+                part.compile(b)
+            elif part:
+                compile_update(part, b)
 
     def _version_guard(self, values: Mapping[str, Any], fresh: bool = False) -> tuple[str, Condition, int] | None:
         """For a versioned model: the version field, the condition that the stored version is the one we hold
@@ -641,6 +678,7 @@ class Table(Generic[RowT]):
 
     def _put_request(self, data: Any, *, if_not_exists: bool = False,
                      condition: Condition | None = None) -> tuple[RowT, Request]:
+        self._check_values(condition)
         row = self._as_row(data)
         if row._co_projection is not None and row._co_snapshot is not None and not row._co_deleted:
             raise ce.InvalidInput("item", "was read in part (with only()): putting it would replace the attributes "
@@ -673,7 +711,9 @@ class Table(Generic[RowT]):
                 object.__setattr__(row, guard[0], guard[2])
             mark_stored(row, wire)
 
-        return row, Request("Put", params, done, if_not_exists=if_not_exists and condition is None)
+        version = None if guard is None else (guard[0], None if fresh else guard[2] - 1)
+        return row, Request("Put", params, done, if_not_exists=if_not_exists and condition is None,
+                            version=version)
 
     def _save_request(self, row: RowT, *, if_not_exists: bool = False,
                       condition: Condition | None = None) -> Request | None:
@@ -681,6 +721,7 @@ class Table(Generic[RowT]):
         if row._co_stale:
             raise ce.ConflictError(f"this {type(row).__name__} was changed by atomic actions in a transaction and "
                                    "its local values are out of date: refresh() it before saving")
+        self._check_values(condition)
         if row._co_snapshot is None or row._co_deleted or if_not_exists:
             return self._put_request(row, if_not_exists=if_not_exists, condition=condition)[1]
         values = self._row_values(row)
@@ -719,7 +760,8 @@ class Table(Generic[RowT]):
                 object.__setattr__(row, guard[0], guard[2])
             mark_stored(row, wire)
 
-        return attrs.evolve(req, on_success=done, must_exist=True)
+        return attrs.evolve(req, on_success=done, must_exist=True,
+                            version=None if guard is None else (guard[0], guard[2] - 1))
 
     def _update_request(self, key: Mapping[str, Any], actions: Sequence[Action],
                         condition: Condition | None, returns: str = "ALL_NEW") -> Request:
@@ -734,6 +776,7 @@ class Table(Generic[RowT]):
 
     def _delete_request(self, key: Mapping[str, Any], *, condition: Condition | None,
                         missing_ok: bool, version: int | None = None) -> Request:
+        self._check_values(condition)
         b = self._builder()
         conditions = [condition] if condition is not None else []
         if not missing_ok:
@@ -743,11 +786,13 @@ class Table(Generic[RowT]):
             held = Attr.top(vname) == version
             conditions.append(held | Attr.top(self.schema.hash_key.name).not_exists() if missing_ok else held)
         params = self._finish({"TableName": self.name, "Key": codec.encode_item(key)}, b, all_of(conditions))
-        return Request("Delete", params, must_exist=not missing_ok)
+        versioned = (vname, version) if vname is not None and version else None
+        return Request("Delete", params, must_exist=not missing_ok, version=versioned)
 
     def _key_update_request(self, key: Mapping[str, Any], actions: Sequence[Action], condition: Condition | None,
                             returns: str) -> Request:
         """Atomic actions on the item with ``key``; a versioned model's version is bumped so stale copies fail."""
+        self._check_values(condition, actions)
         vname = self._version_field()
         if vname is not None:
             actions = [*actions, Attr.top(vname).add(1)]
@@ -756,6 +801,7 @@ class Table(Generic[RowT]):
     def _item_update_request(self, row: RowT, actions: Sequence[Action], condition: Condition | None,
                              returns: str) -> Request:
         """Atomic actions on a loaded item; a versioned one must still hold the stored version."""
+        self._check_values(condition, actions)
         values = row._co_values()
         key = self._row_key(row, values)
         conditions = [condition] if condition is not None else []
@@ -765,6 +811,8 @@ class Table(Generic[RowT]):
             all_actions.append(Attr.top(guard[0]).set(guard[2]))
             conditions.append(guard[1])
         req = self._update_request(key, all_actions, all_of(conditions), returns)
+        if guard is not None:
+            req = attrs.evolve(req, version=(guard[0], guard[2] - 1))
         if returns != "NONE":
             return req  # the caller loads the new values from the response
 
@@ -774,6 +822,7 @@ class Table(Generic[RowT]):
         return attrs.evolve(req, on_success=done)
 
     def _check_request(self, key: Mapping[str, Any], condition: Condition) -> Request:
+        self._check_values(condition)
         b = self._builder()
         params = self._finish({"TableName": self.name, "Key": codec.encode_item(key)}, b, condition)
         return Request("ConditionCheck", params)
@@ -880,6 +929,11 @@ class Table(Generic[RowT]):
         from cloudorm.nosql.batch import batch_get
 
         return batch_get(self, keys, consistent=consistent, deadline=deadline)
+
+
+def _version_text(version: Any) -> str:
+    """A version for an error message: 0 is no version stored, None no item."""
+    return "no item" if version is None else "no version" if not version else str(version)
 
 
 def _same_instant(a: str, b: Any) -> bool:

@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from cloudorm import errors as ce
 from cloudorm.nosql import codec
 from cloudorm.nosql.batch import check_targets
@@ -97,7 +99,7 @@ class Transaction:
             def done() -> None:
                 item._co_deleted = True
 
-            request = Request(request.operation, request.params, done)
+            request = attrs.evolve(request, on_success=done)
         self._add(table, request)
 
     def check(self, target: Target, key: Mapping[str, Any] | None = None, /, *, condition: Condition) -> None:
@@ -116,7 +118,14 @@ class Transaction:
             self.committed = True
             return
         items = [{request.operation: request.params} for _, request in self._actions]
-        self._session.nosql.transact_write(items, self.token)
+        try:
+            self._session.nosql.transact_write(items, self.token)
+        except ce.TransactionError as e:  # each failed condition names its table, key and versions
+            for reason, (table, request) in zip(e.reasons, self._actions, strict=False):
+                if reason is not None and reason.code == "ConditionalCheckFailed":
+                    stored = reason.item if isinstance(reason.item, Mapping) else None
+                    reason.message = table._failed_condition_text(request, stored, reason.message)
+            raise
         self.committed = True
         for _, request in self._actions:
             request.on_success()

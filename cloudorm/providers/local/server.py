@@ -20,6 +20,7 @@ from cloudorm.errors import CloudError
 from cloudorm.providers.local.atomic import AtomicDynamoDB
 from cloudorm.providers.local.conditional_s3 import ConditionalS3
 from cloudorm.providers.local.guard import BrowserGuard, is_loopback
+from cloudorm.providers.local.moto_types import mismatched_types_match_nothing
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -48,6 +49,7 @@ def _moto_app() -> Any:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     except ImportError as e:  # pragma: no cover - depends on the install
         raise CloudError("the local cloud needs moto: pip install 'cloudorm[local]'") from e
+    mismatched_types_match_nothing()  # a number compared with text matches nothing, as on DynamoDB (not HTTP 500)
     return DomainDispatcherApplication(create_backend_app)
 
 
