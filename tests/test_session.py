@@ -120,22 +120,21 @@ def test_region_precedence() -> None:
 def test_clients_are_made_once_thread_safely_with_standard_retries(moto_url: str) -> None:
     s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url={"dynamodb": moto_url}, max_attempts=7,
                          read_timeout=12)
-    seen: list[object] = []
+    seen: list[tuple[object, object]] = []
     barrier = threading.Barrier(16)
 
     def grab() -> None:
         barrier.wait()
-        seen.append(s._provider.clients.client("dynamodb"))  # type: ignore[attr-defined]
-        seen.append(s.nosql)
+        seen.append((s._provider.clients.client("dynamodb"), s.nosql))  # type: ignore[attr-defined]
 
     threads = [threading.Thread(target=grab) for _ in range(16)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    clients = {id(x) for x in seen[::2]}
-    services = {id(x) for x in seen[1::2]}
-    assert len(clients) == 1 and len(services) == 1
+    clients = {id(client) for client, _ in seen}
+    services = {id(service) for _, service in seen}
+    assert len(seen) == 16 and len(clients) == 1 and len(services) == 1
     config = s._provider.clients.client("dynamodb").meta.config  # type: ignore[attr-defined]
     assert config.retries == {"mode": "standard", "total_max_attempts": 7}
     assert config.read_timeout == 12 and config.connect_timeout == 5
