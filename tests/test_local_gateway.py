@@ -247,6 +247,16 @@ def test_cors_preflight_is_answered_by_the_gateway(api: dict[str, Any]) -> None:
     assert headers["Access-Control-Allow-Methods"] == "GET,POST,OPTIONS"
 
 
+def test_the_gateway_refuses_no_origin(api: dict[str, Any]) -> None:
+    """The local cloud's browser guard (``cloudorm serve --allow-origin``) is not in front of the gateway: a page of
+    any origin reaches an API, and the API's own CORS headers decide, as on AWS (docs/serverless.md)."""
+    origin = {"Origin": "https://page.example", "Host": "rebound.example"}
+    status, headers, _ = api["client"]("/items", "OPTIONS", origin)
+    assert status == 200 and headers["Access-Control-Allow-Origin"] == "*"
+    status, _, body = api["client"]("/items", "POST", origin, b"{}")
+    assert status == 200 and json.loads(body)["headers"]["Origin"] == "https://page.example"
+
+
 def test_a_stage_serves_its_deployment(s: cloudorm.Session, api: dict[str, Any]) -> None:
     g = s.api_gateway
     later = g.create_resource(api["id"], api["root"], f"later{uuid.uuid4().hex[:4]}")

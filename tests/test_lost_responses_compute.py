@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import cloudorm
+from cloudorm.compute.keys import KeyPair
 from cloudorm.testing import FakeDigitalOcean
 from tests.conftest import FAKE_CREDS
 from tests.test_lost_responses_deletes import LoseFirst
@@ -55,3 +56,38 @@ def test_an_ec2_firewall_whose_answer_is_lost_is_made_once(moto_url: str, action
     assert direct.compute.find_firewall(cluster) == group_id  # type: ignore[attr-defined]
     assert direct.compute._ssh_ranges(group_id) == {"192.0.2.0/24"}  # type: ignore[attr-defined]
     direct.compute.delete_firewall(group_id)
+
+
+def test_an_ec2_firewall_delete_whose_answer_is_lost_succeeds(moto_url: str) -> None:
+    """DeleteSecurityGroup is not re-sent after a lost answer (the re-send was ``InvalidGroup.NotFound``, a false
+    NotFound): DescribeSecurityGroups finds the group gone, so the delete is done."""
+    direct = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=moto_url)
+    cluster = f"c{uuid.uuid4().hex[:10]}"
+    group_id = direct.compute.create_firewall(cluster, ["192.0.2.0/24"])  # type: ignore[attr-defined]
+    with LoseFirst(moto_url) as proxy:
+        proxy.matches = lambda method, path, target, body: b"Action=DeleteSecurityGroup" in body
+        s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=proxy.url, max_attempts=5)
+        s.compute.delete_firewall(group_id)  # was NotFound
+        assert proxy.lost == 1
+    assert direct.compute.find_firewall(cluster) is None  # type: ignore[attr-defined]
+    with pytest.raises(cloudorm.errors.NotFound):  # a group that is not there is still NotFound
+        direct.compute.delete_firewall(group_id)
+
+
+def test_an_ec2_key_imported_by_a_call_whose_answer_is_lost_counts_as_created_by_it(moto_url: str) -> None:
+    """ImportKeyPair is not re-sent after a lost answer; the key found carries this call's token, so it is
+    ``created`` (a failed save's cleanup deletes it) — a key that was there before is still not."""
+    direct = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=moto_url)
+    name = f"cloudorm-c{uuid.uuid4().hex[:10]}"
+    public_key = KeyPair.generate("tester").public_key
+    with LoseFirst(moto_url) as proxy:
+        proxy.matches = lambda method, path, target, body: b"Action=ImportKeyPair" in body
+        s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=proxy.url, max_attempts=5)
+        key = s.compute.import_key(name, public_key)
+        assert proxy.lost == 1
+        assert key["created"] is True  # was False: the cleanup of a failed save left the key behind
+        assert key["name"] == name and key["fingerprint"]
+        again = s.compute.import_key(name, public_key)  # (answered: the key another call imported)
+    assert again["id"] == key["id"] and again["created"] is False
+    assert direct.compute.find_key(name)["id"] == key["id"]  # type: ignore[index]
+    direct.compute.delete_key(key["id"])

@@ -158,3 +158,24 @@ def test_begins_with_a_number_in_a_filter_or_condition(orders: cloudorm.Table[cl
     })
     assert errors["filter"].field == "code__begins_with"
     assert [r["code"] for r in orders.scan().filter(code__begins_with="12")] == ["123"]
+
+
+def test_key_values_over_dynamodbs_size_limits(dynamo: cloudorm.Session, name: str) -> None:
+    """A hash key value over 2048 bytes (UTF-8) or a range key value over 1024 is refused, naming the key."""
+    table = dynamo.Table(name, hash_key=("h", "S"), range_key=("r", "B")).save()
+    try:
+        hash_ok, range_ok = "é" * 1024, b"x" * 1024  # exactly at the limits: 2048 and 1024 bytes
+        table.put({"h": hash_ok, "r": range_ok})
+        long_hash, long_range = hash_ok + "a", range_ok + b"x"
+        errors = refused(dynamo, {
+            "put hash": lambda: table.put({"h": long_hash, "r": b"1"}),
+            "put range": lambda: table.put({"h": "a", "r": long_range}),
+            "get": lambda: table.get(h=long_hash, r=b"1"),
+            "delete": lambda: table.delete_item(h="a", r=long_range),
+            "update": lambda: table.update({"h": long_hash, "r": b"1"}, Attr("n").set(1)),
+        })
+        assert errors["put hash"].field == "h" and "2,049 bytes" in errors["put hash"].reason
+        assert errors["put range"].field == "r" and "1,024" in errors["put range"].reason
+        assert table.get(h=hash_ok, r=range_ok) is not None
+    finally:
+        table.delete(missing_ok=True)

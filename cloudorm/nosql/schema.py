@@ -18,6 +18,10 @@ MAX_GLOBAL_INDEXES = 20
 """DynamoDB's default quota of global secondary indexes per table."""
 MAX_PROJECTED = 100
 """DynamoDB's limit on projected non-key attributes, summed over all secondary indexes of a table."""
+MAX_HASH_KEY_BYTES = 2048
+"""DynamoDB's limit on a hash (partition) key value of type S or B, in bytes (UTF-8 for S)."""
+MAX_RANGE_KEY_BYTES = 1024
+"""DynamoDB's limit on a range (sort) key value of type S or B, in bytes (UTF-8 for S)."""
 
 _KEY_PYTHON_TYPES: dict[str, tuple[type, ...]] = {"S": (str,), "N": (int, float, Decimal),
                                                    "B": (bytes, bytearray, memoryview)}
@@ -53,6 +57,21 @@ def check_key_value(attr: KeyAttr, value: Any, field: str | None = None) -> None
     if isinstance(value, bool) or not isinstance(value, _KEY_PYTHON_TYPES[attr.type]):
         raise InvalidInput(field or attr.name, f"key attribute {attr.name!r} is of type {attr.type} and takes "
                                                f"{_TYPE_NAMES[attr.type]}, not {type(value).__name__} {value!r}")
+
+
+def check_key_size(attr: KeyAttr, value: Any, limit: int, field: str | None = None) -> None:
+    """``InvalidInput`` naming ``field`` (default the attribute) when string or binary key value ``value`` is over
+    ``limit`` bytes (``MAX_HASH_KEY_BYTES`` or ``MAX_RANGE_KEY_BYTES``), which DynamoDB refuses."""
+    if isinstance(value, str):
+        size = len(value.encode("utf-8", "surrogatepass"))  # (text UTF-8 cannot carry is refused later)
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        size = len(bytes(value))
+    else:
+        return  # (a number key is limited by its digits, checked with the number)
+    if size > limit:
+        role = "hash" if limit == MAX_HASH_KEY_BYTES else "range"
+        raise InvalidInput(field or attr.name, f"key attribute {attr.name!r} is {size:,} bytes; DynamoDB takes "
+                                               f"at most {limit:,} bytes for a {role} key value")
 
 
 def hash_key_attr(spec: Any) -> KeyAttr:

@@ -28,6 +28,8 @@ from cloudorm.nosql.expressions import (
 )
 from cloudorm.nosql.item import Item, changes, construct, mark_read, mark_stored, stored_values, structure
 from cloudorm.nosql.schema import (
+    MAX_HASH_KEY_BYTES,
+    MAX_RANGE_KEY_BYTES,
     ON_DEMAND,
     Billing,
     GlobalIndex,
@@ -38,6 +40,7 @@ from cloudorm.nosql.schema import (
     Provisioned,
     TableSchema,
     check_indexes,
+    check_key_size,
     check_key_value,
     check_name,
     global_index_wire,
@@ -359,6 +362,7 @@ class Table(Generic[RowT]):
             check_key_value(attr, value)
             if attr.type != "N" and not value:
                 raise ce.InvalidInput(attr.name, "key attributes cannot be empty")
+            check_key_size(attr, value, MAX_HASH_KEY_BYTES if attr is keys.hash_key else MAX_RANGE_KEY_BYTES)
             out[attr.name] = value
         return out
 

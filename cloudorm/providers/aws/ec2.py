@@ -15,7 +15,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from botocore import exceptions as bx
@@ -26,12 +26,16 @@ from cloudorm.compute.names import check_cidrs
 from cloudorm.credentials import protect
 from cloudorm.providers.aws.clients import ClientFactory
 from cloudorm.providers.aws.errors import map_error
+from cloudorm.providers.aws.settle import send_settled
 from cloudorm.waiting import backoff
 
 Wire = dict[str, Any]
 
 CLUSTER_TAG = "cloudorm:cluster"
 """The tag whose value is the cluster name, on instances, their volumes and the security group."""
+
+IMPORT_TAG = "cloudorm:import"
+"""The tag whose value is a token unique to one ``import_key`` call: the key pair that call imported carries it."""
 
 CANONICAL = "099720109477"
 """Canonical's account: the owner of the official Ubuntu AMIs."""
@@ -122,6 +126,8 @@ class AwsComputeService:
         self._image_lock = threading.Lock()  # held while an AMI is looked up: one DescribeImages per AMI
         self._lock = threading.Lock()
         clients.hook("before-parse", "ec2", ("DescribeInstanceAttribute",), _protect_user_data_response)
+        # (settled by a look instead: a re-send would be "not found" / "duplicate" for what the first send did)
+        clients.no_resend("ec2", ("DeleteSecurityGroup", "ImportKeyPair"))
 
     # ------------------------------------------------------------------------------------------------ plumbing
 
@@ -142,11 +148,16 @@ class AwsComputeService:
     def _call_until_settled(self, operation: str, code: str, timeout: float, **params: Any) -> Wire:
         """``_call`` again while EC2 answers ``code`` (a state that settles by itself: instances still
         terminating, a new instance not yet known), with backoff, for at most ``timeout`` seconds."""
+        return self._until_settled(lambda: self._call(operation, **params), code, timeout)
+
+    @staticmethod
+    def _until_settled(send: Callable[[], Wire], code: str, timeout: float) -> Wire:
+        """``send()`` again while it raises a CloudError with ``code``, with backoff, for at most ``timeout`` s."""
         deadline = time.monotonic() + timeout
         attempt = 0
         while True:
             try:
-                return self._call(operation, **params)
+                return send()
             except ce.CloudError as e:
                 if e.code != code or time.monotonic() >= deadline:
                     raise
@@ -259,21 +270,39 @@ class AwsComputeService:
 
     def import_key(self, name: str, public_key: str) -> Wire:
         """ImportKeyPair; an identical key already registered under ``name`` is returned (``created`` False), a
-        different one is ``AlreadyExists``."""
+        different one is ``AlreadyExists``. After a lost answer DescribeKeyPairs settles it: the key this call
+        imported (it carries this call's ``IMPORT_TAG`` token) is ``created`` True; none is imported again."""
         if not isinstance(public_key, str) or len(public_key.split()) < 2:
             raise ce.InvalidInput("public_key", "must be one OpenSSH public key line ('ssh-ed25519 AAAA… comment')")
-        try:
-            raw = self._call("ImportKeyPair", KeyName=name, PublicKeyMaterial=public_key.encode())
-        except ce.AlreadyExists as e:
-            if e.code != "InvalidKeyPair.Duplicate":
-                raise
-            return self._same_key(name, public_key)
-        with self._lock:
-            self._key_names[raw["KeyPairId"]] = name
-        return {"id": raw["KeyPairId"], "name": name, "fingerprint": raw.get("KeyFingerprint"), "created": True}
+        token = uuid.uuid4().hex
 
-    def _same_key(self, name: str, public_key: str) -> Wire:
-        """The key registered as ``name`` if it holds ``public_key``, else ``AlreadyExists``."""
+        def send() -> Wire:
+            raw: Wire = self.client.import_key_pair(
+                KeyName=name, PublicKeyMaterial=public_key.encode(),
+                TagSpecifications=[{"ResourceType": "key-pair", "Tags": [{"Key": IMPORT_TAG, "Value": token}]}])
+            return {"id": raw["KeyPairId"], "name": name, "fingerprint": raw.get("KeyFingerprint"), "created": True}
+
+        def look() -> Wire | None:
+            try:
+                return self._same_key(name, public_key, token)
+            except ce.NotFound:
+                return None
+
+        try:
+            key = send_settled(send, look, attempts=self.clients.options.max_attempts)
+        except bx.ClientError as e:
+            if e.response.get("Error", {}).get("Code") != "InvalidKeyPair.Duplicate":
+                raise map_error(e, self.provider, "ImportKeyPair", self.secrets) from None
+            key = self._same_key(name, public_key, token)
+        except bx.BotoCoreError as e:
+            raise map_error(e, self.provider, "ImportKeyPair", self.secrets) from None
+        with self._lock:
+            self._key_names[key["id"]] = name
+        return key
+
+    def _same_key(self, name: str, public_key: str, token: str) -> Wire:
+        """The key registered as ``name`` if it holds ``public_key`` (``created`` True when it carries the import
+        ``token``), else ``AlreadyExists``; ``NotFound`` when there is none."""
         found = self._call("DescribeKeyPairs", KeyNames=[name], IncludePublicKey=True).get("KeyPairs") or []
         if not found:
             raise ce.NotFound(f"key pair {name!r} vanished while being imported", provider=self.provider,
@@ -287,7 +316,8 @@ class AwsComputeService:
                                    code="InvalidKeyPair.Duplicate")
         with self._lock:
             self._key_names[key["KeyPairId"]] = name
-        return {"id": key["KeyPairId"], "name": name, "fingerprint": key.get("KeyFingerprint"), "created": False}
+        created = {"Key": IMPORT_TAG, "Value": token} in (key.get("Tags") or [])
+        return {"id": key["KeyPairId"], "name": name, "fingerprint": key.get("KeyFingerprint"), "created": created}
 
     def _key_name(self, key_id: str, remembered: bool = True) -> str:
         """The name of key pair ``key_id`` (remembered from import_key, else looked up: ``NotFound`` if missing)."""
@@ -396,10 +426,11 @@ class AwsComputeService:
     def delete_firewall(self, firewall_id: str) -> None:
         """DeleteSecurityGroup. While instances in the group are still there (``DependencyViolation``), botocore's
         ``instance_terminated`` waiter waits for them and the delete is retried (their network interfaces go a
-        little later), within ``firewall_delete_timeout`` seconds; then ``ConflictError`` names the instances."""
+        little later), within ``firewall_delete_timeout`` seconds; then ``ConflictError`` names the instances.
+        After a lost answer DescribeSecurityGroups settles it: a group gone is deleted (no false ``NotFound``)."""
         deadline = time.monotonic() + self.firewall_delete_timeout
         try:
-            self._call("DeleteSecurityGroup", GroupId=firewall_id)
+            self._delete_group(firewall_id)
             return
         except ce.ConflictError as e:
             if e.code != "DependencyViolation":
@@ -412,8 +443,26 @@ class AwsComputeService:
             self._wait_terminated(firewall_id, holders, deadline, refused)
         elif time.monotonic() >= deadline:
             raise refused
-        self._call_until_settled("DeleteSecurityGroup", "DependencyViolation", max(0.0, deadline - time.monotonic()),
-                                 GroupId=firewall_id)
+        self._until_settled(lambda: self._delete_group(firewall_id), "DependencyViolation",
+                            max(0.0, deadline - time.monotonic()))
+
+    def _delete_group(self, group_id: str) -> Wire:
+        """One DeleteSecurityGroup, settled by DescribeSecurityGroups when its answer is lost (``send_settled``)."""
+
+        def gone() -> Wire | None:
+            try:
+                self._call("DescribeSecurityGroups", GroupIds=[group_id])
+            except ce.NotFound as e:
+                if e.code == "InvalidGroup.NotFound":
+                    return {}
+                raise
+            return None
+
+        try:
+            return send_settled(lambda: self.client.delete_security_group(GroupId=group_id), gone,
+                                attempts=self.clients.options.max_attempts)
+        except (bx.ClientError, bx.BotoCoreError) as e:
+            raise map_error(e, self.provider, "DeleteSecurityGroup", self.secrets) from None
 
     def _wait_terminated(self, firewall_id: str, ids: Sequence[str], deadline: float, refused: ce.CloudError) -> None:
         """Wait (botocore's ``instance_terminated`` waiter) until instances ``ids`` are terminated, or ``deadline``:
@@ -500,7 +549,7 @@ class AwsComputeService:
         except ce.CloudError:
             if made_group is not None:  # nothing uses the group this call made: it goes too
                 with contextlib.suppress(ce.CloudError):
-                    self._call("DeleteSecurityGroup", GroupId=made_group)
+                    self._delete_group(made_group)
             raise
         instances = sorted(reservation.get("Instances") or [], key=lambda i: i.get("AmiLaunchIndex", 0))
         records = []
