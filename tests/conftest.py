@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import cloudorm
+from cloudorm.errors import InvalidInput
 from cloudorm.providers.local.server import start_server
 from cloudorm.testing import Dynalite
 
@@ -125,3 +126,16 @@ def running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def assert_refused_before_any_request(session: cloudorm.Session, attempts: list[tuple[Callable[[], Any], str]],
+                                      *, hidden: tuple[str, ...] = ()) -> None:
+    """Each ``(call, field)`` raises InvalidInput naming ``field`` (its ``.field`` and its message), shows none of
+    ``hidden`` in the message, and ``session`` sends no request for any of them."""
+    with session.count_requests() as c:
+        for attempt, field in attempts:
+            with pytest.raises(InvalidInput) as e:
+                attempt()
+            assert e.value.field == field and field in str(e.value), (field, e.value)
+            assert not [h for h in hidden if h in str(e.value)], (field, e.value)
+    assert c.total == 0

@@ -25,7 +25,7 @@ from cloudorm.compute.names import MAX_CLUSTER_NAME, MAX_NODES, check_cluster_na
 from cloudorm.compute.sizes import size_for_price
 from cloudorm.errors import ClusterError, CommandFailed, HostKeyMismatch, InvalidInput, NotFound
 from cloudorm.providers.local.compute import LocalComputeService, node_home
-from tests.conftest import running
+from tests.conftest import assert_refused_before_any_request, running
 
 
 @pytest.fixture(autouse=True)
@@ -442,12 +442,7 @@ def test_bad_calls_are_refused_before_any_request(s: cloudorm.Session, tmp_path:
         (lambda: s.Cluster(unique("x")).delete(missing_ok="yes"), "missing_ok"),  # type: ignore[arg-type]
     ]
     (tmp_path / "f.txt").write_text("x")
-    with s.count_requests() as c:
-        for call, field in calls:
-            with pytest.raises(InvalidInput) as err:
-                call()
-            assert err.value.field == field and field in str(err.value)
-    assert c.total == 0
+    assert_refused_before_any_request(s, calls)
     cluster.delete()
 
 

@@ -5,7 +5,6 @@ an error for what was done."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,25 +12,10 @@ from typing import Any
 import pytest
 
 import cloudorm
-from cloudorm import Statement
 from cloudorm.errors import AlreadyExists, CloudError
 from cloudorm.testing import FaultProxy
 from tests.conftest import FAKE_CREDS
-
-
-def uid(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def s3_read(bucket: str) -> list[Statement]:
-    return [Statement.for_service("s3", ["GetObject"], "Allow", [f"{bucket}/*"])]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _local_cloud_first() -> None:
-    """As in test_iam: the embedded local cloud gives moto's IAM backend (one per process) AWS's managed policies,
-    which it must have before the backend is made, whichever test file runs first."""
-    cloudorm.Session()
+from tests.test_iam import _local_cloud_first, s3_read, uid  # noqa: F401 (an autouse fixture: the local cloud first)
 
 
 @pytest.fixture
