@@ -140,6 +140,9 @@ class CutBodies(ThreadingHTTPServer):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
 
+    def before_forward(self, handler: BaseHTTPRequestHandler) -> None:
+        """Called with each request just before it is forwarded upstream."""
+
 
 class _CutHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -147,6 +150,7 @@ class _CutHandler(BaseHTTPRequestHandler):
 
     def relay(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.before_forward(self)
         upstream = http.client.HTTPConnection(self.server.upstream, timeout=30)
         upstream.request(self.command, self.path, body or None, dict(self.headers))
         response = upstream.getresponse()
@@ -301,47 +305,18 @@ def test_rename_through_lost_responses_neither_fails_nor_overwrites(moto_url: st
         b.delete(force=True)
 
 
-class Racer(ThreadingHTTPServer):
+class Racer(CutBodies):
     """A proxy to a moto server that runs ``race()`` (another writer) just before it forwards the first
     CompleteMultipartUpload: the moment between cloudorm's check that a copy's target is absent and its write."""
 
     def __init__(self, upstream: str, race: Any) -> None:
-        self.upstream = urlsplit(upstream).netloc
         self.race = race
-        super().__init__(("127.0.0.1", 0), _RacerHandler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        super().__init__(upstream, cuts=0)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _RacerHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: Racer
-
-    def relay(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if self.command == "POST" and "uploadId=" in self.path and self.server.race is not None:
-            race, self.server.race = self.server.race, None
+    def before_forward(self, handler: BaseHTTPRequestHandler) -> None:
+        if handler.command == "POST" and "uploadId=" in handler.path and self.race is not None:
+            race, self.race = self.race, None
             race()
-        upstream = http.client.HTTPConnection(self.server.upstream, timeout=30)
-        upstream.request(self.command, self.path, body or None, dict(self.headers))
-        response = upstream.getresponse()
-        data = response.read()
-        self.send_response(response.status)
-        for name, value in response.getheaders():
-            if name.lower() not in ("connection", "transfer-encoding", "content-length"):
-                self.send_header(name, value)
-        self.send_header("Content-Length", response.headers.get("Content-Length") or str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = relay
-
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 @pytest.mark.parametrize("writer", ["another object", "the same copy"])
