@@ -76,6 +76,12 @@ class Session:
         return self._provider.endpoint_url
 
     @property
+    def scope(self) -> tuple[object, ...]:
+        """What tells this session's resources from another account's, endpoint's or region's: resources compare
+        equal when kind, scope and name match."""
+        return self._provider.scope()
+
+    @property
     def nosql(self) -> NoSQLService:
         """The provider's NoSQL service (``Unsupported`` if it has none)."""
         svc: NoSQLService = self._provider.service("nosql")

@@ -1,8 +1,9 @@
 """NoSQL: DynamoDB-style tables, items, typed models, querysets, batches and transactions."""
 
+from cloudorm.core import changes, state
 from cloudorm.nosql.batch import BatchWriter, WriteRequest
 from cloudorm.nosql.expressions import Action, Attr, Condition
-from cloudorm.nosql.item import Item, changes, hash_key, model, range_key, state, undeclared, version
+from cloudorm.nosql.item import Item, hash_key, model, range_key, undeclared, version
 from cloudorm.nosql.queryset import QuerySet
 from cloudorm.nosql.schema import GlobalIndex, KeyAttr, LocalIndex, Provisioned
 from cloudorm.nosql.table import Table

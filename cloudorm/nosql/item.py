@@ -146,17 +146,18 @@ class Item:
         """Apply atomic update actions (``Attr("n").add(1)``, ...) and reload the item's new values."""
         self._co_bound().update_item(self, *actions, condition=condition)
 
+    def _co_phase(self) -> str:
+        """``"deleted"``, ``"new"`` or ``"loaded"``, for ``cloudorm.state``."""
+        if self._co_deleted:
+            return "deleted"
+        return "new" if self._co_snapshot is None else "loaded"
+
+    def _co_changes(self) -> set[str]:
+        """The attributes changed since last read or written, for ``cloudorm.changes``."""
+        return changes(self)
+
 
 ItemT = TypeVar("ItemT", bound=Item)
-
-
-def state(item: Item) -> str:
-    """The item's lifecycle state: ``"new"``, ``"saved"``, ``"changed"`` or ``"deleted"``."""
-    if item._co_deleted:
-        return "deleted"
-    if item._co_snapshot is None:
-        return "new"
-    return "changed" if changes(item) else "saved"
 
 
 def changes(item: Item) -> set[str]:

@@ -546,6 +546,11 @@ class Provider:
         """Facts for the Session's repr; never a secret."""
         return {}
 
+    def scope(self) -> tuple[object, ...]:
+        """What tells this provider's resources from those of another account, endpoint or region (part of
+        every resource's identity); never a secret."""
+        return (self.name, self.endpoint_url, self.region)
+
     @property
     def endpoint_url(self) -> str | None:
         """The endpoint override every service uses, if one URL was given."""

@@ -1,0 +1,140 @@
+"""The entity core on a toy kind over an in-memory service: the lifecycle rules every entity inherits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cloudorm import errors as ce
+from cloudorm.core import Plan, Record, Resource, call, changes, field, resource, state, stored
+
+
+class Shelf:
+    """An in-memory service holding records by name, counting the calls that change something."""
+
+    def __init__(self) -> None:
+        self.held: dict[str, dict[str, Any]] = {}
+        self.writes: list[str] = []
+
+    def get(self, name: str) -> dict[str, Any]:
+        if name not in self.held:
+            raise ce.NotFound(f"no {name}")
+        return dict(self.held[name])
+
+    def create(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        if name in self.held:
+            raise ce.AlreadyExists(f"{name} exists")
+        self.writes.append(f"create {name}")
+        self.held[name] = {"name": name, **spec, "serial": len(self.writes)}
+        return dict(self.held[name])
+
+    def update(self, name: str, changed: dict[str, Any]) -> None:
+        self.writes.append(f"update {name} {sorted(changed)}")
+        record = self.held.pop(name)
+        record.update(changed)
+        self.held[record["name"]] = record
+
+    def delete(self, name: str) -> None:
+        if name not in self.held:
+            raise ce.NotFound(f"no {name}")
+        self.writes.append(f"delete {name}")
+        del self.held[name]
+
+
+class ToySession:
+    provider, region, endpoint_url = "toy", None, None
+
+    def __init__(self, scope: str = "one") -> None:
+        self.shelf = Shelf()
+        self.scope = ("toy", scope)
+
+
+def _tags(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ce.InvalidInput("tags", "must be a dict")
+    return dict(value)
+
+
+@resource
+class Box(Resource):
+    kind = "box"
+    name: str = field(str)
+    colour: str = field(str, default="grey")
+    tags: dict[str, str] = field(_tags, factory=dict)
+    size: int = field(int, default=1, fixed=True)
+    serial: int | None = stored()
+
+    def _co_fetch(self) -> Plan[Record]:
+        return (yield from call("shelf", "get", self._co_ref()[0]))  # type: ignore[no-any-return]
+
+    def _co_create(self) -> Plan[Record]:
+        spec = self._co_spec_values()
+        spec.pop("name")
+        return (yield from call("shelf", "create", self.name, spec))  # type: ignore[no-any-return]
+
+    def _co_update(self, changed: set[str]) -> Plan[Record | None]:
+        yield from call("shelf", "update", self._co_ref()[0], {f: getattr(self, f) for f in changed})
+        return None
+
+    def _co_remove(self, **options: Any) -> Plan[None]:
+        yield from call("shelf", "delete", self._co_ref()[0])
+
+
+@pytest.fixture
+def s() -> ToySession:
+    return ToySession()
+
+
+def test_new_saved_changed_deleted(s: ToySession) -> None:
+    box = Box(s, "a", colour="red")
+    assert state(box) == "new" and changes(box) == {"name", "colour"}
+    assert box.save() is box and state(box) == "saved" and box.serial == 1
+    assert s.shelf.held["a"] == {"name": "a", "colour": "red", "tags": {}, "size": 1, "serial": 1}
+    box.save()
+    assert s.shelf.writes == ["create a"]  # unchanged: nothing sent
+    box.tags["k"] = "v"
+    assert state(box) == "changed" and changes(box) == {"tags"}
+    box.save()
+    assert s.shelf.writes[-1] == "update a ['tags']" and state(box) == "saved"
+    box.delete()
+    assert state(box) == "deleted" and not box.exists()
+    with pytest.raises(ce.NotFound):
+        box.delete()
+    box.delete(missing_ok=True)
+    box.save()  # the same object recreates the resource, with every value it had
+    assert s.shelf.held["a"]["tags"] == {"k": "v"} and s.shelf.held["a"]["colour"] == "red"
+
+
+def test_existing_is_adopted_and_reconciled(s: ToySession) -> None:
+    Box(s, "a", colour="red", tags={"keep": "me"}).save()
+    again = Box(s, "a", colour="blue")
+    assert again.tags == {}  # read while new: the default, not a change
+    with pytest.raises(ce.AlreadyExists):
+        Box(s, "a").save(exists_ok=False)
+    again.save()
+    assert s.shelf.writes[-1] == "update a ['colour']"  # only what was given and differs
+    assert s.shelf.held["a"]["tags"] == {"keep": "me"} and again.tags == {"keep": "me"}
+
+
+def test_fixed_field_and_refresh(s: ToySession) -> None:
+    box = Box(s, "a").save()
+    box.size = 3
+    with pytest.raises(ce.InvalidInput, match="size"):
+        box.save()
+    assert box.refresh() is box and box.size == 1 and state(box) == "saved"
+    s.shelf.held["a"]["colour"] = "green"
+    assert box.refresh().colour == "green"
+    with pytest.raises(ce.InvalidInput, match="tags"):
+        box.tags = "x"  # type: ignore[assignment]
+
+
+def test_partial_record_is_completed_once(s: ToySession) -> None:
+    Box(s, "a", colour="red").save()
+    listed = Box._co_from_record(s, {"name": "a"}, partial=True)
+    assert state(listed) == "saved" and listed.colour == "red" and listed.serial == 1
+
+
+def test_identity_equality(s: ToySession) -> None:
+    assert Box(s, "a") == Box(s, "a", colour="red") and len({Box(s, "a"), Box(s, "a")}) == 1
+    assert Box(s, "a") != Box(s, "b") and Box(s, "a") != Box(ToySession("two"), "a")
