@@ -77,8 +77,8 @@ class Session:
 
     @property
     def scope(self) -> tuple[object, ...]:
-        """What tells this session's resources from another account's, endpoint's or region's: resources compare
-        equal when kind, scope and name match."""
+        """What tells this session's resources from another account's or endpoint's: resources compare equal
+        when kind, scope, name and (for regional kinds) region match."""
         return self._provider.scope()
 
     @property

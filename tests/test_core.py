@@ -43,7 +43,9 @@ class Shelf:
 
 
 class ToySession:
-    provider, region, endpoint_url = "toy", None, None
+    provider, endpoint_url = "toy", None
+
+    region = "here"
 
     def __init__(self, scope: str = "one") -> None:
         self.shelf = Shelf()
@@ -138,3 +140,11 @@ def test_partial_record_is_completed_once(s: ToySession) -> None:
 def test_identity_equality(s: ToySession) -> None:
     assert Box(s, "a") == Box(s, "a", colour="red") and len({Box(s, "a"), Box(s, "a")}) == 1
     assert Box(s, "a") != Box(s, "b") and Box(s, "a") != Box(ToySession("two"), "a")
+    there = ToySession()
+    there.region = "there"
+    assert Box(s, "a") != Box(there, "a")
+    Box.regional = False
+    try:
+        assert Box(s, "a") == Box(there, "a")
+    finally:
+        Box.regional = True

@@ -48,6 +48,8 @@ class Resource:
     kind: ClassVar[str] = "resource"
     identity: ClassVar[tuple[str, ...]] = ("name",)
     """The fields that name the resource within its session's scope."""
+    regional: ClassVar[bool] = True
+    """False for kinds named account-wide (IAM entities, buckets): the session's region is not in their identity."""
 
     session: SessionLike = attrs.field(repr=False)
     _co_record: dict[str, Any] | None = attrs.field(default=None, init=False)
@@ -73,7 +75,8 @@ class Resource:
         return tuple(out)
 
     def _co_identity(self) -> tuple[Any, ...]:
-        return (self.kind, self.session.scope, *self._co_ref())
+        region = self.session.region if self.regional else None
+        return (self.kind, self.session.scope, region, *self._co_ref())
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Resource):

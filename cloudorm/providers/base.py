@@ -547,9 +547,9 @@ class Provider:
         return {}
 
     def scope(self) -> tuple[object, ...]:
-        """What tells this provider's resources from those of another account, endpoint or region (part of
-        every resource's identity); never a secret."""
-        return (self.name, self.endpoint_url, self.region)
+        """What tells this provider's resources from those of another account or endpoint (part of every
+        resource's identity, with the region for regional kinds); never a secret."""
+        return (self.name, self.endpoint_url)
 
     @property
     def endpoint_url(self) -> str | None:
