@@ -21,6 +21,7 @@ def test_a_number_compared_with_stored_text_does_not_match(backend: str, request
     client.create_table(TableName=name, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
                         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
                         BillingMode="PAY_PER_REQUEST")
+    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
     try:
         for id_, n in (("a", {"N": "5"}), ("b", {"S": "9"}), ("c", {"N": "1"}), ("d", {"S": "text"})):
             client.put_item(TableName=name, Item={"id": {"S": id_}, "n": n})
