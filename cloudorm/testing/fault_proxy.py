@@ -36,22 +36,29 @@ Fault kinds (``kinds``):
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import logging
 import random
-import socket
 import threading
 import time
 import uuid
 import zlib
 from collections.abc import Sequence
-from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from cloudorm.testing.proxy_http import (
+    BATCH_WRITE_TARGET,
+    DDB_PREFIX,
+    STAT_KEYS,
+    UPSTREAM_TIMEOUT,
+    BadRequest,
+    ProxyHandler,
+    ProxyServer,
+    connection_tokens,
+    is_hop_by_hop,
+)
 from cloudorm.testing.service import TestService
 
 __all__ = ["FAULT_KINDS", "FaultProxy"]
@@ -60,43 +67,6 @@ logger = logging.getLogger(__name__)
 
 FAULT_KINDS: tuple[str, ...] = ("throttle", "error500", "drop", "drop_after")
 """Every fault kind that ``FaultProxy`` knows how to inject."""
-
-_STAT_KEYS = (
-    "requests",
-    "forwarded",
-    "throttle",
-    "error500",
-    "drop",
-    "drop_after",
-    "unprocessed_batches",
-    "unprocessed_items",
-)
-
-_HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
-
-_BATCH_WRITE_TARGET = "DynamoDB_20120810.BatchWriteItem"
-_DDB_PREFIX = "com.amazonaws.dynamodb.v20120810#"
-_HANDLER_IDLE_TIMEOUT = 60.0
-_UPSTREAM_TIMEOUT = 60.0
-_MAX_LINE = 65536
-
-
-class _BadRequest(Exception):
-    """The client's request could not be parsed."""
-
 
 def _validate_rate(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -124,181 +94,6 @@ def _validate_kinds(kinds: object) -> tuple[str, ...]:
             raise ValueError(f"kinds contains unknown fault kind {kind!r}; known: {FAULT_KINDS}")
     return result
 
-
-def _connection_tokens(values: list[str]) -> set[str]:
-    tokens: set[str] = set()
-    for value in values:
-        tokens.update(t.strip().lower() for t in value.split(",") if t.strip())
-    return tokens
-
-
-def _is_hop_by_hop(name: str, extra: set[str]) -> bool:
-    lower = name.lower()
-    return lower in _HOP_BY_HOP or lower.startswith("proxy-") or lower in extra
-
-
-class _Server(ThreadingHTTPServer):
-    """The HTTP server; tracks open client sockets so ``stop()`` can close them."""
-
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-
-    def __init__(self, proxy: FaultProxy) -> None:
-        self.proxy = proxy
-        self.open_sockets: set[socket.socket] = set()
-        self.sockets_lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with contextlib.suppress(OSError):
-            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with self.sockets_lock:
-            self.open_sockets.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self.sockets_lock:
-            self.open_sockets.discard(request)
-        super().shutdown_request(request)
-
-    def close_open_sockets(self) -> None:
-        with self.sockets_lock:
-            sockets = list(self.open_sockets)
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Client disconnects and stop() are routine for a fault proxy: log quietly.
-        logger.debug("fault proxy: error handling %s", client_address, exc_info=True)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Handles one client connection (possibly many keep-alive requests)."""
-
-    protocol_version = "HTTP/1.1"
-    timeout = _HANDLER_IDLE_TIMEOUT
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("fault proxy: " + format, *args)
-
-    def handle_one_request(self) -> None:
-        try:
-            self.raw_requestline = self.rfile.readline(_MAX_LINE + 1)
-            if len(self.raw_requestline) > _MAX_LINE:
-                self.requestline = ""
-                self.request_version = ""
-                self.command = ""
-                self.send_error(414)
-                return
-            if not self.raw_requestline:
-                self.close_connection = True
-                return
-            if not self.parse_request():
-                return
-            self.server.proxy._handle(self)
-            self.wfile.flush()
-        except OSError:  # includes TimeoutError and client disconnects
-            self.close_connection = True
-        except Exception:
-            logger.exception("fault proxy: unexpected error handling %r", self.requestline)
-            self.close_connection = True
-
-    # -- helpers used by FaultProxy._handle ---------------------------------
-
-    def read_body(self) -> tuple[bytes, bool, list[tuple[str, str]]]:
-        """Read the request body; return (body, had_body_framing, trailers)."""
-        te = _connection_tokens(self.headers.get_all("Transfer-Encoding") or [])
-        if "chunked" in te:
-            return self._read_chunked()
-        length_header = self.headers.get("Content-Length")
-        if length_header is None:
-            return b"", False, []
-        try:
-            length = int(length_header)
-        except ValueError as exc:
-            raise _BadRequest(f"bad Content-Length {length_header!r}") from exc
-        if length < 0:
-            raise _BadRequest(f"bad Content-Length {length_header!r}")
-        body = self._read_exact(length)
-        return body, True, []
-
-    def _read_exact(self, length: int) -> bytes:
-        data = self.rfile.read(length)
-        if len(data) != length:
-            raise _BadRequest("client closed the connection mid-body")
-        return data
-
-    def _read_chunked(self) -> tuple[bytes, bool, list[tuple[str, str]]]:
-        parts: list[bytes] = []
-        while True:
-            line = self.rfile.readline(_MAX_LINE + 1)
-            if not line or len(line) > _MAX_LINE:
-                raise _BadRequest("bad chunk size line")
-            size_text = line.split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError as exc:
-                raise _BadRequest(f"bad chunk size {size_text!r}") from exc
-            if size < 0:
-                raise _BadRequest(f"bad chunk size {size_text!r}")
-            if size == 0:
-                break
-            parts.append(self._read_exact(size))
-            if self.rfile.readline(_MAX_LINE + 1).strip():
-                raise _BadRequest("missing CRLF after chunk")
-        trailers: list[tuple[str, str]] = []
-        while True:
-            line = self.rfile.readline(_MAX_LINE + 1)
-            if not line or line in (b"\r\n", b"\n"):
-                break
-            name, sep, value = line.decode("latin-1").partition(":")
-            if sep:
-                trailers.append((name.strip(), value.strip()))
-        return b"".join(parts), True, trailers
-
-    def send_full_response(
-        self,
-        status: int,
-        reason: str | None,
-        headers: Sequence[tuple[str, str]],
-        body: bytes,
-        *,
-        keep_content_length: bool = False,
-    ) -> None:
-        """Write a complete response in one write; Content-Length is always set (or kept)."""
-        if reason is None:
-            reason = self.responses.get(status, ("",))[0]
-        lines = [f"{self.protocol_version} {status} {reason}"]
-        has_date = False
-        for name, value in headers:
-            lower = name.lower()
-            if lower == "content-length" and not keep_content_length:
-                continue
-            has_date = has_date or lower == "date"
-            lines.append(f"{name}: {value}")
-        if not has_date:
-            lines.append(f"Date: {formatdate(usegmt=True)}")
-        bodiless_status = status in (204, 304) or 100 <= status < 200
-        if not keep_content_length and not bodiless_status:
-            lines.append(f"Content-Length: {len(body)}")
-        if self.close_connection:
-            lines.append("Connection: close")
-        elif self.request_version == "HTTP/1.0":
-            lines.append("Connection: keep-alive")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
-        send_body = bool(body) and self.command != "HEAD" and not bodiless_status
-        # One write for head and body avoids Nagle / delayed-ACK stalls on small responses.
-        self.wfile.write(head + body if send_body else head)
-        self.log_request(status, len(body))
-
-    def drop(self) -> None:
-        """Close the client connection without sending a response."""
-        self.close_connection = True
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
 
 
 class FaultProxy(TestService):
@@ -329,8 +124,8 @@ class FaultProxy(TestService):
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
         self._stats_lock = threading.Lock()
-        self._stats: dict[str, int] = dict.fromkeys(_STAT_KEYS, 0)
-        self._server: _Server | None = None
+        self._stats: dict[str, int] = dict.fromkeys(STAT_KEYS, 0)
+        self._server: ProxyServer | None = None
         self._thread: threading.Thread | None = None
         self.port: int = 0
         """The local port the proxy listens on (0 until started)."""
@@ -405,7 +200,7 @@ class FaultProxy(TestService):
     def reset_stats(self) -> None:
         """Set every counter back to zero."""
         with self._stats_lock:
-            self._stats = dict.fromkeys(_STAT_KEYS, 0)
+            self._stats = dict.fromkeys(STAT_KEYS, 0)
 
     def _count(self, key: str, n: int = 1) -> None:
         with self._stats_lock:
@@ -417,7 +212,7 @@ class FaultProxy(TestService):
         """Bind a free port on 127.0.0.1 and serve in a daemon thread; return self."""
         if self._server is not None:
             raise RuntimeError("FaultProxy is already started")
-        server = _Server(self)
+        server = ProxyServer(self)
         self._server = server
         self.port = int(server.server_address[1])
         self._thread = threading.Thread(
@@ -487,11 +282,11 @@ class FaultProxy(TestService):
         payload["RequestItems"] = forwarded
         return json.dumps(payload).encode(), held
 
-    def _handle(self, handler: _Handler) -> None:
+    def _handle(self, handler: ProxyHandler) -> None:
         self._count("requests")
         try:
             body, framed, trailers = handler.read_body()
-        except _BadRequest as exc:
+        except BadRequest as exc:
             handler.close_connection = True
             handler.send_full_response(400, None, [("Content-Type", "text/plain")], f"{exc}\n".encode())
             return
@@ -509,7 +304,7 @@ class FaultProxy(TestService):
             return
 
         held: dict[str, list[Any]] | None = None
-        if target == _BATCH_WRITE_TARGET and fault is None:
+        if target == BATCH_WRITE_TARGET and fault is None:
             split = self._split_batch(body)
             if split is not None:
                 body, held = split
@@ -544,15 +339,15 @@ class FaultProxy(TestService):
 
     def _forward(
         self,
-        handler: _Handler,
+        handler: ProxyHandler,
         body: bytes,
         framed: bool,
         trailers: list[tuple[str, str]],
         held: dict[str, list[Any]] | None,
     ) -> tuple[int, str, list[tuple[str, str]], bytes]:
         """Send the request upstream and read the full response."""
-        extra = _connection_tokens(handler.headers.get_all("Connection") or [])
-        conn = http.client.HTTPConnection(self._upstream_host, self._upstream_port, timeout=_UPSTREAM_TIMEOUT)
+        extra = connection_tokens(handler.headers.get_all("Connection") or [])
+        conn = http.client.HTTPConnection(self._upstream_host, self._upstream_port, timeout=UPSTREAM_TIMEOUT)
         try:
             conn.putrequest(
                 handler.command,
@@ -568,7 +363,7 @@ class FaultProxy(TestService):
             conn.putheader("Host", host)
             for name, value in [*handler.headers.items(), *trailers]:
                 lower = name.lower()
-                if lower in ("host", "content-length", "expect") or _is_hop_by_hop(name, extra):
+                if lower in ("host", "content-length", "expect") or is_hop_by_hop(name, extra):
                     continue
                 if held is not None and lower == "accept-encoding":
                     continue  # the response body must stay readable for merging
@@ -579,8 +374,8 @@ class FaultProxy(TestService):
             conn.endheaders(body if body else None)
             resp = conn.getresponse()
             resp_body = resp.read()
-            resp_extra = _connection_tokens(resp.headers.get_all("Connection") or [])
-            headers = [(name, value) for name, value in resp.getheaders() if not _is_hop_by_hop(name, resp_extra)]
+            resp_extra = connection_tokens(resp.headers.get_all("Connection") or [])
+            headers = [(name, value) for name, value in resp.getheaders() if not is_hop_by_hop(name, resp_extra)]
             return resp.status, resp.reason, headers, resp_body
         finally:
             conn.close()
@@ -605,19 +400,19 @@ class FaultProxy(TestService):
         return [(name, crc if name.lower() == "x-amz-crc32" else value) for name, value in headers]
 
     @staticmethod
-    def _send_fault(handler: _Handler, kind: str, *, is_json: bool) -> None:
+    def _send_fault(handler: ProxyHandler, kind: str, *, is_json: bool) -> None:
         request_id = uuid.uuid4().hex.upper()
         if is_json:
             if kind == "throttle":
                 status = 400
                 error = {
-                    "__type": _DDB_PREFIX + "ThrottlingException",
+                    "__type": DDB_PREFIX + "ThrottlingException",
                     "message": "Rate of requests exceeds the allowed throughput.",
                 }
             else:
                 status = 500
                 error = {
-                    "__type": _DDB_PREFIX + "InternalServerError",
+                    "__type": DDB_PREFIX + "InternalServerError",
                     "message": "Internal server error (injected by FaultProxy).",
                 }
             body = json.dumps(error).encode()

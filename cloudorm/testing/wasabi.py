@@ -29,7 +29,8 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from cloudorm.testing.fault_proxy import FaultProxy, _Handler
+from cloudorm.testing.fault_proxy import FaultProxy
+from cloudorm.testing.proxy_http import ProxyHandler
 
 __all__ = ["Move", "WasabiEmulator"]
 
@@ -78,7 +79,7 @@ class WasabiEmulator(FaultProxy):
         with self._moves_lock:
             return list(self._moves)
 
-    def _handle(self, handler: _Handler) -> None:
+    def _handle(self, handler: ProxyHandler) -> None:
         if handler.command != "MOVE":
             super()._handle(handler)
             return
@@ -118,12 +119,12 @@ class WasabiEmulator(FaultProxy):
         handler.send_full_response(200, None, [("Content-Type", "application/xml"),
                                                ("x-amz-request-id", uuid.uuid4().hex.upper())], body)
 
-    def _forward(self, handler: _Handler, body: bytes, framed: bool, trailers: list[tuple[str, str]],
+    def _forward(self, handler: ProxyHandler, body: bytes, framed: bool, trailers: list[tuple[str, str]],
                  held: dict[str, list[Any]] | None) -> tuple[int, str, list[tuple[str, str]], bytes]:
         status, reason, headers, resp_body = super()._forward(handler, body, framed, trailers, held)
         return status, reason, [(k, v) for k, v in headers if k.lower() != "x-amz-tagging-count"], resp_body
 
-    def _check_signature(self, handler: _Handler) -> tuple[int, str, str] | None:
+    def _check_signature(self, handler: ProxyHandler) -> tuple[int, str, str] | None:
         """Recompute the request's SigV4 signature with the known secret, as Wasabi would."""
         match = _AUTH.fullmatch(handler.headers.get("Authorization", ""))
         if match is None:
@@ -177,7 +178,7 @@ class WasabiEmulator(FaultProxy):
         return pairs
 
     @staticmethod
-    def _error(handler: _Handler, status: int, code: str, message: str, resource: str) -> None:
+    def _error(handler: ProxyHandler, status: int, code: str, message: str, resource: str) -> None:
         request_id = uuid.uuid4().hex.upper()
         body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{escape(code)}</Code>'
                 f"<Message>{escape(message)}</Message><Resource>{escape(resource)}</Resource>"
