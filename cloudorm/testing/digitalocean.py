@@ -24,130 +24,30 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
-from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeGuard
-from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
-import attrs
-
+from cloudorm.testing.digitalocean_model import (
+    DEFAULT_SIZES,
+    DROPLET_LIMIT,
+    FakeDroplet,
+    Wire,
+    _ApiError,
+    _Fault,
+    _now,
+)
+from cloudorm.testing.digitalocean_routes import DigitalOceanRoutes
 from cloudorm.testing.service import TestService
 
 if TYPE_CHECKING:
     from cloudorm.compute.keys import KeyPair
-    from cloudorm.testing.sshd import SshdHost
 
 __all__ = ["DEFAULT_SIZES", "FakeDigitalOcean", "FakeDroplet"]
 
 logger = logging.getLogger(__name__)
 
-Wire = dict[str, Any]
-
-REGIONS = ("nyc1", "nyc3", "sfo3", "ams3", "fra1", "lon1", "sgp1", "tor1", "blr1", "syd1")
-"""The region slugs the fake knows."""
-
-DEFAULT_SIZES: tuple[Wire, ...] = tuple(
-    {"slug": slug, "memory": memory, "vcpus": vcpus, "disk": disk, "transfer": transfer,
-     "price_monthly": price, "price_hourly": round(price / 672, 5), "regions": list(REGIONS), "available": True,
-     "description": description}
-    for slug, memory, vcpus, disk, transfer, price, description in (
-        ("s-1vcpu-512mb-10gb", 512, 1, 10, 0.5, 4.0, "Basic"),
-        ("s-1vcpu-1gb", 1024, 1, 25, 1.0, 6.0, "Basic"),
-        ("s-1vcpu-2gb", 2048, 1, 50, 2.0, 12.0, "Basic"),
-        ("s-2vcpu-2gb", 2048, 2, 60, 3.0, 18.0, "Basic"),
-        ("s-2vcpu-4gb", 4096, 2, 80, 4.0, 24.0, "Basic"),
-        ("s-4vcpu-8gb", 8192, 4, 160, 5.0, 48.0, "Basic"),
-        ("c-2", 4096, 2, 25, 4.0, 42.0, "CPU-Optimized"),
-        ("g-2vcpu-8gb", 8192, 2, 25, 4.0, 63.0, "General Purpose"),
-        ("s-8vcpu-16gb", 16384, 8, 320, 6.0, 96.0, "Basic"),
-    ))
-"""Sizes the fake offers (DigitalOcean's shape and prices)."""
-
-IMAGES: dict[str, Wire] = {
-    slug: {"id": image_id, "name": name, "distribution": distribution, "slug": slug, "public": True,
-           "regions": list(REGIONS), "type": "base", "min_disk_size": 7, "size_gigabytes": 2.5,
-           "created_at": "2024-04-25T00:00:00Z", "description": name, "tags": [], "status": "available"}
-    for image_id, slug, name, distribution in (
-        (155000001, "ubuntu-24-04-x64", "24.04 (LTS) x64", "Ubuntu"),
-        (155000002, "ubuntu-22-04-x64", "22.04 (LTS) x64", "Ubuntu"),
-        (155000003, "debian-12-x64", "12 x64", "Debian"),
-    )}
-"""Base images the fake knows, by slug."""
-
-MAX_NAMES = 10
-"""Droplets per create request."""
-
-DROPLET_LIMIT = 100
-"""The fake account's default droplet limit (real accounts start lower, at 3 to 25, and ask for more)."""
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class _ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-def _not_found() -> _ApiError:
-    return _ApiError(404, "not_found", "The resource you were accessing could not be found.")
-
-
-def _unprocessable(message: str) -> _ApiError:
-    return _ApiError(422, "unprocessable_entity", message)
-
-
-def _made_of(name: Any, extra: str, longest: int = 255) -> TypeGuard[str]:
-    """True when ``name`` is 1 to ``longest`` ASCII letters, digits or characters of ``extra``."""
-    return isinstance(name, str) and 0 < len(name) <= longest and all(
-        (c.isascii() and c.isalnum()) or c in extra for c in name)
-
-
-def _check_tag(name: Any) -> str:
-    """A tag name as DigitalOcean takes it (1-255 letters, digits, ``_``, ``-`` or ``:``), else its 400."""
-    if not _made_of(name, "_-:"):
-        raise _ApiError(400, "bad_request", "tag name must be 1-255 letters, digits, '_', '-' or ':'")
-    return name
-
-
-@attrs.define
-class FakeDroplet:
-    """What the fake knows of one droplet: its API JSON, the user data it was given, its sshd stand-in."""
-
-    data: Wire
-    """The droplet as the API returns it."""
-    user_data: str | None = attrs.field(repr=False)
-    """The user data sent at creation (not in the repr: it may carry a private host key)."""
-    authorized_keys: list[str]
-    """The public keys root may log in with (from ``ssh_keys`` and the user data)."""
-    host: SshdHost | None = None
-    """The running ``SshdHost`` (None before boot, after delete, or without sshd)."""
-    root: Path | None = None
-    """The stand-in's directory."""
-
-    @property
-    def id(self) -> int:
-        """The droplet id."""
-        return int(self.data["id"])
-
-    @property
-    def address(self) -> str | None:
-        """Its public IPv4 address, once booted."""
-        v4 = self.data["networks"]["v4"]
-        return str(v4[0]["ip_address"]) if v4 else None
-
-
-@attrs.define
-class _Fault:
-    method: str
-    prefix: str
-    status: int
-    message: str
-    headers: dict[str, str]
-    code: str | None
 
 
 class FakeDigitalOcean(TestService):
@@ -198,6 +98,7 @@ class FakeDigitalOcean(TestService):
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._sshd_reason: str | None = None
+        self._routes = DigitalOceanRoutes(self)
 
     # ------------------------------------------------------------------------------------------------ lifecycle
 
@@ -427,274 +328,7 @@ class FakeDigitalOcean(TestService):
 
     def handle(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Wire | None]:
         """Answer one authenticated API request: (status, JSON body)."""
-        parts = [unquote(p) for p in path.strip("/").split("/")]
-        if parts[:1] != ["v2"] or len(parts) < 2:
-            raise _not_found()
-        resource, rest = parts[1], parts[2:]
-        with self._lock:
-            if resource == "sizes" and not rest and method == "GET":
-                return 200, self._page("sizes", self.sizes, query, path)
-            if resource == "images" and len(rest) == 1 and method == "GET":
-                return 200, {"image": self._image(rest[0])}
-            if resource == "account" and rest[:1] == ["keys"]:
-                return self._keys_api(method, rest[1:], query, body, path)
-            if resource == "account" and not rest and method == "GET":
-                return 200, {"account": {"droplet_limit": self.droplet_limit, "floating_ip_limit": 3,
-                                         "email": "fake@example.com", "email_verified": True, "uuid": str(uuid.uuid5(
-                                             uuid.NAMESPACE_DNS, "fake.digitalocean")), "status": "active",
-                                         "status_message": "", "team": {"name": "fake", "uuid": str(uuid.uuid5(
-                                             uuid.NAMESPACE_DNS, "team.fake.digitalocean"))}}}
-            if resource == "droplets":
-                return self._droplets_api(method, rest, query, body, path)
-            if resource == "actions" and len(rest) == 1 and method == "GET":
-                action = self._actions.get(int(rest[0])) if rest[0].isdigit() else None
-                if action is None:
-                    raise _not_found()
-                return 200, {"action": dict(action)}
-            if resource == "tags":
-                return self._tags_api(method, rest, query, body, path)
-            if resource == "firewalls":
-                return self._firewalls_api(method, rest, query, body, path)
-        raise _not_found()
-
-    def _page(self, key: str, items: list[Wire], query: dict[str, str], path: str) -> Wire:
-        try:
-            per_page = max(1, min(int(query.get("per_page", 20)), 200, self.max_per_page))
-            page = max(1, int(query.get("page", 1)))
-        except ValueError:
-            raise _ApiError(400, "bad_request", "page and per_page must be integers") from None
-        last = max(1, -(-len(items) // per_page))
-        chunk = items[(page - 1) * per_page:page * per_page]
-        extra = {k: v for k, v in query.items() if k not in ("page", "per_page")}
-
-        def link(n: int) -> str:
-            return f"{self.url}{path}?{urlencode({**extra, 'page': n, 'per_page': per_page})}"
-
-        pages: Wire = {}
-        if page > 1:
-            pages.update(first=link(1), prev=link(page - 1))
-        if page < last:
-            pages.update(next=link(page + 1), last=link(last))
-        return {key: [json.loads(json.dumps(i)) for i in chunk], "links": {"pages": pages},
-                "meta": {"total": len(items)}}
-
-    def _image(self, ref: Any) -> Wire:
-        for image in IMAGES.values():
-            if ref in (image["slug"], image["id"], str(image["id"])):
-                return dict(image)
-        raise _not_found()
-
-    # ---- keys
-
-    def _find_key(self, ref: str) -> Wire:
-        for key in self._keys.values():
-            if ref in (str(key["id"]), key["fingerprint"]):
-                return key
-        raise _not_found()
-
-    def _keys_api(self, method: str, rest: list[str], query: dict[str, str], body: Any,
-                  path: str) -> tuple[int, Wire | None]:
-        if not rest and method == "GET":
-            return 200, self._page("ssh_keys", list(self._keys.values()), query, path)
-        if not rest and method == "POST":
-            from cloudorm.compute.keys import md5_fingerprint, public_key_blob
-
-            name, public = (body or {}).get("name"), (body or {}).get("public_key")
-            if not name or not isinstance(public, str):
-                raise _unprocessable("name and public_key are required")
-            try:
-                fingerprint = md5_fingerprint(public_key_blob(public)[1])
-            except Exception:
-                raise _unprocessable("Key invalid type, we support 'ssh-rsa', 'ssh-ed25519', 'ecdsa-sha2-nistp256', "
-                                     "'ecdsa-sha2-nistp384', or 'ecdsa-sha2-nistp521'") from None
-            if any(k["fingerprint"] == fingerprint for k in self._keys.values()):
-                raise _unprocessable("SSH Key is already in use on your account")
-            key = {"id": self._new_id("key"), "fingerprint": fingerprint, "public_key": public.strip(), "name": name}
-            self._keys[key["id"]] = key
-            return 201, {"ssh_key": dict(key)}
-        if len(rest) == 1 and method == "GET":
-            return 200, {"ssh_key": dict(self._find_key(rest[0]))}
-        if len(rest) == 1 and method == "DELETE":
-            del self._keys[self._find_key(rest[0])["id"]]
-            return 204, None
-        raise _not_found()
-
-    # ---- droplets
-
-    def _droplets_api(self, method: str, rest: list[str], query: dict[str, str], body: Any,
-                      path: str) -> tuple[int, Wire | None]:
-        if not rest and method == "GET":
-            tag = query.get("tag_name")
-            found = [d.data for d in sorted(self._droplets.values(), key=lambda d: d.id)
-                     if tag is None or tag in d.data["tags"]]
-            return 200, self._page("droplets", found, query, path)
-        if not rest and method == "POST":
-            return self._create_droplets(body or {})
-        if not rest and method == "DELETE":
-            tag = query.get("tag_name")
-            if not tag:
-                raise _ApiError(400, "bad_request", "tag_name is required")
-            for tagged in [d for d in self._droplets.values() if tag in d.data["tags"]]:
-                self._delete_droplet(tagged)
-            return 204, None
-        target = self._droplets.get(int(rest[0])) if rest[0].isdigit() else None
-        if target is None:
-            raise _not_found()
-        droplet = target
-        if len(rest) == 1 and method == "GET":
-            return 200, {"droplet": json.loads(json.dumps(droplet.data))}
-        if len(rest) == 1 and method == "DELETE":
-            self._delete_droplet(droplet)
-            return 204, None
-        if rest[1:] == ["actions"] and method == "POST":
-            kind = (body or {}).get("type")
-            if kind not in ("reboot", "power_cycle"):
-                raise _unprocessable(f"action type {kind!r} is not supported by this fake")
-            if droplet.data["locked"]:  # booting or in another action: what DigitalOcean answers
-                raise _unprocessable("Droplet already has a pending event.")
-            action = self._action(kind, droplet.data)
-            droplet.data.update(status="off", locked=True)
-            self._later(self.reboot_delay, self._reboot, droplet.id, action)
-            return 201, {"action": dict(action)}
-        raise _not_found()
-
-    def _delete_droplet(self, droplet: FakeDroplet) -> None:
-        self._droplets.pop(droplet.id, None)
-        thread = threading.Thread(target=self._halt, args=(droplet,), daemon=True)
-        self._halts = [t for t in self._halts if t.is_alive()]
-        self._halts.append(thread)  # stop() waits for it
-        thread.start()
-
-    def _create_droplets(self, body: Wire) -> tuple[int, Wire]:
-        self._creates.append(json.loads(json.dumps(body)))
-        single = "name" in body
-        names = [body["name"]] if single else body.get("names")
-        if not isinstance(names, list) or not names or ("name" in body and "names" in body):
-            raise _unprocessable("give either name or names")
-        if len(names) > MAX_NAMES:
-            raise _unprocessable(f"You can only create up to {MAX_NAMES} Droplets at once.")
-        if len(self._droplets) + len(names) > self.droplet_limit:
-            raise _unprocessable("creating this/these droplet(s) will exceed your droplet limit")
-        for name in names:
-            if not _made_of(name, ".-") or name[0] in ".-" or name[-1] in ".-":
-                raise _unprocessable("Only valid hostname characters are allowed. (a-z, A-Z, 0-9, . and -)")
-        region = body.get("region")
-        if region not in REGIONS:
-            raise _unprocessable("You specified an invalid region for Droplet creation.")
-        size = next((s for s in self.sizes if s["slug"] == body.get("size")), None)
-        if size is None:
-            raise _unprocessable("You specified an invalid size for Droplet creation.")
-        try:
-            image = self._image(body.get("image"))
-        except _ApiError:
-            raise _unprocessable("You specified an invalid image for Droplet creation.") from None
-        authorized = []
-        for ref in body.get("ssh_keys") or []:
-            try:
-                authorized.append(self._find_key(str(ref))["public_key"])
-            except _ApiError:
-                raise _unprocessable(f"ssh_keys: key {ref!r} was not found on this account") from None
-        user_data = body.get("user_data")
-        if user_data is not None and (not isinstance(user_data, str) or len(user_data.encode()) > 64 * 1024):
-            raise _unprocessable("user_data must be a string of at most 64 KiB")
-        tags = [_check_tag(tag) for tag in body.get("tags") or []]
-        for tag in tags:
-            self._tags.setdefault(tag, {"name": tag})
-        features = [f for f, on in (("monitoring", body.get("monitoring")), ("ipv6", body.get("ipv6")),
-                                    ("backups", body.get("backups"))) if on]
-        created, actions = [], []
-        for name in names:
-            droplet_id = self._new_id("droplet")
-            data: Wire = {
-                "id": droplet_id, "name": name, "memory": size["memory"], "vcpus": size["vcpus"],
-                "disk": size["disk"], "locked": True, "status": "new", "kernel": None, "created_at": _now(),
-                "features": features, "backup_ids": [], "next_backup_window": None, "snapshot_ids": [],
-                "image": image, "volume_ids": [], "size": dict(size), "size_slug": size["slug"],
-                "networks": {"v4": [], "v6": []},
-                "region": {"name": region, "slug": region, "features": ["metadata", "install_agent"],
-                           "available": True, "sizes": [s["slug"] for s in self.sizes]},
-                "tags": tags, "vpc_uuid": str(uuid.uuid5(uuid.NAMESPACE_DNS, f"vpc.{region}")),
-            }
-            droplet = FakeDroplet(data=data, user_data=user_data, authorized_keys=list(authorized))
-            self._droplets[droplet_id] = droplet
-            action = self._action("create", data)
-            actions.append({"id": action["id"], "rel": "create",
-                            "href": f"{self.url}/v2/actions/{action['id']}"})
-            created.append(json.loads(json.dumps(data)))
-            self._later(self.boot_delay, self._boot, droplet_id, action)
-        if single:
-            return 202, {"droplet": created[0], "links": {"actions": actions}}
-        return 202, {"droplets": created, "links": {"actions": actions}}
-
-    # ---- tags
-
-    def _tag_json(self, name: str) -> Wire:
-        count = sum(1 for d in self._droplets.values() if name in d.data["tags"])
-        last = next((f"/v2/droplets/{d.id}" for d in self._droplets.values() if name in d.data["tags"]), None)
-        return {"name": name, "resources": {"count": count, "last_tagged_uri": last,
-                                            "droplets": {"count": count, "last_tagged_uri": last},
-                                            "images": {"count": 0}, "volumes": {"count": 0},
-                                            "volume_snapshots": {"count": 0}, "databases": {"count": 0}}}
-
-    def _tags_api(self, method: str, rest: list[str], query: dict[str, str], body: Any,
-                  path: str) -> tuple[int, Wire | None]:
-        if not rest and method == "GET":
-            return 200, self._page("tags", [self._tag_json(n) for n in sorted(self._tags)], query, path)
-        if not rest and method == "POST":
-            name = _check_tag((body or {}).get("name"))
-            self._tags.setdefault(name, {"name": name})
-            return 201, {"tag": self._tag_json(name)}
-        if len(rest) == 1 and rest[0] in self._tags:
-            if method == "GET":
-                return 200, {"tag": self._tag_json(rest[0])}
-            if method == "DELETE":
-                del self._tags[rest[0]]
-                for droplet in self._droplets.values():
-                    if rest[0] in droplet.data["tags"]:
-                        droplet.data["tags"] = [t for t in droplet.data["tags"] if t != rest[0]]
-                return 204, None
-        raise _not_found()
-
-    # ---- firewalls
-
-    def _firewalls_api(self, method: str, rest: list[str], query: dict[str, str], body: Any,
-                       path: str) -> tuple[int, Wire | None]:
-        if not rest and method == "GET":
-            return 200, self._page("firewalls", list(self._firewalls.values()), query, path)
-        if not rest and method == "POST":
-            firewall = self._check_firewall(body or {})
-            self._firewalls[firewall["id"]] = firewall
-            return 202, {"firewall": dict(firewall)}
-        if len(rest) == 1 and rest[0] in self._firewalls:
-            if method == "GET":
-                return 200, {"firewall": dict(self._firewalls[rest[0]])}
-            if method == "DELETE":
-                del self._firewalls[rest[0]]
-                return 204, None
-        raise _not_found()
-
-    def _check_firewall(self, body: Wire) -> Wire:
-        name = body.get("name")
-        if not _made_of(name, ".-") or not name[0].isalnum():
-            raise _ApiError(400, "bad_request", "name: must contain only letters, numbers, '.' and '-'")
-        inbound, outbound = body.get("inbound_rules") or [], body.get("outbound_rules") or []
-        if not inbound and not outbound:
-            raise _ApiError(400, "bad_request", "at least one inbound or outbound rule is required")
-        for rule, side in [*((r, "sources") for r in inbound), *((r, "destinations") for r in outbound)]:
-            protocol = rule.get("protocol")
-            if protocol not in ("tcp", "udp", "icmp"):
-                raise _ApiError(400, "bad_request", f"protocol {protocol!r} must be tcp, udp or icmp")
-            if protocol != "icmp" and not rule.get("ports"):
-                raise _ApiError(400, "bad_request", f"ports are required for {protocol} rules")
-            if not any((rule.get(side) or {}).get(k) for k in ("addresses", "tags", "droplet_ids",
-                                                                "load_balancer_uids", "kubernetes_ids")):
-                raise _ApiError(400, "bad_request", f"a {side[:-1]} is required for every rule")
-        for tag in body.get("tags") or []:
-            self._tags.setdefault(tag, {"name": tag})
-        return {"id": str(uuid.uuid4()), "name": name, "status": "waiting", "created_at": _now(),
-                "pending_changes": [], "inbound_rules": inbound,
-                "outbound_rules": [{**r, "ports": r.get("ports") or "0"} for r in outbound],
-                "droplet_ids": list(body.get("droplet_ids") or []), "tags": list(body.get("tags") or [])}
+        return self._routes.handle(method, path, query, body)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -1,0 +1,306 @@
+"""The REST routes of ``FakeDigitalOcean``: what each v2 API request does to the fake account's droplets, keys,
+tags and firewalls, answered in DigitalOcean's JSON shapes."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlencode
+
+from cloudorm.testing.digitalocean_model import (
+    IMAGES,
+    MAX_NAMES,
+    REGIONS,
+    FakeDroplet,
+    Wire,
+    _ApiError,
+    _check_tag,
+    _made_of,
+    _not_found,
+    _now,
+    _unprocessable,
+)
+
+if TYPE_CHECKING:
+    from cloudorm.testing.digitalocean import FakeDigitalOcean
+
+
+class DigitalOceanRoutes:
+    """Answers the API requests of one ``FakeDigitalOcean`` (which holds the state and the lock)."""
+
+    def __init__(self, fake: FakeDigitalOcean) -> None:
+        self.fake = fake
+
+    def handle(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Wire | None]:
+        """Answer one authenticated API request: (status, JSON body)."""
+        parts = [unquote(p) for p in path.strip("/").split("/")]
+        if parts[:1] != ["v2"] or len(parts) < 2:
+            raise _not_found()
+        resource, rest = parts[1], parts[2:]
+        with self.fake._lock:
+            if resource == "sizes" and not rest and method == "GET":
+                return 200, self._page("sizes", self.fake.sizes, query, path)
+            if resource == "images" and len(rest) == 1 and method == "GET":
+                return 200, {"image": self._image(rest[0])}
+            if resource == "account" and rest[:1] == ["keys"]:
+                return self._keys_api(method, rest[1:], query, body, path)
+            if resource == "account" and not rest and method == "GET":
+                return 200, {"account": {"droplet_limit": self.fake.droplet_limit, "floating_ip_limit": 3,
+                                         "email": "fake@example.com", "email_verified": True, "uuid": str(uuid.uuid5(
+                                             uuid.NAMESPACE_DNS, "fake.digitalocean")), "status": "active",
+                                         "status_message": "", "team": {"name": "fake", "uuid": str(uuid.uuid5(
+                                             uuid.NAMESPACE_DNS, "team.fake.digitalocean"))}}}
+            if resource == "droplets":
+                return self._droplets_api(method, rest, query, body, path)
+            if resource == "actions" and len(rest) == 1 and method == "GET":
+                action = self.fake._actions.get(int(rest[0])) if rest[0].isdigit() else None
+                if action is None:
+                    raise _not_found()
+                return 200, {"action": dict(action)}
+            if resource == "tags":
+                return self._tags_api(method, rest, query, body, path)
+            if resource == "firewalls":
+                return self._firewalls_api(method, rest, query, body, path)
+        raise _not_found()
+
+    def _page(self, key: str, items: list[Wire], query: dict[str, str], path: str) -> Wire:
+        try:
+            per_page = max(1, min(int(query.get("per_page", 20)), 200, self.fake.max_per_page))
+            page = max(1, int(query.get("page", 1)))
+        except ValueError:
+            raise _ApiError(400, "bad_request", "page and per_page must be integers") from None
+        last = max(1, -(-len(items) // per_page))
+        chunk = items[(page - 1) * per_page:page * per_page]
+        extra = {k: v for k, v in query.items() if k not in ("page", "per_page")}
+
+        def link(n: int) -> str:
+            return f"{self.fake.url}{path}?{urlencode({**extra, 'page': n, 'per_page': per_page})}"
+
+        pages: Wire = {}
+        if page > 1:
+            pages.update(first=link(1), prev=link(page - 1))
+        if page < last:
+            pages.update(next=link(page + 1), last=link(last))
+        return {key: [json.loads(json.dumps(i)) for i in chunk], "links": {"pages": pages},
+                "meta": {"total": len(items)}}
+
+    def _image(self, ref: Any) -> Wire:
+        for image in IMAGES.values():
+            if ref in (image["slug"], image["id"], str(image["id"])):
+                return dict(image)
+        raise _not_found()
+
+    # ---- keys
+
+    def _find_key(self, ref: str) -> Wire:
+        for key in self.fake._keys.values():
+            if ref in (str(key["id"]), key["fingerprint"]):
+                return key
+        raise _not_found()
+
+    def _keys_api(self, method: str, rest: list[str], query: dict[str, str], body: Any,
+                  path: str) -> tuple[int, Wire | None]:
+        if not rest and method == "GET":
+            return 200, self._page("ssh_keys", list(self.fake._keys.values()), query, path)
+        if not rest and method == "POST":
+            from cloudorm.compute.keys import md5_fingerprint, public_key_blob
+
+            name, public = (body or {}).get("name"), (body or {}).get("public_key")
+            if not name or not isinstance(public, str):
+                raise _unprocessable("name and public_key are required")
+            try:
+                fingerprint = md5_fingerprint(public_key_blob(public)[1])
+            except Exception:
+                raise _unprocessable("Key invalid type, we support 'ssh-rsa', 'ssh-ed25519', 'ecdsa-sha2-nistp256', "
+                                     "'ecdsa-sha2-nistp384', or 'ecdsa-sha2-nistp521'") from None
+            if any(k["fingerprint"] == fingerprint for k in self.fake._keys.values()):
+                raise _unprocessable("SSH Key is already in use on your account")
+            key = {"id": self.fake._new_id("key"), "fingerprint": fingerprint, "public_key": public.strip(),
+                   "name": name}
+            self.fake._keys[key["id"]] = key
+            return 201, {"ssh_key": dict(key)}
+        if len(rest) == 1 and method == "GET":
+            return 200, {"ssh_key": dict(self._find_key(rest[0]))}
+        if len(rest) == 1 and method == "DELETE":
+            del self.fake._keys[self._find_key(rest[0])["id"]]
+            return 204, None
+        raise _not_found()
+
+    # ---- droplets
+
+    def _droplets_api(self, method: str, rest: list[str], query: dict[str, str], body: Any,
+                      path: str) -> tuple[int, Wire | None]:
+        if not rest and method == "GET":
+            tag = query.get("tag_name")
+            found = [d.data for d in sorted(self.fake._droplets.values(), key=lambda d: d.id)
+                     if tag is None or tag in d.data["tags"]]
+            return 200, self._page("droplets", found, query, path)
+        if not rest and method == "POST":
+            return self._create_droplets(body or {})
+        if not rest and method == "DELETE":
+            tag = query.get("tag_name")
+            if not tag:
+                raise _ApiError(400, "bad_request", "tag_name is required")
+            for tagged in [d for d in self.fake._droplets.values() if tag in d.data["tags"]]:
+                self._delete_droplet(tagged)
+            return 204, None
+        target = self.fake._droplets.get(int(rest[0])) if rest[0].isdigit() else None
+        if target is None:
+            raise _not_found()
+        droplet = target
+        if len(rest) == 1 and method == "GET":
+            return 200, {"droplet": json.loads(json.dumps(droplet.data))}
+        if len(rest) == 1 and method == "DELETE":
+            self._delete_droplet(droplet)
+            return 204, None
+        if rest[1:] == ["actions"] and method == "POST":
+            kind = (body or {}).get("type")
+            if kind not in ("reboot", "power_cycle"):
+                raise _unprocessable(f"action type {kind!r} is not supported by this fake")
+            if droplet.data["locked"]:  # booting or in another action: what DigitalOcean answers
+                raise _unprocessable("Droplet already has a pending event.")
+            action = self.fake._action(kind, droplet.data)
+            droplet.data.update(status="off", locked=True)
+            self.fake._later(self.fake.reboot_delay, self.fake._reboot, droplet.id, action)
+            return 201, {"action": dict(action)}
+        raise _not_found()
+
+    def _delete_droplet(self, droplet: FakeDroplet) -> None:
+        self.fake._droplets.pop(droplet.id, None)
+        thread = threading.Thread(target=self.fake._halt, args=(droplet,), daemon=True)
+        self.fake._halts = [t for t in self.fake._halts if t.is_alive()]
+        self.fake._halts.append(thread)  # stop() waits for it
+        thread.start()
+
+    def _create_droplets(self, body: Wire) -> tuple[int, Wire]:
+        self.fake._creates.append(json.loads(json.dumps(body)))
+        single = "name" in body
+        names = [body["name"]] if single else body.get("names")
+        if not isinstance(names, list) or not names or ("name" in body and "names" in body):
+            raise _unprocessable("give either name or names")
+        if len(names) > MAX_NAMES:
+            raise _unprocessable(f"You can only create up to {MAX_NAMES} Droplets at once.")
+        if len(self.fake._droplets) + len(names) > self.fake.droplet_limit:
+            raise _unprocessable("creating this/these droplet(s) will exceed your droplet limit")
+        for name in names:
+            if not _made_of(name, ".-") or name[0] in ".-" or name[-1] in ".-":
+                raise _unprocessable("Only valid hostname characters are allowed. (a-z, A-Z, 0-9, . and -)")
+        region = body.get("region")
+        if region not in REGIONS:
+            raise _unprocessable("You specified an invalid region for Droplet creation.")
+        size = next((s for s in self.fake.sizes if s["slug"] == body.get("size")), None)
+        if size is None:
+            raise _unprocessable("You specified an invalid size for Droplet creation.")
+        try:
+            image = self._image(body.get("image"))
+        except _ApiError:
+            raise _unprocessable("You specified an invalid image for Droplet creation.") from None
+        authorized = []
+        for ref in body.get("ssh_keys") or []:
+            try:
+                authorized.append(self._find_key(str(ref))["public_key"])
+            except _ApiError:
+                raise _unprocessable(f"ssh_keys: key {ref!r} was not found on this account") from None
+        user_data = body.get("user_data")
+        if user_data is not None and (not isinstance(user_data, str) or len(user_data.encode()) > 64 * 1024):
+            raise _unprocessable("user_data must be a string of at most 64 KiB")
+        tags = [_check_tag(tag) for tag in body.get("tags") or []]
+        for tag in tags:
+            self.fake._tags.setdefault(tag, {"name": tag})
+        features = [f for f, on in (("monitoring", body.get("monitoring")), ("ipv6", body.get("ipv6")),
+                                    ("backups", body.get("backups"))) if on]
+        created, actions = [], []
+        for name in names:
+            droplet_id = self.fake._new_id("droplet")
+            data: Wire = {
+                "id": droplet_id, "name": name, "memory": size["memory"], "vcpus": size["vcpus"],
+                "disk": size["disk"], "locked": True, "status": "new", "kernel": None, "created_at": _now(),
+                "features": features, "backup_ids": [], "next_backup_window": None, "snapshot_ids": [],
+                "image": image, "volume_ids": [], "size": dict(size), "size_slug": size["slug"],
+                "networks": {"v4": [], "v6": []},
+                "region": {"name": region, "slug": region, "features": ["metadata", "install_agent"],
+                           "available": True, "sizes": [s["slug"] for s in self.fake.sizes]},
+                "tags": tags, "vpc_uuid": str(uuid.uuid5(uuid.NAMESPACE_DNS, f"vpc.{region}")),
+            }
+            droplet = FakeDroplet(data=data, user_data=user_data, authorized_keys=list(authorized))
+            self.fake._droplets[droplet_id] = droplet
+            action = self.fake._action("create", data)
+            actions.append({"id": action["id"], "rel": "create",
+                            "href": f"{self.fake.url}/v2/actions/{action['id']}"})
+            created.append(json.loads(json.dumps(data)))
+            self.fake._later(self.fake.boot_delay, self.fake._boot, droplet_id, action)
+        if single:
+            return 202, {"droplet": created[0], "links": {"actions": actions}}
+        return 202, {"droplets": created, "links": {"actions": actions}}
+
+    # ---- tags
+
+    def _tag_json(self, name: str) -> Wire:
+        count = sum(1 for d in self.fake._droplets.values() if name in d.data["tags"])
+        last = next((f"/v2/droplets/{d.id}" for d in self.fake._droplets.values() if name in d.data["tags"]), None)
+        return {"name": name, "resources": {"count": count, "last_tagged_uri": last,
+                                            "droplets": {"count": count, "last_tagged_uri": last},
+                                            "images": {"count": 0}, "volumes": {"count": 0},
+                                            "volume_snapshots": {"count": 0}, "databases": {"count": 0}}}
+
+    def _tags_api(self, method: str, rest: list[str], query: dict[str, str], body: Any,
+                  path: str) -> tuple[int, Wire | None]:
+        if not rest and method == "GET":
+            return 200, self._page("tags", [self._tag_json(n) for n in sorted(self.fake._tags)], query, path)
+        if not rest and method == "POST":
+            name = _check_tag((body or {}).get("name"))
+            self.fake._tags.setdefault(name, {"name": name})
+            return 201, {"tag": self._tag_json(name)}
+        if len(rest) == 1 and rest[0] in self.fake._tags:
+            if method == "GET":
+                return 200, {"tag": self._tag_json(rest[0])}
+            if method == "DELETE":
+                del self.fake._tags[rest[0]]
+                for droplet in self.fake._droplets.values():
+                    if rest[0] in droplet.data["tags"]:
+                        droplet.data["tags"] = [t for t in droplet.data["tags"] if t != rest[0]]
+                return 204, None
+        raise _not_found()
+
+    # ---- firewalls
+
+    def _firewalls_api(self, method: str, rest: list[str], query: dict[str, str], body: Any,
+                       path: str) -> tuple[int, Wire | None]:
+        if not rest and method == "GET":
+            return 200, self._page("firewalls", list(self.fake._firewalls.values()), query, path)
+        if not rest and method == "POST":
+            firewall = self._check_firewall(body or {})
+            self.fake._firewalls[firewall["id"]] = firewall
+            return 202, {"firewall": dict(firewall)}
+        if len(rest) == 1 and rest[0] in self.fake._firewalls:
+            if method == "GET":
+                return 200, {"firewall": dict(self.fake._firewalls[rest[0]])}
+            if method == "DELETE":
+                del self.fake._firewalls[rest[0]]
+                return 204, None
+        raise _not_found()
+
+    def _check_firewall(self, body: Wire) -> Wire:
+        name = body.get("name")
+        if not _made_of(name, ".-") or not name[0].isalnum():
+            raise _ApiError(400, "bad_request", "name: must contain only letters, numbers, '.' and '-'")
+        inbound, outbound = body.get("inbound_rules") or [], body.get("outbound_rules") or []
+        if not inbound and not outbound:
+            raise _ApiError(400, "bad_request", "at least one inbound or outbound rule is required")
+        for rule, side in [*((r, "sources") for r in inbound), *((r, "destinations") for r in outbound)]:
+            protocol = rule.get("protocol")
+            if protocol not in ("tcp", "udp", "icmp"):
+                raise _ApiError(400, "bad_request", f"protocol {protocol!r} must be tcp, udp or icmp")
+            if protocol != "icmp" and not rule.get("ports"):
+                raise _ApiError(400, "bad_request", f"ports are required for {protocol} rules")
+            if not any((rule.get(side) or {}).get(k) for k in ("addresses", "tags", "droplet_ids",
+                                                                "load_balancer_uids", "kubernetes_ids")):
+                raise _ApiError(400, "bad_request", f"a {side[:-1]} is required for every rule")
+        for tag in body.get("tags") or []:
+            self.fake._tags.setdefault(tag, {"name": tag})
+        return {"id": str(uuid.uuid4()), "name": name, "status": "waiting", "created_at": _now(),
+                "pending_changes": [], "inbound_rules": inbound,
+                "outbound_rules": [{**r, "ports": r.get("ports") or "0"} for r in outbound],
+                "droplet_ids": list(body.get("droplet_ids") or []), "tags": list(body.get("tags") or [])}
