@@ -287,3 +287,17 @@ def test_a_response_that_is_not_json_is_a_cloud_error() -> None:
             t.refresh()
     finally:
         server.shutdown()
+
+
+def test_factories_and_listings_are_bound_with_the_entities_own_signatures() -> None:
+    import inspect
+
+    from cloudorm.iam import listings
+
+    s = cloudorm.Session("aws", creds=FAKE_CREDS)
+    role = s.Role("runner", service="lambda")
+    assert type(role) is cloudorm.Role and role.session is s and role.name == "runner"
+    assert list(inspect.signature(s.Role).parameters) == list(inspect.signature(cloudorm.Role).parameters)[1:]
+    assert s.Role.__doc__ == cloudorm.Role.__doc__ and cloudorm.Session.users.__doc__ == listings.users.__doc__
+    with pytest.raises(InvalidInput, match="scope"):
+        s.policies(scope="nope")  # refused before any request

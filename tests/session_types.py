@@ -1,0 +1,38 @@
+"""Read by mypy, never run (``[tool.mypy] files``): the Session's bound factories keep the entities' signatures.
+A ``type: ignore`` here is an assertion, since mypy reports one that is no longer needed."""
+
+from __future__ import annotations
+
+from typing_extensions import assert_type
+
+import cloudorm
+from cloudorm.listing import Listing
+
+
+@cloudorm.model(table="orders")
+class Order(cloudorm.Item):
+    """A typed row."""
+
+    customer: str = cloudorm.hash_key()
+
+
+def check(s: cloudorm.Session) -> None:
+    """Each factory returns its entity, each listing a Listing of them; wrong arguments are refused."""
+    assert_type(s.Table("orders"), cloudorm.Table[cloudorm.Item])
+    assert_type(s.Table(Order), cloudorm.Table[Order])
+    assert_type(s.Table("orders-2025", model=Order), cloudorm.Table[Order])
+    assert_type(s.tables(), Listing[cloudorm.Table[cloudorm.Item]])
+    assert_type(s.transaction(), cloudorm.Transaction)
+    assert_type(s.Bucket("photos"), cloudorm.Bucket)
+    assert_type(s.buckets(), Listing[cloudorm.Bucket])
+    assert_type(s.User("alice"), cloudorm.User)
+    assert_type(s.users(path_prefix="/"), Listing[cloudorm.User])
+    assert_type(s.policies(scope="aws"), Listing[cloudorm.Policy])
+    assert_type(s.Role("r", service="lambda"), cloudorm.Role)
+    assert_type(s.Function("f", memory=256), cloudorm.Function)
+    assert_type(s.apis(), Listing[cloudorm.Api])
+    assert_type(s.Cluster("workers", 3), cloudorm.Cluster)
+    assert_type(s.clusters(), Listing[cloudorm.Cluster])
+    s.Role("r", servise="lambda")  # type: ignore[call-arg]
+    s.Function("f", memory="big")  # type: ignore[arg-type]
+    s.users("/", "extra")  # type: ignore[call-arg]
