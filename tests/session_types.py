@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing_extensions import assert_type
 
 import cloudorm
+from cloudorm.binding import bind
+from cloudorm.core import Resource, field, resource, stored
 from cloudorm.listing import Listing
 
 
@@ -14,6 +16,29 @@ class Order(cloudorm.Item):
     """A typed row."""
 
     customer: str = cloudorm.hash_key()
+
+
+@resource
+class Gadget(Resource):
+    """A resource on the entity core, bound the way the Session binds its entities."""
+
+    name: str = field(str)
+    size: int = field(int, default=1, kw_only=True)
+    arn: str = stored()
+
+
+class GadgetSession(cloudorm.Session):
+    """A session with one more entity: one line."""
+
+    Gadget = bind(Gadget)
+
+
+def check_core(s: GadgetSession) -> None:
+    """A core resource's fields are its factory's parameters; its stored values are not."""
+    assert_type(s.Gadget("g", size=2), Gadget)
+    assert_type(s.Gadget("g").arn, str)
+    s.Gadget("g", arn="x")  # type: ignore[call-arg]
+    s.Gadget("g", 2)  # type: ignore[call-arg]
 
 
 def check(s: cloudorm.Session) -> None:

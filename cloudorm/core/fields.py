@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 import attrs
 
@@ -111,8 +111,9 @@ class Stored(Generic[T]):
 
 
 def stored(key: str | None = None, default: Any = None, *, lazy: bool = True,
-           convert: Callable[[Any], Any] | None = None) -> Any:
-    """A read-only, record-backed property: ``size: int = stored()`` is not an attrs field."""
+           convert: Callable[[Any], Any] | None = None, init: Literal[False] = False) -> Any:
+    """A read-only, record-backed property: ``size: int = stored()`` is not an attrs field (``init=False`` tells
+    type checkers it is no constructor parameter)."""
     return Stored(key, default, lazy, convert)
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import attrs
 
 from cloudorm import errors as ce
-from cloudorm.core.fields import UNSET, FieldSpec, Stored, field, install, specs
+from cloudorm.core.fields import UNSET, FieldSpec, Stored, field, install, specs, stored
 from cloudorm.core.plans import Plan, run
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ Record = Mapping[str, Any]
 """What a provider says about a resource (a typed record of the area's contract)."""
 
 
-@dataclass_transform(field_specifiers=(attrs.field, field), eq_default=False)
+@dataclass_transform(field_specifiers=(attrs.field, field, stored), eq_default=False)
 def resource(cls: C) -> C:
     """Make ``cls`` an attrs resource class: ``attrs.define(eq=False, repr=False, slots=False)`` plus a
     record-backed descriptor for each ``field()``; ``x: T = stored()`` stays a read-only property."""
