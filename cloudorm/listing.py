@@ -1,8 +1,8 @@
-"""Lazy, paginated listings (``s.tables()``, ``s.users()``, ``bucket.blobs()``): no request until iterated."""
+"""Lazy, paginated listings (``s.tables()``, and later users, buckets, blobs): no request until iterated."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import Any, Generic, TypeVar
 
@@ -11,7 +11,6 @@ import attrs
 from cloudorm.errors import InvalidInput
 
 T = TypeVar("T")
-R = TypeVar("R")
 
 PageFetcher = Callable[[Any, "int | None"], "tuple[list[T], Any]"]
 """``fetch(token, page_size) -> (items, next_token)``; ``next_token`` is None on the last page."""
@@ -33,6 +32,19 @@ def take_slice(whole: Iterable[T], limited: Callable[[int], Iterable[T]], s: sli
     if cap is not None and (stop is None or stop > cap):
         stop = cap
     return list(islice(limited(stop) if stop else whole, start, stop))
+
+
+R = TypeVar("R")
+
+
+def listing(page: Callable[[Any, int | None], tuple[Iterable[R], Any]], make: Callable[[R], T]) -> Listing[T]:
+    """The listing of ``make(record)`` for each record ``page(token, page_size) -> (records, next_token)`` returns:
+    how every area's listings (``s.users()``, ``s.tables()`` ...) are built."""
+    def fetch(token: Any, size: int | None) -> tuple[list[T], Any]:
+        found, after = page(token, size)
+        return [make(r) for r in found], after
+
+    return Listing(fetch)
 
 
 @attrs.frozen
@@ -80,13 +92,3 @@ class Listing(Generic[T]):
         if not isinstance(s, slice):
             raise InvalidInput("slice", "listings take [:n] or [a:b]")
         return take_slice(self, self.limit, s, self._limit)
-
-
-def listing(page: Callable[[Any, int | None], tuple[Sequence[R], Any]], make: Callable[[R], T]) -> Listing[T]:
-    """The listing of ``make(record)`` for each record ``page(token, page_size) -> (records, next_token)`` returns:
-    how every area's listings (``s.users()``, ``s.tables()`` ...) are built."""
-    def fetch(token: Any, size: int | None) -> tuple[list[T], Any]:
-        found, after = page(token, size)
-        return [make(r) for r in found], after
-
-    return Listing(fetch)
