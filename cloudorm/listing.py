@@ -1,4 +1,5 @@
-"""Lazy, paginated listings (``s.tables()``, and later users, buckets, blobs): no request until iterated."""
+"""Lazy, paginated listings (``s.tables()``, users, buckets, blobs...): no request until iterated; pages come from
+the one pagination engine, ``cloudorm.paging``."""
 
 from __future__ import annotations
 
@@ -9,11 +10,9 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from cloudorm.errors import InvalidInput
+from cloudorm.paging import PageFetcher, Pager
 
 T = TypeVar("T")
-
-PageFetcher = Callable[[Any, "int | None"], "tuple[list[T], Any]"]
-"""``fetch(token, page_size) -> (items, next_token)``; ``next_token`` is None on the last page."""
 
 
 def check_count(name: str, n: Any) -> int:
@@ -64,25 +63,13 @@ class Listing(Generic[T]):
         return attrs.evolve(self, page_size=check_count("page_size", n))
 
     def pages(self) -> Iterator[list[T]]:
-        """The items, one list per request."""
-        remaining = self._limit
-        token: Any = None
-        while True:
-            size = self._page_size
-            if remaining is not None:
-                size = min(size or remaining, remaining)
-            items, token = self._fetch(token, size)
-            if remaining is not None:
-                items = items[:remaining]
-                remaining -= len(items)
-            if items:
-                yield items
-            if token is None or remaining == 0:
-                return
+        """The items, one list per request (empty pages left out)."""
+        for page in Pager(self._fetch, self._limit, self._page_size).pages():
+            if page.items:
+                yield page.items
 
     def __iter__(self) -> Iterator[T]:
-        for page in self.pages():
-            yield from page
+        return Pager(self._fetch, self._limit, self._page_size).items()
 
     def first(self) -> T | None:
         """The first item, or None."""
@@ -92,3 +79,6 @@ class Listing(Generic[T]):
         if not isinstance(s, slice):
             raise InvalidInput("slice", "listings take [:n] or [a:b]")
         return take_slice(self, self.limit, s, self._limit)
+
+
+__all__ = ["Listing", "PageFetcher", "check_count", "take_slice"]

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
-from cloudorm.errors import CommandFailed
+from cloudorm.errors import ClusterError, CommandFailed
+from cloudorm.results import Results
 
 if TYPE_CHECKING:
     from cloudorm.compute.node import Node
@@ -60,6 +61,11 @@ class CommandResult:
     duration: float
 
     @property
+    def target(self) -> str:
+        """The node's name."""
+        return self.node.name
+
+    @property
     def ok(self) -> bool:
         """True when the command exited 0."""
         return self.exit_code == 0
@@ -72,33 +78,39 @@ class CommandResult:
     def check(self) -> CommandResult:
         """This result, or ``CommandFailed`` carrying it when the command did not exit 0."""
         if not self.ok:
-            raise CommandFailed(failure_message([self]), failures=[self])
+            raise command_failed([self])
         return self
 
 
-class CommandResults(list[CommandResult]):
-    """One ``CommandResult`` per node, in the order of the nodes asked for."""
+class CommandResults(Results[CommandResult]):
+    """One ``CommandResult`` per node, in the order of the nodes asked for (``cloudorm.results.Results``):
+    ``.failed`` are the non-zero exits, ``.raise_for_errors()`` raises ``ClusterError`` with a ``CommandFailed``
+    cause per failing node, ``.check()`` one ``CommandFailed`` carrying them all."""
 
-    @property
-    def ok(self) -> bool:
-        """True when the command exited 0 on every node."""
-        return all(r.ok for r in self)
+    what = "nodes"
 
     @property
     def failures(self) -> list[CommandResult]:
-        """The results that did not exit 0."""
-        return [r for r in self if not r.ok]
+        """The results that did not exit 0 (the same as ``failed``)."""
+        return self.failed
 
     def by_node(self) -> dict[str, CommandResult]:
-        """The results keyed by node name."""
+        """The results keyed by node name (the same as ``by_target()``)."""
         return {r.node.name: r for r in self}
 
     def check(self) -> CommandResults:
         """These results, or ``CommandFailed`` carrying every failure."""
-        failures = self.failures
+        failures = self.failed
         if failures:
-            raise CommandFailed(failure_message(failures), failures=failures)
+            raise command_failed(failures)
         return self
+
+    def _error(self, failed: list[CommandResult]) -> ClusterError:
+        """``ClusterError`` whose ``causes`` hold a ``CommandFailed`` per failing node and whose ``results`` are
+        these results."""
+        causes: dict[str, BaseException] = {r.node.name: command_failed([r]) for r in failed}
+        return ClusterError(f"{len(failed)} of {len(self)} {self.what} failed: {failure_message(failed)}", causes,
+                            self)
 
 
 def failure_message(failures: Iterable[CommandResult]) -> str:
@@ -110,3 +122,7 @@ def failure_message(failures: Iterable[CommandResult]) -> str:
         lines.append(f"{r.node.name}: {r.command!r} {status}" + (f": {tail[0][:200]}" if tail[0] else ""))
     return "; ".join(lines)
 
+
+def command_failed(failures: list[CommandResult]) -> CommandFailed:
+    """``CommandFailed`` carrying ``failures``, its message naming each."""
+    return CommandFailed(failure_message(failures), failures=failures)

@@ -15,6 +15,7 @@ from cloudorm import errors as ce
 from cloudorm.checks import check_seconds
 from cloudorm.nosql import codec
 from cloudorm.nosql.item import Item
+from cloudorm.results import Result, Results
 from cloudorm.waiting import backoff
 
 if TYPE_CHECKING:
@@ -38,6 +39,26 @@ class WriteRequest:
     item: Any
     wire: Wire = attrs.field(repr=False)
     on_written: Callable[[], None] = attrs.field(default=lambda: None, repr=False)
+
+
+class BatchResults(Results[Result[Any]]):
+    """What a batch could not do: one ``Result`` per write request or key, with why; ``raise_for_errors()`` raises
+    ``BatchError`` whose ``unprocessed`` holds exactly those writes or keys."""
+
+    what = "writes or keys"
+
+    @classmethod
+    def left(cls, message: str, targets: Iterable[Any], cause: ce.CloudError | None) -> ce.BatchError:
+        """The ``BatchError`` for ``targets`` left undone: ``message``, and ``cause``'s provider details."""
+        reason = ce.CloudError(message, **(cause.provider_details() if cause else {}))
+        return cls(Result(t, error=reason) for t in targets)._error(reason=reason)
+
+    def _error(self, failed: list[Result[Any]] | None = None, *, reason: ce.CloudError | None = None) -> ce.BatchError:
+        failed = self.failed if failed is None else failed
+        if reason is None:
+            first = failed[0].error
+            reason = first if isinstance(first, ce.CloudError) else ce.CloudError(self._summary(failed))
+        return ce.BatchError(reason.message, [r.target for r in failed], **reason.provider_details())
 
 
 def _retryable(e: ce.CloudError) -> bool:
@@ -140,7 +161,7 @@ class BatchWriter(Generic[RowT]):
     def _error(self, message: str, cause: ce.CloudError | None) -> ce.BatchError:
         unprocessed = list(self._buffer.values())
         self._buffer.clear()
-        return ce.BatchError(message, unprocessed, **(cause.provider_details() if cause else {}))
+        return BatchResults.left(message, unprocessed, cause)
 
     def flush(self) -> None:
         """Send everything buffered now, retrying unprocessed writes until the deadline."""
@@ -193,8 +214,8 @@ def batch_get(table: Table[RowT], keys: Iterable[Mapping[str, Any] | Item], *, c
             responses, unprocessed = table._nosql.batch_get({table.name: spec})
         except ce.CloudError as e:
             if not _retryable(e) or time.monotonic() - progress_at > deadline:
-                raise ce.BatchError(f"batch get from {table.name!r} failed: {e.message}",
-                                    [codec.decode_item(k) for k in chunk + pending], **e.provider_details()) from e
+                raise BatchResults.left(f"batch get from {table.name!r} failed: {e.message}",
+                                        [codec.decode_item(k) for k in chunk + pending], e) from e
             pending = chunk + pending
             time.sleep(backoff(attempt))
             attempt += 1
@@ -206,9 +227,9 @@ def batch_get(table: Table[RowT], keys: Iterable[Mapping[str, Any] | Item], *, c
             progress_at = time.monotonic()
         if left:
             if time.monotonic() - progress_at > deadline:
-                raise ce.BatchError(f"{len(left) + len(pending)} keys of {table.name!r} were still unprocessed "
-                                    f"after {deadline:g} s without progress",
-                                    [codec.decode_item(k) for k in left + pending])
+                raise BatchResults.left(f"{len(left) + len(pending)} keys of {table.name!r} were still unprocessed "
+                                        f"after {deadline:g} s without progress",
+                                        [codec.decode_item(k) for k in left + pending], None)
             pending = left + pending
             time.sleep(backoff(attempt))
             attempt += 1

@@ -10,7 +10,7 @@ import base64
 import json
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
@@ -30,6 +30,7 @@ from cloudorm.nosql.expressions import (
 )
 from cloudorm.nosql.item import Item
 from cloudorm.nosql.schema import IndexKeys, KeyAttr, check_key_value
+from cloudorm.paging import Page, Pager
 
 if TYPE_CHECKING:
     from cloudorm.nosql.table import Table
@@ -43,6 +44,11 @@ MAX_SEGMENTS = 1_000_000
 """DynamoDB's limit on a parallel scan's TotalSegments."""
 SCAN_WORKERS = 8
 """Threads a parallel scan runs on, however many segments it has (each scans one segment after another)."""
+
+
+def _counted(responses: list[Wire]) -> int:
+    """How many items a ``Select=COUNT`` page counted."""
+    return sum(int(r.get("Count", 0)) for r in responses)
 
 
 def encode_cursor(key: Wire) -> str:
@@ -318,41 +324,25 @@ class QuerySet(Generic[RowT]):
 
     # ------------------------------------------------------------------------------------------- consuming
 
-    def _responses(self, params: Wire, counted: Callable[[Wire], int]) -> Iterator[Wire]:
-        """Send page after page; ``Limit`` is the page size, lowered to what the limit still needs when no
-        filter can drop items (a filter never turns a limit into a request per item)."""
-        remaining = self._limit
-        filtered = bool(self._filters)
-        while True:
-            page_params = dict(params)
-            request_limit = self._page_size
-            if remaining is not None and not filtered:
-                request_limit = min(request_limit or remaining, remaining)
-            if request_limit:
-                page_params["Limit"] = request_limit
-            response = self._send(page_params)
-            yield response
-            if remaining is not None:
-                remaining -= counted(response)
-                if remaining <= 0:
-                    return
-            start = response.get("LastEvaluatedKey")
-            if start is None:
-                return
-            params["ExclusiveStartKey"] = start
+    def _pager(self, params: Wire, *, counting: bool = False) -> Pager[Wire]:
+        """The pages of this Query/Scan (``counting``: one response per page, counted by its ``Count``). ``Limit``
+        is the page size, lowered to what the limit still needs when no filter can drop items (a filter never turns
+        a limit into a request per item)."""
+        def fetch(start: Wire | None, size: int | None) -> tuple[list[Wire], Wire | None]:
+            request = dict(params)
+            if start is not None:
+                request["ExclusiveStartKey"] = start
+            if size:
+                request["Limit"] = size
+            response = self._send(request)
+            return ([response] if counting else response.get("Items", [])), response.get("LastEvaluatedKey")
 
-    def _wire_pages(self) -> Iterator[tuple[list[Wire], bool]]:
+        return Pager(fetch, self._limit, self._page_size, fixed_size=bool(self._filters),
+                     measure=_counted if counting else None)
+
+    def _wire_pages(self) -> Iterator[Page[Wire]]:
         """Raw pages of items, each with whether it is the last one; honours limit and page_size."""
-        remaining = self._limit
-        for response in self._responses(self._params(), lambda r: len(r.get("Items", []))):
-            items: list[Wire] = response.get("Items", [])
-            start = response.get("LastEvaluatedKey")
-            if remaining is not None:
-                if len(items) >= remaining:
-                    yield items[:remaining], len(items) == remaining and start is None
-                    return
-                remaining -= len(items)
-            yield items, start is None
+        return self._pager(self._params()).pages()
 
     def _iter_wire(self) -> Iterator[Wire]:
         if self._segments:
@@ -360,11 +350,11 @@ class QuerySet(Generic[RowT]):
             return
         progress = self._progress
         progress.started, progress.exhausted, progress.last = True, False, None
-        for items, last_page in self._wire_pages():
-            for wire in items:
+        for page in self._wire_pages():
+            for wire in page.items:
                 progress.last = wire
                 yield wire
-            if last_page:
+            if page.last:
                 progress.exhausted = True
 
     def __iter__(self) -> Iterator[RowT]:
@@ -409,18 +399,19 @@ class QuerySet(Generic[RowT]):
         if self._skip_into is not None:
             yield from self._readable_pages()
             return
-        for items, last_page in self._wire_pages():
-            if items:
-                progress.last = items[-1]
-                yield [row(w) for w in items]
-            if last_page:
+        for page in self._wire_pages():
+            if page.items:
+                progress.last = page.items[-1]
+                yield [row(w) for w in page.items]
+            if page.last:
                 progress.exhausted = True
 
     def _readable_pages(self) -> Iterator[list[RowT]]:
         """``pages()`` leaving out the rows that do not fit the model."""
         progress = self._progress
         remaining = self._limit
-        for items, last_page in self._unlimited()._wire_pages():
+        for page in self._unlimited()._wire_pages():
+            items, last_page = page.items, page.last
             pairs = list(self._readable(items))
             full = remaining is None or len(pairs) < remaining
             if not full:
@@ -461,10 +452,8 @@ class QuerySet(Generic[RowT]):
 
     def count(self) -> int:
         """How many items match, counted by the provider (Select=COUNT) over every page."""
-        def counted(response: Wire) -> int:
-            return int(response.get("Count", 0))
-
-        total = sum(counted(r) for r in self._responses(self._params(select_count=True), counted))
+        pages = self._pager(self._params(select_count=True), counting=True).pages()
+        total = sum(_counted(page.items) for page in pages)
         return min(total, self._limit) if self._limit is not None else total
 
     def delete(self) -> int:
@@ -513,17 +502,13 @@ class QuerySet(Generic[RowT]):
                         segment = next(pending, None)
                     if segment is None:
                         break
-                    params = {**base, "Segment": segment, "TotalSegments": segments}
-                    if self._page_size:
-                        params["Limit"] = self._page_size
-                    while not stop.is_set():
-                        response = self._send(params)
-                        if response.get("Items"):
-                            results.put(("items", response["Items"]))
-                        start = response.get("LastEvaluatedKey")
-                        if start is None:
+                    pager = self._pager({**base, "Segment": segment, "TotalSegments": segments})
+                    pager.limit = None  # the limit is applied to the merged items below
+                    for page in pager.pages():
+                        if page.items:
+                            results.put(("items", page.items))
+                        if stop.is_set():
                             break
-                        params["ExclusiveStartKey"] = start
             except BaseException as e:
                 results.put(("error", e))
             finally:

@@ -17,7 +17,8 @@ from typing import IO, Any
 
 import attrs
 
-from cloudorm.errors import BatchError, InvalidInput
+from cloudorm.errors import InvalidInput
+from cloudorm.results import Results
 
 Progress = Callable[[int], None]
 """Called with a number of bytes (or objects) just transferred."""
@@ -114,32 +115,21 @@ class TransferResult:
     error: BaseException | None = None
 
     @property
+    def target(self) -> str:
+        """The object's key."""
+        return self.key
+
+    @property
     def ok(self) -> bool:
         """True when this object was transferred."""
         return self.error is None
 
 
-class TransferResults(list[TransferResult]):
-    """One ``TransferResult`` per object, in the order given; a failure never hides the others."""
+class TransferResults(Results[TransferResult]):
+    """One ``TransferResult`` per object, in the order given; a failure never hides the others.
+    ``.raise_for_errors()`` raises ``BatchError`` whose ``.unprocessed`` holds the failed results."""
 
-    @property
-    def ok(self) -> bool:
-        """True when every object was transferred."""
-        return all(r.ok for r in self)
-
-    @property
-    def failed(self) -> list[TransferResult]:
-        """The results that carry an error."""
-        return [r for r in self if not r.ok]
-
-    def raise_for_errors(self) -> TransferResults:
-        """Raise ``BatchError`` (``.unprocessed`` = the failed results) if any object failed; else return self."""
-        failed = self.failed
-        if failed:
-            first = failed[0].error
-            raise BatchError(f"{len(failed)} of {len(self)} transfers failed; first: {failed[0].key}: {first}",
-                             failed)
-        return self
+    what = "transfers"
 
 
 @contextmanager

@@ -26,6 +26,7 @@ from cloudorm import errors as ce
 from cloudorm.compute.keys import md5_fingerprint, public_key_blob
 from cloudorm.compute.names import CLUSTER_NAME, check_cidrs, check_cluster_name
 from cloudorm.credentials import redact
+from cloudorm.paging import every
 
 if TYPE_CHECKING:
     from cloudorm.providers.digitalocean import DigitalOceanProvider
@@ -285,16 +286,14 @@ class DigitalOceanComputeService:
 
     def _pages(self, operation: str, method: Callable[..., Any], key: str, **params: Any) -> Iterator[Wire]:
         """Every item under ``key`` of a paginated list, following ``links.pages.next``."""
-        page: int | None = 1
-        while page is not None:
-            _, body = self._call(operation, method, per_page=PER_PAGE, page=page, **params)
+        def fetch(page: int | None, size: int | None) -> tuple[list[Wire], int | None]:
+            _, body = self._call(operation, method, per_page=size, page=page or 1, **params)
             body = body or {}
-            yield from body.get(key) or []
             following = ((body.get("links") or {}).get("pages") or {}).get("next")
-            page = None
-            if following:
-                found = parse_qs(urlsplit(following).query).get("page")
-                page = int(found[0]) if found and found[0].isdigit() else None
+            found = parse_qs(urlsplit(following).query).get("page") if following else None
+            return list(body.get(key) or []), int(found[0]) if found and found[0].isdigit() else None
+
+        return every(fetch, PER_PAGE)
 
     # ------------------------------------------------------------------------------------------------ sizes
 
