@@ -21,7 +21,7 @@ from botocore import xform_name
 
 from cloudorm import errors as ce
 from cloudorm.credentials import protect
-from cloudorm.providers.aws.clients import ClientFactory
+from cloudorm.providers.aws.clients import ClientFactory, paginate
 from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.aws.s3 import _dns_suffix
 from cloudorm.providers.aws.settle import send_settled
@@ -163,11 +163,7 @@ class AwsApiService:
 
     def _items(self, operation: str, **params: Any) -> Iterator[Wire]:
         """Every item of every page of a paginated operation (API Gateway's position and limit)."""
-        try:
-            for page in self.client.get_paginator(xform_name(operation)).paginate(**params):
-                yield from page.get("items") or []
-        except (bx.ClientError, bx.BotoCoreError) as e:
-            raise map_error(e, self.provider, operation, self._secrets) from None
+        return paginate(self.client, operation, "items", self.provider, self._secrets, **params)
 
     # ------------------------------------------------------------------------------------------------ APIs
 

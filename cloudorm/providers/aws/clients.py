@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import boto3
 import botocore.exceptions as bx
 import botocore.session
+from botocore import xform_name
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError
 
@@ -30,6 +31,20 @@ def refuse_resend(caught_exception: BaseException | None = None, **_: Any) -> No
 def may_have_applied(exc: BaseException) -> bool:
     """Whether a failed call may still have been applied by the service: it was sent but no answer came back."""
     return isinstance(exc, bx.HTTPClientError)
+
+
+def paginate(client: Any, operation: str, key: str | None, provider: str, secrets: tuple[str, ...] = (),
+             **params: Any) -> Iterator[Any]:
+    """Every item under ``key`` (None: every page) that botocore's paginator for ``operation`` returns, following
+    the operation's own tokens (Marker, NextToken, position...); errors mapped to cloudorm's."""
+    try:
+        for page in client.get_paginator(xform_name(operation)).paginate(**params):
+            if key is None:
+                yield page
+            else:
+                yield from page.get(key) or []
+    except (bx.ClientError, BotoCoreError) as e:
+        raise map_error(e, provider, operation, secrets) from None
 
 
 RegionalEndpoints = Callable[[str], Mapping[str, str]]

@@ -24,7 +24,7 @@ from botocore import xform_name
 from cloudorm import errors as ce
 from cloudorm.compute.names import check_cidrs
 from cloudorm.credentials import protect
-from cloudorm.providers.aws.clients import ClientFactory
+from cloudorm.providers.aws.clients import ClientFactory, paginate
 from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.aws.settle import send_settled
 from cloudorm.waiting import backoff
@@ -166,11 +166,7 @@ class AwsComputeService:
 
     def _pages(self, operation: str, key: str, **params: Any) -> Iterator[Wire]:
         """Every item under ``key`` of every page of a paginated operation."""
-        try:
-            for page in self.client.get_paginator(xform_name(operation)).paginate(**params):
-                yield from page.get(key) or []
-        except (bx.ClientError, bx.BotoCoreError) as e:
-            raise map_error(e, self.provider, operation, self.secrets) from None
+        return paginate(self.client, operation, key, self.provider, self.secrets, **params)
 
     def _instances(self, **params: Any) -> Iterator[Wire]:
         """Every instance DescribeInstances returns for ``params``, all pages read."""

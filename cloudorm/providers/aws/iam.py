@@ -19,7 +19,7 @@ from botocore import exceptions as bx
 
 from cloudorm import errors as ce
 from cloudorm.credentials import protect
-from cloudorm.providers.aws.clients import ClientFactory
+from cloudorm.providers.aws.clients import ClientFactory, paginate
 from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.aws.settle import send_settled
 
@@ -150,17 +150,11 @@ class AwsIAMService:
         ``present()`` is False."""
         self._change(operation, lambda: None if present() else {}, **params)
 
-    def _pages(self, operation: str, **params: Any) -> Iterator[Wire]:
-        """Every page of ``operation`` (IAM's Marker and IsTruncated followed), mapping errors."""
-        try:
-            yield from self._iam.get_paginator(self._method(operation)).paginate(**params)
-        except (bx.ClientError, bx.BotoCoreError) as e:
-            raise self._error(e, operation) from None
-
-    def _items(self, operation: str, key: str, **params: Any) -> Iterator[Any]:
-        """Every item under ``key`` of every page of ``operation``."""
-        for page in self._pages(operation, **params):
-            yield from page.get(key) or []
+    def _items(self, operation: str, key: str | None, **params: Any) -> Iterator[Any]:
+        """Every item under ``key`` (None: every page) of every page of ``operation`` (IAM's Marker and IsTruncated
+        followed), mapping errors."""
+        self._method(operation)  # Unsupported before any request
+        return paginate(self._iam, operation, key, self._provider, self._secrets, **params)
 
     def _policy_document(self, arn: str, version: str) -> Wire:
         v = self._call("GetPolicyVersion", PolicyArn=arn, VersionId=version)["PolicyVersion"]
@@ -425,7 +419,7 @@ class AwsIAMService:
     def policy_entities(self, arn: str) -> dict[str, list[str]]:
         """Users, groups and roles a policy is attached to."""
         out: dict[str, list[str]] = {"user": [], "group": [], "role": []}
-        for page in self._pages("ListEntitiesForPolicy", PolicyArn=arn):
+        for page in self._items("ListEntitiesForPolicy", None, PolicyArn=arn):
             for kind in out:
                 out[kind] += [e[f"{_TITLE[kind]}Name"] for e in page.get(f"Policy{_TITLE[kind]}s") or []]
         return out
