@@ -81,4 +81,4 @@ class Listing(Generic[T]):
         return take_slice(self, self.limit, s, self._limit)
 
 
-__all__ = ["Listing", "PageFetcher", "check_count", "take_slice"]
+__all__ = ["Listing", "PageFetcher", "check_count", "listing", "take_slice"]
