@@ -10,10 +10,14 @@ import threading
 from collections.abc import Sequence
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from cloudorm.testing.fault_proxy import FaultProxy
+
+class Proxy(Protocol):
+    """What the server needs from the proxy it serves: one call per request read."""
+
+    def _handle(self, handler: ProxyHandler) -> None: ...
+
 
 logger = logging.getLogger("cloudorm.testing.fault_proxy")
 
@@ -75,7 +79,7 @@ class ProxyServer(ThreadingHTTPServer):
     block_on_close = False
     allow_reuse_address = True
 
-    def __init__(self, proxy: FaultProxy) -> None:
+    def __init__(self, proxy: Proxy) -> None:
         self.proxy = proxy
         self.open_sockets: set[socket.socket] = set()
         self.sockets_lock = threading.Lock()
