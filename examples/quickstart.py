@@ -415,8 +415,8 @@ def tour_compute(s: cloudorm.Session) -> None:
             assert name in [c.name for c in s.clusters()]          # found by tag, like any process would
         finally:
             cluster.delete()
-    print("cluster deleted:", not cluster.exists)
-    assert not cluster.exists
+    print("cluster deleted:", not cluster.exists())
+    assert not cluster.exists()
 
 
 # ------------------------------------------------------------------------------------------------------ main

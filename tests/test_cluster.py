@@ -111,7 +111,7 @@ def test_local_cluster_flow(s: cloudorm.Session, tmp_path: Path, wheel: Path, st
         lines = r.stdout.splitlines()
         assert lines[:3] == ["tiny-42", "payload", "a=1"]
         assert lines[3] == n.name
-        assert lines[4] == str(node_home(n._record) / ".cloudorm" / "venv" / "bin" / "python")
+        assert lines[4] == str(node_home(n._co_record) / ".cloudorm" / "venv" / "bin" / "python")
     assert results.by_node()[f"{name}-2"].node is cluster.nodes[1]
 
     # failures: every one reported, check=True raises with all of them
@@ -155,12 +155,12 @@ def test_local_cluster_flow(s: cloudorm.Session, tmp_path: Path, wheel: Path, st
     assert "PRIVATE" not in repr(again) + repr(again.nodes) + repr(again.key)
 
     # delete: nodes, firewall, key and the state files go
-    homes = [node_home(n._record) for n in cluster.nodes]
-    key_id = cluster._state()["key_id"]
+    homes = [node_home(n._co_record) for n in cluster.nodes]
+    key_id = cluster._files.state()["key_id"]
     assert (cluster.state_path / "id_ed25519").stat().st_mode & 0o777 == 0o600
     again.delete()
     assert not any(h.exists() for h in homes)
-    assert not cluster.exists and name not in [c.name for c in s.clusters()]
+    assert not cluster.exists() and name not in [c.name for c in s.clusters()]
     assert s.compute.find_firewall(name) is None
     with pytest.raises(NotFound):
         s.compute.delete_key(key_id)
@@ -176,14 +176,14 @@ def test_local_node(s: cloudorm.Session, tmp_path: Path) -> None:
     cluster = s.Cluster(unique("node"), size=1, runtime=None, progress=False).save()
     node = cluster[0]
     assert repr(node).startswith(f"Node({node.name!r}, id={node.id!r}, address='127.0.0.1'")
-    assert node.run("pwd; echo $HOME").stdout.split() == [str(node_home(node._record))] * 2
-    assert not (node_home(node._record) / ENV_FILE).read_text().count("venv")  # runtime=None: no venv
+    assert node.run("pwd; echo $HOME").stdout.split() == [str(node_home(node._co_record))] * 2
+    assert not (node_home(node._co_record) / ENV_FILE).read_text().count("venv")  # runtime=None: no venv
 
     # a timeout stops the command's whole process group
     start = time.monotonic()
     result = node.run("sleep 30 & echo $! > child; wait", timeout=0.5)
     assert result.timed_out and result.exit_code is None and time.monotonic() - start < 5
-    child = int((node_home(node._record) / "child").read_text())
+    child = int((node_home(node._co_record) / "child").read_text())
     time.sleep(0.1)
     assert not running(child)
     with pytest.raises(CommandFailed):
@@ -194,7 +194,7 @@ def test_local_node(s: cloudorm.Session, tmp_path: Path) -> None:
     odd.write_text("odd")
     odd.chmod(0o751)
     assert node.put(odd) == "a b;rm -rf x"
-    assert (node_home(node._record) / "a b;rm -rf x").stat().st_mode & 0o777 == 0o751
+    assert (node_home(node._co_record) / "a b;rm -rf x").stat().st_mode & 0o777 == 0o751
     assert node.put(odd, "~/deep/er/copy") == "~/deep/er/copy"
     assert node.get("deep/er/copy", tmp_path).read_text() == "odd"
     assert node.get("deep/er/copy", tmp_path / "x" / "renamed").read_text() == "odd"
@@ -214,10 +214,14 @@ def test_local_node(s: cloudorm.Session, tmp_path: Path) -> None:
     node.reboot()
     assert local_service(s).reboots(node.id) == 1
     assert node.refresh().status == "active"
+    home = node_home(node._co_record)
     node.delete()
-    assert cluster.nodes == [] and not node_home(node._record).exists()
+    assert cluster.nodes == [] and not home.exists() and cloudorm.state(node) == "deleted"
     with pytest.raises(NotFound):
         node.refresh()
+    with pytest.raises(NotFound):
+        node.delete()
+    node.delete(missing_ok=True)
     cluster.delete(missing_ok=True)
 
 
@@ -239,7 +243,7 @@ def test_failing_setup_destroys_what_save_made(s: cloudorm.Session) -> None:
     svc = local_service(s)
     assert svc.list_nodes(name) == [] and cluster.nodes == []
     assert svc.find_firewall(name) is None and name not in svc.list_clusters()
-    assert "key_id" not in cluster._state() and svc.find_key(f"cloudorm-{name}") is None
+    assert "key_id" not in cluster._files.state() and svc.find_key(f"cloudorm-{name}") is None
     assert list(cluster.state_path.iterdir()) == []  # a cluster that never came to be leaves no private key behind
 
 
@@ -324,7 +328,7 @@ def test_ctrl_c_during_save_destroys_what_it_made(s: cloudorm.Session, tmp_path:
     assert time.monotonic() - start < 4  # not waiting for the setup commands still running
     svc = local_service(s)
     assert svc.list_nodes(name) == [] and cluster.nodes == []
-    assert svc.find_firewall(name) is None and "key_id" not in cluster._state()
+    assert svc.find_firewall(name) is None and "key_id" not in cluster._files.state()
 
 
 def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
@@ -361,7 +365,7 @@ def test_bootstrap_still_running_at_boot_timeout_fails(s: cloudorm.Session) -> N
 
 def test_run_on_an_unreachable_node_reports_it(s: cloudorm.Session) -> None:
     cluster = s.Cluster(unique("gone"), size=2, runtime=None, progress=False).save()
-    home = node_home(cluster[1]._record)
+    home = node_home(cluster[1]._co_record)
     os.rename(home, f"{home}.moved")
     try:
         with pytest.raises(ClusterError) as err:
@@ -605,8 +609,9 @@ def test_digitalocean_cluster_flow(fake: Any, do: cloudorm.Session, tmp_path: Pa
     assert [n.name for n in added] == [f"{name}-4"]
     assert added[0].run("cat marker", check=True).stdout.startswith("over ssh")
     removed = cluster[1]
+    address, droplet = str(removed.address), int(str(removed.id))
     cluster.remove_node(removed)
-    assert known.lookup(str(removed.address)) == [] and int(removed.id) not in fake.droplets
+    assert known.lookup(address) == [] and droplet not in fake.droplets and removed.id is None
     assert [n.name for n in cluster.nodes] == [f"{name}-1", f"{name}-3", f"{name}-4"]
     assert name in [c.name for c in do.clusters()]
 

@@ -1,4 +1,6 @@
-"""The Node entity: one server of a cluster (a droplet, an instance or a local working directory)."""
+"""The Node entity: one server of a cluster (a droplet, an instance or a local working directory). A new node of a
+cluster (``cluster.Node()``) is created, booted and bootstrapped by ``save()``; ``size`` is the one setting a saved
+node's ``save()`` sends (a resize, where the provider has one)."""
 
 from __future__ import annotations
 
@@ -11,13 +13,18 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from cloudorm.checks import check_flag, check_seconds, check_utf8
 from cloudorm.compute.bootstrap import with_environment
-from cloudorm.compute.names import node_number
+from cloudorm.compute.names import MAX_NODE_NUMBER, node_number
 from cloudorm.compute.shell import CommandResult, Shell
-from cloudorm.errors import InvalidInput
+from cloudorm.core import UNSET, Plan, Record, Resource, call, field, resource, run, stored
+from cloudorm.errors import AlreadyExists, InvalidInput, NotFound
 
 if TYPE_CHECKING:
+    from typing_extensions import Self
+
     from cloudorm.compute.cluster import Cluster
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -67,81 +74,91 @@ def check_local_file(local: Any, field: str = "local") -> Path:
     return path
 
 
-class Node:
+def _check_size(size: Any) -> Any:
+    if size is None:
+        return UNSET  # (not given: a new node gets the cluster's, a saved one keeps its own)
+    if not isinstance(size, str) or not size.strip():
+        raise InvalidInput("size", f"must be a size slug or instance type, not {size!r}")
+    return check_utf8("size", size)
+
+
+def _check_name(name: Any) -> Any:
+    if name is None:
+        return UNSET  # (not given: the smallest free number when saved)
+    if not isinstance(name, str):
+        raise InvalidInput("name", f"must be a node name such as 'web-3', not {name!r}")
+    return name
+
+
+@resource
+class Node(Resource):
     """One server of a cluster: ``id``, ``name``, ``address``, ``status``, ``size``; ``run``, ``put``, ``get``.
 
     Commands run in the login user's home with the node's environment file sourced (the cluster's venv first on
-    ``PATH``); relative remote paths are relative to that home."""
+    ``PATH``); relative remote paths are relative to that home. ``cluster.Node()`` is a new one, made by ``save()``."""
 
-    def __init__(self, cluster: Cluster, record: Mapping[str, Any]) -> None:
-        self.cluster = cluster
-        self._record: dict[str, Any] = dict(record)
-        self._shell: Shell | None = None
-        self._lock = threading.Lock()
-        self.bootstrap_log: list[CommandResult] = []
-        """The result of every command the last bootstrap of this node ran, in order."""
+    kind = "node"
+    identity = ("cluster_name", "name")
+
+    cluster: Cluster = attrs.field(repr=False)
+    """The cluster the node belongs to."""
+    name: str = field(_check_name, default=None, fixed=True)
+    """``{cluster}-{n}`` (None on a new node given none: it gets the smallest free number when saved)."""
+    size: str | None = field(_check_size, default=None)
+    """The size slug or instance type (a new node without one: the cluster's; changing it resizes on save)."""
+
+    id: str | None = stored(convert=str)
+    """The provider's id of the node (None until it is created)."""
+    address: str | None = stored()
+    """The public IPv4 address SSH uses (``127.0.0.1`` for local nodes)."""
+    private_address: str | None = stored()
+    """The address inside the provider's network, if any."""
+    status: str | None = stored()
+    """The provider's status: ``pending``, ``active``, ``off`` or ``deleted``, as last loaded (None while new)."""
+    region: str | None = stored()
+    """The region the node runs in."""
+    image: str | None = stored()
+    """The image the node was made from."""
+    created: datetime | None = stored()
+    """When the node was created."""
+
+    bootstrap_log: list[CommandResult] = attrs.field(factory=list, init=False)
+    """The result of every command the last bootstrap of this node ran, in order."""
+    _shell: Shell | None = attrs.field(default=None, init=False)
+    _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
+    _keep_on_failure: bool = attrs.field(default=False, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        name = self.__dict__.get("name")
+        if isinstance(name, str) and not 1 <= (node_number(self.cluster.name, name) or 0) <= MAX_NODE_NUMBER:
+            raise InvalidInput("name", f"a node of cluster {self.cluster.name!r} is named "
+                                       f"{self.cluster.name}-<n> (n from 1 to {MAX_NODE_NUMBER}), not {name!r}")
 
     def __repr__(self) -> str:
         return f"Node({self.name!r}, id={self.id!r}, address={self.address!r}, status={self.status!r})"
 
     @property
-    def id(self) -> str:
-        """The provider's id of the node."""
-        return str(self._record["id"])
-
-    @property
-    def name(self) -> str:
-        """``{cluster}-{n}``."""
-        return str(self._record["name"])
+    def cluster_name(self) -> str:
+        """The name of the node's cluster."""
+        return self.cluster.name
 
     @property
     def number(self) -> int | None:
-        """``n`` of ``{cluster}-{n}`` (None for a node named otherwise)."""
-        return node_number(self.cluster.name, self.name)
-
-    @property
-    def address(self) -> str | None:
-        """The public IPv4 address SSH uses (``127.0.0.1`` for local nodes)."""
-        return self._record.get("address")
-
-    @property
-    def private_address(self) -> str | None:
-        """The address inside the provider's network, if any."""
-        return self._record.get("private_address")
-
-    @property
-    def status(self) -> str:
-        """``pending``, ``active``, ``off`` or ``deleted``, as last loaded."""
-        return str(self._record.get("status"))
-
-    @property
-    def size(self) -> str | None:
-        """The size slug or instance type."""
-        return self._record.get("size")
-
-    @property
-    def region(self) -> str | None:
-        """The region the node runs in."""
-        return self._record.get("region")
-
-    @property
-    def image(self) -> str | None:
-        """The image the node was made from."""
-        return self._record.get("image")
-
-    @property
-    def created(self) -> datetime | None:
-        """When the node was created."""
-        return self._record.get("created")
+        """``n`` of ``{cluster}-{n}`` (None for a node named otherwise, or not yet named)."""
+        return None if self.name is None else node_number(self.cluster.name, self.name)
 
     # ----------------------------------------------------------------------------------------------- shell
 
     @property
     def shell(self) -> Shell:
         """The connection to this node (opened on first use)."""
+        record = self._co_record
+        if record is None:
+            raise NotFound(f"node {self.name!r} of cluster {self.cluster.name!r} does not exist (save() makes it)",
+                           provider=self.session.provider)
         with self._lock:
             if self._shell is None:
-                self._shell = self.cluster._open_shell(self._record)
+                self._shell = self.cluster._transport(record).open(record)
             return self._shell
 
     def close(self) -> None:
@@ -195,13 +212,51 @@ class Node:
 
     # ------------------------------------------------------------------------------------------- lifecycle
 
-    def refresh(self) -> Node:
-        """Reload the node's record from the provider (``NotFound`` when it is gone)."""
-        record = self.cluster.session.compute.get_node(self.id)
-        if record.get("address") != self.address:
-            self.close()
-        self._record = dict(record)
-        return self
+    def _co_take(self, record: Record, *, partial: bool = False, keep_local: bool = False) -> None:
+        if self._co_record is not None and record.get("address") != self.address:
+            self.close()  # a new address: a new connection
+        super()._co_take(record, partial=partial, keep_local=keep_local)
+
+    def _co_fetch(self) -> Plan[Record]:
+        found: Record | None = None
+        if self.id is not None:
+            try:
+                found = yield from call("compute", "get_node", self.id)
+            except NotFound:
+                found = None
+        elif self.name is not None:
+            listed = yield from call("compute", "list_nodes", self.cluster.name)
+            found = next((r for r in listed if r.get("name") == self.name), None)
+        if found is None or found.get("status") == "deleted":
+            raise NotFound(f"node {self.name!r} of cluster {self.cluster.name!r} does not exist",
+                           provider=self.session.provider)
+        return found
+
+    def _co_create(self) -> Plan[Record]:
+        listed = yield from call("compute", "list_nodes", self.cluster.name)
+        self.cluster._adopt(listed)  # (the cluster's nodes now: the names taken, the key and size to use)
+        if self.name is not None and any(r.get("name") == self.name for r in listed):
+            raise AlreadyExists(f"cluster {self.cluster.name!r} has a node {self.name!r}",
+                                provider=self.session.provider)
+        self.cluster._provisioner.add([self], self._keep_on_failure, "name")
+        return dict(self._co_record or {})
+
+    def _co_update(self, changed: set[str]) -> Plan[Record | None]:
+        record: Record = yield from call("compute", "resize_node", self.id, self.size)
+        return record
+
+    def _co_remove(self, **options: Any) -> Plan[None]:
+        record = yield from self._co_fetch()
+        yield from call("compute", "delete_nodes", [str(record["id"])])
+        self.cluster._dropped(self, dict(record))
+
+    def save(self, *, exists_ok: bool = True, keep_on_failure: bool = False) -> Self:
+        """A new node: create it in its cluster, wait until it answers and bootstrap it like the cluster's other
+        nodes (on failure it is destroyed unless ``keep_on_failure``: ``ClusterError``); a saved one: send a changed
+        ``size``. A new node whose name the cluster has already is adopted (``exists_ok=False``:
+        ``AlreadyExists``)."""
+        self._keep_on_failure = check_flag("keep_on_failure", keep_on_failure)
+        return run(self.session, self._co_save(exists_ok))
 
     def reboot(self, wait: bool = True, timeout: float | None = None) -> Node:
         """Reboot the node through the provider; with ``wait``, return once it is active and answers again
@@ -211,14 +266,16 @@ class Node:
         node went down may let the old session answer once more."""
         wait = check_flag("wait", wait)
         seconds = check_timeout(timeout) or self.cluster.boot_timeout
-        self.cluster.session.compute.reboot_node(self.id)
+        self.session.compute.reboot_node(str(self.id))
         self.close()
         if wait:
             deadline = time.monotonic() + seconds
-            self._record = self.cluster._wait_active([self.id], deadline)[0]
+            self._co_take(self.cluster._provisioner.wait_active([str(self.id)], deadline)[0])
             self.wait_ready(max(1.0, deadline - time.monotonic()))
         return self
 
-    def delete(self) -> None:
-        """Destroy the node (and forget its host key)."""
-        self.cluster.remove_node(self)
+    def _unmade(self, values: dict[str, Any]) -> None:
+        """Back to a new node holding ``values``: its creation was undone."""
+        self.close()
+        self._co_forget(values)
+        self._co_deleted = False

@@ -604,6 +604,10 @@ class AwsComputeService:
         if ids:
             self.delete_nodes(ids)
 
+    def resize_node(self, node_id: str, size: str) -> Wire:
+        """Not offered: an instance's type changes only while it is stopped (``Unsupported``, before any request)."""
+        raise ce.Unsupported(self.provider, "resizing a node", "make a cluster node of the new type instead")
+
     def reboot_node(self, node_id: str) -> None:
         """RebootInstances (returns once EC2 accepted it)."""
         _check_id(node_id)

@@ -476,6 +476,10 @@ class DigitalOceanComputeService:
         self._call("DELETE /v2/droplets", self.client.droplets.destroy_by_tag, tag_name=cluster_tag(cluster),
                    ok=(404,))
 
+    def resize_node(self, node_id: str, size: str) -> Wire:
+        """Not offered: a droplet is resized only while powered off (``Unsupported``, before any request)."""
+        raise ce.Unsupported("digitalocean", "resizing a node", "make a cluster node of the new size instead")
+
     def reboot_node(self, node_id: str) -> None:
         """Ask DigitalOcean to reboot a droplet; ``ConflictError`` while it is busy with another action (booting),
         ``CloudError`` if the action errored at once."""

@@ -170,13 +170,17 @@ class LocalComputeService:
             if _STATE.firewalls.pop(firewall_id, None) is None:
                 raise NotFound(f"firewall {firewall_id!r} does not exist", provider=self.provider_name)
 
-    def create_nodes(self, cluster: str, names: Sequence[str], spec: Wire) -> list[Wire]:
-        """Make one directory per name; the nodes are ``active`` at once."""
-        self._count("CreateNodes")
-        size = spec.get("size")
+    def _check_size(self, size: Any) -> str:
+        """``size`` if it is one of ``SIZES``' slugs, else ``InvalidInput("size")``."""
         if size not in {s["slug"] for s in SIZES}:
             raise InvalidInput("size", f"unknown size {size!r}; local sizes: {', '.join(s['slug'] for s in SIZES)}",
                                provider=self.provider_name)
+        return str(size)
+
+    def create_nodes(self, cluster: str, names: Sequence[str], spec: Wire) -> list[Wire]:
+        """Make one directory per name; the nodes are ``active`` at once."""
+        self._count("CreateNodes")
+        size = self._check_size(spec.get("size"))
         created = []
         for name in names:
             record: Wire = {"id": uuid.uuid4().hex[:12], "name": name, "status": "active", "address": ADDRESS,
@@ -233,6 +237,17 @@ class LocalComputeService:
         self.get_node(node_id)
         with _STATE.lock:
             _STATE.reboots[node_id] += 1
+
+    def resize_node(self, node_id: str, size: str) -> Wire:
+        """Record a new size for a node (its commands run on this machine whatever it says); its record."""
+        self._count("ResizeNode")
+        self._check_size(size)
+        with _STATE.lock:
+            record = _STATE.nodes.get(node_id)
+            if record is None:
+                raise NotFound(f"node {node_id!r} does not exist", provider=self.provider_name)
+            record["size"] = size
+            return dict(record)
 
     def reboots(self, node_id: str) -> int:
         """How many times ``node_id`` was rebooted."""
