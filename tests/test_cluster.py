@@ -23,7 +23,7 @@ from cloudorm.cache import cache_dir, state_dir
 from cloudorm.compute.bootstrap import ENV_FILE, Bootstrap, runtime_script
 from cloudorm.compute.names import MAX_CLUSTER_NAME, MAX_NODES, check_cluster_name, next_names, node_number
 from cloudorm.compute.sizes import size_for_price
-from cloudorm.errors import ClusterError, CommandFailed, HostKeyMismatch, InvalidInput, NotFound
+from cloudorm.errors import AlreadyExists, ClusterError, CommandFailed, HostKeyMismatch, InvalidInput, NotFound
 from cloudorm.providers.local.compute import LocalComputeService, node_home
 from tests.conftest import assert_refused_before_any_request, running
 
@@ -199,14 +199,18 @@ def test_local_node(s: cloudorm.Session, tmp_path: Path) -> None:
     assert node.get("deep/er/copy", tmp_path).read_text() == "odd"
     assert node.get("deep/er/copy", tmp_path / "x" / "renamed").read_text() == "odd"
 
-    # numbers freed by removed nodes are used again; save() makes up what is missing
+    # numbers freed by removed nodes are used again; a re-run with a larger size adopts the cluster and makes up
+    # what is missing
     cluster.add_node(2)
     cluster.remove_node(cluster[1])
-    cluster.size = 3
+    assert cluster.size == 2 and cloudorm.state(cluster) == "saved"
+    rerun = s.Cluster(cluster.name, size=3, runtime=None, progress=False)
     with s.count_requests() as c:
-        cluster.save()
-    assert c["compute.CreateNodes"] == 1
-    assert [n.name for n in cluster.nodes] == [f"{cluster.name}-{i}" for i in (1, 2, 3)]
+        assert rerun.save() is rerun and rerun == cluster
+    assert c["compute.CreateNodes"] == 1 and c["compute.ListNodes"] == 2  # (adopted: one listing, one boot poll)
+    assert [n.name for n in cluster.refresh().nodes] == [f"{cluster.name}-{i}" for i in (1, 2, 3)]
+    with pytest.raises(AlreadyExists):
+        cluster.Node(f"{cluster.name}-2").save(exists_ok=False)
     for extra in cluster.nodes[1:]:
         extra.delete()
 
@@ -444,6 +448,10 @@ def test_bad_calls_are_refused_before_any_request(s: cloudorm.Session, tmp_path:
         (lambda: cluster.add_node(1, keep_on_failure="yes"), "keep_on_failure"),  # type: ignore[arg-type]
         (lambda: s.Cluster(unique("x"), size=1).save(keep_on_failure=None), "keep_on_failure"),  # type: ignore[arg-type]
         (lambda: s.Cluster(unique("x")).delete(missing_ok="yes"), "missing_ok"),  # type: ignore[arg-type]
+        (lambda: cluster.Node("other-1"), "name"),
+        (lambda: cluster.Node(f"{cluster.name}-0"), "name"),
+        (lambda: cluster.Node(size=""), "size"),
+        (lambda: cluster.Node().save(keep_on_failure=1), "keep_on_failure"),  # type: ignore[arg-type]
     ]
     (tmp_path / "f.txt").write_text("x")
     assert_refused_before_any_request(s, calls)

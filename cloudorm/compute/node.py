@@ -152,14 +152,18 @@ class Node(Resource):
     @property
     def shell(self) -> Shell:
         """The connection to this node (opened on first use)."""
-        record = self._co_record
-        if record is None:
-            raise NotFound(f"node {self.name!r} of cluster {self.cluster.name!r} does not exist (save() makes it)",
-                           provider=self.session.provider)
+        record = self._made()
         with self._lock:
             if self._shell is None:
                 self._shell = self.cluster._transport(record).open(record)
             return self._shell
+
+    def _made(self) -> Record:
+        """The node's record; ``NotFound`` (before any request) for a node not made yet, or deleted."""
+        if self._co_record is None:
+            raise NotFound(f"node {self.name!r} of cluster {self.cluster.name!r} does not exist (save() makes it)",
+                           provider=self.session.provider)
+        return self._co_record
 
     def close(self) -> None:
         """Close the connection (the next command opens a new one)."""
@@ -266,7 +270,7 @@ class Node(Resource):
         node went down may let the old session answer once more."""
         wait = check_flag("wait", wait)
         seconds = check_timeout(timeout) or self.cluster.boot_timeout
-        self.session.compute.reboot_node(str(self.id))
+        self.session.compute.reboot_node(str(self._made()["id"]))
         self.close()
         if wait:
             deadline = time.monotonic() + seconds
