@@ -291,11 +291,9 @@ class Cluster(FanOut, Resource):
         yield  # pragma: no cover - a plan (creating and bootstrapping nodes is the provisioner's I/O)
 
     def _co_remove(self, **options: Any) -> Plan[None]:
-        if not self._provisioner.teardown():
+        if not (yield from self._provisioner.teardown()):
             raise NotFound(f"cluster {self.name!r} does not exist", provider=self.session.provider)
         self._nodes = []
-        return
-        yield  # pragma: no cover - a plan (tearing down is the provisioner's)
 
     def save(self, *, exists_ok: bool = True, keep_on_failure: bool = False) -> Self:
         """Make sure the cluster has ``size`` nodes: create the missing ones, wait until they answer and bootstrap

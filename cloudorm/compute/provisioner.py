@@ -13,6 +13,7 @@ from cloudorm.compute.fanout import causes_text, describe, in_order
 from cloudorm.compute.keys import KeyPair
 from cloudorm.compute.names import next_names
 from cloudorm.compute.sizes import size_for_price
+from cloudorm.core import Plan, call
 from cloudorm.errors import ClusterError, InvalidInput, NotFound, Timeout
 from cloudorm.storage.transfer import Progress, progress_bar
 from cloudorm.waiting import wait_until
@@ -214,27 +215,26 @@ class Provisioner:
             c._files.remove()  # a cluster that never came to be leaves no key or known hosts behind
         return f" (cleanup incomplete: {'; '.join(problems)})" if problems else ""
 
-    def teardown(self) -> bool:
+    def teardown(self) -> Plan[bool]:
         """Destroy every node, the firewall and the key registered for the cluster, and its state files; False when
         there was nothing to destroy."""
         c = self.cluster
-        svc = self.service
-        records = svc.list_nodes(c.name)  # (their addresses: the host keys to forget)
+        records = yield from call("compute", "list_nodes", c.name)  # (their addresses: the host keys to forget)
         if records:
-            svc.delete_cluster_nodes(c.name)
+            yield from call("compute", "delete_cluster_nodes", c.name)
         for node in c._known_nodes():
             node.close()
         for record in records:
             c._transport(record).forget(record)
-        firewall = svc.find_firewall(c.name)
+        firewall = yield from call("compute", "find_firewall", c.name)
         if firewall is not None:
-            svc.delete_firewall(firewall)
+            yield from call("compute", "delete_firewall", firewall)
         key_id = c._files.state().get("key_id")
         if not key_id:  # made on another machine: the name says cloudorm registered it for this cluster
-            key_id = (svc.find_key(f"cloudorm-{c.name}") or {}).get("id")
+            key_id = ((yield from call("compute", "find_key", f"cloudorm-{c.name}")) or {}).get("id")
         if key_id:
             with contextlib.suppress(NotFound):
-                svc.delete_key(key_id)
+                yield from call("compute", "delete_key", key_id)
         c._files.remove()
         return bool(records or firewall or key_id)
 
