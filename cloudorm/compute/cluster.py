@@ -87,10 +87,11 @@ class Cluster(FanOut, Resource):
     user: str | None = field(check_user, default=None, tracked=False, kw_only=True)
     """The login user (None: the ``User`` of a matching ssh_config ``Host`` block, else the image's default,
     e.g. ``root`` on DigitalOcean, ``ubuntu`` on EC2)."""
-    runtime: str | None = attrs.field(default="python3", kw_only=True)
-    requirements: Iterable[str] | str | os.PathLike[str] = attrs.field(default=(), kw_only=True)
-    files: Iterable[Any] = attrs.field(default=(), kw_only=True)
-    setup: Iterable[str] = attrs.field(default=(), kw_only=True)
+    # (what new nodes get: runtime, requirements, files and setup are read once, into ``bootstrap``)
+    _runtime: str | None = attrs.field(default="python3", kw_only=True, alias="runtime")
+    _requirements: Iterable[str] | str | os.PathLike[str] = attrs.field(default=(), kw_only=True, alias="requirements")
+    _uploads: Iterable[Any] = attrs.field(default=(), kw_only=True, alias="files")
+    _setup: Iterable[str] = attrs.field(default=(), kw_only=True, alias="setup")
     allow_ssh_from: Iterable[str] | None = field(check_allowed, default=None, tracked=False, kw_only=True)
     """CIDRs a firewall lets reach SSH (None: no firewall is made)."""
     host_keys: str = field(check_host_keys, default="strict", tracked=False, kw_only=True)
@@ -127,10 +128,8 @@ class Cluster(FanOut, Resource):
             raise InvalidInput("node_size", "give node_size or price_per_node, not both")
         if self.region is None and self.session.region is not None:
             self.region = check_region(self.session.region)
-        self.bootstrap = Bootstrap.of(self.runtime, self.requirements, self.files, self.setup)
-        self.runtime, self.requirements, self.setup = (self.bootstrap.runtime, self.bootstrap.requirements,
-                                                       self.bootstrap.setup)
-        self.files = tuple(self.bootstrap.files)
+        self.bootstrap = Bootstrap.of(self._runtime, self._requirements, self._uploads, self._setup)
+        self._setup = self.bootstrap.setup  # (a generator given is read once)
         self._files = ClusterFiles(self)
         self._provisioner = Provisioner(self)
 
