@@ -10,4 +10,4 @@ from cloudorm.listing import Listing, listing
 def clusters(session: SessionLike) -> Listing[Cluster]:
     """Every cluster cloudorm made on this account (found by its nodes' tag), lazily."""
     return listing(lambda start, size: (session.compute.list_clusters(), None),
-                   lambda name: Cluster(session, name))  # type: ignore[arg-type]
+                   lambda name: Cluster(session, name))
