@@ -516,6 +516,9 @@ def test_price_per_node_is_unsupported_on_ec2(s: cloudorm.Session, cluster: str,
     with s.count_requests() as c, pytest.raises(ce.Unsupported) as err:
         s.compute.list_sizes()
     assert "node_size='t3.micro'" in str(err.value) and c.total == 0
+    with s.count_requests() as c, pytest.raises(ce.Unsupported, match="resizing a node"):  # (node.size = ...)
+        s.compute.resize_node("i-0123456789abcdef0", "t3.small")  # type: ignore[attr-defined]
+    assert c.total == 0
 
     monkeypatch.setenv("CLOUDORM_STATE_DIR", str(tmp_path))
     with s.count_requests() as c, pytest.raises(ce.Unsupported) as err:

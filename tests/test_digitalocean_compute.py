@@ -212,6 +212,9 @@ def test_reboot_action(s: cloudorm.Session, fake: FakeDigitalOcean, cluster: str
     wait_until(lambda: s.compute.get_node(node["id"])["status"] == "active", timeout=10, what="reboot")
     with pytest.raises(ce.NotFound):
         s.compute.reboot_node("999999999")
+    with s.count_requests() as c, pytest.raises(ce.Unsupported, match="resizing a node"):  # (node.size = ...)
+        s.compute.resize_node(node["id"], "s-2vcpu-2gb")  # type: ignore[attr-defined]
+    assert c.total == 0
     s.compute.delete_nodes([node["id"]])
 
 
