@@ -579,7 +579,7 @@ class Cluster:
                 if self.allow_ssh_from is not None:
                     firewall = made["firewall"] = svc.create_firewall(self.name, self.allow_ssh_from)
             host_key = user_data = None
-            if self.host_keys == "strict" and svc.accepts_host_keys:
+            if self.host_keys == "strict" and svc.capabilities.accepts_host_keys:
                 from cloudorm.compute.ssh import cloud_config
 
                 host_key = KeyPair.generate(comment=f"cloudorm-{self.name}-host")

@@ -22,8 +22,7 @@ from cloudorm.credentials import protect
 from cloudorm.providers.aws.clients import ClientFactory, paginate
 from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.aws.settle import send_settled
-
-Wire = dict[str, Any]
+from cloudorm.providers.contract import IAMService, Wire
 
 _TITLE = {"user": "User", "group": "Group", "role": "Role", "policy": "Policy"}
 _SECRET_IN_BODY = re.compile(rb"<SecretAccessKey>([^<]+)</SecretAccessKey>")
@@ -83,7 +82,7 @@ def record(kind: str, raw: Wire) -> Wire:
     return out
 
 
-class AwsIAMService:
+class AwsIAMService(IAMService):
     """``IAMService`` over botocore's IAM (and STS, for who the caller is) clients."""
 
     def __init__(self, clients: ClientFactory, provider: str, secrets: tuple[str, ...] = ()) -> None:
