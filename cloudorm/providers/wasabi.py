@@ -17,7 +17,7 @@ from cloudorm.errors import CloudError
 from cloudorm.providers.aws import AwsProvider
 from cloudorm.providers.aws.clients import ClientFactory, may_have_applied
 from cloudorm.providers.aws.s3 import S3StorageService
-from cloudorm.providers.contract import Service, StorageCapabilities
+from cloudorm.providers.contract import IAMCapabilities, Service, StorageCapabilities
 
 MODELS = os.path.join(os.path.dirname(__file__), "wasabi_models")
 """botocore data directory holding Wasabi's additions to the S3 model."""
@@ -84,6 +84,7 @@ class WasabiProvider(AwsProvider):
     data_paths: ClassVar[tuple[str, ...]] = (MODELS,)
     service_regions: ClassVar[dict[str, str]] = {"iam": "us-east-1", "sts": "us-east-1"}
     storage_capabilities: ClassVar[StorageCapabilities] = WASABI_STORAGE
+    iam_capabilities: ClassVar[IAMCapabilities] = IAMCapabilities()  # no tags, UpdateRole or instance profiles
 
     def default_endpoints(self, region: str) -> dict[str, str]:
         """Wasabi's storage endpoint for ``region`` and its global IAM and STS endpoints."""

@@ -12,7 +12,15 @@ from cloudorm.credentials import KeyCredentials, aws_credentials, mask, protect
 from cloudorm.errors import InvalidInput
 from cloudorm.providers.aws.clients import ClientFactory
 from cloudorm.providers.aws.errors import map_error
-from cloudorm.providers.contract import Options, Provider, Service, StorageCapabilities, fingerprint
+from cloudorm.providers.aws.iam import AWS_IAM
+from cloudorm.providers.contract import (
+    IAMCapabilities,
+    Options,
+    Provider,
+    Service,
+    StorageCapabilities,
+    fingerprint,
+)
 
 SERVICES = ("dynamodb", "s3", "iam", "sts", "lambda", "apigateway", "ec2")
 """Service names ``endpoint_url`` may be given for (as a dict)."""
@@ -71,6 +79,8 @@ class AwsProvider(Provider):
     storage_capabilities: ClassVar[StorageCapabilities] = StorageCapabilities(
         conditional_writes=True, conditional_deletes=True, tag_count=True, website_hosting=True)
     """What this provider's S3 does beyond the core (AWS S3: all but a native rename)."""
+    iam_capabilities: ClassVar[IAMCapabilities] = AWS_IAM
+    """Which parts of IAM this provider's endpoint has (AWS: every one)."""
 
     def default_endpoints(self, region: str) -> dict[str, str]:
         """The provider's endpoint per service in ``region`` (none for AWS: botocore knows them)."""
@@ -127,7 +137,7 @@ class AwsProvider(Provider):
         if area == "iam":
             from cloudorm.providers.aws.iam import AwsIAMService
 
-            return AwsIAMService(self.clients, self.name, self.secrets())
+            return AwsIAMService(self.clients, self.name, self.secrets(), capabilities=self.iam_capabilities)
         if area == "storage":
             return self._storage_service()
         if area == "serverless":

@@ -5,7 +5,7 @@ Every operation a provider does not implement raises ``Unsupported`` naming the 
 """
 
 from cloudorm.providers.contract.compute import ComputeCapabilities, ComputeService
-from cloudorm.providers.contract.iam import IAMService
+from cloudorm.providers.contract.iam import IAMCapabilities, IAMService
 from cloudorm.providers.contract.nosql import NoSQLService
 from cloudorm.providers.contract.provider import Options, Provider, fingerprint
 from cloudorm.providers.contract.serverless import API_GATEWAY_PRINCIPAL, ApiService, FunctionService
@@ -17,5 +17,5 @@ CONTRACTS: tuple[type[Service], ...] = (NoSQLService, IAMService, StorageService
 """Every area's contract, in the order of the areas."""
 
 __all__ = ["API_GATEWAY_PRINCIPAL", "CONTRACTS", "ApiService", "BucketInfo", "Capabilities", "ComputeCapabilities",
-           "ComputeService", "FunctionService", "IAMService", "NoSQLService", "ObjectInfo", "Options", "Provider",
-           "Service", "StorageCapabilities", "StorageService", "Wire", "fingerprint"]
+           "ComputeService", "FunctionService", "IAMCapabilities", "IAMService", "NoSQLService", "ObjectInfo",
+           "Options", "Provider", "Service", "StorageCapabilities", "StorageService", "Wire", "fingerprint"]

@@ -4,7 +4,22 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from cloudorm.providers.contract.service import Service, Wire
+import attrs
+
+from cloudorm.providers.contract.service import Capabilities, Service, Wire
+
+
+@attrs.frozen
+class IAMCapabilities(Capabilities):
+    """Which parts of AWS's IAM an IAM-compatible endpoint has; an operation of a part it lacks raises
+    ``Unsupported`` before any request."""
+
+    tags: bool = False
+    """Users, roles and policies carry tags (TagUser, UntagRole ...)."""
+    update_role: bool = False
+    """A role's description and maximum session can change (UpdateRole)."""
+    instance_profiles: bool = False
+    """Roles can be held by EC2 instance profiles (deleting a role first takes it out of them)."""
 
 
 class IAMService(Service):
@@ -19,6 +34,7 @@ class IAMService(Service):
     it holds instead (docs/iam.md, "When a response is lost")."""
 
     area: ClassVar[str] = "iam"
+    capabilities: IAMCapabilities = IAMCapabilities()
     core: ClassVar[frozenset[str]] = frozenset({
         "caller", "create", "delete", "get", "list_page", "policy_arn", "update"})
 
