@@ -29,6 +29,7 @@ from cloudorm.nosql import (
     undeclared,
     version,
 )
+from cloudorm.providers import register_provider
 from cloudorm.serverless import Api, ApiKey, Function, Quota, Throttle
 from cloudorm.session import Session
 from cloudorm.storage import (
@@ -85,6 +86,7 @@ __all__ = [
     "hash_key",
     "model",
     "range_key",
+    "register_provider",
     "state",
     "undeclared",
     "version",

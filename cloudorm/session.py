@@ -33,14 +33,23 @@ from cloudorm.providers.base import (
 
 class Session:
     """A connection to one provider: ``Session()`` (local cloud), ``Session("aws", creds={...})``,
-    ``Session("wasabi", ...)``, ``Session("digitalocean", creds={"access_token": ..., "region": ...})``."""
+    ``Session("wasabi", ...)``, ``Session("digitalocean", creds={"access_token": ..., "region": ...})``, a
+    registered provider's name, or a provider instance (``Session(MemoryProvider())``)."""
 
-    def __init__(self, provider: str = "local", creds: Mapping[str, Any] | None = None, region: str | None = None,
-                 endpoint_url: str | Mapping[str, str] | None = None, **options: Any) -> None:
+    def __init__(self, provider: str | Provider = "local", creds: Mapping[str, Any] | None = None,
+                 region: str | None = None, endpoint_url: str | Mapping[str, str] | None = None,
+                 **options: Any) -> None:
+        if isinstance(provider, Provider):  # one already built: Session(MemoryProvider())
+            if creds is not None or region is not None or endpoint_url is not None or options:
+                raise InvalidInput("provider", "a provider instance takes its settings itself: give creds, region, "
+                                               "endpoint_url and options to its constructor")
+            self._provider = provider
+            return
         cls = provider_class(provider)
         if region is not None and (not isinstance(region, str) or not region):
             raise InvalidInput("region", f"must be a region name, not {region!r}")
-        self._provider: Provider = cls(creds, region, endpoint_url, Options.from_kwargs(options))  # type: ignore[call-arg]
+        self._provider = cls(creds=creds, region=region, endpoint_url=endpoint_url,
+                             options=Options.from_kwargs(options))
 
     def __repr__(self) -> str:
         facts = ", ".join(f"{k}={v!r}" for k, v in self._provider.describe().items())

@@ -96,7 +96,8 @@ def test_sizes_every_page_read(s: cloudorm.Session, fake: FakeDigitalOcean) -> N
                      "regions": basic["regions"], "available": True}
     assert "nyc3" in basic["regions"]
     svc = s.compute
-    assert (svc.default_image, svc.default_size, svc.accepts_host_keys) == ("ubuntu-24-04-x64", "s-1vcpu-1gb", True)
+    assert (svc.default_image, svc.default_size, svc.capabilities.accepts_host_keys) == (
+        "ubuntu-24-04-x64", "s-1vcpu-1gb", True)
     assert svc.default_user("ubuntu-24-04-x64") == "root" and svc.shell({"id": "1"}) is None
 
 

@@ -639,13 +639,6 @@ def test_until_propagated_retries_only_propagation_errors() -> None:
     assert "creating function f" in str(e.value) and "cannot be assumed" in str(e.value)
 
 
-def test_a_provider_without_iam() -> None:
-    do = cloudorm.Session("digitalocean", creds={"access_token": "dop_v1_example"})
-    with pytest.raises(Unsupported) as e:
-        do.User("alice").save()
-    assert e.value.area == "iam"
-
-
 def test_policy_names_resolve_without_sts(moto_url: str) -> None:
     """An IAM-compatible endpoint without STS: the account comes from IAM's GetUser of the caller."""
     from tests.conftest import FAKE_CREDS

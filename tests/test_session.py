@@ -101,16 +101,6 @@ def test_errors_and_logs_never_show_the_secret(moto_url: str, caplog: pytest.Log
     assert caplog.records and SECRET not in caplog.text
 
 
-def test_unsupported_areas_fail_before_any_request() -> None:
-    wasabi = cloudorm.Session("wasabi", creds=FAKE_CREDS)
-    with pytest.raises(Unsupported) as e:
-        wasabi.Table("orders", hash_key="pk").put({"pk": "a"})
-    assert e.value.provider == "wasabi" and e.value.area == "nosql"
-    do = cloudorm.Session("digitalocean", creds={"access_token": "t0ken-value", "region": "nyc3"})
-    with pytest.raises(Unsupported, match="digitalocean"):
-        do.nosql  # noqa: B018
-
-
 def test_region_precedence() -> None:
     assert cloudorm.Session("aws", creds=FAKE_CREDS).region == "us-east-1"
     assert cloudorm.Session("aws", creds={**FAKE_CREDS, "region": "eu-west-1"}).region == "eu-west-1"

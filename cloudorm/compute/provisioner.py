@@ -142,7 +142,7 @@ class Provisioner:
                 if c.allow_ssh_from is not None:
                     firewall = made["firewall"] = svc.create_firewall(c.name, list(c.allow_ssh_from))
             host_key = user_data = None
-            if c.host_keys == "strict" and svc.accepts_host_keys:
+            if c.host_keys == "strict" and svc.capabilities.accepts_host_keys:
                 from cloudorm.compute.ssh import cloud_config
 
                 host_key = KeyPair.generate(comment=f"cloudorm-{c.name}-host")

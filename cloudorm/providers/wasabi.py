@@ -17,9 +17,13 @@ from cloudorm.errors import CloudError
 from cloudorm.providers.aws import AwsProvider
 from cloudorm.providers.aws.clients import ClientFactory, may_have_applied
 from cloudorm.providers.aws.s3 import S3StorageService
+from cloudorm.providers.contract import IAMCapabilities, Service, StorageCapabilities
 
 MODELS = os.path.join(os.path.dirname(__file__), "wasabi_models")
 """botocore data directory holding Wasabi's additions to the S3 model."""
+
+WASABI_STORAGE = StorageCapabilities(native_rename=True)
+"""What Wasabi's S3 does beyond the core: an atomic rename (no conditional writes or deletes, no tag count)."""
 
 
 def header_safe(key: str) -> bool:
@@ -30,8 +34,9 @@ def header_safe(key: str) -> bool:
 class WasabiStorageService(S3StorageService):
     """S3 at Wasabi, with the native atomic rename."""
 
-    def __init__(self, clients: ClientFactory, provider: str, secrets: tuple[str, ...] = ()) -> None:
-        super().__init__(clients, provider, secrets)
+    def __init__(self, clients: ClientFactory, provider: str, secrets: tuple[str, ...] = (), *,
+                 capabilities: StorageCapabilities | None = None) -> None:
+        super().__init__(clients, provider, secrets, capabilities=capabilities or WASABI_STORAGE)
         clients.no_resend("s3", ("MoveObject",))  # a MOVE sent again after it applied finds no source
 
     def rename(self, bucket: str, key: str, new_key: str, overwrite: bool = False) -> None:
@@ -78,6 +83,8 @@ class WasabiProvider(AwsProvider):
     s3_compatible: ClassVar[bool] = True
     data_paths: ClassVar[tuple[str, ...]] = (MODELS,)
     service_regions: ClassVar[dict[str, str]] = {"iam": "us-east-1", "sts": "us-east-1"}
+    storage_capabilities: ClassVar[StorageCapabilities] = WASABI_STORAGE
+    iam_capabilities: ClassVar[IAMCapabilities] = IAMCapabilities()  # no tags, UpdateRole or instance profiles
 
     def default_endpoints(self, region: str) -> dict[str, str]:
         """Wasabi's storage endpoint for ``region`` and its global IAM and STS endpoints."""
@@ -87,5 +94,5 @@ class WasabiProvider(AwsProvider):
     def _chain_region(self) -> str | None:
         return None
 
-    def _storage_service(self) -> Any:
-        return WasabiStorageService(self.clients, self.name, self.secrets())
+    def _storage_service(self) -> Service:
+        return WasabiStorageService(self.clients, self.name, self.secrets(), capabilities=self.storage_capabilities)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -80,7 +80,7 @@ class Blob:
 
     bucket: Bucket
     key: str = attrs.field(converter=check_key)
-    _info: dict[str, Any] = attrs.field(factory=dict, kw_only=True, alias="info")
+    _info: Mapping[str, Any] = attrs.field(factory=dict, kw_only=True, alias="info")
 
     def __repr__(self) -> str:
         return f"Blob({self.bucket.name!r}, {self.key!r})"

@@ -12,7 +12,15 @@ from cloudorm.credentials import KeyCredentials, aws_credentials, mask, protect
 from cloudorm.errors import InvalidInput
 from cloudorm.providers.aws.clients import ClientFactory
 from cloudorm.providers.aws.errors import map_error
-from cloudorm.providers.base import Options, Provider
+from cloudorm.providers.aws.iam import AWS_IAM
+from cloudorm.providers.contract import (
+    IAMCapabilities,
+    Options,
+    Provider,
+    Service,
+    StorageCapabilities,
+    fingerprint,
+)
 
 SERVICES = ("dynamodb", "s3", "iam", "sts", "lambda", "apigateway", "ec2")
 """Service names ``endpoint_url`` may be given for (as a dict)."""
@@ -45,9 +53,9 @@ class AwsProvider(Provider):
     areas: ClassVar[frozenset[str]] = frozenset({"nosql", "iam", "storage", "serverless", "api_gateway", "compute"})
     default_region: ClassVar[str] = "us-east-1"
 
-    def __init__(self, creds: Mapping[str, Any] | None, region: str | None,
-                 endpoint_url: str | Mapping[str, str] | None, options: Options) -> None:
-        super().__init__()
+    def __init__(self, *, creds: Mapping[str, Any] | None = None, region: str | None = None,
+                 endpoint_url: str | Mapping[str, str] | None = None, options: Options | None = None) -> None:
+        super().__init__(options=options)
         self.credentials, creds_region = self._credentials(creds)
         if self.credentials is not None and self.secrets():  # (the local cloud's default key is no secret)
             protect(self.secrets(), (self.credentials.access_key_id,))
@@ -55,9 +63,8 @@ class AwsProvider(Provider):
         if not isinstance(self._region, str):
             raise InvalidInput("region", f"must be a str, not {self._region!r}")
         self.overrides = endpoints_from(endpoint_url)
-        self.options = options
         self.clients = ClientFactory(provider=self.name, credentials=self.credentials, region=self._region,
-                                     endpoints=self.overrides, options=options, hub=self.requests,
+                                     endpoints=self.overrides, options=self.options, hub=self.requests,
                                      s3_compatible=self.s3_compatible, isolated=self.isolated,
                                      data_paths=self.data_paths, service_regions=self.service_regions,
                                      regional=self.default_endpoints)
@@ -69,6 +76,11 @@ class AwsProvider(Provider):
     """Directories of botocore model extensions this provider's clients load (Wasabi's MoveObject)."""
     service_regions: ClassVar[dict[str, str]] = {}
     """Services signed for a fixed region whatever the session's (Wasabi's IAM is us-east-1)."""
+    storage_capabilities: ClassVar[StorageCapabilities] = StorageCapabilities(
+        conditional_writes=True, conditional_deletes=True, tag_count=True, website_hosting=True)
+    """What this provider's S3 does beyond the core (AWS S3: all but a native rename)."""
+    iam_capabilities: ClassVar[IAMCapabilities] = AWS_IAM
+    """Which parts of IAM this provider's endpoint has (AWS: every one)."""
 
     def default_endpoints(self, region: str) -> dict[str, str]:
         """The provider's endpoint per service in ``region`` (none for AWS: botocore knows them)."""
@@ -93,6 +105,11 @@ class AwsProvider(Provider):
         """Values never to be shown in messages."""
         return self.credentials.secrets() if self.credentials else ()
 
+    def account(self) -> str | None:
+        """A digest of the access key id (None with boto3's default chain): sessions of two keys never share
+        resources' identities, and the key id is not shown."""
+        return fingerprint(self.credentials.access_key_id) if self.credentials else None
+
     def describe(self) -> dict[str, str]:
         """Region, masked key id and endpoint, for the Session repr."""
         out = {"region": self._region}
@@ -112,7 +129,7 @@ class AwsProvider(Provider):
         """The endpoint every service uses, when one URL was given (the local cloud's server URL on local)."""
         return self.overrides.get("*")
 
-    def _make_service(self, area: str) -> Any:
+    def _make_service(self, area: str) -> Service:
         if area == "nosql":
             from cloudorm.providers.aws.dynamodb import DynamoDBService
 
@@ -120,7 +137,7 @@ class AwsProvider(Provider):
         if area == "iam":
             from cloudorm.providers.aws.iam import AwsIAMService
 
-            return AwsIAMService(self.clients, self.name, self.secrets())
+            return AwsIAMService(self.clients, self.name, self.secrets(), capabilities=self.iam_capabilities)
         if area == "storage":
             return self._storage_service()
         if area == "serverless":
@@ -131,22 +148,22 @@ class AwsProvider(Provider):
             return self._compute_service()
         return super()._make_service(area)
 
-    def _compute_service(self) -> Any:
+    def _compute_service(self) -> Service:
         from cloudorm.providers.aws.ec2 import AwsComputeService
 
         return AwsComputeService(self.clients, self.name, self.secrets())
 
-    def _function_service(self) -> Any:
+    def _function_service(self) -> Service:
         from cloudorm.providers.aws.functions import AwsFunctionService
 
         return AwsFunctionService(self.clients, self.name, self.secrets())
 
-    def _api_service(self) -> Any:
+    def _api_service(self) -> Service:
         from cloudorm.providers.aws.apigateway import AwsApiService
 
         return AwsApiService(self.clients, self.name, self.secrets())
 
-    def _storage_service(self) -> Any:
+    def _storage_service(self) -> Service:
         from cloudorm.providers.aws.s3 import S3StorageService
 
-        return S3StorageService(self.clients, self.name, self.secrets())
+        return S3StorageService(self.clients, self.name, self.secrets(), capabilities=self.storage_capabilities)

@@ -25,8 +25,7 @@ from cloudorm.providers.aws.clients import ClientFactory, paginate
 from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.aws.s3 import _dns_suffix
 from cloudorm.providers.aws.settle import send_settled
-
-Wire = dict[str, Any]
+from cloudorm.providers.contract import ApiService, Wire
 
 LAMBDA_API_VERSION = "2015-03-31"
 _LAMBDA_URI = re.compile(r"arn:[^:]+:apigateway:[^:]+:lambda:path/[0-9-]+/functions/(?P<arn>.+)/invocations")
@@ -99,7 +98,7 @@ def _key(raw: Wire, value: bool) -> Wire:
     return out
 
 
-class AwsApiService:
+class AwsApiService(ApiService):
     """``ApiService`` over botocore's API Gateway (REST APIs, v1) client."""
 
     def __init__(self, clients: ClientFactory, provider: str, secrets: tuple[str, ...] = ()) -> None:

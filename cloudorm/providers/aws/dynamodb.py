@@ -21,11 +21,11 @@ from cloudorm.providers.aws.clients import may_have_applied, refuse_resend
 from cloudorm.providers.aws.dynamodb_effects import Effect, effect_of
 from cloudorm.providers.aws.errors import map_client_error, map_error
 from cloudorm.providers.aws.settle import send_settled
+from cloudorm.providers.contract import NoSQLService, Wire
 
 if TYPE_CHECKING:
     from cloudorm.providers.aws.clients import ClientFactory
 
-Wire = dict[str, Any]
 T = TypeVar("T")
 
 _RAW = "__cloudorm_raw_body__"
@@ -90,7 +90,7 @@ def key_as_sent(key: Wire) -> Wire:
     return {k: ({"B": b64decode(v["B"])} if isinstance(v.get("B"), str) else v) for k, v in key.items()}
 
 
-class DynamoDBService:
+class DynamoDBService(NoSQLService):
     """``NoSQLService`` over a botocore DynamoDB client."""
 
     def __init__(self, clients: ClientFactory, provider: str, secrets: tuple[str, ...] = ()) -> None:

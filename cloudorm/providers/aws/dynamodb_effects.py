@@ -11,8 +11,8 @@ from typing import Any
 import attrs
 
 from cloudorm.nosql import codec
+from cloudorm.providers.contract import Wire
 
-Wire = dict[str, Any]
 Path = tuple[str | int, ...]
 
 _CLAUSE = re.compile(r"\b(SET|REMOVE|ADD|DELETE)\b", re.IGNORECASE)

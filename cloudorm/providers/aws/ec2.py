@@ -27,9 +27,8 @@ from cloudorm.credentials import protect
 from cloudorm.providers.aws.clients import ClientFactory, paginate
 from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.aws.settle import send_settled
+from cloudorm.providers.contract import ComputeCapabilities, ComputeService, Wire
 from cloudorm.waiting import backoff
-
-Wire = dict[str, Any]
 
 CLUSTER_TAG = "cloudorm:cluster"
 """The tag whose value is the cluster name, on instances, their volumes and the security group."""
@@ -91,7 +90,7 @@ def _user_data_secrets(user_data: str) -> tuple[str, ...]:
     return (user_data, encoded, urllib.parse.quote_plus(encoded), urllib.parse.quote(encoded, safe=""), *lines)
 
 
-class AwsComputeService:
+class AwsComputeService(ComputeService):
     """``ComputeService`` over botocore's EC2 client. Nodes are reached over SSH at their public address."""
 
     default_image = "ubuntu-24.04"
@@ -101,7 +100,7 @@ class AwsComputeService:
     default_size = "t3.micro"
     """The instance type a cluster gets when none is named."""
 
-    accepts_host_keys = True
+    capabilities = ComputeCapabilities(accepts_host_keys=True)
     """Instances take their SSH host key from cloud-init user data."""
 
     firewall_delete_timeout = 300.0

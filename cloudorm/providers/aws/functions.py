@@ -21,8 +21,7 @@ from cloudorm.credentials import protect
 from cloudorm.providers.aws.clients import ClientFactory
 from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.aws.settle import send_settled
-
-Wire = dict[str, Any]
+from cloudorm.providers.contract import FunctionService, Wire
 
 _SETTINGS = {"runtime": "Runtime", "handler": "Handler", "role": "Role", "memory": "MemorySize",
              "timeout": "Timeout", "description": "Description"}
@@ -89,7 +88,7 @@ def _source_arn(condition: Any) -> str | None:
     return None
 
 
-class AwsFunctionService:
+class AwsFunctionService(FunctionService):
     """``FunctionService`` over botocore's Lambda client."""
 
     def __init__(self, clients: ClientFactory, provider: str, secrets: tuple[str, ...] = ()) -> None:

@@ -22,18 +22,21 @@ from cloudorm.credentials import protect
 from cloudorm.providers.aws.clients import ClientFactory, paginate
 from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.aws.settle import send_settled
-
-Wire = dict[str, Any]
+from cloudorm.providers.contract import IAMCapabilities, IAMService, Wire
 
 _TITLE = {"user": "User", "group": "Group", "role": "Role", "policy": "Policy"}
 _SECRET_IN_BODY = re.compile(rb"<SecretAccessKey>([^<]+)</SecretAccessKey>")
 
-LACKING: dict[str, frozenset[str]] = {
-    "wasabi": frozenset({"ListInstanceProfilesForRole", "RemoveRoleFromInstanceProfile", "UpdateRole", "TagUser",
-                         "UntagUser", "TagRole", "UntagRole", "TagPolicy", "UntagPolicy"}),
+PARTS: dict[str, frozenset[str]] = {
+    "tags": frozenset({"TagUser", "UntagUser", "TagRole", "UntagRole", "TagPolicy", "UntagPolicy"}),
+    "update_role": frozenset({"UpdateRole"}),
+    "instance_profiles": frozenset({"ListInstanceProfilesForRole", "RemoveRoleFromInstanceProfile"}),
 }
-"""IAM operations a provider's IAM-compatible endpoint does not implement (Wasabi lists the IAM actions it
-supports; these are not among them): ``Unsupported`` before any request."""
+"""The IAM operations of each ``IAMCapabilities`` flag: an endpoint without the part lacks them (Wasabi lists the
+IAM actions it supports; these are not among them), and they are ``Unsupported`` before any request."""
+
+AWS_IAM = IAMCapabilities(tags=True, update_role=True, instance_profiles=True)
+"""AWS's IAM has every part."""
 
 NO_RESEND = ("CreateUser", "CreateGroup", "CreateRole", "CreatePolicy", "CreatePolicyVersion", "CreateAccessKey",
              "DeleteUser", "DeleteGroup", "DeleteRole", "DeletePolicy", "DeletePolicyVersion", "DeleteAccessKey",
@@ -83,10 +86,12 @@ def record(kind: str, raw: Wire) -> Wire:
     return out
 
 
-class AwsIAMService:
+class AwsIAMService(IAMService):
     """``IAMService`` over botocore's IAM (and STS, for who the caller is) clients."""
 
-    def __init__(self, clients: ClientFactory, provider: str, secrets: tuple[str, ...] = ()) -> None:
+    def __init__(self, clients: ClientFactory, provider: str, secrets: tuple[str, ...] = (), *,
+                 capabilities: IAMCapabilities | None = None) -> None:
+        self.capabilities = capabilities or AWS_IAM
         self._clients = clients
         self._provider = provider
         self._secrets: tuple[str, ...] = secrets
@@ -114,7 +119,7 @@ class AwsIAMService:
         return map_error(e, self._provider, operation, self._secrets)
 
     def _lacks(self, operation: str) -> bool:
-        return operation in LACKING.get(self._provider, frozenset())
+        return any(operation in ops and not getattr(self.capabilities, part) for part, ops in PARTS.items())
 
     def _method(self, operation: str) -> str:
         """botocore's name for an operation this endpoint has (``Unsupported`` before any request if it lacks it)."""

@@ -14,7 +14,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TypeVar, cast
 from urllib.parse import urlencode
 
 from botocore import exceptions as bx
@@ -29,9 +29,9 @@ from cloudorm import errors as ce
 from cloudorm.providers.aws.clients import ClientFactory
 from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.aws.settle import send_settled
+from cloudorm.providers.contract import BucketInfo, ObjectInfo, StorageCapabilities, StorageService, Wire
 from cloudorm.storage.transfer import DownloadJob, Progress, Properties, Source, UploadJob
 
-Wire = dict[str, Any]
 T = TypeVar("T")
 
 DELETE_BATCH = 1000
@@ -96,7 +96,7 @@ def same_object(source: Wire, target: Wire) -> bool:
         source.get("StorageClass", "STANDARD") == target.get("StorageClass", "STANDARD")
 
 
-def _info(key: str, raw: Wire, head: bool = False) -> Wire:
+def _info(key: str, raw: Wire, head: bool = False) -> ObjectInfo:
     """Object information from a listing entry or a ``head`` response, in cloudorm's names."""
     out: Wire = {"key": key}
     size = raw.get("Size", raw.get("ContentLength"))
@@ -114,7 +114,7 @@ def _info(key: str, raw: Wire, head: bool = False) -> Wire:
                            ("expires", "Expires")):
             out[name] = raw.get(wire)
         out["storage_class"] = raw.get("StorageClass") or "STANDARD"  # S3 names no class for STANDARD
-    return out
+    return cast(ObjectInfo, out)
 
 
 class _Known(BaseSubscriber):
@@ -183,28 +183,22 @@ class _Stream(io.RawIOBase):
         super().close()
 
 
-class S3StorageService:
+class S3StorageService(StorageService):
     """``StorageService`` over a session's S3 client. Subclasses may override ``rename`` (Wasabi's native MOVE)."""
 
     def __init__(self, clients: ClientFactory, provider: str, secrets: tuple[str, ...] = (), *,
-                 website: bool | None = None) -> None:
+                 capabilities: StorageCapabilities | None = None) -> None:
         self.clients = clients
         """The session's ClientFactory (``clients.client("s3")`` is the botocore client)."""
         self.provider = provider
         """The provider's name, for errors."""
         self.secrets = secrets
         """Values never shown in error messages."""
-        self.website_hosting = provider in ("aws", "local") if website is None else website
-        """Whether buckets can host static websites (AWS S3 only)."""
-        self.conditional_writes = provider in ("aws", "local")
-        """Whether a copy's target is written with ``If-None-Match: *`` when it must not exist (S3 does it)."""
-        self.conditional_deletes = provider in ("aws", "local")
-        """Whether DeleteObject honours ``If-Match`` (S3 does): a rename deletes only the version it copied."""
-        self.tag_count = provider in ("aws", "local")
-        """Whether HeadObject reports ``x-amz-tagging-count`` (S3 does): else a copy always reads the tags."""
+        self.capabilities = capabilities or StorageCapabilities()
+        """What this endpoint's S3 does beyond the core (the provider says: AWS S3 does all of it)."""
         self._absent: dict[tuple[str, str], int] = {}  # targets that must not exist: copies in flight
         self._absent_lock = threading.Lock()
-        if self.conditional_writes:
+        if self.capabilities.conditional_writes:
             clients.hook("before-parameter-build", "s3", _CONDITIONAL, self._if_none_match)
         clients.no_resend("s3", ("DeleteBucket",))  # sent again after it applied, it finds no bucket: NotFound
 
@@ -353,7 +347,7 @@ class S3StorageService:
         region = r.get("BucketRegion") or r["ResponseMetadata"].get("HTTPHeaders", {}).get("x-amz-bucket-region")
         return str(region or self.client.meta.region_name)
 
-    def list_buckets(self, start: str | None, limit: int | None) -> tuple[list[Wire], str | None]:
+    def list_buckets(self, start: str | None, limit: int | None) -> tuple[list[BucketInfo], str | None]:
         """One ListBuckets page (endpoints that do not paginate return everything at once)."""
         params: Wire = {}
         if start:
@@ -361,12 +355,12 @@ class S3StorageService:
         if limit:
             params["MaxBuckets"] = min(limit, 10000)
         r = self._call("ListBuckets", **params)
-        out = [{"name": b["Name"], "created": b.get("CreationDate"), "region": b.get("BucketRegion")}
-               for b in r.get("Buckets", [])]
+        out: list[BucketInfo] = [{"name": b["Name"], "created": b.get("CreationDate"),
+                                  "region": b.get("BucketRegion")} for b in r.get("Buckets", [])]
         return out, r.get("ContinuationToken") or None
 
     def list_objects(self, bucket: str, prefix: str, delimiter: str | None, start: str | None,
-                     limit: int | None) -> tuple[list[Wire], list[str], str | None]:
+                     limit: int | None) -> tuple[list[ObjectInfo], list[str], str | None]:
         """One ListObjectsV2 page: objects, common prefixes and the continuation token."""
         params: Wire = {"Bucket": bucket, "Prefix": prefix}
         if delimiter:
@@ -383,7 +377,7 @@ class S3StorageService:
 
     # ------------------------------------------------------------------------------------------------ objects
 
-    def head_object(self, bucket: str, key: str) -> Wire:
+    def head_object(self, bucket: str, key: str) -> ObjectInfo:
         """HeadObject: size, etag, last_modified, content_type, metadata, the other stored headers, storage_class."""
         return _info(key, self._call("HeadObject", bucket, key, Bucket=bucket, Key=key), head=True)
 
@@ -460,7 +454,7 @@ class S3StorageService:
         replaced in between is ``ConflictError``, nothing written. Returns that HEAD."""
         head: Wire = self._call("HeadObject", bucket, key, Bucket=bucket, Key=key)
         tags = self._call("GetObjectTagging", bucket, key, Bucket=bucket, Key=key)["TagSet"] \
-            if head.get("TagCount") or not self.tag_count else []
+            if head.get("TagCount") or not self.capabilities.tag_count else []
         args = copy_args(head, tags)
         if head.get("ETag"):
             args["CopySourceIfMatch"] = head["ETag"]  # s3transfer sends it with CopyObject and every UploadPartCopy
@@ -496,7 +490,7 @@ class S3StorageService:
         on that ETag where the provider honours it: a source written in between is kept (``ConflictError``).
         Subclasses override it with a native rename."""
         head = self._copy(bucket, key, bucket, new_key, overwrite)
-        if not self.conditional_deletes or not head.get("ETag"):
+        if not self.capabilities.conditional_deletes or not head.get("ETag"):
             self.delete_object(bucket, key)
             return
         try:  # botocore re-sends it after a lost answer: the source is then gone, a 404
@@ -583,7 +577,7 @@ class S3StorageService:
 
     def website_url(self, bucket: str, region: str) -> str:
         """``http://{bucket}.s3-website-{region}.amazonaws.com`` (or ``s3-website.{region}`` in newer regions)."""
-        if not self.website_hosting:
+        if not self.capabilities.website_hosting:
             raise ce.Unsupported(self.provider, "static website hosting")
         sep = "-" if region in _DASH_WEBSITE_REGIONS else "."
         return f"http://{bucket}.s3-website{sep}{region}.{_dns_suffix(region)}"

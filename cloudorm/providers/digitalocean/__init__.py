@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from cloudorm.credentials import TokenCredentials, digitalocean_credentials, protect
 from cloudorm.errors import InvalidInput
-from cloudorm.providers.base import Options, Provider
+from cloudorm.providers.contract import Options, Provider, Service, fingerprint
 
 ENDPOINT_KEYS = ("api", "spaces")
 """What ``endpoint_url`` may override, as a dict: the REST API and Spaces (a plain URL means the API)."""
@@ -39,16 +39,15 @@ class DigitalOceanProvider(Provider):
     areas: ClassVar[frozenset[str]] = frozenset({"storage", "compute"})
     default_region: ClassVar[str] = "nyc3"
 
-    def __init__(self, creds: Mapping[str, Any] | None, region: str | None,
-                 endpoint_url: str | Mapping[str, str] | None, options: Options) -> None:
-        super().__init__()
+    def __init__(self, *, creds: Mapping[str, Any] | None = None, region: str | None = None,
+                 endpoint_url: str | Mapping[str, str] | None = None, options: Options | None = None) -> None:
+        super().__init__(options=options)
         self.credentials: TokenCredentials
         self.credentials, creds_region = digitalocean_credentials(creds)
         protect(self.credentials.secrets(), (self.credentials.spaces.access_key_id,) if self.credentials.spaces
                 else ())
         self._region = region or creds_region or self.default_region
         self.endpoints = _endpoints(endpoint_url)
-        self.options = options
         self._spaces_clients: Any = None
 
     @property
@@ -66,6 +65,10 @@ class DigitalOceanProvider(Provider):
         """Where Spaces is reached in this region (or the override)."""
         return self.endpoints.get("spaces") or f"https://{self._region}.digitaloceanspaces.com"
 
+    def account(self) -> str:
+        """A digest of the API token: two accounts' resources never compare equal, and nothing of it is shown."""
+        return fingerprint(self.credentials.access_token)
+
     def secrets(self) -> tuple[str, ...]:
         """Values never to be shown in messages."""
         return self.credentials.secrets()
@@ -77,7 +80,7 @@ class DigitalOceanProvider(Provider):
             out["endpoint"] = ", ".join(f"{k}={v}" for k, v in self.endpoints.items())
         return out
 
-    def _make_service(self, area: str) -> Any:
+    def _make_service(self, area: str) -> Service:
         if area == "storage":
             return self._spaces()
         if area == "compute":
@@ -86,7 +89,7 @@ class DigitalOceanProvider(Provider):
             return DigitalOceanComputeService(self)
         return super()._make_service(area)
 
-    def _spaces(self) -> Any:
+    def _spaces(self) -> Service:
         """Spaces through boto3 with the Spaces key (``InvalidInput`` before any request if creds lack it)."""
         if self.credentials.spaces is None:
             raise InvalidInput("spaces_key", "Spaces storage needs spaces_key and spaces_secret in creds "

@@ -27,11 +27,11 @@ from cloudorm.compute.keys import md5_fingerprint, public_key_blob
 from cloudorm.compute.names import CLUSTER_NAME, check_cidrs, check_cluster_name
 from cloudorm.credentials import redact
 from cloudorm.paging import every
+from cloudorm.providers.contract import ComputeCapabilities, ComputeService, Wire
 
 if TYPE_CHECKING:
     from cloudorm.providers.digitalocean import DigitalOceanProvider
 
-Wire = dict[str, Any]
 
 TAG_PREFIX = "cloudorm:"
 """A cluster's droplets carry the tag ``cloudorm:{cluster}``."""
@@ -185,7 +185,7 @@ class _Retry(RetryPolicy):  # type: ignore[type-arg]
 # ---------------------------------------------------------------------------------------------------- service
 
 
-class DigitalOceanComputeService:
+class DigitalOceanComputeService(ComputeService):
     """``ComputeService`` over DigitalOcean's droplets, SSH keys, tags, firewalls and droplet actions."""
 
     default_image = "ubuntu-24-04-x64"
@@ -194,7 +194,7 @@ class DigitalOceanComputeService:
     default_size = "s-1vcpu-1gb"
     """The basic 1 vCPU / 1 GB droplet."""
 
-    accepts_host_keys = True
+    capabilities = ComputeCapabilities(accepts_host_keys=True)
     """Droplets run cloud-init, which installs the host key the user data carries."""
 
     def __init__(self, provider: DigitalOceanProvider) -> None:

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from cloudorm.credentials import KeyCredentials, aws_credentials
 from cloudorm.providers.aws import AwsProvider
-from cloudorm.providers.base import Options
+from cloudorm.providers.contract import Options, Service
 from cloudorm.providers.local.server import embedded_url
 
 LOCAL_CREDENTIALS = KeyCredentials("testing", "testing")
@@ -25,14 +25,14 @@ class LocalProvider(AwsProvider):
     areas: ClassVar[frozenset[str]] = frozenset({"nosql", "iam", "storage", "serverless", "api_gateway", "compute"})
     isolated: ClassVar[bool] = True
 
-    def __init__(self, creds: Mapping[str, Any] | None, region: str | None,
-                 endpoint_url: str | Mapping[str, str] | None, options: Options) -> None:
+    def __init__(self, *, creds: Mapping[str, Any] | None = None, region: str | None = None,
+                 endpoint_url: str | Mapping[str, str] | None = None, options: Options | None = None) -> None:
         if endpoint_url is None:
             endpoint_url = embedded_url()
         elif isinstance(endpoint_url, Mapping) and "*" not in endpoint_url:
             # services not named go to the embedded local cloud, never to the real one
             endpoint_url = {"*": embedded_url(), **endpoint_url}
-        super().__init__(creds, region, endpoint_url, options)
+        super().__init__(creds=creds, region=region, endpoint_url=endpoint_url, options=options)
 
     def _credentials(self, creds: Mapping[str, Any] | None) -> tuple[KeyCredentials | None, str | None]:
         key, region = aws_credentials(creds, self.name)
@@ -52,17 +52,17 @@ class LocalProvider(AwsProvider):
             out.pop("key", None)
         return out
 
-    def _compute_service(self) -> Any:
+    def _compute_service(self) -> Service:
         from cloudorm.providers.local.compute import LocalComputeService
 
         return LocalComputeService(self.name, hub=self.requests)
 
-    def _function_service(self) -> Any:
+    def _function_service(self) -> Service:
         from cloudorm.providers.local.functions import LocalFunctionService
 
         return LocalFunctionService(self.clients, self.name, self.secrets())
 
-    def _api_service(self) -> Any:
+    def _api_service(self) -> Service:
         from cloudorm.providers.local.apis import LocalApiService
 
         return LocalApiService(self.clients, self.name, self.secrets(), functions=self.service("serverless"))

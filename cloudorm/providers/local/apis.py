@@ -13,15 +13,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from cloudorm import errors as ce
 from cloudorm.providers.aws.apigateway import AwsApiService
 from cloudorm.providers.aws.clients import ClientFactory
-from cloudorm.providers.base import API_GATEWAY_PRINCIPAL, FunctionService
+from cloudorm.providers.contract import API_GATEWAY_PRINCIPAL, FunctionService, Wire
 from cloudorm.providers.local.gateway import Plan, Route, Routing, changed, changed_by, gateway, generation
-
-Wire = dict[str, Any]
 
 ROUTING_TTL = 1.0
 """Seconds the gateway trusts what it read of an API."""

@@ -30,8 +30,7 @@ from cloudorm.compute.keys import md5_fingerprint, public_key_blob
 from cloudorm.compute.names import check_region
 from cloudorm.counting import RequestHub
 from cloudorm.errors import InvalidInput, NotFound
-
-Wire = dict[str, Any]
+from cloudorm.providers.contract import ComputeCapabilities, ComputeService, Wire
 
 ADDRESS = "127.0.0.1"
 """The address every local node reports: commands run on this machine."""
@@ -87,12 +86,12 @@ def node_home(node: Mapping[str, Any]) -> Path:
     return _STATE.directory() / str(node["id"])
 
 
-class LocalComputeService:
+class LocalComputeService(ComputeService):
     """The ``ComputeService`` of the local cloud: nodes are directories here, driven by ``LocalShell``."""
 
     default_image = "local"
     default_size = "s-1vcpu-1gb"
-    accepts_host_keys = False
+    capabilities = ComputeCapabilities(accepts_host_keys=False)
 
     def __init__(self, provider_name: str, hub: RequestHub | None = None) -> None:
         self.provider_name = provider_name

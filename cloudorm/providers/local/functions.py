@@ -23,7 +23,6 @@ import time
 import uuid
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import attrs
 
@@ -32,6 +31,7 @@ from cloudorm.errors import CloudError, InvalidInput
 from cloudorm.providers.aws import SERVICES
 from cloudorm.providers.aws.clients import ClientFactory
 from cloudorm.providers.aws.functions import AwsFunctionService
+from cloudorm.providers.contract import Wire
 from cloudorm.providers.local.gateway import changed_by
 from cloudorm.providers.local.runtime import (
     Launch,
@@ -44,7 +44,6 @@ from cloudorm.providers.local.runtime import (
 from cloudorm.serverless.runtimes import get_runtime
 
 log = logging.getLogger(__name__)
-Wire = dict[str, Any]
 
 LOG_TAIL = 4096
 """Bytes of log an invocation returns (Lambda's ``LogType=Tail``)."""

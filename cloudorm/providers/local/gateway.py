@@ -32,9 +32,9 @@ from typing import Any, Protocol
 import attrs
 
 from cloudorm.errors import CloudError
+from cloudorm.providers.contract import Wire
 
 log = logging.getLogger(__name__)
-Wire = dict[str, Any]
 
 MAX_BODY = 10 * 1024 * 1024
 """API Gateway's largest request payload (bytes)."""

@@ -1,4 +1,5 @@
-"""Storage at Wasabi (native MOVE rename) and DigitalOcean Spaces, on local servers speaking their wire format."""
+"""What only one provider does: Wasabi's native MOVE rename and endpoints, Spaces' own key, buckets of other regions
+(what every provider does is in test_provider_storage.py)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,7 @@ import cloudorm
 from cloudorm.errors import AlreadyExists, InvalidInput, NotFound
 from cloudorm.testing import WasabiEmulator
 from tests.conftest import FAKE_CREDS
-
-WASABI_CREDS = {"aws_access_key_id": "WASABIKEY00000000001", "aws_secret_access_key": "wasabi-secret-never-shown",
-                "region": "eu-central-2"}
+from tests.providers.conftest import SPACES_CREDS, WASABI_CREDS
 
 
 @pytest.fixture
@@ -148,56 +147,13 @@ def test_emulator_honours_overwrite_and_prefix(wasabi: tuple[cloudorm.Session, W
     assert emulator.moves[-1].renamed == (("logs/a", "old-logs/a"), ("logs/b", "old-logs/b"))
 
 
-def test_wasabi_iam_works_through_its_endpoint(moto_url: str) -> None:
-    s = cloudorm.Session("wasabi", creds=WASABI_CREDS, endpoint_url={"iam": moto_url, "s3": moto_url})
-    name = f"wasabi-{uuid.uuid4().hex[:8]}"
-    user = s.User(name).save()
-    assert s.User(name).exists()
-    user.delete()
-
-
-def test_digitalocean_spaces_is_s3_with_the_spaces_key(moto_url: str) -> None:
-    creds = {"access_token": "dop_v1_token_never_shown", "region": "ams3", "spaces_key": "DO00SPACESKEY0001",
-             "spaces_secret": "spaces-secret-never-shown"}
-    s = cloudorm.Session("digitalocean", creds=creds, endpoint_url={"spaces": moto_url})
-    bucket = _bucket(s)
-    blob = bucket.blob("hello.txt")
-    blob.upload("hello spaces")
-    assert blob.read_text() == "hello spaces" and blob.content_type == "text/plain"
-    assert [b.key for b in bucket.blobs()] == ["hello.txt"]
-    assert bucket.name in [b.name for b in s.buckets()]
-    bucket.delete(force=True)
-    real = cloudorm.Session("digitalocean", creds={**creds, "region": "sfo3"})
-    assert real._provider.spaces_endpoint == "https://sfo3.digitaloceanspaces.com"  # type: ignore[attr-defined]
-
-
-def test_digitalocean_spaces_rename_refuses_an_existing_target_and_keeps_properties(moto_url: str) -> None:
-    creds = {"access_token": "dop_v1_token_never_shown", "region": "ams3", "spaces_key": "DO00SPACESKEY0001",
-             "spaces_secret": "spaces-secret-never-shown"}
-    s = cloudorm.Session("digitalocean", creds=creds, endpoint_url={"spaces": moto_url})
-    bucket = s.Bucket(f"spaces-{uuid.uuid4().hex[:8]}").save()
-    try:
-        bucket.blob("a.txt").upload("A", metadata={"k": "v"}, cache_control="no-cache", tags={"t": "1"})
-        bucket.blob("b.txt").upload("B")
-        with pytest.raises(AlreadyExists) as e:
-            bucket.blob("a.txt").rename("b.txt")
-        assert e.value.provider == "digitalocean" and bucket.blob("b.txt").read_text() == "B"
-        moved = bucket.blob("a.txt").rename("b.txt", overwrite=True)
-        client: Any = s.storage.client  # type: ignore[attr-defined]
-        head = client.head_object(Bucket=bucket.name, Key="b.txt")
-        assert moved.read_text() == "A" and moved.metadata == {"k": "v"} and head["CacheControl"] == "no-cache"
-        assert client.get_object_tagging(Bucket=bucket.name, Key="b.txt")["TagSet"] == [{"Key": "t", "Value": "1"}]
-    finally:
-        bucket.delete(force=True)
-
-
 def test_digitalocean_spaces_needs_its_key_before_any_request() -> None:
     s = cloudorm.Session("digitalocean", creds={"access_token": "dop_v1_token"})
     with pytest.raises(InvalidInput) as e:
         s.Bucket("some-bucket").save()
     assert e.value.field == "spaces_key"
-    with pytest.raises(cloudorm.errors.Unsupported):
-        s.User("alice").save()
+    real = cloudorm.Session("digitalocean", creds={**SPACES_CREDS, "region": "sfo3"})
+    assert real._provider.spaces_endpoint == "https://sfo3.digitaloceanspaces.com"  # type: ignore[attr-defined]
 
 
 def test_buckets_in_another_region_are_signed_for_theirs(moto_url: str) -> None:

@@ -1,0 +1,21 @@
+"""The provider contract: per area a service base class (a required ``core`` of operations, optional others, and
+``capabilities`` flags), the records they exchange, and the ``Provider`` that hands the services out.
+
+Every operation a provider does not implement raises ``Unsupported`` naming the provider and the operation.
+"""
+
+from cloudorm.providers.contract.compute import ComputeCapabilities, ComputeService
+from cloudorm.providers.contract.iam import IAMCapabilities, IAMService
+from cloudorm.providers.contract.nosql import NoSQLService
+from cloudorm.providers.contract.provider import Options, Provider, fingerprint
+from cloudorm.providers.contract.serverless import API_GATEWAY_PRINCIPAL, ApiService, FunctionService
+from cloudorm.providers.contract.service import Capabilities, Service, Wire
+from cloudorm.providers.contract.storage import BucketInfo, ObjectInfo, StorageCapabilities, StorageService
+
+CONTRACTS: tuple[type[Service], ...] = (NoSQLService, IAMService, StorageService, FunctionService, ApiService,
+                                        ComputeService)
+"""Every area's contract, in the order of the areas."""
+
+__all__ = ["API_GATEWAY_PRINCIPAL", "CONTRACTS", "ApiService", "BucketInfo", "Capabilities", "ComputeCapabilities",
+           "ComputeService", "FunctionService", "IAMCapabilities", "IAMService", "NoSQLService", "ObjectInfo",
+           "Options", "Provider", "Service", "StorageCapabilities", "StorageService", "Wire", "fingerprint"]

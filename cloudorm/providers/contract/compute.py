@@ -1,0 +1,129 @@
+"""The compute contract: virtual servers grouped into clusters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import attrs
+
+from cloudorm.providers.contract.service import Capabilities, Service, Wire
+
+
+@attrs.frozen
+class ComputeCapabilities(Capabilities):
+    """What a compute service's nodes can do beyond the core."""
+
+    accepts_host_keys: bool = False
+    """Nodes take their SSH host key from cloud-init user data (so even a first connection is verified)."""
+
+
+class ComputeService(Service):
+    """Virtual servers (DigitalOcean droplets, EC2 instances, local working directories) grouped into clusters.
+
+    A cluster is the set of nodes carrying the provider's tag for its name (no central controller); the provider
+    maps a cluster name to its own tag form. A node record is a neutral dict: ``id`` (str), ``name``, ``status``
+    (``"pending"``, ``"active"``, ``"off"`` or ``"deleted"``), ``address`` (the public IPv4 address SSH uses, None
+    until assigned), ``private_address``, ``size`` (slug or instance type), ``region``, ``image``, ``cluster``
+    (name), ``created`` (datetime or None). A size record: ``slug``, ``price_monthly`` (USD, float), ``vcpus``,
+    ``memory_mb``, ``disk_gb``, ``regions`` (list) and ``available`` (bool). A key record: ``id``, ``name``,
+    ``fingerprint``, ``created`` (True when this call registered it). A node ``spec`` for ``create_nodes``:
+    ``size``, ``image``, ``region``, ``key_id`` (from ``import_key``), ``user_data`` (cloud-init text or None),
+    ``firewall_id`` (or None), ``monitoring`` (bool: DigitalOcean's metrics agent, EC2's detailed monitoring). A missing
+    node, key or firewall is ``NotFound``."""
+
+    area: ClassVar[str] = "compute"
+    core: ClassVar[frozenset[str]] = frozenset({
+        "check_region", "create_nodes", "default_user", "delete_cluster_nodes", "delete_nodes", "get_node",
+        "list_clusters", "list_nodes", "list_sizes", "node_quota", "shell"})
+
+    default_image: str
+    """The image a cluster gets when none is named (an Ubuntu LTS with cloud-init)."""
+
+    default_size: str
+    """The node size a cluster gets when neither a size nor a price is named."""
+
+    capabilities: ComputeCapabilities = ComputeCapabilities()
+    """What this provider's nodes can do."""
+
+    def default_user(self, image: str) -> str:
+        """The login user of nodes made from ``image`` (``root`` on DigitalOcean, ``ubuntu`` on Ubuntu AMIs)."""
+        raise self._unsupported("default_user")
+
+    def check_region(self, region: str) -> str:
+        """``region`` if nodes can be made there, by its form (DigitalOcean's ``nyc3``; EC2: the session's region),
+        else ``InvalidInput("region")``; no request."""
+        raise self._unsupported("check_region")
+
+    def node_quota(self) -> int | None:
+        """How many more nodes the account may have now, read before any is made (DigitalOcean: its droplet limit
+        less its droplets); None where the service enforces its limit all or nothing itself (EC2)."""
+        raise self._unsupported("node_quota")
+
+    def list_sizes(self) -> list[Wire]:
+        """Every size this account may create, with its monthly price."""
+        raise self._unsupported("list_sizes")
+
+    def import_key(self, name: str, public_key: str) -> Wire:
+        """Register an OpenSSH public key; an identical key already registered is returned (``created`` False)."""
+        raise self._unsupported("import_key")
+
+    def delete_key(self, key_id: str) -> None:
+        """Remove a registered key."""
+        raise self._unsupported("delete_key")
+
+    def find_key(self, name: str) -> Wire | None:
+        """The key registered under ``name`` (``created`` False), or None."""
+        raise self._unsupported("find_key")
+
+    def create_firewall(self, cluster: str, cidrs: Sequence[str]) -> str:
+        """Allow SSH (tcp/22) from ``cidrs`` to the cluster's nodes, outbound everything; returns its id."""
+        raise self._unsupported("create_firewall")
+
+    def find_firewall(self, cluster: str) -> str | None:
+        """The id of the firewall ``create_firewall`` made for ``cluster``, if any."""
+        raise self._unsupported("find_firewall")
+
+    def delete_firewall(self, firewall_id: str) -> None:
+        """Remove a firewall (or security group)."""
+        raise self._unsupported("delete_firewall")
+
+    def create_nodes(self, cluster: str, names: Sequence[str], spec: Wire) -> list[Wire]:
+        """Create one node per name, tagged for ``cluster`` (DigitalOcean: up to 10 per request); their records,
+        usually still ``pending``. Nodes created before a failing request stay tagged, so ``list_nodes`` finds
+        them."""
+        raise self._unsupported("create_nodes")
+
+    def list_nodes(self, cluster: str) -> list[Wire]:
+        """Every node tagged for ``cluster`` and not deleted, all pages read."""
+        raise self._unsupported("list_nodes")
+
+    def list_clusters(self) -> list[str]:
+        """The names of clusters that have nodes (or a firewall) made by cloudorm."""
+        raise self._unsupported("list_clusters")
+
+    def get_node(self, node_id: str) -> Wire:
+        """The current record of one node."""
+        raise self._unsupported("get_node")
+
+    def delete_nodes(self, node_ids: Sequence[str]) -> None:
+        """Destroy nodes by id (already gone ones are no error)."""
+        raise self._unsupported("delete_nodes")
+
+    def delete_cluster_nodes(self, cluster: str) -> None:
+        """Destroy every node tagged for ``cluster``, in as few requests as the provider allows (DigitalOcean: one
+        delete by tag, which also takes nodes a concurrent create just made)."""
+        raise self._unsupported("delete_cluster_nodes")
+
+    def reboot_node(self, node_id: str) -> None:
+        """Reboot a node (a provider action; returns once it was accepted)."""
+        raise self._unsupported("reboot_node")
+
+    def resize_node(self, node_id: str, size: str) -> Wire:
+        """Give a node another size; its new record (optional: most clouds resize only a stopped server)."""
+        raise self._unsupported("resize_node")
+
+    def shell(self, node: Wire) -> Any:
+        """A ``cloudorm.compute.shell.Shell`` for nodes the provider runs itself (the local provider's working
+        directories), or None: the node is reached over SSH at its ``address``."""
+        raise self._unsupported("shell")

@@ -1,0 +1,185 @@
+"""The serverless contracts: functions (Lambda's model) and REST APIs in front of them (API Gateway's)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from cloudorm.providers.contract.service import Service, Wire
+
+
+class FunctionService(Service):
+    """Serverless functions (AWS Lambda's model).
+
+    A function record is a neutral dict: ``name``, ``arn``, ``runtime``, ``handler``, ``role`` (an ARN), ``memory``
+    (MB), ``timeout`` (s), ``environment`` (a dict), ``architecture`` (``"x86_64"`` or ``"arm64"``),
+    ``description``, ``code_sha256`` (base64 of the zip's SHA-256, as Lambda reports it), ``code_size``,
+    ``state`` (``Pending``, ``Active``, ``Inactive``, ``Failed``), ``update_status`` (``InProgress``,
+    ``Successful``, ``Failed``), ``state_reason`` and ``last_modified``. A ``spec`` holds the settable keys:
+    ``runtime``, ``handler``, ``role``, ``memory``, ``timeout``, ``environment``, ``architecture``,
+    ``description``. A missing function is ``NotFound``."""
+
+    area: ClassVar[str] = "serverless"
+    core: ClassVar[frozenset[str]] = frozenset({
+        "create_function", "delete_function", "get_function", "invoke", "list_functions", "update_code",
+        "update_configuration"})
+
+    def create_function(self, name: str, spec: Wire, code: bytes) -> Wire:
+        """Create a function from ``spec`` and a zip; returns its record."""
+        raise self._unsupported("create_function")
+
+    def update_code(self, name: str, code: bytes, architecture: str) -> Wire:
+        """Upload a new zip; returns the record."""
+        raise self._unsupported("update_code")
+
+    def update_configuration(self, name: str, changes: Wire) -> Wire:
+        """Change settings (keys of a ``spec`` except ``architecture``); returns the record."""
+        raise self._unsupported("update_configuration")
+
+    def get_function(self, name: str) -> Wire:
+        """The record of a function."""
+        raise self._unsupported("get_function")
+
+    def delete_function(self, name: str) -> None:
+        """Delete a function."""
+        raise self._unsupported("delete_function")
+
+    def list_functions(self, start: str | None, limit: int | None) -> tuple[list[Wire], str | None]:
+        """One page of records and the marker to continue from (``None`` at the end)."""
+        raise self._unsupported("list_functions")
+
+    def invoke(self, name: str, payload: bytes, wait: bool = True) -> Wire:
+        """Run a function on ``payload`` (JSON bytes): synchronously (``wait``), or queue it as an event.
+        Returns ``status`` (HTTP), ``payload`` (bytes), ``error`` (Lambda's ``FunctionError``: ``"Unhandled"``
+        when the handler raised, else None), ``log`` (the log tail, decoded, if any) and ``request_id``."""
+        raise self._unsupported("invoke")
+
+    def add_permission(self, name: str, statement_id: str, principal: str, source_arn: str) -> None:
+        """Let ``principal`` (e.g. ``apigateway.amazonaws.com``) invoke the function from ``source_arn``."""
+        raise self._unsupported("add_permission")
+
+    def permissions(self, name: str) -> list[Wire]:
+        """The function's resource policy statements: ``sid``, ``principal``, ``source_arn`` each."""
+        raise self._unsupported("permissions")
+
+    def remove_permission(self, name: str, statement_id: str) -> None:
+        """Remove one statement of the function's resource policy."""
+        raise self._unsupported("remove_permission")
+
+API_GATEWAY_PRINCIPAL = "apigateway.amazonaws.com"
+"""The service principal a function's invoke permission names so that an API's routes may call it."""
+
+
+class ApiService(Service):
+    """REST APIs in front of functions, with stages, API keys and usage plans (API Gateway's REST model).
+
+    Records are neutral dicts. An API: ``id``, ``name``, ``description``, ``created``, ``root_id`` (the ``/``
+    resource). A resource: ``id``, ``path``, ``parent_id``, ``path_part`` and ``methods``, which maps each HTTP
+    method to ``key_required``, ``function_arn`` (the Lambda proxy integration's target, or None) and
+    ``mock_headers`` (for a CORS preflight answered by the gateway itself, else None). A usage plan: ``id``,
+    ``name``, ``description``, ``stages`` (``[(api_id, stage)]``), ``throttle`` (``{"rate", "burst"}`` or None),
+    ``quota`` (``{"limit", "period", "offset"}`` or None). A key: ``id``, ``name``, ``description``,
+    ``enabled``, ``created`` and, where the provider returns it, ``value``."""
+
+    area: ClassVar[str] = "api_gateway"
+    core: ClassVar[frozenset[str]] = frozenset({
+        "create_api", "create_resource", "delete_api", "delete_method", "delete_resource", "deploy", "get_api",
+        "invoke_url", "list_apis", "put_lambda_method", "resources", "source_arn", "stages", "update_api"})
+
+    def create_api(self, name: str, description: str | None) -> Wire:
+        """Create a REST API; returns its record."""
+        raise self._unsupported("create_api")
+
+    def get_api(self, api_id: str) -> Wire:
+        """The record of an API (``NotFound`` if absent)."""
+        raise self._unsupported("get_api")
+
+    def list_apis(self, start: str | None, limit: int | None) -> tuple[list[Wire], str | None]:
+        """One page of API records and the position to continue from."""
+        raise self._unsupported("list_apis")
+
+    def update_api(self, api_id: str, description: str | None) -> None:
+        """Change an API's description."""
+        raise self._unsupported("update_api")
+
+    def delete_api(self, api_id: str) -> None:
+        """Delete an API with its resources, deployments and stages."""
+        raise self._unsupported("delete_api")
+
+    def resources(self, api_id: str) -> list[Wire]:
+        """Every resource of an API, with its methods."""
+        raise self._unsupported("resources")
+
+    def create_resource(self, api_id: str, parent_id: str, path_part: str) -> Wire:
+        """Add a child resource (one path segment, e.g. ``orders`` or ``{id}``); returns its record."""
+        raise self._unsupported("create_resource")
+
+    def delete_resource(self, api_id: str, resource_id: str) -> None:
+        """Remove a resource with its children and methods."""
+        raise self._unsupported("delete_resource")
+
+    def put_lambda_method(self, api_id: str, resource_id: str, method: str, function_arn: str,
+                          key_required: bool) -> None:
+        """Create or replace a method that proxies every request to a function (Lambda proxy integration)."""
+        raise self._unsupported("put_lambda_method")
+
+    def put_mock_method(self, api_id: str, resource_id: str, method: str, headers: dict[str, str]) -> None:
+        """Create or replace a method the gateway answers itself with 200 and ``headers`` (CORS preflight)."""
+        raise self._unsupported("put_mock_method")
+
+    def delete_method(self, api_id: str, resource_id: str, method: str) -> None:
+        """Remove a method."""
+        raise self._unsupported("delete_method")
+
+    def deploy(self, api_id: str, stage: str, description: str | None, stage_description: str | None) -> str:
+        """Deploy the API's current routes to ``stage`` (created if needed); returns the deployment id."""
+        raise self._unsupported("deploy")
+
+    def stages(self, api_id: str) -> list[Wire]:
+        """The API's stages: ``name``, ``deployment_id``, ``description`` each."""
+        raise self._unsupported("stages")
+
+    def invoke_url(self, api_id: str, stage: str) -> str:
+        """The base URL that serves ``stage`` of the API (no trailing slash)."""
+        raise self._unsupported("invoke_url")
+
+    def source_arn(self, api_id: str, function_arn: str, method: str, path: str) -> str:
+        """The ``execute-api`` ARN a function's invoke permission names for one route of this API."""
+        raise self._unsupported("source_arn")
+
+    def usage_plans(self, api_id: str | None = None) -> list[Wire]:
+        """Usage plans (those serving a stage of ``api_id`` when given)."""
+        raise self._unsupported("usage_plans")
+
+    def create_usage_plan(self, name: str, description: str | None, stages: list[tuple[str, str]],
+                          throttle: Wire | None, quota: Wire | None) -> Wire:
+        """Create a usage plan for ``stages``; returns its record."""
+        raise self._unsupported("create_usage_plan")
+
+    def update_usage_plan(self, plan_id: str, description: str | None, throttle: Wire | None,
+                          quota: Wire | None) -> None:
+        """Set a plan's description, throttle and quota (None removes them)."""
+        raise self._unsupported("update_usage_plan")
+
+    def delete_usage_plan(self, plan_id: str) -> None:
+        """Delete a usage plan (its stages are unlinked first)."""
+        raise self._unsupported("delete_usage_plan")
+
+    def create_key(self, name: str, description: str | None, enabled: bool) -> Wire:
+        """Create an API key; its record carries ``value``."""
+        raise self._unsupported("create_key")
+
+    def add_key_to_plan(self, plan_id: str, key_id: str) -> None:
+        """Let a key call the stages of a plan."""
+        raise self._unsupported("add_key_to_plan")
+
+    def plan_keys(self, plan_id: str) -> list[Wire]:
+        """The keys of a plan, each with its ``value``."""
+        raise self._unsupported("plan_keys")
+
+    def get_key(self, key_id: str) -> Wire:
+        """A key's record (without its value)."""
+        raise self._unsupported("get_key")
+
+    def delete_key(self, key_id: str) -> None:
+        """Delete an API key."""
+        raise self._unsupported("delete_key")

@@ -1,0 +1,294 @@
+"""The in-memory provider: object storage held in dicts, in this process. It is the worked example of the provider
+contract (docs/sessions-and-providers.md, "Adding a provider") and a fast backend for tests of storage code.
+
+``Session("memory")`` has a store of its own; ``Session(MemoryProvider(store=...))`` shares one between sessions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import attrs
+
+from cloudorm.errors import AlreadyExists, ConflictError, InvalidInput, NotFound
+from cloudorm.providers.contract import (
+    BucketInfo,
+    ObjectInfo,
+    Options,
+    Provider,
+    Service,
+    StorageCapabilities,
+    StorageService,
+)
+
+if TYPE_CHECKING:
+    from cloudorm.storage.transfer import DownloadJob, Progress, Properties, Source, UploadJob
+
+
+@attrs.define
+class StoredObject:
+    """One object: its bytes, what is stored with them, its etag and when it was written."""
+
+    data: bytes
+    properties: Properties
+    etag: str
+    last_modified: datetime
+
+
+@attrs.define
+class StoredBucket:
+    """One bucket: its region, when it was made, and its objects by key."""
+
+    region: str
+    created: datetime
+    objects: dict[str, StoredObject] = attrs.Factory(dict)
+
+
+@attrs.define
+class MemoryStore:
+    """Every bucket of one in-memory account, and the lock each operation holds."""
+
+    buckets: dict[str, StoredBucket] = attrs.Factory(dict)
+    lock: threading.RLock = attrs.field(factory=threading.RLock, repr=False)
+
+
+def _read(source: Source) -> bytes:
+    if source.data is not None:
+        return source.data
+    if source.path is not None:
+        with open(source.path, "rb") as f:
+            return f.read()
+    assert source.fileobj is not None
+    return source.fileobj.read()
+
+
+def _page(names: Sequence[str], start: str | None, limit: int | None) -> tuple[list[str], str | None]:
+    """The sorted ``names`` after ``start``, at most ``limit`` of them, and the token of the next page."""
+    rest = [n for n in sorted(names) if start is None or n > start]
+    if limit is None or len(rest) <= limit:
+        return rest, None
+    return rest[:limit], rest[limit - 1]
+
+
+class _Reader(io.RawIOBase):
+    def __init__(self, data: bytes) -> None:
+        self._data, self._at = data, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self._data[self._at:self._at + len(buffer)]
+        buffer[:len(chunk)] = chunk
+        self._at += len(chunk)
+        return len(chunk)
+
+
+class MemoryStorageService(StorageService):
+    """``StorageService`` over a ``MemoryStore``: every operation of the contract but presigned URLs and websites
+    (those raise ``Unsupported``); a rename is atomic."""
+
+    capabilities = StorageCapabilities(native_rename=True)
+
+    def __init__(self, store: MemoryStore, region: str) -> None:
+        self.store = store
+        self.region = region
+
+    @contextmanager
+    def _bucket(self, name: str) -> Iterator[StoredBucket]:
+        with self.store.lock:
+            bucket = self.store.buckets.get(name)
+            if bucket is None:
+                raise NotFound(f"bucket {name!r} does not exist", provider=self.provider_name)
+            yield bucket
+
+    def _object(self, bucket: StoredBucket, name: str, key: str) -> StoredObject:
+        found = bucket.objects.get(key)
+        if found is None:
+            raise NotFound(f"object {key!r} does not exist in bucket {name!r}", provider=self.provider_name)
+        return found
+
+    def create_bucket(self, name: str, region: str) -> None:
+        """Make a bucket (owning it already is fine)."""
+        with self.store.lock:
+            self.store.buckets.setdefault(name, StoredBucket(region, datetime.now(timezone.utc)))
+
+    def delete_bucket(self, name: str) -> None:
+        """Delete an empty bucket (``ConflictError`` while it holds objects)."""
+        with self._bucket(name) as bucket:
+            if bucket.objects:
+                raise ConflictError(f"bucket {name!r} is not empty", provider=self.provider_name)
+            del self.store.buckets[name]
+
+    def empty_bucket(self, name: str) -> int:
+        """Delete every object; how many there were."""
+        with self._bucket(name) as bucket:
+            count = len(bucket.objects)
+            bucket.objects.clear()
+            return count
+
+    def bucket_region(self, name: str) -> str:
+        """The region the bucket was made in."""
+        with self._bucket(name) as bucket:
+            return bucket.region
+
+    def list_buckets(self, start: str | None, limit: int | None) -> tuple[list[BucketInfo], str | None]:
+        """Buckets by name, ``limit`` at a time."""
+        with self.store.lock:
+            names, after = _page(list(self.store.buckets), start, limit)
+            found = [(n, self.store.buckets[n]) for n in names]
+        return [{"name": n, "created": b.created, "region": b.region} for n, b in found], after
+
+    def list_objects(self, bucket: str, prefix: str, delimiter: str | None, start: str | None,
+                     limit: int | None) -> tuple[list[ObjectInfo], list[str], str | None]:
+        """Objects under ``prefix`` by key, those past a ``delimiter`` folded into common prefixes."""
+        with self._bucket(bucket) as b:
+            entries: dict[str, StoredObject | None] = {}
+            for key, obj in b.objects.items():
+                if key.startswith(prefix):
+                    cut = key.find(delimiter, len(prefix)) if delimiter else -1
+                    entries.update({key[:cut + len(delimiter)]: None} if delimiter and cut >= 0 else {key: obj})
+            names, after = _page(list(entries), start, limit)
+            objects = [(n, entries[n]) for n in names]
+        return ([{"key": n, "size": len(o.data), "etag": o.etag, "last_modified": o.last_modified}
+                 for n, o in objects if o is not None], [n for n, o in objects if o is None], after)
+
+    def head_object(self, bucket: str, key: str) -> ObjectInfo:
+        """An object's information with every stored header."""
+        with self._bucket(bucket) as b:
+            obj = self._object(b, bucket, key)
+        p = obj.properties
+        return {"key": key, "size": len(obj.data), "etag": obj.etag, "last_modified": obj.last_modified,
+                "content_type": p.content_type, "metadata": dict(p.metadata), "cache_control": p.cache_control,
+                "content_disposition": p.content_disposition, "content_encoding": p.content_encoding,
+                "content_language": p.content_language, "expires": p.expires,
+                "storage_class": p.storage_class or "STANDARD"}
+
+    def upload(self, bucket: str, key: str, source: Source, properties: Properties,
+               progress: Progress | None = None) -> None:
+        """Store the bytes with their properties, replacing any object of that key."""
+        data = _read(source)
+        with self._bucket(bucket) as b:
+            b.objects[key] = StoredObject(data, properties, hashlib.md5(data).hexdigest(),  # an etag, as S3's
+                                          datetime.now(timezone.utc))
+        if progress is not None:
+            progress(len(data))
+
+    def download(self, bucket: str, key: str, start: int | None = None, end: int | None = None) -> bytes:
+        """The bytes, or the inclusive range ``start``-``end`` (``start`` < 0: the last bytes)."""
+        with self._bucket(bucket) as b:
+            data = self._object(b, bucket, key).data
+        if start is None:
+            return data
+        if start < 0:
+            return data[start:]
+        return data[start:None if end is None else end + 1]
+
+    def open(self, bucket: str, key: str) -> io.RawIOBase:
+        """A stream over the object's bytes as they are now."""
+        return _Reader(self.download(bucket, key))
+
+    def download_file(self, bucket: str, key: str, path: str, size: int | None = None, etag: str | None = None,
+                      progress: Progress | None = None) -> None:
+        """Write the bytes to a temporary file beside ``path``, then rename it to ``path``."""
+        data = self.download(bucket, key)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".cloudorm-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        if progress is not None:
+            progress(len(data))
+
+    def place(self) -> str:
+        """This store: copies stay within it."""
+        return f"memory:{id(self.store):x}"
+
+    def copy(self, bucket: str, key: str, to_bucket: str, to_key: str, overwrite: bool = False) -> None:
+        """Copy an object with everything stored with it (``AlreadyExists`` for an existing target)."""
+        with self._bucket(bucket) as b, self._bucket(to_bucket) as target:
+            obj = self._object(b, bucket, key)
+            if to_key in target.objects and not overwrite:
+                raise AlreadyExists(f"object {to_key!r} exists in bucket {to_bucket!r} (overwrite=True replaces it)",
+                                    provider=self.provider_name)
+            target.objects[to_key] = attrs.evolve(obj, last_modified=datetime.now(timezone.utc))
+
+    def rename(self, bucket: str, key: str, new_key: str, overwrite: bool = False) -> None:
+        """Move an object to ``new_key`` atomically."""
+        with self.store.lock:
+            self.copy(bucket, key, bucket, new_key, overwrite)
+            if new_key != key:
+                del self.store.buckets[bucket].objects[key]
+
+    def delete_object(self, bucket: str, key: str) -> None:
+        """Delete an object (no error if absent)."""
+        with self._bucket(bucket) as b:
+            b.objects.pop(key, None)
+
+    def upload_many(self, bucket: str, jobs: Sequence[UploadJob], concurrency: int,
+                    done: Callable[[], None] | None = None) -> list[BaseException | None]:
+        """Upload each job in turn; one error (or None) per job."""
+        return _each(jobs, lambda j: self.upload(bucket, j.key, j.source, j.properties), done)
+
+    def download_many(self, bucket: str, jobs: Sequence[DownloadJob], concurrency: int,
+                      done: Callable[[], None] | None = None) -> list[BaseException | None]:
+        """Download each job to its file in turn; one error (or None) per job."""
+        return _each(jobs, lambda j: self.download_file(bucket, j.key, j.path), done)
+
+
+def _each(jobs: Sequence[Any], run: Callable[[Any], None],
+          done: Callable[[], None] | None) -> list[BaseException | None]:
+    errors: list[BaseException | None] = []
+    for job in jobs:
+        try:
+            run(job)
+            errors.append(None)
+        except Exception as e:  # reported per job, as the contract says
+            errors.append(e)
+        if done is not None:
+            done()
+    return errors
+
+
+class MemoryProvider(Provider):
+    """Storage in this process's memory: no credentials, no endpoint, nothing sent over a network."""
+
+    name: ClassVar[str] = "memory"
+    areas: ClassVar[frozenset[str]] = frozenset({"storage"})
+
+    def __init__(self, *, creds: Mapping[str, Any] | None = None, region: str | None = None,
+                 endpoint_url: str | Mapping[str, str] | None = None, options: Options | None = None,
+                 store: MemoryStore | None = None) -> None:
+        super().__init__(options=options)
+        if creds is not None or endpoint_url is not None:
+            raise InvalidInput("creds" if creds is not None else "endpoint_url",
+                               "the memory provider takes no credentials and no endpoint")
+        self._region = region or "memory"
+        self.store = store if store is not None else MemoryStore()
+
+    @property
+    def region(self) -> str:
+        """The region new buckets get when none is named."""
+        return self._region
+
+    def account(self) -> str:
+        """This store: sessions on one store share resources' identities."""
+        return f"{id(self.store):x}"
+
+    def describe(self) -> dict[str, str]:
+        """The region, for the Session repr."""
+        return {"region": self._region}
+
+    def _make_service(self, area: str) -> Service:
+        return MemoryStorageService(self.store, self._region)
