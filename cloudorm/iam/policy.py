@@ -42,10 +42,6 @@ def check_policy_document(value: Any, field: str = "document") -> dict[str, Any]
     return doc
 
 
-def _optional_document(value: Any) -> dict[str, Any] | None:
-    return None if value is None else check_policy_document(value)
-
-
 @resource
 class Policy(IAMResource):
     """A managed policy: ``s.Policy("p", statements=[...])`` or ``s.Policy("p", document={...})``; an existing one
@@ -56,7 +52,7 @@ class Policy(IAMResource):
 
     name: str = field(policy_name, fixed=True)
     path: str = field(check_path, default="/", fixed=True)
-    document: dict[str, Any] | None = field(_optional_document, default=None, compare=same_document)
+    document: dict[str, Any] | None = field(check_policy_document, default=None, compare=same_document)
     description: str | None = field(check_description, default=None, fixed=True)
     tags: dict[str, str] = field(check_tags, factory=dict)
     default_version = Stored[str | None]()

@@ -56,10 +56,6 @@ def check_trust(value: Any) -> dict[str, Any]:
     return doc
 
 
-def _optional_trust(value: Any) -> dict[str, Any] | None:
-    return None if value is None else check_trust(value)
-
-
 def _same_session_length(new: Any, old: Any) -> bool:
     return (new or 3600) == (old or 3600)  # None is IAM's default, one hour
 
@@ -73,7 +69,7 @@ class Role(Principal):
 
     name: str = field(role_name, fixed=True)
     path: str = field(check_path, default="/", fixed=True)
-    trust: dict[str, Any] | None = field(_optional_trust, default=None, compare=same_document)
+    trust: dict[str, Any] | None = field(check_trust, default=None, compare=same_document)
     description: str | None = field(check_description, default=None)
     max_session: int | None = field(check_max_session, default=None, compare=_same_session_length)
     tags: dict[str, str] = field(check_tags, factory=dict)
