@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import attrs
 
 from cloudorm import errors as ce
-from cloudorm.core import Plan, Record, Resource, field, resource
+from cloudorm.core import Plan, Record, Resource, field, resource, run
 from cloudorm.core.fields import Stored
 from cloudorm.credentials import mask
 from cloudorm.iam.base import iam
@@ -109,7 +109,7 @@ class AccessKey(Resource):
     def wait_usable(self, timeout: float = 60.0) -> AccessKey:
         """Wait until the new key authenticates (on AWS a few seconds after creation); ``Timeout`` otherwise."""
         key = (str(self.id), self.secret)
-        until_propagated(lambda: self.session.iam.caller(key), timeout=timeout,
+        until_propagated(lambda: run(self.session, iam("caller", key)), timeout=timeout,
                          what=f"signing in with access key {mask(self.id)}")
         return self
 
@@ -126,7 +126,7 @@ class AccessKey(Resource):
     @property
     def last_used(self) -> datetime | None:
         """When the key last signed a request (None if never, or if the provider does not say); one request."""
-        date: datetime | None = self.session.iam.access_key_last_used(str(self.id)).get("date")
+        date: datetime | None = run(self.session, iam("access_key_last_used", self.id)).get("date")
         return date
 
     # ------------------------------------------------------------------------------------------- hooks

@@ -31,16 +31,16 @@ class Group(Principal):
 
     def add(self, user: User | str) -> None:
         """Make a user (a User or a name) a member of the group."""
-        self.session.iam.add_to_group(self._name(), self._user_name(user))
+        self._co_ask("add_to_group", after=(self._user_name(user),))
 
     def remove(self, user: User | str) -> None:
         """Take a user out of the group (``NotFound`` if it was not a member)."""
-        self.session.iam.remove_from_group(self._name(), self._user_name(user))
+        self._co_ask("remove_from_group", after=(self._user_name(user),))
 
     @property
     def users(self) -> list[User]:
         """The group's members (one request each time it is read)."""
-        return [User._from_record(self.session, u) for u in self.session.iam.group_members(self._name())]
+        return [User._from_record(self.session, u) for u in self._co_ask("group_members")]
 
     def _co_blockers(self) -> Plan[Blockers]:
         """Members, attached and inline policies."""

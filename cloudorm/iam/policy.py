@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import attrs
 
 from cloudorm import errors as ce
-from cloudorm.core import UNSET, Plan, Record, field, resource, run
+from cloudorm.core import UNSET, Plan, Record, call, field, resource, run
 from cloudorm.core.fields import Stored
 from cloudorm.iam.base import Blockers, IAMResource, iam
 from cloudorm.iam.names import (
@@ -136,11 +136,16 @@ class Policy(IAMResource):
 
     def versions(self) -> list[str]:
         """The ids of the policy's versions, oldest first."""
-        return [v["id"] for v in self.session.iam.policy_versions(policy_arn(self.session, self))]
+        return [v["id"] for v in run(self.session, self._co_ask_about("policy_versions"))]
 
     def attached_to(self) -> dict[str, list[str]]:
         """The names of the users, groups and roles the policy is attached to: ``{"user": [...], ...}``."""
-        return self.session.iam.policy_entities(policy_arn(self.session, self))
+        found: dict[str, list[str]] = run(self.session, self._co_ask_about("policy_entities"))
+        return found
+
+    def _co_ask_about(self, operation: str) -> Plan[Any]:
+        """One IAM call about the policy, by its ARN."""
+        return (yield from iam(operation, (yield from self._co_target())))
 
     def _co_blockers(self) -> Plan[Blockers]:
         """Attachments (``"users"``, ``"groups"``, ``"roles"``) and non-default ``"versions"``."""
@@ -158,24 +163,25 @@ class Policy(IAMResource):
             yield from iam("delete_policy_version", arn, version)
 
 
-def policy_arn(session: SessionLike, policy: Policy | str) -> str:
+def policy_arn(policy: Policy | str) -> Plan[str]:
     """The ARN of a Policy, a policy ARN (AWS-managed ones too) or the name of one of this account's policies."""
     if isinstance(policy, Policy):
-        return run(session, policy._co_target())
+        return (yield from policy._co_target())
     if not isinstance(policy, str):
         raise ce.InvalidInput("policy", f"must be a Policy, a policy ARN or a name, not {type(policy).__name__}")
     if policy.startswith("arn:"):
         split_policy_arn(policy)
         return policy
-    return session.iam.policy_arn(check_name("policy", policy, "policy"))
+    arn: str = yield from iam("policy_arn", check_name("policy", policy, "policy"))
+    return arn
 
 
-def find_policy_arn(session: SessionLike, name: str) -> str | None:
+def find_policy_arn(name: str) -> Plan[str | None]:
     """The ARN of this account's policy ``name`` under any path (None if there is none): a listing."""
     start = None
     while True:
-        found, start = session.iam.list_page("policy", start, None, scope="local")
-        arn = next((p["arn"] for p in found if p["name"] == name), None)
+        found, start = yield from call("iam", "list_page", "policy", start, None, scope="local")
+        arn: str | None = next((p["arn"] for p in found if p["name"] == name), None)
         if arn is not None or start is None:
             return arn
 

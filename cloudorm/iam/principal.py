@@ -3,10 +3,10 @@ before a delete."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
 from cloudorm import errors as ce
-from cloudorm.core import Plan, resource
+from cloudorm.core import Plan, resource, run
 from cloudorm.iam.base import Blockers, IAMResource, iam
 from cloudorm.iam.policy import Policy, find_policy_arn, policy_arn
 
@@ -19,37 +19,42 @@ class Principal(IAMResource):
         """The name IAM knows it by (the saved one, when it is being renamed)."""
         return str(self._co_ref()[0])
 
+    def _co_ask(self, operation: str, *before: Any, after: tuple[Any, ...] = ()) -> Any:
+        """One IAM call about this resource outside its lifecycle (``group.add``, ``user.policies``), with the name
+        IAM knows it by between ``before`` and ``after``; driven like a lifecycle step."""
+        return run(self.session, iam(operation, *before, self._name(), *after))
+
     def attach(self, policy: Policy | str) -> None:
         """Attach a managed policy: a Policy, a policy ARN (AWS-managed ones too) or one of this account's names."""
-        self._with_policy(self.session.iam.attach_policy, policy)
+        run(self.session, self._co_with_policy("attach_policy", policy))
 
     def detach(self, policy: Policy | str) -> None:
         """Detach a managed policy (``NotFound`` if it is not attached)."""
-        self._with_policy(self.session.iam.detach_policy, policy)
+        run(self.session, self._co_with_policy("detach_policy", policy))
 
-    def _with_policy(self, send: Callable[[str, str, str], None], policy: Policy | str) -> None:
-        """``send(kind, name, policy ARN)``; a policy name IAM does not know under ``/`` is looked for under
+    def _co_with_policy(self, operation: str, policy: Policy | str) -> Plan[None]:
+        """``operation(kind, name, policy ARN)``; a policy name IAM does not know under ``/`` is looked for under
         every path (one listing, only then)."""
-        arn = policy_arn(self.session, policy)
+        arn = yield from policy_arn(policy)
         try:
-            send(self.kind, self._name(), arn)
+            yield from iam(operation, self.kind, self._name(), arn)
         except ce.NotFound:
             by_name = isinstance(policy, str) and not policy.startswith("arn:")
-            elsewhere = find_policy_arn(self.session, policy) if by_name else None  # type: ignore[arg-type]
+            elsewhere = (yield from find_policy_arn(policy)) if by_name else None  # type: ignore[arg-type]
             if elsewhere is None or elsewhere == arn:
                 raise
-            send(self.kind, self._name(), elsewhere)
+            yield from iam(operation, self.kind, self._name(), elsewhere)
 
     @property
     def policies(self) -> list[Policy]:
         """The managed policies attached (one request each time it is read)."""
-        return [Policy._from_record(self.session, p)
-                for p in self.session.iam.attached_policies(self.kind, self._name())]
+        return [Policy._from_record(self.session, p) for p in self._co_ask("attached_policies", self.kind)]
 
     @property
     def inline_policies(self) -> list[str]:
         """The names of the inline policies (made outside cloudorm; ``delete(cascade=True)`` removes them)."""
-        return self.session.iam.inline_policies(self.kind, self._name())
+        found: list[str] = self._co_ask("inline_policies", self.kind)
+        return found
 
     def _co_policy_blockers(self) -> Plan[Blockers]:
         name = self._name()

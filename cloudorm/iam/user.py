@@ -34,14 +34,14 @@ class User(Principal):
     @property
     def access_keys(self) -> list[AccessKey]:
         """The user's keys, without secrets (one request each time it is read)."""
-        return [AccessKey._co_from_record(self.session, k) for k in self.session.iam.access_keys(self._name())]
+        return [AccessKey._co_from_record(self.session, k) for k in self._co_ask("access_keys")]
 
     @property
     def groups(self) -> list[Group]:
         """The groups the user is a member of (one request each time it is read)."""
         from cloudorm.iam.group import Group
 
-        return [Group._from_record(self.session, g) for g in self.session.iam.groups_of(self._name())]
+        return [Group._from_record(self.session, g) for g in self._co_ask("groups_of")]
 
     def _co_blockers(self) -> Plan[Blockers]:
         """Access keys, a console password, group memberships, attached and inline policies."""
