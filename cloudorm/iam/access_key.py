@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import attrs
 
 from cloudorm import errors as ce
-from cloudorm.core import Plan, Record, Resource, field, resource, run
-from cloudorm.core.fields import Stored
+from cloudorm.core import Plan, Record, Resource, field, resource, run, stored
 from cloudorm.credentials import mask
 from cloudorm.iam.base import iam
 from cloudorm.iam.names import check_name
@@ -65,7 +64,7 @@ class AccessKey(Resource):
     user_name: str = field(_owner, key="user", fixed=True)
     id: str | None = field(_key_id, default=None, fixed=True)
     status: str = field(_status, default="Active")
-    created = Stored[datetime | None]()
+    created: datetime | None = stored()
     """When IAM made the key."""
     _secret: str | None = attrs.field(default=None, init=False)
 

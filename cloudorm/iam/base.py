@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 import attrs
 
 from cloudorm import errors as ce
-from cloudorm.core import Plan, Record, Resource, call, resource, run
-from cloudorm.core.fields import META, UNSET, Stored
+from cloudorm.core import Plan, Record, Resource, call, resource, run, stored
+from cloudorm.core.fields import META, UNSET
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -33,11 +33,9 @@ class IAMResource(Resource):
 
     kind: ClassVar[str] = "iam"
 
-    arn = Stored[str | None]()
-    """The ARN (None until saved or loaded)."""
-    id = Stored[str | None]()
+    id: str | None = stored()
     """IAM's unique id (None until saved or loaded)."""
-    created = Stored[datetime | None]()
+    created: datetime | None = stored()
     """When IAM created it (None until saved or loaded)."""
 
     def __repr__(self) -> str:

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import attrs
 
 from cloudorm import errors as ce
-from cloudorm.core import UNSET, Plan, Record, call, field, resource, run
-from cloudorm.core.fields import Stored
+from cloudorm.core import UNSET, Plan, Record, call, field, resource, run, stored
 from cloudorm.iam.base import Blockers, IAMResource, iam
 from cloudorm.iam.names import (
     check_description,
@@ -55,7 +54,7 @@ class Policy(IAMResource):
     document: dict[str, Any] | None = field(check_policy_document, default=None, compare=same_document)
     description: str | None = field(check_description, default=None, fixed=True)
     tags: dict[str, str] = field(check_tags, factory=dict)
-    default_version = Stored[str | None]()
+    default_version: str | None = stored()
     """The id of the default version (``v1``, ...), as last loaded."""
     _given_arn: str | None = attrs.field(default=None, init=False)
 
@@ -86,7 +85,7 @@ class Policy(IAMResource):
         return (*super()._co_identity(), self.aws_managed)  # AWS's ReadOnlyAccess is not one named so here
 
     @property
-    def arn(self) -> str | None:  # type: ignore[override]
+    def arn(self) -> str | None:
         """The policy's ARN: as given, or once saved or loaded (else None)."""
         found: str | None = (self._co_record or {}).get("arn") or self._given_arn
         return found

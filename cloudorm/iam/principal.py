@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from cloudorm import errors as ce
-from cloudorm.core import Plan, resource, run
+from cloudorm.core import Plan, resource, run, stored
 from cloudorm.iam.base import Blockers, IAMResource, iam
 from cloudorm.iam.policy import Policy, find_policy_arn, policy_arn
 
@@ -14,6 +14,9 @@ from cloudorm.iam.policy import Policy, find_policy_arn, policy_arn
 @resource
 class Principal(IAMResource):
     """A resource policies attach to: ``attach(policy)``, ``detach(policy)``, ``policies``."""
+
+    arn: str | None = stored()
+    """The ARN (None until saved or loaded)."""
 
     def _name(self) -> str:
         """The name IAM knows it by (the saved one, when it is being renamed)."""
