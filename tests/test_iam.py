@@ -566,6 +566,10 @@ def test_access_keys(session: cloudorm.Session, caplog: pytest.LogCaptureFixture
     key.activate()
     assert u.access_keys[0].active
     assert key.last_used is not None  # wait_usable() signed a request with it
+    same = AccessKey(s, u.name, key.id)  # an existing key, by user and id
+    assert same == key and same.exists() and same.refresh().status == "Active" and same.created == key.created
+    with pytest.raises(NotFound):
+        AccessKey(s, u, "AKIA0000000000000000").save()  # an id IAM does not know: save() makes no key
     key.delete()
     assert u.access_keys == []
     with pytest.raises(CloudError, match="deleted"):

@@ -115,6 +115,16 @@ class Policy(IAMResource):
         if self._co_record is None and self.document is None:
             raise ce.InvalidInput("statements", f"policy {self.name!r} needs statements= or document= to be saved")
 
+    def _co_save(self, exists_ok: bool) -> Plan[Self]:
+        try:
+            return (yield from super()._co_save(exists_ok))
+        except ce.NotFound as e:  # a new policy's name is taken, but not at its ARN: under another path
+            if self._co_record is not None:
+                raise
+            raise ce.AlreadyExists(f"a policy named {self.name!r} exists under another path than {self.path!r} "
+                                   "(policy names are unique in an account, and a policy's path cannot change)",
+                                   **e.provider_details()) from e
+
     def _co_update(self, changed: set[str]) -> Plan[Record | None]:
         out: dict[str, Any] = {}
         if "document" in changed:
