@@ -16,8 +16,10 @@ class Shelf:
     def __init__(self) -> None:
         self.held: dict[str, dict[str, Any]] = {}
         self.writes: list[str] = []
+        self.reads = 0
 
     def get(self, name: str) -> dict[str, Any]:
+        self.reads += 1
         if name not in self.held:
             raise ce.NotFound(f"no {name}")
         return dict(self.held[name])
@@ -135,6 +137,14 @@ def test_partial_record_is_completed_once(s: ToySession) -> None:
     Box(s, "a", colour="red").save()
     listed = Box._co_from_record(s, {"name": "a"}, partial=True)
     assert state(listed) == "saved" and listed.colour == "red" and listed.serial == 1
+    assert s.shelf.reads == 1
+    other = Box._co_from_record(s, {"name": "a", "colour": "red"}, partial=True)
+    other.colour = "blue"
+    other.save()  # the old value is in the listing's record: sent without a fetch
+    assert s.shelf.reads == 1 and s.shelf.writes[-1] == "update a ['colour']"
+    assert other.serial == 1 and s.shelf.reads == 2  # what the listing left out still loads on first read
+    Box._co_from_record(s, {"name": "a"}, partial=True).delete()
+    assert s.shelf.reads == 2  # nothing fetched just to delete
 
 
 def test_identity_equality(s: ToySession) -> None:

@@ -254,15 +254,15 @@ def test_user_lifecycle_sends_only_what_changed(session: cloudorm.Session) -> No
     s = session
     name = uid("alice")
     u = s.User(name, tags={"team": "data"})
-    assert u.state == "new" and u.arn is None and not u.exists()
-    assert u.save() is u and u.state == "saved"
+    assert cloudorm.state(u) == "new" and u.arn is None and not u.exists()
+    assert u.save() is u and cloudorm.state(u) == "saved"
     assert u.arn and u.arn.endswith(f":user/{name}") and u.id and u.created
     with s.count_requests() as c:
         u.save()
     assert c.total == 0
     u.tags["cost"] = "42"
     del u.tags["team"]
-    assert u.state == "changed" and u.changes() == {"tags"}
+    assert cloudorm.state(u) == "changed" and cloudorm.changes(u) == {"tags"}
     with s.count_requests() as c:
         u.save()
     assert dict(c.by_operation) == {"iam.TagUser": 1, "iam.UntagUser": 1}
@@ -283,7 +283,7 @@ def test_user_lifecycle_sends_only_what_changed(session: cloudorm.Session) -> No
     assert g.arn == s.Group(g.name).refresh().arn and g.arn.endswith(f":group/moved/{g.name}")
     g.delete()
     u.delete()
-    assert u.state == "deleted" and not u.exists()
+    assert cloudorm.state(u) == "deleted" and not u.exists()
     with pytest.raises(NotFound):
         u.delete()
     u.delete(missing_ok=True)
@@ -291,12 +291,26 @@ def test_user_lifecycle_sends_only_what_changed(session: cloudorm.Session) -> No
         s.User(uid("ghost")).refresh()
 
 
-def test_saving_an_existing_name_raises_already_exists(session: cloudorm.Session) -> None:
+def test_saving_an_existing_name_adopts_it_unless_exists_ok_is_false(session: cloudorm.Session) -> None:
+    s = session
     name = uid("dup")
-    session.User(name).save()
+    s.User(name, path="/staff/", tags={"team": "data", "cost": "1"}).save()
     with pytest.raises(cloudorm.errors.AlreadyExists):
-        session.User(name).save()
-    session.User(name).delete()
+        s.User(name).save(exists_ok=False)
+    again = s.User(name, tags={"team": "data"})  # the path is not given: kept
+    with s.count_requests() as c:
+        assert again.save() is again and cloudorm.state(again) == "saved"
+    assert dict(c.by_operation) == {"iam.CreateUser": 1, "iam.GetUser": 1, "iam.UntagUser": 1}
+    assert again.path == "/staff/" and s.User(name).refresh().tags == {"team": "data"}
+    p = s.Policy(uid("dup"), statements=s3_read("b1"), tags={"a": "1"}).save()
+    same = s.Policy(p.name, statements=s3_read("b2"))  # a new document: a new default version
+    same.save()
+    assert same.default_version == "v2" and same.tags == {"a": "1"} and p.refresh().statements == s3_read("b2")
+    with pytest.raises(InvalidInput) as e:
+        s.Policy(p.name, statements=s3_read("b2"), description="other").save()  # fixed once created
+    assert e.value.field == "description"
+    p.delete(cascade=True)
+    again.delete()
 
 
 def test_listings_are_lazy_and_page(session: cloudorm.Session) -> None:
@@ -311,7 +325,7 @@ def test_listings_are_lazy_and_page(session: cloudorm.Session) -> None:
     assert sorted(u.name for u in found) == sorted(u.name for u in users)
     assert c["iam.ListUsers"] >= 1  # (moto's ListUsers returns everything in one page)
     first = found[0]
-    assert first.state == "saved" and first.path == prefix
+    assert cloudorm.state(first) == "saved" and first.path == prefix
     with s.count_requests() as c:
         assert first.tags["n"] in {"0", "1", "2"}  # not in ListUsers: loaded once, on first read
     assert dict(c.by_operation) == {"iam.GetUser": 1}
@@ -552,6 +566,10 @@ def test_access_keys(session: cloudorm.Session, caplog: pytest.LogCaptureFixture
     key.activate()
     assert u.access_keys[0].active
     assert key.last_used is not None  # wait_usable() signed a request with it
+    same = AccessKey(s, u.name, key.id)  # an existing key, by user and id
+    assert same == key and same.exists() and same.refresh().status == "Active" and same.created == key.created
+    with pytest.raises(NotFound):
+        AccessKey(s, u, "AKIA0000000000000000").save()  # an id IAM does not know: save() makes no key
     key.delete()
     assert u.access_keys == []
     with pytest.raises(CloudError, match="deleted"):

@@ -139,7 +139,7 @@ class Resource:
             if value is not UNSET and (spec.name in changed or spec.key not in record):
                 record[spec.key] = copy.deepcopy(value)
         record.update(answer or {})
-        self._co_record, self._co_partial, self._co_deleted = record, False, False
+        self._co_record, self._co_deleted = record, False  # (a listing's partial record stays partial)
         for spec in specs(type(self)):
             if spec.key in record:
                 self._co_drop(spec.name)
@@ -212,8 +212,8 @@ class Resource:
                 self._co_stored(set(self._co_changes()), answer)
                 return self
         changed = self._co_changes()
-        if self._co_partial and changed:
-            self._co_take((yield from self._co_fetch()), keep_local=True)
+        if self._co_partial and any(_key(type(self), n) not in (self._co_record or {}) for n in changed):
+            self._co_take((yield from self._co_fetch()), keep_local=True)  # learn the old values to compare with
             changed = self._co_changes()
         fixed = sorted(n for n in changed if _spec(type(self), n).fixed)  # type: ignore[union-attr]
         if fixed:
@@ -249,8 +249,24 @@ class Resource:
         """True if the provider has this resource (one request; the object is not changed)."""
         return run(self.session, self._co_exists())
 
+    def _co_known(self) -> dict[str, Any]:
+        """Every tracked field's value known without a request: set locally, in the record, or (new) the default."""
+        record = self._co_record
+        out = {}
+        for spec in specs(type(self)):
+            held = self.__dict__.get(spec.name, UNSET)
+            if not spec.tracked:
+                continue
+            if held is not UNSET:
+                out[spec.name] = held
+            elif record is None:
+                out[spec.name] = getattr(self, spec.name)
+            elif spec.key in record:
+                out[spec.name] = copy.deepcopy(record[spec.key])
+        return out
+
     def _co_delete(self, missing_ok: bool, options: dict[str, Any]) -> Plan[None]:
-        keep = {spec.name: getattr(self, spec.name) for spec in specs(type(self)) if spec.tracked}
+        keep = self._co_known()  # (a listed resource's missing fields are not fetched just to delete it)
         try:
             yield from self._co_remove(**options)
         except ce.NotFound:
@@ -272,6 +288,11 @@ class Resource:
 
 def _spec(cls: type, name: str) -> FieldSpec | None:
     return next((s for s in specs(cls) if s.name == name), None)
+
+
+def _key(cls: type, name: str) -> str:
+    spec = _spec(cls, name)
+    return spec.key if spec is not None else name
 
 
 def state(entity: Any) -> str:

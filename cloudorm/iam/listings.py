@@ -30,21 +30,21 @@ def iam_listing(session: SessionLike, kind: str, make: Callable[[SessionLike, di
 
 def users(session: SessionLike, path_prefix: str | None = None) -> Listing[User]:
     """Every IAM user (under ``path_prefix``), lazily."""
-    return iam_listing(session, "user", User._from_record, path_prefix)  # type: ignore[arg-type]
+    return iam_listing(session, "user", User._from_record, path_prefix)
 
 
 def groups(session: SessionLike, path_prefix: str | None = None) -> Listing[Group]:
     """Every IAM group (under ``path_prefix``), lazily."""
-    return iam_listing(session, "group", Group._from_record, path_prefix)  # type: ignore[arg-type]
+    return iam_listing(session, "group", Group._from_record, path_prefix)
 
 
 def roles(session: SessionLike, path_prefix: str | None = None) -> Listing[Role]:
     """Every IAM role (under ``path_prefix``), lazily."""
-    return iam_listing(session, "role", Role._from_record, path_prefix)  # type: ignore[arg-type]
+    return iam_listing(session, "role", Role._from_record, path_prefix)
 
 
 def policies(session: SessionLike, scope: str = "local", path_prefix: str | None = None) -> Listing[Policy]:
     """Managed policies, lazily: the account's own (``scope="local"``), AWS's (``"aws"``) or both (``"all"``)."""
     if scope not in ("local", "aws", "all"):
         raise InvalidInput("scope", f"must be 'local', 'aws' or 'all', not {scope!r}")
-    return iam_listing(session, "policy", Policy._from_record, path_prefix, scope)  # type: ignore[arg-type]
+    return iam_listing(session, "policy", Policy._from_record, path_prefix, scope)

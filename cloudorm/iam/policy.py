@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import attrs
 
 from cloudorm import errors as ce
-from cloudorm.iam.entity import Blockers, Entity, Lazy, lazy_field, unless_unknown
+from cloudorm.core import UNSET, Plan, Record, call, field, resource, run, stored
+from cloudorm.iam.base import Blockers, IAMResource, iam
 from cloudorm.iam.names import (
     check_description,
     check_name,
@@ -21,7 +22,9 @@ from cloudorm.iam.names import (
 from cloudorm.iam.statement import Statement, check_document, document_of, same_document
 
 if TYPE_CHECKING:
-    from cloudorm.session import Session
+    from typing_extensions import Self
+
+    from cloudorm.core import SessionLike
 
 MAX_VERSIONS = 5
 """IAM keeps at most five versions of a managed policy."""
@@ -38,140 +41,158 @@ def check_policy_document(value: Any, field: str = "document") -> dict[str, Any]
     return doc
 
 
-def _optional_document(value: Any) -> dict[str, Any] | None:
-    return None if value is None else check_policy_document(value)
-
-
-@attrs.define(eq=False, repr=False, init=False)
-class Policy(Entity):
+@resource
+class Policy(IAMResource):
     """A managed policy: ``s.Policy("p", statements=[...])`` or ``s.Policy("p", document={...})``; an existing one
-    by name or ARN (``s.Policy("arn:aws:iam::aws:policy/ReadOnlyAccess")``)."""
+    by name or ARN (``s.Policy("arn:aws:iam::aws:policy/ReadOnlyAccess")``). A new document saved becomes a new
+    default version; name, path and description are fixed once created."""
 
     kind: ClassVar[str] = "policy"
-    tracked: ClassVar[tuple[str, ...]] = ("name", "path", "document", "description", "tags")
-    fixed: ClassVar[tuple[str, ...]] = ("name", "path", "description")
 
-    name: str = attrs.field(converter=policy_name)
-    path: str = attrs.field(default="/", converter=check_path)
-    _document: dict[str, Any] | None = lazy_field(_optional_document)  # noqa: RUF009
-    _description: str | None = lazy_field(check_description)
-    _tags: dict[str, str] = lazy_field(check_tags, default=attrs.Factory(dict))  # noqa: RUF009
+    name: str = field(policy_name, fixed=True)
+    path: str = field(check_path, default="/", fixed=True)
+    document: dict[str, Any] | None = field(check_policy_document, default=None, compare=same_document)
+    description: str | None = field(check_description, default=None, fixed=True)
+    tags: dict[str, str] = field(check_tags, factory=dict)
+    default_version: str | None = stored()
+    """The id of the default version (``v1``, ...), as last loaded."""
+    _given_arn: str | None = attrs.field(default=None, init=False)
 
-    document = Lazy[dict[str, Any]](check_policy_document)
-    description = Lazy["str | None"](check_description)
-    tags = Lazy[dict[str, str]](check_tags)
-
-    def __init__(self, session: Session, name: str, *,
+    def __init__(self, session: SessionLike, name: str, *,
                  statements: Iterable[Statement | Mapping[str, Any]] | None = None,
-                 document: Mapping[str, Any] | str | None = None, description: str | None = None, path: str = "/",
-                 tags: Mapping[str, str] | None = None) -> None:
+                 document: Mapping[str, Any] | str | None = UNSET, description: str | None = UNSET,
+                 path: str = UNSET, tags: Mapping[str, str] | None = UNSET) -> None:
         arn = None
         if isinstance(name, str) and name.startswith("arn:"):
             arn = name
             path, name = split_policy_arn(name, "name")
-        if statements is not None and document is not None:
+        if statements is not None and document is not UNSET and document is not None:
             raise ce.InvalidInput("statements", "give statements or document, not both")
         if statements is not None:
             document = document_of(statements)
-        self.__attrs_init__(session, name, path, document, description, tags)  # type: ignore[arg-type]
-        if arn:
-            self._info["arn"] = arn
+        self.__attrs_init__(session, name, path, UNSET if document is None else document,  # type: ignore[attr-defined]
+                            description, tags)
+        self._given_arn = arn
 
-    @staticmethod
-    def _record_ref(record: Mapping[str, Any]) -> str:
-        return str(record.get("arn") or record["name"])
+    @classmethod
+    def _co_from_record(cls, session: SessionLike, record: Record, *, partial: bool = False,
+                        **identity: Any) -> Self:
+        if "path" not in record and record.get("arn"):  # (attached policies come as a name and an ARN)
+            record = {**record, "path": split_policy_arn(record["arn"])[0]}
+        return super()._co_from_record(session, record, partial=partial, **identity)
+
+    def _co_identity(self) -> tuple[Any, ...]:
+        return (*super()._co_identity(), self.aws_managed)  # AWS's ReadOnlyAccess is not one named so here
+
+    @property
+    def arn(self) -> str | None:
+        """The policy's ARN: as given, or once saved or loaded (else None)."""
+        found: str | None = (self._co_record or {}).get("arn") or self._given_arn
+        return found
 
     @property
     def statements(self) -> list[Statement]:
         """The document's statements (a new list: assign ``policy.statements = [...]`` to change them)."""
-        doc = self.document
-        return [Statement.from_dict(s) for s in (doc or {}).get("Statement", [])]
+        return [Statement.from_dict(s) for s in (self.document or {}).get("Statement", [])]
 
     @statements.setter
     def statements(self, value: Iterable[Statement | Mapping[str, Any]]) -> None:
-        self._document = document_of(value)
-
-    @property
-    def default_version(self) -> str | None:
-        """The id of the default version (``v1``, ...), as last loaded."""
-        value: str | None = self._info.get("default_version")
-        return value
+        self.document = document_of(value)
 
     @property
     def aws_managed(self) -> bool:
         """True for a policy AWS maintains (``arn:aws:iam::aws:policy/...``)."""
         return ":iam::aws:policy" in (self.arn or "")
 
-    def _differs(self, field: str, new: Any, old: Any) -> bool:
-        return not same_document(new, old) if field == "document" else bool(new != old)
-
-    def _ref(self) -> str:
-        arn = self._info.get("arn")
+    def _co_target(self) -> Plan[str]:
+        arn = self.arn
         if arn is None:
-            arn = self._info["arn"] = self._iam.policy_arn(self.name, self.path)
+            arn = yield from iam("policy_arn", self.name, self.path)
         return str(arn)
 
-    def _check(self) -> None:
-        if self._document is None:
+    def _co_check(self) -> None:
+        super()._co_check()
+        if self._co_record is None and self.document is None:
             raise ce.InvalidInput("statements", f"policy {self.name!r} needs statements= or document= to be saved")
-        self._document = unless_unknown(check_policy_document)(self._document)
-        self._tags = unless_unknown(check_tags)(self._tags)
 
-    def _update(self, changed: set[str]) -> None:
+    def _co_save(self, exists_ok: bool) -> Plan[Self]:
+        try:
+            return (yield from super()._co_save(exists_ok))
+        except ce.NotFound as e:  # a new policy's name is taken, but not at its ARN: under another path
+            if self._co_record is not None:
+                raise
+            raise ce.AlreadyExists(f"a policy named {self.name!r} exists under another path than {self.path!r} "
+                                   "(policy names are unique in an account, and a policy's path cannot change)",
+                                   **e.provider_details()) from e
+
+    def _co_update(self, changed: set[str]) -> Plan[Record | None]:
+        out: dict[str, Any] = {}
         if "document" in changed:
-            self._new_version()
-            changed = changed - {"document"}
-        if changed:
-            super()._update(changed)
+            out["default_version"] = yield from self._co_new_version()
+        if changed - {"document"}:
+            yield from self._co_send(changed - {"document"})
+        return out
 
-    def _new_version(self) -> None:
+    def _co_new_version(self) -> Plan[str]:
         """Make the document the default version, first deleting the oldest non-default one at IAM's limit."""
-        arn = self._ref()
-        versions = self._iam.policy_versions(arn)
+        arn = yield from self._co_target()
+        versions = yield from iam("policy_versions", arn)
         if len(versions) >= MAX_VERSIONS:
             oldest = next(v for v in versions if not v["default"])
-            self._iam.delete_policy_version(arn, oldest["id"])
-        self._info["default_version"] = self._iam.create_policy_version(arn, self._document)  # type: ignore[arg-type]
+            yield from iam("delete_policy_version", arn, oldest["id"])
+        version: str = yield from iam("create_policy_version", arn, self.document)
+        return version
 
     def versions(self) -> list[str]:
         """The ids of the policy's versions, oldest first."""
-        return [v["id"] for v in self._iam.policy_versions(self._ref())]
+        return [v["id"] for v in run(self.session, self._co_ask_about("policy_versions"))]
 
     def attached_to(self) -> dict[str, list[str]]:
         """The names of the users, groups and roles the policy is attached to: ``{"user": [...], ...}``."""
-        return self._iam.policy_entities(self._ref())
-
-    def blockers(self) -> Blockers:
-        """Attachments (``"user"``, ``"group"``, ``"role"``) and non-default ``"versions"``."""
-        arn = self._ref()
-        found: Blockers = {f"{kind}s": names for kind, names in self._iam.policy_entities(arn).items()}
-        found["versions"] = [v["id"] for v in self._iam.policy_versions(arn) if not v["default"]]
+        found: dict[str, list[str]] = run(self.session, self._co_ask_about("policy_entities"))
         return found
 
-    def _clear(self, blockers: Blockers) -> None:
-        arn = self._ref()
+    def _co_ask_about(self, operation: str) -> Plan[Any]:
+        """One IAM call about the policy, by its ARN."""
+        return (yield from iam(operation, (yield from self._co_target())))
+
+    def _co_blockers(self) -> Plan[Blockers]:
+        """Attachments (``"users"``, ``"groups"``, ``"roles"``) and non-default ``"versions"``."""
+        arn = yield from self._co_target()
+        found: Blockers = {f"{kind}s": names for kind, names in (yield from iam("policy_entities", arn)).items()}
+        found["versions"] = [v["id"] for v in (yield from iam("policy_versions", arn)) if not v["default"]]
+        return found
+
+    def _co_clear(self, blockers: Blockers) -> Plan[None]:
+        arn = yield from self._co_target()
         for kind in ("user", "group", "role"):
             for name in blockers.get(f"{kind}s", []):
-                self._iam.detach_policy(kind, name, arn)
+                yield from iam("detach_policy", kind, name, arn)
         for version in blockers.get("versions", []):
-            self._iam.delete_policy_version(arn, version)
+            yield from iam("delete_policy_version", arn, version)
 
 
-def policy_arn(session: Session, policy: Policy | str) -> str:
+def policy_arn(policy: Policy | str) -> Plan[str]:
     """The ARN of a Policy, a policy ARN (AWS-managed ones too) or the name of one of this account's policies."""
     if isinstance(policy, Policy):
-        return policy._ref()
+        return (yield from policy._co_target())
     if not isinstance(policy, str):
         raise ce.InvalidInput("policy", f"must be a Policy, a policy ARN or a name, not {type(policy).__name__}")
     if policy.startswith("arn:"):
         split_policy_arn(policy)
         return policy
-    return session.iam.policy_arn(check_name("policy", policy, "policy"))
+    arn: str = yield from iam("policy_arn", check_name("policy", policy, "policy"))
+    return arn
 
 
-def find_policy_arn(session: Session, name: str) -> str | None:
+def find_policy_arn(name: str) -> Plan[str | None]:
     """The ARN of this account's policy ``name`` under any path (None if there is none): a listing."""
-    return next((p.arn for p in session.policies(scope="local") if p.name == name), None)
+    start = None
+    while True:
+        found, start = yield from call("iam", "list_page", "policy", start, None, scope="local")
+        arn: str | None = next((p["arn"] for p in found if p["name"] == name), None)
+        if arn is not None or start is None:
+            return arn
 
 
 __all__ = ["MAX_VERSIONS", "Policy", "check_policy_document", "find_policy_arn", "is_policy_arn", "policy_arn"]

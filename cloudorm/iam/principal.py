@@ -3,57 +3,71 @@ before a delete."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
 from cloudorm import errors as ce
-from cloudorm.iam.entity import Blockers, Entity
+from cloudorm.core import Plan, resource, run, stored
+from cloudorm.iam.base import Blockers, IAMResource, iam
 from cloudorm.iam.policy import Policy, find_policy_arn, policy_arn
 
 
-class Principal(Entity):
-    """An entity policies attach to: ``attach(policy)``, ``detach(policy)``, ``policies``."""
+@resource
+class Principal(IAMResource):
+    """A resource policies attach to: ``attach(policy)``, ``detach(policy)``, ``policies``."""
 
-    __slots__ = ()
+    arn: str | None = stored()
+    """The ARN (None until saved or loaded)."""
+
+    def _name(self) -> str:
+        """The name IAM knows it by (the saved one, when it is being renamed)."""
+        return str(self._co_ref()[0])
+
+    def _co_ask(self, operation: str, *before: Any, after: tuple[Any, ...] = ()) -> Any:
+        """One IAM call about this resource outside its lifecycle (``group.add``, ``user.policies``), with the name
+        IAM knows it by between ``before`` and ``after``; driven like a lifecycle step."""
+        return run(self.session, iam(operation, *before, self._name(), *after))
 
     def attach(self, policy: Policy | str) -> None:
         """Attach a managed policy: a Policy, a policy ARN (AWS-managed ones too) or one of this account's names."""
-        self._with_policy(self._iam.attach_policy, policy)
+        run(self.session, self._co_with_policy("attach_policy", policy))
 
     def detach(self, policy: Policy | str) -> None:
         """Detach a managed policy (``NotFound`` if it is not attached)."""
-        self._with_policy(self._iam.detach_policy, policy)
+        run(self.session, self._co_with_policy("detach_policy", policy))
 
-    def _with_policy(self, call: Callable[[str, str, str], None], policy: Policy | str) -> None:
-        """``call(kind, name, policy ARN)``; a policy name IAM does not know under ``/`` is looked for under
+    def _co_with_policy(self, operation: str, policy: Policy | str) -> Plan[None]:
+        """``operation(kind, name, policy ARN)``; a policy name IAM does not know under ``/`` is looked for under
         every path (one listing, only then)."""
-        arn = policy_arn(self.session, policy)
+        arn = yield from policy_arn(policy)
         try:
-            call(self.kind, self._ref(), arn)
+            yield from iam(operation, self.kind, self._name(), arn)
         except ce.NotFound:
             by_name = isinstance(policy, str) and not policy.startswith("arn:")
-            elsewhere = find_policy_arn(self.session, policy) if by_name else None  # type: ignore[arg-type]
+            elsewhere = (yield from find_policy_arn(policy)) if by_name else None  # type: ignore[arg-type]
             if elsewhere is None or elsewhere == arn:
                 raise
-            call(self.kind, self._ref(), elsewhere)
+            yield from iam(operation, self.kind, self._name(), elsewhere)
 
     @property
     def policies(self) -> list[Policy]:
         """The managed policies attached (one request each time it is read)."""
-        return [Policy._from_record(self.session, p) for p in self._iam.attached_policies(self.kind, self._ref())]
+        return [Policy._from_record(self.session, p) for p in self._co_ask("attached_policies", self.kind)]
 
     @property
     def inline_policies(self) -> list[str]:
         """The names of the inline policies (made outside cloudorm; ``delete(cascade=True)`` removes them)."""
-        return self._iam.inline_policies(self.kind, self._ref())
+        found: list[str] = self._co_ask("inline_policies", self.kind)
+        return found
 
-    def _policy_blockers(self) -> Blockers:
-        ref = self._ref()
-        return {"attached policies": [p["arn"] for p in self._iam.attached_policies(self.kind, ref)],
-                "inline policies": self._iam.inline_policies(self.kind, ref)}
+    def _co_policy_blockers(self) -> Plan[Blockers]:
+        name = self._name()
+        attached = yield from iam("attached_policies", self.kind, name)
+        inline = yield from iam("inline_policies", self.kind, name)
+        return {"attached policies": [p["arn"] for p in attached], "inline policies": inline}
 
-    def _clear_policies(self, blockers: Blockers) -> None:
-        ref = self._ref()
+    def _co_clear_policies(self, blockers: Blockers) -> Plan[None]:
+        name = self._name()
         for arn in blockers.get("attached policies", []):
-            self._iam.detach_policy(self.kind, ref, arn)
-        for name in blockers.get("inline policies", []):
-            self._iam.delete_inline_policy(self.kind, ref, name)
+            yield from iam("detach_policy", self.kind, name, arn)
+        for inline in blockers.get("inline policies", []):
+            yield from iam("delete_inline_policy", self.kind, name, inline)

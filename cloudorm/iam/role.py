@@ -7,16 +7,15 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import attrs
-
 from cloudorm import errors as ce
-from cloudorm.iam.entity import Blockers, Lazy, lazy_field, unless_unknown
+from cloudorm.core import UNSET, Plan, field, resource
+from cloudorm.iam.base import Blockers, iam
 from cloudorm.iam.names import check_description, check_max_session, check_path, check_tags, role_name
 from cloudorm.iam.principal import Principal
 from cloudorm.iam.statement import VERSION, check_document, same_document
 
 if TYPE_CHECKING:
-    from cloudorm.session import Session
+    from cloudorm.core import SessionLike
 
 _SHORT_SERVICE = re.compile(r"[a-z0-9][a-z0-9-]*")
 _SERVICE_PRINCIPAL = re.compile(r"[a-z0-9][a-z0-9-]*(\.[a-z0-9-]+)*\.amazonaws\.com(\.cn)?")
@@ -57,39 +56,33 @@ def check_trust(value: Any) -> dict[str, Any]:
     return doc
 
 
-def _optional_trust(value: Any) -> dict[str, Any] | None:
-    return None if value is None else check_trust(value)
+def _same_session_length(new: Any, old: Any) -> bool:
+    return (new or 3600) == (old or 3600)  # None is IAM's default, one hour
 
 
-@attrs.define(eq=False, repr=False, init=False)
+@resource
 class Role(Principal):
     """An IAM role: ``s.Role("fn-role", service="lambda")`` or ``s.Role("x", trust={...})``, with
-    ``description=`` and ``max_session=`` (seconds, 3600 to 43200)."""
+    ``description=`` and ``max_session=`` (seconds, 3600 to 43200). Its name and path are fixed once created."""
 
     kind: ClassVar[str] = "role"
-    tracked: ClassVar[tuple[str, ...]] = ("name", "path", "trust", "description", "max_session", "tags")
-    fixed: ClassVar[tuple[str, ...]] = ("name", "path")
 
-    name: str = attrs.field(converter=role_name)
-    path: str = attrs.field(default="/", converter=check_path)
-    _trust: dict[str, Any] | None = lazy_field(_optional_trust)  # noqa: RUF009
-    _description: str | None = lazy_field(check_description)
-    _max_session: int | None = lazy_field(check_max_session)
-    _tags: dict[str, str] = lazy_field(check_tags, default=attrs.Factory(dict))  # noqa: RUF009
+    name: str = field(role_name, fixed=True)
+    path: str = field(check_path, default="/", fixed=True)
+    trust: dict[str, Any] | None = field(check_trust, default=None, compare=same_document)
+    description: str | None = field(check_description, default=None)
+    max_session: int | None = field(check_max_session, default=None, compare=_same_session_length)
+    tags: dict[str, str] = field(check_tags, factory=dict)
 
-    trust = Lazy[dict[str, Any]](check_trust)
-    description = Lazy["str | None"](check_description)
-    max_session = Lazy["int | None"](check_max_session)
-    tags = Lazy[dict[str, str]](check_tags)
-
-    def __init__(self, session: Session, name: str, *, service: str | Iterable[str] | None = None,
-                 trust: Mapping[str, Any] | None = None, description: str | None = None,
-                 max_session: int | None = None, path: str = "/", tags: Mapping[str, str] | None = None) -> None:
-        if service is not None and trust is not None:
+    def __init__(self, session: SessionLike, name: str, *, service: str | Iterable[str] | None = None,
+                 trust: Mapping[str, Any] | None = UNSET, description: str | None = UNSET,
+                 max_session: int | None = UNSET, path: str = UNSET, tags: Mapping[str, str] | None = UNSET) -> None:
+        if service is not None and trust is not UNSET and trust is not None:
             raise ce.InvalidInput("service", "give service= or trust=, not both")
         if service is not None:
             trust = trust_for(service)
-        self.__attrs_init__(session, name, path, trust, description, max_session, tags)  # type: ignore[arg-type]
+        self.__attrs_init__(session, name, path, UNSET if trust is None else trust,  # type: ignore[attr-defined]
+                            description, max_session, tags)
 
     @property
     def services(self) -> list[str]:
@@ -100,26 +93,17 @@ class Role(Principal):
             out += [names] if isinstance(names, str) else list(names)
         return out
 
-    def _check(self) -> None:
-        if self._trust is None:
+    def _co_check(self) -> None:
+        super()._co_check()
+        if self._co_record is None and self.trust is None:
             raise ce.InvalidInput("trust", f"role {self.name!r} needs service= or trust= to be saved")
-        self._trust = unless_unknown(check_trust)(self._trust)
-        self._tags = unless_unknown(check_tags)(self._tags)
-        self._description = unless_unknown(check_description)(self._description)
-        self._max_session = unless_unknown(check_max_session)(self._max_session)
 
-    def _differs(self, field: str, new: Any, old: Any) -> bool:
-        if field == "max_session":  # None means IAM's default, one hour
-            return (new or 3600) != (old or 3600)
-        if field == "trust":
-            return not same_document(new, old)
-        return bool(new != old)
-
-    def blockers(self) -> Blockers:
+    def _co_blockers(self) -> Plan[Blockers]:
         """Attached and inline policies, and the instance profiles holding the role."""
-        return {**self._policy_blockers(), "instance profiles": self._iam.instance_profiles(self._ref())}
+        policies = yield from self._co_policy_blockers()
+        return {**policies, "instance profiles": (yield from iam("instance_profiles", self._name()))}
 
-    def _clear(self, blockers: Blockers) -> None:
+    def _co_clear(self, blockers: Blockers) -> Plan[None]:
         for profile in blockers.get("instance profiles", []):
-            self._iam.remove_from_instance_profile(profile, self._ref())
-        self._clear_policies(blockers)
+            yield from iam("remove_from_instance_profile", profile, self._name())
+        yield from self._co_clear_policies(blockers)
