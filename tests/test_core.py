@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from cloudorm import errors as ce
-from cloudorm.core import Plan, Record, Resource, call, changes, field, resource, state, stored
+from cloudorm.core import Found, Plan, Record, Resource, call, changes, field, resource, state, stored
 
 
 class Shelf:
@@ -158,3 +158,26 @@ def test_identity_equality(s: ToySession) -> None:
         assert Box(s, "a") == Box(there, "a")
     finally:
         Box.regional = True
+
+
+@resource
+class LookingBox(Box):
+    """A box whose create looks first (as a Function's does, to spare bundling and uploading its code)."""
+
+    def _co_create(self) -> Plan[Record]:
+        try:
+            found = yield from self._co_fetch()
+        except ce.NotFound:
+            return (yield from super()._co_create())
+        raise Found(f"{self.name} exists", found)
+
+
+def test_a_create_that_looked_first_hands_over_what_it_found(s: ToySession) -> None:
+    Box(s, "a", colour="red").save()
+    reads: list[str] = []
+    get = s.shelf.get
+    s.shelf.get = lambda name: reads.append(name) or get(name)  # type: ignore[method-assign]
+    with pytest.raises(ce.AlreadyExists):
+        LookingBox(s, "a").save(exists_ok=False)
+    LookingBox(s, "a", colour="blue").save()
+    assert reads == ["a", "a"] and s.shelf.writes[-1] == "update a ['colour']"  # one read per save

@@ -64,7 +64,7 @@ def test_save_creates_an_active_function_from_the_bundle(session: cloudorm.Sessi
     with session.count_requests() as c:
         fn = deploy(name, memory=256, timeout=10, environment={"MODE": "test"}, description="echoes")
     assert c["lambda.CreateFunction"] == 1 and c["lambda.UpdateFunctionCode"] == 0
-    assert fn.state == "Active"
+    assert fn.status == "Active"
     assert fn.bundle is not None and fn.code_sha256 == fn.bundle.sha256 and fn.code_size == fn.bundle.size
     assert fn.arn.endswith(f":function:{name}")
     again = session.Function(name).refresh()
@@ -107,18 +107,18 @@ def test_changed_code_is_uploaded_and_changed_settings_alone_are_sent(session: c
 
     fn.refresh()
     fn.memory = 512
-    assert fn.changes() == {"memory"}
+    assert cloudorm.changes(fn) == {"memory"}
     with session.count_requests() as c:
         fn.save()  # no source: the code stays
     assert c["lambda.UpdateFunctionCode"] == 0 and c["lambda.UpdateFunctionConfiguration"] == 1
-    assert session.Function(fn.name).memory == 512 and fn.changes() == set()
+    assert session.Function(fn.name).memory == 512 and cloudorm.changes(fn) == set()
 
 
 def test_environment_changed_in_place_is_saved(session: cloudorm.Session, deploy: Deploy) -> None:
     fn = deploy(environment={"AA": "1"})
-    assert fn.changes() == set()
+    assert cloudorm.changes(fn) == set()
     fn.environment["BB"] = "2"
-    assert fn.changes() == {"environment"}
+    assert cloudorm.changes(fn) == {"environment"}
     with session.count_requests() as c:
         fn.save()
     assert c["lambda.UpdateFunctionConfiguration"] == 1 and c["lambda.UpdateFunctionCode"] == 0
@@ -214,7 +214,7 @@ def test_a_function_lambda_reports_failed_is_an_error(session: cloudorm.Session,
         fn.save(ready_wait=1.0)
     assert fn.name in e.value.message and "failed to deploy" in e.value.message
     assert not isinstance(e.value, Timeout)
-    assert session.Function(fn.name).refresh().state == "Failed"
+    assert session.Function(fn.name).refresh().status == "Failed"
 
 
 def test_a_change_waits_for_an_update_in_progress(session: cloudorm.Session, deploy: Deploy) -> None:
@@ -237,7 +237,7 @@ def test_a_change_waits_for_an_update_in_progress(session: cloudorm.Session, dep
         fn.save()
         timer.join()
     assert sent_before_active == [0] and c["lambda.UpdateFunctionConfiguration"] == 1
-    assert fn.state == "Active" and session.Function(fn.name).memory == 256
+    assert fn.status == "Active" and session.Function(fn.name).memory == 256
 
 
 def test_delete(session: cloudorm.Session, deploy: Deploy) -> None:
@@ -541,7 +541,7 @@ def test_invoke_returns_the_decoded_result(local_fn: cloudorm.Function) -> None:
 def test_invoke_by_name_loads_nothing(local: cloudorm.Session, local_fn: cloudorm.Function) -> None:
     fn = local.Function(local_fn.name)
     assert fn.invoke({"x": 1})["echo"] == {"x": 1}
-    assert fn.state is None and fn.code_sha256 is None  # the entity loaded nothing (the service may look it up)
+    assert fn.status is None and fn.code_sha256 is None  # the entity loaded nothing (the service may look it up)
     assert local.Function(local_fn.arn).invoke(None)["echo"] is None
 
 

@@ -203,7 +203,7 @@ def test_function_save_with_a_lost_answer_is_right(operation: str, proxy: FaultP
             settings.update(memory=256, environment={"MODE": "lost"})
         fn = through.Function(name, **settings).save()  # (main: AlreadyExists for a create)
         assert proxy.stats["drop_after"] == 1
-        assert fn.state == "Active" and fn.bundle is not None and fn.code_sha256 == fn.bundle.sha256
+        assert fn.status == "Active" and fn.bundle is not None and fn.code_sha256 == fn.bundle.sha256
         stored = raw("lambda").get_function(FunctionName=name)["Configuration"]
         assert stored["CodeSha256"] == fn.bundle.sha256
         if operation == "UpdateFunctionConfiguration":

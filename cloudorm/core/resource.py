@@ -27,6 +27,15 @@ Record = Mapping[str, Any]
 """What a provider says about a resource (a typed record of the area's contract)."""
 
 
+class Found(ce.AlreadyExists):
+    """``AlreadyExists`` from a ``_co_create`` that looked before creating: it carries the record it found, so
+    adopting the resource needs no second fetch."""
+
+    def __init__(self, message: str, record: Record) -> None:
+        super().__init__(message)
+        self.record = dict(record)
+
+
 @dataclass_transform(field_specifiers=(attrs.field, field, stored), eq_default=False)
 def resource(cls: C) -> C:
     """Make ``cls`` an attrs resource class: ``attrs.define(eq=False, repr=False, slots=False)`` plus a
@@ -204,10 +213,11 @@ class Resource:
         if self._co_record is None:
             try:
                 answer = yield from self._co_create()
-            except ce.AlreadyExists:
+            except ce.AlreadyExists as error:
                 if not exists_ok:
                     raise
-                self._co_take((yield from self._co_fetch()), keep_local=True)
+                found = error.record if isinstance(error, Found) else (yield from self._co_fetch())
+                self._co_take(found, keep_local=True)
             else:
                 self._co_stored(set(self._co_changes()), answer)
                 return self
@@ -215,7 +225,8 @@ class Resource:
         if self._co_partial and any(_key(type(self), n) not in (self._co_record or {}) for n in changed):
             self._co_take((yield from self._co_fetch()), keep_local=True)  # learn the old values to compare with
             changed = self._co_changes()
-        fixed = sorted(n for n in changed if _spec(type(self), n).fixed)  # type: ignore[union-attr]
+        # (a kind may report changes that are no field, such as a Function's code)
+        fixed = sorted(n for n in changed if getattr(_spec(type(self), n), "fixed", False))
         if fixed:
             held = (self._co_record or {}).get(_spec(type(self), fixed[0]).key)  # type: ignore[union-attr]
             raise ce.InvalidInput(fixed[0], f"a {self.kind}'s {fixed[0]} cannot change once it exists "

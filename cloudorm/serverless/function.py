@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from cloudorm import errors as ce
 from cloudorm.checks import check_flag, check_seconds
-from cloudorm.iam.propagation import until_propagated
+from cloudorm.core import UNSET, Found, Plan, Record, Resource, SessionLike, call, field, resource, run, stored
 from cloudorm.iam.role import Role
 from cloudorm.serverless.bundle import BUILDERS, Bundle, build_bundle
 from cloudorm.serverless.names import (
@@ -28,18 +28,13 @@ from cloudorm.serverless.names import (
     split_function_ref,
 )
 from cloudorm.serverless.runtimes import check_architecture, check_handler_name, get_runtime
-from cloudorm.waiting import wait_until
+from cloudorm.serverless.waits import polled, propagated
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-    from cloudorm.providers.base import FunctionService
-    from cloudorm.session import Session
-
-T = TypeVar("T")
-
 DEFAULTS: dict[str, Any] = {"runtime": "python3.12", "memory": 128, "timeout": 3, "environment": {},
-                            "architecture": "x86_64", "description": None}
+                            "architecture": "x86_64", "description": None, "handler": None, "role": None}
 """What a new function gets for the settings it was not given (Lambda's defaults; python3.12)."""
 
 MAX_PAYLOAD = 6 * 1024 * 1024
@@ -75,80 +70,90 @@ def _source(value: Any) -> str | os.PathLike[str] | None:
     return value
 
 
-class Setting(Generic[T]):
-    """A deployable setting: the value given or set (checked), else the deployed one, loaded on first read."""
-
-    def __init__(self, check: Callable[[Any], T]) -> None:
-        self.check = check
-        self.name = ""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    @overload
-    def __get__(self, obj: None, owner: type | None = None) -> Setting[T]: ...
-
-    @overload
-    def __get__(self, obj: Function, owner: type | None = None) -> T: ...
-
-    def __get__(self, obj: Function | None, owner: type | None = None) -> Setting[T] | T:
-        if obj is None:
-            return self
-        value: T = obj._setting(self.name)
-        return value
-
-    def __set__(self, obj: Function, value: Any) -> None:
-        obj._given[self.name] = self.check(value)
+def _same_role(new: Any, old: Any) -> bool:
+    """A role given as a Role, name or ARN is the deployed role (an ARN), told without a request: role names are
+    unique in an account, so a name is compared with the ARN's last segment."""
+    if new is None or old is None:
+        return new is old
+    name = new.name if isinstance(new, Role) else str(new)
+    return bool(name == old if is_role_arn(name) else name == str(old).rsplit("/", 1)[-1])
 
 
-@attrs.define(eq=False, repr=False, init=False)
-class Function:
+def _same_description(new: Any, old: Any) -> bool:
+    return (new or None) == (old or None)
+
+
+def _same_environment(new: Any, old: Any) -> bool:
+    return dict(new or {}) == dict(old or {})
+
+
+CHECKS: dict[str, Callable[[Any], Any]] = {
+    "runtime": _runtime, "handler": _handler, "role": _role, "memory": check_memory, "timeout": check_timeout,
+    "environment": check_environment, "architecture": check_architecture, "description": _description}
+"""Each setting's check, run when it is set and again before each save (values can be changed in place)."""
+
+
+@resource
+class Function(Resource):
     """A function: ``s.Function("resize", handler="app.handler", source="./app.py", role=role).save()``;
     ``fn.invoke({"x": 1})`` returns the handler's result. ``s.Function("resize")`` names an existing one."""
 
-    session: Session
-    name: str
-    """The function's name (the short name when it was given by ARN)."""
-    source: str | os.PathLike[str] | None
-    """The handler's file or directory (None: the deployed code is kept)."""
-    requirements: Iterable[str] | str | os.PathLike[str] | None
-    """Packages vendored into the bundle: a list of requirement strings or a requirements file."""
-    include: tuple[str | os.PathLike[str], ...]
-    """Extra files bundled with the source."""
-    builder: str
-    """How requirements are built: ``"auto"``, ``"pip"`` or ``"docker"`` (see ``cloudorm.serverless.bundle``)."""
-    image: str | None
-    """The Docker builder's image (None: the runtime's build image)."""
-    follow_links: bool = False
-    """Whether links in the source or included folders that lead out of them are bundled (``cloudorm.trees``)."""
-    bundle: Bundle | None = None
-    """The bundle the last ``save()`` built (None before)."""
-    last_log: str | None = None
-    """The log tail of the last synchronous ``invoke()``, when the provider returned one."""
-    _ref: str = ""
-    _given: dict[str, Any] = attrs.Factory(dict)
-    _record: dict[str, Any] | None = None
-    _absent: bool = False
-    _role_arn: tuple[Any, str] | None = None
+    kind = "function"
 
-    runtime = Setting[str](_runtime)
+    name: str = attrs.field()
+    """The function's name (the short name when it was given by ARN)."""
+    source: str | os.PathLike[str] | None = attrs.field(default=None)
+    """The handler's file or directory (None: the deployed code is kept)."""
+    requirements: Iterable[str] | str | os.PathLike[str] | None = attrs.field(default=None)
+    """Packages vendored into the bundle: a list of requirement strings or a requirements file."""
+    include: tuple[str | os.PathLike[str], ...] = attrs.field(default=())
+    """Extra files bundled with the source."""
+    builder: str = attrs.field(default="auto")
+    """How requirements are built: ``"auto"``, ``"pip"`` or ``"docker"`` (see ``cloudorm.serverless.bundle``)."""
+    image: str | None = attrs.field(default=None)
+    """The Docker builder's image (None: the runtime's build image)."""
+    follow_links: bool = attrs.field(default=False)
+    """Whether links in the source or included folders that lead out of them are bundled (``cloudorm.trees``)."""
+
+    runtime: str = field(_runtime, default=DEFAULTS["runtime"])
     """The runtime (``python3.12``)."""
-    handler = Setting["str | None"](_handler)
+    handler: str | None = field(_handler, default=None)
     """``module.function`` called for each event."""
-    role = Setting["Role | str | None"](_role)
+    role: Role | str | None = field(_role, default=None, compare=_same_role)
     """The execution role: as given (a Role, name or ARN), else the deployed role's ARN."""
-    memory = Setting[int](check_memory)
+    memory: int = field(check_memory, default=DEFAULTS["memory"])
     """Memory in MB (128 to 10240)."""
-    timeout = Setting[int](check_timeout)
+    timeout: int = field(check_timeout, default=DEFAULTS["timeout"])
     """Seconds an invocation may run (1 to 900)."""
-    environment = Setting[dict[str, str]](check_environment)
+    environment: dict[str, str] = field(check_environment, factory=dict, compare=_same_environment)
     """Environment variables (never shown in a repr: they may be secrets)."""
-    architecture = Setting[str](check_architecture)
+    architecture: str = field(check_architecture, default=DEFAULTS["architecture"])
     """``"x86_64"`` or ``"arm64"``."""
-    description = Setting["str | None"](_description)
+    description: str | None = field(_description, default=None, compare=_same_description)
     """A description of at most 256 characters."""
 
-    def __init__(self, session: Session, name: str, *, handler: str | None = None,
+    bundle: Bundle | None = attrs.field(default=None, init=False)
+    """The bundle the last ``save()`` built (None before)."""
+    last_log: str | None = attrs.field(default=None, init=False)
+    """The log tail of the last synchronous ``invoke()``, when the provider returned one."""
+    _ref: str = attrs.field(default="")
+    _absent: bool = attrs.field(default=False, init=False)
+    _built: tuple[tuple[Any, ...], Bundle] | None = attrs.field(default=None, init=False)
+    _waits: tuple[float, float] = attrs.field(default=(60.0, 300.0), init=False)
+    _fresh: bool = attrs.field(default=False, init=False)
+    """The record was read by this save (an update needs no second look at the function's state)."""
+
+    code_sha256: str | None = stored(lazy=False)
+    """The deployed zip's SHA-256 (base64, as Lambda reports it), as last saved or loaded."""
+    code_size: int | None = stored(lazy=False)
+    """The deployed zip's size in bytes, as last saved or loaded."""
+    status: str | None = stored("state", lazy=False)
+    """Lambda's own state of the function (``Pending``, ``Active``, ``Inactive``, ``Failed``) as last saved or
+    loaded; None before. (``cloudorm.state(fn)`` is where the object is in its lifecycle.)"""
+    last_modified: str | None = stored(lazy=False)
+    """When the function's code or configuration last changed, as last saved or loaded."""
+
+    def __init__(self, session: SessionLike, name: str, *, handler: str | None = None,
                  source: str | os.PathLike[str] | None = None, runtime: str | None = None,
                  role: Role | str | None = None, requirements: Iterable[str] | str | os.PathLike[str] | None = None,
                  include: Iterable[str | os.PathLike[str]] = (), memory: int | None = None,
@@ -166,140 +171,81 @@ class Function:
         if source is None and (requirements or include):
             raise ce.InvalidInput("source", "requirements= and include= are bundled with the source: give source= "
                                             "too")
-        self.__attrs_init__(session, short, _source(source), requirements, include, builder, image,
-                            follow_links=follow_links, ref=ref)
         given = {"runtime": runtime, "handler": handler, "role": role, "memory": memory, "timeout": timeout,
                  "environment": environment, "architecture": architecture, "description": description}
-        for key, value in given.items():
-            if value is not None:
-                setattr(self, key, value)
+        settings = {key: UNSET if value is None else value for key, value in given.items()}
+        init = self.__attrs_init__  # type: ignore[attr-defined]  # (attrs makes it: __init__ is the kind's own)
+        init(session, short, _source(source), requirements, include, builder, image, follow_links, ref=ref, **settings)
 
     def __repr__(self) -> str:
-        known = {**(self._record or {}), **self._given}
+        known = {**(self._co_record or {}), **{k: v for k, v in self.__dict__.items() if k in SETTINGS}}
         parts = [repr(self.name)]
         for key in ("runtime", "handler"):
-            if known.get(key) is not None:
+            if known.get(key) not in (None, UNSET):
                 parts.append(f"{key}={known[key]!r}")
         if known.get("environment"):
             parts.append(f"environment=[{', '.join(map(repr, known['environment']))}]")  # the keys only
         return f"Function({', '.join(parts)})"
 
     @classmethod
-    def _from_record(cls, session: Session, record: dict[str, Any]) -> Function:
+    def _from_record(cls, session: SessionLike, record: Record) -> Self:
         """A function as a listing returned it."""
-        fn = cls(session, record["name"])
-        fn._record = dict(record)
-        return fn
+        return cls._co_from_record(session, record)
 
-    # ------------------------------------------------------------------------------------------------- state
-
-    @property
-    def _service(self) -> FunctionService:
-        return self.session.serverless
-
-    def _setting(self, key: str) -> Any:
-        if key in self._given:
-            return self._given[key]
-        if self._record is None and not (self._absent and self.source is not None):
-            self._load(missing_ok=self.source is not None)  # (a function named without source must exist)
-        value = DEFAULTS.get(key) if self._record is None else self._record.get(key)  # (not deployed: the default)
-        if isinstance(value, dict):  # a copy, so that changes made in place are seen by changes() and save()
-            value = self._given[key] = dict(value)
-        return value
-
-    def _load(self, missing_ok: bool = False) -> dict[str, Any] | None:
-        """Fetch the deployed function's record (None if it does not exist and ``missing_ok``)."""
-        try:
-            self._record = self._service.get_function(self._ref)
-        except ce.NotFound:
-            if not missing_ok:
-                raise
-            self._record, self._absent = None, True
-            return None
-        self._absent = False
-        return self._record
+    # ------------------------------------------------------------------------------------------------- reading
 
     @property
     def arn(self) -> str:
         """The function's ARN (loaded on first read if it was not given)."""
-        if self._record is None and self._ref.startswith("arn:"):
+        if self._co_record is None and self._ref.startswith("arn:"):
             return self._ref
-        record = self._record or self._load()
-        assert record is not None
-        return str(record["arn"])
+        found, value = self._co_lookup("arn")
+        if not found:
+            raise ce.NotFound(f"function {self.name!r} does not exist", provider=self.session.provider)
+        return str(value)
 
-    @property
-    def code_sha256(self) -> str | None:
-        """The deployed zip's SHA-256 (base64, as Lambda reports it), as last saved or loaded."""
-        return (self._record or {}).get("code_sha256")
+    def _co_lookup(self, key: str, lazy: bool = True) -> tuple[bool, Any]:
+        """A function named but not loaded loads its settings on first read (a missing one is ``NotFound``, unless
+        ``source`` is given: then it is new and reads give the defaults)."""
+        if self._co_record is None and lazy and not self._co_deleted and not self._absent:
+            try:
+                self._co_take(run(self.session, self._co_fetch()), keep_local=True)
+            except ce.NotFound:
+                if self.source is None:
+                    raise
+                self._absent = True
+        return super()._co_lookup(key, lazy)
 
-    @property
-    def code_size(self) -> int | None:
-        """The deployed zip's size in bytes, as last saved or loaded."""
-        return (self._record or {}).get("code_size")
+    def _co_take(self, record: Record, *, partial: bool = False, keep_local: bool = False) -> None:
+        self._built = None  # (the deployed code changed, or may have: the source is bundled again to compare)
+        super()._co_take(record, partial=partial, keep_local=keep_local)
 
-    @property
-    def state(self) -> str | None:
-        """Lambda's state of the function (``Pending``, ``Active``, ``Inactive``, ``Failed``) as last saved or
-        loaded; None before."""
-        return (self._record or {}).get("state")
+    def _held(self, key: str) -> Any:
+        """A setting as given, else as deployed (if known), else the default: never a request."""
+        held = self.__dict__.get(key, UNSET)
+        if held is not UNSET:
+            return held
+        record = self._co_record or {}
+        return record.get(key) or DEFAULTS[key]
 
-    @property
-    def last_modified(self) -> str | None:
-        """When the function's code or configuration last changed, as last saved or loaded."""
-        return (self._record or {}).get("last_modified")
+    def _co_changes(self) -> set[str]:
+        """The changed settings, and ``code`` when ``source`` bundles to other code than the deployed (or the
+        architecture moves: the code is uploaded again)."""
+        out = super()._co_changes()
+        record = self._co_record
+        if record is not None and self.source is not None:
+            code = self._code()
+            if code.sha256 != record.get("code_sha256") or self._held("architecture") != record.get("architecture"):
+                out.add("code")
+        return out
 
-    def changes(self) -> set[str]:
-        """The settings that differ from the deployed function's, as last saved or loaded (every given one while
-        it is not loaded)."""
-        if self._record is None:
-            return set(self._given)
-        return {k for k, v in self._given.items() if self._differs(k, v, self._record.get(k))}
+    # ------------------------------------------------------------------------------------------------- bundling
 
-    def _differs(self, key: str, new: Any, old: Any) -> bool:
-        if key == "role":
-            return bool(self._resolve_role(new) != old)
-        if key == "description":
-            return bool((new or None) != (old or None))
-        if key == "environment":
-            return bool(dict(new or {}) != dict(old or {}))
-        return bool(new != old)
+    def _inputs(self) -> tuple[Any, ...]:
+        """What the bundle is built for: the handler, runtime and architecture as given, else as deployed."""
+        return tuple(self._held(key) for key in ("handler", "runtime", "architecture"))
 
-    def _resolve_role(self, role: Role | str) -> str:
-        """The role's ARN: a Role's own (one IAM read if it was not loaded), a name's (one IAM read), an ARN."""
-        if self._role_arn is not None and self._role_arn[0] is role:
-            return self._role_arn[1]
-        if isinstance(role, str) and is_role_arn(role):
-            arn = role
-        else:
-            entity = role if isinstance(role, Role) else self.session.Role(role)
-            arn = entity.arn or entity.refresh().arn or ""
-        self._role_arn = (role, arn)
-        return arn
-
-    # ------------------------------------------------------------------------------------------------- lifecycle
-
-    def _check(self) -> None:
-        """Check every given setting again (``environment`` may have been changed in place)."""
-        for key, value in list(self._given.items()):
-            setattr(self, key, value)
-
-    def _spec(self) -> dict[str, Any]:
-        """What a new function is created with: the given settings, Lambda's defaults for the rest."""
-        spec = {k: self._given.get(k, DEFAULTS.get(k)) for k in SETTINGS}
-        role = spec["role"]
-        assert role is not None  # (save() checked it)
-        spec["role"] = self._resolve_role(role)
-        spec["description"] = spec["description"] or None
-        return spec
-
-    def _build_inputs(self, record: dict[str, Any] | None) -> tuple[Any, Any, Any]:
-        """The handler, runtime and architecture to bundle for: as given, else as deployed, else the defaults."""
-        known = record or {}
-        return tuple(self._given.get(k, known.get(k) or DEFAULTS.get(k))  # type: ignore[return-value]
-                     for k in ("handler", "runtime", "architecture"))
-
-    def _build(self, inputs: tuple[Any, Any, Any], *, vendor: bool = True) -> Bundle:
+    def _build(self, inputs: tuple[Any, ...], *, vendor: bool = True) -> Bundle:
         """The bundle for ``inputs``; without ``vendor``, the source and included files alone (their checks)."""
         handler, runtime, architecture = inputs
         assert self.source is not None
@@ -307,99 +253,124 @@ class Function:
                             requirements=self.requirements if vendor else None, include=self.include,
                             builder=self.builder, image=self.image, follow_links=self.follow_links)
 
-    def save(self, *, role_wait: float = 60.0, ready_wait: float = 300.0) -> Self:
+    def _code(self) -> Bundle:
+        """The bundle of ``source`` for the current inputs (built once per save and inputs)."""
+        inputs = self._inputs()
+        if self._built is None or self._built[0] != inputs:
+            self._built = (inputs, self._build(inputs))
+        self.bundle = self._built[1]
+        return self.bundle
+
+    # ------------------------------------------------------------------------------------------------- lifecycle
+
+    def _co_check(self) -> None:
+        """Check every given setting again (``environment`` may have been changed in place), and the source
+        and handler by bundling them: a bad one costs no request. Requirements are vendored now only if the
+        deployed runtime and architecture cannot change what they are built for (pip runs for one target)."""
+        for key in SETTINGS:
+            held = self.__dict__.get(key, UNSET)
+            if held is not UNSET:
+                CHECKS[key](held)
+        self._built, self._fresh = None, False
+        if self.source is not None and self.__dict__.get("handler", UNSET) is not UNSET:
+            vendor = (not self.requirements or self._co_record is not None
+                      or all(self.__dict__.get(k, UNSET) is not UNSET for k in ("runtime", "architecture")))
+            inputs = self._inputs()
+            checked = self._build(inputs, vendor=vendor)
+            if vendor:
+                self._built = (inputs, checked)
+
+    def save(self, *, exists_ok: bool = True, role_wait: float = 60.0, ready_wait: float = 300.0) -> Self:
         """Deploy: build the bundle, then create the function, or upload the code only if its hash changed and
-        send only the changed settings; return once it is Active and not updating. A new role that Lambda cannot
-        assume yet is retried for ``role_wait`` seconds; ``ready_wait`` bounds the wait for Active (0: look once)."""
-        role_wait = check_seconds("role_wait", role_wait, zero=True)
-        ready_wait = check_seconds("ready_wait", ready_wait, zero=True)
-        self._check()
-        bundle: Bundle | None = None
-        built_for = self._build_inputs(self._record)
-        if self.source is not None and "handler" in self._given:
-            # before any request: a bad source or handler costs nothing. Requirements are vendored now only if the
-            # deployed runtime and architecture cannot change what they are built for (pip runs for one target).
-            vendor = (not self.requirements or self._record is not None
-                      or {"runtime", "architecture"} <= self._given.keys())
-            checked = self._build(built_for, vendor=vendor)
-            bundle = checked if vendor else None
-        record = self._load(missing_ok=True)
-        if self.source is None and record is None:
+        send only the changed settings; return once it is Active and not updating. A function of this name that
+        exists already is adopted (``exists_ok=False``: ``AlreadyExists``). A new role that Lambda cannot assume
+        yet is retried for ``role_wait`` seconds; ``ready_wait`` bounds the wait for Active (0: look once)."""
+        self._waits = (check_seconds("role_wait", role_wait, zero=True),
+                       check_seconds("ready_wait", ready_wait, zero=True))
+        return super().save(exists_ok=exists_ok)
+
+    def _co_fetch(self) -> Plan[Record]:
+        record: Record = yield from call("serverless", "get_function", self._ref)
+        return record
+
+    def _co_create(self) -> Plan[Record]:
+        try:
+            found = yield from self._co_fetch()
+        except ce.NotFound:
+            self._absent = True
+        else:
+            self._fresh = True
+            raise Found(f"function {self.name!r} exists already", found)
+        if self.source is None:
             raise ce.InvalidInput("source", f"function {self.name!r} does not exist: give source= and handler= "
                                             "to create it")
-        if record is None and self._given.get("handler") is None:
-            raise ce.InvalidInput("handler", f"function {self.name!r} does not exist: give handler= "
-                                             "('module.function') to create it")
-        if record is None and self._given.get("role") is None:
-            raise ce.InvalidInput("role", f"function {self.name!r} does not exist: give role= (a Role, a role "
-                                          "name or ARN) to create it")
-        if self.source is not None and (bundle is None or self._build_inputs(record) != built_for):
-            bundle = self._build(self._build_inputs(record))  # for the deployed handler, runtime or architecture
-        if bundle is not None:
-            self.bundle = bundle
-        if record is None:
-            assert bundle is not None
-            spec, code = self._spec(), bundle.read()
-            record = until_propagated(lambda: self._service.create_function(self._ref, spec, code),
-                                      timeout=role_wait, what=f"creating function {self.name!r}")
-        else:
-            record = self._ready(record, ready_wait, failed_ok=True)  # (Lambda refuses a change while one runs)
-            arch = str(self._given.get("architecture", record.get("architecture") or "x86_64"))
-            moved = arch != record.get("architecture")  # (an architecture is set with the code)
-            if moved and bundle is None:
-                raise ce.InvalidInput("architecture", f"function {self.name!r} runs on {record.get('architecture')}; "
-                                                      f"moving it to {arch} uploads its code again: give source= too")
-            if bundle is not None and (bundle.sha256 != record.get("code_sha256") or moved):
-                record = self._ready(self._service.update_code(self._ref, bundle.read(), arch), ready_wait)
-            self._record = record
-            changes = {k: self._given[k] for k in self.changes() if k != "architecture"}
-            if "role" in changes:
-                changes["role"] = self._resolve_role(changes["role"])
-            if changes:
-                record = until_propagated(lambda: self._service.update_configuration(self._ref, changes),
-                                          timeout=role_wait, what=f"updating function {self.name!r}")
-        self._record = self._ready(record, ready_wait)
-        self._given.clear()
-        self._absent = False
-        return self
+        for key, what in (("handler", "handler= ('module.function')"), ("role", "role= (a Role, a role name or ARN)")):
+            if self.__dict__.get(key, UNSET) in (UNSET, None):
+                raise ce.InvalidInput(key, f"function {self.name!r} does not exist: give {what} to create it")
+        code = self._code()
+        self.__dict__["role"] = yield from self._role_arn()
+        spec = {key: self._held(key) for key in SETTINGS}
+        spec["description"] = spec["description"] or None
+        made = yield from propagated("serverless", "create_function", self._ref, spec, code.read(),
+                                     timeout=self._waits[0], what=f"creating function {self.name!r}")
+        return (yield from self._ready(made))
 
-    def _ready(self, record: dict[str, Any], timeout: float, *, failed_ok: bool = False) -> dict[str, Any]:
+    def _co_update(self, changed: set[str]) -> Plan[Record | None]:
+        record = dict(self._co_record or {}) if self._fresh else (yield from self._co_fetch())
+        record = yield from self._ready(record, failed_ok=True)  # (a change waits for one in progress to end)
+        arch = str(self._held("architecture"))
+        moved = arch != record.get("architecture")  # (an architecture is set with the code)
+        if moved and self.source is None:
+            raise ce.InvalidInput("architecture", f"function {self.name!r} runs on {record.get('architecture')}; "
+                                                  f"moving it to {arch} uploads its code again: give source= too")
+        if self.source is not None:
+            code = self._code()
+            if code.sha256 != record.get("code_sha256") or moved:
+                uploaded = yield from call("serverless", "update_code", self._ref, code.read(), arch)
+                record = yield from self._ready(uploaded)
+        settings = {key: self._held(key) for key in sorted(changed) if key in SETTINGS and key != "architecture"}
+        if "role" in settings:
+            settings["role"] = self.__dict__["role"] = yield from self._role_arn()
+        if settings:
+            record = yield from propagated("serverless", "update_configuration", self._ref, settings,
+                                           timeout=self._waits[0], what=f"updating function {self.name!r}")
+        return (yield from self._ready(record))
+
+    def _role_arn(self) -> Plan[str]:
+        """The role's ARN: an ARN as given, a saved Role's own, else one IAM read of the role by name."""
+        role = self.__dict__["role"]
+        if isinstance(role, str) and is_role_arn(role):
+            return role
+        if isinstance(role, Role) and role.arn:
+            return str(role.arn)
+        record = yield from call("iam", "get", "role", role.name if isinstance(role, Role) else role)
+        return str(record["arn"])
+
+    def _ready(self, record: Record, *, failed_ok: bool = False) -> Plan[Record]:
         """Wait until the function is no longer Pending and no update is in progress; a failed one raises
         ``CloudError`` with Lambda's reason (unless ``failed_ok``: a new deploy may fix it)."""
-        def done(r: dict[str, Any]) -> bool:
+        def done(r: Record) -> bool:
             if not failed_ok and (r.get("state") == "Failed" or r.get("update_status") == "Failed"):
                 reason = r.get("state_reason") or "Lambda gave no reason"
                 raise ce.CloudError(f"function {self.name!r} failed to deploy: {reason}", operation="GetFunction",
                                     provider=self.session.provider)
             return r.get("state") != "Pending" and r.get("update_status") != "InProgress"
 
-        if done(record):
-            return record
+        return (yield from polled(record, self._co_fetch, done, timeout=self._waits[1],
+                                  what=f"function {self.name!r} becoming Active"))
 
-        def check() -> dict[str, Any] | None:
-            r = self._service.get_function(self._ref)
-            return r if done(r) else None
-
-        return wait_until(check, timeout=timeout, what=f"function {self.name!r} becoming Active", interval=0.5)
-
-    def refresh(self) -> Self:
-        """Reload the function's settings (local changes are dropped); ``NotFound`` if it does not exist."""
-        self._load()
-        self._given.clear()
-        return self
-
-    def exists(self) -> bool:
-        """True if the function is deployed."""
-        return self._load(missing_ok=True) is not None
+    def _co_remove(self, **options: Any) -> Plan[None]:
+        yield from call("serverless", "delete_function", self._ref)
 
     def delete(self, *, missing_ok: bool = False) -> None:
-        """Delete the function; ``NotFound`` if it does not exist, unless ``missing_ok``."""
+        """Delete the function; ``NotFound`` if it does not exist, unless ``missing_ok``. ``save()`` recreates it
+        with the settings it had (and ``source``)."""
+        before, self._absent = self._absent, True  # (settings never loaded stay unknown: deleting loads nothing)
         try:
-            self._service.delete_function(self._ref)
-        except ce.NotFound:
-            if not missing_ok:
-                raise
-        self._record, self._absent = None, True
+            run(self.session, self._co_delete(missing_ok, {}))
+        except BaseException:
+            self._absent = before
+            raise
 
     # ------------------------------------------------------------------------------------------------- running
 
@@ -417,7 +388,7 @@ class Function:
             kind = "a synchronous" if wait else "an asynchronous"
             raise ce.InvalidInput("event", f"is {len(payload)} bytes as JSON; Lambda takes {limit} at most for {kind} "
                                            "invocation")
-        result = self._service.invoke(self._ref, payload, wait)
+        result = run(self.session, call("serverless", "invoke", self._ref, payload, wait))
         if not wait:
             return result.get("request_id")
         self.last_log = result.get("log")
