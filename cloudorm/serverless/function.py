@@ -204,6 +204,14 @@ class Function(Resource):
             raise ce.NotFound(f"function {self.name!r} does not exist", provider=self.session.provider)
         return str(value)
 
+    def _co_arn(self) -> Plan[str]:
+        """The function's ARN: as given or known, else one read (``NotFound`` if it does not exist)."""
+        if self._co_record is not None and self._co_record.get("arn"):
+            return str(self._co_record["arn"])
+        if self._ref.startswith("arn:"):
+            return self._ref
+        return str((yield from self._co_fetch())["arn"])
+
     def _co_lookup(self, key: str, lazy: bool = True) -> tuple[bool, Any]:
         """A function named but not loaded loads its settings on first read (a missing one is ``NotFound``, unless
         ``source`` is given: then it is new and reads give the defaults)."""

@@ -430,6 +430,12 @@ class AwsApiService(ApiService):
         """A key's record (without its value)."""
         return _key(self._call("GetApiKey", apiKey=key_id, includeValue=False), value=False)
 
+    def update_key(self, key_id: str, description: str | None, enabled: bool) -> None:
+        """Change a key's description and whether it is enabled."""
+        operations = [{"op": "replace", "path": "/description", "value": description or ""},
+                      {"op": "replace", "path": "/enabled", "value": "true" if enabled else "false"}]
+        self._call("UpdateApiKey", apiKey=key_id, patchOperations=operations)
+
     def delete_key(self, key_id: str) -> None:
         """Delete an API key, taking it out of its usage plans first."""
         for plan in self._items("GetUsagePlans", keyId=key_id):

@@ -172,6 +172,10 @@ class ApiService(Service):
         """Let a key call the stages of a plan."""
         raise self._unsupported("add_key_to_plan")
 
+    def update_key(self, key_id: str, description: str | None, enabled: bool) -> None:
+        """Change a key's description and whether it is enabled."""
+        raise self._unsupported("update_key")
+
     def plan_keys(self, plan_id: str) -> list[Wire]:
         """The keys of a plan, each with its ``value``."""
         raise self._unsupported("plan_keys")
