@@ -338,8 +338,8 @@ def tour_serverless(s: cloudorm.Session) -> None:
         # bundles hello.py into a deterministic zip, creates the function, waits until it is Active
         fn = s.Function(f"quickstart-hello-{tag}", handler="hello.handler", source=source, role=role,
                         memory=128, timeout=10).save()
-        print(fn, fn.state, "| bundle:", fn.bundle and fn.bundle.size, "bytes")
-        assert fn.state == "Active"
+        print(fn, fn.status, "| bundle:", fn.bundle and fn.bundle.size, "bytes")
+        assert fn.status == "Active"
         with s.count_requests() as requests:            # same code, same settings: nothing is uploaded
             s.Function(fn.name, handler="hello.handler", source=source, role=role, timeout=10).save()
         print("unchanged redeploy:", dict(requests.by_operation))
