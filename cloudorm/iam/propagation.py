@@ -34,6 +34,18 @@ def is_propagation_delay(error: BaseException) -> bool:
     return isinstance(error, ce.InvalidInput) and bool(PROPAGATION_MESSAGES.search(error.message))
 
 
+def pause(error: ce.CloudError, deadline: float, attempt: int, timeout: float, what: str) -> None:
+    """Sleep before retry ``attempt`` of ``what`` (capped backoff); ``Timeout`` (its ``last_error`` the ``error``)
+    once the ``deadline`` of ``timeout`` seconds has passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        late = ce.Timeout(f"{what} still failed after {timeout:g} s of waiting for IAM changes to propagate: "
+                          f"{error.message}", **error.provider_details())
+        late.last_error = error
+        raise late from error
+    time.sleep(min(backoff(attempt, base=0.25, cap=4.0), left))
+
+
 def until_propagated(fn: Callable[[], T], *, timeout: float = 60.0, what: str = "the request",
                      retry_if: Callable[[BaseException], bool] = is_propagation_delay) -> T:
     """Call ``fn`` until it stops failing with a propagation delay (``is_propagation_delay``) and return its
@@ -48,11 +60,5 @@ def until_propagated(fn: Callable[[], T], *, timeout: float = 60.0, what: str = 
         except ce.CloudError as e:
             if not retry_if(e):
                 raise
-            left = deadline - time.monotonic()
-            if left <= 0:
-                timeout_error = ce.Timeout(f"{what} still failed after {timeout:g} s of waiting for IAM changes to "
-                                           f"propagate: {e.message}", **e.provider_details())
-                timeout_error.last_error = e
-                raise timeout_error from e
-            time.sleep(min(backoff(attempt, base=0.25, cap=4.0), left))
+            pause(e, deadline, attempt, timeout, what)
             attempt += 1

@@ -10,8 +10,7 @@ from typing import Any
 
 from cloudorm import errors as ce
 from cloudorm.core import Plan, Record, call
-from cloudorm.iam.propagation import is_propagation_delay
-from cloudorm.waiting import backoff
+from cloudorm.iam.propagation import is_propagation_delay, pause
 
 
 def propagated(area: str, operation: str, *args: Any, timeout: float, what: str) -> Plan[Any]:
@@ -23,15 +22,9 @@ def propagated(area: str, operation: str, *args: Any, timeout: float, what: str)
         try:
             return (yield from call(area, operation, *args))
         except ce.CloudError as e:
-            left = deadline - time.monotonic()
             if not is_propagation_delay(e):
                 raise
-            if left <= 0:
-                late = ce.Timeout(f"{what} still failed after {timeout:g} s of waiting for IAM changes to propagate: "
-                                  f"{e.message}", **e.provider_details())
-                late.last_error = e
-                raise late from e
-            time.sleep(min(backoff(attempt, base=0.25, cap=4.0), left))
+            pause(e, deadline, attempt, timeout, what)
             attempt += 1
 
 
