@@ -11,9 +11,9 @@ from cloudorm.serverless.function import Function
 def functions(session: SessionLike) -> Listing[Function]:
     """Every function of the account, lazily."""
     return listing(session.serverless.list_functions,
-                   lambda record: Function._from_record(session, record))  # type: ignore[arg-type]
+                   lambda record: Function._from_record(session, record))
 
 
 def apis(session: SessionLike) -> Listing[Api]:
     """Every REST API of the account, lazily (each one's routes load with ``refresh()``)."""
-    return listing(session.api_gateway.list_apis, lambda record: Api._from_record(session, record))  # type: ignore[arg-type]
+    return listing(session.api_gateway.list_apis, lambda record: Api._from_record(session, record))
