@@ -348,6 +348,11 @@ def test_the_usage_plan_follows_the_api(session: cloudorm.Session, fn: cloudorm.
     assert c["api-gateway.UpdateUsagePlan"] == 1 and c["api-gateway.CreateUsagePlan"] == 0
     [again] = gw.usage_plans(api.id)
     assert again["id"] == plan["id"] and again["throttle"] == {"rate": 7.0, "burst": 1} and again["quota"] is None
+    with session.count_requests() as c:
+        adopted = session.Api(name, function=fn).save()  # throttle, quota and key_required left out: kept
+    assert writes(c) == {} and adopted.throttle == Throttle(rate=7.0, burst=1) and adopted.key_required is True
+    with pytest.raises(cloudorm.errors.AlreadyExists):
+        session.Api(name, function=fn).save(exists_ok=False)
 
     named = session.Api(uid(), function=fn, key_required=True, plan_name="usage1", plan_description="Managing")
     apis.append(named)

@@ -66,7 +66,6 @@ def apply(api: Api, record: Record, changed: set[str] | None, arns: Arns) -> Pla
     deployed = {key: attrs.evolve(r, key_required=api.key_for(r)) for key, r in routes.items()}
     out.update(routes=deployed, cors=api.cors,
                key_required=bool(deployed) and all(r.key_required for r in deployed.values()))
-    api._routes = None  # (deployed: read from the record)
     return out
 
 
