@@ -19,7 +19,7 @@ from cloudorm.checks import check_flag
 from cloudorm.core import UNSET, Found, Plan, Record, Resource, SessionLike, call, field, resource, run, stored
 from cloudorm.serverless.deploy import apply, function_arns, grant, managed
 from cloudorm.serverless.function import Function
-from cloudorm.serverless.keys import ApiKey, check_key_name
+from cloudorm.serverless.keys import ApiKey, check_name
 from cloudorm.serverless.routes import (
     FunctionLike,
     Quota,
@@ -41,10 +41,6 @@ if TYPE_CHECKING:
 __all__ = ["Api", "ApiKey", "Quota", "Throttle"]
 
 Routes = dict[tuple[str, str], Route]
-
-
-def _name(value: Any) -> str:
-    return check_key_name(value)
 
 
 def _text(name: str) -> Any:
@@ -76,7 +72,7 @@ class Api(Resource):
 
     kind = "api"
 
-    name: str = attrs.field(converter=_name)
+    name: str = attrs.field(converter=check_name)
     stage: str = attrs.field(converter=check_stage, default="prod")
     """The stage ``save()`` deploys to and ``url`` serves."""
     deployment_description: str | None = attrs.field(converter=_text("deployment_description"), default=None)
@@ -130,7 +126,8 @@ class Api(Resource):
 
     def __repr__(self) -> str:
         ident = f", id={self.id!r}" if self.id else ""
-        return f"Api({self.name!r}{ident}, stage={self.stage!r}, routes={len(self._routes or {})})"
+        routes = self._routes if self._routes is not None else (self._co_record or {}).get("routes") or {}
+        return f"Api({self.name!r}{ident}, stage={self.stage!r}, routes={len(routes)})"
 
     @property
     def id(self) -> str | None:

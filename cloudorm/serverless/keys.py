@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from cloudorm.serverless.api import Api
 
 
-def check_key_name(value: Any) -> str:
-    """A key's name: one line of 1 to 1024 characters."""
+def check_name(value: Any) -> str:
+    """An Api's or a key's name: one line of 1 to 1024 characters."""
     checked = check_text("name", value, 1024, required=True)
     assert checked is not None
     return checked
@@ -47,7 +47,7 @@ class ApiKey(Resource):
     kind = "api key"
     identity = ("api", "name")
 
-    name: str = attrs.field(converter=check_key_name)
+    name: str = attrs.field(converter=check_name)
     """The key's name: it names the key within its Api's usage plan."""
     api: Api = attrs.field(kw_only=True)
     """The Api whose usage plan the key is in."""
