@@ -18,8 +18,8 @@ import pytest
 
 from cloudorm.errors import CloudError, InvalidInput
 from cloudorm.serverless import bundle as bundle_module
-from cloudorm.serverless import bundle_docker
-from cloudorm.serverless.bundle import MAX_ZIPPED, Bundle, build_bundle, tag_compatible
+from cloudorm.serverless import bundle_docker, vendor
+from cloudorm.serverless.bundle import MAX_ZIPPED, Bundle, build_bundle
 from cloudorm.serverless.runtimes import (
     RUNTIMES,
     check_architecture,
@@ -27,6 +27,7 @@ from cloudorm.serverless.runtimes import (
     get_runtime,
     platform_tags,
 )
+from cloudorm.serverless.vendor import tag_compatible
 
 BUILD_IMAGE = os.environ.get("CLOUDORM_BUILD_IMAGE", "cloudorm/lambda-build:python3.11")
 """The stand-in build image that .ci/lambda-build-image.sh makes (Debian, Python 3.11)."""
@@ -92,7 +93,7 @@ def no_pip(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail the test if the bundle module starts pip: input errors must come first."""
     def refuse(*args: str) -> Any:
         raise AssertionError(f"pip ran: {args}")
-    monkeypatch.setattr(bundle_module, "_pip", refuse)
+    monkeypatch.setattr(vendor, "_pip", refuse)
 
 
 def wheel_tags(bundle: Bundle) -> dict[str, list[str]]:
