@@ -12,17 +12,19 @@ from tests.lifecycle_kinds import Kind
 
 ROLE = "lifecycle-lambda"
 """The execution role, made once per session and given by ARN (no IAM request when a function is saved)."""
-ROLES: dict[int, str] = {}
+ROLES: dict[Any, str] = {}
+TARGETS: dict[Any, cloudorm.Function] = {}
+"""One function per session that the apis route to (made once: the apis and keys are what is tested)."""
 
 SOURCE = Path(tempfile.mkdtemp(prefix="cloudorm-lifecycle-")) / "app.py"
 SOURCE.write_text("def handler(event, context):\n    return event\n")
 
 
 def _role(s: Any) -> str:
-    if id(s) not in ROLES:
+    if s.scope not in ROLES:
         role = s.Role(ROLE, service="lambda")
-        ROLES[id(s)] = str((role if role.exists() else role.save()).refresh().arn)
-    return ROLES[id(s)]
+        ROLES[s.scope] = str((role if role.exists() else role.save()).refresh().arn)
+    return ROLES[s.scope]
 
 
 def _function(s: Any, uid: str) -> cloudorm.Function:
@@ -33,8 +35,14 @@ def _described(entity: Any) -> None:
     entity.description = "changed"
 
 
+def _target(s: Any) -> cloudorm.Function:
+    if s.scope not in TARGETS:
+        TARGETS[s.scope] = _function(s, "target").save()
+    return TARGETS[s.scope]
+
+
 def _api(s: Any, uid: str) -> cloudorm.Api:
-    fn = _function(s, f"{uid}-api").save()
+    fn = _target(s)
     return s.Api(f"life-{uid}", function=fn, route="/x", key_required=True)  # type: ignore[no-any-return]
 
 
@@ -44,7 +52,6 @@ def _api_twin(api: Any) -> cloudorm.Api:
 
 def _api_cleanup(s: Any, uid: str) -> None:
     s.Api(f"life-{uid}").delete(keys=True, missing_ok=True)
-    _function(s, f"{uid}-api").delete(missing_ok=True)
 
 
 def _key(s: Any, uid: str) -> cloudorm.ApiKey:
