@@ -351,7 +351,7 @@ class Function(Resource):
             return role
         if isinstance(role, Role) and role.arn:
             return str(role.arn)
-        record = yield from call("iam", "get", "role", role.name if isinstance(role, Role) else role)
+        record = yield from (role if isinstance(role, Role) else Role(self.session, role))._co_fetch()
         return str(record["arn"])
 
     def _ready(self, record: Record, *, failed_ok: bool = False) -> Plan[Record]:
