@@ -17,7 +17,7 @@ import attrs
 from cloudorm import errors as ce
 from cloudorm.checks import check_flag
 from cloudorm.core import UNSET, Found, Plan, Record, Resource, SessionLike, call, field, resource, run, stored
-from cloudorm.serverless.deploy import apply, function_arns, grant, managed
+from cloudorm.serverless.deploy import ROUTING, apply, function_arns, grant, managed
 from cloudorm.serverless.function import Function
 from cloudorm.serverless.keys import ApiKey, check_name
 from cloudorm.serverless.routes import (
@@ -288,7 +288,7 @@ class Api(Resource):
 
     def _co_update(self, changed: set[str]) -> Plan[Record | None]:
         record = self._co_record or {}
-        arns = (yield from function_arns(self._current())) if changed - {"description"} else {}
+        arns = (yield from function_arns(self._current())) if changed & ROUTING else {}
         if "description" in changed:
             yield from call("api_gateway", "update_api", record["id"], self.description)
         return (yield from apply(self, record, changed, arns))
