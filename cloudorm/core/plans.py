@@ -3,6 +3,7 @@ answers while a driver does the I/O (``run`` here; an asyncio driver would ``awa
 
 from __future__ import annotations
 
+import time
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -29,6 +30,16 @@ class Call:
         return getattr(getattr(session, self.area), self.operation)(*self.args, **self.kwargs)
 
 
+@attrs.frozen
+class Pause(Call):
+    """A wait between calls (polling): the synchronous driver sleeps; an asyncio driver would
+    ``await asyncio.sleep``."""
+
+    def send(self, session: SessionLike) -> None:
+        """Sleep for the pause's seconds."""
+        time.sleep(self.args[0])
+
+
 Plan = Generator[Call, Any, T]
 """A generator yielding the calls to make and receiving each answer (or its exception); returns the result."""
 
@@ -37,6 +48,11 @@ def call(area: str, operation: str, *args: Any, **kwargs: Any) -> Plan[Any]:
     """A plan of one call: ``answer = yield from call("iam", "get", "user", name)``."""
     answer = yield Call(area, operation, args, kwargs)
     return answer
+
+
+def pause(seconds: float) -> Plan[None]:
+    """A plan that waits ``seconds`` without a request: ``yield from pause(0.5)`` between polls."""
+    yield Pause("clock", "sleep", (seconds,))
 
 
 def run(session: SessionLike, plan: Plan[T]) -> T:

@@ -25,6 +25,8 @@ from cloudorm.nosql.expressions import Action, Condition
 from cloudorm.nosql.schema import Index, KeyAttr, TableSchema, check_indexes
 
 if TYPE_CHECKING:
+    from typing_extensions import Self
+
     from cloudorm.nosql.table import Table
 
 _ROLE = "cloudorm"
@@ -48,22 +50,29 @@ class ModelInfo:
     """The fields declared ``datetime`` (or ``datetime | None``): stored as epoch seconds in a TTL attribute."""
 
 
+@attrs.define(slots=False, init=False, eq=False, repr=False)
 class Item:
     """A row of a table. Schemaless items are dict-like (``item["x"]``); subclass with ``@cloudorm.model`` for
-    typed rows."""
+    typed rows. Items compare by value (equal attributes, same type) and hash by their scalar values."""
 
     __cloudorm_model__: ClassVar[ModelInfo | None] = None
-    _co_table: Table[Any] | None = None
-    _co_snapshot: codec.WireItem | None = None
-    _co_deleted: bool = False
-    _co_stale: bool = False  # changed by atomic actions whose result was not read back (in a transaction)
-    _co_projection: tuple[str, ...] | None = None  # the .only() paths it was read with, if any
-    _co_extra: Mapping[str, Any] = MappingProxyType({})  # typed rows: stored attributes the model does not declare
-    _co_base: dict[str, Any] | None = None  # typed rows: the declared fields' stored forms when last read/written
-    _co_defaults: dict[str, Any] | None = None  # typed rows read: stored forms of the fields the row lacked
+    if TYPE_CHECKING:  # bookkeeping kept in the instance's __dict__, not attrs fields (typed models declare theirs)
+        _co_table: Table[Any] | None
+        _co_snapshot: codec.WireItem | None
+        _co_deleted: bool
+        _co_stale: bool  # changed by atomic actions whose result was not read back (in a transaction)
+        _co_projection: tuple[str, ...] | None  # the .only() paths it was read with, if any
+        _co_extra: Mapping[str, Any]  # typed rows: stored attributes the model does not declare
+        _co_base: dict[str, Any] | None  # typed rows: the declared fields' stored forms when last read/written
+        _co_defaults: dict[str, Any] | None  # typed rows read: stored forms of the fields the row lacked
+    _co_table = _co_snapshot = _co_projection = _co_base = _co_defaults = None
+    _co_deleted = _co_stale = False
+    _co_extra = MappingProxyType({})
+
+    _data: dict[str, Any] = attrs.field(factory=dict)
 
     def __init__(self, data: Mapping[str, Any] | None = None, /, **attributes: Any) -> None:
-        self._data: dict[str, Any] = {**(data or {}), **attributes}
+        self.__attrs_init__({**(data or {}), **attributes})
 
     # -------------------------------------------------------------------------------------- values (overridden)
 
@@ -116,7 +125,9 @@ class Item:
             return NotImplemented
         return bool(self._co_values() == other._co_values())
 
-    __hash__ = None  # type: ignore[assignment]
+    def __hash__(self) -> int:
+        """From the scalar values (equal items hash alike); do not change an item while it is in a set."""
+        return hash((type(self), frozenset((k, v) for k, v in self._co_values().items() if isinstance(v, _SCALARS))))
 
     def __repr__(self) -> str:
         return f"Item({self._data!r})"
@@ -130,17 +141,27 @@ class Item:
                                        "with table.put(item)")
         return table
 
-    def save(self, *, if_not_exists: bool = False, condition: Condition | None = None) -> None:
-        """Write the item: a PutItem when new, an UpdateItem of just the changed attributes when loaded."""
-        self._co_bound().save_item(self, if_not_exists=if_not_exists, condition=condition)
+    def save(self, *, exists_ok: bool = True, if_not_exists: bool = False,
+             condition: Condition | None = None) -> Self:
+        """Write the item and return it: a PutItem when new (replacing a stored item with its key, unless
+        ``exists_ok=False`` or ``if_not_exists``: ``AlreadyExists``), an UpdateItem of just the changed attributes
+        when loaded, nothing when nothing changed."""
+        fresh = self._co_snapshot is None or self._co_deleted
+        self._co_bound().save_item(self, if_not_exists=if_not_exists or (fresh and not exists_ok), condition=condition)
+        return self
 
     def delete(self, *, condition: Condition | None = None, missing_ok: bool = False) -> None:
-        """Delete the item (``NotFound`` if it is not there, unless ``missing_ok``)."""
+        """Delete the item (``NotFound`` if it is not there, unless ``missing_ok``); ``save()`` writes it again."""
         self._co_bound().delete_item(self, condition=condition, missing_ok=missing_ok)
 
-    def refresh(self, *, consistent: bool = True) -> None:
-        """Reload every attribute from the table (``NotFound`` if the item is gone)."""
+    def refresh(self, *, consistent: bool = True) -> Self:
+        """Reload every attribute from the table and return the item (``NotFound`` if the item is gone)."""
         self._co_bound().refresh_item(self, consistent=consistent)
+        return self
+
+    def exists(self) -> bool:
+        """Whether the table holds an item with this key (one consistent read; the item is not changed)."""
+        return self._co_bound().item_exists(self)
 
     def update(self, *actions: Action, condition: Condition | None = None) -> None:
         """Apply atomic update actions (``Attr("n").add(1)``, ...) and reload the item's new values."""
@@ -158,6 +179,7 @@ class Item:
 
 
 ItemT = TypeVar("ItemT", bound=Item)
+_SCALARS = (str, int, float, Decimal, bytes, bool, dt.date, enum.Enum)
 
 
 def changes(item: Item) -> set[str]:
@@ -307,6 +329,11 @@ def _key_type(cls: type, name: str, tp: Any) -> str:
                                                  f"datetime, date or an enum of str/int, not {tp!r}")
 
 
+def _own_fields(cls: type, fields: list[attrs.Attribute[Any]]) -> list[attrs.Attribute[Any]]:
+    """A typed model's fields: its own, not the schemaless ``Item``'s attribute dict."""
+    return [f for f in fields if f.name != "_data"]
+
+
 def model(table: str | type | None = None, *, indexes: tuple[Index, ...] | list[Index] | None = None) -> Any:
     """Make an ``Item`` subclass a typed model (an attrs class) stored in ``table`` (default: the class name)."""
 
@@ -315,7 +342,7 @@ def model(table: str | type | None = None, *, indexes: tuple[Index, ...] | list[
             raise InvalidInput("model", f"decorate a subclass of cloudorm.Item, not {cls!r}")
         from cloudorm.nosql.table import Table  # for Item's own annotations, which name it
 
-        made: Any = attrs.define(cls, slots=False, kw_only=True, eq=True, repr=True,
+        made: Any = attrs.define(cls, slots=False, kw_only=True, eq=True, repr=True, field_transformer=_own_fields,
                                  on_setattr=attrs.setters.pipe(attrs.setters.convert, attrs.setters.validate, _touch))
         attrs.resolve_types(made, localns={"Table": Table})
         roles: dict[str, list[Any]] = {"hash": [], "range": [], "version": []}
@@ -349,6 +376,8 @@ def model(table: str | type | None = None, *, indexes: tuple[Index, ...] | list[
                                 if f.type is dt.datetime or (_scalar_check(f.type) or ((),))[0] == (dt.datetime,)),
         )
         _install_model_methods(made)
+        if made.__dict__.get("__hash__") is None:  # attrs' eq=True leaves it unhashable
+            made.__hash__ = _model_hash
         return typing.cast(type[ItemT], made)
 
     if isinstance(table, type):
@@ -357,7 +386,7 @@ def model(table: str | type | None = None, *, indexes: tuple[Index, ...] | list[
     return wrap
 
 
-_SCALARS: dict[Any, tuple[type, ...]] = {
+_SCALAR_FIELDS: dict[Any, tuple[type, ...]] = {
     str: (str,), int: (int,), float: (int, float, Decimal), Decimal: (int, Decimal), bool: (bool,),
     bytes: (bytes,), dt.datetime: (dt.datetime,), dt.date: (dt.date,),
 }
@@ -372,7 +401,7 @@ def _scalar_check(tp: Any) -> tuple[tuple[type, ...], bool] | None:
         tp = next(a for a in args if a is not type(None))
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return (tp,), optional
-    accepted = _SCALARS.get(tp)
+    accepted = _SCALAR_FIELDS.get(tp)
     return (accepted, optional) if accepted else None
 
 
@@ -421,6 +450,11 @@ def _model_load(self: Item, values: dict[str, Any]) -> None:
         raise (table._row_error(values, e) if table is not None else e) from None
     for name in type(self).__cloudorm_model__.fields:  # type: ignore[union-attr]
         object.__setattr__(self, name, getattr(fresh, name))
+
+
+def _model_hash(self: Item) -> int:
+    keys = type(self).__cloudorm_model__.schema.key_names  # type: ignore[union-attr]
+    return hash((type(self), *(getattr(self, k) for k in keys)))
 
 
 def _model_getitem(self: Item, name: str) -> Any:

@@ -15,7 +15,8 @@ from cloudorm.nosql import codec
 from cloudorm.nosql.batch import check_targets
 from cloudorm.nosql.expressions import Condition
 from cloudorm.nosql.item import Item
-from cloudorm.nosql.table import Request, Table
+from cloudorm.nosql.requests import Request
+from cloudorm.nosql.table import Table
 
 if TYPE_CHECKING:
     from cloudorm.session import Session
