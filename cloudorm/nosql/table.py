@@ -169,8 +169,8 @@ class Table(Resource, Rows[RowT]):
         try:
             return schema.index(name)
         except ce.InvalidInput:
-            if self.__dict__.get("indexes", UNSET) is not UNSET:
-                raise
+            if self.__dict__.get("indexes", UNSET) is not UNSET or self._co_record is not None:
+                raise  # declared, or described already
             self._co_take(run(self.session, self._co_fetch()), keep_local=True)
             return self.schema.index(name)
 
