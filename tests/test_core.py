@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from cloudorm import errors as ce
-from cloudorm.core import Found, Plan, Record, Resource, call, changes, field, resource, state, stored
+from cloudorm.core import Found, Plan, Record, Resource, call, changes, field, pause, resource, run, state, stored
 
 
 class Shelf:
@@ -181,3 +181,14 @@ def test_a_create_that_looked_first_hands_over_what_it_found(s: ToySession) -> N
         LookingBox(s, "a").save(exists_ok=False)
     LookingBox(s, "a", colour="blue").save()
     assert reads == ["a", "a"] and s.shelf.writes[-1] == "update a ['colour']"  # one read per save
+
+
+def test_a_plan_pauses_between_calls_without_a_request(s: ToySession) -> None:
+    Box(s, "a").save()
+
+    def polled() -> Plan[Any]:
+        first = yield from call("shelf", "get", "a")
+        yield from pause(0.001)  # the synchronous driver sleeps; nothing is sent
+        return first["serial"], (yield from call("shelf", "get", "a"))["serial"]
+
+    assert run(s, polled()) == (1, 1) and s.shelf.writes == ["create a"]

@@ -9,8 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from cloudorm import errors as ce
-from cloudorm.core import UNSET, Plan, call
-from cloudorm.core.plans import pause
+from cloudorm.core import UNSET, Plan, call, pause
 from cloudorm.nosql import codec
 from cloudorm.nosql.schema import (
     ON_DEMAND,

@@ -174,14 +174,6 @@ class Table(Resource, Rows[RowT]):
             self._co_take(run(self.session, self._co_fetch()), keep_local=True)
             return self.schema.index(name)
 
-    def _expiry_attribute(self) -> str | None:
-        """The TTL attribute, whose datetimes are stored as epoch seconds; None where the provider has no TTL."""
-        try:
-            ttl = self.ttl
-        except (ce.Unsupported, ce.AccessDenied):  # an emulator without TTL, or no right to look: none known
-            return None
-        return ttl if isinstance(ttl, str) else None
-
     # ------------------------------------------------------------------------------------------- lifecycle
 
     def _co_fetch(self) -> Plan[Record]:

@@ -19,7 +19,7 @@ from cloudorm.nosql.requests import Request
 from cloudorm.nosql.table import Table
 
 if TYPE_CHECKING:
-    from cloudorm.session import Session
+    from cloudorm.core import SessionLike
 
 MAX_ACTIONS = 100
 Target = Item | Table[Any]
@@ -42,7 +42,7 @@ class Transaction:
     """Collects up to 100 write actions and commits them atomically on ``commit()`` or when the ``with`` block
     ends; ``TransactionError`` carries the reason per action."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: SessionLike) -> None:
         self._session = session
         self._actions: list[tuple[Table[Any], Request]] = []
         self._keys: set[tuple[str, tuple[Any, ...]]] = set()
@@ -140,7 +140,7 @@ class Transaction:
             self.commit()
 
 
-def transact_get(session: Session, targets: Iterable[Item | tuple[Table[Any], Mapping[str, Any]]]) -> list[Any]:
+def transact_get(session: SessionLike, targets: Iterable[Item | tuple[Table[Any], Mapping[str, Any]]]) -> list[Any]:
     """Read up to 100 items atomically: each target an Item or ``(table, key)``; ``None`` where missing."""
     check_targets("transact_get", targets)
     tables: list[Table[Any]] = []
