@@ -10,4 +10,4 @@ from cloudorm.nosql.table import Table
 
 def tables(session: SessionLike) -> Listing[Table[Item]]:
     """Every table, lazily and page by page (each one's schema is read when first needed)."""
-    return listing(session.nosql.list_tables, lambda name: Table(session, name))  # type: ignore[arg-type]
+    return listing(session.nosql.list_tables, lambda name: Table(session, name))
