@@ -3,7 +3,8 @@
 from cloudorm.core import changes, state
 from cloudorm.nosql.batch import BatchWriter, WriteRequest
 from cloudorm.nosql.expressions import Action, Attr, Condition
-from cloudorm.nosql.item import Item, hash_key, model, range_key, undeclared, version
+from cloudorm.nosql.item import Item, undeclared
+from cloudorm.nosql.model import hash_key, model, range_key, version
 from cloudorm.nosql.queryset import QuerySet
 from cloudorm.nosql.schema import GlobalIndex, KeyAttr, LocalIndex, Provisioned
 from cloudorm.nosql.table import Table
