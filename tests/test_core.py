@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import pytest
 
 from cloudorm import errors as ce
@@ -192,3 +193,35 @@ def test_a_plan_pauses_between_calls_without_a_request(s: ToySession) -> None:
         return first["serial"], (yield from call("shelf", "get", "a"))["serial"]
 
     assert run(s, polled()) == (1, 1) and s.shelf.writes == ["create a"]
+
+
+@resource
+class Parcel(Box):
+    """A kind whose ``changes()`` name something that is no field: pending contents, sent by its update."""
+
+    kind = "parcel"
+    pending: str | None = attrs.field(default=None, init=False)
+
+    def _co_changes(self) -> set[str]:
+        return super()._co_changes() | ({"contents"} if self.pending else set())
+
+    def _co_update(self, changed: set[str]) -> Plan[Record | None]:
+        self.pending = None
+        return (yield from super()._co_update(changed - {"contents"}))
+
+
+def test_a_change_that_is_no_field(s: ToySession) -> None:
+    parcel = Parcel(s, "a").save()
+    parcel.pending = "socks"
+    assert changes(parcel) == {"contents"} and state(parcel) == "changed"
+    parcel.save()
+    assert state(parcel) == "saved" and s.shelf.writes[-1] == "update a []"
+
+
+def test_delete_loads_nothing_and_save_recreates_what_was_known(s: ToySession) -> None:
+    Box(s, "a", colour="red").save()
+    listed = Box._co_from_record(s, {"name": "a", "colour": "red"}, partial=True)
+    s.shelf.get = None  # type: ignore[assignment,method-assign]  # a read now would fail
+    listed.delete()
+    del s.shelf.get
+    assert listed.save() is listed and s.shelf.held["a"]["colour"] == "red"

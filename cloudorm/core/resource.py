@@ -116,8 +116,8 @@ class Resource:
         if record is None:
             return False, None
         if key not in record and lazy and self._co_partial:
-            self._co_take(run(self.session, self._co_fetch()), keep_local=True)
-            record = self._co_record or {}
+            self._co_take({**record, **run(self.session, self._co_fetch())}, keep_local=True)  # (a fetch may
+            record = self._co_record or {}  # not say all a listing said: what it does not say is kept)
         return (True, record[key]) if key in record else (False, None)
 
     def _co_take(self, record: Record, *, partial: bool = False, keep_local: bool = False) -> None:
@@ -260,21 +260,21 @@ class Resource:
         """True if the provider has this resource (one request; the object is not changed)."""
         return run(self.session, self._co_exists())
 
+    def _co_current(self, name: str) -> Any:
+        """A field's value as set, else as stored (a copy), else its default, loading nothing."""
+        spec = _spec(type(self), name)
+        assert spec is not None, name
+        held = self.__dict__.get(name, UNSET)
+        if held is not UNSET:
+            return held
+        record = self._co_record or {}
+        return copy.deepcopy(record[spec.key]) if spec.key in record else spec.default_value()
+
     def _co_known(self) -> dict[str, Any]:
         """Every tracked field's value known without a request: set locally, in the record, or (new) the default."""
         record = self._co_record
-        out = {}
-        for spec in specs(type(self)):
-            held = self.__dict__.get(spec.name, UNSET)
-            if not spec.tracked:
-                continue
-            if held is not UNSET:
-                out[spec.name] = held
-            elif record is None:
-                out[spec.name] = getattr(self, spec.name)
-            elif spec.key in record:
-                out[spec.name] = copy.deepcopy(record[spec.key])
-        return out
+        return {spec.name: self._co_current(spec.name) for spec in specs(type(self)) if spec.tracked and (
+            record is None or spec.key in record or self.__dict__.get(spec.name, UNSET) is not UNSET)}
 
     def _co_delete(self, missing_ok: bool, options: dict[str, Any]) -> Plan[None]:
         keep = self._co_known()  # (a listed resource's missing fields are not fetched just to delete it)

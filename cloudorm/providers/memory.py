@@ -45,11 +45,12 @@ class StoredObject:
 
 @attrs.define
 class StoredBucket:
-    """One bucket: its region, when it was made, and its objects by key."""
+    """One bucket: its region, when it was made, its objects by key and its tags."""
 
     region: str
     created: datetime
     objects: dict[str, StoredObject] = attrs.Factory(dict)
+    tags: dict[str, str] = attrs.Factory(dict)
 
 
 @attrs.define
@@ -117,9 +118,22 @@ class MemoryStorageService(StorageService):
         return found
 
     def create_bucket(self, name: str, region: str) -> None:
-        """Make a bucket (owning it already is fine)."""
+        """Make a bucket (``AlreadyExists`` if there is one of that name)."""
         with self.store.lock:
-            self.store.buckets.setdefault(name, StoredBucket(region, datetime.now(timezone.utc)))
+            if name in self.store.buckets:
+                raise AlreadyExists(f"bucket {name!r} exists", provider=self.provider_name,
+                                    code="BucketAlreadyOwnedByYou")
+            self.store.buckets[name] = StoredBucket(region, datetime.now(timezone.utc))
+
+    def bucket_tags(self, name: str) -> dict[str, str]:
+        """The bucket's tags."""
+        with self._bucket(name) as bucket:
+            return dict(bucket.tags)
+
+    def put_bucket_tags(self, name: str, tags: dict[str, str]) -> None:
+        """Replace the bucket's tags."""
+        with self._bucket(name) as bucket:
+            bucket.tags = dict(tags)
 
     def delete_bucket(self, name: str) -> None:
         """Delete an empty bucket (``ConflictError`` while it holds objects)."""
@@ -181,6 +195,32 @@ class MemoryStorageService(StorageService):
                                           datetime.now(timezone.utc))
         if progress is not None:
             progress(len(data))
+
+    def put(self, bucket: str, key: str, data: bytes, properties: Properties, *, if_none_match: bool = False,
+            if_match: str | None = None) -> ObjectInfo:
+        """Store the bytes if the key is absent (``if_none_match``) or still has the ETag ``if_match``, atomically."""
+        with self._bucket(bucket) as b:
+            self._check(b, bucket, key, if_none_match, if_match)
+            etag = hashlib.md5(data).hexdigest()
+            b.objects[key] = StoredObject(data, properties, etag, datetime.now(timezone.utc))
+        return {"key": key, "size": len(data), "etag": etag}
+
+    def replace(self, bucket: str, key: str, properties: Properties, etag: str) -> ObjectInfo:
+        """New properties for an object that still has ``etag``, its bytes and tags kept."""
+        with self._bucket(bucket) as b:
+            self._check(b, bucket, key, False, etag)
+            obj = b.objects[key]
+            b.objects[key] = attrs.evolve(obj, properties=attrs.evolve(properties, tags=obj.properties.tags),
+                                          last_modified=datetime.now(timezone.utc))
+        return {"key": key, "etag": etag}
+
+    def _check(self, b: StoredBucket, bucket: str, key: str, if_none_match: bool, if_match: str | None) -> None:
+        found = b.objects.get(key)
+        if if_none_match and found is not None:
+            raise AlreadyExists(f"object {key!r} exists in bucket {bucket!r}", provider=self.provider_name)
+        if if_match and (found is None or found.etag != if_match):
+            raise ConflictError(f"object {key!r} in bucket {bucket!r} was written since it was read",
+                                provider=self.provider_name)
 
     def download(self, bucket: str, key: str, start: int | None = None, end: int | None = None) -> bytes:
         """The bytes, or the inclusive range ``start``-``end`` (``start`` < 0: the last bytes)."""

@@ -7,16 +7,18 @@ import os
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
 from cloudorm.checks import check_utf8
-from cloudorm.errors import InvalidInput, NotFound
+from cloudorm.core import UNSET, Plan, Record, Resource, call, field, resource, run
+from cloudorm.errors import InvalidInput
 from cloudorm.listing import Listing, PageFetcher
-from cloudorm.storage.blob import Blob, answers
+from cloudorm.storage.blob import Blob
 from cloudorm.storage.names import (
     check_bucket_name,
+    check_bucket_tags,
     check_concurrency,
     check_content_type,
     check_expires,
@@ -37,7 +39,6 @@ from cloudorm.trees import walk_tree
 
 if TYPE_CHECKING:
     from cloudorm.providers.base import StorageService
-    from cloudorm.session import Session
 
 
 @attrs.frozen
@@ -62,32 +63,29 @@ class PresignedPost:
     fields: dict[str, str]
 
 
-def _optional_region(value: Any) -> str | None:
-    if value is not None and (not isinstance(value, str) or not value):
+def _optional_region(value: Any) -> str:
+    if value is None:
+        unset: str = UNSET  # the session's (or, once it exists, the bucket's own)
+        return unset
+    if not isinstance(value, str) or not value:
         raise InvalidInput("region", f"must be a region name, not {value!r}")
     return value
 
 
-@attrs.define(eq=False, repr=False)
-class Bucket:
-    """A bucket bound to a session: ``s.Bucket("photos").save()``; ``region`` defaults to the session's."""
+@resource
+class Bucket(Resource):
+    """A bucket bound to a session: ``s.Bucket("photos").save()``; ``region`` defaults to the session's and cannot
+    change once the bucket exists; ``tags`` are the bucket's tags (read with one request when first used)."""
 
-    session: Session
-    name: str = attrs.field(converter=check_bucket_name)
-    region: str | None = attrs.field(default=None, converter=_optional_region)
-    created: datetime | None = attrs.field(default=None, kw_only=True)
+    kind: ClassVar[str] = "bucket"
+    regional: ClassVar[bool] = False  # a bucket name is the account's (the partition's), whatever the region
+
+    name: str = field(check_bucket_name, fixed=True)
+    region: str | None = field(_optional_region, default=None, fixed=True)
+    """The bucket's region (None while unknown: a new bucket is made in the session's)."""
+    tags: dict[str, str] = field(check_bucket_tags, factory=dict, kw_only=True)
+    created: datetime | None = field(default=None, tracked=False, kw_only=True)
     """When the bucket was created, as a listing reported it (``None`` otherwise)."""
-
-    def __repr__(self) -> str:
-        return f"Bucket({self.name!r}{f', region={self.region!r}' if self.region else ''})"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Bucket):
-            return NotImplemented
-        return self.name == other.name
-
-    def __hash__(self) -> int:
-        return hash(self.name)
 
     @property
     def _storage(self) -> StorageService:
@@ -95,38 +93,46 @@ class Bucket:
 
     # ------------------------------------------------------------------------------------------- lifecycle
 
-    def save(self) -> Bucket:
-        """Create the bucket in its region (the session's unless given); one this account owns already is kept."""
+    def _co_lookup(self, key: str, lazy: bool = True) -> tuple[bool, Any]:
+        """The tags of a bucket that exists are read with their own request, the first time they are used."""
+        record = self._co_record
+        if key == "tags" and lazy and record is not None and key not in record:
+            record[key] = run(self.session, call("storage", "bucket_tags", self._co_ref()[0]))
+        return super()._co_lookup(key, lazy)
+
+    def _co_fetch(self) -> Plan[Record]:
+        name = self._co_ref()[0]
+        region = yield from call("storage", "bucket_region", name)
+        return {"name": name, "region": region}
+
+    def _co_create(self) -> Plan[Record]:
         region = self.region or self.session.region or "us-east-1"
-        self._storage.create_bucket(self.name, region)
-        self.region = region
-        return self
+        yield from call("storage", "create_bucket", self.name, region)
+        tags = self.__dict__.get("tags", UNSET)
+        if tags:  # (a failure here leaves the bucket made and the object new: save() again adopts it)
+            yield from call("storage", "put_bucket_tags", self.name, tags)
+        return {"name": self.name, "region": region, "tags": dict(tags or {})}
+
+    def _co_update(self, changed: set[str]) -> Plan[Record | None]:
+        if "tags" in changed:
+            yield from call("storage", "put_bucket_tags", self.name, dict(self.tags))
+        return None
+
+    def _co_remove(self, *, force: bool = False, **options: Any) -> Plan[None]:
+        if force:
+            yield from call("storage", "empty_bucket", self._co_ref()[0])
+        yield from call("storage", "delete_bucket", self._co_ref()[0])
 
     def delete(self, *, force: bool = False, missing_ok: bool = False) -> None:
         """Delete the bucket (``ConflictError`` if it holds objects); ``force=True`` first deletes every object,
         version and delete marker, 1,000 per request. ``NotFound`` if absent, unless ``missing_ok``."""
-        try:
-            if force:
-                self._storage.empty_bucket(self.name)
-            self._storage.delete_bucket(self.name)
-        except NotFound:
-            if not missing_ok:
-                raise
-
-    def refresh(self) -> Bucket:
-        """Read the bucket's region (one HEAD request; ``NotFound`` if absent)."""
-        self.region = self._storage.bucket_region(self.name)
-        return self
-
-    def exists(self) -> bool:
-        """Whether the bucket exists (one HEAD request)."""
-        return answers(self.refresh)
+        run(self.session, self._co_delete(missing_ok, {"force": force}))
 
     # ------------------------------------------------------------------------------------------- objects
 
     def blob(self, key: str) -> Blob:
         """The object at ``key`` (no request: its information loads on first use)."""
-        return Blob(self, key)
+        return Blob(self.session, self, key)
 
     def blobs(self, prefix: str = "", delimiter: str | None = None) -> BlobListing:
         """The objects whose keys start with ``prefix``, in key order, lazily and page by page (1,000 per request
@@ -141,7 +147,7 @@ class Bucket:
 
         def fetch(token: Any, size: int | None) -> tuple[list[Blob], Any]:
             objects, _, after = self._storage.list_objects(self.name, prefix, delimiter, token, size)
-            return [Blob(self, o["key"], info=o) for o in objects], after
+            return [Blob._listed(self, o) for o in objects], after
 
         def fetch_prefixes(token: Any, size: int | None) -> tuple[list[str], Any]:
             _, prefixes, after = self._storage.list_objects(self.name, prefix, delimiter, token, size)
@@ -234,8 +240,7 @@ class Bucket:
             if isinstance(k, Blob):
                 if k.bucket.name != self.name:
                     raise InvalidInput("keys", f"{k!r} is not in bucket {self.name!r}")
-                jobs.append(DownloadJob(k.key, str(local_path(root, k.key)), k._info.get("size"),
-                                        k._info.get("etag")))
+                jobs.append(DownloadJob(k.key, str(local_path(root, k.key)), k._known("size"), k._known("etag")))
             else:
                 key = check_key(k, "keys")
                 jobs.append(DownloadJob(key, str(local_path(root, key))))

@@ -9,5 +9,6 @@ from cloudorm.storage.bucket import Bucket
 
 def buckets(session: SessionLike) -> Listing[Bucket]:
     """Every bucket of the account, lazily."""
-    return listing(session.storage.list_buckets,
-                   lambda b: Bucket(session, b["name"], b.get("region"), created=b.get("created")))  # type: ignore[arg-type]
+    return listing(session.storage.list_buckets,  # (a region the listing does not give loads on first use)
+                   lambda b: Bucket._co_from_record(session, {k: v for k, v in b.items() if v is not None},
+                                                    partial=True))

@@ -23,6 +23,9 @@ MAX_METADATA = 2048
 MAX_TAGS = 10
 """The most tags S3 keeps on one object."""
 
+MAX_BUCKET_TAGS = 50
+"""The most tags S3 keeps on one bucket."""
+
 STORAGE_CLASSES = ("STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER",
                    "DEEP_ARCHIVE", "OUTPOSTS", "GLACIER_IR", "SNOW", "EXPRESS_ONEZONE")
 """S3's storage classes an object can be written in (S3-compatible services accept a subset, often STANDARD)."""
@@ -153,15 +156,15 @@ def check_storage_class(value: Any) -> str | None:
     return str(value)
 
 
-def check_tags(tags: Any) -> dict[str, str]:
-    """Object tags: at most ``MAX_TAGS`` str keys (1-128 characters, not starting with ``aws:``) to str values
+def check_tags(tags: Any, most: int = MAX_TAGS, what: str = "an object") -> dict[str, str]:
+    """Object tags: at most ``most`` str keys (1-128 characters, not starting with ``aws:``) to str values
     (0-256), of letters, digits, spaces and ``_ . : / = + - @``, as S3 allows."""
     if tags is None:
         return {}
     if not isinstance(tags, dict):
         raise InvalidInput("tags", f"must be a dict of str to str, not {type(tags).__name__}")
-    if len(tags) > MAX_TAGS:
-        raise InvalidInput("tags", f"an object has at most {MAX_TAGS} tags, got {len(tags)}")
+    if len(tags) > most:
+        raise InvalidInput("tags", f"{what} has at most {most} tags, got {len(tags)}")
     for k, v in tags.items():
         if not isinstance(k, str) or not 1 <= len(k) <= 128 or not _TAG_CHARS.fullmatch(k):
             raise InvalidInput(f"tags[{k!r}]", "a tag key is a str of 1 to 128 letters, digits, spaces and "
@@ -172,3 +175,8 @@ def check_tags(tags: Any) -> dict[str, str]:
             raise InvalidInput(f"tags[{k!r}]", f"a tag value is a str of at most 256 letters, digits, spaces and "
                                                f"_ . : / = + - @, not {v!r}")
     return dict(tags)
+
+
+def check_bucket_tags(tags: Any) -> dict[str, str]:
+    """Bucket tags: as ``check_tags``, at most ``MAX_BUCKET_TAGS``."""
+    return check_tags(tags, MAX_BUCKET_TAGS, "a bucket")

@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import cloudorm
-from cloudorm.errors import AlreadyExists, InvalidInput, NotFound
+from cloudorm.errors import AlreadyExists, ConflictError, InvalidInput, NotFound
 from cloudorm.testing import WasabiEmulator
 from tests.conftest import FAKE_CREDS
 from tests.providers.conftest import SPACES_CREDS, WASABI_CREDS
@@ -183,3 +183,22 @@ def test_wasabi_buckets_in_other_regions_use_that_regions_endpoint() -> None:
     url = s.Bucket("far-away", region="us-west-1").blob("k").url()
     assert url.startswith("https://") and "s3.us-west-1.wasabisys.com" in url and "%2Fus-west-1%2F" in url
 
+
+
+def test_wasabi_blob_save_checks_with_a_head_where_writes_are_not_conditional(
+        wasabi: tuple[cloudorm.Session, WasabiEmulator]) -> None:
+    s, _ = wasabi
+    bucket = _bucket(s)
+    blob = bucket.blob("a.txt")
+    blob.data = "one"
+    with s.count_requests() as c:
+        blob.save()
+    assert c.by_operation == {"s3.HeadObject": 1, "s3.PutObject": 1}  # the HEAD is the check: no If-None-Match
+    with pytest.raises(AlreadyExists):
+        bucket.blob("a.txt").save(exists_ok=False)
+    bucket.blob("a.txt").upload("two")  # another writer
+    blob.metadata = {"k": "v"}
+    with pytest.raises(ConflictError):
+        blob.save()
+    assert bucket.blob("a.txt").read_text() == "two"
+    bucket.delete(force=True)

@@ -7,8 +7,8 @@ file and rename for downloads to a path). Every botocore and s3transfer exceptio
 
 from __future__ import annotations
 
-import contextlib
 import functools
+import hashlib
 import io
 import re
 import threading
@@ -59,8 +59,13 @@ _KEPT = ("ContentType", "CacheControl", "ContentDisposition", "ContentEncoding",
          "WebsiteRedirectLocation", "StorageClass", "ServerSideEncryption", "SSEKMSKeyId")
 """What a copy carries over from the source's HeadObject, besides its metadata (and its tags, read apart)."""
 
-_CONDITIONAL = ("CopyObject", "CompleteMultipartUpload")
-"""The requests that write a copy's target: they carry ``If-None-Match: *`` when it must not exist yet."""
+_CONDITIONAL = ("PutObject", "CopyObject", "CompleteMultipartUpload")
+"""The requests that write an object: they carry ``If-None-Match: *`` (or ``If-Match: <etag>``) when the write is
+conditional on what the key holds (``_only_if``)."""
+
+_PROPERTIES = ("ContentType", "CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage", "Expires",
+               "StorageClass", "Metadata")
+"""What ``Properties`` sets on an object: a ``replace`` writes these and keeps the rest of the copy's arguments."""
 
 
 def copy_args(head: Wire, tags: Sequence[Wire]) -> Wire:
@@ -196,11 +201,12 @@ class S3StorageService(StorageService):
         """Values never shown in error messages."""
         self.capabilities = capabilities or StorageCapabilities()
         """What this endpoint's S3 does beyond the core (the provider says: AWS S3 does all of it)."""
-        self._absent: dict[tuple[str, str], int] = {}  # targets that must not exist: copies in flight
-        self._absent_lock = threading.Lock()
+        self._conditions: dict[tuple[str, str], list[Wire]] = {}  # conditional writes in flight, per target
+        self._conditions_lock = threading.Lock()
         if self.capabilities.conditional_writes:
-            clients.hook("before-parameter-build", "s3", _CONDITIONAL, self._if_none_match)
-        clients.no_resend("s3", ("DeleteBucket",))  # sent again after it applied, it finds no bucket: NotFound
+            clients.hook("before-parameter-build", "s3", _CONDITIONAL, self._add_condition)
+        # sent again after they applied, they find no bucket (NotFound) or an owned one (AlreadyExists)
+        clients.no_resend("s3", ("DeleteBucket", "CreateBucket"))
 
     # ------------------------------------------------------------------------------------------------ plumbing
 
@@ -259,24 +265,30 @@ class S3StorageService(StorageService):
         except Exception as e:
             raise self._error(e, operation, bucket, key) from None
 
-    def _if_none_match(self, params: Wire, **_: Any) -> None:
-        """botocore hook: a target being copied with ``overwrite=False`` is written only if it does not exist."""
-        with self._absent_lock:
-            if (params.get("Bucket"), params.get("Key")) in self._absent:
-                params["IfNoneMatch"] = "*"
+    def _add_condition(self, params: Wire, **_: Any) -> None:
+        """botocore hook: a write of a target registered with ``_only_if`` carries its condition (``If-None-Match:
+        *`` for a copy with ``overwrite=False`` or a new blob, ``If-Match: <etag>`` for a blob's new content)."""
+        with self._conditions_lock:
+            found = self._conditions.get((params.get("Bucket"), params.get("Key")))  # type: ignore[arg-type]
+            if found:
+                params.update(found[-1])
 
     @contextmanager
-    def _only_if_absent(self, bucket: str, key: str) -> Iterator[None]:
+    def _only_if(self, bucket: str, key: str, condition: Wire) -> Iterator[None]:
+        """While the block runs, writes of ``bucket``/``key`` carry ``condition`` (none if it is empty)."""
+        if not condition:
+            yield
+            return
         target = (bucket, key)
-        with self._absent_lock:
-            self._absent[target] = self._absent.get(target, 0) + 1
+        with self._conditions_lock:
+            self._conditions.setdefault(target, []).append(condition)
         try:
             yield
         finally:
-            with self._absent_lock:
-                self._absent[target] -= 1
-                if not self._absent[target]:
-                    del self._absent[target]
+            with self._conditions_lock:
+                self._conditions[target].remove(condition)
+                if not self._conditions[target]:
+                    del self._conditions[target]
 
     @staticmethod
     def _readable(source: Source) -> str | IO[bytes]:
@@ -289,15 +301,54 @@ class S3StorageService(StorageService):
     # ------------------------------------------------------------------------------------------------ buckets
 
     def create_bucket(self, name: str, region: str) -> None:
-        """CreateBucket in ``region`` (us-east-1 takes no location constraint); owning it already is fine."""
+        """CreateBucket in ``region`` (us-east-1 takes no location constraint); ``AlreadyExists`` when the bucket
+        exists (``code``: ``BucketAlreadyOwnedByYou``, or ``BucketAlreadyExists`` for another account's). In
+        us-east-1, where S3 answers a second CreateBucket of its owner with 200, a HEAD first tells. Never re-sent
+        blindly: after a lost answer a HEAD settles it (the bucket there means created)."""
+        if region == "us-east-1" and self._bucket_exists(name):
+            raise ce.AlreadyExists(f"bucket {name!r} exists", provider=self.provider, operation="CreateBucket",
+                                   code="BucketAlreadyOwnedByYou")
         params: Wire = {"Bucket": name}
         if region != "us-east-1":
             params["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        client = self.clients.client("s3", region)  # AWS wants it signed for there
         try:
-            self._call("CreateBucket", name, None, region=region, **params)  # AWS wants it signed for there
-        except ce.AlreadyExists as e:
-            if e.code != "BucketAlreadyOwnedByYou":
+            send_settled(lambda: client.create_bucket(**params), lambda: self._bucket_exists(name) or None,
+                         attempts=self.clients.options.max_attempts)
+        except (bx.ClientError, bx.BotoCoreError) as e:
+            raise self._error(e, "CreateBucket", name, None) from None
+
+    def _bucket_exists(self, name: str) -> bool:
+        """HeadBucket: True when the bucket exists (this account's or, answered 403, another's)."""
+        try:
+            self.client.head_bucket(Bucket=name)
+        except bx.ClientError as e:
+            status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status in (404, 403):
+                return status == 403
+            raise self._error(e, "HeadBucket", name, None) from None
+        except bx.BotoCoreError as e:
+            raise self._error(e, "HeadBucket", name, None) from None
+        return True
+
+    def bucket_tags(self, name: str) -> dict[str, str]:
+        """GetBucketTagging: the bucket's tags (none: an empty dict)."""
+        try:
+            r = self._call("GetBucketTagging", name, None, Bucket=name)
+        except ce.CloudError as e:
+            if e.code != "NoSuchTagSet":
                 raise
+            return {}
+        return {t["Key"]: t["Value"] for t in r.get("TagSet", [])}
+
+    def put_bucket_tags(self, name: str, tags: dict[str, str]) -> None:
+        """PutBucketTagging (DeleteBucketTagging for none): the bucket's tags become ``tags``; both set a state, so
+        a re-send after a lost answer does the same."""
+        if tags:
+            self._call("PutBucketTagging", name, None, Bucket=name,
+                       Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]})
+        else:
+            self._call("DeleteBucketTagging", name, None, Bucket=name)
 
     def delete_bucket(self, name: str) -> None:
         """DeleteBucket (``ConflictError`` if it still holds objects). After a lost answer a HeadBucket settles it:
@@ -389,6 +440,92 @@ class S3StorageService(StorageService):
                                     subscribers=[_Known(source.size, progress=progress)])
             self._wait(future, "PutObject", bucket, key)
 
+    def put(self, bucket: str, key: str, data: bytes, properties: Properties, *, if_none_match: bool = False,
+            if_match: str | None = None) -> ObjectInfo:
+        """Store ``data`` with ``properties`` (through s3transfer: multipart above the threshold), only if the key
+        does not exist (``if_none_match``: else ``AlreadyExists``) or still holds the ETag ``if_match`` (else
+        ``ConflictError``). Where conditional writes are not honoured a HEAD checks first (a write in between is
+        then not seen). A refused write whose key shows this very write (an earlier attempt's, its answer lost) is a
+        success. Returns what is known of the object written (its size; its ETag unless written in parts)."""
+        condition: Wire = {"IfNoneMatch": "*"} if if_none_match else {"IfMatch": f'"{if_match}"'} if if_match else {}
+        if condition and not self.capabilities.conditional_writes:
+            self._check_condition(bucket, key, self._head(bucket, key), if_none_match, if_match)
+            condition = {}
+        try:
+            if len(data) <= self.clients.options.multipart_threshold:  # one PutObject, whose answer has the ETag
+                r = self._call("PutObject", bucket, key, Bucket=bucket, Key=key, Body=data,
+                               **upload_args(properties), **condition)
+                written: ObjectInfo = {"key": key, "size": len(data), "etag": str(r["ETag"]).strip('"')}
+                return written
+            if condition:  # (the local cloud checks no If-Match on CompleteMultipartUpload: a HEAD checks too)
+                self._check_condition(bucket, key, self._head(bucket, key), if_none_match, if_match)
+            with self._only_if(bucket, key, condition):
+                self.upload(bucket, key, Source(data=data, size=len(data)), properties)
+        except ce.ConflictError as e:
+            if e.code != "PreconditionFailed":
+                raise
+            found = self._head(bucket, key)
+            if found is not None and self._wrote(found, data, properties):
+                return _info(key, found, head=True)  # an earlier attempt's write, its answer lost
+            self._check_condition(bucket, key, found, if_none_match, if_match, e)
+            raise
+        return {"key": key, "size": len(data)}  # (an ETag of parts is read when needed)
+
+    def _wrote(self, head: Wire, data: bytes, properties: Properties) -> bool:
+        """Whether the HeadObject ``head`` shows ``data`` stored with ``properties``."""
+        etag = str(head.get("ETag", "")).strip('"')
+        if etag and "-" not in etag and etag != hashlib.md5(data, usedforsecurity=False).hexdigest():
+            return False
+        return self._shows(head, len(data), properties)
+
+    @staticmethod
+    def _shows(head: Wire, size: int, properties: Properties) -> bool:
+        """Whether the HeadObject ``head`` shows ``size`` bytes stored with ``properties``' content type, metadata
+        and storage class."""
+        return head.get("ContentLength") == size and head.get("ContentType") == properties.content_type and \
+            dict(head.get("Metadata") or {}) == {k.lower(): v for k, v in properties.metadata.items()} and \
+            head.get("StorageClass", "STANDARD") == (properties.storage_class or "STANDARD")
+
+    def _check_condition(self, bucket: str, key: str, head: Wire | None, if_none_match: bool, if_match: str | None,
+                         refused: ce.CloudError | None = None) -> None:
+        """Raise ``AlreadyExists`` / ``ConflictError`` when ``head`` (the key's HeadObject, None if absent) fails
+        a write's condition."""
+        details = refused.provider_details() if refused is not None else {"provider": self.provider,
+                                                                           "operation": "PutObject"}
+        if if_none_match and head is not None:
+            raise ce.AlreadyExists(f"object {key!r} exists in bucket {bucket!r}", **details)
+        if if_match and (head is None or str(head.get("ETag", "")).strip('"') != if_match):
+            now = "is gone" if head is None else "was written"
+            raise ce.ConflictError(f"object {key!r} in bucket {bucket!r} {now} since it was read: nothing written "
+                                   "(refresh() and save again)", **details)
+
+    def replace(self, bucket: str, key: str, properties: Properties, etag: str) -> ObjectInfo:
+        """Give an existing object new ``properties`` (headers, metadata, storage class), keeping its content, tags,
+        encryption and website redirect: a managed copy onto itself with ``MetadataDirective=REPLACE``, pinned to
+        ``etag`` (``x-amz-copy-source-if-match``): an object written since it was read is ``ConflictError``,
+        nothing changed. A copy refused on a re-send after a lost answer is a success when the object shows the new
+        properties."""
+        head = self._call("HeadObject", bucket, key, Bucket=bucket, Key=key)
+        self._check_condition(bucket, key, head, False, etag)
+        tags = self._call("GetObjectTagging", bucket, key, Bucket=bucket, Key=key)["TagSet"] \
+            if head.get("TagCount") or not self.capabilities.tag_count else []
+        args = {k: v for k, v in copy_args(head, tags).items() if k not in _PROPERTIES}
+        args.update({k: v for k, v in upload_args(properties).items() if k != "Tagging"},
+                    Metadata=dict(properties.metadata), CopySourceIfMatch=head["ETag"])
+        try:
+            with self._manager() as manager:
+                future = manager.copy({"Bucket": bucket, "Key": key}, bucket, key, extra_args=args,
+                                      subscribers=[_Known(int(head["ContentLength"]), etag)])
+                self._wait(future, "CopyObject", bucket, key)
+        except ce.ConflictError as e:
+            if e.code != "PreconditionFailed":
+                raise
+            found = self._head(bucket, key)
+            if found is None or not self._shows(found, head["ContentLength"], properties):
+                raise ce.ConflictError(f"object {key!r} in bucket {bucket!r} was written since it was read: "
+                                       "nothing changed (refresh() and save again)", **e.provider_details()) from None
+        return {"key": key}
+
     def download(self, bucket: str, key: str, start: int | None = None, end: int | None = None) -> bytes:
         """GetObject (of a byte range when asked), read whole; a body cut short is fetched again."""
         params: Wire = {"Bucket": bucket, "Key": key}
@@ -464,8 +601,8 @@ class S3StorageService(StorageService):
             raise exists
         info = _info(key, head)
         try:
-            with self._manager() as manager, (contextlib.nullcontext() if overwrite
-                                              else self._only_if_absent(to_bucket, to_key)):
+            with self._manager() as manager, self._only_if(to_bucket, to_key, {} if overwrite
+                                                           else {"IfNoneMatch": "*"}):
                 future = manager.copy({"Bucket": bucket, "Key": key}, to_bucket, to_key, extra_args=args,
                                       subscribers=[_Known(info["size"], info.get("etag"))])
                 self._wait(future, "CopyObject", to_bucket, to_key)

@@ -78,8 +78,17 @@ class StorageService(Service):
     """What this storage does beyond the core."""
 
     def create_bucket(self, name: str, region: str) -> None:
-        """Create a bucket in ``region`` (fine if this account owns it already)."""
+        """Create a bucket in ``region``; ``AlreadyExists`` if it exists (``code`` ``BucketAlreadyOwnedByYou`` when
+        this account owns it)."""
         raise self._unsupported("create_bucket")
+
+    def bucket_tags(self, name: str) -> dict[str, str]:
+        """A bucket's tags (none: an empty dict)."""
+        raise self._unsupported("bucket_tags")
+
+    def put_bucket_tags(self, name: str, tags: dict[str, str]) -> None:
+        """Make ``tags`` the bucket's tags (an empty dict removes them)."""
+        raise self._unsupported("put_bucket_tags")
 
     def delete_bucket(self, name: str) -> None:
         """Delete an empty bucket."""
@@ -111,6 +120,18 @@ class StorageService(Service):
         """Store an object with its ``properties`` (headers, metadata, storage class, tags); managed multipart
         above the session's ``multipart_threshold``."""
         raise self._unsupported("upload")
+
+    def put(self, bucket: str, key: str, data: bytes, properties: Properties, *, if_none_match: bool = False,
+            if_match: str | None = None) -> ObjectInfo:
+        """Store ``data`` with ``properties`` only if the key is absent (``if_none_match``, else ``AlreadyExists``)
+        or still has the ETag ``if_match`` (else ``ConflictError``); returns ``key``, ``size`` and, when known,
+        ``etag`` (``Blob.save()``)."""
+        raise self._unsupported("put")
+
+    def replace(self, bucket: str, key: str, properties: Properties, etag: str) -> ObjectInfo:
+        """Give an object new ``properties`` keeping its content and tags, only if it still has ``etag`` (else
+        ``ConflictError``); returns what is known of it (``Blob.save()`` of changed headers)."""
+        raise self._unsupported("replace")
 
     def download(self, bucket: str, key: str, start: int | None = None, end: int | None = None) -> bytes:
         """An object's bytes, or the inclusive byte range ``start``-``end`` (``start`` < 0: the last bytes)."""
