@@ -44,7 +44,14 @@ def test_buckets(storage: cloudorm.Session) -> None:
     with pytest.raises(NotFound):
         svc.bucket_region(name)
     svc.create_bucket(name, str(storage.region))
-    svc.create_bucket(name, str(storage.region))  # owning it already is fine
+    with pytest.raises(AlreadyExists) as exists:  # (Bucket.save() adopts it; save(exists_ok=False) says so)
+        svc.create_bucket(name, str(storage.region))
+    assert exists.value.code == "BucketAlreadyOwnedByYou"
+    assert svc.bucket_tags(name) == {}
+    svc.put_bucket_tags(name, {"team": "a"})
+    assert svc.bucket_tags(name) == {"team": "a"}
+    svc.put_bucket_tags(name, {})
+    assert svc.bucket_tags(name) == {}
     assert svc.bucket_region(name) == storage.region
     found, token, pages = [], None, 0
     while pages < 50:
@@ -144,6 +151,26 @@ def test_what_a_provider_lacks_is_unsupported_before_any_request(bucket: Bucket)
                 attempt()
             assert e.value.provider == s.provider
     assert c.total == 0
+
+
+def test_conditional_put_and_replace(bucket: Bucket) -> None:
+    _, svc, name = bucket
+    text = Properties("text/plain", {"a": "1"})
+    written = svc.put(name, "k", b"one", text, if_none_match=True)
+    assert written["size"] == 3 and svc.download(name, "k") == b"one"
+    with pytest.raises(AlreadyExists):
+        svc.put(name, "k", b"two", text, if_none_match=True)
+    etag = svc.head_object(name, "k")["etag"]
+    svc.replace(name, "k", Properties("text/markdown", {"b": "2"}, cache_control="no-cache"), etag)
+    head = svc.head_object(name, "k")
+    assert (head["content_type"], head["metadata"], head["cache_control"]) == ("text/markdown", {"b": "2"}, "no-cache")
+    assert svc.download(name, "k") == b"one"
+    svc.put(name, "k", b"three", text, if_match=head["etag"])
+    for stale in (lambda: svc.put(name, "k", b"four", text, if_match=etag + "0"),
+                  lambda: svc.replace(name, "k", text, etag + "0")):
+        with pytest.raises(ConflictError):
+            stale()
+    assert svc.download(name, "k") == b"three"
 
 
 def test_buckets_and_blobs_through_the_entities(storage: cloudorm.Session) -> None:
