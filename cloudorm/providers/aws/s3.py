@@ -7,185 +7,38 @@ file and rename for downloads to a path). Every botocore and s3transfer exceptio
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import io
-import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import IO, Any, TypeVar, cast
-from urllib.parse import urlencode
+from typing import IO, Any
 
 from botocore import exceptions as bx
 from botocore import xform_name
-from botocore.loaders import create_loader
 from s3transfer.exceptions import RetriesExceededError, S3CopyFailedError
 from s3transfer.futures import TransferFuture
 from s3transfer.manager import TransferConfig, TransferManager
-from s3transfer.subscribers import BaseSubscriber
 
 from cloudorm import errors as ce
 from cloudorm.providers.aws.clients import ClientFactory
 from cloudorm.providers.aws.errors import map_error
+from cloudorm.providers.aws.s3_stream import STREAM_ERRORS, Known, Stream
+from cloudorm.providers.aws.s3_wire import (
+    CONDITIONAL,
+    DASH_WEBSITE_REGIONS,
+    DELETE_BATCH,
+    REPLACED,
+    copy_args,
+    object_info,
+    same_object,
+    shows,
+    upload_args,
+    wrote,
+)
+from cloudorm.providers.aws.s3_wire import _dns_suffix as _dns_suffix  # (re-exported: API Gateway reads it)
 from cloudorm.providers.aws.settle import send_settled
 from cloudorm.providers.contract import BucketInfo, ObjectInfo, StorageCapabilities, StorageService, Wire
 from cloudorm.storage.transfer import DownloadJob, Progress, Properties, Source, UploadJob
-
-T = TypeVar("T")
-
-DELETE_BATCH = 1000
-"""Keys per DeleteObjects request (S3's maximum)."""
-
-_STREAM_ERRORS = (bx.IncompleteReadError, bx.ResponseStreamingError, bx.ReadTimeoutError)
-"""Errors while reading a response body: the GET is sent again."""
-
-# S3's website endpoints use a dash before the region in the regions opened before 2014, a dot in every region since.
-# This is a closed historical set (no new region will join it), not a list of regions cloudorm supports.
-_DASH_WEBSITE_REGIONS = frozenset({"us-east-1", "us-west-1", "us-west-2", "eu-west-1", "ap-southeast-1",
-                                   "ap-southeast-2", "ap-northeast-1", "sa-east-1", "us-gov-west-1"})
-
-
-@functools.cache
-def _dns_suffix(region: str) -> str:
-    """The DNS suffix of the AWS partition ``region`` belongs to (``amazonaws.com``, ``amazonaws.com.cn`` ...)."""
-    for partition in create_loader().load_data("endpoints")["partitions"]:
-        if region in partition.get("regions", {}) or re.match(partition.get("regionRegex", "$^"), region):
-            return str(partition["dnsSuffix"])
-    return "amazonaws.com"
-
-
-_KEPT = ("ContentType", "CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage", "Expires",
-         "WebsiteRedirectLocation", "StorageClass", "ServerSideEncryption", "SSEKMSKeyId")
-"""What a copy carries over from the source's HeadObject, besides its metadata (and its tags, read apart)."""
-
-_CONDITIONAL = ("PutObject", "CopyObject", "CompleteMultipartUpload")
-"""The requests that write an object: they carry ``If-None-Match: *`` (or ``If-Match: <etag>``) when the write is
-conditional on what the key holds (``_only_if``)."""
-
-_PROPERTIES = ("ContentType", "CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage", "Expires",
-               "StorageClass", "Metadata")
-"""What ``Properties`` sets on an object: a ``replace`` writes these and keeps the rest of the copy's arguments."""
-
-
-def copy_args(head: Wire, tags: Sequence[Wire]) -> Wire:
-    """s3transfer's ``extra_args`` for a copy keeping every stored property of the source at any size: headers,
-    metadata, storage class and encryption from its HeadObject, ``tags`` from its GetObjectTagging (s3transfer
-    sends them with a single CopyObject, or puts them on the target after a multipart copy)."""
-    args: Wire = {name: head[name] for name in _KEPT if head.get(name) is not None}
-    args.update(Metadata=dict(head.get("Metadata") or {}), MetadataDirective="REPLACE")
-    if tags:  # (without, a CopyObject copies the source's tags: none, and a multipart copy puts none)
-        args.update(Tagging=urlencode([(t["Key"], t["Value"]) for t in tags]), TaggingDirective="REPLACE")
-    return args
-
-
-def upload_args(properties: Properties) -> Wire:
-    """s3transfer's ``extra_args`` storing ``properties`` with an uploaded object."""
-    given = {"ContentType": properties.content_type, "CacheControl": properties.cache_control,
-             "ContentDisposition": properties.content_disposition, "ContentEncoding": properties.content_encoding,
-             "ContentLanguage": properties.content_language, "Expires": properties.expires,
-             "StorageClass": properties.storage_class, "Metadata": properties.metadata or None,
-             "Tagging": urlencode(list(properties.tags.items())) if properties.tags else None}
-    return {name: value for name, value in given.items() if value is not None}
-
-
-def same_object(source: Wire, target: Wire) -> bool:
-    """Whether the HeadObject of ``target`` shows what a copy of ``source`` writes: the same size, content type,
-    metadata and storage class, and the same ETag where both are plain MD5s (a multipart copy gets a new one)."""
-    def plain(etag: Any) -> bool:
-        return isinstance(etag, str) and "-" not in etag
-
-    if plain(source.get("ETag")) and plain(target.get("ETag")) and source["ETag"] != target["ETag"]:
-        return False
-    return all(source.get(name) == target.get(name) for name in ("ContentLength", "ContentType", "Metadata")) and \
-        source.get("StorageClass", "STANDARD") == target.get("StorageClass", "STANDARD")
-
-
-def _info(key: str, raw: Wire, head: bool = False) -> ObjectInfo:
-    """Object information from a listing entry or a ``head`` response, in cloudorm's names."""
-    out: Wire = {"key": key}
-    size = raw.get("Size", raw.get("ContentLength"))
-    if size is not None:
-        out["size"] = int(size)
-    if raw.get("ETag") is not None:
-        out["etag"] = str(raw["ETag"]).strip('"')
-    if raw.get("LastModified") is not None:
-        out["last_modified"] = raw["LastModified"]
-    if head:  # a server may send no Content-Type: None, not a reason for another HEAD
-        out["content_type"] = raw.get("ContentType")
-        out["metadata"] = dict(raw.get("Metadata") or {})
-        for name, wire in (("cache_control", "CacheControl"), ("content_disposition", "ContentDisposition"),
-                           ("content_encoding", "ContentEncoding"), ("content_language", "ContentLanguage"),
-                           ("expires", "Expires")):
-            out[name] = raw.get(wire)
-        out["storage_class"] = raw.get("StorageClass") or "STANDARD"  # S3 names no class for STANDARD
-    return cast(ObjectInfo, out)
-
-
-class _Known(BaseSubscriber):
-    """Tells s3transfer what is already known (size, etag), which saves it a HEAD request, and reports progress."""
-
-    def __init__(self, size: int | None = None, etag: str | None = None, progress: Progress | None = None,
-                 done: Callable[[], None] | None = None) -> None:
-        self._size, self._etag, self._progress, self._done = size, etag, progress, done
-
-    def on_queued(self, future: TransferFuture, **kwargs: Any) -> None:
-        if self._size is not None:
-            future.meta.provide_transfer_size(self._size)
-        if self._etag is not None:
-            future.meta.provide_object_etag(f'"{self._etag}"')
-
-    def on_progress(self, future: TransferFuture, bytes_transferred: int, **kwargs: Any) -> None:
-        if self._progress is not None:
-            self._progress(bytes_transferred)
-
-    def on_done(self, future: TransferFuture, **kwargs: Any) -> None:
-        if self._done is not None:
-            self._done()
-
-
-class _Stream(io.RawIOBase):
-    """An object's body as a raw binary stream: a connection lost midway is resumed with a ranged GET of the same
-    version (If-Match) from where it stopped; errors are cloudorm errors."""
-
-    def __init__(self, get: Callable[[int, str | None], Wire], fail: Callable[[Exception], Exception],
-                 attempts: int) -> None:
-        self._get, self._fail, self._attempts = get, fail, attempts
-        self._position = 0
-        response = get(0, None)
-        self._etag: str | None = response.get("ETag")
-        self._body = response["Body"]
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        for attempt in range(1, self._attempts + 1):
-            try:
-                data = self._body.read(len(buffer))
-                break
-            except _STREAM_ERRORS as e:
-                self._body.close()
-                if attempt == self._attempts:
-                    raise self._fail(e) from None
-                self._body = self._get(self._position, self._etag)["Body"]
-            except (bx.BotoCoreError, OSError) as e:
-                raise self._fail(e) from None
-        n = len(data)
-        buffer[:n] = data
-        self._position += n
-        return n
-
-    def readall(self) -> bytes:
-        parts = []
-        while part := self.read(1024 * 1024):
-            parts.append(part)
-        return b"".join(parts)
-
-    def close(self) -> None:
-        if not self.closed:
-            self._body.close()
-        super().close()
 
 
 class S3StorageService(StorageService):
@@ -204,7 +57,7 @@ class S3StorageService(StorageService):
         self._conditions: dict[tuple[str, str], list[Wire]] = {}  # conditional writes in flight, per target
         self._conditions_lock = threading.Lock()
         if self.capabilities.conditional_writes:
-            clients.hook("before-parameter-build", "s3", _CONDITIONAL, self._add_condition)
+            clients.hook("before-parameter-build", "s3", CONDITIONAL, self._add_condition)
         # sent again after they applied, they find no bucket (NotFound) or an owned one (AlreadyExists)
         clients.no_resend("s3", ("DeleteBucket", "CreateBucket"))
 
@@ -421,7 +274,7 @@ class S3StorageService(StorageService):
         if limit:
             params["MaxKeys"] = min(limit, 1000)
         r = self._call("ListObjectsV2", bucket, None, **params)
-        objects = [_info(o["Key"], o) for o in r.get("Contents", [])]
+        objects = [object_info(o["Key"], o) for o in r.get("Contents", [])]
         prefixes = [p["Prefix"] for p in r.get("CommonPrefixes", [])]
         token = r.get("NextContinuationToken") if r.get("IsTruncated") else None
         return objects, prefixes, token
@@ -430,14 +283,14 @@ class S3StorageService(StorageService):
 
     def head_object(self, bucket: str, key: str) -> ObjectInfo:
         """HeadObject: size, etag, last_modified, content_type, metadata, the other stored headers, storage_class."""
-        return _info(key, self._call("HeadObject", bucket, key, Bucket=bucket, Key=key), head=True)
+        return object_info(key, self._call("HeadObject", bucket, key, Bucket=bucket, Key=key), head=True)
 
     def upload(self, bucket: str, key: str, source: Source, properties: Properties,
                progress: Progress | None = None) -> None:
         """Upload through s3transfer: one PutObject, or a multipart upload above the threshold."""
         with self._manager() as manager:
             future = manager.upload(self._readable(source), bucket, key, extra_args=upload_args(properties),
-                                    subscribers=[_Known(source.size, progress=progress)])
+                                    subscribers=[Known(source.size, progress=progress)])
             self._wait(future, "PutObject", bucket, key)
 
     def put(self, bucket: str, key: str, data: bytes, properties: Properties, *, if_none_match: bool = False,
@@ -465,26 +318,11 @@ class S3StorageService(StorageService):
             if e.code != "PreconditionFailed":
                 raise
             found = self._head(bucket, key)
-            if found is not None and self._wrote(found, data, properties):
-                return _info(key, found, head=True)  # an earlier attempt's write, its answer lost
+            if found is not None and wrote(found, data, properties):
+                return object_info(key, found, head=True)  # an earlier attempt's write, its answer lost
             self._check_condition(bucket, key, found, if_none_match, if_match, e)
             raise
         return {"key": key, "size": len(data)}  # (an ETag of parts is read when needed)
-
-    def _wrote(self, head: Wire, data: bytes, properties: Properties) -> bool:
-        """Whether the HeadObject ``head`` shows ``data`` stored with ``properties``."""
-        etag = str(head.get("ETag", "")).strip('"')
-        if etag and "-" not in etag and etag != hashlib.md5(data, usedforsecurity=False).hexdigest():
-            return False
-        return self._shows(head, len(data), properties)
-
-    @staticmethod
-    def _shows(head: Wire, size: int, properties: Properties) -> bool:
-        """Whether the HeadObject ``head`` shows ``size`` bytes stored with ``properties``' content type, metadata
-        and storage class."""
-        return head.get("ContentLength") == size and head.get("ContentType") == properties.content_type and \
-            dict(head.get("Metadata") or {}) == {k.lower(): v for k, v in properties.metadata.items()} and \
-            head.get("StorageClass", "STANDARD") == (properties.storage_class or "STANDARD")
 
     def _check_condition(self, bucket: str, key: str, head: Wire | None, if_none_match: bool, if_match: str | None,
                          refused: ce.CloudError | None = None) -> None:
@@ -509,19 +347,19 @@ class S3StorageService(StorageService):
         self._check_condition(bucket, key, head, False, etag)
         tags = self._call("GetObjectTagging", bucket, key, Bucket=bucket, Key=key)["TagSet"] \
             if head.get("TagCount") or not self.capabilities.tag_count else []
-        args = {k: v for k, v in copy_args(head, tags).items() if k not in _PROPERTIES}
+        args = {k: v for k, v in copy_args(head, tags).items() if k not in REPLACED}
         args.update({k: v for k, v in upload_args(properties).items() if k != "Tagging"},
                     Metadata=dict(properties.metadata), CopySourceIfMatch=head["ETag"])
         try:
             with self._manager() as manager:
                 future = manager.copy({"Bucket": bucket, "Key": key}, bucket, key, extra_args=args,
-                                      subscribers=[_Known(int(head["ContentLength"]), etag)])
+                                      subscribers=[Known(int(head["ContentLength"]), etag)])
                 self._wait(future, "CopyObject", bucket, key)
         except ce.ConflictError as e:
             if e.code != "PreconditionFailed":
                 raise
             found = self._head(bucket, key)
-            if found is None or not self._shows(found, head["ContentLength"], properties):
+            if found is None or not shows(found, head["ContentLength"], properties):
                 raise ce.ConflictError(f"object {key!r} in bucket {bucket!r} was written since it was read: "
                                        "nothing changed (refresh() and save again)", **e.provider_details()) from None
         return {"key": key}
@@ -537,7 +375,7 @@ class S3StorageService(StorageService):
             try:
                 data: bytes = body.read()
                 return data
-            except _STREAM_ERRORS as e:
+            except STREAM_ERRORS as e:
                 last = e
             finally:
                 body.close()
@@ -555,14 +393,14 @@ class S3StorageService(StorageService):
             response: Wire = self._call("GetObject", bucket, key, **params)
             return response
 
-        return _Stream(get, lambda e: self._error(e, "GetObject", bucket, key), self.clients.options.max_attempts)
+        return Stream(get, lambda e: self._error(e, "GetObject", bucket, key), self.clients.options.max_attempts)
 
     def download_file(self, bucket: str, key: str, path: str, size: int | None = None, etag: str | None = None,
                       progress: Progress | None = None) -> None:
         """s3transfer's download to a path: a temporary file in the same directory, renamed when complete and
         removed on failure; ranged GETs in parallel above the threshold."""
         with self._manager() as manager:
-            future = manager.download(bucket, key, path, subscribers=[_Known(size, etag, progress=progress)])
+            future = manager.download(bucket, key, path, subscribers=[Known(size, etag, progress=progress)])
             self._wait(future, "GetObject", bucket, key)
 
     def _head(self, bucket: str, key: str) -> Wire | None:
@@ -599,12 +437,12 @@ class S3StorageService(StorageService):
                                   provider=self.provider, operation="CopyObject")
         if not overwrite and self._head(to_bucket, to_key) is not None:
             raise exists
-        info = _info(key, head)
+        info = object_info(key, head)
         try:
             with self._manager() as manager, self._only_if(to_bucket, to_key, {} if overwrite
                                                            else {"IfNoneMatch": "*"}):
                 future = manager.copy({"Bucket": bucket, "Key": key}, to_bucket, to_key, extra_args=args,
-                                      subscribers=[_Known(info["size"], info.get("etag"))])
+                                      subscribers=[Known(info["size"], info.get("etag"))])
                 self._wait(future, "CopyObject", to_bucket, to_key)
         except ce.ConflictError as e:
             if e.code != "PreconditionFailed":
@@ -697,7 +535,7 @@ class S3StorageService(StorageService):
         def submit(manager: TransferManager, i: int) -> TransferFuture:
             job = jobs[i]
             return manager.upload(self._readable(job.source), bucket, job.key, extra_args=upload_args(job.properties),
-                                  subscribers=[_Known(job.source.size, done=done)])
+                                  subscribers=[Known(job.source.size, done=done)])
 
         return self._many(concurrency, submit, len(jobs), "PutObject", bucket, [j.key for j in jobs])
 
@@ -706,7 +544,7 @@ class S3StorageService(StorageService):
         """Every download on one TransferManager; a known size and etag save the HEAD s3transfer would send."""
         def submit(manager: TransferManager, i: int) -> TransferFuture:
             job = jobs[i]
-            return manager.download(bucket, job.key, job.path, subscribers=[_Known(job.size, job.etag, done=done)])
+            return manager.download(bucket, job.key, job.path, subscribers=[Known(job.size, job.etag, done=done)])
 
         return self._many(concurrency, submit, len(jobs), "GetObject", bucket, [j.key for j in jobs])
 
@@ -716,7 +554,7 @@ class S3StorageService(StorageService):
         """``http://{bucket}.s3-website-{region}.amazonaws.com`` (or ``s3-website.{region}`` in newer regions)."""
         if not self.capabilities.website_hosting:
             raise ce.Unsupported(self.provider, "static website hosting")
-        sep = "-" if region in _DASH_WEBSITE_REGIONS else "."
+        sep = "-" if region in DASH_WEBSITE_REGIONS else "."
         return f"http://{bucket}.s3-website{sep}{region}.{_dns_suffix(region)}"
 
     def put_website(self, bucket: str, index: str, error: str | None) -> None:
