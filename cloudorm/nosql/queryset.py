@@ -6,30 +6,20 @@ Every method returns a new QuerySet; nothing is sent until the result is consume
 
 from __future__ import annotations
 
-import base64
-import json
-import queue
-import threading
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import attrs
 
 from cloudorm import errors as ce
 from cloudorm.listing import check_count, take_slice
 from cloudorm.nosql import codec
-from cloudorm.nosql.expressions import (
-    Condition,
-    all_of,
-    lookup,
-    lookups,
-    parse_path,
-    split_lookup,
-)
+from cloudorm.nosql.cursors import Progress, decode_cursor, encode_cursor
+from cloudorm.nosql.expressions import Condition, all_of, lookups, parse_path
 from cloudorm.nosql.item import Item
-from cloudorm.nosql.schema import IndexKeys, KeyAttr, check_key_value
+from cloudorm.nosql.parallel_scan import MAX_SEGMENTS, SCAN_WORKERS, parallel_scan
+from cloudorm.nosql.query_spec import QuerySpec, key_lookups
 from cloudorm.paging import Page, Pager
 
 if TYPE_CHECKING:
@@ -38,84 +28,25 @@ if TYPE_CHECKING:
 RowT = TypeVar("RowT", bound=Item)
 Wire = dict[str, Any]
 
-_KEY_OPS = {"eq", "lt", "lte", "gt", "gte", "between", "begins_with"}
-
-MAX_SEGMENTS = 1_000_000
-"""DynamoDB's limit on a parallel scan's TotalSegments."""
-SCAN_WORKERS = 8
-"""Threads a parallel scan runs on, however many segments it has (each scans one segment after another)."""
-
 
 def _counted(responses: list[Wire]) -> int:
     """How many items a ``Select=COUNT`` page counted."""
     return sum(int(r.get("Count", 0)) for r in responses)
 
 
-def encode_cursor(key: Wire) -> str:
-    """An opaque, URL-safe cursor for an ExclusiveStartKey."""
-    plain = {k: ({"B": base64.b64encode(v["B"]).decode()} if isinstance(v.get("B"), bytes) else v)
-             for k, v in key.items()}
-    return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> Wire:
-    """The ExclusiveStartKey a cursor stands for (``InvalidInput`` if it is not one of ours)."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        key = json.loads(raw)
-        if not isinstance(key, dict) or not all(isinstance(v, dict) and len(v) == 1 for v in key.values()):
-            raise ValueError
-        return {k: ({"B": base64.b64decode(v["B"], validate=True)} if "B" in v else v) for k, v in key.items()}
-    except (ValueError, TypeError):  # binascii.Error is a ValueError
-        raise ce.InvalidInput("cursor", "is not a cursor returned by a QuerySet") from None
-
-
-class _Progress:
-    """Where the last iteration of a QuerySet got to; behind ``QuerySet.cursor``."""
-
-    __slots__ = ("exhausted", "last", "started")
-
-    def __init__(self) -> None:
-        self.started = False
-        self.exhausted = False
-        self.last: Wire | None = None
-
-
 @attrs.frozen(eq=False, repr=False)
-class QuerySet(Generic[RowT]):
+class QuerySet(QuerySpec[RowT]):
     """A lazy query or scan over a table. Chain ``filter``, ``index``, ``limit``, ``page_size``, ``reverse``,
     ``only``, ``consistent``, ``after``; consume by iterating, slicing, ``first``, ``count``, ``exists``,
     ``pages`` or ``delete``."""
 
-    _table: Table[RowT]
-    _kind: str
-    _key: tuple[tuple[str, str, Any], ...] = ()
-    _filters: tuple[Condition, ...] = ()
-    _index: str | None = None
-    _limit: int | None = None
-    _page_size: int | None = None
-    _reverse: bool = False
-    _only: tuple[str, ...] | None = None
-    _consistent: bool = False
-    _after: str | None = None
-    _segments: int | None = None
-    _progress: _Progress = attrs.field(factory=_Progress)
+    _progress: Progress = attrs.field(factory=Progress)
     _skip_into: list[ce.RowError] | None = None
 
     @classmethod
     def for_query(cls, table: Table[RowT], conditions: dict[str, Any]) -> QuerySet[RowT]:
         """A Query on ``table``'s hash key (and a range-key condition) given as lookups."""
-        key = []
-        for k, v in conditions.items():
-            name, op = split_lookup(k)
-            if op not in _KEY_OPS:
-                raise ce.InvalidInput(k, f"key conditions take = < <= > >= between begins_with, not __{op}; "
-                                         "put other conditions in .filter()")
-            lookup(name, op, v)  # validates the value's shape now
-            key.append((name, op, v))
-        if not key:
-            raise ce.InvalidInput("query", "needs the hash key, e.g. table.query(customer='A')")
-        return cls(table, "query", tuple(key))
+        return cls(table, "query", key_lookups(conditions))
 
     @classmethod
     def for_scan(cls, table: Table[RowT], segments: int | None) -> QuerySet[RowT]:
@@ -138,7 +69,7 @@ class QuerySet(Generic[RowT]):
         return f"QuerySet({self._kind}: {', '.join(parts)})"
 
     def _copy(self, **changes: Any) -> QuerySet[RowT]:
-        return attrs.evolve(self, progress=_Progress(), **changes)
+        return attrs.evolve(self, progress=Progress(), **changes)
 
     # ------------------------------------------------------------------------------------------- chaining
 
@@ -197,124 +128,6 @@ class QuerySet(Generic[RowT]):
             raise ce.InvalidInput("after", "a parallel scan (segments=) cannot resume from a cursor")
         return self._copy(after=cursor)
 
-    # ------------------------------------------------------------------------------------------- compiling
-
-    def _keys(self) -> IndexKeys:
-        return self._table.index_keys(self._index)
-
-    def _params(self, select_count: bool = False) -> Wire:
-        """The Query/Scan parameters, validated against the table's schema (before any item request)."""
-        table = self._table
-        table._check_values(*(lookup(name, op, value) for name, op, value in self._key), *self._filters)
-        keys = self._keys()
-        b = table._builder()
-        params: Wire = {"TableName": table.name}
-        if self._index:
-            params["IndexName"] = self._index
-        if self._kind == "query":
-            params["KeyConditionExpression"] = self._key_condition(keys).compile(b)
-            if self._reverse:
-                params["ScanIndexForward"] = False
-        if self._filters:
-            key_names = set(keys.names) if self._kind == "query" else set()
-            for cond in self._filters:
-                for path in cond.attribute_paths():
-                    if path and path[0] in key_names and len(path) == 1:
-                        raise ce.InvalidInput(str(path[0]), "is a key attribute of this query: put its condition "
-                                                            "in query(), not filter()")
-            filter_expression = all_of(self._filters)
-            assert filter_expression is not None
-            params["FilterExpression"] = filter_expression.compile(b)
-        if select_count:
-            params["Select"] = "COUNT"
-        elif self._only is not None:
-            always = [*table.schema.all_key_names(self._index), *filter(None, [table._version_field()])]
-            needed = [*self._only, *(n for n in always if n not in self._only)]
-            params["ProjectionExpression"] = ", ".join(b.name(parse_path(n)) for n in needed)
-        if self._consistent:
-            if self._index and not keys.local:
-                raise ce.InvalidInput("consistent", f"global secondary index {self._index!r} cannot be read "
-                                                    "consistently")
-            params["ConsistentRead"] = True
-        if self._after is not None:
-            params["ExclusiveStartKey"] = self._start_key(keys)
-        params.update(b.params())
-        return params
-
-    def _check_key_value(self, attr: KeyAttr, op: str, value: Any) -> None:
-        """A key condition's value must have the key's type (DynamoDB refuses it; the local cloud matches nothing),
-        and ``begins_with`` works on string and binary keys only."""
-        field = attr.name if op == "eq" else f"{attr.name}__{op}"
-        if op == "begins_with" and attr.type == "N":
-            raise ce.InvalidInput(field, f"key attribute {attr.name!r} is a number (N); begins_with takes a string "
-                                         "or binary key")
-        for v in value if op == "between" else (value,):
-            stored = self._table._stored_key_value(v, field, attr)
-            check_key_value(attr, stored, field)
-            if op == "eq" and attr.type != "N" and not stored:
-                raise ce.InvalidInput(field, "key attributes cannot be empty")
-
-    def _start_key(self, keys: IndexKeys) -> Wire:
-        """The ExclusiveStartKey of ``.after(cursor)``, checked to be a position in this table or index (and, for a
-        query, under its hash key): a cursor of another table, index or query is ``InvalidInput``."""
-        assert self._after is not None
-        start = decode_cursor(self._after)
-        table = self._table
-        where = f"index {self._index!r} of {table.name!r}" if self._index else f"table {table.name!r}"
-        names = table.schema.all_key_names(self._index)
-        if set(start) != set(names):
-            raise ce.InvalidInput("cursor", f"is not a position in {where}: it holds {sorted(start)}, a position "
-                                            f"there holds {sorted(names)} (a cursor of another table or index?)")
-        key_attrs = (table.schema.hash_key, table.schema.range_key, keys.hash_key, keys.range_key)
-        attrs_by_name = {a.name: a for a in key_attrs if a is not None}
-        try:
-            values = codec.decode_item(start)
-        except (ValueError, TypeError, KeyError, ArithmeticError, ce.InvalidInput):
-            raise ce.InvalidInput("cursor", "is not a cursor returned by a QuerySet") from None
-        for name in names:
-            attr = attrs_by_name[name]
-            if set(start[name]) != {attr.type}:
-                raise ce.InvalidInput("cursor", f"holds {name!r} as {''.join(start[name])}, but {where} stores it "
-                                                f"as {attr.type} (a cursor of another table or index?)")
-            check_key_value(attr, values[name], "cursor")
-        codec.encode_item(values)  # text that cannot be sent (a lone surrogate) is refused here
-        if self._kind == "query":
-            held = next(v for n, op, v in self._key if n == keys.hash_key.name and op == "eq")
-            held_stored = table._stored_key_value(held, "cursor", keys.hash_key)
-            if not codec.same_stored(values[keys.hash_key.name], held_stored):
-                raise ce.InvalidInput("cursor", f"was returned by a query of {keys.hash_key.name}="
-                                                f"{values[keys.hash_key.name]!r}, not of {held!r}")
-        return start
-
-    def _key_condition(self, keys: IndexKeys) -> Condition:
-        where = f"index {self._index!r}" if self._index else f"table {self._table.name!r}"
-        hash_name = keys.hash_key.name
-        range_name = keys.range_key.name if keys.range_key else None
-        conditions: list[Condition] = []
-        seen_hash = False
-        seen_range = False
-        for name, op, value in self._key:
-            if name == hash_name:
-                if op != "eq":
-                    raise ce.InvalidInput(f"{name}__{op}", "the hash key takes only equality")
-                seen_hash = True
-            elif name == range_name:
-                if seen_range:
-                    raise ce.InvalidInput(name, "takes one key condition; put others in .filter()")
-                seen_range = True
-            else:
-                raise ce.InvalidInput(name, f"is not a key of {where} (keys: {', '.join(keys.names)}); "
-                                            "use .filter() for other attributes")
-            attr = keys.hash_key if name == hash_name else keys.range_key
-            assert attr is not None
-            self._check_key_value(attr, op, value)
-            conditions.append(lookup(name, op, value))
-        if not seen_hash:
-            raise ce.InvalidInput(hash_name, f"a query on {where} needs its hash key {hash_name!r}")
-        out = all_of(conditions)
-        assert out is not None
-        return out
-
     def _row(self, wire: Wire) -> RowT:
         return self._table._row(wire, self._only)
 
@@ -346,7 +159,9 @@ class QuerySet(Generic[RowT]):
 
     def _iter_wire(self) -> Iterator[Wire]:
         if self._segments:
-            yield from self._parallel_scan()
+            base, segments = self._params(), self._segments
+            yield from parallel_scan(segments, self._limit,
+                                     lambda n: self._pager({**base, "Segment": n, "TotalSegments": segments}))
             return
         progress = self._progress
         progress.started, progress.exhausted, progress.last = True, False, None
@@ -483,62 +298,5 @@ class QuerySet(Generic[RowT]):
             raise IndexError(i)
         return found[0]
 
-    def _parallel_scan(self) -> Iterator[Wire]:
-        """Scan ``segments`` segments on at most ``SCAN_WORKERS`` threads, each taking the next segment when done
-        with one; items arrive in no particular order."""
-        assert self._segments is not None
-        segments = self._segments
-        base = self._params()
-        workers = min(segments, SCAN_WORKERS)
-        results: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=workers * 4)
-        stop = threading.Event()
-        pending = iter(range(segments))
-        taking = threading.Lock()
 
-        def scan_segments() -> None:
-            try:
-                while not stop.is_set():
-                    with taking:
-                        segment = next(pending, None)
-                    if segment is None:
-                        break
-                    pager = self._pager({**base, "Segment": segment, "TotalSegments": segments})
-                    pager.limit = None  # the limit is applied to the merged items below
-                    for page in pager.pages():
-                        if page.items:
-                            results.put(("items", page.items))
-                        if stop.is_set():
-                            break
-            except BaseException as e:
-                results.put(("error", e))
-            finally:
-                results.put(("done", None))
-
-        remaining = self._limit
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cloudorm-scan") as pool:
-            for _ in range(workers):
-                pool.submit(scan_segments)
-            running = workers
-            try:
-                while running:
-                    kind, value = results.get()
-                    if kind == "done":
-                        running -= 1
-                    elif kind == "error":
-                        raise value
-                    else:
-                        for wire in value:
-                            yield wire
-                            if remaining is not None:
-                                remaining -= 1
-                                if remaining == 0:
-                                    return
-            finally:
-                stop.set()
-                while running:  # drain so no worker blocks on a full queue
-                    kind, _ = results.get()
-                    if kind == "done":
-                        running -= 1
-
-
-__all__ = ["QuerySet", "decode_cursor", "encode_cursor"]
+__all__ = ["MAX_SEGMENTS", "SCAN_WORKERS", "QuerySet", "decode_cursor", "encode_cursor"]

@@ -18,7 +18,8 @@ from cloudorm import errors as ce
 from cloudorm.providers.aws.apigateway import AwsApiService
 from cloudorm.providers.aws.clients import ClientFactory
 from cloudorm.providers.contract import API_GATEWAY_PRINCIPAL, FunctionService, Wire
-from cloudorm.providers.local.gateway import Plan, Route, Routing, changed, changed_by, gateway, generation
+from cloudorm.providers.local.gateway import gateway
+from cloudorm.providers.local.routing import Plan, Route, Routing, changed, changed_by, generation
 
 ROUTING_TTL = 1.0
 """Seconds the gateway trusts what it read of an API."""

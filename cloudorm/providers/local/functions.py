@@ -32,7 +32,7 @@ from cloudorm.providers.aws import SERVICES
 from cloudorm.providers.aws.clients import ClientFactory
 from cloudorm.providers.aws.functions import AwsFunctionService
 from cloudorm.providers.contract import Wire
-from cloudorm.providers.local.gateway import changed_by
+from cloudorm.providers.local.routing import changed_by
 from cloudorm.providers.local.runtime import (
     Launch,
     Outcome,
