@@ -1,0 +1,141 @@
+"""S3 bucket operations: create (settled after a lost answer), tags, delete (settled), empty, region, listing,
+static websites."""
+
+from __future__ import annotations
+
+from botocore import exceptions as bx
+
+from cloudorm import errors as ce
+from cloudorm.providers.aws.s3_base import S3Base
+from cloudorm.providers.aws.s3_wire import DASH_WEBSITE_REGIONS, DELETE_BATCH, _dns_suffix
+from cloudorm.providers.aws.settle import send_settled
+from cloudorm.providers.contract import BucketInfo, Wire
+
+
+class S3Buckets(S3Base):
+    """Bucket operations of the S3 service."""
+
+    def create_bucket(self, name: str, region: str) -> None:
+        """CreateBucket in ``region`` (us-east-1 takes no location constraint); ``AlreadyExists`` when the bucket
+        exists (``code``: ``BucketAlreadyOwnedByYou``, or ``BucketAlreadyExists`` for another account's). In
+        us-east-1, where S3 answers a second CreateBucket of its owner with 200, a HEAD first tells. Never re-sent
+        blindly: after a lost answer a HEAD settles it (the bucket there means created)."""
+        if region == "us-east-1" and self._bucket_exists(name):
+            raise ce.AlreadyExists(f"bucket {name!r} exists", provider=self.provider, operation="CreateBucket",
+                                   code="BucketAlreadyOwnedByYou")
+        params: Wire = {"Bucket": name}
+        if region != "us-east-1":
+            params["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        client = self.clients.client("s3", region)  # AWS wants it signed for there
+        try:
+            send_settled(lambda: client.create_bucket(**params), lambda: self._bucket_exists(name) or None,
+                         attempts=self.clients.options.max_attempts)
+        except (bx.ClientError, bx.BotoCoreError) as e:
+            raise self._error(e, "CreateBucket", name, None) from None
+
+    def _bucket_exists(self, name: str) -> bool:
+        """HeadBucket: True when the bucket exists (this account's or, answered 403, another's)."""
+        try:
+            self.client.head_bucket(Bucket=name)
+        except bx.ClientError as e:
+            status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status in (404, 403):
+                return status == 403
+            raise self._error(e, "HeadBucket", name, None) from None
+        except bx.BotoCoreError as e:
+            raise self._error(e, "HeadBucket", name, None) from None
+        return True
+
+    def bucket_tags(self, name: str) -> dict[str, str]:
+        """GetBucketTagging: the bucket's tags (none: an empty dict)."""
+        try:
+            r = self._call("GetBucketTagging", name, None, Bucket=name)
+        except ce.CloudError as e:
+            if e.code != "NoSuchTagSet":
+                raise
+            return {}
+        return {t["Key"]: t["Value"] for t in r.get("TagSet", [])}
+
+    def put_bucket_tags(self, name: str, tags: dict[str, str]) -> None:
+        """PutBucketTagging (DeleteBucketTagging for none): the bucket's tags become ``tags``; both set a state, so
+        a re-send after a lost answer does the same."""
+        if tags:
+            self._call("PutBucketTagging", name, None, Bucket=name,
+                       Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]})
+        else:
+            self._call("DeleteBucketTagging", name, None, Bucket=name)
+
+    def delete_bucket(self, name: str) -> None:
+        """DeleteBucket (``ConflictError`` if it still holds objects). After a lost answer a HeadBucket settles it:
+        gone means done (no false ``NotFound``), still there means it is sent again."""
+
+        def gone() -> bool | None:
+            try:
+                self.client.head_bucket(Bucket=name)
+            except bx.ClientError as e:
+                if e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                    return True
+                raise
+            return None
+
+        try:
+            send_settled(lambda: self.client.delete_bucket(Bucket=name), gone,
+                         attempts=self.clients.options.max_attempts)
+        except (bx.ClientError, bx.BotoCoreError) as e:
+            raise self._error(e, "DeleteBucket", name, None) from None
+
+    def empty_bucket(self, name: str) -> int:
+        """Delete every object version and delete marker: list the first page (up to 1,000), delete it with one
+        DeleteObjects, again until nothing is left (listing from the start each time, so no marker ever points
+        at a deleted key)."""
+        deleted = 0
+        while True:
+            page = self._call("ListObjectVersions", name, None, Bucket=name, MaxKeys=DELETE_BATCH)
+            batch = [{"Key": v["Key"], "VersionId": v["VersionId"]} if v.get("VersionId") else {"Key": v["Key"]}
+                     for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]]
+            if not batch:
+                return deleted
+            for start in range(0, len(batch), DELETE_BATCH):
+                chunk = batch[start:start + DELETE_BATCH]
+                r = self._call("DeleteObjects", name, None, Bucket=name, Delete={"Objects": chunk, "Quiet": True})
+                failed = r.get("Errors") or []
+                if failed:
+                    first = failed[0]
+                    raise ce.BatchError(f"{len(failed)} objects of bucket {name!r} could not be deleted; first: "
+                                        f"{first.get('Key')}: {first.get('Code')} {first.get('Message')}", failed,
+                                        provider=self.provider, operation="DeleteObjects", code=first.get("Code"),
+                                        request_id=r["ResponseMetadata"].get("RequestId"))
+                deleted += len(chunk)
+
+    def bucket_region(self, name: str) -> str:
+        """HeadBucket; the ``x-amz-bucket-region`` it answers with (the client's region if none)."""
+        r = self._call("HeadBucket", name, None, Bucket=name)
+        region = r.get("BucketRegion") or r["ResponseMetadata"].get("HTTPHeaders", {}).get("x-amz-bucket-region")
+        return str(region or self.client.meta.region_name)
+
+    def list_buckets(self, start: str | None, limit: int | None) -> tuple[list[BucketInfo], str | None]:
+        """One ListBuckets page (endpoints that do not paginate return everything at once)."""
+        params: Wire = {}
+        if start:
+            params["ContinuationToken"] = start
+        if limit:
+            params["MaxBuckets"] = min(limit, 10000)
+        r = self._call("ListBuckets", **params)
+        out: list[BucketInfo] = [{"name": b["Name"], "created": b.get("CreationDate"),
+                                  "region": b.get("BucketRegion")} for b in r.get("Buckets", [])]
+        return out, r.get("ContinuationToken") or None
+
+    def website_url(self, bucket: str, region: str) -> str:
+        """``http://{bucket}.s3-website-{region}.amazonaws.com`` (or ``s3-website.{region}`` in newer regions)."""
+        if not self.capabilities.website_hosting:
+            raise ce.Unsupported(self.provider, "static website hosting")
+        sep = "-" if region in DASH_WEBSITE_REGIONS else "."
+        return f"http://{bucket}.s3-website{sep}{region}.{_dns_suffix(region)}"
+
+    def put_website(self, bucket: str, index: str, error: str | None) -> None:
+        """PutBucketWebsite with an index document and, optionally, an error document."""
+        self.website_url(bucket, "us-east-1")  # Unsupported before any request
+        config: Wire = {"IndexDocument": {"Suffix": index}}
+        if error:
+            config["ErrorDocument"] = {"Key": error}
+        self._call("PutBucketWebsite", bucket, None, Bucket=bucket, WebsiteConfiguration=config)
