@@ -313,6 +313,13 @@ def test_saving_an_existing_name_adopts_it_unless_exists_ok_is_false(session: cl
     again.delete()
 
 
+def test_iam_entities_are_named_account_wide() -> None:
+    s, eu = cloudorm.Session(), cloudorm.Session(region="eu-west-1")
+    for make in (lambda x: x.User("alice"), lambda x: x.Group("g"), lambda x: x.Role("r"),
+                 lambda x: x.Policy("p"), lambda x: AccessKey(x, "alice", "AKIAEXAMPLE0123")):
+        assert make(s) == make(eu) and hash(make(s)) == hash(make(eu))
+
+
 def test_listings_are_lazy_and_page(session: cloudorm.Session) -> None:
     s = session
     prefix = f"/{uid('team')}/"

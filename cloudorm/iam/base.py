@@ -32,6 +32,7 @@ class IAMResource(Resource):
     and once saved or loaded ``arn``, ``id`` and ``created``."""
 
     kind: ClassVar[str] = "iam"
+    regional: ClassVar[bool] = False  # IAM names are account-wide
 
     id: str | None = stored()
     """IAM's unique id (None until saved or loaded)."""
