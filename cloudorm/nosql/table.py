@@ -215,6 +215,8 @@ class Table(Resource, Rows[RowT]):
         """The table's declaration known without a request (a deleted table keeps it for ``save()``): a table
         named without keys is not described, nor its TTL read, just to delete it."""
         record = self._co_record or {}
+        if "ttl" not in record and self._ttl_seen is not None:  # (read with DescribeTimeToLive, not in the record)
+            record = {**record, "ttl": self._ttl_seen[0]}
         out = {}
         for name in ("name", "hash_key", "range_key", "indexes", "billing", "ttl"):
             value = self.__dict__.get(name, UNSET)
