@@ -132,6 +132,9 @@ def test_fixed_field_and_refresh(s: ToySession) -> None:
     assert box.refresh().colour == "green"
     with pytest.raises(ce.InvalidInput, match="tags"):
         box.tags = "x"  # type: ignore[assignment]
+    del s.shelf.held["a"]["tags"]  # a field the fetch does not say (a bucket's tags are read apart)
+    box.tags["local"] = "change"
+    assert box.refresh().tags == {}  # refresh() drops the local change of it too
 
 
 def test_partial_record_is_completed_once(s: ToySession) -> None:

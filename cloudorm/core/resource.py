@@ -242,7 +242,11 @@ class Resource:
         return run(self.session, self._co_save(exists_ok))
 
     def _co_refresh(self) -> Plan[Self]:
-        self._co_take((yield from self._co_fetch()))
+        record = yield from self._co_fetch()
+        for spec in specs(type(self)):  # a local change the fetch does not say (loaded apart: a bucket's tags) goes too
+            if spec.tracked and spec.key not in record and spec.name not in self.identity:
+                self._co_drop(spec.name)
+        self._co_take(record)
         return self
 
     def refresh(self) -> Self:
