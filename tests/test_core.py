@@ -122,6 +122,14 @@ def test_existing_is_adopted_and_reconciled(s: ToySession) -> None:
     assert s.shelf.held["a"]["tags"] == {"keep": "me"} and again.tags == {"keep": "me"}
 
 
+def test_lifecycle_flags_are_checked_before_any_request(s: ToySession) -> None:
+    with pytest.raises(ce.InvalidInput, match="exists_ok"):
+        Box(s, "a").save(exists_ok="no")  # type: ignore[arg-type]  # (not taken for True)
+    with pytest.raises(ce.InvalidInput, match="missing_ok"):
+        Box(s, "a").delete(missing_ok="yes")  # type: ignore[arg-type]
+    assert s.shelf.writes == [] and s.shelf.reads == 0
+
+
 def test_fixed_field_and_refresh(s: ToySession) -> None:
     box = Box(s, "a").save()
     box.size = 3

@@ -229,6 +229,7 @@ class Table(Resource, Rows[RowT]):
         A table named without keys is never created: what is declared is applied to the existing table.
         ``timeout`` bounds each wait (0: look once)."""
         self._co_wait = (check_flag("wait", wait), check_seconds("timeout", timeout, zero=True))
+        check_flag("exists_ok", exists_ok)
         if self._co_record is None and not self._declared_keys and not self._co_deleted:
             try:
                 self._co_take(run(self.session, self._co_fetch()), keep_local=True)
