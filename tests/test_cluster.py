@@ -147,7 +147,8 @@ def test_local_cluster_flow(s: cloudorm.Session, tmp_path: Path, wheel: Path, st
     assert c["compute.CreateNodes"] == 0
 
     # listed and re-attached from another session
-    assert name in [c.name for c in s.clusters()]
+    listed = next(c for c in s.clusters() if c.name == name)
+    assert cloudorm.state(listed) == "saved" and listed.size == 2
     again = cloudorm.Session().Cluster(name).refresh()
     assert [n.id for n in again.nodes] == [n.id for n in cluster.nodes]
     assert again.key.fingerprint == cluster.key.fingerprint

@@ -122,6 +122,14 @@ def test_existing_is_adopted_and_reconciled(s: ToySession) -> None:
     assert s.shelf.held["a"]["tags"] == {"keep": "me"} and again.tags == {"keep": "me"}
 
 
+def test_lifecycle_flags_are_checked_before_any_request(s: ToySession) -> None:
+    with pytest.raises(ce.InvalidInput, match="exists_ok"):
+        Box(s, "a").save(exists_ok="no")  # type: ignore[arg-type]  # (not taken for True)
+    with pytest.raises(ce.InvalidInput, match="missing_ok"):
+        Box(s, "a").delete(missing_ok="yes")  # type: ignore[arg-type]
+    assert s.shelf.writes == [] and s.shelf.reads == 0
+
+
 def test_fixed_field_and_refresh(s: ToySession) -> None:
     box = Box(s, "a").save()
     box.size = 3
@@ -132,6 +140,9 @@ def test_fixed_field_and_refresh(s: ToySession) -> None:
     assert box.refresh().colour == "green"
     with pytest.raises(ce.InvalidInput, match="tags"):
         box.tags = "x"  # type: ignore[assignment]
+    del s.shelf.held["a"]["tags"]  # a field the fetch does not say (a bucket's tags are read apart)
+    box.tags["local"] = "change"
+    assert box.refresh().tags == {}  # refresh() drops the local change of it too
 
 
 def test_partial_record_is_completed_once(s: ToySession) -> None:

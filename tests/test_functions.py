@@ -468,6 +468,12 @@ def test_bad_names_are_refused_before_any_request(session: cloudorm.Session, nam
     assert c.total == 0
 
 
+def test_a_functions_name_cannot_be_reassigned(session: cloudorm.Session) -> None:
+    fn = session.Function(uid())
+    with pytest.raises(AttributeError):
+        fn.name = "other"  # (save() would still deploy to the first name: another function's code overwritten)
+
+
 def test_bad_values_set_later_are_refused(session: cloudorm.Session, deploy: Deploy) -> None:
     fn = deploy()
     with pytest.raises(InvalidInput):

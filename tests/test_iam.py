@@ -212,6 +212,7 @@ def test_bad_input_is_refused_before_any_request(session: cloudorm.Session) -> N
         (lambda: s.users(path_prefix="x"), "path_prefix"),
         (lambda: s.roles(path_prefix="/tab\t"), "path_prefix"),
         (lambda: s.policies(scope="mine"), "scope"),
+        (lambda: s.User("alice").delete(cascade="no"), "cascade"),  # type: ignore[arg-type]  # (not True)
     ]
     with s.count_requests() as c:
         for attempt, field in attempts:
@@ -311,6 +312,13 @@ def test_saving_an_existing_name_adopts_it_unless_exists_ok_is_false(session: cl
     assert e.value.field == "description"
     p.delete(cascade=True)
     again.delete()
+
+
+def test_iam_entities_are_named_account_wide() -> None:
+    s, eu = cloudorm.Session(), cloudorm.Session(region="eu-west-1")
+    for make in (lambda x: x.User("alice"), lambda x: x.Group("g"), lambda x: x.Role("r"),
+                 lambda x: x.Policy("p"), lambda x: AccessKey(x, "alice", "AKIAEXAMPLE0123")):
+        assert make(s) == make(eu) and hash(make(s)) == hash(make(eu))
 
 
 def test_listings_are_lazy_and_page(session: cloudorm.Session) -> None:

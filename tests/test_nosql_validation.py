@@ -113,6 +113,13 @@ def test_arguments_that_are_not_collections(orders: cloudorm.Table[cloudorm.Item
     assert {e.field for e in errors.values()} == {"keys"}
     refused(orders.session, {"attribute name not str": lambda: orders.put({"customer": "a", "placed": 1, 5: "x"})})
     assert orders.batch_get([]) == []
+    flags = refused(orders.session, {  # a str is not taken for True
+        "exists_ok": lambda: orders.Item(customer="a", placed=1).save(exists_ok="no"),  # type: ignore[arg-type]
+        "if_not_exists": lambda: orders.put({"customer": "a", "placed": 1}, if_not_exists="no"),  # type: ignore[arg-type]
+        "missing_ok": lambda: orders.Item(customer="a", placed=1).delete(missing_ok="yes"),  # type: ignore[arg-type]
+        "table exists_ok": lambda: orders.save(exists_ok="no"),  # type: ignore[arg-type]
+    })
+    assert [e.field for e in flags.values()] == ["exists_ok", "if_not_exists", "missing_ok", "exists_ok"]
 
 
 def test_lone_surrogates_are_refused_before_any_request(orders: cloudorm.Table[cloudorm.Item]) -> None:

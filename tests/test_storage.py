@@ -518,6 +518,7 @@ def test_bad_input_raises_before_any_request(session: cloudorm.Session, bucket: 
         "delimiter": lambda: bucket.blobs(delimiter=""),
         "limit": lambda: bucket.blobs().limit(0),
         "index": lambda: bucket.website(index="a/b.html"),
+        "force": lambda: bucket.delete(force="no"),  # type: ignore[arg-type]  # (not taken for True: it empties)
         "region": lambda: session.Bucket("fine-name", region=""),
     }
     with session.count_requests() as c:

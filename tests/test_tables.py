@@ -97,7 +97,9 @@ def test_tables_listing_is_lazy_and_paged(dynamo: cloudorm.Session) -> None:
     assert names == [f"{prefix}-{i}" for i in range(5)]
     assert len(dynamo.tables().limit(3)[:]) == 3
     first = dynamo.tables().first()
-    assert isinstance(first, cloudorm.Table)
+    assert isinstance(first, cloudorm.Table) and cloudorm.state(first) == "saved"
+    listed = next(t for t in dynamo.tables() if t.name == f"{prefix}-0")
+    assert listed.hash_key == cloudorm.KeyAttr("pk", "S") and cloudorm.state(listed) == "saved"
 
 
 def test_create_conflicts_and_bad_declarations(dynamo: cloudorm.Session, name: str) -> None:
@@ -157,6 +159,11 @@ def test_a_table_loaded_by_name_reports_its_ttl_and_billing(dynamo: cloudorm.Ses
     assert loaded.refresh().ttl == "expires"  # ... until refresh()
     # a save declaring only TTL changes only TTL (it switched the table to on demand as well)
     assert dynamo.Table(name).ttl == "expires" and dynamo.Table(name).billing == cloudorm.Provisioned(read=2, write=3)
+    named = dynamo.Table(name).refresh()
+    assert named.ttl == "expires"
+    named.delete()
+    named.save()  # recreated with the TTL it was read with
+    assert dynamo.Table(name).ttl == "expires"
 
 
 def test_ttl_is_turned_off_with_false(dynamo: cloudorm.Session, name: str) -> None:

@@ -8,6 +8,7 @@ from cloudorm.listing import Listing, listing
 
 
 def clusters(session: SessionLike) -> Listing[Cluster]:
-    """Every cluster cloudorm made on this account (found by its nodes' tag), lazily."""
+    """Every cluster cloudorm made on this account (found by its nodes' tag), lazily: saved clusters (their nodes
+    are listed when first needed)."""
     return listing(lambda start, size: (session.compute.list_clusters(), None),
-                   lambda name: Cluster(session, name))
+                   lambda name: Cluster._co_from_record(session, {"name": name}, partial=True))

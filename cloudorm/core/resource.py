@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import attrs
 
 from cloudorm import errors as ce
+from cloudorm.checks import check_flag
 from cloudorm.core.fields import UNSET, FieldSpec, Stored, field, install, specs, stored
 from cloudorm.core.plans import Plan, run
 
@@ -209,6 +210,7 @@ class Resource:
     # ------------------------------------------------------------------------------------------- lifecycle
 
     def _co_save(self, exists_ok: bool) -> Plan[Self]:
+        check_flag("exists_ok", exists_ok)  # ("no" is not taken for True)
         self._co_check()
         if self._co_record is None:
             try:
@@ -242,7 +244,11 @@ class Resource:
         return run(self.session, self._co_save(exists_ok))
 
     def _co_refresh(self) -> Plan[Self]:
-        self._co_take((yield from self._co_fetch()))
+        record = yield from self._co_fetch()
+        for spec in specs(type(self)):  # a local change the fetch does not say (loaded apart: a bucket's tags) goes too
+            if spec.tracked and spec.key not in record and spec.name not in self.identity:
+                self._co_drop(spec.name)
+        self._co_take(record)
         return self
 
     def refresh(self) -> Self:
@@ -277,6 +283,7 @@ class Resource:
             record is None or spec.key in record or self.__dict__.get(spec.name, UNSET) is not UNSET)}
 
     def _co_delete(self, missing_ok: bool, options: dict[str, Any]) -> Plan[None]:
+        check_flag("missing_ok", missing_ok)
         keep = self._co_known()  # (a listed resource's missing fields are not fetched just to delete it)
         try:
             yield from self._co_remove(**options)

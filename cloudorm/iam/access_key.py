@@ -60,6 +60,7 @@ class AccessKey(Resource):
 
     kind: ClassVar[str] = "access key"
     identity: ClassVar[tuple[str, ...]] = ("user_name", "id")
+    regional: ClassVar[bool] = False  # IAM names are account-wide
 
     user_name: str = field(_owner, key="user", fixed=True)
     id: str | None = field(_key_id, default=None, fixed=True)

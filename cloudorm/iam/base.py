@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 import attrs
 
 from cloudorm import errors as ce
+from cloudorm.checks import check_flag
 from cloudorm.core import Plan, Record, Resource, call, resource, run, stored
 from cloudorm.core.fields import META, UNSET
 
@@ -32,6 +33,7 @@ class IAMResource(Resource):
     and once saved or loaded ``arn``, ``id`` and ``created``."""
 
     kind: ClassVar[str] = "iam"
+    regional: ClassVar[bool] = False  # IAM names are account-wide
 
     id: str | None = stored()
     """IAM's unique id (None until saved or loaded)."""
@@ -124,4 +126,4 @@ class IAMResource(Resource):
     def delete(self, *, cascade: bool = False, missing_ok: bool = False) -> None:
         """Delete it. What blocks that (keys, policies, memberships, versions, ...) raises ``ConflictError`` listing
         it, or is removed first with ``cascade=True``; ``NotFound`` if it is gone, unless ``missing_ok``."""
-        run(self.session, self._co_delete(missing_ok, {"cascade": cascade}))
+        run(self.session, self._co_delete(missing_ok, {"cascade": check_flag("cascade", cascade)}))

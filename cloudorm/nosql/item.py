@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 import attrs
 
+from cloudorm.checks import check_flag
 from cloudorm.errors import InvalidInput
 from cloudorm.nosql import codec
 from cloudorm.nosql.converter import converter
@@ -144,6 +145,7 @@ class Item:
         ``exists_ok=False`` or ``if_not_exists``: ``AlreadyExists``), an UpdateItem of just the changed attributes
         when loaded, nothing when nothing changed."""
         fresh = self._co_snapshot is None or self._co_deleted
+        check_flag("exists_ok", exists_ok)
         self._co_bound().save_item(self, if_not_exists=if_not_exists or (fresh and not exists_ok), condition=condition)
         return self
 

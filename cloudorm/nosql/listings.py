@@ -9,5 +9,6 @@ from cloudorm.nosql.table import Table
 
 
 def tables(session: SessionLike) -> Listing[Table[Item]]:
-    """Every table, lazily and page by page (each one's schema is read when first needed)."""
-    return listing(session.nosql.list_tables, lambda name: Table(session, name))
+    """Every table, lazily and page by page: saved tables (each one's schema is read when first needed)."""
+    return listing(session.nosql.list_tables,
+                   lambda name: Table._co_from_record(session, {"name": name}, partial=True))

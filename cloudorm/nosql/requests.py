@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 import attrs
 
 from cloudorm import errors as ce
+from cloudorm.checks import check_flag
 from cloudorm.nosql import codec
 from cloudorm.nosql.converter import datetime_text, epoch_seconds, parse_datetime, to_stored
 from cloudorm.nosql.expressions import (
@@ -255,6 +256,7 @@ class RequestBuilder(Generic[RowT]):
 
     def _put_request(self, data: Any, *, if_not_exists: bool = False,
                      condition: Condition | None = None) -> tuple[RowT, Request]:
+        check_flag("if_not_exists", if_not_exists)
         self._check_values(condition)
         row = self._as_row(data)
         if row._co_projection is not None and row._co_snapshot is not None and not row._co_deleted:
@@ -295,6 +297,7 @@ class RequestBuilder(Generic[RowT]):
     def _save_request(self, row: RowT, *, if_not_exists: bool = False,
                       condition: Condition | None = None) -> Request | None:
         """A PutItem for a new item; for a loaded one, an UpdateItem of the changed attributes (None if none)."""
+        check_flag("if_not_exists", if_not_exists)
         if row._co_stale:
             raise ce.ConflictError(f"this {type(row).__name__} was changed by atomic actions in a transaction and "
                                    "its local values are out of date: refresh() it before saving")
@@ -353,6 +356,7 @@ class RequestBuilder(Generic[RowT]):
 
     def _delete_request(self, key: Mapping[str, Any], *, condition: Condition | None,
                         missing_ok: bool, version: int | None = None) -> Request:
+        check_flag("missing_ok", missing_ok)
         self._check_values(condition)
         b = self._builder()
         conditions = [condition] if condition is not None else []

@@ -215,6 +215,8 @@ class Table(Resource, Rows[RowT]):
         """The table's declaration known without a request (a deleted table keeps it for ``save()``): a table
         named without keys is not described, nor its TTL read, just to delete it."""
         record = self._co_record or {}
+        if "ttl" not in record and self._ttl_seen is not None:  # (read with DescribeTimeToLive, not in the record)
+            record = {**record, "ttl": self._ttl_seen[0]}
         out = {}
         for name in ("name", "hash_key", "range_key", "indexes", "billing", "ttl"):
             value = self.__dict__.get(name, UNSET)
@@ -227,6 +229,7 @@ class Table(Resource, Rows[RowT]):
         A table named without keys is never created: what is declared is applied to the existing table.
         ``timeout`` bounds each wait (0: look once)."""
         self._co_wait = (check_flag("wait", wait), check_seconds("timeout", timeout, zero=True))
+        check_flag("exists_ok", exists_ok)
         if self._co_record is None and not self._declared_keys and not self._co_deleted:
             try:
                 self._co_take(run(self.session, self._co_fetch()), keep_local=True)

@@ -100,8 +100,9 @@ class Function(Resource):
 
     kind = "function"
 
-    name: str = attrs.field()
-    """The function's name (the short name when it was given by ARN)."""
+    name: str = attrs.field(on_setattr=attrs.setters.frozen)
+    """The function's name (the short name when it was given by ARN); fixed: requests go to the function named
+    when the object was made (``s.Function(other)`` for another)."""
     source: str | os.PathLike[str] | None = attrs.field(default=None)
     """The handler's file or directory (None: the deployed code is kept)."""
     requirements: Iterable[str] | str | os.PathLike[str] | None = attrs.field(default=None)

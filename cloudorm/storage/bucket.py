@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
-from cloudorm.checks import check_utf8
+from cloudorm.checks import check_flag, check_utf8
 from cloudorm.core import UNSET, Plan, Record, Resource, call, field, resource, run
 from cloudorm.errors import InvalidInput
 from cloudorm.listing import Listing, PageFetcher
@@ -126,7 +126,7 @@ class Bucket(Resource):
     def delete(self, *, force: bool = False, missing_ok: bool = False) -> None:
         """Delete the bucket (``ConflictError`` if it holds objects); ``force=True`` first deletes every object,
         version and delete marker, 1,000 per request. ``NotFound`` if absent, unless ``missing_ok``."""
-        run(self.session, self._co_delete(missing_ok, {"force": force}))
+        run(self.session, self._co_delete(missing_ok, {"force": check_flag("force", force)}))
 
     # ------------------------------------------------------------------------------------------- objects
 
