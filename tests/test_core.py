@@ -8,21 +8,7 @@ import attrs
 import pytest
 
 from cloudorm import errors as ce
-from cloudorm.core import (
-    CreateNeeds,
-    Found,
-    Plan,
-    Record,
-    Resource,
-    call,
-    changes,
-    field,
-    pause,
-    resource,
-    run,
-    state,
-    stored,
-)
+from cloudorm.core import Found, Plan, Record, Resource, call, changes, field, pause, resource, run, state, stored
 
 
 class Shelf:
@@ -250,24 +236,3 @@ def test_delete_loads_nothing_and_save_recreates_what_was_known(s: ToySession) -
     listed.delete()
     del s.shelf.get
     assert listed.save() is listed and s.shelf.held["a"]["colour"] == "red"
-
-
-@resource
-class PaintedBox(Box):
-    """A box that cannot be created without a colour given."""
-
-    def _co_check(self) -> None:
-        if self._co_record is None and "colour" not in self._co_given:
-            raise CreateNeeds("colour", "a new painted box needs colour=")
-
-
-def test_an_object_given_only_its_name_adopts_what_exists(s: ToySession) -> None:
-    with pytest.raises(CreateNeeds, match="colour"):
-        PaintedBox(s, "a").save()  # nothing exists: the error, after one look
-    assert s.shelf.writes == []
-    PaintedBox(s, "a", colour="red").save()
-    by_name = PaintedBox(s, "a")
-    assert by_name.save() is by_name and state(by_name) == "saved" and by_name.colour == "red"
-    assert s.shelf.writes == ["create a"]
-    with pytest.raises(ce.AlreadyExists):
-        PaintedBox(s, "a").save(exists_ok=False)

@@ -42,7 +42,7 @@ from cloudorm.compute.settings import (
 )
 from cloudorm.compute.shell import CommandResult, CommandResults
 from cloudorm.compute.transport import Transport, choose
-from cloudorm.core import CreateNeeds, Plan, Record, Resource, call, field, resource, run
+from cloudorm.core import Plan, Record, Resource, call, field, resource, run
 from cloudorm.errors import AlreadyExists, InvalidInput, NotFound
 
 if TYPE_CHECKING:
@@ -253,7 +253,7 @@ class Cluster(FanOut, Resource):
 
     def _co_check(self) -> None:
         if self._co_record is None and self.size is None:
-            raise CreateNeeds("size", f"save() makes sure {self.name!r} has size nodes: give size= to create it")
+            raise InvalidInput("size", f"save() makes sure {self.name!r} has size nodes: give size=")
         if self.size is not None:
             check_node_count("size", self.size, self.max_nodes)
         self._provisioner.check_region()

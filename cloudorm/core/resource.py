@@ -28,11 +28,6 @@ Record = Mapping[str, Any]
 """What a provider says about a resource (a typed record of the area's contract)."""
 
 
-class CreateNeeds(ce.InvalidInput):
-    """What a new object lacks to be created (a policy's statements, a role's trust): ``save()`` then adopts the
-    resource if it exists (one read) and raises this only if it does not."""
-
-
 class Found(ce.AlreadyExists):
     """``AlreadyExists`` from a ``_co_create`` that looked before creating: it carries the record it found, so
     adopting the resource needs no second fetch."""
@@ -216,19 +211,7 @@ class Resource:
 
     def _co_save(self, exists_ok: bool) -> Plan[Self]:
         check_flag("exists_ok", exists_ok)  # ("no" is not taken for True)
-        try:
-            self._co_check()
-        except CreateNeeds as missing:  # only a name given: adopt what exists, if anything does
-            if self._co_record is not None:
-                raise
-            try:
-                found = yield from self._co_fetch()
-            except ce.NotFound:
-                raise missing from None
-            if not exists_ok:
-                raise ce.AlreadyExists(f"{self.kind} {self._co_ref()[-1]!r} exists already") from None
-            self._co_take(found, keep_local=True)
-            self._co_check()
+        self._co_check()
         if self._co_record is None:
             try:
                 answer = yield from self._co_create()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import attrs
 
 from cloudorm import errors as ce
-from cloudorm.core import UNSET, CreateNeeds, Plan, Record, call, field, resource, run, stored
+from cloudorm.core import UNSET, Plan, Record, call, field, resource, run, stored
 from cloudorm.iam.base import Blockers, IAMResource, iam
 from cloudorm.iam.names import (
     check_description,
@@ -113,7 +113,7 @@ class Policy(IAMResource):
     def _co_check(self) -> None:
         super()._co_check()
         if self._co_record is None and self.document is None:
-            raise CreateNeeds("statements", f"policy {self.name!r} needs statements= or document= to be created")
+            raise ce.InvalidInput("statements", f"policy {self.name!r} needs statements= or document= to be saved")
 
     def _co_save(self, exists_ok: bool) -> Plan[Self]:
         try:

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from cloudorm import errors as ce
-from cloudorm.core import UNSET, CreateNeeds, Plan, field, resource
+from cloudorm.core import UNSET, Plan, field, resource
 from cloudorm.iam.base import Blockers, iam
 from cloudorm.iam.names import check_description, check_max_session, check_path, check_tags, role_name
 from cloudorm.iam.principal import Principal
@@ -96,7 +96,7 @@ class Role(Principal):
     def _co_check(self) -> None:
         super()._co_check()
         if self._co_record is None and self.trust is None:
-            raise CreateNeeds("trust", f"role {self.name!r} needs service= or trust= to be created")
+            raise ce.InvalidInput("trust", f"role {self.name!r} needs service= or trust= to be saved")
 
     def _co_blockers(self) -> Plan[Blockers]:
         """Attached and inline policies, and the instance profiles holding the role."""

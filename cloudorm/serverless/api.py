@@ -16,20 +16,7 @@ import attrs
 
 from cloudorm import errors as ce
 from cloudorm.checks import check_flag
-from cloudorm.core import (
-    UNSET,
-    CreateNeeds,
-    Found,
-    Plan,
-    Record,
-    Resource,
-    SessionLike,
-    call,
-    field,
-    resource,
-    run,
-    stored,
-)
+from cloudorm.core import UNSET, Found, Plan, Record, Resource, SessionLike, call, field, resource, run, stored
 from cloudorm.serverless.deploy import ROUTING, apply, function_arns, grant, managed
 from cloudorm.serverless.function import Function
 from cloudorm.serverless.keys import ApiKey, check_name
@@ -281,7 +268,7 @@ class Api(Resource):
 
     def _co_check(self) -> None:
         if self._co_record is None and not self._routes:
-            raise CreateNeeds("route", f"api {self.name!r} declares no route: give function= and route=, or "
+            raise ce.InvalidInput("route", f"api {self.name!r} declares no route: give function= and route=, or "
                                            "call api.route(path, method, function) (refresh() loads deployed ones)")
         check_routes(self._current().values(), self.cors)
 
