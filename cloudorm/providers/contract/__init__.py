@@ -4,7 +4,7 @@
 Every operation a provider does not implement raises ``Unsupported`` naming the provider and the operation.
 """
 
-from cloudorm.providers.contract.compute import ComputeCapabilities, ComputeService
+from cloudorm.providers.contract.compute import ComputeCapabilities, ComputeService, KeyInfo, NodeInfo, SizeInfo
 from cloudorm.providers.contract.iam import IAMCapabilities, IAMService
 from cloudorm.providers.contract.nosql import NoSQLService
 from cloudorm.providers.contract.provider import Options, Provider, fingerprint
@@ -16,6 +16,27 @@ CONTRACTS: tuple[type[Service], ...] = (NoSQLService, IAMService, StorageService
                                         ComputeService)
 """Every area's contract, in the order of the areas."""
 
-__all__ = ["API_GATEWAY_PRINCIPAL", "CONTRACTS", "ApiService", "BucketInfo", "Capabilities", "ComputeCapabilities",
-           "ComputeService", "FunctionService", "IAMCapabilities", "IAMService", "NoSQLService", "ObjectInfo",
-           "Options", "Provider", "Service", "StorageCapabilities", "StorageService", "Wire", "fingerprint"]
+__all__ = [
+                                        "API_GATEWAY_PRINCIPAL",
+                                        "CONTRACTS",
+                                        "ApiService",
+                                        "BucketInfo",
+                                        "Capabilities",
+                                        "ComputeCapabilities",
+                                        "ComputeService",
+                                        "FunctionService",
+                                        "IAMCapabilities",
+                                        "IAMService",
+                                        "KeyInfo",
+                                        "NoSQLService",
+                                        "NodeInfo",
+                                        "ObjectInfo",
+                                        "Options",
+                                        "Provider",
+                                        "Service",
+                                        "SizeInfo",
+                                        "StorageCapabilities",
+                                        "StorageService",
+                                        "Wire",
+                                        "fingerprint",
+]
