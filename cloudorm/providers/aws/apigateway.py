@@ -25,7 +25,7 @@ from cloudorm.providers.aws.clients import ClientFactory, paginate
 from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.aws.s3 import _dns_suffix
 from cloudorm.providers.aws.settle import send_settled
-from cloudorm.providers.contract import ApiService, Wire
+from cloudorm.providers.contract import ApiInfo, ApiKeyInfo, ApiService, Wire
 
 LAMBDA_API_VERSION = "2015-03-31"
 _LAMBDA_URI = re.compile(r"arn:[^:]+:apigateway:[^:]+:lambda:path/[0-9-]+/functions/(?P<arn>.+)/invocations")
@@ -49,7 +49,7 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def _api(raw: Wire) -> Wire:
+def _api(raw: Wire) -> ApiInfo:
     return {"id": raw["id"], "name": raw.get("name"), "description": raw.get("description") or None,
             "created": raw.get("createdDate"), "root_id": raw.get("rootResourceId")}
 
@@ -90,8 +90,8 @@ def _duplicates(kind: str, name: str, found: list[Wire]) -> str:
             "twice by an earlier request whose answer was lost")
 
 
-def _key(raw: Wire, value: bool) -> Wire:
-    out = {"id": raw["id"], "name": raw.get("name"), "description": raw.get("description") or None,
+def _key(raw: Wire, value: bool) -> ApiKeyInfo:
+    out: ApiKeyInfo = {"id": raw["id"], "name": raw.get("name"), "description": raw.get("description") or None,
            "enabled": raw.get("enabled"), "created": raw.get("createdDate")}
     if value and raw.get("value"):
         out["value"] = raw["value"]
@@ -166,7 +166,7 @@ class AwsApiService(ApiService):
 
     # ------------------------------------------------------------------------------------------------ APIs
 
-    def create_api(self, name: str, description: str | None) -> Wire:
+    def create_api(self, name: str, description: str | None) -> ApiInfo:
         """Create a REST API (regional endpoint); returns its record."""
         params: Wire = {"name": name, "endpointConfiguration": {"types": ["REGIONAL"]}}
         if description:
@@ -181,11 +181,11 @@ class AwsApiService(ApiService):
 
         return _api(self._settled("CreateRestApi", look, **params))
 
-    def get_api(self, api_id: str) -> Wire:
+    def get_api(self, api_id: str) -> ApiInfo:
         """The record of an API (``NotFound`` if absent)."""
         return _api(self._call("GetRestApi", restApiId=api_id))
 
-    def list_apis(self, start: str | None, limit: int | None) -> tuple[list[Wire], str | None]:
+    def list_apis(self, start: str | None, limit: int | None) -> tuple[list[ApiInfo], str | None]:
         """One page of API records and the position to continue from."""
         params: Wire = {}
         if start:
@@ -398,7 +398,7 @@ class AwsApiService(ApiService):
 
     # ------------------------------------------------------------------------------------------------ keys
 
-    def create_key(self, name: str, description: str | None, enabled: bool) -> Wire:
+    def create_key(self, name: str, description: str | None, enabled: bool) -> ApiKeyInfo:
         """Create an API key; its record carries ``value`` (shown only now). cloudorm makes the value (random, as
         API Gateway would): after a lost answer it tells the key that request made."""
         value = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(KEY_LENGTH))
@@ -426,7 +426,7 @@ class AwsApiService(ApiService):
         return [{"id": k["id"], "name": k.get("name"), "value": k.get("value")}
                 for k in self._items("GetUsagePlanKeys", usagePlanId=plan_id)]
 
-    def get_key(self, key_id: str) -> Wire:
+    def get_key(self, key_id: str) -> ApiKeyInfo:
         """A key's record (without its value)."""
         return _key(self._call("GetApiKey", apiKey=key_id, includeValue=False), value=False)
 

@@ -2,19 +2,82 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from datetime import datetime
+from typing import ClassVar, TypedDict
 
 from cloudorm.providers.contract.service import Service, Wire
+
+
+class FunctionInfo(TypedDict):
+    """A function as Lambda describes it; what the provider does not report is None."""
+
+    name: str
+    arn: str | None
+    runtime: str | None
+    handler: str | None
+    role: str | None
+    """The execution role's ARN."""
+    memory: int | None
+    """MB."""
+    timeout: int | None
+    """Seconds."""
+    environment: dict[str, str]
+    architecture: str
+    """``"x86_64"`` or ``"arm64"``."""
+    description: str | None
+    code_sha256: str | None
+    """Base64 of the zip's SHA-256, as Lambda reports it."""
+    code_size: int | None
+    state: str | None
+    """``Pending``, ``Active``, ``Inactive`` or ``Failed``."""
+    update_status: str | None
+    """``InProgress``, ``Successful`` or ``Failed``."""
+    state_reason: str | None
+    last_modified: str | None
+
+
+class Invocation(TypedDict):
+    """The answer to one ``invoke``."""
+
+    status: int | None
+    """HTTP status (202 for a queued event)."""
+    payload: bytes
+    error: str | None
+    """Lambda's ``FunctionError``: ``"Unhandled"`` when the handler raised, else None."""
+    log: str | None
+    """The log tail, decoded, if any."""
+    request_id: str | None
+
+
+class ApiInfo(TypedDict):
+    """A REST API."""
+
+    id: str
+    name: str | None
+    description: str | None
+    created: datetime | None
+    root_id: str | None
+    """The id of its ``/`` resource."""
+
+
+class _ApiKey(TypedDict):
+    id: str
+    name: str | None
+    description: str | None
+    enabled: bool | None
+    created: datetime | None
+
+
+class ApiKeyInfo(_ApiKey, total=False):
+    """An API key; ``value`` where the provider returns it (``create_key``)."""
+
+    value: str
 
 
 class FunctionService(Service):
     """Serverless functions (AWS Lambda's model).
 
-    A function record is a neutral dict: ``name``, ``arn``, ``runtime``, ``handler``, ``role`` (an ARN), ``memory``
-    (MB), ``timeout`` (s), ``environment`` (a dict), ``architecture`` (``"x86_64"`` or ``"arm64"``),
-    ``description``, ``code_sha256`` (base64 of the zip's SHA-256, as Lambda reports it), ``code_size``,
-    ``state`` (``Pending``, ``Active``, ``Inactive``, ``Failed``), ``update_status`` (``InProgress``,
-    ``Successful``, ``Failed``), ``state_reason`` and ``last_modified``. A ``spec`` holds the settable keys:
+    A function is described by ``FunctionInfo``. A ``spec`` holds the settable keys:
     ``runtime``, ``handler``, ``role``, ``memory``, ``timeout``, ``environment``, ``architecture``,
     ``description``. A missing function is ``NotFound``."""
 
@@ -23,19 +86,19 @@ class FunctionService(Service):
         "create_function", "delete_function", "get_function", "invoke", "list_functions", "update_code",
         "update_configuration"})
 
-    def create_function(self, name: str, spec: Wire, code: bytes) -> Wire:
+    def create_function(self, name: str, spec: Wire, code: bytes) -> FunctionInfo:
         """Create a function from ``spec`` and a zip; returns its record."""
         raise self._unsupported("create_function")
 
-    def update_code(self, name: str, code: bytes, architecture: str) -> Wire:
+    def update_code(self, name: str, code: bytes, architecture: str) -> FunctionInfo:
         """Upload a new zip; returns the record."""
         raise self._unsupported("update_code")
 
-    def update_configuration(self, name: str, changes: Wire) -> Wire:
+    def update_configuration(self, name: str, changes: Wire) -> FunctionInfo:
         """Change settings (keys of a ``spec`` except ``architecture``); returns the record."""
         raise self._unsupported("update_configuration")
 
-    def get_function(self, name: str) -> Wire:
+    def get_function(self, name: str) -> FunctionInfo:
         """The record of a function."""
         raise self._unsupported("get_function")
 
@@ -43,14 +106,12 @@ class FunctionService(Service):
         """Delete a function."""
         raise self._unsupported("delete_function")
 
-    def list_functions(self, start: str | None, limit: int | None) -> tuple[list[Wire], str | None]:
+    def list_functions(self, start: str | None, limit: int | None) -> tuple[list[FunctionInfo], str | None]:
         """One page of records and the marker to continue from (``None`` at the end)."""
         raise self._unsupported("list_functions")
 
-    def invoke(self, name: str, payload: bytes, wait: bool = True) -> Wire:
-        """Run a function on ``payload`` (JSON bytes): synchronously (``wait``), or queue it as an event.
-        Returns ``status`` (HTTP), ``payload`` (bytes), ``error`` (Lambda's ``FunctionError``: ``"Unhandled"``
-        when the handler raised, else None), ``log`` (the log tail, decoded, if any) and ``request_id``."""
+    def invoke(self, name: str, payload: bytes, wait: bool = True) -> Invocation:
+        """Run a function on ``payload`` (JSON bytes): synchronously (``wait``), or queue it as an event."""
         raise self._unsupported("invoke")
 
     def add_permission(self, name: str, statement_id: str, principal: str, source_arn: str) -> None:
@@ -72,28 +133,27 @@ API_GATEWAY_PRINCIPAL = "apigateway.amazonaws.com"
 class ApiService(Service):
     """REST APIs in front of functions, with stages, API keys and usage plans (API Gateway's REST model).
 
-    Records are neutral dicts. An API: ``id``, ``name``, ``description``, ``created``, ``root_id`` (the ``/``
-    resource). A resource: ``id``, ``path``, ``parent_id``, ``path_part`` and ``methods``, which maps each HTTP
-    method to ``key_required``, ``function_arn`` (the Lambda proxy integration's target, or None) and
-    ``mock_headers`` (for a CORS preflight answered by the gateway itself, else None). A usage plan: ``id``,
-    ``name``, ``description``, ``stages`` (``[(api_id, stage)]``), ``throttle`` (``{"rate", "burst"}`` or None),
-    ``quota`` (``{"limit", "period", "offset"}`` or None). A key: ``id``, ``name``, ``description``,
-    ``enabled``, ``created`` and, where the provider returns it, ``value``."""
+    An API is described by ``ApiInfo``, a key by ``ApiKeyInfo``; the other records are dicts. A resource: ``id``,
+    ``path``, ``parent_id``, ``path_part`` and ``methods``, which maps each HTTP method to ``key_required``,
+    ``function_arn`` (the Lambda proxy integration's target, or None) and ``mock_headers`` (for a CORS preflight
+    answered by the gateway itself, else None). A usage plan: ``id``, ``name``, ``description``, ``stages``
+    (``[(api_id, stage)]``), ``throttle`` (``{"rate", "burst"}`` or None), ``quota`` (``{"limit", "period",
+    "offset"}`` or None)."""
 
     area: ClassVar[str] = "api_gateway"
     core: ClassVar[frozenset[str]] = frozenset({
         "create_api", "create_resource", "delete_api", "delete_method", "delete_resource", "deploy", "get_api",
         "invoke_url", "list_apis", "put_lambda_method", "resources", "source_arn", "stages", "update_api"})
 
-    def create_api(self, name: str, description: str | None) -> Wire:
+    def create_api(self, name: str, description: str | None) -> ApiInfo:
         """Create a REST API; returns its record."""
         raise self._unsupported("create_api")
 
-    def get_api(self, api_id: str) -> Wire:
+    def get_api(self, api_id: str) -> ApiInfo:
         """The record of an API (``NotFound`` if absent)."""
         raise self._unsupported("get_api")
 
-    def list_apis(self, start: str | None, limit: int | None) -> tuple[list[Wire], str | None]:
+    def list_apis(self, start: str | None, limit: int | None) -> tuple[list[ApiInfo], str | None]:
         """One page of API records and the position to continue from."""
         raise self._unsupported("list_apis")
 
@@ -164,7 +224,7 @@ class ApiService(Service):
         """Delete a usage plan (its stages are unlinked first)."""
         raise self._unsupported("delete_usage_plan")
 
-    def create_key(self, name: str, description: str | None, enabled: bool) -> Wire:
+    def create_key(self, name: str, description: str | None, enabled: bool) -> ApiKeyInfo:
         """Create an API key; its record carries ``value``."""
         raise self._unsupported("create_key")
 
@@ -180,7 +240,7 @@ class ApiService(Service):
         """The keys of a plan, each with its ``value``."""
         raise self._unsupported("plan_keys")
 
-    def get_key(self, key_id: str) -> Wire:
+    def get_key(self, key_id: str) -> ApiKeyInfo:
         """A key's record (without its value)."""
         raise self._unsupported("get_key")
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from cloudorm import errors as ce
 from cloudorm.providers.aws.apigateway import AwsApiService
 from cloudorm.providers.aws.clients import ClientFactory
-from cloudorm.providers.contract import API_GATEWAY_PRINCIPAL, FunctionService, Wire
+from cloudorm.providers.contract import API_GATEWAY_PRINCIPAL, FunctionService, Invocation, Wire
 from cloudorm.providers.local.gateway import gateway
 from cloudorm.providers.local.routing import Plan, Route, Routing, changed, changed_by, generation
 
@@ -52,7 +52,7 @@ class LocalApiService(AwsApiService):
         server.register(api_id, self)
         return f"{server.url}/{api_id}/{stage}"
 
-    def invoke_function(self, function_arn: str, payload: bytes) -> Wire:
+    def invoke_function(self, function_arn: str, payload: bytes) -> Invocation:
         """Invoke the function an integration names (by its ARN)."""
         return self.functions.invoke(function_arn, payload, wait=True)
 
