@@ -22,17 +22,8 @@ from cloudorm.credentials import protect
 from cloudorm.providers.aws.clients import ClientFactory, paginate
 from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.aws.settle import send_settled
-from cloudorm.providers.contract.iam import (
-    AccessKeyInfo,
-    AttachedPolicy,
-    CallerInfo,
-    EntityInfo,
-    IAMCapabilities,
-    IAMService,
-    KeyUsage,
-    PolicyVersionInfo,
-)
-from cloudorm.providers.contract.service import Wire
+from cloudorm.providers.contract import AccessKeyInfo, AttachedPolicy, CallerInfo, EntityInfo, IAMService, Wire
+from cloudorm.providers.contract.iam import IAMCapabilities, KeyUsage, PolicyVersionInfo
 
 _TITLE = {"user": "User", "group": "Group", "role": "Role", "policy": "Policy"}
 _SECRET_IN_BODY = re.compile(rb"<SecretAccessKey>([^<]+)</SecretAccessKey>")
