@@ -25,7 +25,8 @@ from cloudorm.providers.aws.clients import ClientFactory, paginate
 from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.aws.s3 import _dns_suffix
 from cloudorm.providers.aws.settle import send_settled
-from cloudorm.providers.contract import ApiInfo, ApiKeyInfo, ApiService, Wire
+from cloudorm.providers.contract import ApiInfo, ApiKeyInfo, ApiService, MethodInfo, PlanKeyInfo, Quota, Wire
+from cloudorm.providers.contract.serverless import ResourceInfo, StageInfo, Throttle, UsagePlanInfo
 
 LAMBDA_API_VERSION = "2015-03-31"
 _LAMBDA_URI = re.compile(r"arn:[^:]+:apigateway:[^:]+:lambda:path/[0-9-]+/functions/(?P<arn>.+)/invocations")
@@ -54,7 +55,7 @@ def _api(raw: Wire) -> ApiInfo:
             "created": raw.get("createdDate"), "root_id": raw.get("rootResourceId")}
 
 
-def _method(raw: Wire) -> Wire:
+def _method(raw: Wire) -> MethodInfo:
     integration = raw.get("methodIntegration") or {}
     function_arn = mock_headers = None
     if integration.get("type") == "AWS_PROXY":
@@ -68,12 +69,12 @@ def _method(raw: Wire) -> Wire:
             "mock_headers": mock_headers}
 
 
-def _resource(raw: Wire) -> Wire:
+def _resource(raw: Wire) -> ResourceInfo:
     return {"id": raw["id"], "path": raw["path"], "parent_id": raw.get("parentId"), "path_part": raw.get("pathPart"),
             "methods": {m: _method(v or {}) for m, v in (raw.get("resourceMethods") or {}).items()}}
 
 
-def _plan(raw: Wire) -> Wire:
+def _plan(raw: Wire) -> UsagePlanInfo:
     throttle, quota = raw.get("throttle") or {}, raw.get("quota") or {}
     return {"id": raw["id"], "name": raw.get("name"), "description": raw.get("description") or None,
             "stages": [(s["apiId"], s["stage"]) for s in raw.get("apiStages") or []],
@@ -206,12 +207,12 @@ class AwsApiService(ApiService):
 
     # ------------------------------------------------------------------------------------------------ routes
 
-    def resources(self, api_id: str) -> list[Wire]:
+    def resources(self, api_id: str) -> list[ResourceInfo]:
         """Every resource of an API, with its methods."""
         return [_resource(r) for r in self._items("GetResources", restApiId=api_id, embed=["methods"],
                                                    PaginationConfig={"PageSize": 500})]
 
-    def create_resource(self, api_id: str, parent_id: str, path_part: str) -> Wire:
+    def create_resource(self, api_id: str, parent_id: str, path_part: str) -> ResourceInfo:
         """Add a child resource (one path segment); returns its record."""
         def look() -> Wire | None:  # the resource made by the request whose answer was lost
             return next((r for r in self._items("GetResources", restApiId=api_id, PaginationConfig={"PageSize": 500})
@@ -301,7 +302,7 @@ class AwsApiService(ApiService):
                        patchOperations=[{"op": "replace", "path": "/description", "value": stage_description}])
         return deployment_id
 
-    def stages(self, api_id: str) -> list[Wire]:
+    def stages(self, api_id: str) -> list[StageInfo]:
         """The API's stages: ``name``, ``deployment_id``, ``description`` each."""
         return [{"name": s["stageName"], "deployment_id": s.get("deploymentId"),
                  "description": s.get("description") or None}
@@ -323,13 +324,13 @@ class AwsApiService(ApiService):
 
     # ------------------------------------------------------------------------------------------------ usage plans
 
-    def usage_plans(self, api_id: str | None = None) -> list[Wire]:
+    def usage_plans(self, api_id: str | None = None) -> list[UsagePlanInfo]:
         """Usage plans (those serving a stage of ``api_id`` when given)."""
         plans = [_plan(p) for p in self._items("GetUsagePlans")]
         return [p for p in plans if api_id is None or any(a == api_id for a, _ in p["stages"])]
 
     def create_usage_plan(self, name: str, description: str | None, stages: list[tuple[str, str]],
-                          throttle: Wire | None, quota: Wire | None) -> Wire:
+                          throttle: Throttle | None, quota: Quota | None) -> UsagePlanInfo:
         """Create a usage plan for ``stages``; returns its record."""
         params: Wire = {"name": name, "apiStages": [{"apiId": a, "stage": s} for a, s in stages]}
         if description:
@@ -349,8 +350,8 @@ class AwsApiService(ApiService):
 
         return _plan(self._settled("CreateUsagePlan", look, **params))
 
-    def update_usage_plan(self, plan_id: str, description: str | None, throttle: Wire | None,
-                          quota: Wire | None) -> None:
+    def update_usage_plan(self, plan_id: str, description: str | None, throttle: Throttle | None,
+                          quota: Quota | None) -> None:
         """Set a plan's description, throttle and quota (None removes them); only what differs is sent (after a
         lost answer, what still differs)."""
         def send() -> Wire:
@@ -362,8 +363,8 @@ class AwsApiService(ApiService):
 
         self._settled_by("UpdateUsagePlan", send, look)
 
-    def _plan_changes(self, plan_id: str, description: str | None, throttle: Wire | None,
-                      quota: Wire | None) -> list[Wire]:
+    def _plan_changes(self, plan_id: str, description: str | None, throttle: Throttle | None,
+                      quota: Quota | None) -> list[Wire]:
         """The patch operations that make a plan's description, throttle and quota these (none if they are)."""
         now = _plan(self._call("GetUsagePlan", usagePlanId=plan_id))
         ops: list[Wire] = []
@@ -421,7 +422,7 @@ class AwsApiService(ApiService):
         self._settled("CreateUsagePlanKey", lambda: {} if self._exists("GetUsagePlanKey", **where) else None, **where,
                       keyType="API_KEY")
 
-    def plan_keys(self, plan_id: str) -> list[Wire]:
+    def plan_keys(self, plan_id: str) -> list[PlanKeyInfo]:
         """The keys of a plan: ``id``, ``name`` and ``value`` each (all a usage plan key carries)."""
         return [{"id": k["id"], "name": k.get("name"), "value": k.get("value")}
                 for k in self._items("GetUsagePlanKeys", usagePlanId=plan_id)]

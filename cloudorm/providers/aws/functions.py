@@ -22,6 +22,7 @@ from cloudorm.providers.aws.clients import ClientFactory
 from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.aws.settle import send_settled
 from cloudorm.providers.contract import FunctionInfo, FunctionService, Invocation, Wire
+from cloudorm.providers.contract.serverless import PermissionInfo
 
 _SETTINGS = {"runtime": "Runtime", "handler": "Handler", "role": "Role", "memory": "MemorySize",
              "timeout": "Timeout", "description": "Description"}
@@ -290,7 +291,7 @@ class AwsFunctionService(FunctionService):
         self._settled("AddPermission", look, _nothing, FunctionName=name, StatementId=statement_id,
                       Action="lambda:InvokeFunction", Principal=principal, SourceArn=source_arn)
 
-    def permissions(self, name: str) -> list[Wire]:
+    def permissions(self, name: str) -> list[PermissionInfo]:
         """The function's resource policy statements: ``sid``, ``principal``, ``source_arn`` each (none when the
         function has no policy)."""
         try:

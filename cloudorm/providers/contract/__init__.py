@@ -25,6 +25,14 @@ from cloudorm.providers.contract.serverless import (
     FunctionInfo,
     FunctionService,
     Invocation,
+    MethodInfo,
+    PermissionInfo,
+    PlanKeyInfo,
+    Quota,
+    ResourceInfo,
+    StageInfo,
+    Throttle,
+    UsagePlanInfo,
 )
 from cloudorm.providers.contract.service import Capabilities, Service, Wire
 from cloudorm.providers.contract.storage import BucketInfo, ObjectInfo, StorageCapabilities, StorageService
@@ -36,5 +44,6 @@ CONTRACTS: tuple[type[Service], ...] = (NoSQLService, IAMService, StorageService
 __all__ = ["API_GATEWAY_PRINCIPAL", "CONTRACTS", "AccessKeyInfo", "ApiInfo", "ApiKeyInfo", "ApiService",
            "AttachedPolicy", "BucketInfo", "CallerInfo", "Capabilities", "ComputeCapabilities", "ComputeService",
            "EntityInfo", "FunctionInfo", "FunctionService", "IAMCapabilities", "IAMService", "Invocation", "KeyInfo",
-           "KeyUsage", "NoSQLService", "NodeInfo", "ObjectInfo", "Options", "PolicyVersionInfo", "Provider",
-           "Service", "SizeInfo", "StorageCapabilities", "StorageService", "Wire", "fingerprint"]
+           "KeyUsage", "MethodInfo", "NoSQLService", "NodeInfo", "ObjectInfo", "Options", "PermissionInfo",
+           "PlanKeyInfo", "PolicyVersionInfo", "Provider", "Quota", "ResourceInfo", "Service", "SizeInfo",
+           "StageInfo", "StorageCapabilities", "StorageService", "Throttle", "UsagePlanInfo", "Wire", "fingerprint"]

@@ -60,6 +60,76 @@ class ApiInfo(TypedDict):
     """The id of its ``/`` resource."""
 
 
+class PermissionInfo(TypedDict):
+    """One statement of a function's resource policy."""
+
+    sid: str | None
+    principal: str | None
+    source_arn: str | None
+
+
+class MethodInfo(TypedDict):
+    """One HTTP method of a resource."""
+
+    key_required: bool
+    function_arn: str | None
+    """The Lambda proxy integration's target, or None."""
+    mock_headers: dict[str, str] | None
+    """The headers of a CORS preflight the gateway answers itself, else None."""
+
+
+class ResourceInfo(TypedDict):
+    """One path of an API, with its methods by HTTP method."""
+
+    id: str
+    path: str
+    parent_id: str | None
+    path_part: str | None
+    methods: dict[str, MethodInfo]
+
+
+class StageInfo(TypedDict):
+    """A stage of an API."""
+
+    name: str
+    deployment_id: str | None
+    description: str | None
+
+
+class Throttle(TypedDict):
+    """A usage plan's steady rate (requests a second) and burst."""
+
+    rate: float
+    burst: int
+
+
+class Quota(TypedDict):
+    """A usage plan's request quota per period (``DAY``, ``WEEK`` or ``MONTH``)."""
+
+    limit: int
+    period: str
+    offset: int
+
+
+class UsagePlanInfo(TypedDict):
+    """A usage plan: the stages it serves as ``(api_id, stage)`` and its limits (None: none)."""
+
+    id: str
+    name: str | None
+    description: str | None
+    stages: list[tuple[str, str]]
+    throttle: Throttle | None
+    quota: Quota | None
+
+
+class PlanKeyInfo(TypedDict):
+    """A key of a usage plan, with its value."""
+
+    id: str
+    name: str | None
+    value: str | None
+
+
 class _ApiKey(TypedDict):
     id: str
     name: str | None
@@ -118,7 +188,7 @@ class FunctionService(Service):
         """Let ``principal`` (e.g. ``apigateway.amazonaws.com``) invoke the function from ``source_arn``."""
         raise self._unsupported("add_permission")
 
-    def permissions(self, name: str) -> list[Wire]:
+    def permissions(self, name: str) -> list[PermissionInfo]:
         """The function's resource policy statements: ``sid``, ``principal``, ``source_arn`` each."""
         raise self._unsupported("permissions")
 
@@ -133,12 +203,8 @@ API_GATEWAY_PRINCIPAL = "apigateway.amazonaws.com"
 class ApiService(Service):
     """REST APIs in front of functions, with stages, API keys and usage plans (API Gateway's REST model).
 
-    An API is described by ``ApiInfo``, a key by ``ApiKeyInfo``; the other records are dicts. A resource: ``id``,
-    ``path``, ``parent_id``, ``path_part`` and ``methods``, which maps each HTTP method to ``key_required``,
-    ``function_arn`` (the Lambda proxy integration's target, or None) and ``mock_headers`` (for a CORS preflight
-    answered by the gateway itself, else None). A usage plan: ``id``, ``name``, ``description``, ``stages``
-    (``[(api_id, stage)]``), ``throttle`` (``{"rate", "burst"}`` or None), ``quota`` (``{"limit", "period",
-    "offset"}`` or None)."""
+    Described by ``ApiInfo``, ``ResourceInfo`` (with its ``MethodInfo`` by HTTP method), ``StageInfo``,
+    ``UsagePlanInfo`` and ``ApiKeyInfo`` (``PlanKeyInfo`` in a plan's listing)."""
 
     area: ClassVar[str] = "api_gateway"
     core: ClassVar[frozenset[str]] = frozenset({
@@ -165,11 +231,11 @@ class ApiService(Service):
         """Delete an API with its resources, deployments and stages."""
         raise self._unsupported("delete_api")
 
-    def resources(self, api_id: str) -> list[Wire]:
+    def resources(self, api_id: str) -> list[ResourceInfo]:
         """Every resource of an API, with its methods."""
         raise self._unsupported("resources")
 
-    def create_resource(self, api_id: str, parent_id: str, path_part: str) -> Wire:
+    def create_resource(self, api_id: str, parent_id: str, path_part: str) -> ResourceInfo:
         """Add a child resource (one path segment, e.g. ``orders`` or ``{id}``); returns its record."""
         raise self._unsupported("create_resource")
 
@@ -194,7 +260,7 @@ class ApiService(Service):
         """Deploy the API's current routes to ``stage`` (created if needed); returns the deployment id."""
         raise self._unsupported("deploy")
 
-    def stages(self, api_id: str) -> list[Wire]:
+    def stages(self, api_id: str) -> list[StageInfo]:
         """The API's stages: ``name``, ``deployment_id``, ``description`` each."""
         raise self._unsupported("stages")
 
@@ -206,17 +272,17 @@ class ApiService(Service):
         """The ``execute-api`` ARN a function's invoke permission names for one route of this API."""
         raise self._unsupported("source_arn")
 
-    def usage_plans(self, api_id: str | None = None) -> list[Wire]:
+    def usage_plans(self, api_id: str | None = None) -> list[UsagePlanInfo]:
         """Usage plans (those serving a stage of ``api_id`` when given)."""
         raise self._unsupported("usage_plans")
 
     def create_usage_plan(self, name: str, description: str | None, stages: list[tuple[str, str]],
-                          throttle: Wire | None, quota: Wire | None) -> Wire:
+                          throttle: Throttle | None, quota: Quota | None) -> UsagePlanInfo:
         """Create a usage plan for ``stages``; returns its record."""
         raise self._unsupported("create_usage_plan")
 
-    def update_usage_plan(self, plan_id: str, description: str | None, throttle: Wire | None,
-                          quota: Wire | None) -> None:
+    def update_usage_plan(self, plan_id: str, description: str | None, throttle: Throttle | None,
+                          quota: Quota | None) -> None:
         """Set a plan's description, throttle and quota (None removes them)."""
         raise self._unsupported("update_usage_plan")
 
@@ -236,7 +302,7 @@ class ApiService(Service):
         """Change a key's description and whether it is enabled."""
         raise self._unsupported("update_key")
 
-    def plan_keys(self, plan_id: str) -> list[Wire]:
+    def plan_keys(self, plan_id: str) -> list[PlanKeyInfo]:
         """The keys of a plan, each with its ``value``."""
         raise self._unsupported("plan_keys")
 
