@@ -25,8 +25,8 @@ from cloudorm.providers.aws.clients import ClientFactory, paginate
 from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.aws.s3 import _dns_suffix
 from cloudorm.providers.aws.settle import send_settled
-from cloudorm.providers.contract import ApiInfo, ApiKeyInfo, ApiService, MethodInfo, PlanKeyInfo, Quota, Wire
-from cloudorm.providers.contract.serverless import ResourceInfo, StageInfo, Throttle, UsagePlanInfo
+from cloudorm.providers.contract import ApiInfo, ApiKeyInfo, ApiService, MethodInfo, PlanKeyInfo, QuotaInfo, Wire
+from cloudorm.providers.contract.serverless import ResourceInfo, StageInfo, ThrottleInfo, UsagePlanInfo
 
 LAMBDA_API_VERSION = "2015-03-31"
 _LAMBDA_URI = re.compile(r"arn:[^:]+:apigateway:[^:]+:lambda:path/[0-9-]+/functions/(?P<arn>.+)/invocations")
@@ -330,7 +330,7 @@ class AwsApiService(ApiService):
         return [p for p in plans if api_id is None or any(a == api_id for a, _ in p["stages"])]
 
     def create_usage_plan(self, name: str, description: str | None, stages: list[tuple[str, str]],
-                          throttle: Throttle | None, quota: Quota | None) -> UsagePlanInfo:
+                          throttle: ThrottleInfo | None, quota: QuotaInfo | None) -> UsagePlanInfo:
         """Create a usage plan for ``stages``; returns its record."""
         params: Wire = {"name": name, "apiStages": [{"apiId": a, "stage": s} for a, s in stages]}
         if description:
@@ -350,8 +350,8 @@ class AwsApiService(ApiService):
 
         return _plan(self._settled("CreateUsagePlan", look, **params))
 
-    def update_usage_plan(self, plan_id: str, description: str | None, throttle: Throttle | None,
-                          quota: Quota | None) -> None:
+    def update_usage_plan(self, plan_id: str, description: str | None, throttle: ThrottleInfo | None,
+                          quota: QuotaInfo | None) -> None:
         """Set a plan's description, throttle and quota (None removes them); only what differs is sent (after a
         lost answer, what still differs)."""
         def send() -> Wire:
@@ -363,8 +363,8 @@ class AwsApiService(ApiService):
 
         self._settled_by("UpdateUsagePlan", send, look)
 
-    def _plan_changes(self, plan_id: str, description: str | None, throttle: Throttle | None,
-                      quota: Quota | None) -> list[Wire]:
+    def _plan_changes(self, plan_id: str, description: str | None, throttle: ThrottleInfo | None,
+                      quota: QuotaInfo | None) -> list[Wire]:
         """The patch operations that make a plan's description, throttle and quota these (none if they are)."""
         now = _plan(self._call("GetUsagePlan", usagePlanId=plan_id))
         ops: list[Wire] = []

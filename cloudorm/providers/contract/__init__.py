@@ -28,10 +28,10 @@ from cloudorm.providers.contract.serverless import (
     MethodInfo,
     PermissionInfo,
     PlanKeyInfo,
-    Quota,
+    QuotaInfo,
     ResourceInfo,
     StageInfo,
-    Throttle,
+    ThrottleInfo,
     UsagePlanInfo,
 )
 from cloudorm.providers.contract.service import Capabilities, Service, Wire
@@ -45,5 +45,5 @@ __all__ = ["API_GATEWAY_PRINCIPAL", "CONTRACTS", "AccessKeyInfo", "ApiInfo", "Ap
            "AttachedPolicy", "BucketInfo", "CallerInfo", "Capabilities", "ComputeCapabilities", "ComputeService",
            "EntityInfo", "FunctionInfo", "FunctionService", "IAMCapabilities", "IAMService", "Invocation", "KeyInfo",
            "KeyUsage", "MethodInfo", "NoSQLService", "NodeInfo", "ObjectInfo", "Options", "PermissionInfo",
-           "PlanKeyInfo", "PolicyVersionInfo", "Provider", "Quota", "ResourceInfo", "Service", "SizeInfo",
-           "StageInfo", "StorageCapabilities", "StorageService", "Throttle", "UsagePlanInfo", "Wire", "fingerprint"]
+           "PlanKeyInfo", "PolicyVersionInfo", "Provider", "QuotaInfo", "ResourceInfo", "Service", "SizeInfo",
+           "StageInfo", "StorageCapabilities", "StorageService", "ThrottleInfo", "UsagePlanInfo", "Wire", "fingerprint"]

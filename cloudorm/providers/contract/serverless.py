@@ -96,14 +96,14 @@ class StageInfo(TypedDict):
     description: str | None
 
 
-class Throttle(TypedDict):
+class ThrottleInfo(TypedDict):
     """A usage plan's steady rate (requests a second) and burst."""
 
     rate: float
     burst: int
 
 
-class Quota(TypedDict):
+class QuotaInfo(TypedDict):
     """A usage plan's request quota per period (``DAY``, ``WEEK`` or ``MONTH``)."""
 
     limit: int
@@ -118,8 +118,8 @@ class UsagePlanInfo(TypedDict):
     name: str | None
     description: str | None
     stages: list[tuple[str, str]]
-    throttle: Throttle | None
-    quota: Quota | None
+    throttle: ThrottleInfo | None
+    quota: QuotaInfo | None
 
 
 class PlanKeyInfo(TypedDict):
@@ -277,12 +277,12 @@ class ApiService(Service):
         raise self._unsupported("usage_plans")
 
     def create_usage_plan(self, name: str, description: str | None, stages: list[tuple[str, str]],
-                          throttle: Throttle | None, quota: Quota | None) -> UsagePlanInfo:
+                          throttle: ThrottleInfo | None, quota: QuotaInfo | None) -> UsagePlanInfo:
         """Create a usage plan for ``stages``; returns its record."""
         raise self._unsupported("create_usage_plan")
 
-    def update_usage_plan(self, plan_id: str, description: str | None, throttle: Throttle | None,
-                          quota: Quota | None) -> None:
+    def update_usage_plan(self, plan_id: str, description: str | None, throttle: ThrottleInfo | None,
+                          quota: QuotaInfo | None) -> None:
         """Set a plan's description, throttle and quota (None removes them)."""
         raise self._unsupported("update_usage_plan")
 
