@@ -21,7 +21,7 @@ from cloudorm.waiting import wait_until
 if TYPE_CHECKING:
     from cloudorm.compute.cluster import Cluster
     from cloudorm.compute.node import Node
-    from cloudorm.providers.base import ComputeService
+    from cloudorm.providers.contract import ComputeService, NodeInfo
 
 POLL_INTERVAL = 1.0
 """Seconds between the first ``list_nodes`` polls while new nodes boot (then growing to ``POLL_MAX_INTERVAL``):
@@ -66,13 +66,13 @@ class Provisioner:
         sizes = [n.size for n in existing if n.size]
         return sizes[0] if sizes else self.service.default_size
 
-    def wait_active(self, ids: Sequence[str], deadline: float) -> list[dict[str, Any]]:
+    def wait_active(self, ids: Sequence[str], deadline: float) -> list[NodeInfo]:
         """Poll ``list_nodes`` until every node of ``ids`` is active with an address; their records."""
         name = self.cluster.name
-        last: dict[str, dict[str, Any]] = {}
+        last: dict[str, NodeInfo] = {}
         seconds = deadline - time.monotonic()
 
-        def ready() -> list[dict[str, Any]] | None:
+        def ready() -> list[NodeInfo] | None:
             last.clear()
             last.update({str(r["id"]): r for r in self.service.list_nodes(name)})
             # (a node not listed yet counts as pending: listings lag behind creation on EC2, and may on others)

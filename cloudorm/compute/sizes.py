@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from cloudorm.errors import InvalidInput
+from cloudorm.providers.contract import SizeInfo
 
 
-def _offered(size: dict[str, Any], region: str | None) -> bool:
+def _offered(size: SizeInfo, region: str | None) -> bool:
     regions = size.get("regions") or []
     return bool(size.get("available", True)) and (not regions or region is None or region in regions)
 
 
-def size_for_price(sizes: Iterable[dict[str, Any]], price: float, region: str | None) -> str:
+def size_for_price(sizes: Iterable[SizeInfo], price: float, region: str | None) -> str:
     """The slug of the largest size (most memory, then vCPUs, then price) available in ``region`` (a size listing
     no regions is offered everywhere) whose ``price_monthly`` is at most ``price``; ``InvalidInput`` naming the
     cheapest size when none fits."""

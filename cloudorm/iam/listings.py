@@ -4,7 +4,7 @@ page by page, each record made into its entity without another request."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from cloudorm.core import SessionLike
 from cloudorm.errors import InvalidInput
@@ -14,11 +14,12 @@ from cloudorm.iam.policy import Policy
 from cloudorm.iam.role import Role
 from cloudorm.iam.user import User
 from cloudorm.listing import Listing, listing
+from cloudorm.providers.contract import EntityInfo
 
 E = TypeVar("E")
 
 
-def iam_listing(session: SessionLike, kind: str, make: Callable[[SessionLike, dict[str, Any]], E],
+def iam_listing(session: SessionLike, kind: str, make: Callable[[SessionLike, EntityInfo], E],
                 path_prefix: str | None, scope: str = "local") -> Listing[E]:
     """Every IAM entity of ``kind`` (under ``path_prefix``), made by ``make(session, record)``."""
     if path_prefix is not None:

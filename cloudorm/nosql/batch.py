@@ -15,6 +15,7 @@ from cloudorm import errors as ce
 from cloudorm.checks import check_seconds
 from cloudorm.nosql import codec
 from cloudorm.nosql.item import Item
+from cloudorm.providers.contract import Wire
 from cloudorm.results import Result, Results
 from cloudorm.waiting import backoff
 
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from cloudorm.nosql.table import Table
 
 RowT = TypeVar("RowT", bound=Item)
-Wire = dict[str, Any]
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 from cloudorm import errors as ce
 from cloudorm.nosql import codec
 from cloudorm.nosql.schema import IndexKeys, check_key_value
+from cloudorm.providers.contract import Wire
 
 if TYPE_CHECKING:
     from cloudorm.nosql.table import Table
 
-Wire = dict[str, Any]
 
 
 def encode_cursor(key: Wire) -> str:

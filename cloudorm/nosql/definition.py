@@ -24,8 +24,7 @@ from cloudorm.nosql.schema import (
     key_schema_wire,
     local_index_wire,
 )
-
-Wire = dict[str, Any]
+from cloudorm.providers.contract import Wire
 
 TTL_ON = ("ENABLED", "ENABLING")
 """DescribeTimeToLive statuses that mean TTL is on (or being turned on)."""

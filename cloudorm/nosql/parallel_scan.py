@@ -9,8 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from cloudorm.paging import Pager
-
-Wire = dict[str, Any]
+from cloudorm.providers.contract import Wire
 
 MAX_SEGMENTS = 1_000_000
 """DynamoDB's limit on a parallel scan's TotalSegments."""

@@ -12,12 +12,12 @@ from cloudorm.nosql.cursors import start_key
 from cloudorm.nosql.expressions import Condition, all_of, lookup, parse_path, split_lookup
 from cloudorm.nosql.item import Item
 from cloudorm.nosql.schema import IndexKeys, KeyAttr, check_key_value
+from cloudorm.providers.contract import Wire
 
 if TYPE_CHECKING:
     from cloudorm.nosql.table import Table
 
 RowT = TypeVar("RowT", bound=Item)
-Wire = dict[str, Any]
 
 _KEY_OPS = {"eq", "lt", "lte", "gt", "gte", "between", "begins_with"}
 

@@ -21,12 +21,12 @@ from cloudorm.nosql.item import Item
 from cloudorm.nosql.parallel_scan import MAX_SEGMENTS, SCAN_WORKERS, parallel_scan
 from cloudorm.nosql.query_spec import QuerySpec, key_lookups
 from cloudorm.paging import Page, Pager
+from cloudorm.providers.contract import Wire
 
 if TYPE_CHECKING:
     from cloudorm.nosql.table import Table
 
 RowT = TypeVar("RowT", bound=Item)
-Wire = dict[str, Any]
 
 
 def _counted(responses: list[Wire]) -> int:

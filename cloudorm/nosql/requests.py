@@ -32,13 +32,13 @@ from cloudorm.nosql.schema import (
     check_key_size,
     check_key_value,
 )
+from cloudorm.providers.contract import Wire
 
 if TYPE_CHECKING:
     from cloudorm.nosql.table import Table
 
 RowT = TypeVar("RowT", bound=Item)
 ItemBase = Item  # the class, for annotations inside the table (whose factory method is also called Item)
-Wire = dict[str, Any]
 
 
 @attrs.frozen

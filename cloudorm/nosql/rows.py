@@ -10,7 +10,8 @@ from cloudorm import errors as ce
 from cloudorm.nosql import codec
 from cloudorm.nosql.expressions import Action, Condition
 from cloudorm.nosql.item import mark_read, mark_stored, structure
-from cloudorm.nosql.requests import ItemBase, Request, RequestBuilder, RowT, Wire
+from cloudorm.nosql.requests import ItemBase, Request, RequestBuilder, RowT
+from cloudorm.providers.contract import Wire
 
 if TYPE_CHECKING:
     from cloudorm.core import SessionLike

@@ -13,6 +13,7 @@ import attrs
 
 from cloudorm.checks import check_flag, check_utf8
 from cloudorm.errors import InvalidInput
+from cloudorm.providers.contract import QuotaInfo, ThrottleInfo
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY")
 """The HTTP methods a route may declare (``ANY``: every method)."""
@@ -64,12 +65,12 @@ class Throttle:
     rate: float = attrs.field(converter=_rate)
     burst: int = attrs.field(converter=_burst)
 
-    def to_wire(self) -> dict[str, Any]:
+    def to_wire(self) -> ThrottleInfo:
         """The ``{"rate", "burst"}`` dict usage plan records hold."""
         return {"rate": self.rate, "burst": self.burst}
 
     @classmethod
-    def from_wire(cls, wire: dict[str, Any] | None) -> Throttle | None:
+    def from_wire(cls, wire: ThrottleInfo | None) -> Throttle | None:
         """From a usage plan record's ``throttle`` (None: no throttle)."""
         return None if not wire else cls(rate=float(wire["rate"]), burst=int(wire["burst"]))
 
@@ -103,12 +104,12 @@ class Quota:
     period: str = attrs.field(default="DAY", converter=_period)
     offset: int = attrs.field(default=0, validator=_offset)
 
-    def to_wire(self) -> dict[str, Any]:
+    def to_wire(self) -> QuotaInfo:
         """The ``{"limit", "period", "offset"}`` dict usage plan records hold."""
         return {"limit": self.limit, "period": self.period, "offset": self.offset}
 
     @classmethod
-    def from_wire(cls, wire: dict[str, Any] | None) -> Quota | None:
+    def from_wire(cls, wire: QuotaInfo | None) -> Quota | None:
         """From a usage plan record's ``quota`` (None: no quota)."""
         return None if not wire else cls(int(wire["limit"]), str(wire["period"]), int(wire.get("offset") or 0))
 

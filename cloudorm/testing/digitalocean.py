@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from cloudorm.providers.contract import Wire
 from cloudorm.testing.digitalocean_model import (
     DEFAULT_SIZES,
     DROPLET_LIMIT,
     FakeDroplet,
-    Wire,
     _ApiError,
     _Fault,
     _now,

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 import attrs
 
+from cloudorm.providers.contract import Wire
+
 if TYPE_CHECKING:
     from cloudorm.testing.sshd import SshdHost
-
-Wire = dict[str, Any]
 
 REGIONS = ("nyc1", "nyc3", "sfo3", "ams3", "fra1", "lon1", "sgp1", "tor1", "blr1", "syd1")
 """The region slugs the fake knows."""

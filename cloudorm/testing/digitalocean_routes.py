@@ -9,12 +9,12 @@ import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlencode
 
+from cloudorm.providers.contract import Wire
 from cloudorm.testing.digitalocean_model import (
     IMAGES,
     MAX_NAMES,
     REGIONS,
     FakeDroplet,
-    Wire,
     _ApiError,
     _check_tag,
     _made_of,

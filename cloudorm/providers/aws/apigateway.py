@@ -25,7 +25,8 @@ from cloudorm.providers.aws.clients import ClientFactory, paginate
 from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.aws.s3 import _dns_suffix
 from cloudorm.providers.aws.settle import send_settled
-from cloudorm.providers.contract import ApiService, Wire
+from cloudorm.providers.contract import ApiInfo, ApiKeyInfo, ApiService, MethodInfo, PlanKeyInfo, QuotaInfo, Wire
+from cloudorm.providers.contract.serverless import ResourceInfo, StageInfo, ThrottleInfo, UsagePlanInfo
 
 LAMBDA_API_VERSION = "2015-03-31"
 _LAMBDA_URI = re.compile(r"arn:[^:]+:apigateway:[^:]+:lambda:path/[0-9-]+/functions/(?P<arn>.+)/invocations")
@@ -49,12 +50,12 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def _api(raw: Wire) -> Wire:
+def _api(raw: Wire) -> ApiInfo:
     return {"id": raw["id"], "name": raw.get("name"), "description": raw.get("description") or None,
             "created": raw.get("createdDate"), "root_id": raw.get("rootResourceId")}
 
 
-def _method(raw: Wire) -> Wire:
+def _method(raw: Wire) -> MethodInfo:
     integration = raw.get("methodIntegration") or {}
     function_arn = mock_headers = None
     if integration.get("type") == "AWS_PROXY":
@@ -68,12 +69,12 @@ def _method(raw: Wire) -> Wire:
             "mock_headers": mock_headers}
 
 
-def _resource(raw: Wire) -> Wire:
+def _resource(raw: Wire) -> ResourceInfo:
     return {"id": raw["id"], "path": raw["path"], "parent_id": raw.get("parentId"), "path_part": raw.get("pathPart"),
             "methods": {m: _method(v or {}) for m, v in (raw.get("resourceMethods") or {}).items()}}
 
 
-def _plan(raw: Wire) -> Wire:
+def _plan(raw: Wire) -> UsagePlanInfo:
     throttle, quota = raw.get("throttle") or {}, raw.get("quota") or {}
     return {"id": raw["id"], "name": raw.get("name"), "description": raw.get("description") or None,
             "stages": [(s["apiId"], s["stage"]) for s in raw.get("apiStages") or []],
@@ -90,8 +91,8 @@ def _duplicates(kind: str, name: str, found: list[Wire]) -> str:
             "twice by an earlier request whose answer was lost")
 
 
-def _key(raw: Wire, value: bool) -> Wire:
-    out = {"id": raw["id"], "name": raw.get("name"), "description": raw.get("description") or None,
+def _key(raw: Wire, value: bool) -> ApiKeyInfo:
+    out: ApiKeyInfo = {"id": raw["id"], "name": raw.get("name"), "description": raw.get("description") or None,
            "enabled": raw.get("enabled"), "created": raw.get("createdDate")}
     if value and raw.get("value"):
         out["value"] = raw["value"]
@@ -166,7 +167,7 @@ class AwsApiService(ApiService):
 
     # ------------------------------------------------------------------------------------------------ APIs
 
-    def create_api(self, name: str, description: str | None) -> Wire:
+    def create_api(self, name: str, description: str | None) -> ApiInfo:
         """Create a REST API (regional endpoint); returns its record."""
         params: Wire = {"name": name, "endpointConfiguration": {"types": ["REGIONAL"]}}
         if description:
@@ -181,11 +182,11 @@ class AwsApiService(ApiService):
 
         return _api(self._settled("CreateRestApi", look, **params))
 
-    def get_api(self, api_id: str) -> Wire:
+    def get_api(self, api_id: str) -> ApiInfo:
         """The record of an API (``NotFound`` if absent)."""
         return _api(self._call("GetRestApi", restApiId=api_id))
 
-    def list_apis(self, start: str | None, limit: int | None) -> tuple[list[Wire], str | None]:
+    def list_apis(self, start: str | None, limit: int | None) -> tuple[list[ApiInfo], str | None]:
         """One page of API records and the position to continue from."""
         params: Wire = {}
         if start:
@@ -206,12 +207,12 @@ class AwsApiService(ApiService):
 
     # ------------------------------------------------------------------------------------------------ routes
 
-    def resources(self, api_id: str) -> list[Wire]:
+    def resources(self, api_id: str) -> list[ResourceInfo]:
         """Every resource of an API, with its methods."""
         return [_resource(r) for r in self._items("GetResources", restApiId=api_id, embed=["methods"],
                                                    PaginationConfig={"PageSize": 500})]
 
-    def create_resource(self, api_id: str, parent_id: str, path_part: str) -> Wire:
+    def create_resource(self, api_id: str, parent_id: str, path_part: str) -> ResourceInfo:
         """Add a child resource (one path segment); returns its record."""
         def look() -> Wire | None:  # the resource made by the request whose answer was lost
             return next((r for r in self._items("GetResources", restApiId=api_id, PaginationConfig={"PageSize": 500})
@@ -301,7 +302,7 @@ class AwsApiService(ApiService):
                        patchOperations=[{"op": "replace", "path": "/description", "value": stage_description}])
         return deployment_id
 
-    def stages(self, api_id: str) -> list[Wire]:
+    def stages(self, api_id: str) -> list[StageInfo]:
         """The API's stages: ``name``, ``deployment_id``, ``description`` each."""
         return [{"name": s["stageName"], "deployment_id": s.get("deploymentId"),
                  "description": s.get("description") or None}
@@ -323,13 +324,13 @@ class AwsApiService(ApiService):
 
     # ------------------------------------------------------------------------------------------------ usage plans
 
-    def usage_plans(self, api_id: str | None = None) -> list[Wire]:
+    def usage_plans(self, api_id: str | None = None) -> list[UsagePlanInfo]:
         """Usage plans (those serving a stage of ``api_id`` when given)."""
         plans = [_plan(p) for p in self._items("GetUsagePlans")]
         return [p for p in plans if api_id is None or any(a == api_id for a, _ in p["stages"])]
 
     def create_usage_plan(self, name: str, description: str | None, stages: list[tuple[str, str]],
-                          throttle: Wire | None, quota: Wire | None) -> Wire:
+                          throttle: ThrottleInfo | None, quota: QuotaInfo | None) -> UsagePlanInfo:
         """Create a usage plan for ``stages``; returns its record."""
         params: Wire = {"name": name, "apiStages": [{"apiId": a, "stage": s} for a, s in stages]}
         if description:
@@ -349,8 +350,8 @@ class AwsApiService(ApiService):
 
         return _plan(self._settled("CreateUsagePlan", look, **params))
 
-    def update_usage_plan(self, plan_id: str, description: str | None, throttle: Wire | None,
-                          quota: Wire | None) -> None:
+    def update_usage_plan(self, plan_id: str, description: str | None, throttle: ThrottleInfo | None,
+                          quota: QuotaInfo | None) -> None:
         """Set a plan's description, throttle and quota (None removes them); only what differs is sent (after a
         lost answer, what still differs)."""
         def send() -> Wire:
@@ -362,8 +363,8 @@ class AwsApiService(ApiService):
 
         self._settled_by("UpdateUsagePlan", send, look)
 
-    def _plan_changes(self, plan_id: str, description: str | None, throttle: Wire | None,
-                      quota: Wire | None) -> list[Wire]:
+    def _plan_changes(self, plan_id: str, description: str | None, throttle: ThrottleInfo | None,
+                      quota: QuotaInfo | None) -> list[Wire]:
         """The patch operations that make a plan's description, throttle and quota these (none if they are)."""
         now = _plan(self._call("GetUsagePlan", usagePlanId=plan_id))
         ops: list[Wire] = []
@@ -398,7 +399,7 @@ class AwsApiService(ApiService):
 
     # ------------------------------------------------------------------------------------------------ keys
 
-    def create_key(self, name: str, description: str | None, enabled: bool) -> Wire:
+    def create_key(self, name: str, description: str | None, enabled: bool) -> ApiKeyInfo:
         """Create an API key; its record carries ``value`` (shown only now). cloudorm makes the value (random, as
         API Gateway would): after a lost answer it tells the key that request made."""
         value = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(KEY_LENGTH))
@@ -421,12 +422,12 @@ class AwsApiService(ApiService):
         self._settled("CreateUsagePlanKey", lambda: {} if self._exists("GetUsagePlanKey", **where) else None, **where,
                       keyType="API_KEY")
 
-    def plan_keys(self, plan_id: str) -> list[Wire]:
+    def plan_keys(self, plan_id: str) -> list[PlanKeyInfo]:
         """The keys of a plan: ``id``, ``name`` and ``value`` each (all a usage plan key carries)."""
         return [{"id": k["id"], "name": k.get("name"), "value": k.get("value")}
                 for k in self._items("GetUsagePlanKeys", usagePlanId=plan_id)]
 
-    def get_key(self, key_id: str) -> Wire:
+    def get_key(self, key_id: str) -> ApiKeyInfo:
         """A key's record (without its value)."""
         return _key(self._call("GetApiKey", apiKey=key_id, includeValue=False), value=False)
 

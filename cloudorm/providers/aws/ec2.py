@@ -24,7 +24,7 @@ from cloudorm.providers.aws.ec2_records import (
     node_record,
 )
 from cloudorm.providers.aws.ec2_user_data import hide_user_data, protect_user_data_response
-from cloudorm.providers.contract import ComputeCapabilities, ComputeService, Wire
+from cloudorm.providers.contract import ComputeCapabilities, ComputeService, NodeInfo, SizeInfo, Wire
 
 
 class AwsComputeService(Ec2Images, Ec2KeyPairs, Ec2SecurityGroups, ComputeService):
@@ -51,7 +51,7 @@ class AwsComputeService(Ec2Images, Ec2KeyPairs, Ec2SecurityGroups, ComputeServic
 
     # ------------------------------------------------------------------------------------------------ sizes
 
-    def list_sizes(self) -> list[Wire]:
+    def list_sizes(self) -> list[SizeInfo]:
         """EC2's API publishes no prices (DescribeInstanceTypes has none, and the moto server cloudorm is tested
         against lacks the Pricing API), so sizes are not listed: ``Unsupported``, before any request."""
         raise ce.Unsupported(self.provider, "price_per_node",
@@ -72,7 +72,7 @@ class AwsComputeService(Ec2Images, Ec2KeyPairs, Ec2SecurityGroups, ComputeServic
         MaxCount launches every node or none, ``VcpuLimitExceeded``)."""
         return None
 
-    def create_nodes(self, cluster: str, names: Sequence[str], spec: Wire) -> list[Wire]:
+    def create_nodes(self, cluster: str, names: Sequence[str], spec: Wire) -> list[NodeInfo]:
         """One RunInstances for all ``names`` (tagged ``cloudorm:cluster`` with their volumes, idempotent through a
         ClientToken), then one CreateTags per instance for its ``Name``. Without ``firewall_id`` the cluster's
         security group is used, made if missing (and removed again if RunInstances fails) and open on tcp/22 to
@@ -124,7 +124,7 @@ class AwsComputeService(Ec2Images, Ec2KeyPairs, Ec2SecurityGroups, ComputeServic
             records.append(node_record(raw, self.region))
         return records
 
-    def list_nodes(self, cluster: str) -> list[Wire]:
+    def list_nodes(self, cluster: str) -> list[NodeInfo]:
         """Every instance tagged for ``cluster`` that is not terminated or shutting down, in node-number order."""
         found = [node_record(raw, self.region) for raw in self._instances(Filters=[
             {"Name": f"tag:{CLUSTER_TAG}", "Values": [cluster]},
@@ -141,7 +141,7 @@ class AwsComputeService(Ec2Images, Ec2KeyPairs, Ec2SecurityGroups, ComputeServic
             {"Name": "tag-key", "Values": [CLUSTER_TAG]}]) for t in group.get("Tags") or [] if t["Key"] == CLUSTER_TAG)
         return sorted(names)
 
-    def get_node(self, node_id: str) -> Wire:
+    def get_node(self, node_id: str) -> NodeInfo:
         """The current record of one instance (``NotFound`` if EC2 has no such instance)."""
         check_instance_id(node_id)
         for raw in self._instances(InstanceIds=[node_id]):
@@ -172,7 +172,7 @@ class AwsComputeService(Ec2Images, Ec2KeyPairs, Ec2SecurityGroups, ComputeServic
         if ids:
             self.delete_nodes(ids)
 
-    def resize_node(self, node_id: str, size: str) -> Wire:
+    def resize_node(self, node_id: str, size: str) -> NodeInfo:
         """Not offered: an instance's type changes only while it is stopped (``Unsupported``, before any request)."""
         raise ce.Unsupported(self.provider, "resizing a node", "make a cluster node of the new type instead")
 

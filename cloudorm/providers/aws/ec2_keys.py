@@ -13,7 +13,7 @@ from cloudorm.providers.aws.clients import ClientFactory
 from cloudorm.providers.aws.ec2_api import Ec2Api
 from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.aws.settle import send_settled
-from cloudorm.providers.contract import Wire
+from cloudorm.providers.contract import KeyInfo, Wire
 
 IMPORT_TAG = "cloudorm:import"
 """The tag whose value is a token unique to one ``import_key`` call: the key pair that call imported carries it."""
@@ -29,7 +29,7 @@ class Ec2KeyPairs(Ec2Api):
         # (settled by a look instead: a re-send would be "duplicate" for what the first send did)
         clients.no_resend("ec2", ("ImportKeyPair",))
 
-    def import_key(self, name: str, public_key: str) -> Wire:
+    def import_key(self, name: str, public_key: str) -> KeyInfo:
         """ImportKeyPair; an identical key already registered under ``name`` is returned (``created`` False), a
         different one is ``AlreadyExists``. After a lost answer DescribeKeyPairs settles it: the key this call
         imported (it carries this call's ``IMPORT_TAG`` token) is ``created`` True; none is imported again."""
@@ -37,13 +37,13 @@ class Ec2KeyPairs(Ec2Api):
             raise ce.InvalidInput("public_key", "must be one OpenSSH public key line ('ssh-ed25519 AAAA… comment')")
         token = uuid.uuid4().hex
 
-        def send() -> Wire:
+        def send() -> KeyInfo:
             raw: Wire = self.client.import_key_pair(
                 KeyName=name, PublicKeyMaterial=public_key.encode(),
                 TagSpecifications=[{"ResourceType": "key-pair", "Tags": [{"Key": IMPORT_TAG, "Value": token}]}])
             return {"id": raw["KeyPairId"], "name": name, "fingerprint": raw.get("KeyFingerprint"), "created": True}
 
-        def look() -> Wire | None:
+        def look() -> KeyInfo | None:
             try:
                 return self._same_key(name, public_key, token)
             except ce.NotFound:
@@ -61,7 +61,7 @@ class Ec2KeyPairs(Ec2Api):
             self._key_names[key["id"]] = name
         return key
 
-    def _same_key(self, name: str, public_key: str, token: str) -> Wire:
+    def _same_key(self, name: str, public_key: str, token: str) -> KeyInfo:
         """The key registered as ``name`` if it holds ``public_key`` (``created`` True when it carries the import
         ``token``), else ``AlreadyExists``; ``NotFound`` when there is none."""
         found = self._call("DescribeKeyPairs", KeyNames=[name], IncludePublicKey=True).get("KeyPairs") or []
@@ -95,7 +95,7 @@ class Ec2KeyPairs(Ec2Api):
                 self._key_names[key_id] = name
         return name
 
-    def find_key(self, name: str) -> Wire | None:
+    def find_key(self, name: str) -> KeyInfo | None:
         """The key pair named ``name`` (DescribeKeyPairs), or None."""
         if not isinstance(name, str) or not name.strip():
             raise ce.InvalidInput("name", f"{name!r} is not a key pair name")

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from cloudorm import errors as ce
-from cloudorm.providers.contract import Wire
+from cloudorm.providers.contract import NodeInfo, Wire
 
 CLUSTER_TAG = "cloudorm:cluster"
 """The tag whose value is the cluster name, on instances, their volumes and the security group."""
@@ -22,7 +22,7 @@ LIVE_STATES = ("pending", "running", "stopping", "stopped")
 _INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}\Z")
 
 
-def node_record(raw: Wire, region: str) -> Wire:
+def node_record(raw: Wire, region: str) -> NodeInfo:
     """A neutral node record from an EC2 Instance."""
     tags = {t["Key"]: t["Value"] for t in raw.get("Tags") or []}
     state = (raw.get("State") or {}).get("Name", "pending")

@@ -11,7 +11,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore import exceptions as bx
 from botocore import xform_name
@@ -21,7 +21,8 @@ from cloudorm.credentials import protect
 from cloudorm.providers.aws.clients import ClientFactory
 from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.aws.settle import send_settled
-from cloudorm.providers.contract import FunctionService, Wire
+from cloudorm.providers.contract import FunctionInfo, FunctionService, Invocation, Wire
+from cloudorm.providers.contract.serverless import PermissionInfo
 
 _SETTINGS = {"runtime": "Runtime", "handler": "Handler", "role": "Role", "memory": "MemorySize",
              "timeout": "Timeout", "description": "Description"}
@@ -35,7 +36,15 @@ SECRET_LENGTH = 8
 """Environment values this long or longer are kept out of log lines and error messages (they may be secrets)."""
 
 
-def record(raw: Wire) -> Wire:
+T = TypeVar("T")
+
+
+def _nothing(response: Wire) -> Wire:
+    """The outcome of an operation whose answer describes no function: ``{}``."""
+    return {}
+
+
+def record(raw: Wire) -> FunctionInfo:
     """A neutral record from Lambda's FunctionConfiguration."""
     update_status = raw.get("LastUpdateStatus")
     reason = raw.get("LastUpdateStatusReason") if update_status == "Failed" else raw.get("StateReason")
@@ -141,22 +150,23 @@ class AwsFunctionService(FunctionService):
             raise map_error(e, self.provider, operation, self.secrets) from None
         return response
 
-    def _settled(self, operation: str, look: Callable[[], Wire | None], **params: Any) -> Wire:
-        """Send one operation of ``MUTATING`` and return its answer as a record (``{}`` if it has none): after a
-        lost answer, ``look()`` says whether Lambda applied it (the record) or not (None: sent again); errors are
-        mapped."""
+    def _settled(self, operation: str, look: Callable[[], T | None], answer: Callable[[Wire], T],
+                 **params: Any) -> T:
+        """Send one operation of ``MUTATING`` and return ``answer`` of its response (``record`` for a function's,
+        ``_nothing`` otherwise): after a lost answer, ``look()`` says whether Lambda applied it (that outcome) or not
+        (None: sent again); errors are mapped."""
         method = getattr(self.client, xform_name(operation))
 
-        def send() -> Wire:
-            answer: Wire = method(**params)
-            return record(answer) if "FunctionName" in answer else {}
+        def send() -> T:
+            response: Wire = method(**params)
+            return answer(response)
 
         try:
             return send_settled(send, look, attempts=self.clients.options.max_attempts)
         except (bx.ClientError, bx.BotoCoreError) as e:
             raise map_error(e, self.provider, operation, self.secrets) from None
 
-    def _found(self, name: str) -> Wire | None:
+    def _found(self, name: str) -> FunctionInfo | None:
         """The function's record, or None if there is no such function."""
         try:
             return self.get_function(name)
@@ -170,7 +180,7 @@ class AwsFunctionService(FunctionService):
 
     # ------------------------------------------------------------------------------------------------ functions
 
-    def create_function(self, name: str, spec: Wire, code: bytes) -> Wire:
+    def create_function(self, name: str, spec: Wire, code: bytes) -> FunctionInfo:
         """Create a function from ``spec`` and a zip; returns its record."""
         params: Wire = {"FunctionName": name, "Code": {"ZipFile": code}, "PackageType": "Zip",
                         "Architectures": [spec.get("architecture") or "x86_64"]}
@@ -181,27 +191,27 @@ class AwsFunctionService(FunctionService):
             params["Environment"] = self._environment(spec["environment"])
         digest = _sha256(code)
 
-        def look() -> Wire | None:  # the function made by the request whose answer was lost, if it was made
+        def look() -> FunctionInfo | None:  # the function made by the request whose answer was lost, if it was made
             found = self._found(name)
             if found is not None and found.get("code_sha256") != digest:
                 raise ce.AlreadyExists(f"function {name!r} was created meanwhile with other code (by another "
                                        "program?)", provider=self.provider, operation="CreateFunction")
             return found
 
-        return self._settled("CreateFunction", look, **params)
+        return self._settled("CreateFunction", look, record, **params)
 
-    def update_code(self, name: str, code: bytes, architecture: str) -> Wire:
+    def update_code(self, name: str, code: bytes, architecture: str) -> FunctionInfo:
         """Upload a new zip; returns the record."""
         digest = _sha256(code)
 
-        def look() -> Wire | None:  # applied if Lambda has this code for this architecture now
+        def look() -> FunctionInfo | None:  # applied if Lambda has this code for this architecture now
             found = self.get_function(name)
             return found if (found.get("code_sha256"), found.get("architecture")) == (digest, architecture) else None
 
-        return self._settled("UpdateFunctionCode", look, FunctionName=name, ZipFile=code,
+        return self._settled("UpdateFunctionCode", look, record, FunctionName=name, ZipFile=code,
                              Architectures=[architecture])
 
-    def update_configuration(self, name: str, changes: Wire) -> Wire:
+    def update_configuration(self, name: str, changes: Wire) -> FunctionInfo:
         """Change settings (keys of a ``spec`` except ``architecture``); returns the record."""
         params: Wire = {"FunctionName": name}
         for key, wire in _SETTINGS.items():
@@ -210,21 +220,22 @@ class AwsFunctionService(FunctionService):
         if "environment" in changes:
             params["Environment"] = self._environment(changes["environment"] or {})
 
-        def look() -> Wire | None:  # applied if every changed setting has its new value now
+        def look() -> FunctionInfo | None:  # applied if every changed setting has its new value now
             found = self.get_function(name)
             return found if all(_same(k, v, found.get(k)) for k, v in changes.items()) else None
 
-        return self._settled("UpdateFunctionConfiguration", look, **params)
+        return self._settled("UpdateFunctionConfiguration", look, record, **params)
 
-    def get_function(self, name: str) -> Wire:
+    def get_function(self, name: str) -> FunctionInfo:
         """The record of a function."""
         return record(self._call("GetFunction", FunctionName=name)["Configuration"])
 
     def delete_function(self, name: str) -> None:
         """Delete a function (``NotFound`` if there is none; not when the answer to a delete that did it was lost)."""
-        self._settled("DeleteFunction", lambda: None if self._found(name) is not None else {}, FunctionName=name)
+        self._settled("DeleteFunction", lambda: None if self._found(name) is not None else {}, _nothing,
+                      FunctionName=name)
 
-    def list_functions(self, start: str | None, limit: int | None) -> tuple[list[Wire], str | None]:
+    def list_functions(self, start: str | None, limit: int | None) -> tuple[list[FunctionInfo], str | None]:
         """One page of records and the marker to continue from (``None`` at the end)."""
         params: Wire = {}
         if start:
@@ -234,7 +245,7 @@ class AwsFunctionService(FunctionService):
         page = self._call("ListFunctions", **params)
         return [record(raw) for raw in page.get("Functions") or []], page.get("NextMarker") or None
 
-    def invoke(self, name: str, payload: bytes, wait: bool = True) -> Wire:
+    def invoke(self, name: str, payload: bytes, wait: bool = True) -> Invocation:
         """Run a function on ``payload`` (JSON bytes): synchronously (``wait``, with the log tail), or queue it as
         an event (Lambda answers 202). A request that may have reached Lambda is never sent twice."""
         client = self.client
@@ -277,10 +288,10 @@ class AwsFunctionService(FunctionService):
             have = [s for s in self.permissions(name) if s["sid"] == statement_id]
             return {} if any(s["principal"] == principal and s["source_arn"] == source_arn for s in have) else None
 
-        self._settled("AddPermission", look, FunctionName=name, StatementId=statement_id,
+        self._settled("AddPermission", look, _nothing, FunctionName=name, StatementId=statement_id,
                       Action="lambda:InvokeFunction", Principal=principal, SourceArn=source_arn)
 
-    def permissions(self, name: str) -> list[Wire]:
+    def permissions(self, name: str) -> list[PermissionInfo]:
         """The function's resource policy statements: ``sid``, ``principal``, ``source_arn`` each (none when the
         function has no policy)."""
         try:
@@ -303,4 +314,4 @@ class AwsFunctionService(FunctionService):
             except ce.NotFound:
                 return {}
 
-        self._settled("RemovePermission", look, FunctionName=name, StatementId=statement_id)
+        self._settled("RemovePermission", look, _nothing, FunctionName=name, StatementId=statement_id)

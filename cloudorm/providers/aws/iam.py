@@ -22,7 +22,8 @@ from cloudorm.credentials import protect
 from cloudorm.providers.aws.clients import ClientFactory, paginate
 from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.aws.settle import send_settled
-from cloudorm.providers.contract import IAMCapabilities, IAMService, Wire
+from cloudorm.providers.contract import AccessKeyInfo, AttachedPolicy, CallerInfo, EntityInfo, IAMService, Wire
+from cloudorm.providers.contract.iam import IAMCapabilities, KeyUsage, PolicyVersionInfo
 
 _TITLE = {"user": "User", "group": "Group", "role": "Role", "policy": "Policy"}
 _SECRET_IN_BODY = re.compile(rb"<SecretAccessKey>([^<]+)</SecretAccessKey>")
@@ -65,10 +66,10 @@ def _document(value: Any) -> Any:
     return value
 
 
-def record(kind: str, raw: Wire) -> Wire:
+def record(kind: str, raw: Wire) -> EntityInfo:
     """A neutral record from an IAM User/Group/Role/Policy structure (keys the response lacks are left out)."""
     title = _TITLE[kind]
-    out: Wire = {"name": raw[f"{title}Name"], "id": raw.get(f"{title}Id"), "arn": raw.get("Arn"),
+    out: EntityInfo = {"name": raw[f"{title}Name"], "id": raw.get(f"{title}Id"), "arn": raw.get("Arn"),
                  "path": raw.get("Path", "/"), "created": raw.get("CreateDate")}
     if "Tags" in raw:
         out["tags"] = {t["Key"]: t["Value"] for t in raw["Tags"] or []}
@@ -96,7 +97,7 @@ class AwsIAMService(IAMService):
         self._provider = provider
         self._secrets: tuple[str, ...] = secrets
         self._lock = threading.Lock()
-        self._identity: Wire | None = None
+        self._identity: CallerInfo | None = None
         clients.hook("before-parse", "iam", ("CreateAccessKey",), self._protect_new_secret)
         clients.no_resend("iam", NO_RESEND)
 
@@ -161,14 +162,14 @@ class AwsIAMService(IAMService):
         self._method(operation)  # Unsupported before any request
         return paginate(self._iam, operation, key, self._provider, self._secrets, **params)
 
-    def _policy_document(self, arn: str, version: str) -> Wire:
+    def _policy_document(self, arn: str, version: str | None) -> Wire:
         v = self._call("GetPolicyVersion", PolicyArn=arn, VersionId=version)["PolicyVersion"]
         doc: Wire = _document(v["Document"])
         return doc
 
     # ------------------------------------------------------------------------------------------------ entities
 
-    def create(self, kind: str, name: str, spec: Wire) -> Wire:
+    def create(self, kind: str, name: str, spec: Wire) -> EntityInfo:
         """Create a user, group, role or policy; returns its record."""
         title = _TITLE[kind]
         params: Wire = {f"{title}Name": name, "Path": spec.get("path") or "/"}
@@ -246,7 +247,7 @@ class AwsIAMService(IAMService):
             return bool(self._policy_document(ref, raw["DefaultVersionId"]) == spec["document"])
         return True
 
-    def get(self, kind: str, ref: str) -> Wire:
+    def get(self, kind: str, ref: str) -> EntityInfo:
         """The full record of an entity (a policy with its default version's document)."""
         title = _TITLE[kind]
         out = record(kind, self._get_raw(kind, ref)[title])
@@ -305,7 +306,7 @@ class AwsIAMService(IAMService):
         self._absent(f"Delete{title}", lambda: self._exists(kind, ref), **target)
 
     def list_page(self, kind: str, start: str | None, limit: int | None, *, path_prefix: str | None = None,
-                  scope: str = "local") -> tuple[list[Wire], str | None]:
+                  scope: str = "local") -> tuple[list[EntityInfo], str | None]:
         """One page of records, and the marker of the next one."""
         title = _TITLE[kind]
         params: Wire = {}
@@ -324,7 +325,7 @@ class AwsIAMService(IAMService):
 
     # ------------------------------------------------------------------------------------------------ identity
 
-    def caller(self, key: tuple[str, str] | None = None) -> Wire:
+    def caller(self, key: tuple[str, str] | None = None) -> CallerInfo:
         """STS GetCallerIdentity for the session's credentials, or for ``key`` (an access key id and secret)."""
         if key is None and self._identity is not None:
             return self._identity
@@ -343,7 +344,7 @@ class AwsIAMService(IAMService):
         finally:
             if key is not None:
                 client.close()
-        out = {"account": who.get("Account"), "arn": who.get("Arn"), "user_id": who.get("UserId")}
+        out: CallerInfo = {"account": who.get("Account"), "arn": who.get("Arn"), "user_id": who.get("UserId")}
         if key is None:
             self._identity = out
         return out
@@ -366,7 +367,7 @@ class AwsIAMService(IAMService):
 
     # ------------------------------------------------------------------------------------------------ policies
 
-    def attached_policies(self, kind: str, name: str) -> list[Wire]:
+    def attached_policies(self, kind: str, name: str) -> list[AttachedPolicy]:
         """Managed policies attached to a user, group or role."""
         title = _TITLE[kind]
         return [{"name": p["PolicyName"], "arn": p["PolicyArn"]}
@@ -398,10 +399,11 @@ class AwsIAMService(IAMService):
         self._absent(f"Delete{title}Policy", lambda: policy in self.inline_policies(kind, name), PolicyName=policy,
                      **{f"{title}Name": name})
 
-    def policy_versions(self, arn: str) -> list[Wire]:
+    def policy_versions(self, arn: str) -> list[PolicyVersionInfo]:
         """A policy's versions, oldest first."""
-        versions = [{"id": v["VersionId"], "default": bool(v.get("IsDefaultVersion")), "created": v.get("CreateDate")}
-                    for v in self._items("ListPolicyVersions", "Versions", PolicyArn=arn)]
+        versions: list[PolicyVersionInfo] = [
+            {"id": v["VersionId"], "default": bool(v.get("IsDefaultVersion")), "created": v.get("CreateDate")}
+            for v in self._items("ListPolicyVersions", "Versions", PolicyArn=arn)]
         return sorted(versions, key=lambda v: int(re.sub(r"\D", "", v["id"].split(".")[0]) or 0))
 
     def create_policy_version(self, arn: str, document: Wire) -> str:
@@ -440,11 +442,11 @@ class AwsIAMService(IAMService):
         self._absent("RemoveUserFromGroup", lambda: any(g["name"] == group for g in self.groups_of(user)),
                      GroupName=group, UserName=user)
 
-    def group_members(self, group: str) -> list[Wire]:
+    def group_members(self, group: str) -> list[EntityInfo]:
         """Records of a group's users."""
         return [record("user", u) for u in self._items("GetGroup", "Users", GroupName=group)]
 
-    def groups_of(self, user: str) -> list[Wire]:
+    def groups_of(self, user: str) -> list[EntityInfo]:
         """Records of a user's groups."""
         return [record("group", g) for g in self._items("ListGroupsForUser", "Groups", UserName=user)]
 
@@ -462,7 +464,7 @@ class AwsIAMService(IAMService):
 
     # ------------------------------------------------------------------------------------------------ keys
 
-    def create_access_key(self, user: str) -> Wire:
+    def create_access_key(self, user: str) -> AccessKeyInfo:
         """CreateAccessKey: the only response that holds the secret. A key whose answer was lost can never be used
         (nobody has its secret): it is deleted, and the key made again; so the user gets exactly one new key, or
         an error and none. (A key another program makes for the same user during that call is taken for the
@@ -480,7 +482,7 @@ class AwsIAMService(IAMService):
         return {"id": k["AccessKeyId"], "secret": k["SecretAccessKey"], "status": k.get("Status", "Active"),
                 "created": k.get("CreateDate"), "user": k.get("UserName", user)}
 
-    def access_keys(self, user: str) -> list[Wire]:
+    def access_keys(self, user: str) -> list[AccessKeyInfo]:
         """A user's keys (no secrets)."""
         return [{"id": k["AccessKeyId"], "status": k.get("Status", "Active"), "created": k.get("CreateDate"),
                  "user": k.get("UserName", user)}
@@ -495,7 +497,7 @@ class AwsIAMService(IAMService):
         self._absent("DeleteAccessKey", lambda: any(k["id"] == key_id for k in self.access_keys(user)),
                      UserName=user, AccessKeyId=key_id)
 
-    def access_key_last_used(self, key_id: str) -> Wire:
+    def access_key_last_used(self, key_id: str) -> KeyUsage:
         """GetAccessKeyLastUsed (``N/A`` values become None)."""
         used = self._call("GetAccessKeyLastUsed", AccessKeyId=key_id).get("AccessKeyLastUsed") or {}
 

@@ -4,11 +4,36 @@
 Every operation a provider does not implement raises ``Unsupported`` naming the provider and the operation.
 """
 
-from cloudorm.providers.contract.compute import ComputeCapabilities, ComputeService
-from cloudorm.providers.contract.iam import IAMCapabilities, IAMService
+from cloudorm.providers.contract.compute import ComputeCapabilities, ComputeService, KeyInfo, NodeInfo, SizeInfo
+from cloudorm.providers.contract.iam import (
+    AccessKeyInfo,
+    AttachedPolicy,
+    CallerInfo,
+    EntityInfo,
+    IAMCapabilities,
+    IAMService,
+    KeyUsage,
+    PolicyVersionInfo,
+)
 from cloudorm.providers.contract.nosql import NoSQLService
 from cloudorm.providers.contract.provider import Options, Provider, fingerprint
-from cloudorm.providers.contract.serverless import API_GATEWAY_PRINCIPAL, ApiService, FunctionService
+from cloudorm.providers.contract.serverless import (
+    API_GATEWAY_PRINCIPAL,
+    ApiInfo,
+    ApiKeyInfo,
+    ApiService,
+    FunctionInfo,
+    FunctionService,
+    Invocation,
+    MethodInfo,
+    PermissionInfo,
+    PlanKeyInfo,
+    QuotaInfo,
+    ResourceInfo,
+    StageInfo,
+    ThrottleInfo,
+    UsagePlanInfo,
+)
 from cloudorm.providers.contract.service import Capabilities, Service, Wire
 from cloudorm.providers.contract.storage import BucketInfo, ObjectInfo, StorageCapabilities, StorageService
 
@@ -16,6 +41,9 @@ CONTRACTS: tuple[type[Service], ...] = (NoSQLService, IAMService, StorageService
                                         ComputeService)
 """Every area's contract, in the order of the areas."""
 
-__all__ = ["API_GATEWAY_PRINCIPAL", "CONTRACTS", "ApiService", "BucketInfo", "Capabilities", "ComputeCapabilities",
-           "ComputeService", "FunctionService", "IAMCapabilities", "IAMService", "NoSQLService", "ObjectInfo",
-           "Options", "Provider", "Service", "StorageCapabilities", "StorageService", "Wire", "fingerprint"]
+__all__ = ["API_GATEWAY_PRINCIPAL", "CONTRACTS", "AccessKeyInfo", "ApiInfo", "ApiKeyInfo", "ApiService",
+           "AttachedPolicy", "BucketInfo", "CallerInfo", "Capabilities", "ComputeCapabilities", "ComputeService",
+           "EntityInfo", "FunctionInfo", "FunctionService", "IAMCapabilities", "IAMService", "Invocation", "KeyInfo",
+           "KeyUsage", "MethodInfo", "NoSQLService", "NodeInfo", "ObjectInfo", "Options", "PermissionInfo",
+           "PlanKeyInfo", "PolicyVersionInfo", "Provider", "QuotaInfo", "ResourceInfo", "Service", "SizeInfo",
+           "StageInfo", "StorageCapabilities", "StorageService", "ThrottleInfo", "UsagePlanInfo", "Wire", "fingerprint"]

@@ -3,11 +3,55 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from datetime import datetime
+from typing import Any, ClassVar, TypedDict
 
 import attrs
 
 from cloudorm.providers.contract.service import Capabilities, Service, Wire
+
+
+class NodeInfo(TypedDict):
+    """A node as the provider reports it; values the provider does not know (yet) are None."""
+
+    id: str
+    name: str
+    status: str
+    """``"pending"``, ``"active"``, ``"off"`` or ``"deleted"``."""
+    address: str | None
+    """The public IPv4 address SSH uses (None until assigned)."""
+    private_address: str | None
+    size: str | None
+    """A size slug or an instance type."""
+    region: str | None
+    image: str | None
+    cluster: str | None
+    """The name of the cluster whose tag the node carries."""
+    created: datetime | None
+
+
+class SizeInfo(TypedDict):
+    """A node size the account may create, with its monthly price."""
+
+    slug: str
+    price_monthly: float
+    """USD a month."""
+    vcpus: int
+    memory_mb: int
+    disk_gb: int
+    regions: list[str]
+    """Where it is offered (empty: everywhere)."""
+    available: bool
+
+
+class KeyInfo(TypedDict):
+    """A registered SSH public key."""
+
+    id: str
+    name: str
+    fingerprint: str | None
+    created: bool
+    """True when the call that returned it registered it."""
 
 
 @attrs.frozen
@@ -22,12 +66,8 @@ class ComputeService(Service):
     """Virtual servers (DigitalOcean droplets, EC2 instances, local working directories) grouped into clusters.
 
     A cluster is the set of nodes carrying the provider's tag for its name (no central controller); the provider
-    maps a cluster name to its own tag form. A node record is a neutral dict: ``id`` (str), ``name``, ``status``
-    (``"pending"``, ``"active"``, ``"off"`` or ``"deleted"``), ``address`` (the public IPv4 address SSH uses, None
-    until assigned), ``private_address``, ``size`` (slug or instance type), ``region``, ``image``, ``cluster``
-    (name), ``created`` (datetime or None). A size record: ``slug``, ``price_monthly`` (USD, float), ``vcpus``,
-    ``memory_mb``, ``disk_gb``, ``regions`` (list) and ``available`` (bool). A key record: ``id``, ``name``,
-    ``fingerprint``, ``created`` (True when this call registered it). A node ``spec`` for ``create_nodes``:
+    maps a cluster name to its own tag form. Nodes are described by ``NodeInfo``, sizes by ``SizeInfo``, keys by
+    ``KeyInfo``. A node ``spec`` for ``create_nodes``:
     ``size``, ``image``, ``region``, ``key_id`` (from ``import_key``), ``user_data`` (cloud-init text or None),
     ``firewall_id`` (or None), ``monitoring`` (bool: DigitalOcean's metrics agent, EC2's detailed monitoring). A missing
     node, key or firewall is ``NotFound``."""
@@ -60,11 +100,11 @@ class ComputeService(Service):
         less its droplets); None where the service enforces its limit all or nothing itself (EC2)."""
         raise self._unsupported("node_quota")
 
-    def list_sizes(self) -> list[Wire]:
+    def list_sizes(self) -> list[SizeInfo]:
         """Every size this account may create, with its monthly price."""
         raise self._unsupported("list_sizes")
 
-    def import_key(self, name: str, public_key: str) -> Wire:
+    def import_key(self, name: str, public_key: str) -> KeyInfo:
         """Register an OpenSSH public key; an identical key already registered is returned (``created`` False)."""
         raise self._unsupported("import_key")
 
@@ -72,7 +112,7 @@ class ComputeService(Service):
         """Remove a registered key."""
         raise self._unsupported("delete_key")
 
-    def find_key(self, name: str) -> Wire | None:
+    def find_key(self, name: str) -> KeyInfo | None:
         """The key registered under ``name`` (``created`` False), or None."""
         raise self._unsupported("find_key")
 
@@ -88,13 +128,13 @@ class ComputeService(Service):
         """Remove a firewall (or security group)."""
         raise self._unsupported("delete_firewall")
 
-    def create_nodes(self, cluster: str, names: Sequence[str], spec: Wire) -> list[Wire]:
+    def create_nodes(self, cluster: str, names: Sequence[str], spec: Wire) -> list[NodeInfo]:
         """Create one node per name, tagged for ``cluster`` (DigitalOcean: up to 10 per request); their records,
         usually still ``pending``. Nodes created before a failing request stay tagged, so ``list_nodes`` finds
         them."""
         raise self._unsupported("create_nodes")
 
-    def list_nodes(self, cluster: str) -> list[Wire]:
+    def list_nodes(self, cluster: str) -> list[NodeInfo]:
         """Every node tagged for ``cluster`` and not deleted, all pages read."""
         raise self._unsupported("list_nodes")
 
@@ -102,7 +142,7 @@ class ComputeService(Service):
         """The names of clusters that have nodes (or a firewall) made by cloudorm."""
         raise self._unsupported("list_clusters")
 
-    def get_node(self, node_id: str) -> Wire:
+    def get_node(self, node_id: str) -> NodeInfo:
         """The current record of one node."""
         raise self._unsupported("get_node")
 
@@ -119,7 +159,7 @@ class ComputeService(Service):
         """Reboot a node (a provider action; returns once it was accepted)."""
         raise self._unsupported("reboot_node")
 
-    def resize_node(self, node_id: str, size: str) -> Wire:
+    def resize_node(self, node_id: str, size: str) -> NodeInfo:
         """Give a node another size; its new record (optional: most clouds resize only a stopped server)."""
         raise self._unsupported("resize_node")
 

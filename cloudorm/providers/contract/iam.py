@@ -2,11 +2,82 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from datetime import datetime
+from typing import Any, ClassVar, TypedDict
 
 import attrs
 
 from cloudorm.providers.contract.service import Capabilities, Service, Wire
+
+
+class _Named(TypedDict):
+    name: str
+
+
+class EntityInfo(_Named, total=False):
+    """A user, group, role or policy (one record for the four kinds, as every operation takes any of them): the keys
+    the response carried, and as the kind has them ``tags`` (not groups), ``description`` (roles and policies),
+    ``trust`` and ``max_session`` (roles), ``document`` (a policy's default version, from ``get`` and ``create``),
+    ``default_version``, ``attachments`` and ``updated`` (policies)."""
+
+    id: str | None
+    arn: str | None
+    path: str
+    created: datetime | None
+    tags: dict[str, str]
+    description: str | None
+    trust: dict[str, Any]
+    max_session: int
+    """Seconds."""
+    document: dict[str, Any]
+    default_version: str | None
+    attachments: int | None
+    updated: datetime | None
+
+
+class AttachedPolicy(TypedDict):
+    """A managed policy attached to a user, group or role."""
+
+    name: str
+    arn: str
+
+
+class CallerInfo(TypedDict):
+    """Who a set of credentials is."""
+
+    account: str | None
+    arn: str | None
+    user_id: str | None
+
+
+class _AccessKey(TypedDict):
+    id: str
+    status: str
+    """``Active`` or ``Inactive``."""
+    created: datetime | None
+    user: str
+
+
+class AccessKeyInfo(_AccessKey, total=False):
+    """A user's access key; ``secret`` only in ``create_access_key``'s answer."""
+
+    secret: str
+
+
+class KeyUsage(TypedDict):
+    """When and where an access key was last used (None: never, or not known)."""
+
+    date: datetime | None
+    service: str | None
+    region: str | None
+
+
+class PolicyVersionInfo(TypedDict):
+    """One version of a managed policy."""
+
+    id: str
+    default: bool
+    created: datetime | None
 
 
 @attrs.frozen
@@ -25,10 +96,8 @@ class IAMCapabilities(Capabilities):
 class IAMService(Service):
     """Identity and access management: users, groups, roles, managed policies and access keys.
 
-    ``kind`` is ``"user"``, ``"group"``, ``"role"`` or ``"policy"``; ``ref`` is a name, or a policy's ARN. Records
-    are neutral dicts: ``name``, ``id``, ``arn``, ``path``, ``created`` and, as the kind has them, ``tags`` (a
-    dict), ``description``, ``trust`` (a role's trust policy), ``max_session`` (seconds), ``document`` (a policy's
-    default version), ``default_version``, ``attachments``. Keys a response lacks are left out.
+    ``kind`` is ``"user"``, ``"group"``, ``"role"`` or ``"policy"``; ``ref`` is a name, or a policy's ARN. Entities
+    are described by ``EntityInfo`` (keys a response lacks are left out), keys by ``AccessKeyInfo``.
 
     A mutating call whose answer was lost neither runs twice nor fails for what it did: the service looks at what
     it holds instead (docs/iam.md, "When a response is lost")."""
@@ -38,12 +107,12 @@ class IAMService(Service):
     core: ClassVar[frozenset[str]] = frozenset({
         "caller", "create", "delete", "get", "list_page", "policy_arn", "update"})
 
-    def create(self, kind: str, name: str, spec: Wire) -> Wire:
+    def create(self, kind: str, name: str, spec: Wire) -> EntityInfo:
         """Create an entity from ``spec`` (``path``, ``tags``, ``description``, ``trust``, ``max_session``,
         ``document``); returns its record."""
         raise self._unsupported("create")
 
-    def get(self, kind: str, ref: str) -> Wire:
+    def get(self, kind: str, ref: str) -> EntityInfo:
         """The record of an entity, a policy with its default document (``NotFound`` if absent)."""
         raise self._unsupported("get")
 
@@ -57,7 +126,7 @@ class IAMService(Service):
         raise self._unsupported("delete")
 
     def list_page(self, kind: str, start: str | None, limit: int | None, *, path_prefix: str | None = None,
-                  scope: str = "local") -> tuple[list[Wire], str | None]:
+                  scope: str = "local") -> tuple[list[EntityInfo], str | None]:
         """One page of records and the marker to continue from; policies by ``scope``: local, aws or all."""
         raise self._unsupported("list_page")
 
@@ -65,11 +134,11 @@ class IAMService(Service):
         """The ARN of this account's managed policy ``name`` under ``path``."""
         raise self._unsupported("policy_arn")
 
-    def caller(self, key: tuple[str, str] | None = None) -> Wire:
+    def caller(self, key: tuple[str, str] | None = None) -> CallerInfo:
         """Who the session's credentials (or ``key``: id and secret) are: ``account``, ``arn``, ``user_id``."""
         raise self._unsupported("caller")
 
-    def attached_policies(self, kind: str, name: str) -> list[Wire]:
+    def attached_policies(self, kind: str, name: str) -> list[AttachedPolicy]:
         """The managed policies attached to a user, group or role: ``name`` and ``arn`` each."""
         raise self._unsupported("attached_policies")
 
@@ -97,11 +166,11 @@ class IAMService(Service):
         """Remove a user from a group."""
         raise self._unsupported("remove_from_group")
 
-    def group_members(self, group: str) -> list[Wire]:
+    def group_members(self, group: str) -> list[EntityInfo]:
         """The records of a group's users."""
         raise self._unsupported("group_members")
 
-    def groups_of(self, user: str) -> list[Wire]:
+    def groups_of(self, user: str) -> list[EntityInfo]:
         """The records of the groups a user is in."""
         raise self._unsupported("groups_of")
 
@@ -113,12 +182,12 @@ class IAMService(Service):
         """Remove the user's console password."""
         raise self._unsupported("delete_login_profile")
 
-    def create_access_key(self, user: str) -> Wire:
+    def create_access_key(self, user: str) -> AccessKeyInfo:
         """A new key of a user: ``id``, ``secret``, ``status``, ``created`` (the secret is known only now); exactly
         one new key, also when an answer is lost."""
         raise self._unsupported("create_access_key")
 
-    def access_keys(self, user: str) -> list[Wire]:
+    def access_keys(self, user: str) -> list[AccessKeyInfo]:
         """A user's keys: ``id``, ``status``, ``created`` each (never the secret)."""
         raise self._unsupported("access_keys")
 
@@ -130,11 +199,11 @@ class IAMService(Service):
         """Delete a key."""
         raise self._unsupported("delete_access_key")
 
-    def access_key_last_used(self, key_id: str) -> Wire:
+    def access_key_last_used(self, key_id: str) -> KeyUsage:
         """When and where a key was last used: ``date`` (None if never), ``service``, ``region``."""
         raise self._unsupported("access_key_last_used")
 
-    def policy_versions(self, arn: str) -> list[Wire]:
+    def policy_versions(self, arn: str) -> list[PolicyVersionInfo]:
         """A policy's versions, oldest first: ``id``, ``default``, ``created`` each."""
         raise self._unsupported("policy_versions")
 

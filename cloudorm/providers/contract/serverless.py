@@ -2,19 +2,152 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from datetime import datetime
+from typing import ClassVar, TypedDict
 
 from cloudorm.providers.contract.service import Service, Wire
+
+
+class FunctionInfo(TypedDict):
+    """A function as Lambda describes it; what the provider does not report is None."""
+
+    name: str
+    arn: str | None
+    runtime: str | None
+    handler: str | None
+    role: str | None
+    """The execution role's ARN."""
+    memory: int | None
+    """MB."""
+    timeout: int | None
+    """Seconds."""
+    environment: dict[str, str]
+    architecture: str
+    """``"x86_64"`` or ``"arm64"``."""
+    description: str | None
+    code_sha256: str | None
+    """Base64 of the zip's SHA-256, as Lambda reports it."""
+    code_size: int | None
+    state: str | None
+    """``Pending``, ``Active``, ``Inactive`` or ``Failed``."""
+    update_status: str | None
+    """``InProgress``, ``Successful`` or ``Failed``."""
+    state_reason: str | None
+    last_modified: str | None
+
+
+class Invocation(TypedDict):
+    """The answer to one ``invoke``."""
+
+    status: int | None
+    """HTTP status (202 for a queued event)."""
+    payload: bytes
+    error: str | None
+    """Lambda's ``FunctionError``: ``"Unhandled"`` when the handler raised, else None."""
+    log: str | None
+    """The log tail, decoded, if any."""
+    request_id: str | None
+
+
+class ApiInfo(TypedDict):
+    """A REST API."""
+
+    id: str
+    name: str | None
+    description: str | None
+    created: datetime | None
+    root_id: str | None
+    """The id of its ``/`` resource."""
+
+
+class PermissionInfo(TypedDict):
+    """One statement of a function's resource policy."""
+
+    sid: str | None
+    principal: str | None
+    source_arn: str | None
+
+
+class MethodInfo(TypedDict):
+    """One HTTP method of a resource."""
+
+    key_required: bool
+    function_arn: str | None
+    """The Lambda proxy integration's target, or None."""
+    mock_headers: dict[str, str] | None
+    """The headers of a CORS preflight the gateway answers itself, else None."""
+
+
+class ResourceInfo(TypedDict):
+    """One path of an API, with its methods by HTTP method."""
+
+    id: str
+    path: str
+    parent_id: str | None
+    path_part: str | None
+    methods: dict[str, MethodInfo]
+
+
+class StageInfo(TypedDict):
+    """A stage of an API."""
+
+    name: str
+    deployment_id: str | None
+    description: str | None
+
+
+class ThrottleInfo(TypedDict):
+    """A usage plan's steady rate (requests a second) and burst."""
+
+    rate: float
+    burst: int
+
+
+class QuotaInfo(TypedDict):
+    """A usage plan's request quota per period (``DAY``, ``WEEK`` or ``MONTH``)."""
+
+    limit: int
+    period: str
+    offset: int
+
+
+class UsagePlanInfo(TypedDict):
+    """A usage plan: the stages it serves as ``(api_id, stage)`` and its limits (None: none)."""
+
+    id: str
+    name: str | None
+    description: str | None
+    stages: list[tuple[str, str]]
+    throttle: ThrottleInfo | None
+    quota: QuotaInfo | None
+
+
+class PlanKeyInfo(TypedDict):
+    """A key of a usage plan, with its value."""
+
+    id: str
+    name: str | None
+    value: str | None
+
+
+class _ApiKey(TypedDict):
+    id: str
+    name: str | None
+    description: str | None
+    enabled: bool | None
+    created: datetime | None
+
+
+class ApiKeyInfo(_ApiKey, total=False):
+    """An API key; ``value`` where the provider returns it (``create_key``)."""
+
+    value: str
 
 
 class FunctionService(Service):
     """Serverless functions (AWS Lambda's model).
 
-    A function record is a neutral dict: ``name``, ``arn``, ``runtime``, ``handler``, ``role`` (an ARN), ``memory``
-    (MB), ``timeout`` (s), ``environment`` (a dict), ``architecture`` (``"x86_64"`` or ``"arm64"``),
-    ``description``, ``code_sha256`` (base64 of the zip's SHA-256, as Lambda reports it), ``code_size``,
-    ``state`` (``Pending``, ``Active``, ``Inactive``, ``Failed``), ``update_status`` (``InProgress``,
-    ``Successful``, ``Failed``), ``state_reason`` and ``last_modified``. A ``spec`` holds the settable keys:
+    A function is described by ``FunctionInfo``. A ``spec`` holds the settable keys:
     ``runtime``, ``handler``, ``role``, ``memory``, ``timeout``, ``environment``, ``architecture``,
     ``description``. A missing function is ``NotFound``."""
 
@@ -23,19 +156,19 @@ class FunctionService(Service):
         "create_function", "delete_function", "get_function", "invoke", "list_functions", "update_code",
         "update_configuration"})
 
-    def create_function(self, name: str, spec: Wire, code: bytes) -> Wire:
+    def create_function(self, name: str, spec: Wire, code: bytes) -> FunctionInfo:
         """Create a function from ``spec`` and a zip; returns its record."""
         raise self._unsupported("create_function")
 
-    def update_code(self, name: str, code: bytes, architecture: str) -> Wire:
+    def update_code(self, name: str, code: bytes, architecture: str) -> FunctionInfo:
         """Upload a new zip; returns the record."""
         raise self._unsupported("update_code")
 
-    def update_configuration(self, name: str, changes: Wire) -> Wire:
+    def update_configuration(self, name: str, changes: Wire) -> FunctionInfo:
         """Change settings (keys of a ``spec`` except ``architecture``); returns the record."""
         raise self._unsupported("update_configuration")
 
-    def get_function(self, name: str) -> Wire:
+    def get_function(self, name: str) -> FunctionInfo:
         """The record of a function."""
         raise self._unsupported("get_function")
 
@@ -43,21 +176,19 @@ class FunctionService(Service):
         """Delete a function."""
         raise self._unsupported("delete_function")
 
-    def list_functions(self, start: str | None, limit: int | None) -> tuple[list[Wire], str | None]:
+    def list_functions(self, start: str | None, limit: int | None) -> tuple[list[FunctionInfo], str | None]:
         """One page of records and the marker to continue from (``None`` at the end)."""
         raise self._unsupported("list_functions")
 
-    def invoke(self, name: str, payload: bytes, wait: bool = True) -> Wire:
-        """Run a function on ``payload`` (JSON bytes): synchronously (``wait``), or queue it as an event.
-        Returns ``status`` (HTTP), ``payload`` (bytes), ``error`` (Lambda's ``FunctionError``: ``"Unhandled"``
-        when the handler raised, else None), ``log`` (the log tail, decoded, if any) and ``request_id``."""
+    def invoke(self, name: str, payload: bytes, wait: bool = True) -> Invocation:
+        """Run a function on ``payload`` (JSON bytes): synchronously (``wait``), or queue it as an event."""
         raise self._unsupported("invoke")
 
     def add_permission(self, name: str, statement_id: str, principal: str, source_arn: str) -> None:
         """Let ``principal`` (e.g. ``apigateway.amazonaws.com``) invoke the function from ``source_arn``."""
         raise self._unsupported("add_permission")
 
-    def permissions(self, name: str) -> list[Wire]:
+    def permissions(self, name: str) -> list[PermissionInfo]:
         """The function's resource policy statements: ``sid``, ``principal``, ``source_arn`` each."""
         raise self._unsupported("permissions")
 
@@ -72,28 +203,23 @@ API_GATEWAY_PRINCIPAL = "apigateway.amazonaws.com"
 class ApiService(Service):
     """REST APIs in front of functions, with stages, API keys and usage plans (API Gateway's REST model).
 
-    Records are neutral dicts. An API: ``id``, ``name``, ``description``, ``created``, ``root_id`` (the ``/``
-    resource). A resource: ``id``, ``path``, ``parent_id``, ``path_part`` and ``methods``, which maps each HTTP
-    method to ``key_required``, ``function_arn`` (the Lambda proxy integration's target, or None) and
-    ``mock_headers`` (for a CORS preflight answered by the gateway itself, else None). A usage plan: ``id``,
-    ``name``, ``description``, ``stages`` (``[(api_id, stage)]``), ``throttle`` (``{"rate", "burst"}`` or None),
-    ``quota`` (``{"limit", "period", "offset"}`` or None). A key: ``id``, ``name``, ``description``,
-    ``enabled``, ``created`` and, where the provider returns it, ``value``."""
+    Described by ``ApiInfo``, ``ResourceInfo`` (with its ``MethodInfo`` by HTTP method), ``StageInfo``,
+    ``UsagePlanInfo`` and ``ApiKeyInfo`` (``PlanKeyInfo`` in a plan's listing)."""
 
     area: ClassVar[str] = "api_gateway"
     core: ClassVar[frozenset[str]] = frozenset({
         "create_api", "create_resource", "delete_api", "delete_method", "delete_resource", "deploy", "get_api",
         "invoke_url", "list_apis", "put_lambda_method", "resources", "source_arn", "stages", "update_api"})
 
-    def create_api(self, name: str, description: str | None) -> Wire:
+    def create_api(self, name: str, description: str | None) -> ApiInfo:
         """Create a REST API; returns its record."""
         raise self._unsupported("create_api")
 
-    def get_api(self, api_id: str) -> Wire:
+    def get_api(self, api_id: str) -> ApiInfo:
         """The record of an API (``NotFound`` if absent)."""
         raise self._unsupported("get_api")
 
-    def list_apis(self, start: str | None, limit: int | None) -> tuple[list[Wire], str | None]:
+    def list_apis(self, start: str | None, limit: int | None) -> tuple[list[ApiInfo], str | None]:
         """One page of API records and the position to continue from."""
         raise self._unsupported("list_apis")
 
@@ -105,11 +231,11 @@ class ApiService(Service):
         """Delete an API with its resources, deployments and stages."""
         raise self._unsupported("delete_api")
 
-    def resources(self, api_id: str) -> list[Wire]:
+    def resources(self, api_id: str) -> list[ResourceInfo]:
         """Every resource of an API, with its methods."""
         raise self._unsupported("resources")
 
-    def create_resource(self, api_id: str, parent_id: str, path_part: str) -> Wire:
+    def create_resource(self, api_id: str, parent_id: str, path_part: str) -> ResourceInfo:
         """Add a child resource (one path segment, e.g. ``orders`` or ``{id}``); returns its record."""
         raise self._unsupported("create_resource")
 
@@ -134,7 +260,7 @@ class ApiService(Service):
         """Deploy the API's current routes to ``stage`` (created if needed); returns the deployment id."""
         raise self._unsupported("deploy")
 
-    def stages(self, api_id: str) -> list[Wire]:
+    def stages(self, api_id: str) -> list[StageInfo]:
         """The API's stages: ``name``, ``deployment_id``, ``description`` each."""
         raise self._unsupported("stages")
 
@@ -146,17 +272,17 @@ class ApiService(Service):
         """The ``execute-api`` ARN a function's invoke permission names for one route of this API."""
         raise self._unsupported("source_arn")
 
-    def usage_plans(self, api_id: str | None = None) -> list[Wire]:
+    def usage_plans(self, api_id: str | None = None) -> list[UsagePlanInfo]:
         """Usage plans (those serving a stage of ``api_id`` when given)."""
         raise self._unsupported("usage_plans")
 
     def create_usage_plan(self, name: str, description: str | None, stages: list[tuple[str, str]],
-                          throttle: Wire | None, quota: Wire | None) -> Wire:
+                          throttle: ThrottleInfo | None, quota: QuotaInfo | None) -> UsagePlanInfo:
         """Create a usage plan for ``stages``; returns its record."""
         raise self._unsupported("create_usage_plan")
 
-    def update_usage_plan(self, plan_id: str, description: str | None, throttle: Wire | None,
-                          quota: Wire | None) -> None:
+    def update_usage_plan(self, plan_id: str, description: str | None, throttle: ThrottleInfo | None,
+                          quota: QuotaInfo | None) -> None:
         """Set a plan's description, throttle and quota (None removes them)."""
         raise self._unsupported("update_usage_plan")
 
@@ -164,7 +290,7 @@ class ApiService(Service):
         """Delete a usage plan (its stages are unlinked first)."""
         raise self._unsupported("delete_usage_plan")
 
-    def create_key(self, name: str, description: str | None, enabled: bool) -> Wire:
+    def create_key(self, name: str, description: str | None, enabled: bool) -> ApiKeyInfo:
         """Create an API key; its record carries ``value``."""
         raise self._unsupported("create_key")
 
@@ -176,11 +302,11 @@ class ApiService(Service):
         """Change a key's description and whether it is enabled."""
         raise self._unsupported("update_key")
 
-    def plan_keys(self, plan_id: str) -> list[Wire]:
+    def plan_keys(self, plan_id: str) -> list[PlanKeyInfo]:
         """The keys of a plan, each with its ``value``."""
         raise self._unsupported("plan_keys")
 
-    def get_key(self, key_id: str) -> Wire:
+    def get_key(self, key_id: str) -> ApiKeyInfo:
         """A key's record (without its value)."""
         raise self._unsupported("get_key")
 

@@ -27,7 +27,7 @@ from cloudorm.compute.keys import md5_fingerprint, public_key_blob
 from cloudorm.compute.names import CLUSTER_NAME, check_cidrs, check_cluster_name
 from cloudorm.credentials import redact
 from cloudorm.paging import every
-from cloudorm.providers.contract import ComputeCapabilities, ComputeService, Wire
+from cloudorm.providers.contract import ComputeCapabilities, ComputeService, KeyInfo, NodeInfo, SizeInfo, Wire
 
 if TYPE_CHECKING:
     from cloudorm.providers.digitalocean import DigitalOceanProvider
@@ -96,7 +96,7 @@ def _created(value: Any) -> datetime | None:
         return None
 
 
-def node_record(droplet: Wire) -> Wire:
+def node_record(droplet: Wire) -> NodeInfo:
     """The neutral node record of a droplet."""
     networks = droplet.get("networks") or {}
     v4 = networks.get("v4") or []
@@ -108,7 +108,7 @@ def node_record(droplet: Wire) -> Wire:
     region = droplet.get("region") or {}
     return {
         "id": str(droplet["id"]),
-        "name": droplet.get("name"),
+        "name": droplet["name"],
         "status": _STATUS.get(droplet.get("status") or "", "pending"),
         "address": public,
         "private_address": private,
@@ -120,7 +120,7 @@ def node_record(droplet: Wire) -> Wire:
     }
 
 
-def size_record(size: Wire) -> Wire:
+def size_record(size: Wire) -> SizeInfo:
     """The neutral size record of a DigitalOcean size."""
     return {
         "slug": size["slug"],
@@ -133,8 +133,8 @@ def size_record(size: Wire) -> Wire:
     }
 
 
-def _key_record(key: Wire, created: bool) -> Wire:
-    return {"id": str(key["id"]), "name": key.get("name"), "fingerprint": key.get("fingerprint"), "created": created}
+def _key_record(key: Wire, created: bool) -> KeyInfo:
+    return {"id": str(key["id"]), "name": key["name"], "fingerprint": key.get("fingerprint"), "created": created}
 
 
 # ---------------------------------------------------------------------------------------------------- pipeline
@@ -316,13 +316,13 @@ class DigitalOceanComputeService(ComputeService):
         total = ((body or {}).get("meta") or {}).get("total")
         return limit - (total if isinstance(total, int) else 0)
 
-    def list_sizes(self) -> list[Wire]:
+    def list_sizes(self) -> list[SizeInfo]:
         """Every droplet size, with its monthly price, all pages read."""
         return [size_record(s) for s in self._pages("GET /v2/sizes", self.client.sizes.list, "sizes")]
 
     # ------------------------------------------------------------------------------------------------ keys
 
-    def import_key(self, name: str, public_key: str) -> Wire:
+    def import_key(self, name: str, public_key: str) -> KeyInfo:
         """Register a public key on the account; one already there (same fingerprint) is returned, ``created``
         False."""
         if not isinstance(name, str) or not name.strip() or len(name) > 255:
@@ -341,7 +341,7 @@ class DigitalOceanComputeService(ComputeService):
             return _key_record(body["ssh_key"], created=False)
         return _key_record(body["ssh_key"], created=True)
 
-    def find_key(self, name: str) -> Wire | None:
+    def find_key(self, name: str) -> KeyInfo | None:
         """The key registered under ``name`` (all pages of the account's keys read), or None."""
         if not isinstance(name, str) or not name.strip():
             raise ce.InvalidInput("name", f"{name!r} is not a key name")
@@ -389,7 +389,7 @@ class DigitalOceanComputeService(ComputeService):
 
     # ------------------------------------------------------------------------------------------------ droplets
 
-    def create_nodes(self, cluster: str, names: Sequence[str], spec: Wire) -> list[Wire]:
+    def create_nodes(self, cluster: str, names: Sequence[str], spec: Wire) -> list[NodeInfo]:
         """Create one droplet per name, tagged for ``cluster``, up to 10 per request; their records (``pending``).
         Droplets of requests before a failing one stay tagged. ``firewall_id`` is not needed: the cluster's
         firewall applies to its tag."""
@@ -416,13 +416,13 @@ class DigitalOceanComputeService(ComputeService):
             if not isinstance(user_data, str) or len(user_data.encode()) > MAX_USER_DATA:
                 raise ce.InvalidInput("user_data", f"must be text of at most {MAX_USER_DATA} bytes")
             body["user_data"] = user_data
-        records: list[Wire] = []
+        records: list[NodeInfo] = []
         for start in range(0, len(names), CREATE_BATCH):
             batch = list(names[start:start + CREATE_BATCH])
             records.extend(self._create_batch(cluster, {**body, "names": batch}))
         return records
 
-    def _create_batch(self, cluster: str, body: Wire) -> list[Wire]:
+    def _create_batch(self, cluster: str, body: Wire) -> list[NodeInfo]:
         """One POST /v2/droplets (never re-sent). When its answer is lost after it was sent, the cluster's droplets
         are listed: every name of the batch there means the request was applied, and those are its droplets;
         otherwise the error is raised."""
@@ -438,7 +438,7 @@ class DigitalOceanComputeService(ComputeService):
         droplets = response.get("droplets") or ([response["droplet"]] if response.get("droplet") else [])
         return [node_record(d) for d in droplets]
 
-    def list_nodes(self, cluster: str) -> list[Wire]:
+    def list_nodes(self, cluster: str) -> list[NodeInfo]:
         """Every droplet tagged for ``cluster`` and not archived, all pages read."""
         tag = cluster_tag(cluster)
         records = (node_record(d) for d in self._pages("GET /v2/droplets", self.client.droplets.list, "droplets",
@@ -460,7 +460,7 @@ class DigitalOceanComputeService(ComputeService):
                 found.add(cluster)
         return sorted(c for c in found if CLUSTER_NAME.fullmatch(c))
 
-    def get_node(self, node_id: str) -> Wire:
+    def get_node(self, node_id: str) -> NodeInfo:
         """The current record of one droplet (``NotFound`` if it is gone)."""
         _, body = self._call("GET /v2/droplets/{id}", self.client.droplets.get, _droplet_id(node_id))
         return node_record(body["droplet"])
@@ -476,7 +476,7 @@ class DigitalOceanComputeService(ComputeService):
         self._call("DELETE /v2/droplets", self.client.droplets.destroy_by_tag, tag_name=cluster_tag(cluster),
                    ok=(404,))
 
-    def resize_node(self, node_id: str, size: str) -> Wire:
+    def resize_node(self, node_id: str, size: str) -> NodeInfo:
         """Not offered: a droplet is resized only while powered off (``Unsupported``, before any request)."""
         raise ce.Unsupported("digitalocean", "resizing a node", "make a cluster node of the new size instead")
 

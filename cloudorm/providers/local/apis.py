@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from cloudorm import errors as ce
 from cloudorm.providers.aws.apigateway import AwsApiService
 from cloudorm.providers.aws.clients import ClientFactory
-from cloudorm.providers.contract import API_GATEWAY_PRINCIPAL, FunctionService, Wire
+from cloudorm.providers.contract import API_GATEWAY_PRINCIPAL, FunctionService, Invocation, ResourceInfo
 from cloudorm.providers.local.gateway import gateway
 from cloudorm.providers.local.routing import Plan, Route, Routing, changed, changed_by, generation
 
@@ -28,7 +28,7 @@ REFRESH_GAP = 0.1
 """Least seconds between two reads of an API forced by requests it would refuse."""
 
 _DEFAULT_ACCOUNT = "123456789012"
-_deployed: dict[tuple[str, str], list[Wire]] = {}
+_deployed: dict[tuple[str, str], list[ResourceInfo]] = {}
 """(api id, deployment id) → the resources it deployed, for deployments made by this process."""
 
 
@@ -52,7 +52,7 @@ class LocalApiService(AwsApiService):
         server.register(api_id, self)
         return f"{server.url}/{api_id}/{stage}"
 
-    def invoke_function(self, function_arn: str, payload: bytes) -> Wire:
+    def invoke_function(self, function_arn: str, payload: bytes) -> Invocation:
         """Invoke the function an integration names (by its ARN)."""
         return self.functions.invoke(function_arn, payload, wait=True)
 
@@ -76,7 +76,7 @@ class LocalApiService(AwsApiService):
             stages = self.stages(api_id)
         except ce.NotFound:
             return None
-        current: list[Wire] | None = None
+        current: list[ResourceInfo] | None = None
         routes: dict[str, tuple[Route, ...]] = {}
         account = _DEFAULT_ACCOUNT
         for stage in stages:
@@ -90,7 +90,7 @@ class LocalApiService(AwsApiService):
         enabled = {k["id"]: bool(k.get("enabled")) for k in self._items("GetApiKeys")} if plans else {}
         by_stage: dict[str, list[Plan]] = {}
         for plan in plans:
-            keys = {k["value"]: k["id"] for k in self.plan_keys(plan["id"]) if k.get("value") and enabled.get(k["id"])}
+            keys = {v: k["id"] for k in self.plan_keys(plan["id"]) if (v := k["value"]) and enabled.get(k["id"])}
             limits = Plan(plan["id"], plan["throttle"], plan["quota"], keys)
             for plan_api, stage_name in plan["stages"]:
                 if plan_api == api_id:
@@ -133,7 +133,7 @@ class LocalApiService(AwsApiService):
             changed()
 
 
-def _account(resources: Sequence[Wire]) -> str | None:
+def _account(resources: Sequence[ResourceInfo]) -> str | None:
     """The account of the functions the routes invoke (the API's own, on one account)."""
     for resource in resources:
         for method in (resource.get("methods") or {}).values():

@@ -30,14 +30,13 @@ from cloudorm.compute.keys import md5_fingerprint, public_key_blob
 from cloudorm.compute.names import check_region
 from cloudorm.counting import RequestHub
 from cloudorm.errors import InvalidInput, NotFound
-from cloudorm.providers.contract import ComputeCapabilities, ComputeService, Wire
+from cloudorm.providers.contract import ComputeCapabilities, ComputeService, KeyInfo, NodeInfo, SizeInfo, Wire
 
 ADDRESS = "127.0.0.1"
 """The address every local node reports: commands run on this machine."""
 
-SIZES: tuple[Wire, ...] = tuple(
-    {"slug": slug, "price_monthly": price, "vcpus": vcpus, "memory_mb": memory, "disk_gb": disk, "regions": [],
-     "available": True}
+SIZES: tuple[SizeInfo, ...] = tuple(
+    SizeInfo(slug=slug, price_monthly=price, vcpus=vcpus, memory_mb=memory, disk_gb=disk, regions=[], available=True)
     for slug, price, vcpus, memory, disk in (
         ("s-1vcpu-512mb-10gb", 4.0, 1, 512, 10),
         ("s-1vcpu-1gb", 6.0, 1, 1024, 25),
@@ -64,8 +63,8 @@ class _Nodes:
         self.lock = threading.Lock()
         self.root_lock = threading.Lock()
         self.root: Path | None = None
-        self.nodes: dict[str, Wire] = {}
-        self.keys: dict[str, Wire] = {}
+        self.nodes: dict[str, NodeInfo] = {}
+        self.keys: dict[str, KeyInfo] = {}
         self.firewalls: dict[str, Wire] = {}
         self.reboots: Counter[str] = Counter()
 
@@ -116,12 +115,12 @@ class LocalComputeService(ComputeService):
         with _STATE.lock:
             return NODE_LIMIT - len(_STATE.nodes)
 
-    def list_sizes(self) -> list[Wire]:
+    def list_sizes(self) -> list[SizeInfo]:
         """The DigitalOcean-like size table."""
         self._count("ListSizes")
-        return [dict(s, regions=list(s["regions"])) for s in SIZES]
+        return [{**s, "regions": list(s["regions"])} for s in SIZES]
 
-    def import_key(self, name: str, public_key: str) -> Wire:
+    def import_key(self, name: str, public_key: str) -> KeyInfo:
         """Record a public key (an identical one already recorded is returned with ``created`` False)."""
         self._count("ImportKey")
         fingerprint = md5_fingerprint(public_key_blob(public_key)[1])
@@ -129,11 +128,11 @@ class LocalComputeService(ComputeService):
             for key in _STATE.keys.values():
                 if key["fingerprint"] == fingerprint:
                     return {**key, "created": False}
-            key = {"id": uuid.uuid4().hex[:12], "name": name, "fingerprint": fingerprint}
-            _STATE.keys[key["id"]] = key
-        return {**key, "created": True}
+            made: KeyInfo = {"id": uuid.uuid4().hex[:12], "name": name, "fingerprint": fingerprint, "created": True}
+            _STATE.keys[made["id"]] = made
+        return made.copy()
 
-    def find_key(self, name: str) -> Wire | None:
+    def find_key(self, name: str) -> KeyInfo | None:
         """The key recorded under ``name``, or None."""
         self._count("FindKey")
         with _STATE.lock:
@@ -176,43 +175,44 @@ class LocalComputeService(ComputeService):
                                provider=self.provider_name)
         return str(size)
 
-    def create_nodes(self, cluster: str, names: Sequence[str], spec: Wire) -> list[Wire]:
+    def create_nodes(self, cluster: str, names: Sequence[str], spec: Wire) -> list[NodeInfo]:
         """Make one directory per name; the nodes are ``active`` at once."""
         self._count("CreateNodes")
         size = self._check_size(spec.get("size"))
         created = []
         for name in names:
-            record: Wire = {"id": uuid.uuid4().hex[:12], "name": name, "status": "active", "address": ADDRESS,
-                            "private_address": ADDRESS, "size": size, "region": spec.get("region"),
-                            "image": spec.get("image") or self.default_image, "cluster": cluster,
-                            "created": datetime.now(timezone.utc)}
+            record: NodeInfo = {"id": uuid.uuid4().hex[:12], "name": name, "status": "active", "address": ADDRESS,
+                                "private_address": ADDRESS, "size": size, "region": spec.get("region"),
+                                "image": spec.get("image") or self.default_image, "cluster": cluster,
+                                "created": datetime.now(timezone.utc)}
             node_home(record).mkdir(mode=0o700)
             with _STATE.lock:
                 _STATE.nodes[record["id"]] = record
-            created.append(dict(record))
+            created.append(record.copy())
         return created
 
-    def list_nodes(self, cluster: str) -> list[Wire]:
+    def list_nodes(self, cluster: str) -> list[NodeInfo]:
         """Every node of ``cluster``."""
         self._count("ListNodes")
         with _STATE.lock:
-            return [dict(n) for n in _STATE.nodes.values() if n["cluster"] == cluster]
+            return [n.copy() for n in _STATE.nodes.values() if n["cluster"] == cluster]
 
     def list_clusters(self) -> list[str]:
         """The clusters with nodes or a firewall, sorted."""
         self._count("ListClusters")
         with _STATE.lock:
-            names = {n["cluster"] for n in _STATE.nodes.values()} | {f["cluster"] for f in _STATE.firewalls.values()}
+            names = {n["cluster"] for n in _STATE.nodes.values() if n["cluster"] is not None}
+            names |= {f["cluster"] for f in _STATE.firewalls.values()}
         return sorted(names)
 
-    def get_node(self, node_id: str) -> Wire:
+    def get_node(self, node_id: str) -> NodeInfo:
         """One node's record."""
         self._count("GetNode")
         with _STATE.lock:
             record = _STATE.nodes.get(node_id)
         if record is None:
             raise NotFound(f"node {node_id!r} does not exist", provider=self.provider_name)
-        return dict(record)
+        return record.copy()
 
     def delete_nodes(self, node_ids: Sequence[str]) -> None:
         """Remove nodes and their directories (missing ones are no error)."""
@@ -237,7 +237,7 @@ class LocalComputeService(ComputeService):
         with _STATE.lock:
             _STATE.reboots[node_id] += 1
 
-    def resize_node(self, node_id: str, size: str) -> Wire:
+    def resize_node(self, node_id: str, size: str) -> NodeInfo:
         """Record a new size for a node (its commands run on this machine whatever it says); its record."""
         self._count("ResizeNode")
         self._check_size(size)
@@ -246,7 +246,7 @@ class LocalComputeService(ComputeService):
             if record is None:
                 raise NotFound(f"node {node_id!r} does not exist", provider=self.provider_name)
             record["size"] = size
-            return dict(record)
+            return record.copy()
 
     def reboots(self, node_id: str) -> int:
         """How many times ``node_id`` was rebooted."""

@@ -31,7 +31,7 @@ from cloudorm.errors import CloudError, InvalidInput
 from cloudorm.providers.aws import SERVICES
 from cloudorm.providers.aws.clients import ClientFactory
 from cloudorm.providers.aws.functions import AwsFunctionService
-from cloudorm.providers.contract import Wire
+from cloudorm.providers.contract import FunctionInfo, Invocation, Wire
 from cloudorm.providers.local.routing import changed_by
 from cloudorm.providers.local.runtime import (
     Launch,
@@ -55,7 +55,7 @@ RECORD_TTL = 1.0
 """Seconds an invocation trusts the function's record as last read or written through a local service of this
 process (a change made by another process shows within this time)."""
 
-_records: dict[tuple[str | None, str], tuple[float, Wire]] = {}
+_records: dict[tuple[str | None, str], tuple[float, FunctionInfo]] = {}
 _records_lock = threading.Lock()
 
 
@@ -143,7 +143,7 @@ class LocalFunctionService(AwsFunctionService):
         """Where uploaded code is kept."""
         self._checked: set[tuple[Path, str]] = set()
 
-    def _remember(self, name: str, record: Wire | None) -> None:
+    def _remember(self, name: str, record: FunctionInfo | None) -> None:
         """Keep the record an invocation of ``name`` will use; with None, forget every record of that function."""
         endpoint = self.clients.endpoint("lambda")
         with _records_lock:
@@ -156,7 +156,7 @@ class LocalFunctionService(AwsFunctionService):
                 if key[0] == endpoint and (key[1] == name or kept.get("name") == short):
                     del _records[key]
 
-    def _record(self, name: str) -> tuple[float, Wire]:
+    def _record(self, name: str) -> tuple[float, FunctionInfo]:
         """The function's record and when (``time.monotonic()``) it was read: the one kept if fresh, else read from
         moto."""
         with _records_lock:
@@ -166,13 +166,13 @@ class LocalFunctionService(AwsFunctionService):
             return kept
         return now, self.get_function(name)
 
-    def get_function(self, name: str) -> Wire:
+    def get_function(self, name: str) -> FunctionInfo:
         """The record of a function (kept for the next invocation)."""
         found = super().get_function(name)
         self._remember(name, found)
         return found
 
-    def create_function(self, name: str, spec: Wire, code: bytes) -> Wire:
+    def create_function(self, name: str, spec: Wire, code: bytes) -> FunctionInfo:
         """Create the function on moto and keep its code for local runs."""
         _check_zip(code)
         created = super().create_function(name, spec, code)
@@ -180,7 +180,7 @@ class LocalFunctionService(AwsFunctionService):
         self._remember(name, created)
         return created
 
-    def update_code(self, name: str, code: bytes, architecture: str) -> Wire:
+    def update_code(self, name: str, code: bytes, architecture: str) -> FunctionInfo:
         """Upload new code to moto and keep it for local runs; warm sandboxes of the old code are closed."""
         _check_zip(code)
         self._remember(name, None)
@@ -190,7 +190,7 @@ class LocalFunctionService(AwsFunctionService):
         self._remember(name, updated)
         return updated
 
-    def update_configuration(self, name: str, changes: Wire) -> Wire:
+    def update_configuration(self, name: str, changes: Wire) -> FunctionInfo:
         """Change settings; warm sandboxes of the old settings are closed."""
         self._remember(name, None)
         updated = super().update_configuration(name, changes)
@@ -206,7 +206,7 @@ class LocalFunctionService(AwsFunctionService):
             self._remember(name, None)
             pool().discard(_short_name(name))
 
-    def invoke(self, name: str, payload: bytes, wait: bool = True) -> Wire:
+    def invoke(self, name: str, payload: bytes, wait: bool = True) -> Invocation:
         """Run the handler in a local sandbox on ``payload`` (JSON bytes) and answer as Lambda does; with
         ``wait=False`` it runs in the background and the answer (202) comes at once."""
         try:
@@ -223,7 +223,7 @@ class LocalFunctionService(AwsFunctionService):
         worker.start()
         return {"status": 202, "payload": b"", "error": None, "log": None, "request_id": request_id}
 
-    def _launch(self, function: Wire) -> Launch:
+    def _launch(self, function: FunctionInfo) -> Launch:
         """The sandbox a function's record asks for (its code checked against the interpreter once)."""
         runtime = get_runtime(function["runtime"])
         code_dir = self.store.code_dir(function.get("code_sha256") or "", function["name"])
@@ -241,7 +241,8 @@ class LocalFunctionService(AwsFunctionService):
         return Launch(str(function["name"]), interpreter.path, str(code_dir), str(function["handler"]),
                       int(function.get("memory") or 128), tuple(sorted(env.items())))
 
-    def _run(self, function: Wire, launch: Launch, payload: bytes, request_id: str, read_at: float) -> Wire:
+    def _run(self, function: FunctionInfo, launch: Launch, payload: bytes, request_id: str,
+             read_at: float) -> Invocation:
         timeout = float(function.get("timeout") or 3)
         outcome = pool().run(launch, payload, request_id, str(function.get("arn") or ""), timeout, read_at)
         body = (outcome.result or "null").encode() if outcome.error is None else json.dumps(outcome.error).encode()
@@ -253,7 +254,8 @@ class LocalFunctionService(AwsFunctionService):
         return {"status": 200, "payload": body, "error": "Unhandled" if outcome.error is not None else None,
                 "log": _tail(self._log(outcome, request_id, launch.memory, timeout)), "request_id": request_id}
 
-    def _run_event(self, function: Wire, launch: Launch, payload: bytes, request_id: str, read_at: float) -> None:
+    def _run_event(self, function: FunctionInfo, launch: Launch, payload: bytes, request_id: str,
+                   read_at: float) -> None:
         try:
             answer = self._run(function, launch, payload, request_id, read_at)
         except Exception as e:  # a background event has no caller to raise to

@@ -19,11 +19,11 @@ import threading
 import urllib.parse
 import uuid
 import weakref
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
 from cloudorm.errors import CloudError
-from cloudorm.providers.contract import Wire
 from cloudorm.providers.local.proxy import BadResponse, http_response, proxy_event
 from cloudorm.providers.local.routing import Plan, Route, Routing, changed, changed_by, find_route, generation
 from cloudorm.providers.local.usage import Limits, find_key, period_start
@@ -45,7 +45,7 @@ class Backend(Protocol):
     def routing(self, api_id: str, fresh: bool = False) -> Routing | None:
         """The API's routing data (None if there is no such API); ``fresh`` re-reads it."""
 
-    def invoke_function(self, function_arn: str, payload: bytes) -> Wire:
+    def invoke_function(self, function_arn: str, payload: bytes) -> Mapping[str, Any]:
         """Invoke a function synchronously (a ``FunctionService.invoke`` answer)."""
 
 
@@ -198,10 +198,10 @@ class Gateway:
             log.info("gateway request %s: malformed Lambda proxy response (%s)", request_id, e)
             return _message(502, "Internal server error", "InternalServerErrorException")
 
-    def _invoke(self, backend: Backend, function_arn: str, payload: bytes, request_id: str) -> Wire | None:
+    def _invoke(self, backend: Backend, function_arn: str, payload: bytes, request_id: str) -> Mapping[str, Any] | None:
         """The function's answer; None after ``integration_timeout`` seconds (the invocation goes on, as on AWS),
         ``{}`` if it could not be invoked."""
-        answer: list[Wire] = []
+        answer: list[Mapping[str, Any]] = []
 
         def run() -> None:
             try:

@@ -12,8 +12,6 @@ from typing import Any
 
 import attrs
 
-from cloudorm.providers.contract import Wire
-
 
 @attrs.frozen
 class Route:
@@ -21,7 +19,7 @@ class Route:
 
     path: str
     resource_id: str
-    methods: Mapping[str, Wire]
+    methods: Mapping[str, Mapping[str, Any]]
 
     @property
     def segments(self) -> tuple[str, ...]:
@@ -56,8 +54,8 @@ class Plan:
     """A usage plan of a stage: its limits and the values of its enabled keys (value → key id)."""
 
     id: str
-    throttle: Wire | None
-    quota: Wire | None
+    throttle: Mapping[str, Any] | None
+    quota: Mapping[str, Any] | None
     keys: Mapping[str, str] = attrs.field(repr=False)
     """Enabled key values (secrets: kept out of the repr) → key ids."""
 
@@ -90,9 +88,9 @@ def _wildcard(pattern: str) -> re.Pattern[str]:
 
 
 def find_route(routing: Routing, stage: str, parts: Sequence[str],
-               method: str) -> tuple[Route, dict[str, str], Wire] | None:
+               method: str) -> tuple[Route, dict[str, str], Mapping[str, Any]] | None:
     """The most specific route of ``stage`` matching the path, with its parameters and method record."""
-    best: tuple[tuple[int, ...], Route, dict[str, str], Wire] | None = None
+    best: tuple[tuple[int, ...], Route, dict[str, str], Mapping[str, Any]] | None = None
     for route in routing.stages.get(stage, ()):
         spec = route.methods.get(method) or route.methods.get("ANY")
         if spec is None:
