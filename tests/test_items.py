@@ -73,6 +73,24 @@ def test_if_not_exists_and_conditions(orders: cloudorm.Table[cloudorm.Item]) -> 
     assert got is not None and got["status"] == "paid"
 
 
+def test_a_new_items_save_adopts_the_stored_item(orders: cloudorm.Table[cloudorm.Item]) -> None:
+    orders.put({"customer": "A", "placed": 1, "status": "new", "kept": "yes"})
+    with orders.session.count_requests() as c:
+        item = orders.Item(customer="A", placed=1, status="paid", tags=set()).save()  # one UpdateItem
+        key_only = orders.Item(customer="B", placed=2).save()  # a key alone, absent: a conditional put
+    assert c.total == 2
+    assert dict(orders.Item(customer="A", placed=1).save()) == dict(item)  # present: adopted (put refused, read)
+    assert cloudorm.state(item) == "saved" and not cloudorm.changes(item)
+    assert dict(item) == {"customer": "A", "placed": 1, "status": "paid", "kept": "yes"}  # it now holds it all
+    assert dict(orders.get(customer="A", placed=1) or {}) == dict(item)
+    assert dict(key_only) == {"customer": "B", "placed": 2} and orders.get(customer="B", placed=2) is not None
+    with pytest.raises(AlreadyExists):
+        orders.Item(customer="A", placed=1, status="x").save(exists_ok=False)
+    assert (orders.get(customer="A", placed=1) or {})["status"] == "paid"
+    orders.put(orders.Item(customer="A", placed=1))  # put is the explicit full replace
+    assert dict(orders.get(customer="A", placed=1) or {}) == {"customer": "A", "placed": 1}
+
+
 def test_delete_item_missing_raises_unless_missing_ok(orders: cloudorm.Table[cloudorm.Item]) -> None:
     orders.put({"customer": "A", "placed": 1})
     orders.delete_item(customer="A", placed=1)

@@ -120,6 +120,23 @@ def test_new_versioned_item_does_not_overwrite(table: cloudorm.Table[Order]) -> 
         table.Item(customer="A", placed=1).save(if_not_exists=True)
 
 
+@cloudorm.model(table="notes")
+class Note(cloudorm.Item):
+    id: str = cloudorm.hash_key()
+    text: str = ""
+    note: str | None = None
+
+
+def test_a_new_unversioned_row_adopts_the_stored_one(dynamo: cloudorm.Session) -> None:
+    raw = dynamo.Table(f"notes-{uuid.uuid4().hex[:10]}", hash_key=("id", "S")).save()
+    raw.put({"id": "a", "text": "old", "note": "kept", "undeclared": 1})
+    with dynamo.count_requests() as c:
+        row = dynamo.Table(raw.name, model=Note).Item(id="a", text="new").save()  # None fields are not sent
+    assert c.total == 1 and cloudorm.state(row) == "saved"
+    assert row.note == "kept" and cloudorm.undeclared(row) == {"undeclared": 1}
+    assert dict(raw.get(id="a") or {}) == {"id": "a", "text": "new", "note": "kept", "undeclared": 1}
+
+
 def test_none_fields_are_removed_not_stored(table: cloudorm.Table[Order]) -> None:
     o = table.Item(customer="A", placed=1, note="hello")
     o.save()

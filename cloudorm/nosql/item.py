@@ -141,9 +141,9 @@ class Item:
 
     def save(self, *, exists_ok: bool = True, if_not_exists: bool = False,
              condition: Condition | None = None) -> Self:
-        """Write the item and return it: a PutItem when new (replacing a stored item with its key, unless
-        ``exists_ok=False`` or ``if_not_exists``: ``AlreadyExists``), an UpdateItem of just the changed attributes
-        when loaded, nothing when nothing changed."""
+        """Write the item and return it. New: one UpdateItem setting its attributes, creating the item or adopting
+        a stored one with its key (attributes it lacks are kept, and then held); ``exists_ok=False`` or
+        ``if_not_exists``: a conditional PutItem, ``AlreadyExists`` if stored. Loaded: only what changed."""
         fresh = self._co_snapshot is None or self._co_deleted
         check_flag("exists_ok", exists_ok)
         self._co_bound().save_item(self, if_not_exists=if_not_exists or (fresh and not exists_ok), condition=condition)

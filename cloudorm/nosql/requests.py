@@ -294,15 +294,19 @@ class RequestBuilder(Generic[RowT]):
         return row, Request("Put", params, done, if_not_exists=if_not_exists and condition is None,
                             version=version)
 
-    def _save_request(self, row: RowT, *, if_not_exists: bool = False,
-                      condition: Condition | None = None) -> Request | None:
-        """A PutItem for a new item; for a loaded one, an UpdateItem of the changed attributes (None if none)."""
+    def _save_request(self, row: RowT, *, if_not_exists: bool = False, condition: Condition | None = None,
+                      adopt: bool = False) -> Request | None:
+        """For a new item a PutItem (with ``adopt``, unless it must not exist or is versioned: an UpdateItem that
+        merges it into a stored item with its key); for a loaded one, an UpdateItem of the changed attributes
+        (None if none)."""
         check_flag("if_not_exists", if_not_exists)
         if row._co_stale:
             raise ce.ConflictError(f"this {type(row).__name__} was changed by atomic actions in a transaction and "
                                    "its local values are out of date: refresh() it before saving")
         self._check_values(condition)
         if row._co_snapshot is None or row._co_deleted or if_not_exists:
+            if adopt and not if_not_exists and self._version_field() is None:
+                return self._adopt_request(row, condition)
             return self._put_request(row, if_not_exists=if_not_exists, condition=condition)[1]
         values = self._row_values(row)
         key = self._row_key(row, values)
@@ -342,6 +346,21 @@ class RequestBuilder(Generic[RowT]):
 
         return attrs.evolve(req, on_success=done, must_exist=True,
                             version=None if guard is None else (guard[0], guard[2] - 1))
+
+    def _adopt_request(self, row: RowT, condition: Condition | None) -> Request:
+        """A new item's save: one UpdateItem that SETs every attribute it holds (keys excluded; an empty set is
+        not stored) and returns the whole item (``ALL_NEW``), so that it is created if absent and merged into
+        the stored item, whose other attributes are kept, if present. The caller loads the answer."""
+        values = self._row_values(row)
+        key = self._row_key(row, values)
+        given = {n: v for n, v in values.items() if n not in key and not codec.is_empty_set(v)}
+        codec.check_item_size(codec.encode_item({**given, **key}))
+        b = self._builder()
+        expression = compile_update([Attr.top(n).set(v) for n, v in given.items()], b)
+        params: Wire = {"TableName": self.name, "Key": codec.encode_item(key), "ReturnValues": "ALL_NEW"}
+        if expression is not None:  # a key alone has none: the caller puts it if absent instead
+            params["UpdateExpression"] = expression
+        return Request("Update", self._finish(params, b, condition))
 
     def _update_request(self, key: Mapping[str, Any], actions: Sequence[Action],
                         condition: Condition | None, returns: str = "ALL_NEW") -> Request:

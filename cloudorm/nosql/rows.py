@@ -139,14 +139,24 @@ class Rows(RequestBuilder[RowT]):
     # the Item methods delegate here
 
     def save_item(self, row: RowT, *, if_not_exists: bool = False, condition: Condition | None = None) -> None:
-        """``item.save()``: put a new item, or update just what changed on a loaded one."""
+        """``item.save()``: merge a new item into the stored one with its key (or put it: ``if_not_exists``, a
+        versioned row), or update just what changed on a loaded one."""
         self._as_row(row)
-        req = self._save_request(row, if_not_exists=if_not_exists, condition=condition)
+        req = self._save_request(row, if_not_exists=if_not_exists, condition=condition, adopt=True)
         if req is None:
+            return
+        if req.operation == "Update" and "UpdateExpression" not in req.params:  # a key alone: nothing to SET
+            try:  # created if absent; if present, adopted as it is stored (a read)
+                self.save_item(row, if_not_exists=True, condition=condition)
+            except ce.AlreadyExists:
+                self.refresh_item(row)
             return
         send = self._nosql.put_item if req.operation == "Put" else self._nosql.update_item
         once = self._version_field() is not None
-        self._call(lambda: send(req.params, exactly_once=once), req)
+        answer = self._call(lambda: send(req.params, exactly_once=once), req)
+        if req.params.get("ReturnValues") == "ALL_NEW":  # adopted: the row now holds the whole stored item
+            row._co_projection = None
+            self._load(row, answer.get("Attributes") or {})
         req.on_success()
 
     def refresh_item(self, row: RowT, *, consistent: bool = True) -> None:
@@ -156,6 +166,10 @@ class Rows(RequestBuilder[RowT]):
         wire = self._nosql.get_item(params)
         if wire is None:
             raise ce.NotFound(f"the item {values} is not in {self.name!r}")
+        self._load(row, wire)
+
+    def _load(self, row: RowT, wire: Wire) -> None:
+        """Make ``row`` hold ``wire``, the whole item as the table now holds it."""
         row._co_load(codec.decode_item(wire))
         mark_stored(row, wire)
 
@@ -168,9 +182,7 @@ class Rows(RequestBuilder[RowT]):
         req = self._item_update_request(row, actions, condition, "ALL_NEW")
         once = self._version_field() is not None
         response = self._call(lambda: self._nosql.update_item(req.params, exactly_once=once), req)
-        wire = response.get("Attributes") or {}
-        row._co_load(codec.decode_item(wire))
-        mark_stored(row, wire)
+        self._load(row, response.get("Attributes") or {})
 
     # ------------------------------------------------------------------------------------------- many items
 
