@@ -212,6 +212,9 @@ def test_conditional_save_whose_response_is_lost(proxy: LoseOnce, plain: cloudor
     plain.update({"id": "job"}, Attr("tags").add({"y"}), Attr("note").remove(), condition=Attr("by") == "me")
     stored = plain.get(id="job", consistent=True)
     assert stored is not None and dict(stored) == {"id": "job", "state": "taken", "by": "me", "tags": {"x", "y"}}
+    proxy.lose("UpdateItem")
+    adopted = plain.Item(id="job", by="you").save()  # a new item adopts: its SET, re-sent, leaves the same item
+    assert dict(adopted) == {**dict(stored), "by": "you"} == dict(plain.get(id="job", consistent=True) or {})
 
 
 def test_a_counter_add_whose_response_is_lost_is_applied_once(
