@@ -94,7 +94,7 @@ def nosql_items(s: cloudorm.Session, pages: cloudorm.Table[cloudorm.Item]) -> No
 
     new = pages.Item(site="blog", path="/draft", title="Soon", author="bob", published=20240301, visits=0)
     print("a new item is", cloudorm.state(new))
-    new.save()                                   # a new item is a PutItem
+    new.save()                                   # a new item: one UpdateItem (adopts a stored one)
     try:
         pages.put({"site": "blog", "path": "/draft"}, if_not_exists=True)
         raise AssertionError("if_not_exists should refuse to replace")
