@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -71,10 +72,10 @@ class Session:
         local cloud's URL, which other processes and HTTP clients can use too."""
         return self._provider.endpoint_url
 
-    @property
+    @functools.cached_property
     def scope(self) -> tuple[object, ...]:
         """What tells this session's resources from another account's or endpoint's: resources compare equal
-        when kind, scope, name and (for regional kinds) region match."""
+        when kind, scope, name and (for regional kinds) region match (worked out once: every hash reads it)."""
         return self._provider.scope()
 
     @property
