@@ -1,4 +1,4 @@
-"""SSH to nodes (the one package that imports paramiko): ``SSHShell`` runs commands and moves files over one
+"""SSH to nodes (paramiko is imported in one module of it, `ssh_sdk`): ``SSHShell`` runs commands and moves files over one
 verified connection per node, ``KnownHosts`` pins host keys, ``cloud_config`` hands a node its host key at creation.
 
 Host keys are never accepted silently: a key pinned in ``KnownHosts`` must match, a host without an entry has its key

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple
 
+from cloudorm.compute.ssh.ssh_sdk import paramiko_module
 from cloudorm.errors import InvalidInput
 
 
@@ -23,10 +24,10 @@ def resolve_target(ssh_config: Path | None, host: str, port: int, user: str | No
     ``default_user``."""
     if ssh_config is None:
         return Target(host, port, user or default_user, None)
-    import paramiko
+    sdk = paramiko_module()
 
     try:
-        found = paramiko.SSHConfig.from_path(str(ssh_config)).lookup(host)
+        found = sdk.SSHConfig.from_path(str(ssh_config)).lookup(host)
     except FileNotFoundError:
         raise InvalidInput("ssh_config", f"no file at {ssh_config}") from None
     try:

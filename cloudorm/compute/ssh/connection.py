@@ -18,12 +18,14 @@ from cloudorm.checks import check_seconds
 from cloudorm.compute.keys import KeyPair, require_package
 from cloudorm.compute.ssh.config import resolve_target
 from cloudorm.compute.ssh.known_hosts import KnownHosts, check_host_key, host_entry, mismatch
+from cloudorm.compute.ssh.ssh_sdk import paramiko_module
 from cloudorm.errors import AccessDenied, CloudError, InvalidInput, Timeout
 from cloudorm.waiting import backoff
 
 if TYPE_CHECKING:
-    import paramiko
     from typing_extensions import Self
+
+    from cloudorm.compute.ssh.ssh_sdk import paramiko
 
 _LOGIN = re.compile(r"[^\s\x00-\x1f\x7f]+\Z")  # a login name: no whitespace or control characters
 
@@ -110,12 +112,12 @@ class SSHConnection:
                 time.sleep(pause)
 
     def _connect(self, timeout: float) -> paramiko.Transport:
-        import paramiko
+        sdk = paramiko_module()
 
         address, port, user, proxy = self._target
-        sock: Any = (paramiko.ProxyCommand(proxy) if proxy
+        sock: Any = (sdk.ProxyCommand(proxy) if proxy
                      else socket.create_connection((address, port), timeout=timeout))
-        transport = paramiko.Transport(sock)
+        transport = sdk.Transport(sock)
         try:
             transport.banner_timeout = timeout
             transport.handshake_timeout = timeout
@@ -129,14 +131,14 @@ class SSHConnection:
                 sec.key_types = [k for k in dict.fromkeys(wanted) if k in sec.key_types]
             try:
                 transport.start_client(timeout=timeout)
-            except paramiko.SSHException as e:
+            except sdk.SSHException as e:
                 if pinned and "no acceptable host key" in str(e):
                     raise mismatch(self.known_hosts, self.host, self.port, pinned, None) from None
                 raise
             check_host_key(self.known_hosts, self.host, self.port, transport.get_remote_server_key(), pinned)
             try:
                 transport.auth_publickey(user, _pkey(self.key))
-            except paramiko.AuthenticationException as e:
+            except sdk.AuthenticationException as e:
                 raise AccessDenied(f"SSH login as {user!r} to {host_entry(self.host, self.port)} with key "
                                    f"{self.key.fingerprint} was refused: {e}") from None
             transport.set_keepalive(30)
@@ -172,7 +174,7 @@ class SSHConnection:
     def _session(self) -> Iterator[paramiko.Channel]:
         """A new session channel (at most ``max_sessions`` at a time), reconnecting once when the connection
         turned out to be dead; closed after use."""
-        import paramiko
+        sdk = paramiko_module()
 
         with self._sessions:
             dropped = refused = 0
@@ -182,14 +184,14 @@ class SSHConnection:
                 try:
                     chan = t.open_session(timeout=self.connect_timeout)
                     break
-                except paramiko.ChannelException as e:
+                except sdk.ChannelException as e:
                     # the server refused a channel (MaxSessions: closed ones may not be counted out yet);
                     # the connection itself is fine: wait a little
                     if time.monotonic() > deadline:
                         raise CloudError(f"{self} refused a new session: {e}") from None
                     time.sleep(backoff(refused, base=0.02, cap=0.5))
                     refused += 1
-                except (paramiko.SSHException, EOFError, OSError):
+                except (sdk.SSHException, EOFError, OSError):
                     if dropped or t.is_active():
                         raise
                     self._drop(t)  # a dead connection: reconnect once
@@ -204,11 +206,11 @@ def _pkey(key: KeyPair) -> paramiko.PKey:
     """The paramiko form of a KeyPair's private key."""
     import io
 
-    import paramiko
+    sdk = paramiko_module()
 
-    cls: Any = {"ssh-ed25519": paramiko.Ed25519Key, "ssh-rsa": paramiko.RSAKey}.get(key.key_type)
+    cls: Any = {"ssh-ed25519": sdk.Ed25519Key, "ssh-rsa": sdk.RSAKey}.get(key.key_type)
     if cls is None and key.key_type.startswith("ecdsa-"):
-        cls = paramiko.ECDSAKey
+        cls = sdk.ECDSAKey
     if cls is None:
         raise InvalidInput("key", f"{key.key_type} keys are not supported for SSH logins")
     pkey: paramiko.PKey = cls.from_private_key(io.StringIO(key.private_openssh()))
@@ -217,11 +219,11 @@ def _pkey(key: KeyPair) -> paramiko.PKey:
 
 def _retryable(error: BaseException) -> bool:
     """True for what a booting node answers: refused, reset, timeout, no route, a missing banner, EOF."""
-    import paramiko
+    sdk = paramiko_module()
 
-    if isinstance(error, (paramiko.AuthenticationException, paramiko.BadHostKeyException)):
+    if isinstance(error, (sdk.AuthenticationException, sdk.BadHostKeyException)):
         return False
-    if isinstance(error, (socket.timeout, TimeoutError, ConnectionError, EOFError, paramiko.SSHException)):
+    if isinstance(error, (socket.timeout, TimeoutError, ConnectionError, EOFError, sdk.SSHException)):
         return True
     return isinstance(error, OSError) and error.errno in (
         errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ECONNREFUSED, errno.ECONNRESET, errno.ETIMEDOUT,

@@ -22,7 +22,7 @@ from cloudorm.compute.shell import quote
 from cloudorm.errors import HostKeyMismatch, InvalidInput
 
 if TYPE_CHECKING:
-    import paramiko
+    from cloudorm.compute.ssh.ssh_sdk import paramiko
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,11 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, TypeVar
 
 from cloudorm.compute.ssh.connection import SSHConnection
+from cloudorm.compute.ssh.ssh_sdk import paramiko_module
 from cloudorm.errors import AccessDenied, CloudError, InvalidInput, NotFound
 
 if TYPE_CHECKING:
-    import paramiko
+    from cloudorm.compute.ssh.ssh_sdk import paramiko
 
 T = TypeVar("T")
 
@@ -25,11 +26,11 @@ class SSHFiles(SSHConnection):
     """The files part of ``SSHShell``: ``put`` and ``get`` over an SFTP channel of the connection."""
 
     def _sftp(self, operation: Callable[[paramiko.SFTPClient], T]) -> T:
-        import paramiko
+        sdk = paramiko_module()
 
         with self._session() as chan:
             chan.invoke_subsystem("sftp")
-            return operation(paramiko.SFTPClient(chan))
+            return operation(sdk.SFTPClient(chan))
 
     def put(self, local: Path, remote: str) -> None:
         """Copy a local file to ``remote`` (``~/x`` and relative paths are in the login home; a path ending in
