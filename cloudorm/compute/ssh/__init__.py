@@ -1,5 +1,6 @@
 """SSH to nodes (paramiko is imported in one module of it, ``ssh_sdk``): ``SSHShell`` runs commands and moves
-files over one verified connection per node, ``KnownHosts`` pins host keys, ``cloud_config`` hands a node its host key at creation.
+files over one verified connection per node, ``KnownHosts`` pins host keys, ``cloud_config`` hands a node its
+host key at creation.
 
 Host keys are never accepted silently: a key pinned in ``KnownHosts`` must match, a host without an entry has its key
 recorded on first use, and a different key is refused with ``HostKeyMismatch``. ``known_hosts=None`` is the explicit
