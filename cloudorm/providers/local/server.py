@@ -1,10 +1,9 @@
 """The local cloud's server: moto's AWS APIs on 127.0.0.1 behind the local cloud's own guards, started once per
 process on first use (the embedded local cloud), or standalone by ``cloudorm serve``.
 
-Requests pass ``BrowserGuard`` (web pages and DNS rebinding are refused), then ``ConditionalS3`` (S3 object writes
-applied one at a time; CopyObject's ``If-None-Match: *`` and ``If-Match`` honoured), then ``AtomicDynamoDB``
-(DynamoDB requests applied one at a time; TransactWriteItems' ClientRequestToken honoured), then moto; werkzeug's
-threaded server serves them, as moto's own server does.
+Requests pass ``BrowserGuard`` (web pages and DNS rebinding are refused), then reach this process's ``LocalCloud``
+(``app.py``: cloudorm's parts, then ``ConditionalS3`` and ``AtomicDynamoDB`` in front of moto); werkzeug's threaded
+server serves them, as moto's own server does.
 """
 
 from __future__ import annotations
@@ -16,11 +15,8 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from cloudorm.errors import CloudError
-from cloudorm.providers.local.atomic import AtomicDynamoDB
-from cloudorm.providers.local.conditional_s3 import ConditionalS3
+from cloudorm.providers.local.app import local_cloud
 from cloudorm.providers.local.guard import BrowserGuard, is_loopback
-from cloudorm.providers.local.moto_types import mismatched_types_match_nothing
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -43,16 +39,6 @@ def _load_aws_managed_policies() -> None:
     default_user_config.setdefault("iam", {})["load_aws_managed_policies"] = True
 
 
-def _moto_app() -> Any:
-    """moto's WSGI application (every AWS service moto has, dispatched by request)."""
-    try:
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-    except ImportError as e:  # pragma: no cover - depends on the install
-        raise CloudError("the local cloud needs moto: pip install 'cloudorm[local]'") from e
-    mismatched_types_match_nothing()  # a number compared with text matches nothing, as on DynamoDB (not HTTP 500)
-    return DomainDispatcherApplication(create_backend_app)
-
-
 class LocalCloudServer:
     """The local cloud's HTTP server on ``host:port`` (0: a free port). ``allow_origins`` are the web pages' origins
     allowed to use it, ``allow_hosts`` the ``Host`` names it answers to besides the loopback ones and ``host``."""
@@ -61,7 +47,9 @@ class LocalCloudServer:
                  allow_hosts: Iterable[str] = ()) -> None:
         """Check the options (InvalidInput); ``start()`` binds and serves."""
         self.requested = (host, port)
-        self.app = BrowserGuard(ConditionalS3(AtomicDynamoDB(_moto_app())), allow_origins=allow_origins,
+        self.cloud = local_cloud()
+        """What it serves (one per process)."""
+        self.app = BrowserGuard(self.cloud, allow_origins=allow_origins,
                                 allow_hosts=(*allow_hosts, *([host] if host else [])))
         self._httpd: Any = None
         self._thread: threading.Thread | None = None

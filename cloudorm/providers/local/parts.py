@@ -1,0 +1,4 @@
+"""The parts every local cloud has, registered with ``register_part`` when their modules are imported (one line
+each, in the order they are offered requests)."""
+
+from __future__ import annotations
