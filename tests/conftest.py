@@ -139,3 +139,34 @@ def assert_refused_before_any_request(session: cloudorm.Session, attempts: list[
             assert e.value.field == field and field in str(e.value), (field, e.value)
             assert not [h for h in hidden if h in str(e.value)], (field, e.value)
     assert c.total == 0
+
+
+REQUIRE_AWSCLI = os.environ.get("CLOUDORM_REQUIRE_AWSCLI") == "1"
+
+
+@pytest.fixture(scope="session")
+def aws_cli() -> Callable[..., Any]:
+    """The AWS CLI (``pip install awscli``, in a virtual environment of its own: it pins botocore), as a function:
+    ``aws_cli(url, "lambda", "invoke", ..., check=True)`` runs ``aws --endpoint-url URL ...`` with throwaway
+    credentials and returns the ``subprocess.CompletedProcess`` (text). Found through ``CLOUDORM_AWS_CLI`` or PATH;
+    skipped where it is missing (failed when ``CLOUDORM_REQUIRE_AWSCLI=1``, as in CI)."""
+    import shutil
+    import subprocess
+
+    found = os.environ.get("CLOUDORM_AWS_CLI") or shutil.which("aws")
+    if not found:
+        if REQUIRE_AWSCLI:
+            pytest.fail("the AWS CLI is required (CLOUDORM_REQUIRE_AWSCLI=1) but was not found; set CLOUDORM_AWS_CLI")
+        pytest.skip("the AWS CLI is not installed (pip install awscli in a venv; set CLOUDORM_AWS_CLI)")
+    env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": os.environ.get("HOME", "/tmp"),
+           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_PAGER": "", "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+
+    def run(url: str, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([found, "--endpoint-url", url, "--output", "json", *args], env=env,
+                              capture_output=True, text=True, timeout=timeout)
+        if check and done.returncode != 0:
+            raise AssertionError(f"aws {' '.join(args)} exited {done.returncode}: {done.stderr.strip()}")
+        return done
+
+    return run
