@@ -13,7 +13,8 @@ from typing import Any
 from cloudorm.errors import InvalidInput
 
 
-def serve(host: str, port: int, allow_origins: Sequence[str] = (), allow_hosts: Sequence[str] = ()) -> int:
+def serve(host: str, port: int, allow_origins: Sequence[str] = (), allow_hosts: Sequence[str] = (),
+          state_dir: str | None = None) -> int:
     """Run the local cloud on ``host:port`` until interrupted; sessions reach it with ``endpoint_url``. Pages of
     ``allow_origins`` may use it from a browser; ``allow_hosts`` are more ``Host`` names it answers to."""
     from cloudorm.providers.local.server import LocalCloudServer
@@ -21,7 +22,8 @@ def serve(host: str, port: int, allow_origins: Sequence[str] = (), allow_hosts: 
     # warnings (a non-loopback --host, refused browser requests) go to stderr, one line each
     logging.basicConfig(level=logging.WARNING, format="cloudorm serve: %(levelname)s: %(message)s")
     try:
-        server = LocalCloudServer(host, port, allow_origins=allow_origins, allow_hosts=allow_hosts).start()
+        server = LocalCloudServer(host, port, allow_origins=allow_origins, allow_hosts=allow_hosts,
+                                  state_dir=state_dir).start()
     except InvalidInput as e:
         print(f"cloudorm serve: {e}", file=sys.stderr)
         return 2
@@ -57,9 +59,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
                    help="also answer requests whose Host is NAME (e.g. this machine's LAN name, with --host); "
                         "repeatable; by default only loopback names and --host are answered")
+    p.add_argument("--state", metavar="DIR", default=None,
+                   help="keep the state (tables, buckets, IAM, functions, APIs, clusters) in DIR across restarts; "
+                        "an answered change is on disk")
     args = parser.parse_args(argv)
     if args.command == "serve":
-        return serve(args.host, args.port, args.allow_origin, args.allow_host)
+        return serve(args.host, args.port, args.allow_origin, args.allow_host, args.state)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
