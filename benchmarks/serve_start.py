@@ -24,7 +24,7 @@ import boto3
 from botocore.config import Config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench import parser  # noqa: E402
+from _bench import parser
 
 
 def client(url: str, service: str) -> Any:

@@ -73,8 +73,9 @@ def test_tables_buckets_iam_functions_and_apis_survive_a_restart(tmp_path: Path)
         iam.attach_user_policy(UserName="alice", PolicyArn="arn:aws:iam::aws:policy/ReadOnlyAccess")
         role = iam.create_role(RoleName="runner", AssumeRolePolicyDocument=json.dumps(
             {"Version": "2012-10-17", "Statement": []}))["Role"]["Arn"]
-        sha = client(url, "lambda").create_function(FunctionName="echo", Runtime="python3.12", Role=role,
-                                                    Handler="app.handler", Code={"ZipFile": handler_zip()})["CodeSha256"]
+        created = client(url, "lambda").create_function(FunctionName="echo", Runtime="python3.12", Role=role,
+                                                        Handler="app.handler", Code={"ZipFile": handler_zip()})
+        sha = created["CodeSha256"]
         apis = client(url, "apigateway")
         api = apis.create_rest_api(name="shop")["id"]
         root = apis.get_resources(restApiId=api)["items"][0]["id"]
@@ -177,7 +178,7 @@ def test_a_damaged_or_foreign_snapshot_is_a_one_line_error(tmp_path: Path) -> No
         persistence.decode(good[:-1], tmp_path)
     magic, header, payload = good.split(b"\n", 2)
     other = json.dumps({**json.loads(header), "moto": "4.0.0"}).encode()
-    with pytest.raises(StateError, match="written by another version .*moto 4.0.0"):
+    with pytest.raises(StateError, match=r"written by another version .*moto 4\.0\.0"):
         persistence.decode(b"\n".join([magic, other, payload]), tmp_path)
     assert persistence.decode(good, tmp_path) == b"payload"
 
@@ -195,7 +196,7 @@ def test_a_process_keeps_its_state_in_one_directory(tmp_path: Path) -> None:
     try:
         same = LocalCloudServer(state_dir=tmp_path / "one").start()  # shares it
         same.stop()
-        with pytest.raises(StateError, match="already keeps its state in .*one"):
+        with pytest.raises(StateError, match=r"already keeps its state in .*one"):
             LocalCloudServer(state_dir=tmp_path / "two").start()
         assert persistence.active() is not None
     finally:
