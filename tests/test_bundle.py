@@ -376,7 +376,7 @@ def test_requirements_file_relative_paths(src: Path, tmp_path: Path) -> None:
     assert from_file.read() == from_list.read()
 
 
-# ---- what Lambda's runtime provides -----------------------------------------------------------------------------------
+# ---- what Lambda's runtime provides ---------------------------------------------------------------------------------
 
 def fake_dist(site: Path, name: str, files: dict[str, str], requires: tuple[str, ...] = ()) -> None:
     """A distribution as ``pip install --target`` leaves it: its files, METADATA and a RECORD listing them all."""

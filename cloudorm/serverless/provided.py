@@ -3,6 +3,7 @@ bundle's vendored requirements unless the requirements name it."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import email.parser
 import logging
@@ -95,10 +96,5 @@ def _remove(site: Path, dist_info: Path) -> None:
         folders.update(p for p in path.parents if root in p.parents)
     shutil.rmtree(dist_info, ignore_errors=True)
     for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):  # deepest first
-        pycache = folder / "__pycache__"
-        if pycache.is_dir() and not any(f.suffix != ".pyc" for f in pycache.iterdir()):
-            shutil.rmtree(pycache, ignore_errors=True)
-        try:
+        with contextlib.suppress(OSError):  # not empty: another distribution's files are there too
             folder.rmdir()
-        except OSError:  # not empty: another distribution's files are there too
-            pass
