@@ -13,10 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
+import botocore.session
 import pytest
 
 import cloudorm
 from cloudorm.errors import InvalidInput
+from cloudorm.providers.aws.clients import configured_endpoint, endpoint_variable
 from cloudorm.testing import ServeProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +60,17 @@ def test_the_client_name_is_not_the_service_id(monkeypatch: pytest.MonkeyPatch) 
     assert endpoints(s)["apigateway"] is None and s.endpoint_url is None and "endpoint" not in repr(s)
     plain = boto3.client("apigateway", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b")
     assert plain.meta.endpoint_url == "https://apigateway.us-east-1.amazonaws.com"  # boto3 agrees
+
+
+def test_the_variable_names_are_the_ones_botocore_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    services = ("dynamodb", "s3", "iam", "lambda", "apigateway", "sts", "ec2")
+    assert [endpoint_variable(s) for s in services] == [
+        "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_IAM", "AWS_ENDPOINT_URL_LAMBDA",
+        "AWS_ENDPOINT_URL_API_GATEWAY", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_EC2"]
+    for service in services:
+        with monkeypatch.context() as m:
+            m.setenv(endpoint_variable(service), A)
+            assert configured_endpoint(botocore.session.Session(), service) == A
 
 
 def test_the_given_endpoint_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import botocore.exceptions as bx
 import botocore.session
+import botocore.utils
 from botocore import xform_name
 from botocore.config import Config
 from botocore.configprovider import ConfiguredEndpointProvider
@@ -71,6 +72,14 @@ def configured_endpoint(session: botocore.session.Session, service: str) -> str 
         raise InvalidInput("AWS_ENDPOINT_URL", f"the endpoint configured for {service} (in the environment or the "
                                                f"AWS config file) must be an http:// or https:// URL, not {found!r}")
     return found
+
+
+def endpoint_variable(service: str) -> str:
+    """The environment variable botocore reads for ``service``'s endpoint: ``AWS_ENDPOINT_URL_`` and the service id
+    in upper snake case (``AWS_ENDPOINT_URL_DYNAMODB``; ``AWS_ENDPOINT_URL_API_GATEWAY`` for ``apigateway``)."""
+    name = botocore.utils.SERVICE_NAME_ALIASES.get(service, service)  # ConfiguredEndpointProvider's rule and tables
+    service_id = botocore.utils.CLIENT_NAME_TO_HYPHENIZED_SERVICE_ID_OVERRIDES.get(name, name)
+    return f"AWS_ENDPOINT_URL_{service_id.replace('-', '_').upper()}"
 
 
 def endpoint_summary(endpoints: Mapping[str, str]) -> tuple[str | None, dict[str, str]]:
