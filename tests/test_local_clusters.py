@@ -13,6 +13,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import urllib3
@@ -184,7 +185,7 @@ def test_a_server_without_the_compute_api_or_none_at_all_is_a_clear_error() -> N
     finally:
         moto.stop()
     s = cloudorm.Session("local", endpoint_url=f"http://{host}:{port}", max_attempts=2)  # (nothing listens now)
-    with s.count_requests() as c, pytest.raises(CloudError, match="no answer from the local cloud .* 2 attempt"):
+    with s.count_requests() as c, pytest.raises(CloudError, match=r"no answer from the local cloud .* 2 attempt"):
         s.compute.list_clusters()
     assert c["compute.ListClusters"] == 2
 
@@ -198,12 +199,12 @@ def served(tmp_path: Path) -> Iterator[tuple[LocalNodes, LocalComputeService]]:
     part = LocalNodes(local_cloud())
     part.home_root = tmp_path / "homes"
 
-    def app(environ: dict[str, object], start_response: object) -> object:
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
         handler = part.route(str(environ["REQUEST_METHOD"]), str(environ["PATH_INFO"]))
         assert handler is not None
         return handler(environ, start_response)
 
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)  # type: ignore[arg-type]
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
@@ -220,7 +221,7 @@ def test_dump_and_load_keep_clusters_and_reset_removes_them(served: tuple[LocalN
     nodes = svc.create_nodes("kept", ["kept-1", "kept-2"], {"size": "s-1vcpu-2gb", "region": "nyc3"})
     homes = [node_home(n) for n in nodes]
     assert all(h.parent == tmp_path / "homes" and h.is_dir() for h in homes)
-    svc.shell(nodes[0]).run("echo kept > file")
+    svc.shell(dict(nodes[0])).run("echo kept > file")
     key = svc.import_key("cloudorm-kept", KeyPair.generate().public_key)
     firewall = svc.create_firewall("kept", ["10.0.0.0/8"])
     svc.reboot_node(nodes[0]["id"])
@@ -236,7 +237,7 @@ def test_dump_and_load_keep_clusters_and_reset_removes_them(served: tuple[LocalN
     assert svc.get_node(nodes[0]["id"])["created"] == nodes[0]["created"]
     assert svc.reboots(nodes[0]["id"]) == 1 and svc.find_firewall("kept") == firewall
     assert svc.find_key("cloudorm-kept") == {**key, "created": False}
-    assert svc.shell(nodes[0]).run("cat file")[1] == "kept\n" and homes[1].is_dir()
+    assert svc.shell(dict(nodes[0])).run("cat file")[1] == "kept\n" and homes[1].is_dir()
 
     part.reset()
     assert svc.list_clusters() == [] and svc.find_key("cloudorm-kept") is None
