@@ -102,6 +102,7 @@ class LocalNodes(Part):
 
     def load(self, state: Any) -> None:
         """Take back what ``dump()`` gave; a node whose directory is missing gets an empty one (logged)."""
+        state = state or {}
         with self._lock:
             self.nodes = dict(state.get("nodes") or {})
             self.keys = dict(state.get("keys") or {})
@@ -176,7 +177,7 @@ class LocalNodes(Part):
         was seen (a re-send), its answer remembered otherwise."""
         doomed: list[Path] = []
         if operation not in _MUTATING:
-            with self._lock:
+            with self.cloud.gate.request(None), self._lock:
                 return self._run(handler, body, doomed)
         token = body.get("token")
         token = token if isinstance(token, str) and token else None
