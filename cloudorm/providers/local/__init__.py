@@ -63,7 +63,7 @@ class LocalProvider(AwsProvider):
     def _compute_service(self) -> Service:
         from cloudorm.providers.local.compute import LocalComputeService
 
-        return LocalComputeService(self.name, hub=self.requests)
+        return LocalComputeService(self.name, self.overrides["*"], hub=self.requests, options=self.options)
 
     def _function_service(self) -> Service:
         from cloudorm.providers.local.functions import LocalFunctionService
