@@ -94,6 +94,10 @@ class LocalNodes(Part):
         """The compute API's requests (``/_cloudorm/compute/...``)."""
         return self._serve if path.startswith(PREFIX) else None
 
+    def keep_files_in(self, directory: Path) -> None:
+        """Make node directories under ``directory`` (the ``--state`` directory's ``compute/``)."""
+        self.home_root = directory
+
     def dump(self) -> Any:
         """Records, keys, firewalls, reboots and remembered answers (the node directories stay where they are)."""
         with self._lock:

@@ -209,6 +209,8 @@ class Persistence:
             self._lock_file = None
 
     def _load(self) -> None:
+        for part in self.cloud.parts:  # files a part makes (local nodes' directories) live beside the snapshot
+            part.keep_files_in(self.directory / part.name)
         path = self.directory / SNAPSHOT
         try:
             data = path.read_bytes()
