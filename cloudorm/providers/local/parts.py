@@ -2,3 +2,5 @@
 each, in the order they are offered requests)."""
 
 from __future__ import annotations
+
+import cloudorm.providers.local.invocations  # noqa: F401  (Lambda's Invoke, for any client)
