@@ -84,7 +84,8 @@ def bench_boto3(url: str, where: str, name: str, n: int) -> list[Any]:
     try:
         call()
     except RuntimeError as e:
-        return [f"{where}: boto3 invoke", "n/a", "n/a", str(e)[:60]]
+        print(f"   {where}: boto3 invoke: {str(e)[:100]}")
+        return [f"{where}: boto3 invoke", "n/a", "n/a", "not run"]
     sent.clear()
     times = timed_loop(call, n)
     return row(f"{where}: boto3 invoke", times, sent["request"] / n)
