@@ -39,7 +39,14 @@ from cloudorm.errors import CloudError
 from cloudorm.providers.local.app import Change, LocalCloud, Part, register_part
 from cloudorm.providers.local.function_logs import LogWriter, invocation_log, tail
 from cloudorm.providers.local.guard import signing_region
-from cloudorm.providers.local.runtime import Launch, check_extensions, choose_interpreter, lambda_environment, pool
+from cloudorm.providers.local.runtime import (
+    Launch,
+    check_extensions,
+    choose_interpreter,
+    discard,
+    lambda_environment,
+    pool,
+)
 from cloudorm.providers.local.wsgi import Answer, read_body
 from cloudorm.serverless.runtimes import RUNTIMES
 
@@ -88,7 +95,7 @@ class InvokeError(Exception):
         self.message = message
 
     def answer(self, request_id: str) -> Answer:
-        """The HTTP answer: the status botocore's model gives the error (400 if it has none), Lambda's body."""
+        """The HTTP answer: the error's status (``ERRORS``), ``x-amzn-ErrorType`` and Lambda's JSON body."""
         status, key = ERRORS[self.code]
         body = json.dumps({"Type": "User" if status < 500 else "Service", key: self.message}).encode()
         return Answer(f"{status} {HTTPStatus(status).phrase}", [
@@ -96,8 +103,8 @@ class InvokeError(Exception):
             ("Content-Length", str(len(body)))], body)
 
 
-
 def _invalid(field: str, value: str, constraint: str) -> InvokeError:
+    """A ValidationException as AWS words it."""
     return InvokeError("ValidationException", f"1 validation error detected: Value '{value}' at '{field}' failed to "
                                               f"satisfy constraint: {constraint}")
 
@@ -253,15 +260,15 @@ class Invocations(Part):
                 and (found := _CHANGED.match(change.path)):
             reference = found["name"]
             parsed = _ARN.match(reference) or _PARTIAL.match(reference)
-            pool().discard((parsed["rest"] if parsed else reference).partition(":")[0])
+            discard((parsed["rest"] if parsed else reference).partition(":")[0])
 
     def reset(self) -> None:
         """Close every warm sandbox."""
-        pool().discard()
+        discard()
 
     def close(self) -> None:
         """Close every warm sandbox."""
-        pool().discard()
+        discard()
 
     def serve(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         """The WSGI handler of an Invoke request."""

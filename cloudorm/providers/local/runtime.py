@@ -458,3 +458,12 @@ def pool() -> SandboxPool:
         if _pool is None:
             _pool = SandboxPool()
         return _pool
+
+
+def discard(name: str | None = None) -> None:
+    """Close the warm sandboxes of the function ``name`` (every function's with None), if this process has a pool
+    (none is made for it)."""
+    with _pool_lock:
+        started = _pool
+    if started is not None:
+        started.discard(name)
