@@ -22,7 +22,7 @@ from cloudorm.providers.contract import (
     fingerprint,
 )
 
-SERVICES = ("dynamodb", "s3", "iam", "sts", "lambda", "apigateway", "ec2")
+SERVICES = ("dynamodb", "s3", "iam", "sts", "lambda", "apigateway", "ec2", "logs")
 """Service names ``endpoint_url`` may be given for (as a dict)."""
 
 
