@@ -2,3 +2,5 @@
 each, in the order they are offered requests)."""
 
 from __future__ import annotations
+
+import cloudorm.providers.local.gateway  # noqa: F401  (deployed REST APIs at /restapis/{id}/{stage}/_user_request_)
