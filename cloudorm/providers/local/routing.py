@@ -13,8 +13,9 @@ from typing import Any
 import attrs
 
 USER_REQUEST = re.compile(r"^/restapis/(?P<api>[^/]+)/(?P<stage>[^/]+)/_user_request_(?P<rest>/.*)?$")
-"""The path of a call to a deployed API on the local cloud's server (LocalStack's form): ``/restapis/{api_id}/
-{stage}/_user_request_/{path}``. ``/restapis/{api_id}/...`` without ``_user_request_`` is API Gateway's control plane."""
+"""The path of a call to a deployed API on the local cloud's server (LocalStack's form):
+``/restapis/{api_id}/{stage}/_user_request_/{path}``. Without ``_user_request_``, ``/restapis/{api_id}/...`` is API
+Gateway's control plane."""
 
 
 @attrs.frozen
