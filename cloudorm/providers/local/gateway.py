@@ -177,6 +177,7 @@ class ApiGateway(Part):
                     routing = self._service(_server_url(environ), *found).routing(api_id, found[0], self.deployments)
                     read = None if routing is None else (found[0], found[1], routing)
                 kept = (seen, read)
+                self._kept = {k: v for k, v in self._kept.items() if v[0] == seen}  # the stale go
                 self._kept[api_id] = kept
         if kept[1] is None:
             return None
