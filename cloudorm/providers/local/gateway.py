@@ -122,16 +122,17 @@ class ApiGateway(Part):
     def _deploy(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         """CreateDeployment: moto makes it, and the API's resources are kept as the deployment's, in one step for
         the persistence gate."""
-        api_id = urllib.parse.unquote(_DEPLOY.match(str(environ.get("PATH_INFO")))["api"])  # type: ignore[index]
+        api_id = _DEPLOY.match(str(environ.get("PATH_INFO")))["api"]  # type: ignore[index]
         change = change_of(environ)
         read_body(environ)  # before the gate: a slow client never holds it
         with self.cloud.gate.request(change):
             answer = collect(self.cloud.moto, environ)
             if answer.status.startswith("2"):
                 try:
-                    deployment_id = json.loads(answer.body).get("id")
+                    made = json.loads(answer.body)
                 except ValueError:
-                    deployment_id = None
+                    made = None
+                deployment_id = made.get("id") if isinstance(made, dict) else None
                 if isinstance(deployment_id, str):
                     self.deployments.take(api_id, deployment_id)
         if change is not None:
