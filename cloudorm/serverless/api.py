@@ -325,7 +325,8 @@ class Api(Resource):
     @property
     def url(self) -> str:
         """The base URL serving the Api's stage (no trailing slash): on AWS ``https://{id}.execute-api.{region}.
-        amazonaws.com/{stage}``; on the local cloud a gateway on 127.0.0.1 that runs the functions."""
+        amazonaws.com/{stage}``; on the local cloud ``{endpoint}/restapis/{id}/{stage}/_user_request_`` on the local
+        cloud's own server, the same from every process."""
         url: str = self.session.api_gateway.invoke_url(run(self.session, self._co_id()), self.stage)
         return url
 

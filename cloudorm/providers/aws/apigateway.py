@@ -69,7 +69,8 @@ def _method(raw: Wire) -> MethodInfo:
             "mock_headers": mock_headers}
 
 
-def _resource(raw: Wire) -> ResourceInfo:
+def resource_info(raw: Wire) -> ResourceInfo:
+    """A resource record from API Gateway's wire form (a GetResources item, methods embedded)."""
     return {"id": raw["id"], "path": raw["path"], "parent_id": raw.get("parentId"), "path_part": raw.get("pathPart"),
             "methods": {m: _method(v or {}) for m, v in (raw.get("resourceMethods") or {}).items()}}
 
@@ -209,7 +210,7 @@ class AwsApiService(ApiService):
 
     def resources(self, api_id: str) -> list[ResourceInfo]:
         """Every resource of an API, with its methods."""
-        return [_resource(r) for r in self._items("GetResources", restApiId=api_id, embed=["methods"],
+        return [resource_info(r) for r in self._items("GetResources", restApiId=api_id, embed=["methods"],
                                                    PaginationConfig={"PageSize": 500})]
 
     def create_resource(self, api_id: str, parent_id: str, path_part: str) -> ResourceInfo:
@@ -218,7 +219,7 @@ class AwsApiService(ApiService):
             return next((r for r in self._items("GetResources", restApiId=api_id, PaginationConfig={"PageSize": 500})
                          if r.get("parentId") == parent_id and r.get("pathPart") == path_part), None)
 
-        return _resource(self._settled("CreateResource", look, restApiId=api_id, parentId=parent_id,
+        return resource_info(self._settled("CreateResource", look, restApiId=api_id, parentId=parent_id,
                                        pathPart=path_part))
 
     def delete_resource(self, api_id: str, resource_id: str) -> None:

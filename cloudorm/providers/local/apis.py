@@ -1,91 +1,54 @@
-"""REST APIs on the local cloud: moto keeps the control plane; the local gateway serves them on 127.0.0.1.
+"""REST APIs on the local cloud: moto keeps the control plane; the local cloud's server serves the deployed stages.
 
-``invoke_url`` is the gateway's URL for the API's stage. The gateway reads each API's routes, stages, usage plans
-and keys from moto through this service and keeps them for ``ROUTING_TTL`` seconds; any change made through a
-local ApiService of this process drops what is kept, and a request the kept data would refuse (an unknown route or
-key) reads again first (at most every ``REFRESH_GAP`` seconds), so a key created or a route deployed elsewhere a
-moment ago works too. A stage serves the routes of its deployment as they were when this process deployed it (the
-current routes when it was deployed elsewhere).
+``invoke_url`` is ``{endpoint}/restapis/{api_id}/{stage}/_user_request_`` (LocalStack's form) on the server the
+session talks to: the same URL from every process, valid for as long as that server runs. The server's gateway part
+(``gateway.py``) reads what it serves through this service, on a session pointed at the server itself.
 """
 
 from __future__ import annotations
-
-import threading
-import time
-from collections.abc import Sequence
 
 from cloudorm import errors as ce
 from cloudorm.providers.aws.apigateway import AwsApiService
 from cloudorm.providers.aws.clients import ClientFactory
 from cloudorm.providers.contract import API_GATEWAY_PRINCIPAL, FunctionService, Invocation, ResourceInfo
-from cloudorm.providers.local.gateway import gateway
-from cloudorm.providers.local.routing import Plan, Route, Routing, changed, changed_by, generation
-
-ROUTING_TTL = 1.0
-"""Seconds the gateway trusts what it read of an API."""
-
-REFRESH_GAP = 0.1
-"""Least seconds between two reads of an API forced by requests it would refuse."""
-
-_DEFAULT_ACCOUNT = "123456789012"
-_deployed: dict[tuple[str, str], list[ResourceInfo]] = {}
-"""(api id, deployment id) → the resources it deployed, for deployments made by this process."""
+from cloudorm.providers.local.deployments import Deployments
+from cloudorm.providers.local.routing import Plan, Route, Routing
 
 
 class LocalApiService(AwsApiService):
-    """``ApiService`` of the local cloud: the control plane on moto, the data plane on the local gateway."""
+    """``ApiService`` of the local cloud: the control plane on moto, the data plane on the local cloud's server."""
 
     def __init__(self, clients: ClientFactory, provider: str, secrets: tuple[str, ...] = (), *,
                  functions: FunctionService) -> None:
         super().__init__(clients, provider, secrets)
         self.functions = functions
-        """The function service the gateway invokes."""
-        self._cache: dict[str, tuple[float, int, Routing | None]] = {}
-        clients.hook("after-call", "apigateway", None, changed_by)
-        self._reading = threading.Lock()
-
-    # ------------------------------------------------------------------------------------------ data plane
+        """The function service the gateway invokes through (and reads invoke permissions from)."""
 
     def invoke_url(self, api_id: str, stage: str) -> str:
-        """``http://127.0.0.1:{port}/{api_id}/{stage}`` on this process's gateway (started on first use)."""
-        server = gateway()
-        server.register(api_id, self)
-        return f"{server.url}/{api_id}/{stage}"
+        """``{endpoint}/restapis/{api_id}/{stage}/_user_request_`` on the local cloud's server (no request)."""
+        endpoint = (self.clients.endpoint("apigateway") or "").rstrip("/")
+        return f"{endpoint}/restapis/{api_id}/{stage}/_user_request_"
 
     def invoke_function(self, function_arn: str, payload: bytes) -> Invocation:
-        """Invoke the function an integration names (by its ARN)."""
+        """Invoke the function an integration names (by its ARN), synchronously."""
         return self.functions.invoke(function_arn, payload, wait=True)
 
-    def routing(self, api_id: str, fresh: bool = False) -> Routing | None:
-        """What the gateway needs of ``api_id`` (None if there is no such API), read again when older than
-        ``ROUTING_TTL``, after a change, or when ``fresh`` is asked (at most every ``REFRESH_GAP`` seconds)."""
-        with self._reading:
-            now = time.monotonic()
-            cached = self._cache.get(api_id)
-            if cached is not None and cached[1] == generation():
-                age = now - cached[0]
-                if age < ROUTING_TTL and (not fresh or age < REFRESH_GAP):
-                    return cached[2]
-            seen = generation()
-            routing = self._read(api_id)
-            self._cache[api_id] = (time.monotonic(), seen, routing)
-            return routing
-
-    def _read(self, api_id: str) -> Routing | None:
+    def routing(self, api_id: str, account: str, deployments: Deployments) -> Routing | None:
+        """What the gateway needs of ``api_id`` (of ``account``), read now: each stage's routes (those of its
+        deployment as ``deployments`` kept it, the current ones for a deployment it did not keep), the stages' usage
+        plans with their enabled keys, and the functions' invoke grants. None if there is no such API."""
         try:
             stages = self.stages(api_id)
         except ce.NotFound:
             return None
         current: list[ResourceInfo] | None = None
         routes: dict[str, tuple[Route, ...]] = {}
-        account = _DEFAULT_ACCOUNT
         for stage in stages:
-            resources = _deployed.get((api_id, str(stage["deployment_id"])))
+            resources = deployments.get(api_id, str(stage["deployment_id"]))
             if resources is None:
                 current = self.resources(api_id) if current is None else current
                 resources = current
             routes[stage["name"]] = tuple(Route(r["path"], r["id"], dict(r["methods"])) for r in resources)
-            account = _account(resources) or account
         plans = self.usage_plans(api_id) if stages else []
         enabled = {k["id"]: bool(k.get("enabled")) for k in self._items("GetApiKeys")} if plans else {}
         by_stage: dict[str, list[Plan]] = {}
@@ -110,34 +73,3 @@ class LocalApiService(AwsApiService):
             grants[arn] = tuple(s.get("source_arn") or "*" for s in statements
                                 if s.get("principal") == API_GATEWAY_PRINCIPAL)
         return grants
-
-    # ------------------------------------------------------------------------------------------ changes
-    # Every other change reaches the gateway through the ``changed_by`` hook (any request that is not a read).
-
-    def delete_api(self, api_id: str) -> None:
-        """Delete an API; the gateway stops serving it."""
-        try:
-            super().delete_api(api_id)
-        finally:
-            for deployed in [k for k in list(_deployed) if k[0] == api_id]:  # list(): other threads add to it
-                _deployed.pop(deployed, None)
-            changed()
-
-    def deploy(self, api_id: str, stage: str, description: str | None, stage_description: str | None) -> str:
-        """Deploy the current routes to ``stage``; the gateway serves them from the next request."""
-        try:
-            deployment_id = super().deploy(api_id, stage, description, stage_description)
-            _deployed[(api_id, deployment_id)] = self.resources(api_id)
-            return deployment_id
-        finally:
-            changed()
-
-
-def _account(resources: Sequence[ResourceInfo]) -> str | None:
-    """The account of the functions the routes invoke (the API's own, on one account)."""
-    for resource in resources:
-        for method in (resource.get("methods") or {}).values():
-            parts = str(method.get("function_arn") or "").split(":")
-            if len(parts) > 4 and parts[4]:
-                return parts[4]
-    return None

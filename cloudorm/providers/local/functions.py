@@ -23,7 +23,6 @@ from cloudorm.errors import InvalidInput
 from cloudorm.providers.aws.clients import ClientFactory
 from cloudorm.providers.aws.functions import AwsFunctionService
 from cloudorm.providers.contract import FunctionInfo, Invocation, Wire
-from cloudorm.providers.local.routing import changed_by
 from cloudorm.serverless.names import MAX_TIMEOUT
 
 INVOKE_READ_TIMEOUT = MAX_TIMEOUT + 30.0
@@ -42,8 +41,6 @@ class LocalFunctionService(AwsFunctionService):
 
     def __init__(self, clients: ClientFactory, provider: str, secrets: tuple[str, ...] = ()) -> None:
         super().__init__(clients, provider, secrets)
-        # the local gateway keeps each function's invoke permissions: a change drops what it keeps
-        clients.hook("after-call", "lambda", ("AddPermission", "RemovePermission", "DeleteFunction"), changed_by)
         options = clients.options
         timeouts = (options.connect_timeout, max(options.read_timeout, INVOKE_READ_TIMEOUT))
         self._invocations = URLLib3Session(timeout=timeouts,  # type: ignore[arg-type]  # (connect, read), as botocore

@@ -1,32 +1,45 @@
-"""The local cloud's API gateway: an HTTP server on 127.0.0.1 that serves REST APIs as API Gateway does.
+"""The local cloud's API gateway: the part of the local cloud's server that serves deployed REST APIs, for every
+client, on the server's own port.
 
-``http://127.0.0.1:{port}/{api_id}/{stage}/{path}`` is routed to the API's resources (``{param}`` and ``{proxy+}``
-templates, ``ANY`` methods), checked for an API key of a usage plan of the stage, throttled (token bucket per key
-and plan) and counted against the plan's quota (in this process's memory), then sent to the function as the Lambda
-proxy event (payload format 1.0); the function's answer becomes the HTTP response. Errors are API Gateway's: 403
-``Missing Authentication Token`` (no such route), 403 ``Forbidden`` (no such stage, missing or wrong key), 429
-``Too Many Requests`` / ``Limit Exceeded``, 502 ``Internal server error`` (the function failed or answered
-something else than a proxy response), 504 ``Endpoint request timed out`` (no answer within 29 s). One server
-per process, started on first use, stopped at exit.
+``http://HOST:PORT/restapis/{api_id}/{stage}/_user_request_/{path}`` (LocalStack's form) is routed to the stage's
+deployed resources (``{param}`` and ``{proxy+}`` templates, ``ANY`` methods), checked for an API key of a usage plan
+of the stage, throttled (token bucket per key and plan) and counted against the plan's quota, in the server, so
+every process calling shares one quota; then sent to the function as the Lambda proxy event (payload format 1.0)
+and the function's answer becomes the HTTP response. Errors are API Gateway's: 403 ``Missing Authentication Token``
+(no such route), 403 ``Forbidden`` (no such API or stage, missing or wrong key), 429 ``Too Many Requests`` /
+``Limit Exceeded``, 502 ``Internal server error`` (the function failed or answered something else than a proxy
+response), 504 ``Endpoint request timed out`` (no answer within 29 s).
+
+What it serves is read through a ``LocalApiService`` on a session pointed at the server itself (the API Gateway and
+Lambda APIs any client uses, so nothing of it is written twice), kept until a request that may change it passes the
+server (``changed``: any API Gateway write, a Lambda permission change or deletion, whoever sends it). A
+CreateDeployment is answered here: the deployment's routes are kept as moto answers it, under the persistence gate.
 """
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
+import re
 import threading
 import urllib.parse
 import uuid
-import weakref
-from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Mapping
+from http.client import responses
+from typing import Any
+
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wsgi import get_input_stream
 
 from cloudorm.errors import CloudError
+from cloudorm.providers.local.apis import LocalApiService
+from cloudorm.providers.local.app import Change, LocalCloud, Part, change_of, register_part
+from cloudorm.providers.local.deployments import Deployments, find_api
+from cloudorm.providers.local.guard import WSGIApp
 from cloudorm.providers.local.proxy import BadResponse, http_response, proxy_event
-from cloudorm.providers.local.routing import Plan, Route, Routing, changed, changed_by, find_route, generation
-from cloudorm.providers.local.usage import Limits, find_key, period_start
+from cloudorm.providers.local.routing import USER_REQUEST, Routing, changed, find_route, generation
+from cloudorm.providers.local.usage import Limits, find_key
+from cloudorm.providers.local.wsgi import collect, read_body
 
 log = logging.getLogger(__name__)
 
@@ -36,121 +49,172 @@ MAX_BODY = 10 * 1024 * 1024
 INTEGRATION_TIMEOUT = 29.0
 """API Gateway's integration timeout: after this a request is answered 504 (the function may still run)."""
 
+_DEPLOY = re.compile(r"^/restapis/(?P<api>[^/]+)/deployments/?$")
+_API = re.compile(r"^/restapis/(?P<api>[^/]+)/?$")
+_CONTROL = ("/restapis", "/usageplans", "/apikeys")
 _FORWARDED = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-port"})
+Answer = tuple[int, list[tuple[str, str]], bytes]
 
 
-class Backend(Protocol):
-    """Where the gateway reads an API's routing data and invokes functions (the local ApiService)."""
+class ApiGateway(Part):
+    """The local cloud's part that serves deployed REST APIs (see the module); its state is the deployments' routes
+    and the quotas' counters."""
 
-    def routing(self, api_id: str, fresh: bool = False) -> Routing | None:
-        """The API's routing data (None if there is no such API); ``fresh`` re-reads it."""
+    name = "gateway"
 
-    def invoke_function(self, function_arn: str, payload: bytes) -> Mapping[str, Any]:
-        """Invoke a function synchronously (a ``FunctionService.invoke`` answer)."""
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("gateway: " + format, *args)
-
-    def do_GET(self) -> None:
-        self.server.gateway.handle(self)
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    gateway: Gateway
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("gateway: connection from %s failed", client_address, exc_info=True)  # e.g. the client left
-
-
-class Gateway:
-    """The HTTP server and its request handling; APIs are found through the backends registered for them."""
-
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._backends: weakref.WeakValueDictionary[str, Backend] = weakref.WeakValueDictionary()
-        self._known: weakref.WeakSet[Any] = weakref.WeakSet()
+    def __init__(self, cloud: LocalCloud) -> None:
+        """The gateway of ``cloud`` (its gate keeps the counters and deployments with the rest of the state)."""
+        self.cloud = cloud
         self.limits = Limits()
+        """The throttles and quotas of every key."""
+        self.deployments = Deployments()
+        """The routes each deployment serves."""
         self.integration_timeout = INTEGRATION_TIMEOUT
         """Seconds a request waits for its function before the gateway answers 504."""
-        self._server = _Server((host, port), _Handler)
-        self._server.gateway = self
-        self.host, self.port = str(self._server.server_address[0]), int(self._server.server_address[1])
-        self.url = f"http://{self.host}:{self.port}"
-        """The server's base URL."""
-        self._thread = threading.Thread(target=self._server.serve_forever, name="cloudorm-gateway", daemon=True)
-        self._thread.start()
+        self._reading = threading.Lock()
+        self._kept: dict[str, tuple[int, tuple[str, str, Routing] | None]] = {}
+        self._services: dict[tuple[str, str, str], LocalApiService] = {}
+        self._lock = threading.Lock()
 
-    def register(self, api_id: str, backend: Backend) -> None:
-        """Serve ``api_id`` from ``backend``."""
-        self._backends[api_id] = backend
-        self._known.add(backend)
+    # ------------------------------------------------------------------------------------------ the Part
 
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self._server.shutdown()
-        self._server.server_close()
-
-    def _backend(self, api_id: str) -> tuple[Backend, Routing] | None:
-        backend = self._backends.get(api_id)
-        if backend is not None:
-            routing = backend.routing(api_id)
-            if routing is not None:
-                return backend, routing
-        for other in list(self._known):  # an API whose URL was not asked for here: ask every local cloud
-            routing = other.routing(api_id)
-            if routing is not None:
-                self.register(api_id, other)
-                return other, routing
+    def route(self, method: str, path: str) -> WSGIApp | None:
+        """Calls to deployed APIs, and CreateDeployment (answered by moto; its routes are kept here)."""
+        if USER_REQUEST.match(path):
+            return self._serve
+        if method == "POST" and _DEPLOY.match(path):
+            return self._deploy
         return None
 
-    def handle(self, request: _Handler) -> None:
-        """Answer one HTTP request."""
+    def changed(self, change: Change) -> None:
+        """Drop what an API Gateway write, or a Lambda permission change or deletion, made stale."""
+        if change.service == "apigateway" or (not change.service and change.path.startswith(_CONTROL)):
+            deleted = _API.match(change.path) if change.method == "DELETE" else None
+            if deleted:
+                self.deployments.forget(deleted["api"])
+            changed()
+        elif change.service == "lambda" and (change.method == "DELETE" or "/policy" in change.path):
+            changed()
+
+    def dump(self) -> Any:
+        """The deployments' routes and the quotas' counters (throttles refill in seconds and are not kept)."""
+        return {"deployments": self.deployments.dump(), "quotas": self.limits.dump()}
+
+    def load(self, state: Any) -> None:
+        """Take back what ``dump()`` gave."""
+        state = state or {}
+        self.deployments.load(state.get("deployments"))
+        self.limits.load(state.get("quotas"))
+        changed()
+
+    def reset(self) -> None:
+        """Forget every deployment's routes, throttle and quota."""
+        self.deployments.load({})
+        self.limits.reset()
+        changed()
+
+    def close(self) -> None:
+        """Forget the services it reads through."""
+        self._services.clear()
+
+    # ------------------------------------------------------------------------------------------ deployments
+
+    def _deploy(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """CreateDeployment: moto makes it, and the API's resources are kept as the deployment's, in one step for
+        the persistence gate."""
+        api_id = _DEPLOY.match(str(environ.get("PATH_INFO")))["api"]  # type: ignore[index]
+        change = change_of(environ)
+        read_body(environ)  # before the gate: a slow client never holds it
+        with self.cloud.gate.request(change):
+            answer = collect(self.cloud.moto, environ)
+            if answer.status.startswith("2"):
+                try:
+                    made = json.loads(answer.body)
+                except ValueError:
+                    made = None
+                deployment_id = made.get("id") if isinstance(made, dict) else None
+                if isinstance(deployment_id, str):
+                    self.deployments.take(api_id, deployment_id)
+        if change is not None:
+            self.cloud.changed(change)
+        start_response(answer.status, answer.headers)
+        return [answer.body]
+
+    # ------------------------------------------------------------------------------------------ routing data
+
+    def _service(self, url: str, account: str, region: str) -> LocalApiService:
+        """A LocalApiService on a session of the local cloud at ``url`` (this server), in ``account`` and
+        ``region``."""
+        key = (url, account, region)
+        with self._lock:
+            return self._services.get(key) or self._new_service(key)
+
+    def _new_service(self, key: tuple[str, str, str]) -> LocalApiService:
+        from cloudorm.providers.local import LocalProvider
+
+        url, account, region = key
+        provider = LocalProvider(endpoint_url=url, region=region)
+
+        def in_account(request: Any, **_: Any) -> None:  # moto's account of a request (else its default one)
+            request.headers["x-moto-account-id"] = account
+
+        for name in ("apigateway", "lambda"):
+            provider.clients.hook("before-send", name, None, in_account)
+        service = provider.service("api_gateway")
+        assert isinstance(service, LocalApiService)
+        self._services[key] = service
+        return service
+
+    def _routing(self, environ: dict[str, Any], api_id: str) -> tuple[LocalApiService, Routing] | None:
+        """The API's routing data and the service to invoke its functions through (None: no such API); read again
+        after any change that may have made it stale."""
+        with self._reading:
+            seen = generation()
+            kept = self._kept.get(api_id)
+            if kept is None or kept[0] != seen:
+                found = find_api(api_id)
+                read = None
+                if found is not None:
+                    routing = self._service(_server_url(environ), *found).routing(api_id, found[0], self.deployments)
+                    read = None if routing is None else (found[0], found[1], routing)
+                kept = (seen, read)
+                self._kept = {k: v for k, v in self._kept.items() if v[0] == seen}  # the stale go
+                self._kept[api_id] = kept
+        if kept[1] is None:
+            return None
+        account, region, routing = kept[1]
+        return self._service(_server_url(environ), account, region), routing
+
+    # ------------------------------------------------------------------------------------------ requests
+
+    def _serve(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """Answer one call to a deployed API."""
         request_id = str(uuid.uuid4())
         try:
-            status, headers, body = self._answer(request, request_id)
+            status, headers, body = self._answer(environ, request_id)
         except Exception:  # never leave a client without an answer
             log.exception("gateway request %s failed", request_id)
             status, headers, body = _message(500, "Internal server error", "InternalServerErrorException")
-        request.send_response(status)
-        for name, value in headers:
-            request.send_header(name, value)
-        request.send_header("x-amzn-RequestId", request_id)
-        request.send_header("Content-Length", str(len(body)))
-        request.end_headers()
-        if request.command != "HEAD":
-            request.wfile.write(body)
+        start_response(f"{status} {responses.get(status, 'Unknown')}",
+                       [*headers, ("x-amzn-RequestId", request_id), ("Content-Length", str(len(body)))])
+        return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
 
-    def _answer(self, request: _Handler, request_id: str) -> tuple[int, list[tuple[str, str]], bytes]:
-        split = urllib.parse.urlsplit(request.path)
-        parts = [urllib.parse.unquote(p) for p in split.path.split("/") if p]
+    def _answer(self, environ: dict[str, Any], request_id: str) -> Answer:
+        method = str(environ.get("REQUEST_METHOD") or "GET").upper()
+        api_id, stage, rest = _target(environ)
+        headers = _headers(environ)
+        length = str(environ.get("CONTENT_LENGTH") or "").strip()
+        if length and not length.isdigit():
+            return _message(400, "Bad Request", "BadRequestException", close=True)
         try:
-            body = _read_body(request)
-        except ValueError:  # a Content-Length or chunk size that is not a number
-            request.close_connection = True
-            return _message(400, "Bad Request", "BadRequestException")
-        if body is None:
-            return _message(413, "Request Too Long", "RequestTooLongException")
-        if len(parts) < 2:
+            body = get_input_stream(environ, max_content_length=MAX_BODY).read()
+        except RequestEntityTooLarge:
+            return _message(413, "Request Too Long", "RequestTooLongException", close=True)
+        found = self._routing(environ, api_id)
+        if found is None or stage not in found[1].stages:
             return _message(403, "Forbidden", "ForbiddenException")
-        api_id, stage, rest = parts[0], parts[1], parts[2:]
-        found = self._backend(api_id)
-        if found is None:
-            return _message(403, "Forbidden", "ForbiddenException")
-        backend, routing = found
-        method = request.command
+        service, routing = found
         match = find_route(routing, stage, rest, method)
-        if match is None:  # deployed a moment ago from elsewhere? read again before refusing
-            routing = backend.routing(api_id, fresh=True) or routing
-            match = find_route(routing, stage, rest, method)
-        if stage not in routing.stages:
-            return _message(403, "Forbidden", "ForbiddenException")
         if match is None:
             return _message(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
         route, params, spec = match
@@ -158,17 +222,18 @@ class Gateway:
             return 200, [("Content-Type", "application/json"), *spec["mock_headers"].items()], b""
         key: tuple[str, str] | None = None
         if spec.get("key_required"):
-            value = request.headers.get("x-api-key") or ""
+            value = str(environ.get("HTTP_X_API_KEY") or "")
             found_key = find_key(routing, stage, value)
-            if found_key is None and value:
-                routing = backend.routing(api_id, fresh=True) or routing
-                found_key = find_key(routing, stage, value)
             if found_key is None:
                 return _message(403, "Forbidden", "ForbiddenException")
             plan, key_id = found_key
             if not self.limits.take_token(plan, key_id):
                 return _message(429, "Too Many Requests", "TooManyRequestsException")
-            if not self.limits.count(plan, key_id):
+            counted = True
+            if plan.quota:  # the counter is state: kept (``--state``) before the call is answered
+                with self.cloud.gate.request(Change("execute-api", method, str(environ.get("PATH_INFO")), "")):
+                    counted = self.limits.count(plan, key_id)
+            if not counted:
                 return _message(429, "Limit Exceeded", "LimitExceededException")
             key = (value, key_id)
         if not spec.get("function_arn"):
@@ -177,15 +242,16 @@ class Gateway:
             log.info("gateway request %s: the function's policy does not let API Gateway invoke it from %s %s",
                      request_id, method, route.path)
             return _message(500, "Internal server error", "InternalServerErrorException")
-        host = request.headers.get("Host") or f"{self.host}:{self.port}"
-        client_ip = request.client_address[0]
-        forwarded = ", ".join([*request.headers.get_all("X-Forwarded-For", []), client_ip])  # appended, as AWS does
-        headers = [*((n, v) for n, v in request.headers.items() if n.lower() not in _FORWARDED),
-                   ("X-Forwarded-For", forwarded), ("X-Forwarded-Proto", "http"), ("X-Forwarded-Port", str(self.port))]
+        client_ip = str(environ.get("REMOTE_ADDR") or "127.0.0.1")
+        forwarded = ", ".join([*filter(None, [environ.get("HTTP_X_FORWARDED_FOR")]), client_ip])  # as AWS appends
+        headers = [*((n, v) for n, v in headers if n.lower() not in _FORWARDED), ("X-Forwarded-For", forwarded),
+                   ("X-Forwarded-Proto", str(environ.get("wsgi.url_scheme") or "http")),
+                   ("X-Forwarded-Port", str(environ.get("SERVER_PORT") or ""))]
         event = proxy_event(routing=routing, stage=stage, route=route, method=method, path="/" + "/".join(rest),
-                            params=params, headers=headers, query=split.query, body=body, source_ip=client_ip,
-                            host=host, request_id=request_id, key=key)
-        answer = self._invoke(backend, spec["function_arn"], json.dumps(event).encode(), request_id)
+                            params=params, headers=headers, query=str(environ.get("QUERY_STRING") or ""), body=body,
+                            source_ip=client_ip, host=str(environ.get("HTTP_HOST") or ""), request_id=request_id,
+                            key=key)
+        answer = self._invoke(service, spec["function_arn"], json.dumps(event).encode(), request_id)
         if answer is None:
             return _message(504, "Endpoint request timed out", "InternalServerErrorException")
         if not answer:
@@ -198,14 +264,15 @@ class Gateway:
             log.info("gateway request %s: malformed Lambda proxy response (%s)", request_id, e)
             return _message(502, "Internal server error", "InternalServerErrorException")
 
-    def _invoke(self, backend: Backend, function_arn: str, payload: bytes, request_id: str) -> Mapping[str, Any] | None:
+    def _invoke(self, service: LocalApiService, function_arn: str, payload: bytes,
+                request_id: str) -> Mapping[str, Any] | None:
         """The function's answer; None after ``integration_timeout`` seconds (the invocation goes on, as on AWS),
         ``{}`` if it could not be invoked."""
         answer: list[Mapping[str, Any]] = []
 
         def run() -> None:
             try:
-                answer.append(backend.invoke_function(function_arn, payload))
+                answer.append(service.invoke_function(function_arn, payload))
             except CloudError as e:
                 log.info("gateway request %s: the function could not be invoked: %s", request_id, type(e).__name__)
                 answer.append({})
@@ -219,66 +286,42 @@ class Gateway:
         return answer[0] if answer else None
 
 
-def _message(status: int, message: str, error_type: str) -> tuple[int, list[tuple[str, str]], bytes]:
-    return (status, [("Content-Type", "application/json"), ("x-amzn-ErrorType", error_type)],
-            json.dumps({"message": message}).encode())
+@register_part
+def _gateway(cloud: LocalCloud) -> Part:
+    return ApiGateway(cloud)
 
 
-def _read_body(request: BaseHTTPRequestHandler) -> bytes | None:
-    """The request body (``Content-Length`` or chunked); None when it is larger than ``MAX_BODY``."""
-    if "chunked" in (request.headers.get("Transfer-Encoding") or "").lower():
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            line = request.rfile.readline(65537)
-            length = int(line.split(b";")[0].strip() or b"0", 16)
-            if length == 0:
-                while request.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                    pass
-                return b"".join(chunks)
-            size += length
-            if size > MAX_BODY:
-                request.close_connection = True
-                return None
-            chunks.append(request.rfile.read(length))
-            request.rfile.readline(3)
-    length = int(request.headers.get("Content-Length") or 0)
-    if length > MAX_BODY:
-        request.close_connection = True
-        return None
-    return request.rfile.read(length) if length > 0 else b""
+def _target(environ: dict[str, Any]) -> tuple[str, str, list[str]]:
+    """The API id, the stage and the path's segments (percent-decoded one by one, so ``%2F`` stays in its segment)
+    of a call to a deployed API."""
+    raw = str(environ.get("RAW_URI") or environ.get("REQUEST_URI") or "")
+    parts = [urllib.parse.unquote(p) for p in raw.split("?", 1)[0].split("/") if p] if raw.startswith("/") else []
+    if len(parts) < 4 or parts[0] != "restapis" or parts[3] != "_user_request_":  # no raw path: PATH_INFO's
+        path = str(environ.get("PATH_INFO") or "").encode("latin-1").decode("utf-8", "replace")
+        parts = [p for p in path.split("/") if p]
+    return parts[1], parts[2], parts[4:]
 
 
-_gateway: Gateway | None = None
-_lock = threading.Lock()
+def _headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
+    """The request's headers (names as ``X-Custom``: WSGI keeps no original case)."""
+    out: list[tuple[str, str]] = []
+    for name, value in environ.items():
+        if name.startswith("HTTP_"):
+            out.append((name[5:].replace("_", "-").title(), str(value)))
+        elif name in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
+            out.append((name.replace("_", "-").title(), str(value)))
+    return out
 
 
-def gateway() -> Gateway:
-    """This process's gateway, started on first use (stopped at exit)."""
-    global _gateway
-    with _lock:
-        if _gateway is None:
-            _gateway = Gateway()
-            atexit.register(_gateway.stop)
-            log.debug("local API gateway listening on %s", _gateway.url)
-        return _gateway
+def _server_url(environ: dict[str, Any]) -> str:
+    """The URL this server is reached at from its own machine: the address it is bound to (loopback for a
+    wildcard one) and its port."""
+    host = str(environ.get("SERVER_NAME") or "127.0.0.1")
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"{environ.get('wsgi.url_scheme') or 'http'}://{f'[{host}]' if ':' in host else host}:" \
+           f"{environ.get('SERVER_PORT')}"
 
 
-__all__ = [  # the routing data, usage limits and proxy conversion stay importable from here
-    "INTEGRATION_TIMEOUT",
-    "MAX_BODY",
-    "Backend",
-    "BadResponse",
-    "Gateway",
-    "Limits",
-    "Plan",
-    "Route",
-    "Routing",
-    "changed",
-    "changed_by",
-    "gateway",
-    "generation",
-    "http_response",
-    "period_start",
-    "proxy_event",
-]
+def _message(status: int, message: str, error_type: str, close: bool = False) -> Answer:
+    headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", error_type)]
+    return status, [*headers, *([("Connection", "close")] if close else [])], json.dumps({"message": message}).encode()

@@ -6,6 +6,9 @@ that is not explicitly allowed is refused. A page on an attacker's domain that r
 127.0.0.1 (DNS rebinding) is same-origin for the browser but sends ``Host: attacker.example``, so a ``Host``
 other than a loopback name (``localhost`` and its subdomains, ``127.x.y.z``, ``[::1]``), the address the server
 was bound to, or an allowed host is refused too. Both answer 403 without any CORS header.
+
+Calls to deployed APIs (``/restapis/{id}/{stage}/_user_request_/...``) pass the ``Origin`` check untouched: as on
+AWS, a page of any origin may call an API, and the API's own CORS headers decide what the browser lets it read.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from urllib.parse import parse_qs
 import botocore.session
 
 from cloudorm.errors import InvalidInput
+from cloudorm.providers.local.routing import USER_REQUEST
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +124,8 @@ class BrowserGuard:
                           f"the local cloud answers only requests addressed to this machine (localhost, 127.0.0.1, "
                           f"[::1]), not to Host {host!r}; to allow it, run cloudorm serve --allow-host NAME "
                           f"(allow_hosts= in Python)")
+        if USER_REQUEST.match(str(environ.get("PATH_INFO") or "")):
+            return self.app(environ, start_response)  # a deployed API: any page may call it, its own CORS decides
         if not self.origin_allowed(origin):
             log.warning("local cloud: refused a cross-origin request from %r", origin)
             return refuse(environ, start_response,

@@ -3,10 +3,11 @@ each in ``PARTS``; each part answers paths of its own, so their order does not m
 
 from __future__ import annotations
 
-from cloudorm.providers.local import invocations, nodes
+from cloudorm.providers.local import gateway, invocations, nodes
 
 PARTS = (
     invocations,  # Lambda's Invoke, for any client
+    gateway,  # deployed REST APIs at /restapis/{id}/{stage}/_user_request_
     nodes,  # clusters
 )
 """The modules of the parts."""

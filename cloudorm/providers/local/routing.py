@@ -1,6 +1,6 @@
 """What the local gateway knows of a deployed API: the routes of each stage (``{param}`` and ``{proxy+}`` templates,
-``ANY`` methods), the stage's usage plans and the functions' invoke grants; which route a request takes; and the
-generation that tells when all this is stale."""
+``ANY`` methods), the stage's usage plans and the functions' invoke grants; which route a request takes; the path
+its requests come on; and the generation that tells when all this is stale."""
 
 from __future__ import annotations
 
@@ -11,6 +11,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
+
+USER_REQUEST = re.compile(r"^/restapis/(?P<api>[^/]+)/(?P<stage>[^/]+)/_user_request_(?P<rest>/.*)?$")
+"""The path of a call to a deployed API on the local cloud's server (LocalStack's form):
+``/restapis/{api_id}/{stage}/_user_request_/{path}``. Without ``_user_request_``, ``/restapis/{api_id}/...`` is API
+Gateway's control plane."""
 
 
 @attrs.frozen
@@ -106,17 +111,11 @@ _generation_lock = threading.Lock()
 
 
 def changed() -> None:
-    """Note that an API, a usage plan, a key or a function's permissions changed: what the gateway keeps is stale."""
+    """Note that an API, a usage plan, a key or a function's permissions changed: what the gateway keeps is stale
+    (the gateway's part calls it for every such request the local cloud answers)."""
     global _generation
     with _generation_lock:
         _generation += 1
-
-
-def changed_by(model: Any, **_: Any) -> None:
-    """botocore's ``after-call`` hook on the local cloud's API Gateway and Lambda clients: a request that is not a
-    read (``Get...``, ``List...``) may have changed what the gateway keeps."""
-    if not model.name.startswith(("Get", "List")):
-        changed()
 
 
 def generation() -> int:

@@ -1,6 +1,6 @@
 """Usage plans on the local gateway: the API key a request names, found among the stage's plans, its throttle
-(a token bucket per key and plan) and its quota (requests per day, week or month, UTC), kept in this process's
-memory."""
+(a token bucket per key and plan) and its quota (requests per day, week or month, UTC), counted in the local cloud's
+server for every client (the quotas are part of its ``--state``; throttles refill within seconds and are not kept)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def find_key(routing: Routing, stage: str, value: str) -> tuple[Plan, str] | Non
 
 class Limits:
     """Throttles (token buckets: ``rate`` per second, ``burst`` at most) and quotas (requests per DAY, WEEK or
-    MONTH, UTC) per usage plan and key, kept in memory."""
+    MONTH, UTC) per usage plan and key."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -65,6 +65,22 @@ class Limits:
                 return False
             self._quotas[slot] = (began, used + 1)
         return True
+
+    def dump(self) -> dict[tuple[Any, ...], tuple[dt.datetime, int]]:
+        """The quotas' counters (picklable): what a restart keeps."""
+        with self._lock:
+            return dict(self._quotas)
+
+    def load(self, quotas: Any) -> None:
+        """Take back the counters ``dump()`` gave."""
+        with self._lock:
+            self._quotas = dict(quotas or {})
+
+    def reset(self) -> None:
+        """Forget every throttle and quota."""
+        with self._lock:
+            self._buckets.clear()
+            self._quotas.clear()
 
 
 def period_start(period: str, now: dt.datetime) -> dt.datetime:
