@@ -11,6 +11,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -212,3 +214,33 @@ def test_a_process_keeps_its_state_in_one_directory(tmp_path: Path) -> None:
         first.stop()
     assert persistence.active() is None
     assert (tmp_path / "one" / "lock").exists() and not (tmp_path / "two").exists()
+
+
+def test_an_apis_url_and_its_quota_count_survive_a_restart(tmp_path: Path) -> None:
+    """The gateway's part keeps its deployments and the requests counted against a quota: a restart neither resets a
+    key's quota nor serves routes that were never deployed."""
+    from cloudorm.serverless import Quota
+
+    state = ["--state", str(tmp_path / "state")]
+    source = tmp_path / "app.py"
+    source.write_text("def handler(event, context):\n    return {'statusCode': 200, 'body': 'ok'}\n")
+
+    def get(url: str, key: str) -> int:
+        request = urllib.request.Request(url, headers={"x-api-key": key})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                return int(answer.status)
+        except urllib.error.HTTPError as e:
+            return int(e.code)
+
+    with ServeProcess(args=state) as server:
+        s = cloudorm.Session("local", endpoint_url=server.url)
+        role = s.Role("quoted", service="lambda").save()
+        fn = s.Function("quoted", handler="app.handler", source=source, role=role).save()
+        api = s.Api("quoted", function=fn, route="/q", key_required=True, quota=Quota(limit=3, period="DAY")).save()
+        key = api.create_key("quoted").value
+        assert key is not None
+        assert [get(api.url_for("/q"), key) for _ in range(2)] == [200, 200]
+        path = api.url_for("/q").removeprefix(server.url)
+    with ServeProcess(args=state) as server:
+        assert [get(server.url + path, key) for _ in range(2)] == [200, 429]  # 2 + 1 = the limit of 3
