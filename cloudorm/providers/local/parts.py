@@ -2,3 +2,5 @@
 each, in the order they are offered requests)."""
 
 from __future__ import annotations
+
+import cloudorm.providers.local.admin  # noqa: F401  (/_cloudorm/health, /_cloudorm/version, /_cloudorm/reset)
