@@ -17,7 +17,7 @@ def add(commands: Any) -> None:
     """Register ``cloudorm invoke``."""
     p = commands.add_parser("invoke", help="run a function of the local cloud on an event and print its result")
     p.add_argument("name", metavar="NAME", help="the function's name or ARN")
-    p.add_argument("event", metavar="EVENT", nargs="?", default=None,
+    p.add_argument("event", metavar="EVENT", nargs="?", default=None, type=event,
                    help="the event: JSON text, @FILE for a JSON file, or - to read it from stdin (default: null)")
     add_options(p)
     p.add_argument("--region", default=None, help="the function's region (default: the session's)")
@@ -25,11 +25,17 @@ def add(commands: Any) -> None:
     p.set_defaults(run=run)
 
 
-def read_event(text: str | None) -> Any:
-    """The event ``EVENT`` gives (JSON text, ``@file.json``, ``-`` for stdin); InvalidInput if it is not JSON."""
-    if text is None:
-        return None
-    source = "EVENT"
+def event(text: str) -> Any:
+    """argparse's type of ``EVENT``: the event it gives (see ``read_event``)."""
+    try:
+        return read_event(text)
+    except InvalidInput as e:
+        raise argparse.ArgumentTypeError(e.reason) from None
+
+
+def read_event(text: str) -> Any:
+    """The event ``text`` gives: JSON text, ``@file.json`` or ``-`` for stdin; InvalidInput if it is not JSON."""
+    source = "the text"
     if text == "-":
         text, source = sys.stdin.read(), "stdin"
     elif text.startswith("@"):
@@ -46,11 +52,10 @@ def read_event(text: str | None) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Invoke ``NAME`` on ``EVENT``; print the result (JSON), or the error payload and a one-line error."""
-    event = read_event(args.event)
     s = session(args)
     fn = s.Function(args.name)
     try:
-        result = fn.invoke(event)
+        result = fn.invoke(args.event)
     except FunctionError as e:
         _print_log(args, fn)
         print(json.dumps({"errorMessage": e.message, "errorType": e.error_type, "stackTrace": e.traceback}))
