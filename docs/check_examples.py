@@ -28,7 +28,7 @@ def blocks(text: str) -> list[str]:
     return [m["code"] for m in BLOCK.finditer(text) if not m["skip"]]
 
 
-def run(path: Path, timeout: float = 120.0, show: bool = False) -> bool:
+def run(path: Path, timeout: float = 240.0, show: bool = False) -> bool:
     """Run the file's blocks as one script; print the outcome; True when it succeeded."""
     code = blocks(path.read_text())
     if not code:

@@ -20,6 +20,7 @@ from cloudorm.errors import CloudError, InvalidInput
 from cloudorm.serverless import bundle as bundle_module
 from cloudorm.serverless import bundle_docker, vendor
 from cloudorm.serverless.bundle import MAX_ZIPPED, Bundle, build_bundle
+from cloudorm.serverless.provided import PROVIDED, leave_out_provided, named
 from cloudorm.serverless.runtimes import (
     RUNTIMES,
     check_architecture,
@@ -373,6 +374,82 @@ def test_requirements_file_relative_paths(src: Path, tmp_path: Path) -> None:
     from_list = build_bundle(source=src, handler="app.handler", requirements=["six==1.17.0"])
     assert "six.py" in from_file.names()
     assert from_file.read() == from_list.read()
+
+
+# ---- what Lambda's runtime provides ---------------------------------------------------------------------------------
+
+def fake_dist(site: Path, name: str, files: dict[str, str], requires: tuple[str, ...] = ()) -> None:
+    """A distribution as ``pip install --target`` leaves it: its files, METADATA and a RECORD listing them all."""
+    info = site / f"{name.replace('-', '_')}-1.0.dist-info"
+    info.mkdir(parents=True)
+    lines = [f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n", *(f"Requires-Dist: {r}\n" for r in requires)]
+    (info / "METADATA").write_text("".join(lines))
+    for rel, text in files.items():
+        (site / rel).parent.mkdir(parents=True, exist_ok=True)
+        (site / rel).write_text(text)
+    record = [f"{rel},sha256=x,1" for rel in files] + [f"{info.name}/METADATA,,", f"{info.name}/RECORD,,",
+                                                      "../../bin/tool,,"]
+    (info / "RECORD").write_text("\n".join(record) + "\n")
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    """boto3's distributions (with their real dependency edges) beside a package of the user's."""
+    root = tmp_path / "site"
+    fake_dist(root, "boto3", {"boto3/__init__.py": "", "boto3/data/x.json": "{}"},
+              ("botocore (<1.45,>=1.44)", "jmespath (<2.0.0,>=0.7.1)", "s3transfer (<0.20,>=0.19)"))
+    fake_dist(root, "botocore", {"botocore/__init__.py": ""},
+              ("jmespath", "python-dateutil (<3,>=2.1)", "urllib3 (!=2.2.0,<3,>=1.25.4) ; python_version >= '3.10'",
+               "awscrt (==0.38.0) ; extra == 'crt'"))
+    fake_dist(root, "s3transfer", {"s3transfer/__init__.py": ""}, ("botocore (<2,>=1.37.4)",))
+    fake_dist(root, "jmespath", {"jmespath/__init__.py": ""})
+    fake_dist(root, "python-dateutil", {"dateutil/__init__.py": "", "dateutil/tz/tz.py": ""}, ("six (>=1.5)",))
+    fake_dist(root, "urllib3", {"urllib3/__init__.py": ""})
+    fake_dist(root, "six", {"six.py": ""})
+    fake_dist(root, "awscrt", {"awscrt/__init__.py": ""})
+    fake_dist(root, "mine", {"mine/__init__.py": "", "dateutil/extra_by_mine.py": ""}, ("six",))
+    (root / "bin").mkdir()
+    (root / "bin" / "tool").write_text("#!/bin/sh\n")  # ../../bin/tool in RECORD points outside: never touched
+    return root
+
+
+def test_named_requirements() -> None:
+    lines = ["boto3==1.35.0", "Python_Dateutil>=2", "-c /x/constraints.txt", "--index-url https://example.org",
+             "/abs/local/project", "six @ https://example.org/six.whl", "https://example.org/pkg.whl",
+             "urllib3[socks] ; python_version > '3'"]
+    assert named(lines) == {"boto3", "python-dateutil", "six", "urllib3"}
+
+
+def test_what_the_runtime_provides_is_removed_with_its_files_only(site: Path) -> None:
+    removed = leave_out_provided(site, named(["mine==1.0"]))
+    assert removed == sorted(PROVIDED)
+    left = sorted(str(p.relative_to(site)) for p in site.rglob("*") if p.is_file())
+    assert left == ["awscrt-1.0.dist-info/METADATA", "awscrt-1.0.dist-info/RECORD", "awscrt/__init__.py",
+                    "bin/tool", "dateutil/extra_by_mine.py", "mine-1.0.dist-info/METADATA",
+                    "mine-1.0.dist-info/RECORD", "mine/__init__.py"]
+    assert not (site / "boto3").exists() and not (site / "dateutil" / "tz").exists()  # emptied folders go too
+
+
+def test_a_named_provided_package_keeps_what_it_requires(site: Path) -> None:
+    assert leave_out_provided(site, named(["boto3==1.44.0"])) == []  # boto3 needs all the others
+    fresh = site.parent / "again"
+    shutil.copytree(site, fresh)
+    assert leave_out_provided(fresh, named(["python-dateutil==2.9.0"])) == ["boto3", "botocore", "jmespath",
+                                                                            "s3transfer", "urllib3"]
+    assert (fresh / "six.py").is_file() and (fresh / "dateutil" / "tz" / "tz.py").is_file()
+
+
+def test_a_bundle_leaves_out_what_lambda_provides(src: Path) -> None:
+    bundle = build_bundle(source=src, handler="app.handler", requirements=["ecdsa==0.19.1"])  # needs six
+    names = bundle.names()
+    assert "ecdsa/__init__.py" in names and "six.py" not in names
+    assert not any(n.startswith("six-") for n in names)
+
+
+def test_a_pinned_provided_package_is_vendored_as_pinned(src: Path) -> None:
+    bundle = build_bundle(source=src, handler="app.handler", requirements=["ecdsa==0.19.1", "six==1.16.0"])
+    names = bundle.names()
+    assert "ecdsa/__init__.py" in names and "six.py" in names and "six-1.16.0.dist-info/RECORD" in names
 
 
 # ---- Lambda-platform wheels -----------------------------------------------------------------------------------------

@@ -193,7 +193,7 @@ def test_verbose_logs_each_request_and_the_default_does_not(tmp_path: Path) -> N
     line = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} (\S+) (\S+) (\d{3}) \d+ ms(?: (\S+))?(?: (\S+))?$")
     for verbose in (True, False):
         with serving("--port", "0", *(["--verbose"] if verbose else [])) as (url, proc):
-            get(f"{url}/_cloudorm/nope")
+            get(f"{url}/_cloudorm/reset")  # a GET: refused (405)
             s = cloudorm.Session("local", endpoint_url=url)
             s.Table(uid("t"), hash_key=("pk", "S")).save()
         assert proc.stderr is not None
@@ -203,7 +203,7 @@ def test_verbose_logs_each_request_and_the_default_does_not(tmp_path: Path) -> N
             continue
         parsed = [m.groups() for m in map(line.match, logged) if m]
         assert len(parsed) == len(logged), logged
-        assert ("GET", "/_cloudorm/nope", "404", None, None) in parsed
+        assert ("GET", "/_cloudorm/reset", "405", None, None) in parsed
         assert ("POST", "/", "200", "dynamodb", "CreateTable") in parsed
 
 
@@ -219,7 +219,6 @@ def test_health_answers_json(server: ServeProcess) -> None:
     assert get(f"{server.url}/_cloudorm/version")[1]["version"] == facts["version"]
     assert get(f"{server.url}/_localstack/health")[1]["services"] == facts["services"]
     assert get(f"{server.url}/_cloudorm/reset")[0] == 405  # a reset is a POST
-    assert get(f"{server.url}/_cloudorm/other")[0] == 404
 
     done = cloudorm_cmd("health", "--json", "--endpoint-url", server.url)
     assert done.returncode == 0 and json.loads(done.stdout)["status"] == "running"
@@ -249,6 +248,23 @@ def test_reset_empties_the_local_cloud() -> None:
         assert done.stdout.startswith(f"{server.url}: reset")
         assert list(s.tables()) == [] and list(s.buckets()) == []
         assert s.Table(uid("t"), hash_key=("pk", "S")).save().exists()  # it works on afterwards
+
+
+def test_reset_of_a_kept_state_needs_yes_and_is_kept(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    with ServeProcess(args=["--state", str(state)]) as server:
+        s = cloudorm.Session("local", endpoint_url=server.url)
+        name = s.Table(uid("t"), hash_key=("pk", "S")).save().name
+        facts = json.loads(cloudorm_cmd("health", "--json", "--endpoint-url", server.url).stdout)
+        assert (facts["persisted"], facts["state_dir"]) == (True, str(state))
+        done = cloudorm_cmd("reset", "--endpoint-url", server.url)  # no terminal to ask on
+        assert done.returncode == 1
+        assert done.stderr == (f"cloudorm reset: the local cloud at {server.url} keeps its state in {state}: give "
+                               "--yes to erase it\n")
+        assert [t.name for t in s.tables()] == [name]
+        assert cloudorm_cmd("reset", "--yes", "--endpoint-url", server.url).returncode == 0
+    with ServeProcess(args=["--state", str(state)]) as server:  # the reset was kept
+        assert list(cloudorm.Session("local", endpoint_url=server.url).tables()) == []
 
 
 def test_reset_resets_every_part_under_the_persistence_gate() -> None:
@@ -322,8 +338,6 @@ def test_ls_json_for_scripts(server: ServeProcess, deployed: dict[str, str]) -> 
     assert done.returncode == 2 and "'queues' is not one of tables, buckets" in done.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="local clusters live in the process that made them until the clusters part "
-                                       "(issue 13) serves them; remove this mark when that lands")
 def test_ls_shows_clusters_made_by_another_process(server: ServeProcess) -> None:
     s = cloudorm.Session("local", endpoint_url=server.url)
     cluster = s.Cluster(uid("c"), size=1, runtime=None, progress=False).save()

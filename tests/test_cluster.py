@@ -24,7 +24,9 @@ from cloudorm.compute.bootstrap import ENV_FILE, Bootstrap, runtime_script
 from cloudorm.compute.names import MAX_CLUSTER_NAME, MAX_NODES, check_cluster_name, next_names, node_number
 from cloudorm.compute.sizes import size_for_price
 from cloudorm.errors import AlreadyExists, ClusterError, CommandFailed, HostKeyMismatch, InvalidInput, NotFound
+from cloudorm.providers.local.app import local_cloud
 from cloudorm.providers.local.compute import LocalComputeService, node_home
+from cloudorm.providers.local.nodes import LocalNodes
 from tests.conftest import assert_refused_before_any_request, running
 
 
@@ -71,6 +73,13 @@ def make_wheel(directory: Path) -> Path:
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny wheel, shared by the module's tests."""
     return make_wheel(tmp_path_factory.mktemp("wheel"))
+
+
+def local_nodes() -> LocalNodes:
+    """The clusters of this process's local cloud (the embedded server's)."""
+    part = local_cloud().part("compute")
+    assert isinstance(part, LocalNodes)
+    return part
 
 
 def local_service(s: cloudorm.Session) -> LocalComputeService:
@@ -460,7 +469,7 @@ def test_bad_calls_are_refused_before_any_request(s: cloudorm.Session, tmp_path:
 
 
 def test_size_is_capped_before_any_request_or_directory(s: cloudorm.Session, state: Path) -> None:
-    root = node_home({"id": "any"}).parent  # where local nodes' directories are made
+    root = local_nodes().root()  # where local nodes' directories are made
     made = set(root.iterdir())
     with s.count_requests() as c:
         for size in (10**6, MAX_NODES + 1):

@@ -8,6 +8,7 @@ import importlib.metadata
 import io
 import json
 import os
+import re
 import shutil
 import sys
 import textwrap
@@ -22,9 +23,11 @@ from typing import Any
 import pytest
 
 import cloudorm
-from cloudorm.errors import CloudError, InvalidInput
+from cloudorm.errors import InvalidInput
+from cloudorm.providers.local.app import local_cloud
 from cloudorm.providers.local.functions import LocalFunctionService
-from cloudorm.providers.local.runtime import Interpreter, choose_interpreter, pool
+from cloudorm.providers.local.invocations import Invocations, find
+from cloudorm.providers.local.runtime import Interpreter, Launch, choose_interpreter, pool
 from cloudorm.waiting import wait_until
 from tests.conftest import running
 
@@ -70,6 +73,20 @@ def deploy(s: cloudorm.Session, role: str) -> Iterator[Any]:
 
 def invoke(s: cloudorm.Session, name: str, event: Any = None, wait: bool = True) -> dict[str, Any]:
     return s.serverless.invoke(name, json.dumps(event if event is not None else {}).encode(), wait)
+
+
+def invocations() -> Invocations:
+    """The embedded local cloud's part that runs invocations."""
+    part = local_cloud().part("invocations")
+    assert isinstance(part, Invocations)
+    return part
+
+
+def launch_of(s: cloudorm.Session, name: str) -> Launch:
+    """The sandbox settings the local cloud runs the function ``name`` with, for a client of ``s``."""
+    launch = invocations().launch(find({}, name, None), s.endpoint_url or "")
+    assert isinstance(launch, Launch)
+    return launch
 
 
 def test_local_provider_uses_local_function_service(s: cloudorm.Session) -> None:
@@ -119,7 +136,7 @@ def test_context_environment_vendored_module_and_log(s: cloudorm.Session, deploy
                              "AWS_DEFAULT_REGION": s.region, "LAMBDA_TASK_ROOT": task_root,
                              "_HANDLER": "app.handler", "AWS_ENDPOINT_URL": s.endpoint_url,
                              "AWS_ACCESS_KEY_ID": "testing"}
-    launch = s.serverless._launch(s.serverless.get_function(fn["name"]))  # type: ignore[attr-defined]
+    launch = launch_of(s, fn["name"])
     assert ("FOO", "bar") in launch.environment and "FOO" not in repr(launch)  # values may be secrets
     log = out["log"]
     assert log.startswith(f"START RequestId: {out['request_id']} Version: $LATEST\n")
@@ -327,7 +344,7 @@ def test_a_sandbox_busy_during_a_change_is_closed_after_its_invocation(s: cloudo
     s.serverless.update_configuration(fn["name"], {"environment": {"MODE": "one"}})  # the old settings again
     assert json.loads(invoke(s, fn["name"], {"sleep": 0})["payload"]) != warm
     read_at = time.monotonic()
-    launch = s.serverless._launch(s.serverless.get_function(fn["name"]))  # type: ignore[attr-defined]
+    launch = launch_of(s, fn["name"])
     pool().discard(fn["name"])  # a change after the settings were read, before the sandbox starts
     outcome = pool().run(launch, b'{"sleep": 0}', str(uuid.uuid4()), fn["arn"], 3.0, read_at)
     assert outcome.result is not None
@@ -378,22 +395,22 @@ def test_code_that_is_not_a_zip_is_refused_before_any_request(s: cloudorm.Sessio
     assert c.total == 0 and e.value.field == "code"
 
 
-def test_code_from_another_machine_is_a_clear_error(s: cloudorm.Session, deploy: Any) -> None:
+def test_code_is_extracted_again_from_the_copy_the_local_cloud_keeps(s: cloudorm.Session, deploy: Any) -> None:
     fn = deploy("def handler(event, context):\n    return 1\n")
-    store = s.serverless.store  # type: ignore[attr-defined]
-    digest = base64.b64decode(fn["code_sha256"]).hex()
-    (store.root / f"{digest}.zip").unlink()
-    shutil.rmtree(store.root / digest)
-    with pytest.raises(CloudError, match="uploaded from another machine"):
-        invoke(s, fn["name"])
+    assert json.loads(invoke(s, fn["name"])["payload"]) == 1
+    shutil.rmtree(invocations().store.root / base64.b64decode(fn["code_sha256"]).hex())  # e.g. a cache cleared
+    pool().discard(fn["name"])
+    assert json.loads(invoke(s, fn["name"])["payload"]) == 1
 
 
 def test_compiled_extension_for_another_machine_is_refused(s: cloudorm.Session, deploy: Any) -> None:
     aarch64_elf = b"\x7fELF\x02\x01\x01" + b"\x00" * 9 + b"\x03\x00" + b"\xb7\x00" + b"\x00" * 44
     fn = deploy("def handler(event, context):\n    return 1\n",
                 extra={"fastlib/_speedups.cpython-312-aarch64-linux-gnu.so": aarch64_elf}, architecture="arm64")
-    with pytest.raises(CloudError, match=r"fastlib/_speedups.*aarch64"):
-        invoke(s, fn["name"])
+    out = invoke(s, fn["name"])
+    error = json.loads(out["payload"])
+    assert out["error"] == "Unhandled" and error["errorType"] == "Runtime.InvalidEntrypoint"
+    assert re.search(r"fastlib/_speedups.*aarch64", error["errorMessage"]), error
 
 
 def test_unknown_function_is_not_found(s: cloudorm.Session) -> None:
@@ -401,17 +418,14 @@ def test_unknown_function_is_not_found(s: cloudorm.Session) -> None:
         invoke(s, f"missing-{uuid.uuid4().hex[:8]}")
 
 
-def test_record_is_reused_briefly_and_a_delete_is_seen_at_once(s: cloudorm.Session, role: str) -> None:
+def test_an_invocation_is_one_request_and_a_delete_is_seen_at_once(s: cloudorm.Session, role: str) -> None:
     name = f"f-{uuid.uuid4().hex[:10]}"
     fn = s.serverless.create_function(name, {"runtime": "python3.12", "handler": "app.handler", "role": role},
                                       make_zip({"app.py": f"def handler(e, c):\n    return 1\n# {name}\n"}))
     with s.count_requests() as c:
         assert json.loads(invoke(s, name)["payload"]) == 1
-    assert c.total == 0  # the record written a moment ago is used
-    time.sleep(1.05)
-    with s.count_requests() as c:
-        invoke(s, name)
-    assert c["lambda.GetFunction"] == 1  # then read again: changes made elsewhere show within a second
+        assert json.loads(invoke(s, fn["arn"])["payload"]) == 1
+    assert c.by_operation == {"lambda.Invoke": 2}  # the server reads the function's record itself
     s.serverless.delete_function(fn["arn"])
     with pytest.raises(cloudorm.errors.NotFound):
         invoke(s, name)

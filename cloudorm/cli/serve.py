@@ -15,11 +15,12 @@ from cloudorm.errors import InvalidInput
 from cloudorm.listening import check_port, listen, plain_host
 
 
-def serve(host: str, port: int, allow_origins: Sequence[str] = (), allow_hosts: Sequence[str] = (), *,
-          verbose: bool = False) -> int:
+def serve(host: str, port: int, allow_origins: Sequence[str] = (), allow_hosts: Sequence[str] = (),
+          state_dir: str | None = None, *, verbose: bool = False) -> int:
     """Run the local cloud on ``host:port`` until interrupted; sessions reach it with ``endpoint_url``. Pages of
-    ``allow_origins`` may use it from a browser; ``allow_hosts`` are more ``Host`` names it answers to; ``verbose``
-    logs each request on stderr. Returns the exit code (2: the address cannot be used)."""
+    ``allow_origins`` may use it from a browser; ``allow_hosts`` are more ``Host`` names it answers to; with
+    ``state_dir`` its state is kept there across restarts; ``verbose`` logs each request on stderr. Returns the exit
+    code (2: the address or the state directory cannot be used)."""
     host = plain_host(host)
     try:
         sock = listen(host, port)  # before the local cloud (moto) is imported: a refusal comes at once
@@ -31,7 +32,8 @@ def serve(host: str, port: int, allow_origins: Sequence[str] = (), allow_hosts: 
     from cloudorm.providers.local.server import LocalCloudServer
 
     try:
-        server = LocalCloudServer(host, port, allow_origins=allow_origins, allow_hosts=allow_hosts).start(sock)
+        server = LocalCloudServer(host, port, allow_origins=allow_origins, allow_hosts=allow_hosts,
+                                  state_dir=state_dir).start(sock)
     except InvalidInput as e:
         sock.close()
         return refuse(str(e))
@@ -90,6 +92,9 @@ def add(commands: Any) -> None:
     p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
                    help="also answer requests whose Host is NAME (e.g. this machine's LAN name, with --host); "
                         "repeatable; by default only loopback names and --host are answered")
+    p.add_argument("--state", metavar="DIR", default=None,
+                   help="keep the state (tables, buckets, IAM, functions, APIs, clusters) in DIR across restarts; "
+                        "an answered change is on disk")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="log each request on stderr (method, path, status, milliseconds, service and operation)")
     p.set_defaults(run=run)
@@ -97,4 +102,4 @@ def add(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``cloudorm serve`` with its parsed arguments."""
-    return serve(args.host, args.port, args.allow_origin, args.allow_host, verbose=args.verbose)
+    return serve(args.host, args.port, args.allow_origin, args.allow_host, args.state, verbose=args.verbose)

@@ -4,5 +4,6 @@ front of functions, with API keys, ``Throttle`` and ``Quota``)."""
 from cloudorm.serverless.api import Api, Quota, Throttle
 from cloudorm.serverless.function import Function
 from cloudorm.serverless.keys import ApiKey
+from cloudorm.serverless.logs import LogEvent
 
-__all__ = ["Api", "ApiKey", "Function", "Quota", "Throttle"]
+__all__ = ["Api", "ApiKey", "Function", "LogEvent", "Quota", "Throttle"]

@@ -45,8 +45,8 @@ BUILDERS = ("auto", "pip", "docker")
 """``pip``: Lambda-platform wheels only; ``docker``: install inside a build image; ``auto``: pip, then Docker for
 packages that must be compiled when an engine answers."""
 
-FORMAT_VERSION = 2
-"""Part of every cache key: bump it when the zip layout changes."""
+FORMAT_VERSION = 3
+"""Part of every cache key: bump it when the zip layout changes (3: what Lambda's runtime provides is left out)."""
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 _LEVEL = 6

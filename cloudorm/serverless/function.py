@@ -6,6 +6,7 @@ deployed function has (a new function gets Lambda's defaults) and are loaded laz
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -18,6 +19,7 @@ from cloudorm.checks import check_flag, check_seconds
 from cloudorm.core import UNSET, Found, Plan, Record, Resource, SessionLike, call, field, resource, run, stored
 from cloudorm.iam.role import Role
 from cloudorm.serverless.bundle import BUILDERS, Bundle, build_bundle
+from cloudorm.serverless.logs import LogEvent, log_window
 from cloudorm.serverless.names import (
     check_description,
     check_environment,
@@ -409,6 +411,15 @@ class Function(Resource):
         if result.get("error"):
             raise self._function_error(value, result)
         return value
+
+    def logs(self, *, since: dt.datetime | dt.timedelta | None = None, limit: int | None = None) -> list[LogEvent]:
+        """The function's log, oldest first: what its invocations printed, between Lambda's START, END and REPORT
+        lines (CloudWatch Logs' ``/aws/lambda/NAME``; [] before its first invocation). ``since``: only lines
+        written from then on (a datetime, naive meaning UTC, or a timedelta back from now); ``limit``: only the last
+        ``limit`` lines. Every line since ``since`` is read: give it for a long-lived function."""
+        start, limit = log_window(since, limit)
+        found = run(self.session, call("serverless", "logs", self.name, start, limit))
+        return [LogEvent(e["time"], e["message"].rstrip("\n"), e.get("stream")) for e in found]
 
     def _function_error(self, value: Any, result: dict[str, Any]) -> ce.FunctionError:
         """The ``FunctionError`` for Lambda's error payload ``{"errorMessage", "errorType", "stackTrace"}``."""

@@ -1,6 +1,7 @@
 """Vendoring a bundle's requirements: requirement lines and files parsed, then installed for Lambda's runtime and
 architecture (pip with Lambda's platform tags, or Docker when something must be compiled) into a cache keyed by
-their inputs, and the result checked against the runtime."""
+their inputs, less what the runtime provides (``provided.py``: boto3 and its dependencies, unless named), and the
+result checked against the runtime."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import attrs
 from cloudorm.cache import cache_dir
 from cloudorm.errors import CloudError, InvalidInput
 from cloudorm.serverless import bundle_docker
+from cloudorm.serverless.provided import leave_out_provided, named
 from cloudorm.serverless.runtimes import ARCHITECTURES, Runtime, platform_tags
 
 log = logging.getLogger(__name__)
@@ -136,7 +138,8 @@ def _is_local(line: str) -> bool:
 
 def vendored(reqs: Requirements, rt: Runtime, arch: str, builder: str, image: str | None,
              key: str) -> tuple[Path, int]:
-    """The directory of installed requirements for these inputs (from the cache, or built now) and the pip runs."""
+    """The directory of installed requirements for these inputs (from the cache, or built now) and the pip runs;
+    what Lambda's runtime provides is left out unless the requirements name it."""
     root = cache_dir("bundles", "vendor")
     final = root / key
     if final.is_dir():
@@ -144,6 +147,7 @@ def vendored(reqs: Requirements, rt: Runtime, arch: str, builder: str, image: st
     work = Path(tempfile.mkdtemp(prefix=f".{key[:16]}-", dir=root))
     try:
         runs = _install(reqs, rt, arch, builder, image, work)
+        leave_out_provided(work / "site", named(reqs.lines))
         try:
             os.rename(work / "site", final)
         except OSError:

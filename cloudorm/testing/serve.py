@@ -73,6 +73,16 @@ class ServeProcess(TestService):
         if proc.stdout is not None:
             proc.stdout.close()
 
+    def kill(self) -> None:
+        """Kill the server at once (SIGKILL: no cleanup, as in a crash); safe to call when it is stopped."""
+        proc, self._proc, self._url = self._proc, None, None
+        if proc is None:
+            return
+        proc.kill()
+        proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
     @property
     def url(self) -> str:
         """The server's URL, e.g. ``http://127.0.0.1:54321``."""

@@ -10,7 +10,7 @@ from botocore.exceptions import BotoCoreError
 
 from cloudorm.credentials import KeyCredentials, aws_credentials, mask, protect
 from cloudorm.errors import InvalidInput
-from cloudorm.providers.aws.clients import ClientFactory
+from cloudorm.providers.aws.clients import ClientFactory, endpoint_summary
 from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.aws.iam import AWS_IAM
 from cloudorm.providers.contract import (
@@ -22,7 +22,7 @@ from cloudorm.providers.contract import (
     fingerprint,
 )
 
-SERVICES = ("dynamodb", "s3", "iam", "sts", "lambda", "apigateway", "ec2")
+SERVICES = ("dynamodb", "s3", "iam", "sts", "lambda", "apigateway", "ec2", "logs")
 """Service names ``endpoint_url`` may be given for (as a dict)."""
 
 
@@ -81,6 +81,9 @@ class AwsProvider(Provider):
     """What this provider's S3 does beyond the core (AWS S3: all but a native rename)."""
     iam_capabilities: ClassVar[IAMCapabilities] = AWS_IAM
     """Which parts of IAM this provider's endpoint has (AWS: every one)."""
+    shows_own_endpoints: ClassVar[bool] = False
+    """Whether the repr shows the provider's own endpoints (the local cloud's URL) or only those given or
+    configured (``AWS_ENDPOINT_URL``...)."""
 
     def default_endpoints(self, region: str) -> dict[str, str]:
         """The provider's endpoint per service in ``region`` (none for AWS: botocore knows them)."""
@@ -115,9 +118,18 @@ class AwsProvider(Provider):
         out = {"region": self._region}
         if self.credentials:
             out["key"] = mask(self.credentials.access_key_id) or ""
-        if self.overrides:
-            out["endpoint"] = ", ".join(f"{k}={v}" if k != "*" else v for k, v in self.overrides.items())
+        common, others = endpoint_summary(self.endpoints(own=self.shows_own_endpoints))
+        shown = [common] if common else []
+        shown += [f"{service}={url}" for service, url in others.items()]
+        if shown:
+            out["endpoint"] = ", ".join(shown)
         return out
+
+    def endpoints(self, *, own: bool = True) -> dict[str, str]:
+        """The endpoint each service (of ``SERVICES``) talks to when it is not botocore's: given as
+        ``endpoint_url``, configured (``AWS_ENDPOINT_URL_<SERVICE>``, ``AWS_ENDPOINT_URL``...) or, with ``own``,
+        the provider's own."""
+        return {service: url for service in SERVICES if (url := self.clients.endpoint(service, own=own))}
 
     def close(self) -> None:
         """Drop the service objects and close the SDK clients' connections."""
@@ -126,8 +138,9 @@ class AwsProvider(Provider):
 
     @property
     def endpoint_url(self) -> str | None:
-        """The endpoint every service uses, when one URL was given (the local cloud's server URL on local)."""
-        return self.overrides.get("*")
+        """The one endpoint the services use (given, or configured with ``AWS_ENDPOINT_URL``; the local cloud's
+        server URL on local): the URL most of them use, None when no URL serves more than one."""
+        return endpoint_summary(self.endpoints())[0]
 
     def _make_service(self, area: str) -> Service:
         if area == "nosql":

@@ -1,4 +1,6 @@
-"""Creating botocore clients once per session, thread-safely, with standard retries and explicit timeouts."""
+"""Creating botocore clients once per session, thread-safely, with standard retries and explicit timeouts; the one
+place a service's endpoint URL is chosen (given, configured in the environment as botocore reads it, or the
+provider's own)."""
 
 from __future__ import annotations
 
@@ -10,12 +12,15 @@ from typing import Any
 import boto3
 import botocore.exceptions as bx
 import botocore.session
+import botocore.utils
 from botocore import xform_name
 from botocore.config import Config
+from botocore.configprovider import ConfiguredEndpointProvider
 from botocore.exceptions import BotoCoreError
 
 from cloudorm.counting import RequestHub
 from cloudorm.credentials import KeyCredentials
+from cloudorm.errors import InvalidInput
 from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.base import Options
 
@@ -51,9 +56,48 @@ RegionalEndpoints = Callable[[str], Mapping[str, str]]
 """A provider's own endpoint per service in a region (Wasabi's ``s3.{region}.wasabisys.com``)."""
 
 
+def configured_endpoint(session: botocore.session.Session, service: str) -> str | None:
+    """The endpoint URL configured for ``service`` outside the program, found by botocore's own lookup:
+    ``AWS_ENDPOINT_URL_<SERVICE_ID>`` (``AWS_ENDPOINT_URL_DYNAMODB``, ``_S3``, ``_API_GATEWAY``...), then
+    ``AWS_ENDPOINT_URL``, then the shared config file's (a ``services`` section, then the profile's
+    ``endpoint_url``; an isolated session reads no file); None when none is set or
+    ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`` is true."""
+    if session.get_config_variable("ignore_configured_endpoint_urls"):
+        return None
+    found = ConfiguredEndpointProvider(full_config=session.full_config, scoped_config=session.get_scoped_config(),
+                                       client_name=service).provide()
+    if not found:
+        return None
+    if not isinstance(found, str) or not found.startswith(("http://", "https://")):
+        raise InvalidInput("AWS_ENDPOINT_URL", f"the endpoint configured for {service} (in the environment or the "
+                                               f"AWS config file) must be an http:// or https:// URL, not {found!r}")
+    return found
+
+
+def endpoint_variable(service: str) -> str:
+    """The environment variable botocore reads for ``service``'s endpoint: ``AWS_ENDPOINT_URL_`` and the service id
+    in upper snake case (``AWS_ENDPOINT_URL_DYNAMODB``; ``AWS_ENDPOINT_URL_API_GATEWAY`` for ``apigateway``)."""
+    name = botocore.utils.SERVICE_NAME_ALIASES.get(service, service)  # ConfiguredEndpointProvider's rule and tables
+    service_id = botocore.utils.CLIENT_NAME_TO_HYPHENIZED_SERVICE_ID_OVERRIDES.get(name, name)
+    return f"AWS_ENDPOINT_URL_{service_id.replace('-', '_').upper()}"
+
+
+def endpoint_summary(endpoints: Mapping[str, str]) -> tuple[str | None, dict[str, str]]:
+    """``(common, others)``: the URL most services of ``endpoints`` use (if more than one uses it) and the services
+    that use another, for a repr (``http://127.0.0.1:4566, s3=http://127.0.0.1:9000``)."""
+    counts: dict[str, int] = {}
+    for url in endpoints.values():
+        counts[url] = counts.get(url, 0) + 1
+    common = max(counts, key=lambda url: counts[url], default=None)
+    if common is not None and counts[common] < 2:
+        common = None
+    return common, {service: url for service, url in endpoints.items() if url != common}
+
+
 class ClientFactory:
     """Makes and caches one botocore client per service (and region) for a session; safe to use from many
-    threads. ``endpoints`` are overrides (``"*"``: every service); ``regional`` gives the provider's own."""
+    threads. ``endpoints`` are the URLs given to the session (``"*"``: every service); ``regional`` gives the
+    provider's own. See ``endpoint`` for which one a service uses."""
 
     def __init__(self, *, provider: str, credentials: KeyCredentials | None, region: str,
                  endpoints: Mapping[str, str], options: Options, hub: RequestHub, s3_compatible: bool = False,
@@ -75,21 +119,39 @@ class ClientFactory:
         self._s3_compatible = s3_compatible
         self._clients: dict[tuple[str, str], Any] = {}
         self._hooks: dict[tuple[str, str, str], Callable[..., None]] = {}  # (service, event, handler name): handler
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: making a client reads the configured endpoint
         self._boto: boto3.Session | None = None
+        self._core: botocore.session.Session | None = None
+        self._configured: dict[str, str | None] = {}
 
     @property
     def region(self) -> str:
         """The session's region."""
         return self._region
 
-    def endpoint(self, service: str, region: str | None = None) -> str | None:
-        """The endpoint URL for ``service`` in ``region`` (the session's by default): an override, the provider's
-        own, or None for botocore's."""
+    def endpoint(self, service: str, region: str | None = None, *, own: bool = True) -> str | None:
+        """The endpoint URL for ``service`` in ``region`` (the session's by default), the first of: the one given
+        to the session (for the service, else ``"*"``); the one configured as botocore finds it
+        (``configured_endpoint``: ``AWS_ENDPOINT_URL_<SERVICE>``, ``AWS_ENDPOINT_URL``...), read once per
+        service; the provider's own (unless ``own`` is False); None for botocore's."""
         url = self._endpoints.get(service) or self._endpoints.get("*")
-        if url is None and self._regional is not None:
+        if url is None:
+            url = self.configured(service)
+        if url is None and own and self._regional is not None:
             url = self._regional(region or self._region).get(service)
         return url
+
+    def configured(self, service: str) -> str | None:
+        """The endpoint configured for ``service`` outside the program (``configured_endpoint``), read once."""
+        if service in self._configured:
+            return self._configured[service]
+        with self._lock:
+            if service not in self._configured:
+                try:
+                    self._configured[service] = configured_endpoint(self._core_session(), service)
+                except BotoCoreError as e:  # e.g. AWS_PROFILE names a profile that does not exist
+                    raise map_error(e, self._provider, None, self._secrets()) from None
+            return self._configured[service]
 
     def config(self, service: str, region: str | None = None) -> Config:
         """The botocore Config of this session's clients of ``service`` in ``region`` (the session's by default)."""
@@ -149,6 +211,16 @@ class ClientFactory:
         for client in clients.values():
             client.close()
 
+    def _secrets(self) -> tuple[str, ...]:
+        return self._credentials.secrets() if self._credentials else ()
+
+    def _core_session(self) -> botocore.session.Session:
+        """This factory's botocore session, made on first use."""
+        with self._lock:
+            if self._core is None:
+                self._core = self._botocore_session()
+            return self._core
+
     def _botocore_session(self) -> botocore.session.Session:
         """A botocore session; an ``isolated`` one (the local cloud) reads no AWS profile or config file."""
         session = botocore.session.Session()
@@ -171,12 +243,12 @@ class ClientFactory:
                     aws_secret_access_key=c.secret_access_key if c else None,
                     aws_session_token=c.session_token if c else None,
                     region_name=self._region,
-                    botocore_session=self._botocore_session(),
+                    botocore_session=self._core_session(),
                 )
             client = self._boto.client(service, endpoint_url=self.endpoint(service, region),  # type: ignore[call-overload]
                                        config=self.config(service, region))
         except BotoCoreError as e:  # e.g. AWS_PROFILE names a profile that does not exist
-            raise map_error(e, self._provider, None, self._credentials.secrets() if self._credentials else ()) from None
+            raise map_error(e, self._provider, None, self._secrets()) from None
         hub = self._hub
 
         def count(event_name: str, **_: Any) -> None:

@@ -10,7 +10,9 @@ import base64
 import hashlib
 import json
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from botocore import exceptions as bx
@@ -22,7 +24,7 @@ from cloudorm.providers.aws.clients import ClientFactory
 from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.aws.settle import send_settled
 from cloudorm.providers.contract import FunctionInfo, FunctionService, Invocation, Wire
-from cloudorm.providers.contract.serverless import PermissionInfo
+from cloudorm.providers.contract.serverless import LogEventInfo, PermissionInfo
 
 _SETTINGS = {"runtime": "Runtime", "handler": "Handler", "role": "Role", "memory": "MemorySize",
              "timeout": "Timeout", "description": "Description"}
@@ -37,6 +39,11 @@ SECRET_LENGTH = 8
 
 
 T = TypeVar("T")
+
+
+def _short_name(name: str) -> str:
+    """A function's name from its name or (partial) ARN, without a qualifier."""
+    return name.split(":function:")[-1].split(":")[0]
 
 
 def _nothing(response: Wire) -> Wire:
@@ -279,6 +286,29 @@ class AwsFunctionService(FunctionService):
             "log": base64.b64decode(log).decode("utf-8", "replace") if log else None,
             "request_id": (response.get("ResponseMetadata") or {}).get("RequestId"),
         }
+
+    def logs(self, name: str, since: datetime | None, limit: int | None) -> list[LogEventInfo]:
+        """The function's log events (CloudWatch Logs' ``/aws/lambda/NAME``, FilterLogEvents page by page) from
+        ``since``, oldest first; the last ``limit`` of them if given; [] when the log group does not exist yet."""
+        params: Wire = {"logGroupName": f"/aws/lambda/{_short_name(name)}"}
+        if since is not None:
+            params["startTime"] = int(since.timestamp() * 1000)
+        kept: deque[LogEventInfo] = deque(maxlen=limit)
+        client = self.clients.client("logs")
+        while True:
+            try:
+                page = client.filter_log_events(**params)
+            except (bx.ClientError, bx.BotoCoreError) as e:
+                error = map_error(e, self.provider, "FilterLogEvents", self.secrets)
+                if isinstance(error, ce.NotFound):  # no log group: never invoked
+                    return []
+                raise error from None
+            kept.extend({"time": datetime.fromtimestamp(event["timestamp"] / 1000, timezone.utc),
+                         "message": str(event.get("message") or ""), "stream": event.get("logStreamName")}
+                        for event in page.get("events") or [])
+            if not page.get("nextToken") or page.get("nextToken") == params.get("nextToken"):
+                return list(kept)
+            params["nextToken"] = page["nextToken"]
 
     # ------------------------------------------------------------------------------------------------ permissions
 

@@ -25,6 +25,7 @@ from cloudorm.providers.contract.serverless import (
     FunctionInfo,
     FunctionService,
     Invocation,
+    LogEventInfo,
     MethodInfo,
     PermissionInfo,
     PlanKeyInfo,
@@ -44,6 +45,7 @@ CONTRACTS: tuple[type[Service], ...] = (NoSQLService, IAMService, StorageService
 __all__ = ["API_GATEWAY_PRINCIPAL", "CONTRACTS", "AccessKeyInfo", "ApiInfo", "ApiKeyInfo", "ApiService",
            "AttachedPolicy", "BucketInfo", "CallerInfo", "Capabilities", "ComputeCapabilities", "ComputeService",
            "EntityInfo", "FunctionInfo", "FunctionService", "IAMCapabilities", "IAMService", "Invocation", "KeyInfo",
-           "KeyUsage", "MethodInfo", "NoSQLService", "NodeInfo", "ObjectInfo", "Options", "PermissionInfo",
-           "PlanKeyInfo", "PolicyVersionInfo", "Provider", "QuotaInfo", "ResourceInfo", "Service", "SizeInfo",
-           "StageInfo", "StorageCapabilities", "StorageService", "ThrottleInfo", "UsagePlanInfo", "Wire", "fingerprint"]
+           "KeyUsage", "LogEventInfo", "MethodInfo", "NoSQLService", "NodeInfo", "ObjectInfo", "Options",
+           "PermissionInfo", "PlanKeyInfo", "PolicyVersionInfo", "Provider", "QuotaInfo", "ResourceInfo", "Service",
+           "SizeInfo", "StageInfo", "StorageCapabilities", "StorageService", "ThrottleInfo", "UsagePlanInfo", "Wire",
+           "fingerprint"]

@@ -49,6 +49,17 @@ class Invocation(TypedDict):
     request_id: str | None
 
 
+class LogEventInfo(TypedDict):
+    """One event of a function's log."""
+
+    time: datetime
+    """When it was written (aware, UTC)."""
+    message: str
+    """Its text, as written (Lambda's lines end with a line feed)."""
+    stream: str | None
+    """The log stream it is in (one per execution environment)."""
+
+
 class ApiInfo(TypedDict):
     """A REST API."""
 
@@ -183,6 +194,11 @@ class FunctionService(Service):
     def invoke(self, name: str, payload: bytes, wait: bool = True) -> Invocation:
         """Run a function on ``payload`` (JSON bytes): synchronously (``wait``), or queue it as an event."""
         raise self._unsupported("invoke")
+
+    def logs(self, name: str, since: datetime | None, limit: int | None) -> list[LogEventInfo]:
+        """The function's log events from ``since`` (all if None), oldest first; only the last ``limit`` if given;
+        [] when it has no log yet."""
+        raise self._unsupported("logs")
 
     def add_permission(self, name: str, statement_id: str, principal: str, source_arn: str) -> None:
         """Let ``principal`` (e.g. ``apigateway.amazonaws.com``) invoke the function from ``source_arn``."""

@@ -1,18 +1,22 @@
 """DigitalOcean: droplets as cluster nodes (through pydo, ``compute.py``) and Spaces (S3-compatible storage);
 credentials are an API token.
 
-Spaces is reached through boto3 at ``https://{region}.digitaloceanspaces.com`` with the Spaces access key
-(``spaces_key``/``spaces_secret`` in creds), which is separate from the API token.
+Spaces is reached through boto3 at ``https://{region}.digitaloceanspaces.com`` (or ``endpoint_url["spaces"]``, or
+the S3 endpoint configured as botocore reads it: ``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL``) with the Spaces
+access key (``spaces_key``/``spaces_secret`` in creds), which is separate from the API token.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from cloudorm.credentials import TokenCredentials, digitalocean_credentials, protect
 from cloudorm.errors import InvalidInput
 from cloudorm.providers.contract import Options, Provider, Service, fingerprint
+
+if TYPE_CHECKING:
+    from cloudorm.providers.aws.clients import ClientFactory
 
 ENDPOINT_KEYS = ("api", "spaces")
 """What ``endpoint_url`` may override, as a dict: the REST API and Spaces (a plain URL means the API)."""
@@ -48,7 +52,7 @@ class DigitalOceanProvider(Provider):
                 else ())
         self._region = region or creds_region or self.default_region
         self.endpoints = _endpoints(endpoint_url)
-        self._spaces_clients: Any = None
+        self._spaces_clients: ClientFactory | None = None
 
     @property
     def endpoint_url(self) -> str | None:
@@ -62,8 +66,9 @@ class DigitalOceanProvider(Provider):
 
     @property
     def spaces_endpoint(self) -> str:
-        """Where Spaces is reached in this region (or the override)."""
-        return self.endpoints.get("spaces") or f"https://{self._region}.digitaloceanspaces.com"
+        """Where Spaces is reached: the ``spaces`` URL given, else the S3 endpoint configured in the environment
+        (``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL``), else this region's."""
+        return self._spaces_factory().endpoint("s3") or f"https://{self._region}.digitaloceanspaces.com"
 
     def account(self) -> str:
         """A digest of the API token: two accounts' resources never compare equal, and nothing of it is shown."""
@@ -74,10 +79,14 @@ class DigitalOceanProvider(Provider):
         return self.credentials.secrets()
 
     def describe(self) -> dict[str, str]:
-        """Region and endpoint overrides only: the token is never shown."""
+        """Region and the endpoints given or configured (not DigitalOcean's own): the token is never shown."""
         out = {"region": self._region}
-        if self.endpoints:
-            out["endpoint"] = ", ".join(f"{k}={v}" for k, v in self.endpoints.items())
+        shown = dict(self.endpoints)
+        spaces = self._spaces_factory().endpoint("s3", own=False)
+        if spaces:
+            shown["spaces"] = spaces
+        if shown:
+            out["endpoint"] = ", ".join(f"{k}={v}" for k, v in shown.items())
         return out
 
     def _make_service(self, area: str) -> Service:
@@ -89,19 +98,27 @@ class DigitalOceanProvider(Provider):
             return DigitalOceanComputeService(self)
         return super()._make_service(area)
 
+    def _spaces_factory(self) -> ClientFactory:
+        """The boto3 clients of Spaces (made on first use; their endpoint is chosen where every provider's is)."""
+        if self._spaces_clients is None:
+            from cloudorm.providers.aws.clients import ClientFactory
+
+            spaces = self.endpoints.get("spaces")
+            self._spaces_clients = ClientFactory(
+                provider=self.name, credentials=self.credentials.spaces, region=self._region,
+                endpoints={"s3": spaces} if spaces else {}, options=self.options, hub=self.requests,
+                s3_compatible=True, isolated=True,
+                regional=lambda region: {"s3": f"https://{region}.digitaloceanspaces.com"})
+        return self._spaces_clients
+
     def _spaces(self) -> Service:
         """Spaces through boto3 with the Spaces key (``InvalidInput`` before any request if creds lack it)."""
         if self.credentials.spaces is None:
             raise InvalidInput("spaces_key", "Spaces storage needs spaces_key and spaces_secret in creds "
                                              "(a Spaces access key, separate from the API token)")
-        from cloudorm.providers.aws.clients import ClientFactory
         from cloudorm.providers.aws.s3 import S3StorageService
 
-        self._spaces_clients = ClientFactory(
-            provider=self.name, credentials=self.credentials.spaces, region=self._region,
-            endpoints={"s3": self.spaces_endpoint}, options=self.options, hub=self.requests,
-            s3_compatible=True, isolated=True)
-        return S3StorageService(self._spaces_clients, self.name, self.secrets())
+        return S3StorageService(self._spaces_factory(), self.name, self.secrets())
 
     def close(self) -> None:
         """Drop the service objects and close the Spaces client's connections."""

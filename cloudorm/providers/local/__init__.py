@@ -1,7 +1,9 @@
 """The embedded local cloud: AWS's APIs served by moto on 127.0.0.1, no account, no Docker, no network.
 
 Only this session's clients point at the server; nothing is patched globally. Give ``endpoint_url`` to use an
-already running one (``cloudorm serve``) so several processes share state.
+already running one (``cloudorm serve``) so several processes share state; without it, ``AWS_ENDPOINT_URL`` (and
+``AWS_ENDPOINT_URL_<SERVICE>``) in the environment does the same, as in a function the local cloud runs. The
+embedded server (and moto) is started only for a service no URL is given or configured for.
 """
 
 from __future__ import annotations
@@ -10,29 +12,35 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from cloudorm.credentials import KeyCredentials, aws_credentials
-from cloudorm.providers.aws import AwsProvider
+from cloudorm.providers.aws import SERVICES, AwsProvider
 from cloudorm.providers.contract import Options, Service
-from cloudorm.providers.local.server import embedded_url
 
 LOCAL_CREDENTIALS = KeyCredentials("testing", "testing")
 """What local sessions sign with when no creds are given (the local cloud accepts any)."""
 
 
 class LocalProvider(AwsProvider):
-    """The local cloud: the AWS provider pointed at an embedded (or given) moto server."""
+    """The local cloud: the AWS provider pointed at a given (``endpoint_url``), configured (``AWS_ENDPOINT_URL``)
+    or embedded moto server."""
 
     name: ClassVar[str] = "local"
     areas: ClassVar[frozenset[str]] = frozenset({"nosql", "iam", "storage", "serverless", "api_gateway", "compute"})
     isolated: ClassVar[bool] = True
+    shows_own_endpoints: ClassVar[bool] = True
 
     def __init__(self, *, creds: Mapping[str, Any] | None = None, region: str | None = None,
                  endpoint_url: str | Mapping[str, str] | None = None, options: Options | None = None) -> None:
-        if endpoint_url is None:
-            endpoint_url = embedded_url()
-        elif isinstance(endpoint_url, Mapping) and "*" not in endpoint_url:
-            # services not named go to the embedded local cloud, never to the real one
-            endpoint_url = {"*": embedded_url(), **endpoint_url}
+        self._embedded: dict[str, str] | None = None
         super().__init__(creds=creds, region=region, endpoint_url=endpoint_url, options=options)
+
+    def default_endpoints(self, region: str) -> dict[str, str]:
+        """The embedded local cloud for every service (started on first call, then kept by this session), so that
+        a service no URL is given or configured for never reaches the real one."""
+        if self._embedded is None:
+            from cloudorm.providers.local.server import embedded_url  # moto is imported only when it is needed
+
+            self._embedded = dict.fromkeys(SERVICES, embedded_url())
+        return self._embedded
 
     def _credentials(self, creds: Mapping[str, Any] | None) -> tuple[KeyCredentials | None, str | None]:
         key, region = aws_credentials(creds, self.name)
@@ -46,7 +54,7 @@ class LocalProvider(AwsProvider):
         return () if self.credentials is LOCAL_CREDENTIALS else super().secrets()
 
     def describe(self) -> dict[str, str]:
-        """Region and server URL, for the Session repr."""
+        """Region and server URL(s), for the Session repr."""
         out = super().describe()
         if self.credentials is LOCAL_CREDENTIALS:
             out.pop("key", None)
@@ -55,7 +63,7 @@ class LocalProvider(AwsProvider):
     def _compute_service(self) -> Service:
         from cloudorm.providers.local.compute import LocalComputeService
 
-        return LocalComputeService(self.name, hub=self.requests)
+        return LocalComputeService(self.name, self.overrides["*"], hub=self.requests, options=self.options)
 
     def _function_service(self) -> Service:
         from cloudorm.providers.local.functions import LocalFunctionService

@@ -45,11 +45,9 @@ def reset_moto() -> None:
 
 def state_dir(cloud: LocalCloud) -> str | None:
     """Where the cloud keeps its state (``cloudorm serve --state DIR``), None when it is in memory only."""
-    for owner in (cloud, cloud.gate):
-        found = getattr(owner, "state_dir", None) or getattr(owner, "directory", None)
-        if found:
-            return str(found)
-    return None
+    persistence = getattr(cloud.gate, "persistence", None)  # persistence.py's SnapshotGate
+    found = getattr(persistence, "directory", None)
+    return str(found) if found else None
 
 
 class Admin(Part):
@@ -71,21 +69,17 @@ class Admin(Part):
         }
 
     def route(self, method: str, path: str) -> WSGIApp | None:
-        """The handler of an admin path; every other path under ``/_cloudorm/`` is answered 404 (405 for a method
-        the path does not take)."""
+        """The handler of an admin path (405 for a method the path does not take); other ``/_cloudorm/`` paths
+        belong to other parts (``/_cloudorm/compute/``)."""
         methods = self._routes.get(path.rstrip("/") or "/")
-        if methods is not None:
-            handler = methods.get(method)
-            if handler is not None:
-                return handler
-            allowed = ", ".join(methods)
-            return lambda environ, start_response: _json(start_response, "405 Method Not Allowed", {
-                "error": f"{path} takes {allowed}"}, [("Allow", allowed)], method)
-        if path.startswith(PREFIX):
-            known = ", ".join(p for p in self._routes if p.startswith(PREFIX))
-            return lambda environ, start_response: _json(start_response, "404 Not Found", {
-                "error": f"no {path}: the local cloud answers {known}"}, method=method)
-        return None
+        if methods is None:
+            return None
+        handler = methods.get(method)
+        if handler is not None:
+            return handler
+        allowed = ", ".join(methods)
+        return lambda environ, start_response: _json(start_response, "405 Method Not Allowed", {
+            "error": f"{path} takes {allowed}"}, [("Allow", allowed)], method)
 
     def facts(self) -> dict[str, Any]:
         """What ``/_cloudorm/health`` answers."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -78,6 +79,10 @@ class Part:
 
     def load(self, state: Any) -> None:
         """Take back the state ``dump()`` gave (after a restart with ``--state``)."""
+
+    def keep_files_in(self, directory: Path) -> None:
+        """With ``--state``: keep the files this part makes (beyond ``dump()``) in ``directory``, told before
+        ``load()``."""
 
     def reset(self) -> None:
         """Forget everything (``cloudorm reset``)."""

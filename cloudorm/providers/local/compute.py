@@ -1,105 +1,67 @@
 """Local compute: cluster nodes are working directories on this machine, their commands run in ``/bin/sh`` there.
 
-Every local Session of a process shares one set of nodes (like it shares the local cloud): they live under one
-directory per process (``cloudorm-nodes-*`` in the temp dir), removed when the process exits. A node is ``active`` as
-soon as it is created; its ``address`` is ``127.0.0.1`` (its commands run on this machine, so a server a node starts
-is reached there, as a droplet's would be at its address). Keys and firewalls are recorded, not enforced, so that
-``cluster.delete()`` behaves as on a cloud; reboots are recorded no-ops. Sizes mirror DigitalOcean's basic droplet
-slugs and monthly prices, so ``price_per_node`` can be rehearsed offline. Nothing here is shared between processes.
+The clusters live in the local cloud's server (``nodes.py``), asked over its compute API (``nodes_api.py``), so
+every process that talks to the same server (every ``Session()`` of a process, every user of ``cloudorm serve``) sees
+the same nodes. A node is ``active`` as soon as it is created; its ``address`` is ``127.0.0.1`` (its commands run on
+this machine, so a server a node starts is reached there, as a droplet's would be at its address) and its record
+carries ``home``, its directory, where ``LocalShell`` runs its commands in this process. Keys and firewalls are
+recorded, not enforced, so that ``cluster.delete()`` behaves as on a cloud; reboots are recorded no-ops. Sizes mirror
+DigitalOcean's basic droplet slugs and monthly prices, so ``price_per_node`` can be rehearsed offline.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import getpass
 import os
 import shutil
 import signal
 import subprocess
-import tempfile
-import threading
-import uuid
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from cloudorm.compute.keys import md5_fingerprint, public_key_blob
+from cloudorm.compute.keys import public_key_blob
 from cloudorm.compute.names import check_region
 from cloudorm.counting import RequestHub
 from cloudorm.errors import InvalidInput, NotFound
-from cloudorm.providers.contract import ComputeCapabilities, ComputeService, KeyInfo, NodeInfo, SizeInfo, Wire
-
-ADDRESS = "127.0.0.1"
-"""The address every local node reports: commands run on this machine."""
-
-SIZES: tuple[SizeInfo, ...] = tuple(
-    SizeInfo(slug=slug, price_monthly=price, vcpus=vcpus, memory_mb=memory, disk_gb=disk, regions=[], available=True)
-    for slug, price, vcpus, memory, disk in (
-        ("s-1vcpu-512mb-10gb", 4.0, 1, 512, 10),
-        ("s-1vcpu-1gb", 6.0, 1, 1024, 25),
-        ("s-1vcpu-2gb", 12.0, 1, 2048, 50),
-        ("s-2vcpu-2gb", 18.0, 2, 2048, 60),
-        ("s-2vcpu-4gb", 24.0, 2, 4096, 80),
-        ("s-4vcpu-8gb", 48.0, 4, 8192, 160),
-        ("s-8vcpu-16gb", 96.0, 8, 16384, 320),
-    ))
-"""DigitalOcean's basic droplet sizes and monthly USD prices (``regions`` empty: offered everywhere)."""
-
-NODE_LIMIT = 1000
-"""The most local nodes one process may have at once (each is a directory here whose commands are processes on
-this machine): the local counterpart of DigitalOcean's droplet limit, read by ``node_quota``."""
+from cloudorm.providers.contract import (
+    ComputeCapabilities,
+    ComputeService,
+    KeyInfo,
+    NodeInfo,
+    Options,
+    SizeInfo,
+    Wire,
+)
+from cloudorm.providers.local.nodes_api import NodesClient, check_size, node_from_wire
 
 LOGIN_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR")
 """The variables a local node's commands inherit from this process (like a fresh login: nothing else leaks in)."""
 
 
-class _Nodes:
-    """The process-wide state of local compute: node records, keys, firewalls and recorded reboots."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.root_lock = threading.Lock()
-        self.root: Path | None = None
-        self.nodes: dict[str, NodeInfo] = {}
-        self.keys: dict[str, KeyInfo] = {}
-        self.firewalls: dict[str, Wire] = {}
-        self.reboots: Counter[str] = Counter()
-
-    def directory(self) -> Path:
-        """The per-process root of node directories, made on first use and removed at exit."""
-        with self.root_lock:
-            if self.root is None:
-                self.root = Path(tempfile.mkdtemp(prefix="cloudorm-nodes-"))
-                atexit.register(shutil.rmtree, self.root, ignore_errors=True)
-            return self.root
-
-
-_STATE = _Nodes()
-
-
 def node_home(node: Mapping[str, Any]) -> Path:
-    """The working directory (and HOME) of a local node."""
-    return _STATE.directory() / str(node["id"])
+    """The working directory (and HOME) of a local node: the ``home`` its record carries."""
+    home = node.get("home")
+    if not isinstance(home, str) or not home:
+        raise InvalidInput("node", "a local node's record names its directory ('home'); this one does not")
+    return Path(home)
 
 
 class LocalComputeService(ComputeService):
-    """The ``ComputeService`` of the local cloud: nodes are directories here, driven by ``LocalShell``."""
+    """The ``ComputeService`` of the local cloud: nodes are directories here, kept by the local cloud's server
+    at ``url`` and driven by ``LocalShell``."""
 
     default_image = "local"
     default_size = "s-1vcpu-1gb"
     capabilities = ComputeCapabilities(accepts_host_keys=False)
 
-    def __init__(self, provider_name: str, hub: RequestHub | None = None) -> None:
+    def __init__(self, provider_name: str, url: str, hub: RequestHub | None = None,
+                 options: Options | None = None) -> None:
         self.provider_name = provider_name
         self.hub = hub
-
-    def _count(self, operation: str) -> None:
-        """Count a call like a request, so ``s.count_requests()`` sees what a cloud would be sent."""
-        if self.hub is not None:
-            self.hub.record(f"compute.{operation}")
+        self.api = NodesClient(url, provider_name, options or Options(), hub.record if hub is not None else None)
+        """The client of the server's compute API."""
 
     def default_user(self, image: str) -> str:
         """The user this process runs as (local commands run as it)."""
@@ -110,148 +72,82 @@ class LocalComputeService(ComputeService):
         return check_region(region)
 
     def node_quota(self) -> int:
-        """How many more local nodes this process may have (``NODE_LIMIT`` less the nodes it has)."""
-        self._count("NodeQuota")
-        with _STATE.lock:
-            return NODE_LIMIT - len(_STATE.nodes)
+        """How many more nodes the local cloud may have (``NODE_LIMIT`` less the nodes it has)."""
+        return int(self.api.call("NodeQuota"))
 
     def list_sizes(self) -> list[SizeInfo]:
         """The DigitalOcean-like size table."""
-        self._count("ListSizes")
-        return [{**s, "regions": list(s["regions"])} for s in SIZES]
+        sizes: list[SizeInfo] = self.api.call("ListSizes")
+        return sizes
 
     def import_key(self, name: str, public_key: str) -> KeyInfo:
         """Record a public key (an identical one already recorded is returned with ``created`` False)."""
-        self._count("ImportKey")
-        fingerprint = md5_fingerprint(public_key_blob(public_key)[1])
-        with _STATE.lock:
-            for key in _STATE.keys.values():
-                if key["fingerprint"] == fingerprint:
-                    return {**key, "created": False}
-            made: KeyInfo = {"id": uuid.uuid4().hex[:12], "name": name, "fingerprint": fingerprint, "created": True}
-            _STATE.keys[made["id"]] = made
-        return made.copy()
+        public_key_blob(public_key)  # (InvalidInput before any request)
+        key: KeyInfo = self.api.call("ImportKey", {"name": name, "public_key": public_key}, mutating=True)
+        return key
 
     def find_key(self, name: str) -> KeyInfo | None:
         """The key recorded under ``name``, or None."""
-        self._count("FindKey")
-        with _STATE.lock:
-            found = next((k for k in _STATE.keys.values() if k["name"] == name), None)
-        return None if found is None else {**found, "created": False}
+        key: KeyInfo | None = self.api.call("FindKey", {"name": name})
+        return key
 
     def delete_key(self, key_id: str) -> None:
         """Forget a recorded key."""
-        self._count("DeleteKey")
-        with _STATE.lock:
-            if _STATE.keys.pop(key_id, None) is None:
-                raise NotFound(f"key {key_id!r} does not exist", provider=self.provider_name)
+        self.api.call("DeleteKey", {"key_id": key_id}, mutating=True)
 
     def create_firewall(self, cluster: str, cidrs: Sequence[str]) -> str:
         """Record a firewall for ``cluster`` (not enforced: local nodes have no network of their own)."""
-        self._count("CreateFirewall")
-        firewall: Wire = {"id": uuid.uuid4().hex[:12], "name": f"cloudorm-{cluster}", "cluster": cluster,
-                    "cidrs": list(cidrs)}
-        with _STATE.lock:
-            _STATE.firewalls[firewall["id"]] = firewall
-        return str(firewall["id"])
+        return str(self.api.call("CreateFirewall", {"cluster": cluster, "cidrs": list(cidrs)}, mutating=True))
 
     def find_firewall(self, cluster: str) -> str | None:
         """The id of ``cluster``'s recorded firewall, if any."""
-        self._count("FindFirewall")
-        with _STATE.lock:
-            return next((f["id"] for f in _STATE.firewalls.values() if f["cluster"] == cluster), None)
+        found = self.api.call("FindFirewall", {"cluster": cluster})
+        return None if found is None else str(found)
 
     def delete_firewall(self, firewall_id: str) -> None:
         """Forget a recorded firewall."""
-        self._count("DeleteFirewall")
-        with _STATE.lock:
-            if _STATE.firewalls.pop(firewall_id, None) is None:
-                raise NotFound(f"firewall {firewall_id!r} does not exist", provider=self.provider_name)
-
-    def _check_size(self, size: Any) -> str:
-        """``size`` if it is one of ``SIZES``' slugs, else ``InvalidInput("size")``."""
-        if size not in {s["slug"] for s in SIZES}:
-            raise InvalidInput("size", f"unknown size {size!r}; local sizes: {', '.join(s['slug'] for s in SIZES)}",
-                               provider=self.provider_name)
-        return str(size)
+        self.api.call("DeleteFirewall", {"firewall_id": firewall_id}, mutating=True)
 
     def create_nodes(self, cluster: str, names: Sequence[str], spec: Wire) -> list[NodeInfo]:
-        """Make one directory per name; the nodes are ``active`` at once."""
-        self._count("CreateNodes")
-        size = self._check_size(spec.get("size"))
-        created = []
-        for name in names:
-            record: NodeInfo = {"id": uuid.uuid4().hex[:12], "name": name, "status": "active", "address": ADDRESS,
-                                "private_address": ADDRESS, "size": size, "region": spec.get("region"),
-                                "image": spec.get("image") or self.default_image, "cluster": cluster,
-                                "created": datetime.now(timezone.utc)}
-            node_home(record).mkdir(mode=0o700)
-            with _STATE.lock:
-                _STATE.nodes[record["id"]] = record
-            created.append(record.copy())
-        return created
+        """Make one directory per name; the nodes are ``active`` at once. A name the cluster has is
+        ``AlreadyExists``; a re-send after a lost answer gets the first answer (nothing made twice)."""
+        size = check_size(spec.get("size"), self.provider_name)
+        body = {"cluster": cluster, "names": list(names), "size": size, "region": spec.get("region"),
+                "image": spec.get("image") or self.default_image}
+        return [node_from_wire(n) for n in self.api.call("CreateNodes", body, mutating=True)]
 
     def list_nodes(self, cluster: str) -> list[NodeInfo]:
         """Every node of ``cluster``."""
-        self._count("ListNodes")
-        with _STATE.lock:
-            return [n.copy() for n in _STATE.nodes.values() if n["cluster"] == cluster]
+        return [node_from_wire(n) for n in self.api.call("ListNodes", {"cluster": cluster})]
 
     def list_clusters(self) -> list[str]:
         """The clusters with nodes or a firewall, sorted."""
-        self._count("ListClusters")
-        with _STATE.lock:
-            names = {n["cluster"] for n in _STATE.nodes.values() if n["cluster"] is not None}
-            names |= {f["cluster"] for f in _STATE.firewalls.values()}
-        return sorted(names)
+        return [str(c) for c in self.api.call("ListClusters")]
 
     def get_node(self, node_id: str) -> NodeInfo:
         """One node's record."""
-        self._count("GetNode")
-        with _STATE.lock:
-            record = _STATE.nodes.get(node_id)
-        if record is None:
-            raise NotFound(f"node {node_id!r} does not exist", provider=self.provider_name)
-        return record.copy()
+        return node_from_wire(self.api.call("GetNode", {"node_id": node_id}))
 
     def delete_nodes(self, node_ids: Sequence[str]) -> None:
         """Remove nodes and their directories (missing ones are no error)."""
-        self._count("DeleteNodes")
-        for node_id in node_ids:
-            with _STATE.lock:
-                record = _STATE.nodes.pop(node_id, None)
-            if record is not None:
-                shutil.rmtree(node_home(record), ignore_errors=True)
+        self.api.call("DeleteNodes", {"node_ids": list(node_ids)}, mutating=True)
 
     def delete_cluster_nodes(self, cluster: str) -> None:
         """Remove every node of ``cluster`` and its directory."""
-        self._count("DeleteClusterNodes")
-        with _STATE.lock:
-            ids = [i for i, r in _STATE.nodes.items() if r.get("cluster") == cluster]
-        self.delete_nodes(ids)
+        self.api.call("DeleteClusterNodes", {"cluster": cluster}, mutating=True)
 
     def reboot_node(self, node_id: str) -> None:
         """Record a reboot (nothing runs between commands of a local node, so there is nothing to restart)."""
-        self._count("RebootNode")
-        self.get_node(node_id)
-        with _STATE.lock:
-            _STATE.reboots[node_id] += 1
+        self.api.call("RebootNode", {"node_id": node_id}, mutating=True)
 
     def resize_node(self, node_id: str, size: str) -> NodeInfo:
         """Record a new size for a node (its commands run on this machine whatever it says); its record."""
-        self._count("ResizeNode")
-        self._check_size(size)
-        with _STATE.lock:
-            record = _STATE.nodes.get(node_id)
-            if record is None:
-                raise NotFound(f"node {node_id!r} does not exist", provider=self.provider_name)
-            record["size"] = size
-            return record.copy()
+        check_size(size, self.provider_name)
+        return node_from_wire(self.api.call("ResizeNode", {"node_id": node_id, "size": size}, mutating=True))
 
     def reboots(self, node_id: str) -> int:
         """How many times ``node_id`` was rebooted."""
-        with _STATE.lock:
-            return _STATE.reboots[node_id]
+        return int(self.api.call("CountReboots", {"node_id": node_id}))
 
     def shell(self, node: Wire) -> LocalShell:
         """The node's shell: ``/bin/sh`` in its directory."""

@@ -170,15 +170,27 @@ def refuse(environ: dict[str, Any], start_response: Callable[..., Any], message:
     return [body]
 
 
-def signing_service(environ: dict[str, Any]) -> str:
-    """The service a SigV4 request was signed for (``Credential=KEY/DATE/REGION/SERVICE/aws4_request`` in its
-    ``Authorization`` header, or a presigned URL's ``X-Amz-Credential``), lowercased; "" if it is not signed so."""
+def credential_scope(environ: dict[str, Any]) -> list[str]:
+    """A SigV4 request's credential, split: ``[KEY, DATE, REGION, SERVICE, "aws4_request"]`` (from
+    ``Credential=...`` in its ``Authorization`` header, or a presigned URL's ``X-Amz-Credential``); [] if unsigned."""
     credential = (environ.get("HTTP_AUTHORIZATION") or "").partition("Credential=")[2].split(",")[0]
     if not credential:
         query = parse_qs(environ.get("QUERY_STRING") or "")
         credential = (query.get("X-Amz-Credential") or [""])[0]
-    scope = credential.split("/")
+    return credential.strip().split("/") if credential.strip() else []
+
+
+def signing_service(environ: dict[str, Any]) -> str:
+    """The service a SigV4 request was signed for (``Credential=KEY/DATE/REGION/SERVICE/aws4_request`` in its
+    ``Authorization`` header, or a presigned URL's ``X-Amz-Credential``), lowercased; "" if it is not signed so."""
+    scope = credential_scope(environ)
     return scope[3].lower() if len(scope) > 3 else ""
+
+
+def signing_region(environ: dict[str, Any]) -> str:
+    """The region a SigV4 request was signed for (its credential scope's), "" if it is not signed so."""
+    scope = credential_scope(environ)
+    return scope[2] if len(scope) > 3 else ""
 
 
 @functools.lru_cache(maxsize=32)

@@ -1,6 +1,13 @@
-"""The parts every local cloud has, registered with ``register_part`` when their modules are imported (one line
-each, in the order they are offered requests)."""
+"""The parts every local cloud has, registered with ``register_part`` when their modules are imported (one name
+each in ``PARTS``; each part answers paths of its own, so their order does not matter)."""
 
 from __future__ import annotations
 
-import cloudorm.providers.local.admin  # noqa: F401  (/_cloudorm/health, /_cloudorm/version, /_cloudorm/reset)
+from cloudorm.providers.local import admin, invocations, nodes
+
+PARTS = (
+    admin,  # /_cloudorm/health, /_cloudorm/version, /_cloudorm/reset
+    invocations,  # Lambda's Invoke, for any client
+    nodes,  # clusters
+)
+"""The modules of the parts."""

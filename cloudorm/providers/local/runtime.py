@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -164,13 +165,16 @@ class Outcome:
     max_memory_mb: int | None = None
     init_ms: float | None = None
     """How long importing the handler took, for the invocation that started the sandbox."""
+    stream: str = ""
+    """The log stream of the sandbox that ran it (``2026/12/06/[$LATEST]<hex>``, as Lambda names them)."""
 
 
 def lambda_environment(*, function: Mapping[str, Any], code_dir: str, region: str, endpoint: str | None,
-                       endpoints: Mapping[str, str] | None = None) -> dict[str, str]:
+                       endpoints: Mapping[str, str] | None = None, version: str = "$LATEST") -> dict[str, str]:
     """The environment of a sandbox: a few of the host's (PATH), the function's variables and Lambda's own
-    (function name, memory, region, log names, handler, task root), with the local cloud's endpoint and test
-    credentials so that boto3 in a handler talks to the local cloud (never to a real account)."""
+    (function name, version, memory, region, log group, handler, task root), with the local cloud's endpoint and
+    test credentials so that boto3 in a handler talks to the local cloud (never to a real account). Each sandbox
+    adds its own log stream's name (``AWS_LAMBDA_LOG_STREAM_NAME``)."""
     name = str(function["name"])
     env = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "C.UTF-8", "TZ": ":UTC"}
     if endpoint:
@@ -180,10 +184,9 @@ def lambda_environment(*, function: Mapping[str, Any], code_dir: str, region: st
     env.update({str(k): str(v) for k, v in (function.get("environment") or {}).items()})
     env.update({
         "AWS_LAMBDA_FUNCTION_NAME": name,
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_VERSION": version,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.get("memory") or 128),
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
-        "AWS_LAMBDA_LOG_STREAM_NAME": f"{time.strftime('%Y/%m/%d', time.gmtime())}/[$LATEST]local",
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
         "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.get('runtime') or 'python'}",
@@ -208,6 +211,11 @@ class Sandbox:
     def __init__(self, launch: Launch, log_dir: str, provided: str) -> None:
         self.launch = launch
         self.last_used = time.monotonic()
+        environment = dict(launch.environment)
+        version = environment.get("AWS_LAMBDA_FUNCTION_VERSION") or "$LATEST"
+        self.stream = f"{time.strftime('%Y/%m/%d', time.gmtime())}/[{version}]{uuid.uuid4().hex}"
+        """Its log stream's name, as Lambda names an execution environment's."""
+        environment["AWS_LAMBDA_LOG_STREAM_NAME"] = self.stream
         self._closed = False
         fd, self.log_path = tempfile.mkstemp(prefix="sandbox-", suffix=".log", dir=log_dir)
         os.close(fd)
@@ -218,7 +226,7 @@ class Sandbox:
                 self.process = subprocess.Popen(
                     [launch.interpreter, "-I", "-S", "-u", BOOTSTRAP, str(request_r), str(result_w), provided],
                     pass_fds=(request_r, result_w), stdin=subprocess.DEVNULL, stdout=logfile, stderr=logfile,
-                    cwd=launch.code_dir, env=dict(launch.environment), start_new_session=True)
+                    cwd=launch.code_dir, env=environment, start_new_session=True)
         except BaseException:
             for fd in (self._requests, self._results):
                 os.close(fd)
@@ -371,11 +379,11 @@ class SandboxPool:
                     kind = "Runtime.OutOfMemory" if "MemoryError" in text else "Runtime.ExitError"
                     error = {"errorType": kind, "errorMessage": f"RequestId: {request_id} Error: Runtime exited "
                                                                 f"with error: {sandbox.exit_status()}"}
-                return Outcome(None, error, text, duration)
+                return Outcome(None, error, text, duration, stream=sandbox.stream)
             keep = not answer.get("exiting")
             rss = answer.get("max_rss_kb")
             return Outcome(answer.get("result"), answer.get("error"), text, duration,
-                           int(rss) // 1024 if rss else None, answer.get("init_ms"))
+                           int(rss) // 1024 if rss else None, answer.get("init_ms"), sandbox.stream)
         finally:
             self._give_back(sandbox, keep, since)
 
@@ -450,3 +458,12 @@ def pool() -> SandboxPool:
         if _pool is None:
             _pool = SandboxPool()
         return _pool
+
+
+def discard(name: str | None = None) -> None:
+    """Close the warm sandboxes of the function ``name`` (every function's with None), if this process has a pool
+    (none is made for it)."""
+    with _pool_lock:
+        started = _pool
+    if started is not None:
+        started.discard(name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import socket
 import threading
 from collections.abc import Iterable
@@ -18,6 +19,7 @@ from typing import Any
 from cloudorm.listening import listen
 from cloudorm.providers.local.app import local_cloud
 from cloudorm.providers.local.guard import BrowserGuard, is_loopback
+from cloudorm.providers.local.persistence import Persistence, attach, detach
 from cloudorm.providers.local.requestlog import RequestLog
 
 log = logging.getLogger(__name__)
@@ -43,12 +45,16 @@ def _load_aws_managed_policies() -> None:
 
 class LocalCloudServer:
     """The local cloud's HTTP server on ``host:port`` (0: a free port). ``allow_origins`` are the web pages' origins
-    allowed to use it, ``allow_hosts`` the ``Host`` names it answers to besides the loopback ones and ``host``."""
+    allowed to use it, ``allow_hosts`` the ``Host`` names it answers to besides the loopback ones and ``host``.
+    With ``state_dir``, the state is kept there (``persistence.py``): loaded before the first request is served,
+    every answered change on disk, a last snapshot on ``stop()``; a process keeps its state in one directory."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, allow_origins: Iterable[str] = (),
-                 allow_hosts: Iterable[str] = ()) -> None:
+                 allow_hosts: Iterable[str] = (), state_dir: str | os.PathLike[str] | None = None) -> None:
         """Check the options (InvalidInput); ``start()`` binds and serves."""
         self.requested = (host, port)
+        self.state_dir = state_dir
+        self._persistence: Persistence | None = None
         self.cloud = local_cloud()
         """What it serves (one per process)."""
         self.app = RequestLog(BrowserGuard(self.cloud, allow_origins=allow_origins,
@@ -68,10 +74,18 @@ class LocalCloudServer:
         _quiet()
         _load_aws_managed_policies()
         host, port = self.requested
-        # bound here rather than by werkzeug, which prints the error and calls sys.exit() when the bind fails
-        with sock or listen(host, port) as bound:
-            self._httpd = make_server(bound.getsockname()[0], port, self.app, threaded=True,
-                                      request_handler=MotoRequestHandler, fd=bound.fileno())
+        try:
+            if self.state_dir is not None:  # loaded before the server thread runs: no request sees the state before
+                self._persistence = attach(self.cloud, self.state_dir)
+            # bound here rather than by werkzeug, which prints the error and calls sys.exit() when the bind fails
+            with sock or listen(host, port) as bound:
+                self._httpd = make_server(bound.getsockname()[0], port, self.app, threaded=True,
+                                          request_handler=MotoRequestHandler, fd=bound.fileno())
+        except BaseException:
+            if sock is not None:
+                sock.close()
+            self._detach()
+            raise
         if not is_loopback(host):
             log.warning("the local cloud listens on %s, which is not a loopback address: other machines can reach "
                         "it, and it checks no credentials", host)
@@ -93,7 +107,8 @@ class LocalCloudServer:
         return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
 
     def stop(self) -> None:
-        """Stop serving and close the socket (the state is kept by moto, in this process); safe to call twice."""
+        """Stop serving and close the socket (the state stays in this process's moto; with ``state_dir``, a last
+        snapshot is written and the directory unlocked); safe to call twice."""
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
@@ -101,13 +116,21 @@ class LocalCloudServer:
         httpd.server_close()
         if self._thread is not None:
             self._thread.join()
+        self._detach()
+
+    def _detach(self) -> None:
+        persistence, self._persistence = self._persistence, None
+        if persistence is not None:
+            detach(persistence)
 
 
 def start_server(host: str = "127.0.0.1", port: int = 0, *, allow_origins: Iterable[str] = (),
-                 allow_hosts: Iterable[str] = ()) -> tuple[LocalCloudServer, str]:
+                 allow_hosts: Iterable[str] = (),
+                 state_dir: str | os.PathLike[str] | None = None) -> tuple[LocalCloudServer, str]:
     """Start the local cloud's server (a free port when ``port`` is 0); returns the server and its URL. See
     ``LocalCloudServer`` for the options."""
-    server = LocalCloudServer(host, port, allow_origins=allow_origins, allow_hosts=allow_hosts).start()
+    server = LocalCloudServer(host, port, allow_origins=allow_origins, allow_hosts=allow_hosts,
+                              state_dir=state_dir).start()
     return server, server.url
 
 
