@@ -19,6 +19,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+import cloudorm
 from cloudorm.providers.local import persistence
 from cloudorm.providers.local.persistence import StateError
 from cloudorm.providers.local.server import LocalCloudServer
@@ -54,7 +55,7 @@ def serve_cli(*args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60)
 
 
-def test_tables_buckets_iam_functions_and_apis_survive_a_restart(tmp_path: Path) -> None:
+def test_tables_buckets_iam_functions_apis_and_clusters_survive_a_restart(tmp_path: Path) -> None:
     state = ["--state", str(tmp_path / "state")]
     with ServeProcess(args=state) as server:
         url = server.url
@@ -82,6 +83,9 @@ def test_tables_buckets_iam_functions_and_apis_survive_a_restart(tmp_path: Path)
         apis.put_method(restApiId=api, resourceId=root, httpMethod="GET", authorizationType="NONE")
         apis.put_integration(restApiId=api, resourceId=root, httpMethod="GET", type="MOCK")
         apis.create_deployment(restApiId=api, stageName="prod")
+        cluster = cloudorm.Session("local", endpoint_url=url).Cluster("kept", size=2, runtime=None,
+                                                                      progress=False).save()
+        cluster.run("echo kept > marker")
     assert (tmp_path / "state" / "snapshot").is_file()
 
     with ServeProcess(args=state) as server:
@@ -104,6 +108,11 @@ def test_tables_buckets_iam_functions_and_apis_survive_a_restart(tmp_path: Path)
         assert [s["stageName"] for s in apis.get_stages(restApiId=api)["item"]] == ["prod"]
         assert apis.get_method(restApiId=api, resourceId=root, httpMethod="GET")["methodIntegration"]["type"] \
             == "MOCK"
+        answer = client(url, "lambda").invoke(FunctionName="echo", Payload=b'{"after": "restart"}')
+        assert json.loads(answer["Payload"].read()) == {"echo": {"after": "restart"}}
+        cluster = cloudorm.Session("local", endpoint_url=url).Cluster("kept").refresh()
+        assert [r.stdout for r in cluster.run("cat marker")] == ["kept\n"] * 2  # the nodes' files are kept too
+        cluster.delete()
 
 
 def test_a_sigkill_during_a_write_burst_loses_no_answered_write(tmp_path: Path) -> None:

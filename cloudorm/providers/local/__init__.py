@@ -63,7 +63,9 @@ class LocalProvider(AwsProvider):
     def _compute_service(self) -> Service:
         from cloudorm.providers.local.compute import LocalComputeService
 
-        return LocalComputeService(self.name, self.overrides["*"], hub=self.requests, options=self.options)
+        url = self.clients.endpoint("ec2")  # local clusters answer where EC2 (AWS's compute) would
+        assert url is not None  # default_endpoints gives every service one
+        return LocalComputeService(self.name, url, hub=self.requests, options=self.options)
 
     def _function_service(self) -> Service:
         from cloudorm.providers.local.functions import LocalFunctionService
