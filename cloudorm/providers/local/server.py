@@ -16,9 +16,11 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
+from cloudorm.listening import listen
 from cloudorm.providers.local.app import local_cloud
 from cloudorm.providers.local.guard import BrowserGuard, is_loopback
 from cloudorm.providers.local.persistence import Persistence, attach, detach
+from cloudorm.providers.local.requestlog import RequestLog
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -55,35 +57,38 @@ class LocalCloudServer:
         self._persistence: Persistence | None = None
         self.cloud = local_cloud()
         """What it serves (one per process)."""
-        self.app = BrowserGuard(self.cloud, allow_origins=allow_origins,
-                                allow_hosts=(*allow_hosts, *([host] if host else [])))
+        self.app = RequestLog(BrowserGuard(self.cloud, allow_origins=allow_origins,
+                                           allow_hosts=(*allow_hosts, *([host] if host else []))))
+        """What each request goes through (logged on ``cloudorm.requests`` when that logger is enabled)."""
         self._httpd: Any = None
         self._thread: threading.Thread | None = None
 
-    def start(self) -> LocalCloudServer:
-        """Bind (an ``OSError`` if the address is taken or not this machine's) and serve in a daemon thread."""
+    def start(self, sock: socket.socket | None = None) -> LocalCloudServer:
+        """Bind (``cloudorm.listening.listen``: an ``OSError`` if the address is taken or not this machine's) and
+        serve in a daemon thread; ``sock``: serve this socket, already listening on the requested address."""
         from moto.moto_server.werkzeug_app import MotoRequestHandler
-        from werkzeug.serving import get_sockaddr, make_server, select_address_family
+        from werkzeug.serving import make_server
 
         if self._httpd is not None:
             raise RuntimeError("the local cloud's server is already started")
         _quiet()
         _load_aws_managed_policies()
         host, port = self.requested
-        if not is_loopback(host):
-            log.warning("the local cloud listens on %s, which is not a loopback address: other machines can reach "
-                        "it, and it has no authentication", host)
-        family = select_address_family(host, port)
-        if self.state_dir is not None:  # loaded before the socket exists: no request sees the state before it
-            self._persistence = attach(self.cloud, self.state_dir)
         try:
+            if self.state_dir is not None:  # loaded before the server thread runs: no request sees the state before
+                self._persistence = attach(self.cloud, self.state_dir)
             # bound here rather than by werkzeug, which prints the error and calls sys.exit() when the bind fails
-            with socket.create_server(get_sockaddr(host, port, family), family=family, backlog=128) as sock:
-                self._httpd = make_server(host, port, self.app, threaded=True, request_handler=MotoRequestHandler,
-                                          fd=sock.fileno())
+            with sock or listen(host, port) as bound:
+                self._httpd = make_server(bound.getsockname()[0], port, self.app, threaded=True,
+                                          request_handler=MotoRequestHandler, fd=bound.fileno())
         except BaseException:
+            if sock is not None:
+                sock.close()
             self._detach()
             raise
+        if not is_loopback(host):
+            log.warning("the local cloud listens on %s, which is not a loopback address: other machines can reach "
+                        "it, and it checks no credentials", host)
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="cloudorm-local-cloud", daemon=True)
         self._thread.start()
         return self

@@ -1,0 +1,7 @@
+"""``python -m cloudorm``: the ``cloudorm`` command."""
+
+import sys
+
+from cloudorm.cli import main
+
+sys.exit(main())
