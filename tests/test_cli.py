@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -380,3 +381,41 @@ def test_invoke_refuses_bad_events_and_unknown_functions(server: ServeProcess) -
     done = cloudorm_cmd("invoke", uid("missing"), "--endpoint-url", server.url)
     assert done.returncode == 1 and done.stderr.count("\n") == 1
     assert done.stderr.startswith("cloudorm invoke: ") and "Traceback" not in done.stderr
+
+
+# ------------------------------------------------------------------------------------------------------ logs
+
+def test_logs_prints_what_the_function_printed(server: ServeProcess, deployed: dict[str, str]) -> None:
+    name = deployed["function"]
+    assert cloudorm_cmd("invoke", name, '{"for": "logs"}', "--endpoint-url", server.url).returncode == 0
+    done = cloudorm_cmd("logs", name, "--endpoint-url", server.url)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert any(line.split(" ", 2)[2].startswith("START RequestId") for line in lines)
+    assert any("got {'for': 'logs'}" in line for line in lines)
+    assert lines[0].split(" ", 1)[0].endswith("Z")  # TIME STREAM MESSAGE, as aws logs tail prints
+    done = cloudorm_cmd("logs", name, "--json", "--limit", "1", "--since", "1h", "--endpoint-url", server.url)
+    [last] = [json.loads(line) for line in done.stdout.splitlines()]
+    assert last["message"].startswith("REPORT RequestId") and last["stream"]
+    done = cloudorm_cmd("logs", name, "--since", "yesterday-ish", "--endpoint-url", server.url)
+    assert done.returncode == 2 and "neither a duration" in done.stderr
+
+
+def test_logs_follow_prints_new_lines_once(server: ServeProcess, deployed: dict[str, str]) -> None:
+    name = deployed["function"]
+    follower = subprocess.Popen([sys.executable, "-m", "cloudorm", "logs", name, "--since", "1s", "--follow",
+                                 "--endpoint-url", server.url], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2)  # it has read the log once
+        for marker in ("first-follow", "second-follow"):
+            assert cloudorm_cmd("invoke", name, json.dumps(marker), "--endpoint-url", server.url).returncode == 0
+        assert follower.stdout is not None
+        seen: list[str] = []
+        deadline = time.monotonic() + 60
+        while not any("second-follow" in line for line in seen) and time.monotonic() < deadline:
+            seen.append(follower.stdout.readline())
+    finally:
+        follower.terminate()
+        follower.wait(timeout=10)
+    assert [m for m in ("first-follow", "second-follow") for line in seen if f"got {m}" in line] \
+        == ["first-follow", "second-follow"]  # each printed once, in order

@@ -1,6 +1,6 @@
-"""The ``cloudorm`` command: ``serve`` runs the local cloud; ``health``, ``reset``, ``ls`` and ``invoke`` talk to a
-running one. Each command is a module of this package with an ``add(commands)`` function registering its parser
-(and, with ``set_defaults(run=...)``, what runs it); ``COMMANDS`` lists them."""
+"""The ``cloudorm`` command: ``serve`` runs the local cloud; ``health``, ``reset``, ``ls``, ``invoke`` and ``logs``
+talk to a running one. Each command is a module of this package with an ``add(commands)`` function registering its
+parser (and, with ``set_defaults(run=...)``, what runs it); ``COMMANDS`` lists them."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from cloudorm.about import version
-from cloudorm.cli import admin, invoke, ls, serve
+from cloudorm.cli import admin, invoke, logs, ls, serve
 from cloudorm.errors import CloudError
 
-COMMANDS: tuple[Callable[[Any], None], ...] = (serve.add, admin.add_health, admin.add_reset, ls.add, invoke.add)
+COMMANDS: tuple[Callable[[Any], None], ...] = (serve.add, admin.add_health, admin.add_reset, ls.add, invoke.add,
+                                                 logs.add)
 """What registers each command's parser, in the order ``cloudorm --help`` lists them."""
 
 

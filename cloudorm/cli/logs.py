@@ -1,0 +1,80 @@
+"""``cloudorm logs NAME``: print a function's log from a running local cloud (CloudWatch Logs'
+``/aws/lambda/NAME``), as ``aws logs tail`` does; ``--follow`` keeps printing new lines."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import re
+import time
+from typing import Any
+
+from cloudorm.cli.endpoint import add_options, session
+from cloudorm.serverless.logs import LogEvent
+
+FOLLOW_SECONDS = 1.0
+"""How often ``--follow`` asks for new lines."""
+
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def add(commands: Any) -> None:
+    """Register ``cloudorm logs``."""
+    p = commands.add_parser("logs", help="print a function's log (what its invocations printed)")
+    p.add_argument("name", metavar="NAME", help="the function's name")
+    p.add_argument("--since", type=since, default=None, metavar="WHEN",
+                   help="only lines written since WHEN: a duration back from now (30s, 10m, 2h, 1d, 1w) or an ISO "
+                        "date and time (UTC unless it says otherwise)")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="only the last N lines")
+    p.add_argument("--follow", action="store_true", help="keep printing new lines until Ctrl-C")
+    p.add_argument("--json", action="store_true", help="one JSON object per line (time, stream, message)")
+    add_options(p)
+    p.add_argument("--region", default=None, help="the function's region (default: the session's)")
+    p.set_defaults(run=run)
+
+
+def since(text: str) -> dt.datetime | dt.timedelta:
+    """argparse's type of ``--since``: a duration (``10m``) or an ISO date and time."""
+    found = _DURATION.match(text.strip())
+    if found:
+        return dt.timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+    try:
+        return dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a duration (30s, 10m, 2h, 1d, 1w) nor an ISO date "
+                                         "and time") from None
+
+
+def line(event: LogEvent, as_json: bool) -> str:
+    """How one log line is printed: ``TIME STREAM MESSAGE`` (as ``aws logs tail``) or a JSON object."""
+    stamp = event.time.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if as_json:
+        return json.dumps({"time": stamp, "stream": event.stream, "message": event.message})
+    return f"{stamp} {event.stream or '-'} {event.message}"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the function's log (then, with ``--follow``, new lines as they come)."""
+    fn = session(args).Function(args.name)
+    events = fn.logs(since=args.since, limit=args.limit)
+    for event in events:
+        print(line(event, args.json), flush=True)
+    if not args.follow:
+        return 0
+    start: dt.datetime | dt.timedelta | None = events[-1].time if events else args.since
+    printed = {_key(e) for e in events if e.time == start}  # lines of the newest instant, read again each round
+    while True:
+        time.sleep(FOLLOW_SECONDS)
+        events = fn.logs(since=start)
+        for event in events:
+            if _key(event) not in printed:
+                print(line(event, args.json), flush=True)
+        if events:
+            start = events[-1].time
+            printed = {_key(e) for e in events if e.time == start}
+
+
+def _key(event: LogEvent) -> tuple[Any, ...]:
+    return event.time, event.stream, event.message
