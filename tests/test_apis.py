@@ -190,7 +190,8 @@ def test_save_builds_the_api(session: cloudorm.Session, fn: cloudorm.Function, a
     resources = {r["path"]: r for r in gw.resources(api.id)}
     assert sorted(resources) == ["/", "/orders", "/orders/{id}"]
     methods = resources["/orders/{id}"]["methods"]
-    assert methods["GET"] == {"key_required": True, "function_arn": fn.arn, "mock_headers": None}
+    assert methods["GET"] == {"key_required": True, "function_arn": fn.arn, "mock_headers": None,
+                              "integration": "AWS_PROXY", "mock_status": None, "mock_body": None}
     cors = methods["OPTIONS"]["mock_headers"]
     assert cors["Access-Control-Allow-Origin"] == "*" and cors["Access-Control-Allow-Methods"] == "GET,OPTIONS"
     assert "X-Api-Key" in cors["Access-Control-Allow-Headers"]

@@ -246,3 +246,27 @@ def test_quotas_and_deployments_are_the_parts_state(tmp_path: Path) -> None:
     assert restored.limits.dump() == {} and restored.deployments.dump() == {}
     api.delete(keys=True)
     fn.delete()
+
+
+def test_mock_integrations_answer_their_template_and_other_types_are_500(server: ServeProcess) -> None:
+    gw = boto3.client("apigateway", endpoint_url=server.url, region_name="us-east-1", aws_access_key_id="testing",
+                      aws_secret_access_key="testing")
+    api_id = gw.create_rest_api(name=uid("mock"))["id"]
+    root = next(r["id"] for r in gw.get_resources(restApiId=api_id)["items"] if r["path"] == "/")
+
+    def route(part: str, **integration: Any) -> str:
+        resource = gw.create_resource(restApiId=api_id, parentId=root, pathPart=part)["id"]
+        gw.put_method(restApiId=api_id, resourceId=resource, httpMethod="GET", authorizationType="NONE")
+        gw.put_integration(restApiId=api_id, resourceId=resource, httpMethod="GET", **integration)
+        return resource
+
+    made = route("made", type="MOCK", requestTemplates={"application/json": '{"statusCode": 201}'})
+    gw.put_integration_response(restApiId=api_id, resourceId=made, httpMethod="GET", statusCode="201",
+                                responseTemplates={"application/json": '{"mock": true}'})
+    route("http", type="HTTP", integrationHttpMethod="GET", uri="http://127.0.0.1:9/never")
+    gw.create_deployment(restApiId=api_id, stageName="dev")
+    base = f"{server.url}/restapis/{api_id}/dev/_user_request_"
+    status, body, _ = call(f"{base}/made")
+    assert (status, json.loads(body)) == (201, {"mock": True})
+    assert call(f"{base}/http")[:2] == (500, b'{"message": "Internal server error"}')  # only AWS_PROXY and MOCK
+    gw.delete_rest_api(restApiId=api_id)

@@ -57,16 +57,32 @@ def _api(raw: Wire) -> ApiInfo:
 
 def _method(raw: Wire) -> MethodInfo:
     integration = raw.get("methodIntegration") or {}
-    function_arn = mock_headers = None
-    if integration.get("type") == "AWS_PROXY":
+    kind = integration.get("type")
+    info: MethodInfo = {"key_required": bool(raw.get("apiKeyRequired")), "function_arn": None, "mock_headers": None,
+                        "integration": kind, "mock_status": None, "mock_body": None}
+    if kind == "AWS_PROXY":
         match = _LAMBDA_URI.fullmatch(integration.get("uri") or "")
-        function_arn = match.group("arn") if match else None
-    elif integration.get("type") == "MOCK":
-        answer = (integration.get("integrationResponses") or {}).get("200") or {}
-        mock_headers = {k[len(_HEADER):]: str(v).strip("'") for k, v in (answer.get("responseParameters") or {}).items()
-                        if k.startswith(_HEADER)}
-    return {"key_required": bool(raw.get("apiKeyRequired")), "function_arn": function_arn,
-            "mock_headers": mock_headers}
+        info["function_arn"] = match.group("arn") if match else None
+    elif kind == "MOCK":
+        status = _mock_status(integration)
+        responses = integration.get("integrationResponses") or {}
+        answer: Wire = responses.get(str(status)) or next(
+            (r for r in responses.values() if not r.get("selectionPattern")), {})
+        info["mock_headers"] = {k[len(_HEADER):]: str(v).strip("'")
+                                for k, v in (answer.get("responseParameters") or {}).items() if k.startswith(_HEADER)}
+        info["mock_status"] = int(answer.get("statusCode") or status)
+        info["mock_body"] = str((answer.get("responseTemplates") or {}).get("application/json") or "")
+    return info
+
+
+def _mock_status(integration: Wire) -> int:
+    """The status a MOCK integration's request template selects (``{"statusCode": 200}``; 200 when it names none)."""
+    template = (integration.get("requestTemplates") or {}).get("application/json") or ""
+    try:
+        status = json.loads(template).get("statusCode", 200)
+        return int(status)
+    except (ValueError, TypeError, AttributeError):
+        return 200
 
 
 def resource_info(raw: Wire) -> ResourceInfo:

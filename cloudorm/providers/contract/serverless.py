@@ -86,7 +86,13 @@ class MethodInfo(TypedDict):
     function_arn: str | None
     """The Lambda proxy integration's target, or None."""
     mock_headers: dict[str, str] | None
-    """The headers of a CORS preflight the gateway answers itself, else None."""
+    """A ``MOCK`` integration's response headers (a CORS preflight's, for cloudorm's), else None."""
+    integration: str | None
+    """The integration's type (``AWS_PROXY``, ``MOCK``, ``AWS``, ``HTTP_PROXY``...), None without one."""
+    mock_status: int | None
+    """A ``MOCK`` integration's status code (its request template's ``statusCode``, 200 if it names none)."""
+    mock_body: str | None
+    """A ``MOCK`` integration's ``application/json`` response template, as written (no VTL is evaluated)."""
 
 
 class ResourceInfo(TypedDict):

@@ -218,8 +218,10 @@ class ApiGateway(Part):
         if match is None:
             return _message(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
         route, params, spec = match
-        if spec.get("mock_headers") is not None:
-            return 200, [("Content-Type", "application/json"), *spec["mock_headers"].items()], b""
+        if spec.get("integration") == "MOCK" or spec.get("mock_headers") is not None:
+            return (int(spec.get("mock_status") or 200),
+                    [("Content-Type", "application/json"), *(spec.get("mock_headers") or {}).items()],
+                    str(spec.get("mock_body") or "").encode())
         key: tuple[str, str] | None = None
         if spec.get("key_required"):
             value = str(environ.get("HTTP_X_API_KEY") or "")
@@ -237,6 +239,10 @@ class ApiGateway(Part):
                 return _message(429, "Limit Exceeded", "LimitExceededException")
             key = (value, key_id)
         if not spec.get("function_arn"):
+            log.warning("gateway: %s %s of API %s has %s; the local cloud serves Lambda proxy (AWS_PROXY) and MOCK "
+                        "integrations only, so it answers 500 as API Gateway does for a broken integration", method,
+                        route.path, api_id, f"a {spec['integration']} integration" if spec.get("integration")
+                        else "no integration")
             return _message(500, "Internal server error", "InternalServerErrorException")
         if not routing.permits(spec["function_arn"], stage, method, route):
             log.info("gateway request %s: the function's policy does not let API Gateway invoke it from %s %s",
