@@ -399,6 +399,9 @@ def test_logs_prints_what_the_function_printed(server: ServeProcess, deployed: d
     assert last["message"].startswith("REPORT RequestId") and last["stream"]
     done = cloudorm_cmd("logs", name, "--since", "yesterday-ish", "--endpoint-url", server.url)
     assert done.returncode == 2 and "neither a duration" in done.stderr
+    done = cloudorm_cmd("logs", "no-such-function", "--endpoint-url", server.url)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == f"cloudorm logs: function 'no-such-function' does not exist on {server.url}\n"
 
 
 def test_logs_follow_prints_new_lines_once(server: ServeProcess, deployed: dict[str, str]) -> None:

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from cloudorm.cli.endpoint import add_options, session
+from cloudorm.errors import NotFound
 from cloudorm.serverless.logs import LogEvent
 
 FOLLOW_SECONDS = 1.0
@@ -57,8 +58,11 @@ def line(event: LogEvent, as_json: bool) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Print the function's log (then, with ``--follow``, new lines as they come)."""
-    fn = session(args).Function(args.name)
+    s = session(args)
+    fn = s.Function(args.name)
     events = fn.logs(since=args.since, limit=args.limit)
+    if not events and not fn.exists():  # a function's log is empty before its first run: say which it is
+        raise NotFound(f"function {args.name!r} does not exist on {s.endpoint_url}")
     for event in events:
         print(line(event, args.json), flush=True)
     if not args.follow:
