@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import ipaddress
 import os
 import socket
 
@@ -26,6 +27,20 @@ def plain_host(host: str) -> str:
     """``host`` without the brackets of an IPv6 address written as in a URL (``[::1]`` -> ``::1``)."""
     host = host.strip()
     return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
+def server_url(host: str, port: int) -> str:
+    """The ``http://`` URL a client of this machine uses to reach a server listening on ``host:port``: a wildcard
+    address is not one to connect to, so its family's loopback address stands for it (``0.0.0.0`` and ``""`` ->
+    ``127.0.0.1``, ``::`` -> ``::1``); an IPv6 address is in brackets."""
+    host = plain_host(host)
+    try:
+        address = ipaddress.ip_address(host) if host else ipaddress.IPv4Address(0)
+    except ValueError:
+        return f"http://{host}:{port}"  # a name
+    if address.is_unspecified:
+        address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
+    return f"http://{f'[{address}]' if address.version == 6 else address}:{port}"
 
 
 def listen(host: str, port: int) -> socket.socket:

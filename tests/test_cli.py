@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 import cloudorm
+from cloudorm.listening import server_url
 from cloudorm.testing import ServeProcess
 
 HANDLER = """\
@@ -188,6 +189,22 @@ def test_a_non_loopback_host_is_warned_about_in_one_line() -> None:
     with serving("--host", "127.0.0.2", "--port", "0") as (url, proc):  # loopback: no warning
         assert get(f"{url}/_cloudorm/version")[0] == 200
     assert proc.stderr is not None and proc.stderr.read() == ""
+
+
+def test_serve_on_every_address_prints_a_url_clients_can_use() -> None:
+    with serving("--host", "0.0.0.0", "--port", "0") as (url, proc):
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url), url
+        assert get(f"{url}/_cloudorm/version")[0] == 200
+    assert proc.stderr is not None
+    assert "listens on 0.0.0.0, which is not a loopback address" in proc.stderr.read()
+
+
+@pytest.mark.parametrize(("host", "url"), [("0.0.0.0", "http://127.0.0.1:4566"), ("::", "http://[::1]:4566"),
+                                           ("[::]", "http://[::1]:4566"), ("", "http://127.0.0.1:4566"),
+                                           ("127.0.0.1", "http://127.0.0.1:4566"), ("::1", "http://[::1]:4566"),
+                                           ("192.0.2.7", "http://192.0.2.7:4566"), ("localhost", "http://localhost:4566")])
+def test_the_url_of_a_listening_address(host: str, url: str) -> None:
+    assert server_url(host, 4566) == url
 
 
 def test_verbose_logs_each_request_and_the_default_does_not(tmp_path: Path) -> None:

@@ -385,6 +385,28 @@ def test_an_invoke_that_may_have_run_is_not_sent_again(moto_url: str, app: Path,
         fn.delete()
 
 
+def test_a_local_invoke_that_gets_no_answer_says_how_long_it_waited(moto_url: str, app: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A local session waits for an invocation's answer longer than its read_timeout (930 s: the server ends any
+    function in 900 s); the Timeout quotes that wait, not read_timeout."""
+    from cloudorm.providers.local import functions
+    from cloudorm.testing import FaultProxy
+
+    monkeypatch.setattr(functions, "INVOKE_READ_TIMEOUT", 0.6)  # (instead of 930 s)
+    direct = cloudorm.Session("local", endpoint_url=moto_url)
+    role = direct.Role(uid("role"), service="lambda").save()
+    fn = direct.Function(uid(), handler="app.handler", source=app, role=role).save()
+    try:
+        with FaultProxy(moto_url, latency=1.5) as proxy:
+            through = cloudorm.Session("local", endpoint_url=proxy.url, read_timeout=0.2)
+            with pytest.raises(Timeout) as e:
+                through.Function(fn.name).invoke({"x": 1})
+        assert e.value.operation == "Invoke" and fn.name in e.value.message
+        assert "within 0.6 s" in e.value.message and "read_timeout" not in e.value.message
+    finally:
+        fn.delete()
+
+
 def test_requirements_are_vendored_for_the_deployed_runtime_only(local: cloudorm.Session, app: Path, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLOUDORM_CACHE_DIR", str(tmp_path / "cache"))  # (a cache of this test's own)

@@ -24,6 +24,7 @@ import pytest
 
 import cloudorm
 from cloudorm.errors import InvalidInput
+from cloudorm.providers.local import runtime
 from cloudorm.providers.local.app import local_cloud
 from cloudorm.providers.local.functions import LocalFunctionService
 from cloudorm.providers.local.invocations import Invocations, find
@@ -267,6 +268,55 @@ def test_timeout_kills_the_sandbox_and_its_children(s: cloudorm.Session, deploy:
     for pid in map(int, line.split()[1:]):
         wait_until(lambda pid=pid: not running(pid), timeout=2, what=f"process {pid} ended")
     assert json.loads(invoke(s, fn["name"])["payload"])["errorType"] == "Sandbox.Timedout"  # a new sandbox
+
+
+def test_the_init_phase_has_its_own_timeout(s: cloudorm.Session, deploy: Any) -> None:
+    """As on Lambda, importing the handler module (up to 10 s) does not count in the function's timeout; the cold
+    start's REPORT gives it as Init Duration, and Duration is the handler's."""
+    fn = deploy("""
+        import time
+        time.sleep(2)
+
+        def handler(event, context):
+            return context.get_remaining_time_in_millis()
+        """, timeout=1)
+    out = invoke(s, fn["name"])
+    assert out["error"] is None, out["payload"]
+    assert 500 < json.loads(out["payload"]) <= 1000  # the handler has its whole second
+    report = next(line for line in out["log"].splitlines() if line.startswith("REPORT "))
+    init_ms = float(re.search(r"Init Duration: ([0-9.]+) ms", report).group(1))  # type: ignore[union-attr]
+    duration_ms = float(re.search(r"\tDuration: ([0-9.]+) ms", report).group(1))  # type: ignore[union-attr]
+    assert init_ms >= 2000 and duration_ms < 1000
+    assert "Init Duration" not in next(line for line in invoke(s, fn["name"])["log"].splitlines()
+                                       if line.startswith("REPORT "))  # warm
+
+
+def test_an_init_over_its_limit_runs_again_within_the_functions_timeout(
+        s: cloudorm.Session, deploy: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An init phase that exceeds its limit (10 s; 1 s here) is logged as INIT_REPORT ... Status: timeout and run
+    again in the invocation, counted in the function's timeout (Lambda's suppressed init)."""
+    monkeypatch.setattr(runtime, "INIT_TIMEOUT", 1.0)
+    fn = deploy("""
+        import time
+        print("initialising", flush=True)
+        time.sleep(1.5)
+
+        def handler(event, context):
+            return context.get_remaining_time_in_millis()
+        """, timeout=3)
+    out = invoke(s, fn["name"])
+    assert out["error"] is None, out["payload"]
+    assert json.loads(out["payload"]) < 1600  # the second init took its part of the 3 s
+    before_start = out["log"].partition("START RequestId")[0]
+    assert "initialising" in before_start
+    assert "INIT_REPORT Init Duration: 1000.00 ms\tPhase: init\tStatus: timeout" in before_start
+    slow = deploy("import time\ntime.sleep(5)\n\ndef handler(event, context):\n    return 1\n", timeout=1)
+    started = time.monotonic()
+    out = invoke(s, slow["name"])
+    assert time.monotonic() - started < 4
+    error = json.loads(out["payload"])
+    assert error["errorType"] == "Sandbox.Timedout"
+    assert error["errorMessage"].endswith("Task timed out after 1.00 seconds")
 
 
 def test_memory_limit_is_an_error_not_a_hang(s: cloudorm.Session, deploy: Any) -> None:

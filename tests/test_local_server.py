@@ -234,6 +234,24 @@ def test_a_refused_transaction_is_not_remembered(moto_url: str) -> None:
     assert count(client, table) == 1
 
 
+@pytest.mark.parametrize("reset", ["/_cloudorm/reset", "/moto-api/reset"])
+def test_a_reset_forgets_the_tokens_of_applied_transactions(reset: str) -> None:
+    """After a reset the tables a transaction wrote are gone: the same transaction sent again is applied again, not
+    answered as already applied."""
+    with ServeProcess() as server:
+        client = dynamodb(server.url)
+        table = new_table(client)
+        token = str(uuid.uuid4())
+        client.transact_write_items(**increment(table, token))
+        status, _, _ = raw(server.url, "POST", reset)
+        assert status == 200
+        client.create_table(TableName=table, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                            BillingMode="PAY_PER_REQUEST")
+        client.transact_write_items(**increment(table, token))
+        assert count(client, table) == 1  # before: 0, the re-send answered from the forgotten state
+
+
 def test_token_cache_forgets_after_its_window() -> None:
     now = [0.0]
     cache = TokenCache(window=600.0, clock=lambda: now[0])

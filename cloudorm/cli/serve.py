@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import threading
+import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,7 +46,9 @@ def serve(host: str, port: int, allow_origins: Sequence[str] = (), allow_hosts: 
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    print(f"cloudorm local cloud on {url}", flush=True)
+    shown = urllib.parse.urlsplit(url).hostname
+    where = "" if shown == host else f" (listening on {host or '0.0.0.0'}, port {server.port})"  # e.g. 0.0.0.0
+    print(f"cloudorm local cloud on {url}{where}", flush=True)
     print(f"use it with cloudorm.Session('local', endpoint_url={url!r}); Ctrl-C stops it", flush=True)
     stopped.wait()
     server.stop()

@@ -264,10 +264,7 @@ class AwsFunctionService(FunctionService):
         try:
             response = client.invoke(**params)
         except bx.ReadTimeoutError:
-            seconds = self.clients.options.read_timeout
-            raise ce.Timeout(f"no answer from function {name!r} within {seconds:g} s (it may still be running and "
-                             "is not invoked again): for longer runs give Session(read_timeout=...) above the "
-                             "function's timeout", provider=self.provider, operation="Invoke") from None
+            raise self._invoke_timed_out(name) from None
         except (bx.ClientError, bx.BotoCoreError) as e:
             raise map_error(e, self.provider, "Invoke", self.secrets) from None
         body = response.get("Payload")
@@ -286,6 +283,13 @@ class AwsFunctionService(FunctionService):
             "log": base64.b64decode(log).decode("utf-8", "replace") if log else None,
             "request_id": (response.get("ResponseMetadata") or {}).get("RequestId"),
         }
+
+    def _invoke_timed_out(self, name: str) -> ce.Timeout:
+        """The error of an Invoke of ``name`` whose answer did not come within the session's ``read_timeout``."""
+        seconds = self.clients.options.read_timeout
+        return ce.Timeout(f"no answer from function {name!r} within {seconds:g} s (it may still be running and is "
+                          "not invoked again): for longer runs give Session(read_timeout=...) above the function's "
+                          "timeout", provider=self.provider, operation="Invoke")
 
     def logs(self, name: str, since: datetime | None, limit: int | None) -> list[LogEventInfo]:
         """The function's log events (CloudWatch Logs' ``/aws/lambda/NAME``, FilterLogEvents page by page) from

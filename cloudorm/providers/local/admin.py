@@ -1,7 +1,7 @@
 """The local cloud's own endpoints, under ``/_cloudorm/``: ``GET /_cloudorm/health`` (status, version, uptime,
 services, persistence), ``GET /_cloudorm/version`` and ``POST /_cloudorm/reset`` (everything forgotten: moto's
-state and every part's). ``POST /moto-api/reset`` (moto's own reset) resets the parts too, and
-``GET /_localstack/health`` answers in LocalStack's shape, for tools that wait on it."""
+state, the DynamoDB transaction tokens and every part's). ``POST /moto-api/reset`` (moto's own reset) resets all
+that too, and ``GET /_localstack/health`` answers in LocalStack's shape, for tools that wait on it."""
 
 from __future__ import annotations
 
@@ -34,13 +34,6 @@ def services_in_use() -> set[str]:
 
     instances: list[Any] = list(getattr(BackendDict, "_instances", []))
     return {str(getattr(bd, "service_name", "")) for bd in instances}
-
-
-def reset_moto() -> None:
-    """Forget moto's state: every service, account and region (what moto's ``POST /moto-api/reset`` does)."""
-    from moto.moto_api._internal.models import moto_api_backend
-
-    moto_api_backend.reset()
 
 
 def state_dir(cloud: LocalCloud) -> str | None:
@@ -114,14 +107,12 @@ class Admin(Part):
         return _json(start_response, "200 OK", body, method=_method(environ))
 
     def reset_all(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        """``POST /_cloudorm/reset``: moto and every part forget everything, under the persistence gate (so a kept
-        state is the empty one)."""
+        """``POST /_cloudorm/reset``: moto, the DynamoDB transaction tokens and every part forget everything
+        (``LocalCloud.reset``), under the persistence gate (so a kept state is the empty one)."""
         path = str(environ.get("PATH_INFO") or PREFIX)
         change = Change(signing_service(environ), "POST", path, "Reset")
         with self.cloud.gate.request(change):
-            reset_moto()
-            for part in self.cloud.parts:
-                part.reset()
+            self.cloud.reset()
         self.cloud.changed(change)
         body: dict[str, Any] = {"status": "ok"} if path.startswith("/moto-api/") else {
             "status": "reset", "parts": [part.name for part in self.cloud.parts]}

@@ -110,13 +110,21 @@ def _moto_app() -> Any:
     return DomainDispatcherApplication(create_backend_app)
 
 
+def _reset_moto() -> None:
+    """Forget moto's state: every service, account and region (what moto's ``POST /moto-api/reset`` does)."""
+    from moto.moto_api._internal.models import moto_api_backend
+
+    moto_api_backend.reset()
+
+
 class LocalCloud:
     """The local cloud of this process: moto (behind ``ConditionalS3`` and ``AtomicDynamoDB``) and cloudorm's parts,
     as one WSGI application."""
 
     def __init__(self, parts: Sequence[Part] = ()) -> None:
         """``parts`` answer their requests before moto; more can be added with ``add``."""
-        self.moto: WSGIApp = ConditionalS3(AtomicDynamoDB(_moto_app()))
+        self.dynamodb = AtomicDynamoDB(_moto_app())
+        self.moto: WSGIApp = ConditionalS3(self.dynamodb)
         self.parts: list[Part] = list(parts)
         self.gate: Gate = Gate()
         """Replaced by persistence (``--state``)."""
@@ -132,6 +140,13 @@ class LocalCloud:
             if part.name == name:
                 return part
         raise KeyError(name)
+
+    def reset(self) -> None:
+        """Forget everything: moto's state (every service, account and region), the DynamoDB transaction tokens it
+        answered, and every part's state. The caller holds the gate (``cloudorm reset``: the admin part)."""
+        self.dynamodb.reset(_reset_moto)
+        for part in self.parts:
+            part.reset()
 
     def changed(self, change: Change) -> None:
         """Tell every part that ``change`` was applied."""

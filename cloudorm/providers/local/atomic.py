@@ -9,7 +9,8 @@ process, so the lock and the remembered transactions are too, whatever the numbe
 A ``TransactWriteItems`` carrying a ``ClientRequestToken`` that was applied less than ``TOKEN_WINDOW`` seconds ago
 is answered with the first call's answer and not applied again; the same token with other parameters is answered
 ``IdempotentParameterMismatchException``, as DynamoDB does. Only applied transactions are remembered: one that was
-refused (cancelled, invalid) runs again when re-sent.
+refused (cancelled, invalid) runs again when re-sent. A reset of the local cloud (``AtomicDynamoDB.reset``) forgets
+them with the tables they wrote.
 
 moto's TransactWriteItems deep-copies every table it touches (to roll back), so its cost grows with the tables'
 size, under the lock. A transaction of one Put, Update or Delete (what cloudorm sends for a write that must apply
@@ -85,6 +86,10 @@ class TokenCache:
         self._entries[key] = _Applied(self.clock() + self.window, fingerprint, answer)
         self._entries.move_to_end(key)
 
+    def clear(self) -> None:
+        """Forget every token."""
+        self._entries.clear()
+
     def __len__(self) -> int:
         """The number of tokens remembered (expired ones included until the next lookup)."""
         return len(self._entries)
@@ -121,6 +126,13 @@ class AtomicDynamoDB:
         """Wrap ``app``; other services' requests pass through untouched."""
         self.app = app
         self._state = _PROCESS
+
+    def reset(self, forget_tables: Callable[[], None]) -> None:
+        """Run ``forget_tables`` (moto's reset) and forget every remembered transaction, under the DynamoDB lock: a
+        transaction is wholly before the reset or wholly after it, and one sent again afterwards is applied again."""
+        with self._state.lock:
+            forget_tables()
+            self._state.tokens.clear()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET") or ""

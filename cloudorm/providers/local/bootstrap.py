@@ -5,7 +5,10 @@ Run as ``python -I -S -u bootstrap.py REQUEST_FD RESULT_FD [PROVIDED]``: it impo
 Lambda's runtime provides; then the standard library, and no site-packages: ``-S``), caps its private data at
 ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE`` MB (``RLIMIT_DATA``), then answers invocations one after another: each request
 and each result is a frame (8-byte big-endian length, then JSON) on its own pipe, so whatever the handler prints
-(stdout and stderr are the log) cannot be mistaken for a result. It may run under another Python than cloudorm's
+(stdout and stderr are the log) cannot be mistaken for a result. The handler is imported on the first request (the
+init phase), which is answered by two frames: ``{"init_ms": ...}`` once the import ended (well or not), then the
+result; the handler's deadline is the request's ``deadline_ms`` if it has one, else ``timeout_ms`` after the
+handler call starts. It may run under another Python than cloudorm's
 (3.8 or later), so it imports nothing from cloudorm.
 """
 
@@ -151,7 +154,8 @@ def _load_handler() -> Any:
 
 def _invoke(handler: Any, request: dict[str, Any]) -> dict[str, Any]:
     """Run one invocation: ``{"result": JSON text}`` or ``{"error": Lambda's error document}``."""
-    context = LambdaContext(request["request_id"], request["deadline_ms"], request["arn"])
+    deadline_ms = request.get("deadline_ms") or int(time.time() * 1000) + int(request["timeout_ms"])
+    context = LambdaContext(request["request_id"], deadline_ms, request["arn"])
     try:
         event = json.loads(request["event"])
         result = handler(event, context)
@@ -187,7 +191,6 @@ def main(argv: list[str]) -> int:
     logging.getLogger().addHandler(stream)
     _limit_memory()
     handler = None
-    init_ms: float | None = None
     while True:
         request = _read_frame(requests_fd)
         if request is None:
@@ -196,7 +199,9 @@ def main(argv: list[str]) -> int:
         if handler is None:
             started = time.monotonic()
             loaded = _load_handler()
-            init_ms = (time.monotonic() - started) * 1000
+            sys.stdout.flush()
+            sys.stderr.flush()
+            _write_frame(results_fd, {"init_ms": (time.monotonic() - started) * 1000})
             if isinstance(loaded, dict):
                 answer: dict[str, Any] = {"error": loaded}
             else:
@@ -210,7 +215,6 @@ def main(argv: list[str]) -> int:
         sys.stderr.flush()
         exiting = error is not None and (error["errorType"] in _EXIT_AFTER or handler is None)
         answer["exiting"] = exiting
-        answer["init_ms"], init_ms = init_ms, None
         answer["max_rss_kb"] = _peak_memory_kb()
         _write_frame(results_fd, answer)
         if exiting:

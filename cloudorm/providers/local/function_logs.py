@@ -21,8 +21,9 @@ LOG_TAIL = 4096
 
 
 def invocation_log(outcome: Outcome, request_id: str, version: str, memory: int, timeout: float) -> str:
-    """The invocation's log as Lambda writes it: START, the handler's output, END and REPORT."""
-    lines = [f"START RequestId: {request_id} Version: {version}\n", outcome.log]
+    """The invocation's log as Lambda writes it: an init phase that timed out (its output and ``INIT_REPORT``),
+    START, the handler's output, END and REPORT."""
+    lines = [outcome.init_report, f"START RequestId: {request_id} Version: {version}\n", outcome.log]
     if outcome.log and not outcome.log.endswith("\n"):
         lines.append("\n")
     if outcome.error is not None and outcome.error.get("errorType") == "Sandbox.Timedout":

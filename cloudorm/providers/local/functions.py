@@ -19,7 +19,7 @@ from typing import Any, cast
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.httpsession import URLLib3Session
 
-from cloudorm.errors import InvalidInput
+from cloudorm.errors import InvalidInput, Timeout
 from cloudorm.providers.aws.clients import ClientFactory
 from cloudorm.providers.aws.functions import AwsFunctionService
 from cloudorm.providers.contract import FunctionInfo, Invocation, Wire
@@ -42,7 +42,9 @@ class LocalFunctionService(AwsFunctionService):
     def __init__(self, clients: ClientFactory, provider: str, secrets: tuple[str, ...] = ()) -> None:
         super().__init__(clients, provider, secrets)
         options = clients.options
-        timeouts = (options.connect_timeout, max(options.read_timeout, INVOKE_READ_TIMEOUT))
+        self._invoke_wait = max(options.read_timeout, INVOKE_READ_TIMEOUT)
+        """Seconds an Invoke's answer is waited for."""
+        timeouts = (options.connect_timeout, self._invoke_wait)
         self._invocations = URLLib3Session(timeout=timeouts,  # type: ignore[arg-type]  # (connect, read), as botocore
                                            max_pool_connections=options.max_pool_connections)
         # a before-send handler's response is the one botocore uses (hook() types handlers as returning None)
@@ -62,6 +64,14 @@ class LocalFunctionService(AwsFunctionService):
         sandboxes of the old code."""
         _check_zip(code)
         return super().update_code(name, code, architecture)
+
+    def _invoke_timed_out(self, name: str) -> Timeout:
+        """The error of an Invoke of ``name`` unanswered after ``INVOKE_READ_TIMEOUT`` (or the session's longer
+        ``read_timeout``): the server should have ended any function well before."""
+        return Timeout(f"no answer from function {name!r} within {self._invoke_wait:g} s, although the local "
+                       f"cloud ends any invocation after its timeout ({MAX_TIMEOUT} s at most): its server may be "
+                       "stuck (the function may still be running and is not invoked again)",
+                       provider=self.provider, operation="Invoke")
 
     def invoke(self, name: str, payload: bytes, wait: bool = True) -> Invocation:
         """Run the function on the local cloud's server, on ``payload`` (UTF-8 JSON bytes, checked before any

@@ -9,6 +9,11 @@ machine's site-packages, so a package missing from the bundle fails here as on L
 ``RLIMIT_DATA`` (private writable memory: the heap, anonymous maps and thread stacks, not shared libraries), set to
 the function's memory size: a Python interpreter with boto3 imported uses about 25 MB of it; each thread reserves a
 stack of ``ulimit -s`` (8 MB) which counts too.
+
+As on Lambda, a new sandbox's init phase (importing the handler module) has its own limit, ``INIT_TIMEOUT``, and the
+function's timeout applies to the handler call only. An init that exceeds its limit is logged (``INIT_REPORT ...
+Status: timeout``) and run again in a new sandbox within the invocation, counted in the function's timeout (Lambda's
+"suppressed init"): past that, the invocation times out (``Sandbox.Timedout``).
 """
 
 from __future__ import annotations
@@ -55,6 +60,10 @@ LAMBDA_PACKAGES = {"boto3": "boto3", "botocore": "botocore", "s3transfer": "s3tr
                    "dateutil": "python_dateutil", "urllib3": "urllib3", "six": "six"}
 """The packages Lambda's Python runtime provides beside the standard library, module → distribution (this
 machine's copies are used)."""
+
+INIT_TIMEOUT = 10.0
+"""Seconds a new sandbox may spend importing the handler module before its first invocation (Lambda's init phase
+limit), on top of the function's timeout."""
 
 LOG_KEPT = 64 * 1024
 """Bytes of an invocation's output read back (the end of it; Lambda returns the last 4 KB)."""
@@ -164,9 +173,11 @@ class Outcome:
     duration_ms: float
     max_memory_mb: int | None = None
     init_ms: float | None = None
-    """How long importing the handler took, for the invocation that started the sandbox."""
+    """How long importing the handler took, for the invocation that started the sandbox (in its init phase)."""
     stream: str = ""
     """The log stream of the sandbox that ran it (``2026/12/06/[$LATEST]<hex>``, as Lambda names them)."""
+    init_report: str = ""
+    """What Lambda logs before START: the output and ``INIT_REPORT`` line of an init phase that timed out."""
 
 
 def lambda_environment(*, function: Mapping[str, Any], code_dir: str, region: str, endpoint: str | None,
@@ -205,6 +216,10 @@ class SandboxDied(Exception):
     """The child exited before answering."""
 
 
+class InitTimedOut(Exception):
+    """A new sandbox did not import its handler within the init phase's limit (the sandbox was killed)."""
+
+
 class Sandbox:
     """One child process serving invocations of one Launch, one at a time."""
 
@@ -216,6 +231,10 @@ class Sandbox:
         self.stream = f"{time.strftime('%Y/%m/%d', time.gmtime())}/[{version}]{uuid.uuid4().hex}"
         """Its log stream's name, as Lambda names an execution environment's."""
         environment["AWS_LAMBDA_LOG_STREAM_NAME"] = self.stream
+        self.initialized = False
+        """Whether the handler was imported (the child reports it once, on its first invocation)."""
+        self.init_ms: float | None = None
+        """How long the import took."""
         self._closed = False
         fd, self.log_path = tempfile.mkstemp(prefix="sandbox-", suffix=".log", dir=log_dir)
         os.close(fd)
@@ -240,26 +259,47 @@ class Sandbox:
         """True while the child runs."""
         return self.process.poll() is None
 
-    def invoke(self, event: bytes, request_id: str, arn: str, timeout: float) -> dict[str, Any] | None:
-        """Send one invocation and wait for its answer; None when ``timeout`` passed (the sandbox is then
-        killed). ``SandboxDied`` if the child exited without answering."""
+    def invoke(self, event: bytes, request_id: str, arn: str, timeout: float,
+               init_timeout: float | None = None) -> tuple[dict[str, Any] | None, float]:
+        """Send one invocation and wait for its answer: (the answer, None when ``timeout`` passed and the sandbox was
+        killed; when the handler call started, ``time.monotonic()``). A new sandbox first imports the handler,
+        within ``init_timeout`` s and not counted in ``timeout`` (``InitTimedOut`` past it, the sandbox killed);
+        with None, the import counts in ``timeout``. ``SandboxDied`` if the child exited without answering."""
         os.truncate(self.log_path, 0)
-        deadline = time.monotonic() + timeout
-        request = {"event": event.decode("utf-8"), "request_id": request_id, "arn": arn,
-                   "deadline_ms": int((time.time() + timeout) * 1000)}
+        started = time.monotonic()
+        request: dict[str, Any] = {"event": event.decode("utf-8"), "request_id": request_id, "arn": arn,
+                                   "timeout_ms": int(timeout * 1000)}
+        if init_timeout is None:  # the deadline counts from now, the import included
+            request["deadline_ms"] = int((time.time() + timeout) * 1000)
         data = json.dumps(request).encode()
         try:
             _write_all(self._requests, _HEADER.pack(len(data)) + data)
-            header = self._read(_HEADER.size, deadline)
-            answer = None if header is None else self._read(_HEADER.unpack(header)[0], deadline)
+            if not self.initialized:
+                init = self._read_frame(started + (timeout if init_timeout is None else init_timeout))
+                if init is None:
+                    self.kill()
+                    if init_timeout is not None:
+                        raise InitTimedOut()
+                    return None, started
+                self.initialized, self.init_ms = True, init.get("init_ms")
+                if init_timeout is not None:
+                    started = time.monotonic()
+            answer = self._read_frame(started + timeout)
         except BrokenPipeError:
             raise SandboxDied() from None
         self.last_used = time.monotonic()
         if answer is None:
             self.kill()
+        return answer, started
+
+    def _read_frame(self, deadline: float) -> dict[str, Any] | None:
+        """The next frame the child writes; None if it did not come before ``deadline``."""
+        header = self._read(_HEADER.size, deadline)
+        data = None if header is None else self._read(_HEADER.unpack(header)[0], deadline)
+        if data is None:
             return None
-        result: dict[str, Any] = json.loads(answer)
-        return result
+        frame: dict[str, Any] = json.loads(data)
+        return frame
 
     def _read(self, size: int, deadline: float) -> bytes | None:
         chunks: list[bytes] = []
@@ -335,6 +375,11 @@ def _link_provided(target: str) -> str:
     return target
 
 
+def _ended_line(text: str) -> str:
+    """``text`` ending with a newline (unless empty)."""
+    return text if not text or text.endswith("\n") else text + "\n"
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -363,10 +408,18 @@ class SandboxPool:
         since = time.monotonic() if since is None else since
         sandbox = self._take(launch)
         keep = False
+        init_report, init_timeout, cold = "", INIT_TIMEOUT, not sandbox.initialized
         try:
             started = time.monotonic()
             try:
-                answer = sandbox.invoke(event, request_id, arn, timeout)
+                try:
+                    answer, started = sandbox.invoke(event, request_id, arn, timeout, init_timeout)
+                except InitTimedOut:  # Lambda's suppressed init: again, in the invocation, within its timeout
+                    init_report = _ended_line(sandbox.read_log()) + (
+                        f"INIT_REPORT Init Duration: {init_timeout * 1000:.2f} ms\tPhase: init\tStatus: timeout\n")
+                    self._give_back(sandbox, False, since)
+                    sandbox = self._take(launch)
+                    answer, started = sandbox.invoke(event, request_id, arn, timeout, None)
             except SandboxDied:
                 answer = {"died": True}
             duration = (time.monotonic() - started) * 1000
@@ -379,11 +432,12 @@ class SandboxPool:
                     kind = "Runtime.OutOfMemory" if "MemoryError" in text else "Runtime.ExitError"
                     error = {"errorType": kind, "errorMessage": f"RequestId: {request_id} Error: Runtime exited "
                                                                 f"with error: {sandbox.exit_status()}"}
-                return Outcome(None, error, text, duration, stream=sandbox.stream)
+                return Outcome(None, error, text, duration, stream=sandbox.stream, init_report=init_report)
             keep = not answer.get("exiting")
             rss = answer.get("max_rss_kb")
+            init_ms = sandbox.init_ms if cold and not init_report else None  # a suppressed init is in Duration
             return Outcome(answer.get("result"), answer.get("error"), text, duration,
-                           int(rss) // 1024 if rss else None, answer.get("init_ms"), sandbox.stream)
+                           int(rss) // 1024 if rss else None, init_ms, sandbox.stream, init_report)
         finally:
             self._give_back(sandbox, keep, since)
 

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from cloudorm.listening import listen
+from cloudorm.listening import listen, server_url
 from cloudorm.providers.local.app import local_cloud
 from cloudorm.providers.local.guard import BrowserGuard, is_loopback
 from cloudorm.providers.local.persistence import Persistence, attach, detach
@@ -102,9 +102,9 @@ class LocalCloudServer:
 
     @property
     def url(self) -> str:
-        """Its URL, e.g. ``http://127.0.0.1:4566`` (``http://[::1]:4566`` for an IPv6 address)."""
-        host = self.requested[0]
-        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+        """Its URL for clients of this machine, e.g. ``http://127.0.0.1:4566`` (``http://[::1]:4566`` for an IPv6
+        address; the loopback address for a wildcard one: ``--host 0.0.0.0`` serves ``http://127.0.0.1:4566``)."""
+        return server_url(self.requested[0], self.port)
 
     def stop(self) -> None:
         """Stop serving and close the socket (the state stays in this process's moto; with ``state_dir``, a last
