@@ -244,3 +244,19 @@ def test_an_apis_url_and_its_quota_count_survive_a_restart(tmp_path: Path) -> No
         path = api.url_for("/q").removeprefix(server.url)
     with ServeProcess(args=state) as server:
         assert [get(server.url + path, key) for _ in range(2)] == [200, 429]  # 2 + 1 = the limit of 3
+
+
+def test_a_transaction_sent_again_after_a_restart_is_not_applied_twice(tmp_path: Path) -> None:
+    """ClientRequestTokens are kept with the tables: a TransactWriteItems whose answer was lost before a restart,
+    sent again with its token after it, is answered as applied (DynamoDB's 10-minute idempotency window)."""
+    state = ["--state", str(tmp_path / "state")]
+    transaction = {"TransactItems": [{"Update": {
+        "TableName": TABLE, "Key": {"id": {"S": "counter"}}, "UpdateExpression": "ADD n :one",
+        "ExpressionAttributeValues": {":one": {"N": "1"}}}}], "ClientRequestToken": "once-only-token"}
+    with ServeProcess(args=state) as server:
+        create_table(server.url)
+        client(server.url, "dynamodb").transact_write_items(**transaction)
+    with ServeProcess(args=state) as server:
+        ddb = client(server.url, "dynamodb")
+        ddb.transact_write_items(**transaction)  # the re-send of a commit whose answer was lost
+        assert ddb.get_item(TableName=TABLE, Key={"id": {"S": "counter"}})["Item"]["n"] == {"N": "1"}

@@ -90,6 +90,19 @@ class TokenCache:
         """Forget every token."""
         self._entries.clear()
 
+    def dump(self) -> list[tuple[tuple[str, str], float, str, Answer]]:
+        """The tokens still remembered, each with its expiry as wall-clock time (``time.time()``), for ``--state``."""
+        self._expire()
+        offset = time.time() - self.clock()
+        return [(key, entry.expires + offset, entry.fingerprint, entry.answer) for key, entry in self._entries.items()]
+
+    def load(self, state: list[tuple[tuple[str, str], float, str, Answer]]) -> None:
+        """Remember again the tokens ``dump()`` gave (those not expired since)."""
+        offset = time.time() - self.clock()
+        self._entries = OrderedDict((tuple(key), _Applied(expires - offset, fingerprint, answer))  # type: ignore[misc]
+                                    for key, expires, fingerprint, answer in sorted(state, key=lambda e: e[1]))
+        self._expire()
+
     def __len__(self) -> int:
         """The number of tokens remembered (expired ones included until the next lookup)."""
         return len(self._entries)
@@ -126,6 +139,11 @@ class AtomicDynamoDB:
         """Wrap ``app``; other services' requests pass through untouched."""
         self.app = app
         self._state = _PROCESS
+
+    @property
+    def tokens(self) -> TokenCache:
+        """The ClientRequestTokens of applied transactions (one memory per process)."""
+        return self._state.tokens
 
     def reset(self, forget_tables: Callable[[], None]) -> None:
         """Run ``forget_tables`` (moto's reset) and forget every remembered transaction, under the DynamoDB lock: a

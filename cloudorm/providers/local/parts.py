@@ -3,12 +3,13 @@ each in ``PARTS``; each part answers paths of its own, so their order does not m
 
 from __future__ import annotations
 
-from cloudorm.providers.local import admin, gateway, invocations, nodes
+from cloudorm.providers.local import admin, gateway, invocations, nodes, transaction_tokens
 
 PARTS = (
     admin,  # /_cloudorm/health, /_cloudorm/version, /_cloudorm/reset
     invocations,  # Lambda's Invoke, for any client
     gateway,  # deployed REST APIs at /restapis/{id}/{stage}/_user_request_
     nodes,  # clusters
+    transaction_tokens,  # DynamoDB's ClientRequestTokens, kept with the tables by --state
 )
 """The modules of the parts."""
