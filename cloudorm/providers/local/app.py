@@ -95,8 +95,10 @@ class Gate:
     """What a request passes through: no persistence (the default) lets every request through at once."""
 
     @contextlib.contextmanager
-    def request(self, change: Change | None) -> Iterator[None]:
-        """Hold the gate while a request is applied; ``change`` is None for a read."""
+    def request(self, change: Change | None, *, wait: bool = True) -> Iterator[None]:
+        """Hold the gate while a request is applied; ``change`` is None for a read. With persistence, a change is
+        answered once it is on disk, unless ``wait`` is False (diagnostics such as logs: kept by the next
+        snapshot)."""
         yield
 
 

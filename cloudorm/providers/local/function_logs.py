@@ -65,7 +65,7 @@ class LogWriter:
         try:
             from moto.logs.models import logs_backends
 
-            with self.cloud.gate.request(Change("logs", "POST", "/", "PutLogEvents")), self._lock:
+            with self.cloud.gate.request(Change("logs", "POST", "/", "PutLogEvents"), wait=False), self._lock:
                 backend = logs_backends[account][region]
                 backend.ensure_log_group(group)
                 backend.ensure_log_stream(group, stream)

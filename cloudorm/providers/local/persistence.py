@@ -327,8 +327,9 @@ class SnapshotGate(Gate):
         self.persistence = persistence
 
     @contextlib.contextmanager
-    def request(self, change: Change | None) -> Iterator[None]:
-        """Hold the gate while a request is applied, then (for a change) wait until a snapshot keeps it."""
+    def request(self, change: Change | None, *, wait: bool = True) -> Iterator[None]:
+        """Hold the gate while a request is applied, then (for a change, unless ``wait`` is False: it is then kept
+        by the next snapshot) wait until a snapshot keeps it."""
         persistence = self.persistence
         persistence.enter()
         sequence = 0
@@ -336,7 +337,7 @@ class SnapshotGate(Gate):
             yield
         finally:
             sequence = persistence.leave(change is not None)
-        if sequence:
+        if sequence and wait:
             persistence.wait_durable(sequence)
 
 
