@@ -439,3 +439,19 @@ def test_logs_follow_prints_new_lines_once(server: ServeProcess, deployed: dict[
         follower.wait(timeout=10)
     assert [m for m in ("first-follow", "second-follow") for line in seen if f"got {m}" in line] \
         == ["first-follow", "second-follow"]  # each printed once, in order
+
+
+def test_ls_on_a_plain_moto_server_lists_what_it_serves() -> None:
+    from moto.server import ThreadedMotoServer
+
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    try:
+        url = f"http://127.0.0.1:{moto.get_host_and_port()[1]}"
+        done = cloudorm_cmd("ls", "--endpoint-url", url)
+        assert done.returncode == 0, done.stderr
+        assert "tables: none" in done.stdout and "clusters: not served here" in done.stdout
+        assert done.stderr.startswith("cloudorm ls: clusters: ") and done.stderr.count("\n") == 1
+        assert cloudorm_cmd("ls", "clusters", "--endpoint-url", url).returncode == 1  # asked for by name
+    finally:
+        moto.stop()

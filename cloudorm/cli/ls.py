@@ -6,11 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from cloudorm.cli.endpoint import add_options, session
+from cloudorm.errors import CloudError
 
 Row = dict[str, Any]
 
@@ -78,14 +80,25 @@ def run(args: argparse.Namespace) -> int:
     """List what the local cloud at ``--endpoint-url`` holds."""
     s = session(args)
     kinds = list(dict.fromkeys(args.kinds)) or list(KINDS)
-    found = {kind: [KINDS[kind][2](entity) for entity in KINDS[kind][1](s)] for kind in kinds}
+    found: dict[str, list[Row] | None] = {}
+    for kind in kinds:
+        try:
+            found[kind] = [KINDS[kind][2](entity) for entity in KINDS[kind][1](s)]
+        except CloudError as e:
+            if args.kinds:  # asked for by name: its error is the command's
+                raise
+            found[kind] = None  # e.g. clusters on a plain moto server: list the rest
+            print(f"cloudorm ls: {kind}: {' '.join(str(e).split())}", file=sys.stderr)
     if args.json:
         print(json.dumps(found, indent=2, default=_text))
         return 0
     blocks = []
     for kind, rows in found.items():
         title = KINDS[kind][0]
-        blocks.append(f"{title}: none" if not rows else f"{title} ({len(rows)})\n" + aligned(rows))
+        if rows is None:
+            blocks.append(f"{title}: not served here")
+        else:
+            blocks.append(f"{title}: none" if not rows else f"{title} ({len(rows)})\n" + aligned(rows))
     print("\n\n".join(blocks))
     return 0
 
