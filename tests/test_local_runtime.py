@@ -27,8 +27,9 @@ from cloudorm.errors import InvalidInput
 from cloudorm.providers.local import runtime
 from cloudorm.providers.local.app import local_cloud
 from cloudorm.providers.local.functions import LocalFunctionService
+from cloudorm.providers.local.interpreters import Interpreter, choose_interpreter
 from cloudorm.providers.local.invocations import Invocations, find
-from cloudorm.providers.local.runtime import Interpreter, Launch, choose_interpreter, pool
+from cloudorm.providers.local.runtime import Launch, pool
 from cloudorm.waiting import wait_until
 from tests.conftest import running
 

@@ -39,14 +39,8 @@ from cloudorm.errors import CloudError
 from cloudorm.providers.local.app import Change, LocalCloud, Part, register_part
 from cloudorm.providers.local.function_logs import LogWriter, invocation_log, tail
 from cloudorm.providers.local.guard import signing_region
-from cloudorm.providers.local.runtime import (
-    Launch,
-    check_extensions,
-    choose_interpreter,
-    discard,
-    lambda_environment,
-    pool,
-)
+from cloudorm.providers.local.interpreters import check_extensions, choose_interpreter
+from cloudorm.providers.local.runtime import Launch, discard, lambda_environment, pool
 from cloudorm.providers.local.wsgi import Answer, read_body
 from cloudorm.serverless.runtimes import RUNTIMES
 
