@@ -106,3 +106,27 @@ def test_the_graph_sees_type_only_and_relative_imports() -> None:
     assert "cloudorm.providers.base" in edges["cloudorm.core.bound"]  # under TYPE_CHECKING
     assert SESSION in edges["cloudorm"]
     assert cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [{"a", "b"}]
+
+
+SDKS = ("boto3", "botocore", "s3transfer", "pydo", "azure", "paramiko", "docker")
+"""The cloud SDKs: DESIGN.md keeps them behind the provider services."""
+MAY_IMPORT_SDKS = ("cloudorm.providers", "cloudorm.compute.ssh.ssh_sdk", "cloudorm.serverless.bundle_docker")
+"""Where an SDK may be imported: the providers; the one module that owns SSH loads paramiko, and the one that
+builds bundles in Docker drives the docker SDK (DESIGN.md: one module owns SSH, one owns Lambda bundling)."""
+
+
+def sdk_importers() -> dict[str, set[str]]:
+    """The modules outside ``MAY_IMPORT_SDKS`` that import an SDK anywhere in their source, with the SDKs."""
+    found: dict[str, set[str]] = {}
+    for name, path in modules().items():
+        if name in MAY_IMPORT_SDKS or name.startswith(f"{MAY_IMPORT_SDKS[0]}."):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            found.setdefault(name, set()).update(n.split(".")[0] for n in names if n.split(".")[0] in SDKS)
+    return {name: sdks for name, sdks in found.items() if sdks}
+
+
+def test_sdks_are_imported_only_behind_the_provider_services() -> None:
+    assert sdk_importers() == {}

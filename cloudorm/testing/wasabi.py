@@ -22,13 +22,10 @@ from urllib.parse import unquote, urlsplit
 from xml.sax.saxutils import escape
 
 import attrs
-import boto3
-from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.config import Config
-from botocore.credentials import Credentials
-from botocore.exceptions import ClientError
 
+import cloudorm
+from cloudorm import errors as ce
+from cloudorm.providers.aws.signing import s3_signature
 from cloudorm.testing.fault_proxy import FaultProxy
 from cloudorm.testing.proxy_http import ProxyHandler
 
@@ -65,11 +62,11 @@ class WasabiEmulator(FaultProxy):
         MOVEs are applied, then their connection is closed without an answer."""
         super().__init__(upstream, **faults)
         self.drop_moves = drop_moves
-        self._credentials = Credentials(access_key_id, secret_access_key)
-        self._upstream_s3 = boto3.client(
-            "s3", endpoint_url=upstream, region_name="us-east-1", aws_access_key_id=access_key_id,
-            aws_secret_access_key=secret_access_key,
-            config=Config(request_checksum_calculation="when_required", response_checksum_validation="when_required"))
+        self._key = (access_key_id, secret_access_key)
+        creds = {"aws_access_key_id": access_key_id, "aws_secret_access_key": secret_access_key,
+                 "region": "us-east-1"}
+        self._upstream = cloudorm.Session("aws", creds=creds, endpoint_url=upstream).storage
+        """The upstream's storage service: what a MOVE does there goes through cloudorm's own copy and delete."""
         self._moves: list[Move] = []
         self._moves_lock = threading.Lock()
 
@@ -99,12 +96,11 @@ class WasabiEmulator(FaultProxy):
         except _Refused as e:
             self._error(handler, e.status, e.code, e.message, f"/{bucket}/{key}")
             return
-        except ClientError as e:
-            err = e.response.get("Error", {})
-            status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 500)
-            code = "NoSuchKey" if status == 404 else str(err.get("Code"))
-            message = "The specified key does not exist." if status == 404 else str(err.get("Message"))
-            self._error(handler, status, code, message, f"/{bucket}/{key}")
+        except ce.CloudError as e:
+            missing = isinstance(e, ce.NotFound)
+            self._error(handler, 404 if missing else e.status or 500,
+                        "NoSuchKey" if missing else e.code or "InternalError",
+                        "The specified key does not exist." if missing else e.message, f"/{bucket}/{key}")
             return
         with self._moves_lock:
             self._moves.append(Move(bucket, key, headers, tuple(renamed)))
@@ -129,15 +125,12 @@ class WasabiEmulator(FaultProxy):
         match = _AUTH.fullmatch(handler.headers.get("Authorization", ""))
         if match is None:
             return 403, "AccessDenied", "MOVE requests must be signed with AWS Signature Version 4"
-        if match["key"] != self._credentials.access_key:
+        if match["key"] != self._key[0]:
             return 403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records."
-        signed = match["signed"].split(";")
-        request = AWSRequest(method="MOVE", url=f"http://{handler.headers['Host']}{handler.path}",
-                             headers={name: handler.headers.get(name, "") for name in signed})
-        request.context["timestamp"] = handler.headers.get("X-Amz-Date", "")
-        auth = S3SigV4Auth(self._credentials, "s3", match["region"])
-        string_to_sign = auth.string_to_sign(request, auth.canonical_request(request))
-        if auth.signature(string_to_sign, request) != match["signature"]:
+        signature = s3_signature(*self._key, method="MOVE", url=f"http://{handler.headers['Host']}{handler.path}",
+                                 headers={name: handler.headers.get(name, "") for name in match["signed"].split(";")},
+                                 timestamp=handler.headers.get("X-Amz-Date", ""), region=match["region"])
+        if signature != match["signature"]:
             return 403, "SignatureDoesNotMatch", "The request signature we calculated does not match"
         return None
 
@@ -153,29 +146,33 @@ class WasabiEmulator(FaultProxy):
         return None
 
     def _move(self, bucket: str, key: str, destination: str, *, overwrite: bool, prefix: bool) -> list[tuple[str, str]]:
-        s3 = self._upstream_s3
+        storage = self._upstream
         if prefix:
-            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key)
-            pairs = [(o["Key"], destination + o["Key"][len(key):]) for page in pages for o in page.get("Contents", [])]
+            pairs = [(old, destination + old[len(key):]) for old in self._keys(bucket, key)]
         else:
-            s3.head_object(Bucket=bucket, Key=key)  # NoSuchKey as a 404 when the source is missing
+            storage.head_object(bucket, key)  # NotFound (NoSuchKey, 404) when the source is missing
             pairs = [(key, destination)]
         if not overwrite:
             for _, new in pairs:
                 try:
-                    s3.head_object(Bucket=bucket, Key=new)
-                except ClientError:
+                    storage.head_object(bucket, new)
+                except ce.NotFound:
                     continue
                 raise _Refused(409, "ObjectAlreadyExists", f"{new} exists and Overwrite is false")
-        for old, new in pairs:  # Wasabi's MOVE keeps everything: moto's copy drops the storage class unless told
-            kept: dict[str, Any] = {}
-            storage = s3.head_object(Bucket=bucket, Key=old).get("StorageClass")
-            if storage:
-                kept["StorageClass"] = storage
-            s3.copy_object(Bucket=bucket, Key=new, CopySource={"Bucket": bucket, "Key": old},
-                           MetadataDirective="COPY", TaggingDirective="COPY", **kept)
-            s3.delete_object(Bucket=bucket, Key=old)
+        for old, new in pairs:  # Wasabi's MOVE keeps everything, as cloudorm's copy does (storage class, tags...)
+            storage.copy(bucket, old, bucket, new, overwrite=True)
+            storage.delete_object(bucket, old)
         return pairs
+
+    def _keys(self, bucket: str, prefix: str) -> list[str]:
+        """Every key under ``prefix`` (all pages)."""
+        keys: list[str] = []
+        start: str | None = None
+        while True:
+            objects, _, start = self._upstream.list_objects(bucket, prefix, None, start, None)
+            keys += [o["key"] for o in objects]
+            if start is None:
+                return keys
 
     @staticmethod
     def _error(handler: ProxyHandler, status: int, code: str, message: str, resource: str) -> None:
