@@ -591,3 +591,19 @@ def test_a_synchronous_event_may_be_larger_than_an_asynchronous_one(local_fn: cl
 def test_an_async_invoke_returns_its_request_id(local_fn: cloudorm.Function) -> None:
     request_id = local_fn.invoke({"x": 1}, wait=False)
     assert isinstance(request_id, str) and request_id
+
+
+def test_the_aws_provider_refuses_bad_code_and_payloads_before_any_request(moto_url: str) -> None:
+    """What Lambda would refuse (code that is not a zip, a payload that is not UTF-8 JSON) is refused by the aws
+    provider itself, as by the local one, before any request."""
+    from tests.conftest import FAKE_CREDS
+
+    s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=moto_url)
+    spec = {"runtime": "python3.12", "handler": "app.h", "role": "arn:aws:iam::123456789012:role/r"}
+    for call, field in ((lambda: s.serverless.create_function("f", spec, b"not a zip"), "code"),
+                        (lambda: s.serverless.update_code("f", b"not a zip", "x86_64"), "code"),
+                        (lambda: s.serverless.invoke("f", b"{not json"), "payload"),
+                        (lambda: s.serverless.invoke("f", '{"a": 1}'.encode("utf-16")), "payload")):
+        with s.count_requests() as c, pytest.raises(InvalidInput) as e:
+            call()
+        assert (c.total, e.value.field) == (0, field)

@@ -185,11 +185,12 @@ class ClientFactory:
                 self._clients[key] = client
         return client
 
-    def hook(self, event: str, service: str, operations: tuple[str, ...] | None, handler: Callable[..., None],
+    def hook(self, event: str, service: str, operations: tuple[str, ...] | None, handler: Callable[..., Any],
              ) -> None:
         """Register ``handler`` for botocore's ``event`` (e.g. ``before-parse``: each raw response before botocore
-        parses and logs it; ``needs-retry``) on ``service`` (only ``operations``, if given), on every client of the
-        service, made now or later. The one place secrets in responses are protected and retries are steered."""
+        parses and logs it; ``needs-retry``; ``before-send``, whose handler's answer botocore uses) on ``service``
+        (only ``operations``, if given), on every client of the service, made now or later. The one place secrets
+        in responses are protected and retries are steered."""
         events = [f"{event}.{service}.{op}" for op in operations] if operations else [f"{event}.{service}"]
         name = getattr(handler, "__qualname__", repr(handler))  # a service made again replaces its own hook
         with self._lock:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import threading
+import zipfile
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
@@ -188,7 +190,8 @@ class AwsFunctionService(FunctionService):
     # ------------------------------------------------------------------------------------------------ functions
 
     def create_function(self, name: str, spec: Wire, code: bytes) -> FunctionInfo:
-        """Create a function from ``spec`` and a zip; returns its record."""
+        """Create a function from ``spec`` and a zip (checked before any request); returns its record."""
+        _check_zip(code)
         params: Wire = {"FunctionName": name, "Code": {"ZipFile": code}, "PackageType": "Zip",
                         "Architectures": [spec.get("architecture") or "x86_64"]}
         for key, wire in _SETTINGS.items():
@@ -208,7 +211,8 @@ class AwsFunctionService(FunctionService):
         return self._settled("CreateFunction", look, record, **params)
 
     def update_code(self, name: str, code: bytes, architecture: str) -> FunctionInfo:
-        """Upload a new zip; returns the record."""
+        """Upload a new zip (checked before any request); returns the record."""
+        _check_zip(code)
         digest = _sha256(code)
 
         def look() -> FunctionInfo | None:  # applied if Lambda has this code for this architecture now
@@ -254,7 +258,12 @@ class AwsFunctionService(FunctionService):
 
     def invoke(self, name: str, payload: bytes, wait: bool = True) -> Invocation:
         """Run a function on ``payload`` (JSON bytes): synchronously (``wait``, with the log tail), or queue it as
-        an event (Lambda answers 202). A request that may have reached Lambda is never sent twice."""
+        an event (Lambda answers 202). A request that may have reached Lambda is never sent twice. A payload that is
+        not UTF-8 JSON is refused before any request, as Lambda would refuse it."""
+        try:
+            json.loads(payload.decode("utf-8"))
+        except (AttributeError, UnicodeDecodeError, ValueError) as e:
+            raise ce.InvalidInput("payload", f"must be UTF-8 JSON bytes ({e})") from None
         client = self.client
         params: Wire = {"FunctionName": name, "Payload": payload}
         if wait:
@@ -349,3 +358,9 @@ class AwsFunctionService(FunctionService):
                 return {}
 
         self._settled("RemovePermission", look, _nothing, FunctionName=name, StatementId=statement_id)
+
+
+def _check_zip(code: bytes) -> None:
+    """Lambda refuses code that is not a zip: so does cloudorm, before any request."""
+    if not isinstance(code, bytes) or not zipfile.is_zipfile(io.BytesIO(code)):
+        raise ce.InvalidInput("code", "must be the bytes of a zip file (Lambda could not unzip it)")
