@@ -37,7 +37,7 @@ from cloudorm.providers.local.app import Change, LocalCloud, Part, change_of, re
 from cloudorm.providers.local.deployments import Deployments, find_api
 from cloudorm.providers.local.guard import WSGIApp
 from cloudorm.providers.local.proxy import BadResponse, http_response, proxy_event
-from cloudorm.providers.local.routing import USER_REQUEST, Routing, changed, find_route, generation
+from cloudorm.providers.local.routing import USER_REQUEST, Routing, find_route
 from cloudorm.providers.local.usage import Limits, find_key
 from cloudorm.providers.local.wsgi import collect, read_body
 
@@ -72,6 +72,8 @@ class ApiGateway(Part):
         self.integration_timeout = INTEGRATION_TIMEOUT
         """Seconds a request waits for its function before the gateway answers 504."""
         self._reading = threading.Lock()
+        self._generation = 0
+        """How many changes may have made kept routing stale (what is kept is valid for one generation)."""
         self._kept: dict[str, tuple[int, tuple[str, str, Routing] | None]] = {}
         self._services: dict[tuple[str, str, str], LocalApiService] = {}
         self._lock = threading.Lock()
@@ -92,9 +94,14 @@ class ApiGateway(Part):
             deleted = _API.match(change.path) if change.method == "DELETE" else None
             if deleted:
                 self.deployments.forget(deleted["api"])
-            changed()
+            self._stale()
         elif change.service == "lambda" and (change.method == "DELETE" or "/policy" in change.path):
-            changed()
+            self._stale()
+
+    def _stale(self) -> None:
+        """What is kept of every API may be stale: read it again on its next request."""
+        with self._lock:  # not _reading: a change never waits for a read in progress
+            self._generation += 1
 
     def dump(self) -> Any:
         """The deployments' routes and the quotas' counters (throttles refill in seconds and are not kept)."""
@@ -105,13 +112,13 @@ class ApiGateway(Part):
         state = state or {}
         self.deployments.load(state.get("deployments"))
         self.limits.load(state.get("quotas"))
-        changed()
+        self._stale()
 
     def reset(self) -> None:
         """Forget every deployment's routes, throttle and quota."""
         self.deployments.load({})
         self.limits.reset()
-        changed()
+        self._stale()
 
     def close(self) -> None:
         """Forget the services it reads through."""
@@ -169,7 +176,7 @@ class ApiGateway(Part):
         """The API's routing data and the service to invoke its functions through (None: no such API); read again
         after any change that may have made it stale."""
         with self._reading:
-            seen = generation()
+            seen = self._generation
             kept = self._kept.get(api_id)
             if kept is None or kept[0] != seen:
                 found = find_api(api_id)

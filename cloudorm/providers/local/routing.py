@@ -1,12 +1,11 @@
 """What the local gateway knows of a deployed API: the routes of each stage (``{param}`` and ``{proxy+}`` templates,
-``ANY`` methods), the stage's usage plans and the functions' invoke grants; which route a request takes; the path
-its requests come on; and the generation that tells when all this is stale."""
+``ANY`` methods), the stage's usage plans and the functions' invoke grants; which route a request takes; and the path
+its requests come on."""
 
 from __future__ import annotations
 
 import functools
 import re
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -104,20 +103,3 @@ def find_route(routing: Routing, stage: str, parts: Sequence[str],
         if matched is not None and (best is None or matched[0] > best[0]):
             best = (matched[0], route, matched[1], spec)
     return None if best is None else (best[1], best[2], best[3])
-
-
-_generation = 0
-_generation_lock = threading.Lock()
-
-
-def changed() -> None:
-    """Note that an API, a usage plan, a key or a function's permissions changed: what the gateway keeps is stale
-    (the gateway's part calls it for every such request the local cloud answers)."""
-    global _generation
-    with _generation_lock:
-        _generation += 1
-
-
-def generation() -> int:
-    """How many changes ``changed()`` has noted (what the gateway keeps is valid for one generation)."""
-    return _generation
