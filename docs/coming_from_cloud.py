@@ -220,21 +220,33 @@ def render(entries: Iterable[Op]) -> str:
             continue
         out.append(f"## {title}\n")
         classes = {o.group for o in entries if o.module == module}
-        groups: dict[str, list[Op]] = {}
+        groups: dict[str, list[Op]] = {"": []}  # (the module's own functions and records first, without a heading)
         for o in mine:  # (a class given alone, LambdaConfig, goes with its fields)
             groups.setdefault(o.name if o.name in classes else o.group, []).append(o)
         for group, members in groups.items():
+            if not members:
+                continue
             if group:
                 out.append(f"### `{group}`\n")
             out.append("| Cloud package | what it did | cloudorm |\n|---|---|---|")
             out.extend(row(o) for o in members)
             out.append("")
-    dropped = [o for o in entries if o.status == "dropped"]
+    dropped: dict[str, list[Op]] = {}
+    for o in entries:
+        if o.status == "dropped":
+            dropped.setdefault(o.reason, []).append(o)
     out.append("## Dropped, and why\n")
     out.append("Nothing the Cloud package did is left out silently: these have no cloudorm counterpart, for the "
-               "reason given.\n")
-    out.append("| Cloud package | module | what it did | why |\n|---|---|---|---|")
-    out.extend(f"| {original(o)} | `{o.module}` | {cell(o.did)} | {cell(o.reason)} |" for o in dropped)
+               "reason given (what each did is in [cloud-operations.toml](cloud-operations.toml)).\n")
+    out.append("| Cloud package | why |\n|---|---|")
+    modules_of: dict[str, set[str]] = {}
+    for o in entries:
+        modules_of.setdefault(o.name, set()).add(o.module)
+
+    def named(o: Op) -> str:  # (a name several files have, Tests.main, says whose)
+        return original(o) + (f" ({o.module})" if len(modules_of[o.name]) > 1 else "")
+
+    out.extend(f"| {', '.join(named(o) for o in same)} | {cell(reason)} |" for reason, same in dropped.items())
     return "\n".join(out) + "\n"
 
 
