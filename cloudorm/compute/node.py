@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from cloudorm.compute.cluster import Cluster
+    from cloudorm.compute.containers import NodeContainers
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -127,6 +128,7 @@ class Node(Resource):
     _shell: Shell | None = attrs.field(default=None, init=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
     _keep_on_failure: bool = attrs.field(default=False, init=False)
+    _containers: NodeContainers | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
         name = self.__dict__.get("name")
@@ -169,8 +171,21 @@ class Node(Resource):
         """Close the connection (the next command opens a new one)."""
         with self._lock:
             shell, self._shell = self._shell, None
+        if self._containers is not None:
+            self._containers.close()
         if shell is not None:
             shell.close()
+
+    @property
+    def containers(self) -> NodeContainers:
+        """The node's containers, on its Docker engine: ``node.containers.run(image, cmd)``, ``.start(name, image)``
+        (``cloudorm.compute.containers``)."""
+        from cloudorm.compute.containers import NodeContainers
+
+        with self._lock:
+            if self._containers is None:
+                self._containers = NodeContainers(self)
+            return self._containers
 
     def wait_ready(self, timeout: float) -> None:
         """Wait until the node answers (SSH: connect, retrying while it boots; ``Timeout`` after ``timeout`` s)."""
