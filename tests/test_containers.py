@@ -328,13 +328,11 @@ class UnixBridge:
             while data := a.recv(1 << 16):
                 b.sendall(data)
         except OSError:
-            pass
+            return
         finally:
             for s in (a, b):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def close(self) -> None:
         self.listener.close()
@@ -376,7 +374,8 @@ def lossy(engine: Any, local: cloudorm.Cluster) -> Iterator[Any]:
     def make(pattern: str) -> DropAnswers:
         for node in local.nodes:
             node.containers.close()
-        proxy = DropAnswers(bridge.url, pattern).start()
+        proxy = DropAnswers(bridge.url, pattern)
+        proxy.start()
         proxies.append(proxy)
         os.environ["DOCKER_HOST"] = f"tcp://127.0.0.1:{proxy.port}"
         return proxy
