@@ -7,12 +7,9 @@ removed by name."""
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import re
 import socket
-import subprocess
-import tarfile
 import threading
 import time
 import uuid
@@ -38,10 +35,10 @@ from cloudorm.errors import (
     OutcomeUnknown,
 )
 from cloudorm.testing import FaultProxy
+from cloudorm.testing.rootfs import TINY_IMAGE, tiny_rootfs
 
-IMAGE = "cloudorm-test/tiny:1"
+IMAGE = TINY_IMAGE
 """An image of this machine's ``sh``, ``sleep``, ``cat``, ``ls``, ``mkdir`` and ``env`` with their libraries."""
-TOOLS = ("sh", "sleep", "cat", "ls", "mkdir", "env")
 
 
 def engine_reason() -> str | None:
@@ -61,29 +58,6 @@ def engine_reason() -> str | None:
 
 REASON = engine_reason()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
-
-
-def tiny_rootfs() -> bytes:
-    """A tar of ``TOOLS`` from this machine (each with the libraries ``ldd`` names), ``/tmp`` and ``/data``."""
-    import shutil
-
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name in ("tmp", "data", "etc"):
-            info = tarfile.TarInfo(name)
-            info.type, info.mode = tarfile.DIRTYPE, 0o1777 if name == "tmp" else 0o755
-            tar.addfile(info)
-        files: dict[str, str] = {}
-        for tool in TOOLS:
-            found = shutil.which(tool)
-            assert found, tool
-            files[f"bin/{tool}"] = os.path.realpath(found)
-            deps = subprocess.run(["ldd", found], capture_output=True, text=True, check=True).stdout
-            for path in re.findall(r"(/\S+) \(0x", deps):
-                files[path.lstrip("/")] = os.path.realpath(path)
-        for arcname, real in sorted(files.items()):
-            tar.add(real, arcname=arcname)
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
