@@ -14,7 +14,7 @@ import shlex
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -405,7 +405,7 @@ class NodeContainers:
         records = reread(lambda: engine.listing(self._node_id()))
         return sorted((self._container(r) for r in records), key=lambda c: c.name)
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[Container]:
         return iter(self.list())
 
 

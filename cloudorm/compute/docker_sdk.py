@@ -60,7 +60,8 @@ def _mapping(where: str, what: str, relay: EngineRelay | None = None) -> Iterato
         failure = relay.failure if relay is not None else None
         if failure is not None:
             raise failure.with_traceback(None) from None
-        raise Unanswered(f"{what} on {where}: the engine's answer was lost ({type(e).__name__})") from None
+        raise Unanswered(f"{what} on {where}: no answer came ({type(e).__name__}): the engine may be unreachable, "
+                         f"or the request applied") from None
     except docker.errors.DockerException as e:
         raise CloudError(f"{what} on {where}: {e}") from None
 
@@ -171,11 +172,6 @@ class DockerEngine:
         """The engine's version (``24.0.7``)."""
         with self._mapped("version"):
             return str(self.api.version()["Version"])
-
-    def ping(self) -> None:
-        """One request the engine must answer (a clear error when it does not)."""
-        with self._mapped("ping"):
-            self.api.ping()
 
     # ------------------------------------------------------------------------------------------- containers
 
