@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import statistics
 import sys
 import tempfile
 import threading
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from _bench import environment, parser, table
+from compute import median_time
 
 import cloudorm
 from cloudorm.testing.digitalocean import FakeDigitalOcean
@@ -45,12 +45,7 @@ NOTHING = ["sh", "-c", ":"]
 
 def median_ms(fn: Callable[[], Any], repeat: int) -> float:
     """The median wall time of ``repeat`` calls, in milliseconds."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+    return 1000 * median_time(fn, repeat)
 
 
 def engine_reason() -> str | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudorm.compute.container_spec import Engine, check_container_path, reread
+from cloudorm.compute.node import fetched_to
 from cloudorm.errors import InvalidInput
 
 
@@ -52,14 +53,7 @@ def copy_out(engine: Engine, engine_name: str, remote: Any, local: Any) -> Path:
     """Copy the file ``remote`` out of the container to ``local`` (a file path, or a directory to put it in; None:
     the current directory); the local path. The file is written whole or not at all."""
     remote = check_container_path(remote, "remote")
-    name = posixpath.basename(remote)
-    if not name or remote.endswith("/"):
-        raise InvalidInput("remote", f"{remote!r} does not name a file")
-    if local is not None and not isinstance(local, (str, os.PathLike)):
-        raise InvalidInput("local", f"must be a path, not {type(local).__name__}")
-    target = Path.cwd() / name if local is None else Path(local).expanduser()
-    if target.is_dir():
-        target = target / name
+    target = fetched_to(remote, local)
     with tempfile.TemporaryFile() as archive:
 
         def fetch() -> None:

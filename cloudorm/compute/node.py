@@ -75,6 +75,18 @@ def check_local_file(local: Any, field: str = "local") -> Path:
     return path
 
 
+def fetched_to(remote: str, local: Any) -> Path:
+    """Where a file fetched from ``remote`` goes: ``local`` (a file path, or a directory to put it in under its
+    name; None: the current directory); ``InvalidInput`` when ``remote`` names no file."""
+    name = PurePosixPath(remote).name
+    if not name or remote.endswith("/"):
+        raise InvalidInput("remote", f"{remote!r} does not name a file")
+    if local is not None and not isinstance(local, (str, os.PathLike)):
+        raise InvalidInput("local", f"must be a path, not {type(local).__name__}")
+    target = Path.cwd() / name if local is None else Path(local).expanduser()
+    return target / name if target.is_dir() else target
+
+
 def _check_size(size: Any) -> Any:
     if size is None:
         return UNSET  # (not given: a new node gets the cluster's, a saved one keeps its own)
@@ -218,14 +230,7 @@ class Node(Resource):
         """Copy a file from the node to ``local`` (a file path, or a directory to put it in; default: the current
         directory under its name); the local path."""
         remote = check_remote(remote)
-        name = PurePosixPath(remote).name
-        if not name or remote.endswith("/"):
-            raise InvalidInput("remote", f"{remote!r} does not name a file")
-        if local is not None and not isinstance(local, (str, os.PathLike)):
-            raise InvalidInput("local", f"must be a path, not {type(local).__name__}")
-        target = Path.cwd() / name if local is None else Path(local).expanduser()
-        if target.is_dir():
-            target = target / name
+        target = fetched_to(remote, local)
         self.shell.get(remote, target)
         return target
 
