@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from cloudorm.compute.cluster import Cluster
+    from cloudorm.compute.containers import NodeContainers
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -72,6 +73,18 @@ def check_local_file(local: Any, field: str = "local") -> Path:
     if not path.is_file():
         raise InvalidInput(field, f"{str(path)!r} is not a file")
     return path
+
+
+def fetched_to(remote: str, local: Any) -> Path:
+    """Where a file fetched from ``remote`` goes: ``local`` (a file path, or a directory to put it in under its
+    name; None: the current directory); ``InvalidInput`` when ``remote`` names no file."""
+    name = PurePosixPath(remote).name
+    if not name or remote.endswith("/"):
+        raise InvalidInput("remote", f"{remote!r} does not name a file")
+    if local is not None and not isinstance(local, (str, os.PathLike)):
+        raise InvalidInput("local", f"must be a path, not {type(local).__name__}")
+    target = Path.cwd() / name if local is None else Path(local).expanduser()
+    return target / name if target.is_dir() else target
 
 
 def _check_size(size: Any) -> Any:
@@ -127,6 +140,7 @@ class Node(Resource):
     _shell: Shell | None = attrs.field(default=None, init=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
     _keep_on_failure: bool = attrs.field(default=False, init=False)
+    _containers: NodeContainers | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
         name = self.__dict__.get("name")
@@ -169,8 +183,21 @@ class Node(Resource):
         """Close the connection (the next command opens a new one)."""
         with self._lock:
             shell, self._shell = self._shell, None
+        if self._containers is not None:
+            self._containers.close()
         if shell is not None:
             shell.close()
+
+    @property
+    def containers(self) -> NodeContainers:
+        """The node's containers, on its Docker engine: ``node.containers.run(image, cmd)``, ``.start(name, image)``
+        (``cloudorm.compute.containers``)."""
+        from cloudorm.compute.containers import NodeContainers
+
+        with self._lock:
+            if self._containers is None:
+                self._containers = NodeContainers(self)
+            return self._containers
 
     def wait_ready(self, timeout: float) -> None:
         """Wait until the node answers (SSH: connect, retrying while it boots; ``Timeout`` after ``timeout`` s)."""
@@ -203,14 +230,7 @@ class Node(Resource):
         """Copy a file from the node to ``local`` (a file path, or a directory to put it in; default: the current
         directory under its name); the local path."""
         remote = check_remote(remote)
-        name = PurePosixPath(remote).name
-        if not name or remote.endswith("/"):
-            raise InvalidInput("remote", f"{remote!r} does not name a file")
-        if local is not None and not isinstance(local, (str, os.PathLike)):
-            raise InvalidInput("local", f"must be a path, not {type(local).__name__}")
-        target = Path.cwd() / name if local is None else Path(local).expanduser()
-        if target.is_dir():
-            target = target / name
+        target = fetched_to(remote, local)
         self.shell.get(remote, target)
         return target
 
