@@ -4,7 +4,7 @@ is made (a key adopted or listed never shows it)."""
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -17,6 +17,7 @@ from cloudorm.serverless.routes import check_text
 
 if TYPE_CHECKING:
     from cloudorm.serverless.api import Api
+    from cloudorm.serverless.usage import KeyUsage
 
 
 def check_name(value: Any) -> str:
@@ -144,3 +145,10 @@ class ApiKey(Resource):
         self._value = None
         key_id = yield from self._key_id()
         yield from call("api_gateway", "delete_key", key_id)
+
+    def usage(self, start: date | str, end: date | str | None = None) -> KeyUsage:
+        """This key's use per UTC day from ``start`` to ``end`` (as ``api.usage``): requests made and quota left."""
+        from cloudorm.serverless.usage import KeyUsage
+
+        found = self.api.usage(start, end, key=self)
+        return found[0] if found else KeyUsage(self.id or "", self.name, ())
