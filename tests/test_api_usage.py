@@ -31,7 +31,8 @@ from cloudorm.providers.local.usage import Limits
 from cloudorm.providers.local.usage_log import KEPT_DAYS, UsageLog
 from cloudorm.serverless import DayUsage, KeyUsage
 from cloudorm.testing import FaultProxy, ServeProcess
-from tests.conftest import FAKE_CREDS, assert_refused_before_any_request
+from tests.conftest import assert_refused_before_any_request
+from tests.test_serverless_usage import on_plain_moto
 
 HANDLER = "def handler(event, context):\n    return {'statusCode': 200, 'body': 'ok'}\n"
 
@@ -284,19 +285,11 @@ def test_cloudorm_boto3_and_the_aws_cli_read_the_same_counts_and_they_survive_a_
 
 
 def test_a_plain_moto_server_lacks_get_usage_unsupported_not_a_false_not_found() -> None:
-    from moto.server import ThreadedMotoServer
-
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    try:
-        host, port = moto.get_host_and_port()
-        s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=f"http://{host}:{port}")
+    with on_plain_moto() as s:
         plan = s.api_gateway.create_usage_plan(uid("plan"), None, [], None, None)
         with pytest.raises(Unsupported) as e:
             s.api_gateway.usage(plan["id"], today(), today())
-        assert e.value.provider == "aws" and e.value.operation == "GetUsage"
-    finally:
-        moto.stop()
+    assert e.value.provider == "aws" and e.value.operation == "GetUsage"
 
 
 def test_providers_without_apis_refuse_before_any_request() -> None:

@@ -5,9 +5,10 @@ functions are ``Unsupported``."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -83,20 +84,25 @@ def test_boto3_and_the_aws_cli_read_what_cloudorm_reads_from_cloudorm_serve(tmp_
         assert other.serverless_usage().function_count == 0  # the code storage limit is per region
 
 
-def test_a_plain_moto_server_lacks_it_unsupported_not_a_false_not_found() -> None:
+@contextlib.contextmanager
+def on_plain_moto() -> Iterator[cloudorm.Session]:
+    """An aws session on a plain moto server (moto's own, without the local cloud's parts)."""
     from moto.server import ThreadedMotoServer
 
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     try:
         host, port = moto.get_host_and_port()
-        s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=f"http://{host}:{port}")
-        with pytest.raises(Unsupported) as e:
-            s.serverless_usage()
-        assert e.value.provider == "aws" and e.value.operation == "GetAccountSettings"
-        assert "does not implement" in str(e.value)
+        yield cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=f"http://{host}:{port}")
     finally:
         moto.stop()
+
+
+def test_a_plain_moto_server_lacks_it_unsupported_not_a_false_not_found() -> None:
+    with on_plain_moto() as s, pytest.raises(Unsupported) as e:
+        s.serverless_usage()
+    assert e.value.provider == "aws" and e.value.operation == "GetAccountSettings"
+    assert "does not implement" in str(e.value)
 
 
 @pytest.mark.parametrize("provider, creds", [

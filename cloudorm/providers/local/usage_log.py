@@ -5,6 +5,7 @@ quota left after the day's last one. It is what ``GetUsage`` reports (``usage_ap
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -44,8 +45,7 @@ class UsageLog:
         with self._lock:
             logs = {key: dict(self._days.get((plan_id, key), {})) for key in key_ids}
         span = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
-        return {key: [[days.get(d, (0, None))[0], _remaining(days, quota, d, today)] for d in span]
-                for key, days in logs.items()}
+        return {key: _daily(days, quota, span, today) for key, days in logs.items()}
 
     def forget(self, *, plan_id: str | None = None, key_id: str | None = None) -> None:
         """Drop the use of a deleted plan (every key's) or of a deleted key (in every plan)."""
@@ -69,22 +69,33 @@ class UsageLog:
             self._days.clear()
 
 
+@functools.lru_cache(maxsize=4096)
 def _period(period: str, day: dt.date) -> dt.date:
     """The first day of the quota period (``DAY``, ``WEEK`` or ``MONTH``) holding ``day``."""
     return period_start(period, dt.datetime.combine(day, dt.time(), dt.timezone.utc)).date()
 
 
-def _remaining(days: Mapping[dt.date, Day], quota: Mapping[str, Any] | None, day: dt.date, today: dt.date) -> int:
-    """The quota left at the end of ``day``: what the gateway counted down to on the period's last day with use up
-    to ``day``; with none, the limit less the period's use (less the offset in the first period the key was counted
-    in, or the current one for a key never counted, as the gateway applies it)."""
+def _daily(days: Mapping[dt.date, Day], quota: Mapping[str, Any] | None, span: list[dt.date],
+           today: dt.date) -> list[list[int]]:
+    """One key's ``[used, remaining]`` per day of ``span`` (consecutive days). ``remaining`` is what the gateway counted
+    down to on the period's last day with use up to that day; with none, the limit less the period's use (less the
+    offset in the first period the key was counted in, or the current one for a key never counted, as the gateway
+    applies it); 0 without a quota."""
     if not quota:
-        return 0
-    limit, period = int(quota["limit"]), str(quota["period"])
-    begins = _period(period, day)
-    used = sorted(d for d in days if begins <= d <= day)
-    if used and days[used[-1]][1] is not None:
-        return int(days[used[-1]][1] or 0)
+        return [[days.get(d, (0, None))[0], 0] for d in span]
+    limit, period, offset = int(quota["limit"]), str(quota["period"]), int(quota.get("offset") or 0)
     first = _period(period, min(days) if days else today)
-    base = limit - (int(quota.get("offset") or 0) if begins == first else 0)
-    return max(0, base - sum(days[d][0] for d in used))
+    begins = _period(period, span[0])
+    used, last = 0, None  # the period's use so far, and the quota left after its latest day with use
+    for d in (begins + dt.timedelta(days=i) for i in range((span[0] - begins).days)):  # the period's days before
+        if d in days:
+            used, last = used + days[d][0], days[d][1]
+    out: list[list[int]] = []
+    for d in span:
+        if _period(period, d) != begins:
+            begins, used, last = _period(period, d), 0, None
+        if d in days:
+            used, last = used + days[d][0], days[d][1]
+        base = limit - (offset if begins == first else 0)
+        out.append([days.get(d, (0, None))[0], last if last is not None else max(0, base - used)])
+    return out
