@@ -14,10 +14,10 @@ from cloudorm.checks import check_flag
 from cloudorm.core import Found, Plan, Record, Resource, call, field, resource, stored
 from cloudorm.credentials import protect
 from cloudorm.serverless.routes import check_text
+from cloudorm.serverless.usage import KeyUsage
 
 if TYPE_CHECKING:
     from cloudorm.serverless.api import Api
-    from cloudorm.serverless.usage import KeyUsage
 
 
 def check_name(value: Any) -> str:
@@ -148,7 +148,5 @@ class ApiKey(Resource):
 
     def usage(self, start: date | str, end: date | str | None = None) -> KeyUsage:
         """This key's use per UTC day from ``start`` to ``end`` (as ``api.usage``): requests made and quota left."""
-        from cloudorm.serverless.usage import KeyUsage
-
         found = self.api.usage(start, end, key=self)
         return found[0] if found else KeyUsage(self.id or "", self.name, ())
