@@ -146,6 +146,7 @@ class Session:
     Api = bind(cloudorm.serverless.Api)
     functions = bind(cloudorm.serverless.listings.functions)
     apis = bind(cloudorm.serverless.listings.apis)
+    serverless_usage = bind(cloudorm.serverless.account.serverless_usage)
 
     Cluster = bind(cloudorm.compute.Cluster)
     clusters = bind(cloudorm.compute.listings.clusters)
