@@ -11,6 +11,7 @@ from typing import Any
 
 import cloudorm.compute.listings
 import cloudorm.iam.listings
+import cloudorm.iam.summary
 import cloudorm.nosql.listings
 import cloudorm.nosql.open
 import cloudorm.nosql.transaction
@@ -141,6 +142,7 @@ class Session:
     groups = bind(cloudorm.iam.listings.groups)
     roles = bind(cloudorm.iam.listings.roles)
     policies = bind(cloudorm.iam.listings.policies)
+    iam_summary = bind(cloudorm.iam.summary.iam_summary)
 
     Function = bind(cloudorm.serverless.Function)
     Api = bind(cloudorm.serverless.Api)
