@@ -109,7 +109,7 @@ def send(table: RequestBuilder[Any], move: Move) -> None:
 
 def _meaning(table: RequestBuilder[Any], move: Move, e: ce.TransactionError) -> ce.CloudError:
     """What a cancelled move means, naming the table and keys."""
-    reasons = list(e.reasons) + [None, None]
+    reasons = [*e.reasons, None, None]
     details = e.provider_details()
     gone, taken = reasons[0], reasons[1]
     if gone is not None and gone.code == "ConditionalCheckFailed":
