@@ -81,6 +81,8 @@ def prepare(table: RequestBuilder[Any], stored: Wire, values: Wire, key: Mapping
     """The actions moving the item ``stored`` (as read) to ``key``, writing ``values`` (the item's attributes in
     wire form) with the new key; a versioned model's version goes up by one, as on every write."""
     names = table.schema.key_names
+    stored = codec.encode_item(codec.decode_item(stored))  # binary read as base64 text goes back as bytes
+    values = codec.encode_item(codec.decode_item(values))
     old = codec.decode_item({n: stored[n] for n in names})
     condition, b = as_read(table, stored)
     delete: Wire = {"TableName": table.name, "Key": {n: stored[n] for n in names}, "ConditionExpression": condition,
