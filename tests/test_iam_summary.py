@@ -11,7 +11,6 @@ import boto3
 import pytest
 
 import cloudorm
-from cloudorm import Statement
 from cloudorm.errors import ConflictError, InvalidInput, NotFound, Unsupported
 from cloudorm.iam import IamSummary, PolicyRef
 from tests.conftest import FAKE_CREDS, assert_refused_before_any_request
@@ -32,9 +31,10 @@ def _local_cloud_first() -> None:
 
 def _boto3_iam(s: cloudorm.Session) -> Any:
     """A plain boto3 IAM client on the session's endpoint: another program's view of the account."""
-    creds = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"} if s.provider == "local" else {
-        "aws_access_key_id": FAKE_CREDS["aws_access_key_id"], "aws_secret_access_key": FAKE_CREDS["aws_secret_access_key"]}
-    return boto3.client("iam", endpoint_url=s.endpoint_url, region_name="us-east-1", **creds)
+    key = ("testing", "testing") if s.provider == "local" else (FAKE_CREDS["aws_access_key_id"],
+                                                                 FAKE_CREDS["aws_secret_access_key"])
+    return boto3.client("iam", endpoint_url=s.endpoint_url, region_name="us-east-1", aws_access_key_id=key[0],
+                        aws_secret_access_key=key[1])
 
 
 # ---------------------------------------------------------------------------------------------- summary
