@@ -151,7 +151,16 @@ def test_a_policy_made_under_a_path_by_another_program_is_found_by_name_alone(se
         user.delete(cascade=True)
 
 
-def test_a_path_given_is_not_searched_and_a_new_policy_is_not_adopted_from_another_path(
+def test_an_unattached_policy_under_a_path_is_deleted_by_name_in_one_call(session: cloudorm.Session) -> None:
+    s = session
+    name = uid("plain")
+    _boto3_iam(s).create_policy(PolicyName=name, Path="/deep/er/", PolicyDocument=json.dumps(DOC))
+    gone = s.Policy(name)
+    gone.delete()
+    assert gone.arn is not None and ":policy/deep/er/" in gone.arn and not s.Policy(name).exists()
+
+
+def test_a_path_given_is_not_searched(
         session: cloudorm.Session) -> None:
     s = session
     name = uid("strict")

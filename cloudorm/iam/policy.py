@@ -142,20 +142,25 @@ class Policy(IAMResource):
     def _co_located(self, plan: Callable[[], Plan[T]]) -> Plan[T]:
         """Run ``plan()``; if it finds no policy at the ARN a policy known by name alone would have under ``/``,
         find the account's policy of that name under another path (one listing; ``InvalidInput`` if two paths
-        hold one) and run it again on that ARN."""
+        hold one) and run it again on that ARN (found already, by a step inside ``plan``: run again at once)."""
+        by_name = self._co_by_name()
         try:
             return (yield from plan())
         except ce.NotFound:
-            if not self._co_by_name():
+            if not by_name:
                 raise
-            arn = yield from find_policy_arn(self.name)
-            if arn is None or arn == (yield from self._co_target()):
-                raise
-            self._given_arn = arn
+            if self._given_arn is None:
+                arn = yield from find_policy_arn(self.name)
+                if arn is None or arn == (yield from self._co_target()):
+                    raise
+                self._given_arn = arn
         return (yield from plan())
 
     def _co_fetch(self) -> Plan[Record]:
         return (yield from self._co_located(super()._co_fetch))
+
+    def _co_remove(self, **options: Any) -> Plan[None]:
+        yield from self._co_located(lambda: super(Policy, self)._co_remove(**options))
 
     def _co_forget(self, keep: dict[str, Any]) -> None:
         if self._given_arn is not None and "path" in keep:  # deleted by name alone: save() recreates it there
