@@ -15,6 +15,7 @@ import pytest
 
 import cloudorm
 from cloudorm.testing import WasabiEmulator
+from cloudorm.testing.rootfs import TINY_IMAGE, tiny_rootfs
 from cloudorm.testing.sshd import sshd_unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -282,6 +283,26 @@ def digitalocean(state_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
                "cluster": cluster, "node": cluster.nodes[0]}
         cluster.delete()
         s.close()
+
+
+@pytest.fixture(scope="module")
+def docker(local: dict[str, Any]) -> dict[str, Any]:
+    """The local names, with ``img``: a small image in this machine's Docker engine, which the local cluster's
+    nodes use (skipped where no engine answers; CI has one)."""
+    node = local["node"]
+    if not node.containers.available():
+        pytest.skip("no Docker engine answers here (.ci/lambda-build-image.sh starts one)")
+    import docker as docker_sdk
+
+    client = docker_sdk.from_env(timeout=60)
+    try:
+        client.images.get(TINY_IMAGE)
+    except docker_sdk.errors.ImageNotFound:
+        repository, tag = TINY_IMAGE.split(":")
+        client.api.import_image_from_data(tiny_rootfs(), repository=repository, tag=tag)
+    finally:
+        client.close()
+    return {**local, "img": TINY_IMAGE}
 
 
 @pytest.mark.parametrize("op", EXAMPLES, ids=[f"{o.module}:{o.name}" for o in EXAMPLES])
