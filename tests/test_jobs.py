@@ -135,7 +135,10 @@ def job_flow(cluster: Cluster, home: Callable[[Node], Path], reopen: Callable[[]
     assert not running(child) and group(pgid) == [] and (files / "exit").read_text().split()[0] == "143"
     assert job.status() == "stopped" and not job.ok and job.wait().exit_code == 143
 
-    # a job that exits on its own; one that ignores TERM is killed after the grace
+    # the environment is the job's; a job that exits on its own; one that ignores TERM is killed after the grace
+    greeting = again.run('echo "$GREETING"', wait=False, environment={"GREETING": "it's s3cr3t $x"})
+    assert greeting.wait(timeout=30).stdout == "it's s3cr3t $x\n"
+    assert "s3cr3t" not in (home(node) / JOBS_DIR / greeting.id / "job.json").read_text()
     finished = again.run("echo out; echo err >&2; exit 7", wait=False)
     done = finished.wait(timeout=30)
     assert (done.exit_code, done.stdout, done.stderr, finished.state) == (7, "out\n", "err\n", "exited")

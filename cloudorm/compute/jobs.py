@@ -24,7 +24,7 @@ from cloudorm.checks import check_flag, check_seconds
 from cloudorm.compute.bootstrap import with_environment
 from cloudorm.compute.jobscript import ACTIVE, Report, line, one, reports, start_line
 from cloudorm.compute.shell import CommandResult, CommandResults
-from cloudorm.errors import AlreadyExists, CloudError, ClusterError, InvalidInput, NotFound, Timeout
+from cloudorm.errors import AlreadyExists, CloudError, ClusterError, ConflictError, InvalidInput, NotFound, Timeout
 from cloudorm.results import Results
 from cloudorm.waiting import backoff
 
@@ -243,8 +243,6 @@ class Job:
     def forget(self) -> None:
         """Remove its files from the node (forgetting one that is gone already is no error); a running job is
         ``ConflictError``: ``stop()`` it first."""
-        from cloudorm.errors import ConflictError
-
         try:
             self._ask("forget")
         except NotFound:

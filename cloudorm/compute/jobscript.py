@@ -42,7 +42,8 @@ KILL_AFTER = 5
 """Seconds between the TERM and the KILL a job that outlived its ``timeout`` gets."""
 
 _RUNNER = r"""d=$1
-boot=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null || echo -)
+boot=-
+[ -r /proc/sys/kernel/random/boot_id ] && read -r boot </proc/sys/kernel/random/boot_id
 now() { t=$(date +%s.%N 2>/dev/null); case $t in *N*|'') date +%s ;; *) echo "$t" ;; esac; }
 finish() { printf '%s %s\n' "$1" "$(now)" >"$d/exit.tmp" && mv -f "$d/exit.tmp" "$d/exit"; }
 if [ -f "$d/stopped" ]; then finish 143; exit 0; fi
@@ -67,14 +68,20 @@ timeout; and writes the exit code when it ends."""
 
 _SCRIPT = r"""umask 077
 root="$HOME/.cloudorm/jobs"
-boot=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null || echo -)
-if sleep 0.001 2>/dev/null; then per=10; blinks=500; tick() { sleep 0.1; }; blink() { sleep 0.01; }
-else per=1; blinks=5; tick() { sleep 1; }; blink() { sleep 1; }; fi
+boot=-
+[ -r /proc/sys/kernel/random/boot_id ] && read -r boot </proc/sys/kernel/random/boot_id
+per=
+probe() {
+  [ -n "$per" ] && return 0
+  if sleep 0.001 2>/dev/null; then per=10; blinks=500; t=0.1; b=0.01; else per=1; blinks=5; t=1; b=1; fi
+}
+tick() { sleep "$t"; }
+blink() { sleep "$b"; }
 now() { t=$(date +%s.%N 2>/dev/null); case $t in *N*|'') date +%s ;; *) echo "$t" ;; esac; }
 alive() {
   [ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 1
   [ -r "/proc/$1/stat" ] || return 0
-  s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  read -r s <"/proc/$1/stat" 2>/dev/null || return 1
   case ${s##*) } in Z*|X*) return 1 ;; esac
 }
 look() {
@@ -106,6 +113,8 @@ logs() {
   fi
 }
 settle() {
+  [ "$2" -gt 0 ] || return 0
+  probe
   n=0
   while { [ "$st" = running ] || [ "$st" = starting ]; } && [ $n -lt $(( $2 * per / 10 )) ]; do
     tick; n=$((n+1)); look "$1"
@@ -132,6 +141,7 @@ start() {
       printf '127 %s\n' "$(now)" >"$d/exit"
     fi
     n=0
+    probe
     while [ ! -f "$d/pid" ] && [ ! -f "$d/exit" ] && [ $n -lt $blinks ]; do blink; n=$((n+1)); done
     echo "@cloudorm-start new"
   else
@@ -152,6 +162,7 @@ report() {
 }
 stop() {
   job "$1"
+  probe
   n=0
   while [ "$st" = starting ] && [ $n -lt $(( 50 * per / 10 )) ]; do tick; n=$((n+1)); look "$d"; done
   if [ "$st" = running ] || [ "$st" = starting ]; then
@@ -159,12 +170,12 @@ stop() {
     if [ -n "$pid" ]; then
       kill -s "$2" -- "-$pid" 2>/dev/null
       n=0
-      while [ ! -f "$d/exit" ] && [ $n -lt $(( $3 * per / 10 )) ]; do tick; n=$((n+1)); done
+      while [ ! -f "$d/exit" ] && [ $n -lt $(( $3 * blinks / 50 )) ]; do blink; n=$((n+1)); done
       if [ ! -f "$d/exit" ]; then
         kill -s KILL -- "-$pid" 2>/dev/null
         n=0
-        while [ ! -f "$d/exit" ] && [ $n -lt $(( 50 * per / 10 )) ]; do
-          tick; n=$((n+1)); look "$d"; [ "$st" = lost ] && break
+        while [ ! -f "$d/exit" ] && [ $n -lt $blinks ]; do
+          blink; n=$((n+1)); look "$d"; [ "$st" = lost ] && break
         done
       fi
     fi
