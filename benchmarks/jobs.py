@@ -110,28 +110,24 @@ def main(argv: list[str] | None = None) -> int:
     notes: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("CLOUDORM_STATE_DIR", str(Path(tmp, "state")))
-        local = cloudorm.Session().Cluster(f"bench-jobs-{uuid.uuid4().hex[:6]}", size=nodes, runtime=None,
-                                           progress=False).save()
-        try:
-            r, n = bench("local", local, work, repeat)
-            rows += r
-            notes += n
-        finally:
-            local.delete()
+
+        def measure(label: str, s: cloudorm.Session) -> None:
+            cluster = s.Cluster(f"bench-jobs-{uuid.uuid4().hex[:6]}", size=nodes, runtime=None, progress=False)
+            try:
+                r, n = bench(label, cluster.save(), work, repeat)
+                rows.extend(r)
+                notes.extend(n)
+            finally:
+                cluster.delete(missing_ok=True)
+
+        measure("local", cloudorm.Session())
         reason = sshd_unavailable()
         if reason:
             notes.append(f"SSH nodes skipped: {reason}")
         else:
             with FakeDigitalOcean(root=Path(tmp, "do"), boot_delay=0.2) as do:
-                s = cloudorm.Session("digitalocean", creds={"access_token": do.token}, endpoint_url=do.url)
-                ssh = s.Cluster(f"bench-jobs-{uuid.uuid4().hex[:6]}", size=nodes, runtime=None,
-                                progress=False).save()
-                try:
-                    r, n = bench("ssh", ssh, work, repeat)
-                    rows += r
-                    notes += n
-                finally:
-                    ssh.delete()
+                measure("ssh", cloudorm.Session("digitalocean", creds={"access_token": do.token},
+                                                endpoint_url=do.url))
     print(table(["cloudorm jobs (median)", "nodes", "ms"], rows,
                 f"\ncommands sleeping {work:g} s, {repeat} rounds"))
     print("\n".join(notes))

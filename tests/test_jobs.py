@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,20 +21,9 @@ from cloudorm.compute.node import Node
 from cloudorm.compute.shell import Shell
 from cloudorm.errors import AlreadyExists, CloudError, ClusterError, CommandFailed, ConflictError, NotFound, Timeout
 from cloudorm.providers.local.compute import node_home
+from tests import test_cluster
 from tests.conftest import assert_refused_before_any_request, running
-
-
-@pytest.fixture(autouse=True)
-def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Cluster state (keys, known_hosts) in the test's directory, never in the real home."""
-    path = tmp_path / "state"
-    monkeypatch.setenv("CLOUDORM_STATE_DIR", str(path))
-    return path
-
-
-def unique(prefix: str) -> str:
-    """A cluster name no other test uses."""
-    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+from tests.test_cluster import state, unique  # noqa: F401  (state: autouse, cluster state in the test's directory)
 
 
 def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
@@ -285,47 +273,37 @@ def test_bad_input_is_refused_before_anything_is_sent(s: cloudorm.Session, local
 # ------------------------------------------------------------------------------------------------ over SSH
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[Any]:
-    """The fake DigitalOcean API; its droplets are sshd stand-ins."""
-    from cloudorm.testing.sshd import sshd_unavailable
-
-    reason = sshd_unavailable()
-    if reason:
-        pytest.skip(f"no sshd stand-ins: {reason}")
-    from cloudorm.testing.digitalocean import FakeDigitalOcean
-
-    with FakeDigitalOcean(boot_delay=0.1) as do:
-        yield do
+droplet_api = test_cluster.fake
+"""The fake DigitalOcean API (module-scoped); its droplets are sshd stand-ins."""
 
 
-def do_session(fake: Any) -> cloudorm.Session:
+def do_session(api: Any) -> cloudorm.Session:
     """A DigitalOcean session on the fake API."""
-    return cloudorm.Session("digitalocean", creds={"access_token": fake.token}, endpoint_url=fake.url)
+    return cloudorm.Session("digitalocean", creds={"access_token": api.token}, endpoint_url=api.url)
 
 
 @pytest.fixture
-def droplets(fake: Any) -> Iterator[Cluster]:
+def droplets(droplet_api: Any) -> Iterator[Cluster]:
     """Two droplets reached over SSH, deleted afterwards."""
-    cluster = do_session(fake).Cluster(unique("sshjobs"), size=2, runtime=None, progress=False,
+    cluster = do_session(droplet_api).Cluster(unique("sshjobs"), size=2, runtime=None, progress=False,
                                        boot_timeout=60).save()
     yield cluster
     cluster.delete(missing_ok=True)
 
 
-def test_jobs_over_ssh(fake: Any, droplets: Cluster) -> None:
+def test_jobs_over_ssh(droplet_api: Any, droplets: Cluster) -> None:
     def home(node: Node) -> Path:
-        return Path(fake.droplets[int(str(node.id))].host.home)
+        return Path(droplet_api.droplets[int(str(node.id))].host.home)
 
-    job_flow(droplets, home, lambda: do_session(fake).Cluster(droplets.name).refresh())
+    job_flow(droplets, home, lambda: do_session(droplet_api).Cluster(droplets.name).refresh())
 
 
-def test_a_start_whose_answer_ssh_lost_runs_once(fake: Any, droplets: Cluster) -> None:
+def test_a_start_whose_answer_ssh_lost_runs_once(droplet_api: Any, droplets: Cluster) -> None:
     node = droplets[1]
     shell = faulty(node, lose=1)
     job = node.run("echo $$ >> starts; echo started", wait=False)
     assert shell.lose == 0 and shell.sent == 1
     assert job.wait(timeout=30).stdout == "started\n"
-    home = Path(fake.droplets[int(str(node.id))].host.home)
+    home = Path(droplet_api.droplets[int(str(node.id))].host.home)
     assert len((home / "starts").read_text().split()) == 1
     assert [j.id for j in node.jobs()] == [job.id]
