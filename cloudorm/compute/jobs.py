@@ -89,14 +89,14 @@ def _when(epoch: float | None) -> datetime | None:
 
 def _call(node: Node, text: str, environment: Mapping[str, str] | None = None) -> tuple[str, str]:
     """Run the job script's ``text`` on ``node``: ``(stdout, stderr)``. A connection lost before the answer came
-    is sent again (every job operation is safe to repeat), up to ``RESENDS`` times."""
+    is sent again (every job operation is safe to repeat; the shell reconnects a dropped connection), up to
+    ``RESENDS`` times."""
     for attempt in range(RESENDS):
         try:
             code, out, err = node.shell.run(text, None, environment)
         except (CloudError, OSError, EOFError) as e:
             if (isinstance(e, CloudError) and type(e) is not CloudError) or attempt == RESENDS - 1:
                 raise
-            node.close()
             time.sleep(backoff(attempt, base=0.2, cap=2.0))
             continue
         if code != 0:
