@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from cloudorm.providers.local.app import LocalCloud, Part, register_part
-from cloudorm.providers.local.guard import WSGIApp, signing_region
-from cloudorm.providers.local.invocations import DEFAULT_REGION, _account
+from cloudorm.providers.local.guard import WSGIApp, request_account, signing_region
+from cloudorm.providers.local.invocations import DEFAULT_REGION
 
 CODE_STORAGE = 75 * 1024**3
 """Bytes of code a region may store (Lambda's default quota)."""
@@ -71,7 +71,8 @@ class AccountSettings(Part):
         return self._serve if method == "GET" and _PATH.match(path) else None
 
     def _serve(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        body = json.dumps(account_settings(_account(environ), signing_region(environ) or DEFAULT_REGION)).encode()
+        settings = account_settings(request_account(environ), signing_region(environ) or DEFAULT_REGION)
+        body = json.dumps(settings).encode()
         start_response("200 OK", [("Content-Type", "application/json"), ("x-amzn-RequestId", str(uuid.uuid4())),
                                   ("Content-Length", str(len(body)))])
         return [body]

@@ -16,8 +16,8 @@ import re
 from typing import Any
 from urllib.parse import parse_qs
 
-from cloudorm.providers.local.guard import signing_region
-from cloudorm.providers.local.invocations import DEFAULT_REGION, _account
+from cloudorm.providers.local.guard import request_account, signing_region
+from cloudorm.providers.local.invocations import DEFAULT_REGION
 from cloudorm.providers.local.usage_log import UsageLog
 
 USAGE_PATH = re.compile(r"^/usageplans/(?P<plan>[^/]+)/usage/?$")
@@ -72,7 +72,7 @@ def _plan(environ: dict[str, Any], plan_id: str) -> tuple[dict[str, Any] | None,
     ``UsageRefused`` (404) when that account and region have no such plan."""
     from moto.apigateway.models import apigateway_backends
 
-    regions = dict.get(apigateway_backends, _account(environ))  # dict's own: looking creates no backend
+    regions = dict.get(apigateway_backends, request_account(environ))  # dict's own: looking creates no backend
     backend = dict.get(regions, signing_region(environ) or DEFAULT_REGION) if regions is not None else None
     plan = backend.usage_plans.get(plan_id) if backend is not None else None
     if backend is None or plan is None:
