@@ -286,7 +286,7 @@ def digitalocean(state_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
 
 
 @pytest.fixture(scope="module")
-def docker(local: dict[str, Any]) -> dict[str, Any]:
+def docker(local: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """The local names, with ``img``: a small image in this machine's Docker engine, which the local cluster's
     nodes use (skipped where no engine answers; CI has one)."""
     node = local["node"]
@@ -302,7 +302,10 @@ def docker(local: dict[str, Any]) -> dict[str, Any]:
         client.api.import_image_from_data(tiny_rootfs(), repository=repository, tag=tag)
     finally:
         client.close()
-    return {**local, "img": TINY_IMAGE}
+    yield {**local, "img": TINY_IMAGE}
+    for each in local["cluster"]:  # what a failed example left behind
+        for container in each.containers.list():
+            container.remove(force=True, missing_ok=True)
 
 
 @pytest.mark.parametrize("op", EXAMPLES, ids=[f"{o.module}:{o.name}" for o in EXAMPLES])
