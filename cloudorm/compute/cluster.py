@@ -288,6 +288,10 @@ class Cluster(FanOut, Resource):
         if self.size is not None:
             check_node_count("size", self.size, self.max_nodes)
         self._provisioner.check_region()
+        if self.hardening is not None:
+            from cloudorm.compute.hardening_apply import check_supported
+
+            check_supported(self)
 
     def _co_take(self, record: Record, *, partial: bool = False, keep_local: bool = False) -> None:
         record = dict(record)

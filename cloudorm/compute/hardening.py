@@ -205,6 +205,18 @@ def _admin(value: Any) -> str:
     return value
 
 
+def _allow_from(value: Any) -> tuple[str, ...]:
+    return check_networks("allow_from", value)
+
+
+def _max_auth_tries(value: Any) -> int:
+    return _int("max_auth_tries", value, 1, 10)
+
+
+def _firewall(value: Any) -> bool:
+    return check_flag("firewall", value)
+
+
 @attrs.frozen
 class Hardening:
     """What a hardened node gets: an ``admin_user`` with sudo (NOPASSWD, a file in ``/etc/sudoers.d``) who logs in
@@ -217,15 +229,16 @@ class Hardening:
     """The sudo user cloudorm logs in as once a node is hardened (created when missing; not ``root``)."""
     allow_ports: tuple[Port, ...] = attrs.field(default=(), converter=check_ports)
     """Inbound ports open to everyone besides SSH (``[80, 443, "53/udp"]``)."""
-    allow_from: tuple[str, ...] = attrs.field(default=(), converter=lambda v: check_networks("allow_from", v))
+    allow_from: tuple[str, ...] = attrs.field(default=(), converter=_allow_from)
     """Networks trusted like the cluster's own nodes: all their traffic is let in and fail2ban never bans them."""
-    max_auth_tries: int = attrs.field(default=3, converter=lambda v: _int("max_auth_tries", v, 1, 10))
+    max_auth_tries: int = attrs.field(default=3, converter=_max_auth_tries)
     """sshd's ``MaxAuthTries``."""
     jails: tuple[Jail, ...] = attrs.field(default=DEFAULT_JAILS, converter=check_jails)
     """fail2ban's jails on SSH (empty: fail2ban is not set up)."""
     sysctl: dict[str, int] = attrs.field(factory=dict, converter=check_sysctl, hash=False)
-    """Changes to ``DEFAULT_SYSCTL``: ``{key: int}`` sets, ``{key: None}`` drops (only ``net.*`` keys)."""
-    firewall: bool = attrs.field(default=True, converter=lambda v: check_flag("firewall", v))
+    """The sysctl settings written: ``DEFAULT_SYSCTL`` with the changes given (``{key: int}`` sets, ``{key: None}``
+    drops; only ``net.*`` keys)."""
+    firewall: bool = attrs.field(default=True, converter=_firewall)
     """Set up the nftables firewall (False: leave the node's firewall as it is)."""
 
 

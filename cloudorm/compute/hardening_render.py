@@ -260,6 +260,8 @@ def jails(hardening: Hardening, facts: NodeFacts, ctx: Context) -> NodeFile:
                   f"port = {facts.ssh_port}", *source, "banaction = nftables-multiport",
                   "banaction_allports = nftables-allports", f"maxretry = {jail.max_retry}",
                   f"findtime = {jail.find_time}", f"bantime = {jail.ban_time}", f"ignoreip = {ignore}"]
+    if "sshd" not in {j.name for j in hardening.jails}:  # the distribution's own sshd jail, off: it reads a log
+        lines += ["", "[sshd]", "enabled = false"]         # file a journald-only node does not have
     return NodeFile("jail.local", JAIL_FILE, "0644", "fail2ban", "fail2ban", "\n".join(lines) + "\n")
 
 
