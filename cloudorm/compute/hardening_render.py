@@ -265,11 +265,12 @@ def jails(hardening: Hardening, facts: NodeFacts, ctx: Context) -> NodeFile:
     return NodeFile("jail.local", JAIL_FILE, "0644", "fail2ban", "fail2ban", "\n".join(lines) + "\n")
 
 
-SSHD_SETTINGS = ("PermitRootLogin no", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
+SSHD_SETTINGS = ("PermitRootLogin no", "PasswordAuthentication no", "ChallengeResponseAuthentication no",
                  "PermitEmptyPasswords no", "PubkeyAuthentication yes", "AuthenticationMethods publickey",
                  "HostbasedAuthentication no", "IgnoreRhosts yes", "X11Forwarding no", "LoginGraceTime 30")
-"""sshd's settings on a hardened node (with ``MaxAuthTries``). TCP forwarding stays on: ``cluster.dask()`` and
-``ssh -L`` tunnel through it."""
+"""sshd's settings on a hardened node (with ``MaxAuthTries``). ``ChallengeResponseAuthentication`` is the name
+every OpenSSH knows (8.7 and later read it as ``KbdInteractiveAuthentication``). TCP forwarding stays on:
+``cluster.dask()`` and ``ssh -L`` tunnel through it."""
 
 
 def sshd(hardening: Hardening, ctx: Context) -> tuple[NodeFile, tuple[str, ...]]:

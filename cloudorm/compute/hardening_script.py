@@ -23,6 +23,7 @@ from __future__ import annotations
 SCRIPT = r"""#!/bin/sh
 # cloudorm: apply the hardening staged in "$1" (see cloudorm/compute/hardening_script.py). Run as root.
 set -u
+trap '' HUP PIPE  # a dropped connection (a lost response) does not stop it half way: it finishes, silently
 umask 022
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH LC_ALL=C
