@@ -24,7 +24,7 @@ import pytest
 
 import cloudorm
 from cloudorm.compute.hardening import DEFAULT_JAILS, DEFAULT_SYSCTL, Hardening, Jail
-from cloudorm.compute.hardening_apply import run_stage
+from cloudorm.compute.hardening_apply import context, probe, run_stage
 from cloudorm.compute.hardening_render import (
     FIREWALL_FILE,
     SSHD_FILE,
@@ -357,6 +357,16 @@ def trusts(machine: Any, address: str) -> bool:
     return False
 
 
+HANG_UP = """rm -rf /tmp/tmp.*
+sh /stage/apply.sh /stage >/dev/null 2>&1 & pid=$!
+n=0
+until ls -d /tmp/tmp.* >/dev/null 2>&1 || [ $n -ge 500 ]; do n=$((n + 1)); sleep 0.005; done
+while kill -HUP $pid 2>/dev/null; do echo hung up; sleep 0.01; done | sort -u
+wait $pid
+"""
+"""Run the staged apply script in a machine and hang it up (SIGHUP, as sshd does when a connection drops) again and
+again from the moment it made its work directory until it exits; its exit status."""
+
 MARKER = "192.0.2.1"
 """An address added to a machine's live firewall by hand: a reload of the firewall drops it."""
 
@@ -382,8 +392,8 @@ def test_hardening_whole_machines(fake: Any, machines: Any, tmp_path: Path, stat
     host_before = host_sysctl()
     m1, m2 = machines.by_address(one.address), machines.by_address(two.address)
     assert one.login_user == "root"
-    serve(m1, 8080, 9999)
-    assert reachable(one.address, 9999) and reachable(one.address, 8080)
+    serve(m1, 8080, 8081, 9999)
+    assert reachable(one.address, 9999) and reachable(one.address, 8080) and reachable(one.address, 8081)
 
     # a cluster made without hardening, hardened afterwards: root -> ops, the bootstrap follows (not the setup)
     reports = cluster.harden(Hardening(admin_user="ops", allow_ports=[8080]))
@@ -425,9 +435,9 @@ def test_hardening_whole_machines(fake: Any, machines: Any, tmp_path: Path, stat
 
     # the firewall: SSH and 8080 from anywhere, everything from the other node, nothing else
     assert reachable(one.address, 22) and reachable(one.address, 8080)
-    assert not reachable(one.address, 9999)
-    probe = f"python3 -c \"import socket; socket.create_connection(('{one.address}', 9999), 3)\""
-    assert m2.exec(probe).returncode == 0
+    assert not reachable(one.address, 9999) and not reachable(one.address, 8081)
+    connect = f"python3 -c \"import socket; socket.create_connection(('{one.address}', 9999), 3)\""
+    assert m2.exec(connect).returncode == 0
 
     # applying twice changes nothing and restarts nothing
     m1.exec(f"nft add element inet cloudorm trusted_v4 {{ {MARKER} }}")
@@ -453,7 +463,7 @@ def test_hardening_whole_machines(fake: Any, machines: Any, tmp_path: Path, stat
     assert three.login_user == "ops" and m3.exec("cat /home/ops/setup-ran").stdout.strip() == "ops"
     address = str(three.address)
     assert trusts(m1, address) and trusts(m2, address) and trusts(m3, one.address)
-    assert m3.exec(probe).returncode == 0
+    assert m3.exec(connect).returncode == 0
     cluster.remove_node(three)
     assert not trusts(m1, address) and not trusts(m2, address) and trusts(m1, two.address)
     assert cluster.harden()[0].unchanged
@@ -470,6 +480,24 @@ def test_hardening_whole_machines(fake: Any, machines: Any, tmp_path: Path, stat
     assert SSHD_FILE in str(e.value) and "sshd -t" in str(e.value)
     assert look(m1) == before and m1.exec(f"grep -c rfc1337 {SYSCTL_FILE}").stdout.strip() == "1"
     assert m1.exec("sysctl -n net.ipv4.tcp_rfc1337").stdout.strip() == "1"
+
+    # a lost answer: the connection drops while the script runs (a hang-up); it finishes all the same, and
+    # harden() afterwards finds nothing left to do there
+    wider = Hardening(admin_user="ops", allow_ports=[8080, 8081],  # (fail2ban's check and reload: a long run)
+                      jails=[Jail("sshd", max_retry=3, find_time=600, ban_time=6000), DEFAULT_JAILS[1]])
+    stage = system_stage(wider, probe(one, wider, time.monotonic() + 60), context(cluster))
+    staged = tmp_path / "stage"
+    staged.mkdir()
+    for file_name, text in stage.contents().items():
+        (staged / file_name).write_text(text)
+    subprocess.run(["docker", "cp", str(staged), f"{m1.container}:/stage"], check=True, capture_output=True)
+    hung_up = m1.exec(HANG_UP)
+    assert hung_up.returncode == 0 and "hung up" in hung_up.stdout, hung_up
+    assert m1.exec("fail2ban-client get sshd maxretry").stdout.strip() == "3"
+    assert [r.unchanged for r in cluster.harden(wider)] == [True, False]
+    assert reachable(one.address, 8081)
+    m1.exec(f"nft add element inet cloudorm trusted_v4 {{ {MARKER} }}")
+    before = look(m1)
 
     # a firewall that would lock this machine out is refused before anything is installed
     cluster.allow_ssh_from = ("198.51.100.0/24",)
