@@ -1,5 +1,6 @@
 """Compute: a ``Cluster`` of identical ``Node`` servers (DigitalOcean droplets, EC2 instances or local working
-directories) created from a tag, bootstrapped and driven in parallel over SSH; ``KeyPair`` for their keys; ``Hardening`` for locked-down nodes."""
+directories) created from a tag, bootstrapped and driven in parallel over SSH; ``KeyPair`` for their keys;
+``Hardening`` for locked-down nodes."""
 
 from cloudorm.compute.cluster import Cluster
 from cloudorm.compute.hardening import Hardening, HardeningReport, Jail

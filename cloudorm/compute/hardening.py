@@ -8,7 +8,6 @@ rendered by ``compute.hardening_render`` and applied by ``compute.hardening_appl
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from cloudorm.checks import check_flag
+from cloudorm.compute.names import check_cidrs
 from cloudorm.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -148,20 +148,17 @@ def check_ports(value: Any) -> tuple[Port, ...]:
 
 
 def check_networks(field: str, value: Any) -> tuple[str, ...]:
-    """IPv4/IPv6 addresses or CIDRs, normalised (``"203.0.113.7/32"``); one may be given as a string."""
+    """IPv4/IPv6 addresses or CIDRs, normalised (``"203.0.113.7/32"``) as ``allow_ssh_from``'s are; one may be given
+    as a string, and none is fine."""
     if isinstance(value, str):
         value = [value]
-    if not isinstance(value, Iterable):
+    if not isinstance(value, Iterable) or isinstance(value, bytes):
         raise InvalidInput(field, f"must be a list of CIDRs (['10.0.0.0/8']), not {value!r}")
-    out = []
-    for item in value:
-        try:
-            if not isinstance(item, str):
-                raise TypeError(item)
-            out.append(str(ipaddress.ip_network(item.strip(), strict=False)))
-        except (TypeError, ValueError):
-            raise InvalidInput(field, f"{item!r} is not an IPv4 or IPv6 address or CIDR ('10.0.0.0/8')") from None
-    return tuple(dict.fromkeys(out))
+    value = list(value)
+    try:
+        return check_cidrs(value) if value else ()
+    except InvalidInput as e:
+        raise InvalidInput(field, e.reason) from None
 
 
 def check_sysctl(value: Any) -> dict[str, int]:
