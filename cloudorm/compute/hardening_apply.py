@@ -77,7 +77,7 @@ def probe(node: Node, hardening: Hardening, deadline: float) -> NodeFacts:
     node_id = str(node.id)
     try:
         return NodeFacts.parse(_check(node.run(PROBE, timeout=_remaining(deadline)), "probe").stdout)
-    except AccessDenied:
+    except AccessDenied as refused:
         before = files.logins().get(node_id)
         if before == hardening.admin_user:
             raise
@@ -85,10 +85,10 @@ def probe(node: Node, hardening: Hardening, deadline: float) -> NodeFacts:
         node.close()
         try:
             return NodeFacts.parse(_check(node.run(PROBE, timeout=_remaining(deadline)), "probe").stdout)
-        except Exception:
+        except Exception as e:
             files.set_login(node_id, before)
             node.close()
-            raise
+            raise AccessDenied(f"{refused.message}; as the admin {hardening.admin_user!r}: {describe(e)}") from e
 
 
 def run_stage(node: Node, stage: Stage, facts: NodeFacts, what: str, deadline: float) -> list[str]:

@@ -127,7 +127,9 @@ done <"$work/keys"
 # --- the admin user and its keys -----------------------------------------------------------------------------------
 for who in $(awk -F'\t' '$1 == "user" {print $2}' "$manifest"); do
   if ! id -u "$who" >/dev/null 2>&1; then
-    useradd --create-home --shell /bin/sh --user-group -p '*' "$who" >"$work/err" 2>&1 \
+    shell=/bin/sh
+    [ -x /bin/bash ] && shell=/bin/bash
+    useradd --create-home --shell "$shell" --user-group -p '*' "$who" >"$work/err" 2>&1 \
       || die "creating user $who failed: $(said "$work/err")"
     say "user $who"
   fi

@@ -13,6 +13,7 @@ nftables, fail2ban, python3-systemd, procps) downloaded but not installed, so in
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -57,6 +58,7 @@ START = "mkdir -p /run/sshd && touch /var/log/auth.log && exec /usr/sbin/sshd -D
 
 _lock = threading.Lock()
 _built: list[str] = []
+_running: set[DockerMachine] = set()
 
 
 def _docker(*args: str, timeout: float = 60, check: bool = True, input: str | None = None,
@@ -118,6 +120,8 @@ class DockerMachine:
             "create", "--name", self.name, "--label", LABEL, "--init", "--cap-add", "NET_ADMIN",
             "--security-opt", "systempaths=unconfined", "--hostname", self.name[:63], IMAGE, "sh", "-c", START,
         ).stdout.strip()
+        with _lock:
+            _running.add(self)
         self._copy_keys()
         _docker("start", self.container)
         self._wait_listening()
@@ -172,6 +176,8 @@ class DockerMachine:
     def stop(self) -> None:
         """Remove the container (safe to call twice)."""
         container, self.container = self.container, None
+        with _lock:
+            _running.discard(self)
         if container is not None:
             _docker("rm", "-f", container, check=False)
 
@@ -201,6 +207,16 @@ class DockerMachines:
         with self._lock:
             machines, self.machines = self.machines, []
         for machine in machines:
+            machine.stop()
+
+
+@atexit.register
+def _cleanup() -> None:
+    """No machine outlives the process that started it."""
+    with _lock:
+        machines = list(_running)
+    for machine in machines:
+        with contextlib.suppress(Exception):
             machine.stop()
 
 
