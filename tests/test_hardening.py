@@ -138,10 +138,16 @@ def test_local_nodes_are_never_hardened() -> None:
     assert c.total == 0 and "compute.harden" in str(e.value) and "this machine" in str(e.value)
     plain = s.Cluster(name, size=1, runtime=None, progress=False).save()
     try:
-        with s.count_requests() as c, pytest.raises(Unsupported):
-            plain.harden(Hardening())
-        with pytest.raises(Unsupported):
-            plain.nodes[0].harden(Hardening())
+        with s.count_requests() as c:
+            with pytest.raises(Unsupported):
+                plain.harden(Hardening())
+            assert plain.hardening is None
+            with pytest.raises(Unsupported):
+                plain.nodes[0].harden(Hardening())
+            with pytest.raises(Unsupported):
+                cluster.Node().save()
+            with pytest.raises(Unsupported):
+                cluster.add_node()
         assert c.total == 0
     finally:
         plain.delete()

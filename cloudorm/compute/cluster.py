@@ -244,6 +244,7 @@ class Cluster(FanOut, Resource):
         n = check_node_count("n", n, self.max_nodes)
         keep_on_failure = check_flag("keep_on_failure", keep_on_failure)
         self._provisioner.check_region()
+        self._check_hardening()
         have = len(self.nodes)  # loads the current nodes, for the names and the size of the new ones
         if have + n > self.max_nodes:
             raise InvalidInput("n", f"cluster {self.name!r} has {have} nodes: {n} more would be more than its "
@@ -257,15 +258,14 @@ class Cluster(FanOut, Resource):
         to every node (or ``nodes``) in parallel; one report per node (nothing changed on nodes hardened already).
         A node that failed: ``ClusterError`` naming it and why, the others' reports as its ``results``. Local
         nodes (directories on this machine) are ``Unsupported``. See ``cloudorm.Hardening``."""
-        from cloudorm.compute.hardening_apply import harden_nodes
+        from cloudorm.compute.hardening_apply import check_supported, harden_nodes
 
-        chosen = check_hardening(hardening)
-        if chosen is None and self.hardening is None:
+        chosen = check_hardening(hardening) or self.hardening
+        if chosen is None:
             raise InvalidInput("hardening", "give cluster.harden(cloudorm.Hardening(...)) or Cluster(hardening=...)")
-        if chosen is not None:
-            self.hardening = chosen
-        assert self.hardening is not None
-        return harden_nodes(self, self.hardening, nodes)
+        check_supported(self)
+        self.hardening = chosen
+        return harden_nodes(self, chosen, nodes)
 
     def _peers_changed(self, nodes: Iterable[ClusterNode] | None = None) -> None:
         """Nodes joined or left a hardened cluster: the others' firewalls and fail2ban follow (``ClusterError``
@@ -288,6 +288,10 @@ class Cluster(FanOut, Resource):
         if self.size is not None:
             check_node_count("size", self.size, self.max_nodes)
         self._provisioner.check_region()
+        self._check_hardening()
+
+    def _check_hardening(self) -> None:
+        """``Unsupported`` (before any request) when the cluster has ``hardening`` but its nodes are this machine."""
         if self.hardening is not None:
             from cloudorm.compute.hardening_apply import check_supported
 

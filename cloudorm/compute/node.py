@@ -235,6 +235,10 @@ class Node(Resource):
 
     # ------------------------------------------------------------------------------------------- lifecycle
 
+    def _co_check(self) -> None:
+        if self._co_record is None:
+            self.cluster._check_hardening()  # (a new node of a hardened local cluster: before any request)
+
     def _co_take(self, record: Record, *, partial: bool = False, keep_local: bool = False) -> None:
         if self._co_record is not None and record.get("address") != self.address:
             self.close()  # a new address: a new connection
