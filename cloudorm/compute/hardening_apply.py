@@ -121,7 +121,8 @@ def switch_login(node: Node, admin: str, deadline: float) -> None:
         files.set_login(node_id, before)
         node.close()
         raise CloudError(f"hardening {node.name}: the admin user {admin!r} was set up but cannot log in and use sudo "
-                         f"({describe(e)}); root logins and the rest were left as they were") from e
+                         f"({describe(e)}); the login {before or 'used so far'} and the rest were left as they "
+                         "were") from e
 
 
 def check_reachable(cluster: Cluster, node: Node, facts: NodeFacts, hardening: Hardening) -> None:
