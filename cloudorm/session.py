@@ -10,7 +10,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import cloudorm.compute.listings
+import cloudorm.costs
 import cloudorm.iam.listings
+import cloudorm.iam.summary
 import cloudorm.nosql.listings
 import cloudorm.nosql.open
 import cloudorm.nosql.transaction
@@ -30,6 +32,7 @@ from cloudorm.providers.base import (
     Provider,
     StorageService,
 )
+from cloudorm.providers.contract.costs import CostService
 
 
 class Session:
@@ -114,6 +117,12 @@ class Session:
         svc: ComputeService = self._provider.service("compute")
         return svc
 
+    @property
+    def billing(self) -> CostService:
+        """The provider's billing service: what the account spent (``Unsupported`` if it has none)."""
+        svc: CostService = self._provider.service("billing")
+        return svc
+
     def count_requests(self) -> RequestCounter:
         """A context manager counting the requests this session sends: ``with s.count_requests() as c: ...``."""
         return RequestCounter(self._provider.requests)
@@ -141,11 +150,15 @@ class Session:
     groups = bind(cloudorm.iam.listings.groups)
     roles = bind(cloudorm.iam.listings.roles)
     policies = bind(cloudorm.iam.listings.policies)
+    iam_summary = bind(cloudorm.iam.summary.iam_summary)
 
     Function = bind(cloudorm.serverless.Function)
     Api = bind(cloudorm.serverless.Api)
     functions = bind(cloudorm.serverless.listings.functions)
     apis = bind(cloudorm.serverless.listings.apis)
+    serverless_usage = bind(cloudorm.serverless.account.serverless_usage)
 
     Cluster = bind(cloudorm.compute.Cluster)
     clusters = bind(cloudorm.compute.listings.clusters)
+
+    costs = bind(cloudorm.costs.costs)

@@ -61,3 +61,17 @@ def check(s: cloudorm.Session) -> None:
     s.Role("r", servise="lambda")  # type: ignore[call-arg]
     s.Function("f", memory="big")  # type: ignore[arg-type]
     s.users("/", "extra")  # type: ignore[call-arg]
+
+
+def check_summaries(s: cloudorm.Session, orders: cloudorm.Table[Order], row: Order) -> None:
+    """The account's IAM summary, costs, key changes and table differences keep their types."""
+    from cloudorm.costs import Cost
+    from cloudorm.iam import IamSummary
+    from cloudorm.nosql.differences import Difference
+
+    assert_type(s.iam_summary(kinds=["users"]), IamSummary)
+    assert_type(s.costs("2025-01-01", "2025-02-01", granularity="DAILY"), list[Cost])
+    assert_type(orders.change_key({"customer": "a"}, customer="b"), Order)
+    assert_type(row.change_key(customer="b"), Order)
+    assert_type(orders.differences(), list[Difference])
+    s.costs("2025-01-01")  # type: ignore[call-arg]

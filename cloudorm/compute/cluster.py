@@ -18,6 +18,7 @@ import attrs
 
 from cloudorm.checks import check_flag
 from cloudorm.compute.bootstrap import Bootstrap
+from cloudorm.compute.cluster_containers import ClusterContainers
 from cloudorm.compute.fanout import FanOut, in_order, select
 from cloudorm.compute.files import ClusterFiles
 from cloudorm.compute.keys import KeyPair
@@ -279,6 +280,12 @@ class Cluster(FanOut, Resource):
     def remove_node(self, node: ClusterNode | str) -> None:
         """Destroy one node (a Node, its name or its id) and forget its host key."""
         self._select([node], "node")[0].delete()
+
+    @property
+    def containers(self) -> ClusterContainers:
+        """Containers on every node at once, on each node's Docker engine: ``cluster.containers.run(image, cmd)``,
+        ``.start(name, image)`` (``cloudorm.compute.cluster_containers``)."""
+        return ClusterContainers(self)
 
     # -------------------------------------------------------------------------------------------- lifecycle
 

@@ -11,12 +11,14 @@ import time
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import attrs
 
 from cloudorm.checks import check_flag, check_seconds, check_utf8
 from cloudorm.compute.bootstrap import with_environment
+from cloudorm.compute.jobs import Job, Jobs, check_job_id, find, listed, new_id
+from cloudorm.compute.jobs import start as start_job
 from cloudorm.compute.names import MAX_NODE_NUMBER, node_number
 from cloudorm.compute.shell import CommandResult, Shell
 from cloudorm.core import UNSET, Plan, Record, Resource, call, field, resource, run, stored
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from cloudorm.compute.cluster import Cluster
+    from cloudorm.compute.containers import NodeContainers
     from cloudorm.compute.hardening import Hardening, HardeningReport
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -73,6 +76,18 @@ def check_local_file(local: Any, field: str = "local") -> Path:
     if not path.is_file():
         raise InvalidInput(field, f"{str(path)!r} is not a file")
     return path
+
+
+def fetched_to(remote: str, local: Any) -> Path:
+    """Where a file fetched from ``remote`` goes: ``local`` (a file path, or a directory to put it in under its
+    name; None: the current directory); ``InvalidInput`` when ``remote`` names no file."""
+    name = PurePosixPath(remote).name
+    if not name or remote.endswith("/"):
+        raise InvalidInput("remote", f"{remote!r} does not name a file")
+    if local is not None and not isinstance(local, (str, os.PathLike)):
+        raise InvalidInput("local", f"must be a path, not {type(local).__name__}")
+    target = Path.cwd() / name if local is None else Path(local).expanduser()
+    return target / name if target.is_dir() else target
 
 
 def _check_size(size: Any) -> Any:
@@ -128,6 +143,7 @@ class Node(Resource):
     _shell: Shell | None = attrs.field(default=None, init=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
     _keep_on_failure: bool = attrs.field(default=False, init=False)
+    _containers: NodeContainers | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
         name = self.__dict__.get("name")
@@ -188,8 +204,21 @@ class Node(Resource):
         """Close the connection (the next command opens a new one)."""
         with self._lock:
             shell, self._shell = self._shell, None
+        if self._containers is not None:
+            self._containers.close()
         if shell is not None:
             shell.close()
+
+    @property
+    def containers(self) -> NodeContainers:
+        """The node's containers, on its Docker engine: ``node.containers.run(image, cmd)``, ``.start(name, image)``
+        (``cloudorm.compute.containers``)."""
+        from cloudorm.compute.containers import NodeContainers
+
+        with self._lock:
+            if self._containers is None:
+                self._containers = NodeContainers(self)
+            return self._containers
 
     def wait_ready(self, timeout: float) -> None:
         """Wait until the node answers (SSH: connect, retrying while it boots; ``Timeout`` after ``timeout`` s)."""
@@ -198,18 +227,54 @@ class Node(Resource):
         if wait is not None:
             wait(timeout)
 
+    @overload
     def run(self, cmd: str, timeout: float | None = None, check: bool = False,
-            environment: Mapping[str, str] | None = None) -> CommandResult:
+            environment: Mapping[str, str] | None = None, *, wait: Literal[True] = True,
+            job_id: None = None) -> CommandResult: ...
+
+    @overload
+    def run(self, cmd: str, timeout: float | None = None, check: bool = False,
+            environment: Mapping[str, str] | None = None, *, wait: Literal[False],
+            job_id: str | None = None) -> Job: ...
+
+    @overload
+    def run(self, cmd: str, timeout: float | None = None, check: bool = False,
+            environment: Mapping[str, str] | None = None, *, wait: bool,
+            job_id: str | None = None) -> CommandResult | Job: ...
+
+    def run(self, cmd: str, timeout: float | None = None, check: bool = False,
+            environment: Mapping[str, str] | None = None, *, wait: bool = True,
+            job_id: str | None = None) -> CommandResult | Job:
         """Run ``cmd`` in a POSIX shell on the node; its result (``check=True``: ``CommandFailed`` unless it exited
-        0). ``timeout`` stops it after that many seconds (exit code None)."""
+        0). ``timeout`` stops it after that many seconds (exit code None).
+
+        ``wait=False`` starts it detached as a ``Job`` (``cloudorm.compute.jobs``) and returns at once: poll, wait
+        for, read the logs of and stop it, from this or any other process (``node.jobs()``). ``job_id`` (default: a
+        new one) names it: a start re-sent with the same id finds the job, never starts a second one."""
         cmd = check_command(cmd)
         check = check_flag("check", check)
         seconds = check_timeout(timeout)
         env = check_environment(environment)
+        if not check_flag("wait", wait):
+            return start_job(self, cmd, seconds, check, env, new_id() if job_id is None else check_job_id(job_id))
+        if job_id is not None:
+            raise InvalidInput("job_id", "names a job: give it with wait=False")
         start = time.monotonic()
         code, out, err = self.shell.run(with_environment(cmd), seconds, env)
         result = CommandResult(self, cmd, code, out, err, time.monotonic() - start)
         return result.check() if check else result
+
+    def jobs(self) -> Jobs:
+        """The node's jobs (``run(..., wait=False)``), running and ended, oldest first; from any process."""
+        return Jobs(listed(self))
+
+    def job(self, job_id: str) -> Job:
+        """The node's job ``job_id`` (``NotFound`` if it has none)."""
+        return find(self, job_id)
+
+    def forget_jobs(self) -> Jobs:
+        """Remove the files of the node's ended jobs; the jobs forgotten."""
+        return Jobs(listed(self, finished_only=True))
 
     def put(self, local: str | os.PathLike[str], remote: str | None = None) -> str:
         """Copy a local file to the node (``remote`` defaults to its name in the home); the remote path."""
@@ -222,14 +287,7 @@ class Node(Resource):
         """Copy a file from the node to ``local`` (a file path, or a directory to put it in; default: the current
         directory under its name); the local path."""
         remote = check_remote(remote)
-        name = PurePosixPath(remote).name
-        if not name or remote.endswith("/"):
-            raise InvalidInput("remote", f"{remote!r} does not name a file")
-        if local is not None and not isinstance(local, (str, os.PathLike)):
-            raise InvalidInput("local", f"must be a path, not {type(local).__name__}")
-        target = Path.cwd() / name if local is None else Path(local).expanduser()
-        if target.is_dir():
-            target = target / name
+        target = fetched_to(remote, local)
         self.shell.get(remote, target)
         return target
 

@@ -7,15 +7,22 @@ from cloudorm.iam.policy import Policy
 from cloudorm.iam.propagation import is_propagation_delay, until_propagated
 from cloudorm.iam.role import Role
 from cloudorm.iam.statement import Statement
+from cloudorm.iam.summary import GroupSummary, IamSummary, PolicyRef, PolicySummary, RoleSummary, UserSummary
 from cloudorm.iam.user import User
 
 __all__ = [
     "AccessKey",
     "Group",
+    "GroupSummary",
+    "IamSummary",
     "Policy",
+    "PolicyRef",
+    "PolicySummary",
     "Role",
+    "RoleSummary",
     "Statement",
     "User",
+    "UserSummary",
     "is_propagation_delay",
     "until_propagated",
 ]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import attrs
 
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from cloudorm.core import SessionLike
+
+T = TypeVar("T")
 
 MAX_VERSIONS = 5
 """IAM keeps at most five versions of a managed policy."""
@@ -57,6 +59,7 @@ class Policy(IAMResource):
     default_version: str | None = stored()
     """The id of the default version (``v1``, ...), as last loaded."""
     _given_arn: str | None = attrs.field(default=None, init=False)
+    _creating: bool = attrs.field(default=False, init=False)  # a save of a new policy: no search by name
 
     def __init__(self, session: SessionLike, name: str, *,
                  statements: Iterable[Statement | Mapping[str, Any]] | None = None,
@@ -116,6 +119,7 @@ class Policy(IAMResource):
             raise ce.InvalidInput("statements", f"policy {self.name!r} needs statements= or document= to be saved")
 
     def _co_save(self, exists_ok: bool) -> Plan[Self]:
+        self._creating = self._co_record is None
         try:
             return (yield from super()._co_save(exists_ok))
         except ce.NotFound as e:  # a new policy's name is taken, but not at its ARN: under another path
@@ -124,6 +128,44 @@ class Policy(IAMResource):
             raise ce.AlreadyExists(f"a policy named {self.name!r} exists under another path than {self.path!r} "
                                    "(policy names are unique in an account, and a policy's path cannot change)",
                                    **e.provider_details()) from e
+        finally:
+            self._creating = False
+
+    # ------------------------------------------------------------------------------------------- by name alone
+
+    def _co_by_name(self) -> bool:
+        """Whether the policy is known by its name alone: no ARN, no path given, nothing loaded (then a name IAM
+        does not know under ``/`` is looked for under every path)."""
+        return (self._given_arn is None and self._co_record is None and not self._creating
+                and self.__dict__.get("path", UNSET) is UNSET)
+
+    def _co_located(self, plan: Callable[[], Plan[T]]) -> Plan[T]:
+        """Run ``plan()``; if it finds no policy at the ARN a policy known by name alone would have under ``/``,
+        find the account's policy of that name under another path (one listing; ``InvalidInput`` if two paths
+        hold one) and run it again on that ARN (found already, by a step inside ``plan``: run again at once)."""
+        by_name = self._co_by_name()
+        try:
+            return (yield from plan())
+        except ce.NotFound:
+            if not by_name:
+                raise
+            if self._given_arn is None:
+                arn = yield from find_policy_arn(self.name)
+                if arn is None or arn == (yield from self._co_target()):
+                    raise
+                self._given_arn = arn
+        return (yield from plan())
+
+    def _co_fetch(self) -> Plan[Record]:
+        return (yield from self._co_located(super()._co_fetch))
+
+    def _co_remove(self, **options: Any) -> Plan[None]:
+        yield from self._co_located(lambda: super(Policy, self)._co_remove(**options))
+
+    def _co_forget(self, keep: dict[str, Any]) -> None:
+        if self._given_arn is not None and "path" in keep:  # deleted by name alone: save() recreates it there
+            keep["path"] = split_policy_arn(self._given_arn)[0]
+        super()._co_forget(keep)
 
     def _co_update(self, changed: set[str]) -> Plan[Record | None]:
         out: dict[str, Any] = {}
@@ -154,10 +196,16 @@ class Policy(IAMResource):
 
     def _co_ask_about(self, operation: str) -> Plan[Any]:
         """One IAM call about the policy, by its ARN."""
-        return (yield from iam(operation, (yield from self._co_target())))
+        def ask() -> Plan[Any]:
+            return (yield from iam(operation, (yield from self._co_target())))
+
+        return (yield from self._co_located(ask))
 
     def _co_blockers(self) -> Plan[Blockers]:
         """Attachments (``"users"``, ``"groups"``, ``"roles"``) and non-default ``"versions"``."""
+        return (yield from self._co_located(self._co_policy_blockers))
+
+    def _co_policy_blockers(self) -> Plan[Blockers]:
         arn = yield from self._co_target()
         found: Blockers = {f"{kind}s": names for kind, names in (yield from iam("policy_entities", arn)).items()}
         found["versions"] = [v["id"] for v in (yield from iam("policy_versions", arn)) if not v["default"]]
@@ -186,13 +234,20 @@ def policy_arn(policy: Policy | str) -> Plan[str]:
 
 
 def find_policy_arn(name: str) -> Plan[str | None]:
-    """The ARN of this account's policy ``name`` under any path (None if there is none): a listing."""
-    start = None
+    """The ARN of this account's policy ``name`` under any path (None if there is none): one listing of the
+    account's policies. AWS keeps policy names unique in an account; where an endpoint holds one under two paths
+    (moto does), ``InvalidInput`` names them rather than picking one."""
+    start, arns = None, []
     while True:
         found, start = yield from call("iam", "list_page", "policy", start, None, scope="local")
-        arn: str | None = next((p["arn"] for p in found if p["name"] == name), None)
-        if arn is not None or start is None:
-            return arn
+        arns += [str(p["arn"]) for p in found if p["name"] == name]
+        if start is None:
+            break
+    if len(arns) > 1:
+        paths = ", ".join(sorted(split_policy_arn(a)[0] for a in arns))
+        raise ce.InvalidInput("policy", f"{len(arns)} policies are named {name!r} (under {paths}): give the path "
+                                        "(s.Policy(name, path=...)) or the ARN")
+    return arns[0] if arns else None
 
 
 __all__ = ["MAX_VERSIONS", "Policy", "check_policy_document", "find_policy_arn", "is_policy_arn", "policy_arn"]

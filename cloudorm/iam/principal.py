@@ -36,14 +36,15 @@ class Principal(IAMResource):
         run(self.session, self._co_with_policy("detach_policy", policy))
 
     def _co_with_policy(self, operation: str, policy: Policy | str) -> Plan[None]:
-        """``operation(kind, name, policy ARN)``; a policy name IAM does not know under ``/`` is looked for under
-        every path (one listing, only then)."""
+        """``operation(kind, name, policy ARN)``; a policy name (or a Policy known by its name alone) IAM does not
+        know under ``/`` is looked for under every path (one listing, only then)."""
         arn = yield from policy_arn(policy)
         try:
             yield from iam(operation, self.kind, self._name(), arn)
         except ce.NotFound:
-            by_name = isinstance(policy, str) and not policy.startswith("arn:")
-            elsewhere = (yield from find_policy_arn(policy)) if by_name else None  # type: ignore[arg-type]
+            name = policy.name if isinstance(policy, Policy) and policy._co_by_name() else policy
+            by_name = isinstance(name, str) and not name.startswith("arn:")
+            elsewhere = (yield from find_policy_arn(name)) if by_name else None  # type: ignore[arg-type]
             if elsewhere is None or elsewhere == arn:
                 raise
             yield from iam(operation, self.kind, self._name(), elsewhere)

@@ -166,6 +166,14 @@ class Item:
         """Apply atomic update actions (``Attr("n").add(1)``, ...) and reload the item's new values."""
         self._co_bound().update_item(self, *actions, condition=condition)
 
+    def change_key(self, **new_key_values: Any) -> Self:
+        """Move the stored item to a new key, every attribute kept (the Cloud package's ``ChangeKeyValues``):
+        ``order.change_key(placed=6)``; key attributes changed in place count as given. One transaction: the old
+        item is deleted only if it is still as this row read it, the new one put only if its key is free
+        (``AlreadyExists``). The row then holds the new key and is saved."""
+        self._co_bound().change_item_key(self, new_key_values)
+        return self
+
     def _co_phase(self) -> str:
         """``"deleted"``, ``"new"`` or ``"loaded"``, for ``cloudorm.state``."""
         if self._co_deleted:

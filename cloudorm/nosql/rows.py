@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from cloudorm import errors as ce
-from cloudorm.nosql import codec
+from cloudorm.nosql import change_key, codec
 from cloudorm.nosql.expressions import Action, Condition
 from cloudorm.nosql.item import mark_read, mark_stored, structure
 from cloudorm.nosql.requests import ItemBase, Request, RequestBuilder, RowT
@@ -183,6 +183,49 @@ class Rows(RequestBuilder[RowT]):
         once = self._version_field() is not None
         response = self._call(lambda: self._nosql.update_item(req.params, exactly_once=once), req)
         self._load(row, response.get("Attributes") or {})
+
+    def change_key(self, key: Mapping[str, Any] | RowT, /, **new_key_values: Any) -> RowT:
+        """Give the item with ``key`` another key, every attribute kept: ``table.change_key({"id": "a"},
+        id="b")``. One consistent read, then one transaction that deletes it under the old key if it is still as
+        read and puts it under the new one if none is there (``AlreadyExists``); returns the item as now stored."""
+        old = self._key_from(key, {})
+        new = change_key.new_key(self, old, new_key_values)  # bad input refused before any request
+        stored = self._nosql.get_item({"TableName": self.name, "Key": codec.encode_item(old), "ConsistentRead": True})
+        if stored is None:
+            raise ce.NotFound(f"the item {old} is not in {self.name!r}")
+        move = change_key.prepare(self, stored, stored, new)
+        change_key.send(self, move)
+        return self._row(move.item)
+
+    def change_item_key(self, row: RowT, new_key_values: Mapping[str, Any]) -> None:
+        """``item.change_key(...)``: move a stored row to a new key (its key attributes changed in place count as
+        given), writing what it holds now, undeclared attributes included; the row then holds the new key."""
+        self._as_row(row)
+        stored = row._co_snapshot
+        if stored is None or row._co_deleted:
+            raise ce.InvalidInput("item", "is not stored: save() it, or give it its new key before saving")
+        if row._co_projection is not None:
+            raise ce.InvalidInput("item", "was read in part (with only()): moving it would lose the attributes it "
+                                          "did not read; read it whole")
+        if row._co_stale:
+            raise ce.ConflictError(f"this {type(row).__name__} was changed by atomic actions in a transaction and "
+                                   "its local values are out of date: refresh() it before changing its key")
+        names = self.schema.key_names
+        old = codec.decode_item({n: stored[n] for n in names})
+        held = row._co_values()
+        moved = {n: held[n] for n in names if n in held and not codec.same_stored(held[n], old[n])}
+        new = change_key.new_key(self, old, {**moved, **new_key_values})
+        values = self._row_values(row)
+        move = change_key.prepare(self, stored, codec.encode_item({**values, **new}), new)
+        change_key.send(self, move)
+        given = {**moved, **new_key_values}
+        for name in names:
+            if name in given:
+                row[name] = given[name]
+        vname = self._version_field()
+        if vname is not None:
+            object.__setattr__(row, vname, int(codec.decode_item({vname: move.item[vname]})[vname]))
+        mark_stored(row, move.item)
 
     # ------------------------------------------------------------------------------------------- many items
 

@@ -14,6 +14,7 @@ from cloudorm import errors as ce
 from cloudorm.checks import check_flag, check_seconds
 from cloudorm.core import UNSET, Plan, Record, Resource, call, field, resource, run, stored
 from cloudorm.nosql import definition as d
+from cloudorm.nosql.differences import Difference, table_differences
 from cloudorm.nosql.item import Item
 from cloudorm.nosql.requests import RowT
 from cloudorm.nosql.rows import Rows
@@ -173,6 +174,18 @@ class Table(Resource, Rows[RowT]):
                 raise  # declared, or described already
             self._co_take(run(self.session, self._co_fetch()), keep_local=True)
             return self.schema.index(name)
+
+    def differences(self) -> list[Difference]:
+        """How the live table differs from this declaration (the values given to this object, else those it last
+        saved or loaded): keys, indexes, billing and TTL, each a ``Difference`` that reads as a sentence; empty when
+        it matches. One DescribeTable (and a DescribeTimeToLive when TTL is declared); ``NotFound`` when the table
+        does not exist. Nothing is changed."""
+        found: list[Difference] = run(self.session, table_differences(self))
+        return found
+
+    def matches(self) -> bool:
+        """True when the live table matches this declaration (``differences()`` is empty)."""
+        return not self.differences()
 
     # ------------------------------------------------------------------------------------------- lifecycle
 

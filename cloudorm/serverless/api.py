@@ -9,7 +9,7 @@ Settings left out keep what the deployed API has; a new API gets none (no key re
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -34,6 +34,7 @@ from cloudorm.serverless.routes import (
     check_text,
     check_throttle,
 )
+from cloudorm.serverless.usage import KeyUsage, check_window, read_usage
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -353,3 +354,14 @@ class Api(Resource):
 
         return [ApiKey._co_from_record(self.session, {k: v for k, v in r.items() if k != "value"}, partial=True,
                                        api=self) for r in run(self.session, listed())]
+
+    def usage(self, start: date | str, end: date | str | None = None, key: ApiKey | str | None = None
+              ) -> list[KeyUsage]:
+        """How much each key of the Api's usage plan was used, per UTC day from ``start`` to ``end`` (both included;
+        ``date`` or ``"YYYY-MM-DD"``; end None: today; 90 days at most): a ``KeyUsage`` per key, sorted by name,
+        each with a ``DayUsage(day, used, remaining)`` per day. ``key`` (an ApiKey of this Api, or a key's name)
+        reports that key alone. ``[]`` for an Api without a usage plan."""
+        first, last = check_window(start, end)
+        if key is not None and not isinstance(key, str) and not (isinstance(key, ApiKey) and key.api == self):
+            raise ce.InvalidInput("key", f"must be a key's name or an ApiKey of api {self.name!r}, not {key!r}")
+        return run(self.session, read_usage(self, first, last, key))

@@ -4,7 +4,7 @@ is made (a key adopted or listed never shows it)."""
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -14,6 +14,7 @@ from cloudorm.checks import check_flag
 from cloudorm.core import Found, Plan, Record, Resource, call, field, resource, stored
 from cloudorm.credentials import protect
 from cloudorm.serverless.routes import check_text
+from cloudorm.serverless.usage import KeyUsage
 
 if TYPE_CHECKING:
     from cloudorm.serverless.api import Api
@@ -144,3 +145,8 @@ class ApiKey(Resource):
         self._value = None
         key_id = yield from self._key_id()
         yield from call("api_gateway", "delete_key", key_id)
+
+    def usage(self, start: date | str, end: date | str | None = None) -> KeyUsage:
+        """This key's use per UTC day from ``start`` to ``end`` (as ``api.usage``): requests made and quota left."""
+        found = self.api.usage(start, end, key=self)
+        return found[0] if found else KeyUsage(self.id or "", self.name, ())

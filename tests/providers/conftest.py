@@ -19,8 +19,8 @@ SPACES_CREDS = {"access_token": "dop_v1_token_never_shown", "spaces_key": "DO00S
                 "spaces_secret": "spaces-secret-never-shown", "region": "us-east-1"}  # a region moto knows
 
 AREAS = {
-    "aws": {"nosql", "iam", "storage", "serverless", "api_gateway", "compute"},
-    "local": {"nosql", "iam", "storage", "serverless", "api_gateway", "compute"},
+    "aws": {"nosql", "iam", "storage", "serverless", "api_gateway", "compute", "billing"},
+    "local": {"nosql", "iam", "storage", "serverless", "api_gateway", "compute", "billing"},
     "wasabi": {"iam", "storage"},
     "digitalocean": {"storage", "compute"},
     "memory": {"storage"},

@@ -22,7 +22,7 @@ from cloudorm.providers.contract import (
     fingerprint,
 )
 
-SERVICES = ("dynamodb", "s3", "iam", "sts", "lambda", "apigateway", "ec2", "logs")
+SERVICES = ("dynamodb", "s3", "iam", "sts", "lambda", "apigateway", "ec2", "logs", "ce")
 """Service names ``endpoint_url`` may be given for (as a dict)."""
 
 
@@ -50,7 +50,8 @@ class AwsProvider(Provider):
     """AWS: credentials from the dict or boto3's default chain, one client per service."""
 
     name: ClassVar[str] = "aws"
-    areas: ClassVar[frozenset[str]] = frozenset({"nosql", "iam", "storage", "serverless", "api_gateway", "compute"})
+    areas: ClassVar[frozenset[str]] = frozenset({"nosql", "iam", "storage", "serverless", "api_gateway", "compute",
+                                                 "billing"})
     default_region: ClassVar[str] = "us-east-1"
 
     def __init__(self, *, creds: Mapping[str, Any] | None = None, region: str | None = None,
@@ -159,6 +160,10 @@ class AwsProvider(Provider):
             return self._api_service()
         if area == "compute":
             return self._compute_service()
+        if area == "billing":
+            from cloudorm.providers.aws.costs import AwsCostService
+
+            return AwsCostService(self.clients, self.name, self.secrets())
         return super()._make_service(area)
 
     def _compute_service(self) -> Service:

@@ -21,6 +21,7 @@ from botocore import xform_name
 
 from cloudorm import errors as ce
 from cloudorm.credentials import protect
+from cloudorm.providers.aws.api_usage import UsageReads
 from cloudorm.providers.aws.clients import ClientFactory, paginate
 from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.aws.s3 import _dns_suffix
@@ -116,7 +117,7 @@ def _key(raw: Wire, value: bool) -> ApiKeyInfo:
     return out
 
 
-class AwsApiService(ApiService):
+class AwsApiService(UsageReads, ApiService):
     """``ApiService`` over botocore's API Gateway (REST APIs, v1) client."""
 
     def __init__(self, clients: ClientFactory, provider: str, secrets: tuple[str, ...] = ()) -> None:

@@ -358,7 +358,7 @@ class DynamoDBService(NoSQLService):
                 self._call(self._client.transact_write_items, "TransactWriteItems", TransactItems=items,
                            ClientRequestToken=token)
         except ce.CloudError as e:
-            if not attempts.maybe_applied or isinstance(e, (ce.TransactionError, ce.ConflictError)):
+            if not attempts.maybe_applied or isinstance(e, (ce.TransactionError, ce.ConflictError, ce.Unsupported)):
                 raise
             raise ce.OutcomeUnknown(f"no answer came to TransactWriteItems in any attempt: {e.message}; commit "
                                     "again (the same token) to have it applied once", **e.provider_details()) from None

@@ -25,8 +25,9 @@ from cloudorm.credentials import protect
 from cloudorm.providers.aws.clients import ClientFactory
 from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.aws.settle import send_settled
+from cloudorm.providers.aws.unimplemented import lacking
 from cloudorm.providers.contract import FunctionInfo, FunctionService, Invocation, Wire
-from cloudorm.providers.contract.serverless import LogEventInfo, PermissionInfo
+from cloudorm.providers.contract.serverless import AccountUsageInfo, LogEventInfo, PermissionInfo
 
 _SETTINGS = {"runtime": "Runtime", "handler": "Handler", "role": "Role", "memory": "MemorySize",
              "timeout": "Timeout", "description": "Description"}
@@ -358,6 +359,22 @@ class AwsFunctionService(FunctionService):
                 return {}
 
         self._settled("RemovePermission", look, _nothing, FunctionName=name, StatementId=statement_id)
+
+    def account_usage(self) -> AccountUsageInfo:
+        """Lambda's GetAccountSettings: code storage used against the region's limit, the function count and
+        concurrency (``Unsupported`` from an endpoint that does not serve it)."""
+        try:
+            raw = self._call("GetAccountSettings")
+        except ce.NotFound as e:
+            raise lacking(e, self.provider, "GetAccountSettings") from None
+        limit, usage = raw.get("AccountLimit") or {}, raw.get("AccountUsage") or {}
+        return {"code_size": int(usage.get("TotalCodeSize") or 0),
+                "function_count": int(usage.get("FunctionCount") or 0),
+                "code_size_limit": int(limit.get("TotalCodeSize") or 0),
+                "zip_size_limit": int(limit.get("CodeSizeZipped") or 0),
+                "unzipped_size_limit": int(limit.get("CodeSizeUnzipped") or 0),
+                "concurrency_limit": int(limit.get("ConcurrentExecutions") or 0),
+                "unreserved_concurrency": int(limit.get("UnreservedConcurrentExecutions") or 0)}
 
 
 def _check_zip(code: bytes) -> None:

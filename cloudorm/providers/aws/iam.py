@@ -23,7 +23,7 @@ from cloudorm.providers.aws.clients import ClientFactory, paginate
 from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.aws.settle import send_settled
 from cloudorm.providers.contract import AccessKeyInfo, AttachedPolicy, CallerInfo, EntityInfo, IAMService, Wire
-from cloudorm.providers.contract.iam import IAMCapabilities, KeyUsage, PolicyVersionInfo
+from cloudorm.providers.contract.iam import AccountDetails, IAMCapabilities, KeyUsage, PolicyVersionInfo
 
 _TITLE = {"user": "User", "group": "Group", "role": "Role", "policy": "Policy"}
 _SECRET_IN_BODY = re.compile(rb"<SecretAccessKey>([^<]+)</SecretAccessKey>")
@@ -358,6 +358,12 @@ class AwsIAMService(IAMService):
         arn = str(user.get("Arn", ""))
         return {"Account": arn.split(":")[4] if arn.count(":") >= 5 else None, "Arn": arn,
                 "UserId": user.get("UserId")}
+
+    def authorization_details(self, kinds: tuple[str, ...]) -> AccountDetails:
+        """GetAccountAuthorizationDetails, every page (``iam_summary.py``)."""
+        from cloudorm.providers.aws.iam_summary import authorization_details
+
+        return authorization_details(self, kinds)
 
     def policy_arn(self, name: str, path: str = "/") -> str:
         """The ARN of this account's managed policy ``name`` under ``path`` (the account asked once, of STS)."""

@@ -5,6 +5,7 @@ Every operation a provider does not implement raises ``Unsupported`` naming the 
 """
 
 from cloudorm.providers.contract.compute import ComputeCapabilities, ComputeService, KeyInfo, NodeInfo, SizeInfo
+from cloudorm.providers.contract.costs import CostService
 from cloudorm.providers.contract.iam import (
     AccessKeyInfo,
     AttachedPolicy,
@@ -39,7 +40,7 @@ from cloudorm.providers.contract.service import Capabilities, Service, Wire
 from cloudorm.providers.contract.storage import BucketInfo, ObjectInfo, StorageCapabilities, StorageService
 
 CONTRACTS: tuple[type[Service], ...] = (NoSQLService, IAMService, StorageService, FunctionService, ApiService,
-                                        ComputeService)
+                                        ComputeService, CostService)
 """Every area's contract, in the order of the areas."""
 
 __all__ = ["API_GATEWAY_PRINCIPAL", "CONTRACTS", "AccessKeyInfo", "ApiInfo", "ApiKeyInfo", "ApiService",

@@ -80,6 +80,35 @@ class PolicyVersionInfo(TypedDict):
     created: datetime | None
 
 
+class DetailInfo(EntityInfo, total=False):
+    """An entity of the account's authorization details: its ``EntityInfo`` and, as its kind has them,
+    ``attached`` (managed policies, users/groups/roles), ``inline`` (inline policies: name to document),
+    ``groups`` (a user's), ``instance_profiles`` and ``last_used`` (roles), ``versions`` (a policy's version ids,
+    oldest first) and ``attachable`` (policies)."""
+
+    attached: list[AttachedPolicy]
+    inline: dict[str, dict[str, Any]]
+    groups: list[str]
+    instance_profiles: list[str]
+    last_used: datetime | None
+    versions: list[str]
+    attachable: bool
+
+
+class AccountDetails(TypedDict):
+    """Everything ``authorization_details`` found, by kind (a kind not asked for is an empty list)."""
+
+    users: list[DetailInfo]
+    groups: list[DetailInfo]
+    roles: list[DetailInfo]
+    policies: list[DetailInfo]
+
+
+DETAIL_KINDS = ("users", "groups", "roles", "policies", "aws_policies")
+"""What ``authorization_details`` can be asked for: the account's own managed policies are ``policies``, AWS's
+``aws_policies``."""
+
+
 @attrs.frozen
 class IAMCapabilities(Capabilities):
     """Which parts of AWS's IAM an IAM-compatible endpoint has; an operation of a part it lacks raises
@@ -129,6 +158,11 @@ class IAMService(Service):
                   scope: str = "local") -> tuple[list[EntityInfo], str | None]:
         """One page of records and the marker to continue from; policies by ``scope``: local, aws or all."""
         raise self._unsupported("list_page")
+
+    def authorization_details(self, kinds: tuple[str, ...]) -> AccountDetails:
+        """Users, groups, roles and managed policies with what is attached to them, every page, in one listing
+        (IAM's GetAccountAuthorizationDetails); ``kinds`` from ``DETAIL_KINDS``."""
+        raise self._unsupported("authorization_details")
 
     def policy_arn(self, name: str, path: str = "/") -> str:
         """The ARN of this account's managed policy ``name`` under ``path``."""

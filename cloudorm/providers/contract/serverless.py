@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import ClassVar, TypedDict
 
 from cloudorm.providers.contract.service import Service, Wire
@@ -161,6 +161,34 @@ class ApiKeyInfo(_ApiKey, total=False):
     value: str
 
 
+class AccountUsageInfo(TypedDict):
+    """Lambda's account settings in the session's region: code storage used against its limit, and concurrency."""
+
+    code_size: int
+    """Bytes of code stored: every version of every function, and layers."""
+    function_count: int
+    code_size_limit: int
+    """Bytes of code the region may store."""
+    zip_size_limit: int
+    """Largest zip a function may upload directly (bytes)."""
+    unzipped_size_limit: int
+    """Largest unzipped function with its layers (bytes)."""
+    concurrency_limit: int
+    """Executions the region may run at once."""
+    unreserved_concurrency: int
+    """What is left of ``concurrency_limit`` once functions' reserved concurrency is taken."""
+
+
+class UsageInfo(TypedDict):
+    """API Gateway's usage data of a usage plan: per key id, one ``(used, remaining)`` pair per day from ``start``
+    (``remaining`` is the quota left at the day's end; a plan without a quota reports what the provider does)."""
+
+    plan_id: str
+    start: date
+    end: date
+    keys: dict[str, list[tuple[int, int]]]
+
+
 class FunctionService(Service):
     """Serverless functions (AWS Lambda's model).
 
@@ -217,6 +245,10 @@ class FunctionService(Service):
     def remove_permission(self, name: str, statement_id: str) -> None:
         """Remove one statement of the function's resource policy."""
         raise self._unsupported("remove_permission")
+
+    def account_usage(self) -> AccountUsageInfo:
+        """Code storage used against the account's limit, the function count and concurrency, in this region."""
+        raise self._unsupported("account_usage")
 
 API_GATEWAY_PRINCIPAL = "apigateway.amazonaws.com"
 """The service principal a function's invoke permission names so that an API's routes may call it."""
@@ -335,3 +367,8 @@ class ApiService(Service):
     def delete_key(self, key_id: str) -> None:
         """Delete an API key."""
         raise self._unsupported("delete_key")
+
+    def usage(self, plan_id: str, start: date, end: date, key_id: str | None = None) -> UsageInfo:
+        """The requests each key of a plan made per day from ``start`` to ``end`` (UTC, both included), with the
+        quota left; one key's only with ``key_id`` (``NotFound`` if it is not in the plan)."""
+        raise self._unsupported("usage")

@@ -24,7 +24,8 @@ class LocalProvider(AwsProvider):
     or embedded moto server."""
 
     name: ClassVar[str] = "local"
-    areas: ClassVar[frozenset[str]] = frozenset({"nosql", "iam", "storage", "serverless", "api_gateway", "compute"})
+    areas: ClassVar[frozenset[str]] = frozenset({"nosql", "iam", "storage", "serverless", "api_gateway", "compute",
+                                                 "billing"})
     isolated: ClassVar[bool] = True
     shows_own_endpoints: ClassVar[bool] = True
 

@@ -8,7 +8,8 @@ every process calling shares one quota; then sent to the function as the Lambda 
 and the function's answer becomes the HTTP response. Errors are API Gateway's: 403 ``Missing Authentication Token``
 (no such route), 403 ``Forbidden`` (no such API or stage, missing or wrong key), 429 ``Too Many Requests`` /
 ``Limit Exceeded``, 502 ``Internal server error`` (the function failed or answered something else than a proxy
-response), 504 ``Endpoint request timed out`` (no answer within 29 s).
+response), 504 ``Endpoint request timed out`` (no answer within 29 s). Each request a key makes that passes its
+throttle and quota is counted per day too; ``GetUsage`` is answered from that log (``usage_api.py``), for any client.
 
 What it serves is read through a ``LocalApiService`` on a session pointed at the server itself (the API Gateway and
 Lambda APIs any client uses, so nothing of it is written twice), kept until a request that may change it passes the
@@ -18,6 +19,7 @@ CreateDeployment is answered here: the deployment's routes are kept as moto answ
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import re
@@ -39,6 +41,8 @@ from cloudorm.providers.local.guard import WSGIApp
 from cloudorm.providers.local.proxy import BadResponse, http_response, proxy_event
 from cloudorm.providers.local.routing import USER_REQUEST, Routing, find_route
 from cloudorm.providers.local.usage import Limits, find_key
+from cloudorm.providers.local.usage_api import USAGE_PATH, UsageRefused, usage_answer
+from cloudorm.providers.local.usage_log import UsageLog
 from cloudorm.providers.local.wsgi import collect, read_body
 
 log = logging.getLogger(__name__)
@@ -51,14 +55,16 @@ INTEGRATION_TIMEOUT = 29.0
 
 _DEPLOY = re.compile(r"^/restapis/(?P<api>[^/]+)/deployments/?$")
 _API = re.compile(r"^/restapis/(?P<api>[^/]+)/?$")
+_PLAN = re.compile(r"^/usageplans/(?P<plan>[^/]+)/?$")
+_KEY = re.compile(r"^/apikeys/(?P<key>[^/]+)/?$")
 _CONTROL = ("/restapis", "/usageplans", "/apikeys")
 _FORWARDED = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-port"})
 Answer = tuple[int, list[tuple[str, str]], bytes]
 
 
 class ApiGateway(Part):
-    """The local cloud's part that serves deployed REST APIs (see the module); its state is the deployments' routes
-    and the quotas' counters."""
+    """The local cloud's part that serves deployed REST APIs (see the module) and answers GetUsage; its state is the
+    deployments' routes, the quotas' counters and the keys' daily use."""
 
     name = "gateway"
 
@@ -67,6 +73,8 @@ class ApiGateway(Part):
         self.cloud = cloud
         self.limits = Limits()
         """The throttles and quotas of every key."""
+        self.usage = UsageLog()
+        """Every key's requests per day (what GetUsage reports)."""
         self.deployments = Deployments()
         """The routes each deployment serves."""
         self.integration_timeout = INTEGRATION_TIMEOUT
@@ -81,9 +89,11 @@ class ApiGateway(Part):
     # ------------------------------------------------------------------------------------------ the Part
 
     def route(self, method: str, path: str) -> WSGIApp | None:
-        """Calls to deployed APIs, and CreateDeployment (answered by moto; its routes are kept here)."""
+        """Calls to deployed APIs, GetUsage, and CreateDeployment (answered by moto; its routes are kept here)."""
         if USER_REQUEST.match(path):
             return self._serve
+        if method == "GET" and USAGE_PATH.match(path):
+            return self._usage
         if method == "POST" and _DEPLOY.match(path):
             return self._deploy
         return None
@@ -94,6 +104,10 @@ class ApiGateway(Part):
             deleted = _API.match(change.path) if change.method == "DELETE" else None
             if deleted:
                 self.deployments.forget(deleted["api"])
+            if change.method == "DELETE" and (plan := _PLAN.match(change.path)):
+                self.usage.forget(plan_id=plan["plan"])
+            if change.method == "DELETE" and (key := _KEY.match(change.path)):
+                self.usage.forget(key_id=key["key"])
             self._stale()
         elif change.service == "lambda" and (change.method == "DELETE" or "/policy" in change.path):
             self._stale()
@@ -104,20 +118,23 @@ class ApiGateway(Part):
             self._generation += 1
 
     def dump(self) -> Any:
-        """The deployments' routes and the quotas' counters (throttles refill in seconds and are not kept)."""
-        return {"deployments": self.deployments.dump(), "quotas": self.limits.dump()}
+        """The deployments' routes, the quotas' counters and the keys' daily use (throttles refill in seconds and
+        are not kept)."""
+        return {"deployments": self.deployments.dump(), "quotas": self.limits.dump(), "usage": self.usage.dump()}
 
     def load(self, state: Any) -> None:
         """Take back what ``dump()`` gave."""
         state = state or {}
         self.deployments.load(state.get("deployments"))
         self.limits.load(state.get("quotas"))
+        self.usage.load(state.get("usage"))
         self._stale()
 
     def reset(self) -> None:
-        """Forget every deployment's routes, throttle and quota."""
+        """Forget every deployment's routes, throttle, quota and daily use."""
         self.deployments.load({})
         self.limits.reset()
+        self.usage.reset()
         self._stale()
 
     def close(self) -> None:
@@ -238,10 +255,14 @@ class ApiGateway(Part):
             plan, key_id = found_key
             if not self.limits.take_token(plan, key_id):
                 return _message(429, "Too Many Requests", "TooManyRequestsException")
-            counted = True
-            if plan.quota:  # the counter is state: kept (``--state``) before the call is answered
-                with self.cloud.gate.request(Change("execute-api", method, str(environ.get("PATH_INFO")), "")):
-                    counted = self.limits.count(plan, key_id)
+            now = dt.datetime.now(dt.timezone.utc)
+            # the counters are state: a quota's is kept (``--state``) before the call is answered, the daily use
+            # without a quota by the next snapshot
+            with self.cloud.gate.request(Change("execute-api", method, str(environ.get("PATH_INFO")), ""),
+                                         wait=bool(plan.quota)):
+                counted, remaining = self.limits.charge(plan, key_id, now)
+                if counted:
+                    self.usage.record(plan.id, key_id, now.date(), remaining)
             if not counted:
                 return _message(429, "Limit Exceeded", "LimitExceededException")
             key = (value, key_id)
@@ -276,6 +297,16 @@ class ApiGateway(Part):
         except BadResponse as e:
             log.info("gateway request %s: malformed Lambda proxy response (%s)", request_id, e)
             return _message(502, "Internal server error", "InternalServerErrorException")
+
+    def _usage(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """GetUsage, from the keys' daily use (``usage_api.py``), for any client."""
+        try:
+            status, headers, body = 200, [("Content-Type", "application/json")], usage_answer(self.usage, environ)
+        except UsageRefused as e:
+            status, headers, body = _message(e.status, e.message, e.error_type)
+        start_response(f"{status} {responses.get(status, 'Unknown')}",
+                       [*headers, ("x-amzn-RequestId", str(uuid.uuid4())), ("Content-Length", str(len(body)))])
+        return [body]
 
     def _invoke(self, service: LocalApiService, function_arn: str, payload: bytes,
                 request_id: str) -> Mapping[str, Any] | None:

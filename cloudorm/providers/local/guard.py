@@ -17,6 +17,7 @@ import functools
 import ipaddress
 import json
 import logging
+import os
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -197,6 +198,20 @@ def signing_region(environ: dict[str, Any]) -> str:
     """The region a SigV4 request was signed for (its credential scope's), "" if it is not signed so."""
     scope = credential_scope(environ)
     return scope[2] if len(scope) > 3 else ""
+
+
+def request_account(environ: dict[str, Any]) -> str:
+    """The account moto serves the request from: ``MOTO_ACCOUNT_ID``, the ``x-moto-account-id`` header, else the
+    account of its access key (moto's default account for a key it does not know), as moto maps it."""
+    from moto.core.responses import BaseResponse
+    from moto.iam.models import get_account_id_from
+
+    if "MOTO_ACCOUNT_ID" in os.environ:
+        return os.environ["MOTO_ACCOUNT_ID"]
+    if environ.get("HTTP_X_MOTO_ACCOUNT_ID"):
+        return str(environ["HTTP_X_MOTO_ACCOUNT_ID"])
+    found = BaseResponse.access_key_regex.search(str(environ.get("HTTP_AUTHORIZATION") or ""))
+    return get_account_id_from(found.group(1) if found else "AKIAEXAMPLE")
 
 
 @functools.lru_cache(maxsize=32)

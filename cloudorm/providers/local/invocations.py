@@ -38,7 +38,7 @@ from cloudorm.cache import cache_dir
 from cloudorm.errors import CloudError
 from cloudorm.providers.local.app import Change, LocalCloud, Part, register_part
 from cloudorm.providers.local.function_logs import LogWriter, invocation_log, tail
-from cloudorm.providers.local.guard import signing_region
+from cloudorm.providers.local.guard import request_account, signing_region
 from cloudorm.providers.local.interpreters import check_extensions, choose_interpreter
 from cloudorm.providers.local.runtime import Launch, discard, lambda_environment, pool
 from cloudorm.providers.local.wsgi import Answer, read_body
@@ -110,20 +110,6 @@ def _check_enum(field: str, allowed: tuple[str, ...], value: str) -> str:
     return value
 
 
-def _account(environ: dict[str, Any]) -> str:
-    """The account moto serves the request from: ``MOTO_ACCOUNT_ID``, the ``x-moto-account-id`` header, else the
-    account of its access key (moto's default account for a key it does not know), as moto maps it."""
-    from moto.core.responses import BaseResponse
-    from moto.iam.models import get_account_id_from
-
-    if "MOTO_ACCOUNT_ID" in os.environ:
-        return os.environ["MOTO_ACCOUNT_ID"]
-    if environ.get("HTTP_X_MOTO_ACCOUNT_ID"):
-        return str(environ["HTTP_X_MOTO_ACCOUNT_ID"])
-    found = BaseResponse.access_key_regex.search(str(environ.get("HTTP_AUTHORIZATION") or ""))
-    return get_account_id_from(found.group(1) if found else "AKIAEXAMPLE")
-
-
 def _endpoint(environ: dict[str, Any]) -> str:
     """The URL the client used to reach the local cloud (its ``Host``), for the handler to use too."""
     host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
@@ -154,7 +140,7 @@ def find(environ: dict[str, Any], reference: str, qualifier: str | None) -> Targ
     backend of the request's account and region; ``InvokeError`` as Lambda refuses."""
     if not 1 <= len(reference) <= 256 or not re.fullmatch(FUNCTION_NAME, reference):
         raise _invalid("functionName", reference, f"Member must satisfy regular expression pattern: {FUNCTION_NAME}")
-    account, region = _account(environ), signing_region(environ) or DEFAULT_REGION
+    account, region = request_account(environ), signing_region(environ) or DEFAULT_REGION
     rest, named_account, named_region = reference, account, region
     if found := _ARN.match(reference) or _PARTIAL.match(reference):
         rest, named_account = found["rest"], found["account"]

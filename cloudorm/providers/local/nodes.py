@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from cloudorm.compute.jobscript import kill_jobs
 from cloudorm.compute.keys import md5_fingerprint, public_key_blob
 from cloudorm.errors import AlreadyExists, CloudError, InvalidInput, NotFound
 from cloudorm.providers.contract import KeyInfo, NodeInfo, Wire
@@ -128,10 +129,10 @@ class LocalNodes(Part):
         _remove(homes)
 
     def close(self) -> None:
-        """Remove the temporary directory of node directories, if this process made one."""
+        """Remove the temporary directory of node directories (their jobs killed), if this process made one."""
         temporary, self._temporary = self._temporary, None
         if temporary is not None:
-            shutil.rmtree(temporary, ignore_errors=True)
+            _remove_root(temporary)
 
     # ------------------------------------------------------------------------------------------------ directories
 
@@ -142,7 +143,7 @@ class LocalNodes(Part):
             return self.home_root
         if self._temporary is None:
             self._temporary = Path(tempfile.mkdtemp(prefix="cloudorm-nodes-"))
-            atexit.register(shutil.rmtree, self._temporary, ignore_errors=True)
+            atexit.register(_remove_root, self._temporary)
         return self._temporary
 
     def home(self, node_id: str) -> Path:
@@ -336,10 +337,19 @@ class LocalNodes(Part):
 
 
 def _remove(homes: Iterable[Path]) -> None:
-    """Remove node directories (ones already gone are no error)."""
+    """Remove node directories (ones already gone are no error), killing their running jobs first (a deleted
+    droplet's processes end with it)."""
     for home in homes:
+        kill_jobs(home)
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(home)
+
+
+def _remove_root(root: Path) -> None:
+    """Remove a directory of node directories (``_remove`` for each: their jobs killed)."""
+    with contextlib.suppress(FileNotFoundError):
+        _remove(list(root.iterdir()))
+    shutil.rmtree(root, ignore_errors=True)
 
 
 _OPERATIONS: dict[str, Handler] = {

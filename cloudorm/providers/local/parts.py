@@ -3,7 +3,7 @@ each in ``PARTS``; each part answers paths of its own, so their order does not m
 
 from __future__ import annotations
 
-from cloudorm.providers.local import admin, gateway, invocations, nodes, transaction_tokens
+from cloudorm.providers.local import account_settings, admin, gateway, invocations, nodes, transaction_tokens
 
 PARTS = (
     admin,  # /_cloudorm/health, /_cloudorm/version, /_cloudorm/reset
@@ -11,5 +11,6 @@ PARTS = (
     gateway,  # deployed REST APIs at /restapis/{id}/{stage}/_user_request_
     nodes,  # clusters
     transaction_tokens,  # DynamoDB's ClientRequestTokens, kept with the tables by --state
+    account_settings,  # Lambda's GetAccountSettings, for any client
 )
 """The modules of the parts."""

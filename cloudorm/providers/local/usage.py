@@ -1,6 +1,7 @@
 """Usage plans on the local gateway: the API key a request names, found among the stage's plans, its throttle
 (a token bucket per key and plan) and its quota (requests per day, week or month, UTC), counted in the local cloud's
-server for every client (the quotas are part of its ``--state``; throttles refill within seconds and are not kept)."""
+server for every client (the quotas are part of its ``--state``; throttles refill within seconds and are not kept).
+Each key's use per day, what ``GetUsage`` reports, is ``usage_log.py``'s."""
 
 from __future__ import annotations
 
@@ -51,8 +52,12 @@ class Limits:
     def count(self, plan: Plan, key_id: str, now: dt.datetime | None = None) -> bool:
         """Count one request against the key's quota; False when the period's limit is reached. The plan's
         ``offset`` is subtracted from the limit of the first period this gateway counts."""
+        return self.charge(plan, key_id, now)[0]
+
+    def charge(self, plan: Plan, key_id: str, now: dt.datetime | None = None) -> tuple[bool, int | None]:
+        """``count``, with the quota left after the request (0 when refused; None: the plan has no quota)."""
         if not plan.quota:
-            return True
+            return True, None
         limit, period = int(plan.quota["limit"]), str(plan.quota["period"])
         start = period_start(period, now or dt.datetime.now(dt.timezone.utc))
         slot = (plan.id, key_id, limit, period)
@@ -62,9 +67,9 @@ class Limits:
                 began, used = start, 0
             if used >= limit:
                 self._quotas[slot] = (began, used)
-                return False
+                return False, 0
             self._quotas[slot] = (began, used + 1)
-        return True
+        return True, max(0, limit - used - 1)
 
     def dump(self) -> dict[tuple[Any, ...], tuple[dt.datetime, int]]:
         """The quotas' counters (picklable): what a restart keeps."""
