@@ -409,10 +409,11 @@ def test_hardening_whole_machines(fake: Any, machines: Any, tmp_path: Path, stat
         assert (r.user, r.previous_user, r.created_user) == ("ops", "root", True)
         assert {"sudo", "nftables", "fail2ban"} <= set(r.packages)
         assert {SSHD_FILE, FIREWALL_FILE, SYSCTL_FILE, "/etc/sudoers.d/cloudorm-ops",
-                "/home/ops/.ssh/authorized_keys"} <= set(r.changed)
+                "/home/ops/.ssh/authorized_keys", "group docker"} <= set(r.changed)
         assert {"sysctl", "firewall", "sshd"} <= set(r.reloaded) and not r.unchanged
     assert one.login_user == "ops" and one.run("id -un").stdout.strip() == "ops"
     assert one.run("sudo -n id -un", check=True).stdout.strip() == "root"
+    assert "docker" in one.run("id -nG").stdout.split()  # (the machines have a docker group, as Docker nodes do)
     assert one.run("cat data.txt").stdout == "uploaded\n"  # uploaded again into the admin's home
     assert m1.exec("cat /home/ops/setup-ran").returncode != 0  # setup commands ran once, as root
     assert m1.exec("cat /root/setup-ran").stdout.strip() == "root"

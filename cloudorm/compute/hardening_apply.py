@@ -155,6 +155,8 @@ def report(node: Node, lines: Sequence[str], previous: str) -> HardeningReport:
             packages.append(rest)
         elif kind == "user":
             created = True
+        elif kind == "group":
+            changed.append(f"group {rest}")
     return HardeningReport(node, str(node.login_user), previous, tuple(changed), tuple(reloaded), created,
                            tuple(packages))
 

@@ -114,6 +114,8 @@ class Stage:
     users: tuple[str, ...] = ()
     keys: tuple[tuple[str, str, str], ...] = ()
     """``(user, staged name, text)``: public keys the user's authorized_keys must hold."""
+    groups: tuple[tuple[str, str], ...] = ()
+    """``(user, group)``: groups the user joins where they exist."""
     jails: tuple[str, ...] = ()
     expect_sshd: tuple[str, ...] = ()
     """Lines ``sshd -T`` must print once the sshd file is in place (``passwordauthentication no``)."""
@@ -123,6 +125,7 @@ class Stage:
         lines = [f"package\t{p}" for p in self.packages]
         lines += [f"user\t{u}" for u in self.users]
         lines += [f"keys\t{user}\t{name}" for user, name, _ in self.keys]
+        lines += [f"group\t{user}\t{group}" for user, group in self.groups]
         lines += [f"file\t{f.name}\t{f.target}\t{f.mode}\t{f.check}\t{f.action}" for f in self.files]
         lines += [f"jail\t{j}" for j in self.jails]
         lines += [f"expect\tsshd\t{e}" for e in self.expect_sshd]
@@ -151,11 +154,17 @@ def sudoers(hardening: Hardening, ctx: Context) -> NodeFile:
     return NodeFile("sudoers", f"{SUDOERS_DIR}/cloudorm-{user}", "0440", "sudoers", "-", text)
 
 
+ADMIN_GROUPS = ("docker",)
+"""Groups the admin joins where the node has them: ``docker``, so containers on nodes work as the admin."""
+
+
 def admin_stage(hardening: Hardening, ctx: Context) -> Stage:
-    """The first run: sudo, the admin user, its sudoers file and the cluster's key in its authorized_keys."""
+    """The first run: sudo, the admin user, its sudoers file, the cluster's key in its authorized_keys, and the
+    ``docker`` group where there is one."""
     key = ctx.public_key.strip().splitlines()[0] if ctx.public_key.strip() else ""
-    return Stage(files=(sudoers(hardening, ctx),), packages=("sudo",), users=(hardening.admin_user,),
-                 keys=((hardening.admin_user, "authorized_keys", f"{key}\n"),))
+    user = hardening.admin_user
+    return Stage(files=(sudoers(hardening, ctx),), packages=("sudo",), users=(user,),
+                 keys=((user, "authorized_keys", f"{key}\n"),), groups=tuple((user, g) for g in ADMIN_GROUPS))
 
 
 # -------------------------------------------------------------------------------------------------------- the system

@@ -9,11 +9,12 @@ Its manifest (tab-separated lines, written by ``compute.hardening_render.manifes
     package  NAME                                  a package that must be installed
     user     NAME                                  a login that must exist (created without a password)
     keys     NAME  STAGED                          public keys NAME's authorized_keys must hold (added if missing)
+    group    NAME  GROUP                           NAME joins GROUP where the group exists (``docker``)
     file     STAGED  TARGET  MODE  CHECK  ACTION    a file to install as TARGET (root-owned, MODE)
     jail     NAME                                  a fail2ban jail that must be running afterwards
     expect   sshd  SETTING                          a line ``sshd -T`` must print once the sshd file is installed
 
-It prints its report, one line per thing it did: ``package NAME``, ``user NAME``, ``changed PATH``,
+It prints its report, one line per thing it did: ``package NAME``, ``user NAME``, ``group GROUP``, ``changed PATH``,
 ``reloaded SERVICE`` (``sysctl``, ``firewall``, ``fail2ban``, ``sshd``), ``started SERVICE`` or ``enabled UNIT``;
 nothing when the node was up to date. It exits 3 with ``cloudorm-harden: ...`` on stderr when something failed.
 """
@@ -152,6 +153,14 @@ while IFS=$tab read -r _ who name; do
   chown "$who:$group" "$keys" && chmod 600 "$keys" || die "cannot set the owner of $keys"
   [ "$added" = 1 ] && say "changed $keys"
 done <"$work/keys"
+
+awk -F'\t' '$1 == "group"' "$manifest" >"$work/groups"
+while IFS=$tab read -r _ who group; do
+  getent group "$group" >/dev/null 2>&1 || continue
+  id -nG "$who" | tr ' ' '\n' | grep -qx -- "$group" && continue
+  usermod -a -G "$group" "$who" >"$work/err" 2>&1 || die "adding $who to group $group failed: $(said "$work/err")"
+  say "group $group"
+done <"$work/groups"
 
 # --- install (each file by rename, so a reader sees the old or the new one, whole) ------------------------------------
 actions=" "

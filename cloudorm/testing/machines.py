@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
 import os
 import shutil
 import socket
@@ -32,9 +33,6 @@ from cloudorm.compute.keys import KeyPair
 BASE_IMAGE = os.environ.get("CLOUDORM_BUILD_IMAGE", "cloudorm/lambda-build:python3.11")
 """The Debian image machines are built on."""
 
-IMAGE = "cloudorm/test-machine:bookworm"
-"""The machines' image (built from ``DOCKERFILE`` when missing)."""
-
 LABEL = "cloudorm-test-machine"
 """The label every machine's container carries."""
 
@@ -47,11 +45,14 @@ RUN apt-get update -qq \\
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends --download-only \\
     {' '.join(DOWNLOADED)} >/dev/null \\
  && sed -i 's/^session\\s\\+required\\s\\+pam_loginuid.so/session optional pam_loginuid.so/' /etc/pam.d/sshd \\
- && echo force-unsafe-io > /etc/dpkg/dpkg.cfg.d/cloudorm-unsafe-io \
+ && echo force-unsafe-io > /etc/dpkg/dpkg.cfg.d/cloudorm-unsafe-io && groupadd --system docker \
  && mkdir -p /run/sshd /root/.ssh && chmod 700 /root/.ssh
 """
 """The image: ``pam_loginuid`` optional (a container may not set a login uid), dpkg without fsync (a throwaway
-machine), sshd's privilege separation directory made."""
+machine), a ``docker`` group (as a node with Docker has), sshd's privilege separation directory made."""
+
+IMAGE = f"cloudorm/test-machine:{hashlib.sha256(DOCKERFILE.encode()).hexdigest()[:12]}"
+"""The machines' image (built from ``DOCKERFILE`` when missing; its tag changes with it)."""
 
 START = "mkdir -p /run/sshd && touch /var/log/auth.log && exec /usr/sbin/sshd -D -E /var/log/auth.log"
 """A machine's command: sshd logging to the file fail2ban reads (a container has no journal)."""
