@@ -6,7 +6,7 @@
 """
 
 from cloudorm import errors
-from cloudorm.compute import Cluster, CommandResult, CommandResults, KeyPair, Node
+from cloudorm.compute import Cluster, CommandResult, CommandResults, Hardening, KeyPair, Node
 from cloudorm.iam import AccessKey, Group, Policy, Role, Statement, User
 from cloudorm.nosql import (
     Attr,
@@ -61,6 +61,7 @@ __all__ = [
     "Function",
     "GlobalIndex",
     "Group",
+    "Hardening",
     "Item",
     "KeyAttr",
     "KeyPair",
