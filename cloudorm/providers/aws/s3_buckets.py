@@ -98,12 +98,14 @@ class S3Buckets(S3Base):
             if not batch:
                 return deleted
             errors = self._delete_batch(name, batch)
-            failed = [(o["Key"], e) for o, e in zip(batch, errors, strict=True) if e is not None]
+            failed = [(o, e if isinstance(e, ce.CloudError) else ce.CloudError(str(e), provider=self.provider))
+                      for o, e in zip(batch, errors, strict=True) if e is not None]
             if failed:
-                key, first = failed[0]
-                cause = first if isinstance(first, ce.CloudError) else ce.CloudError(str(first), provider=self.provider)
-                raise ce.BatchError(f"{len(failed)} objects of bucket {name!r} could not be deleted; first: {key}: "
-                                    f"{cause.message}", [k for k, _ in failed], **cause.provider_details())
+                (first, cause) = failed[0]
+                raise ce.BatchError(f"{len(failed)} objects of bucket {name!r} could not be deleted; first: "
+                                    f"{first['Key']}: {cause.code} {cause.message}",
+                                    [{**o, "Code": e.code, "Message": e.message} for o, e in failed],
+                                    **cause.provider_details())
             deleted += len(batch)
 
     def delete_objects(self, bucket: str, keys: Sequence[str]) -> list[BaseException | None]:
@@ -126,12 +128,12 @@ class S3Buckets(S3Base):
             meta = r.get("ResponseMetadata", {})
             done = {(d.get("Key"), d.get("VersionId")) for d in r.get("Deleted") or []}
             refused = {(f.get("Key"), f.get("VersionId")): f for f in r.get("Errors") or []}
-            for o in chunk:
+            for o in chunk:  # (an answer may leave out the version a key was asked with)
                 target = (o["Key"], o.get("VersionId"))
-                if target in done:
+                if target in done or (o["Key"], None) in done:
                     out.append(None)
-                elif target in refused:
-                    failure = refused[target]
+                elif target in refused or (o["Key"], None) in refused:
+                    failure = refused.get(target) or refused[(o["Key"], None)]
                     response = {"Error": {"Code": failure.get("Code"), "Message": failure.get("Message")},
                                 "ResponseMetadata": meta}
                     refusal = bx.ClientError(response, "DeleteObjects")  # type: ignore[arg-type]
