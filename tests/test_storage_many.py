@@ -19,12 +19,9 @@ from cloudorm.errors import AlreadyExists, CloudError, ConflictError, NotFound
 from cloudorm.testing import FaultProxy
 from tests.conftest import FAKE_CREDS, assert_refused_before_any_request
 from tests.test_lost_responses_deletes import LoseFirst
+from tests.test_storage import unique
 
 MiB = 1024 * 1024
-
-
-def unique(prefix: str = "many") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture
