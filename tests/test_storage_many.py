@@ -13,9 +13,11 @@ from typing import Any
 
 import boto3
 import pytest
+from typing_extensions import assert_type
 
 import cloudorm
 from cloudorm.errors import AlreadyExists, CloudError, ConflictError, NotFound
+from cloudorm.storage import BlobResults
 from cloudorm.testing import FaultProxy
 from tests.conftest import FAKE_CREDS, assert_refused_before_any_request
 from tests.test_lost_responses_deletes import LoseFirst
@@ -68,6 +70,20 @@ def test_bad_input_is_refused_before_any_request(session: cloudorm.Session, buck
         (lambda: bucket.rename_prefix("docs/", ""), "new_prefix"),
         (lambda: bucket.rename_prefix("d\udc80/", "x/"), "prefix"),
     ])
+
+
+def test_nothing_to_do_sends_nothing(session: cloudorm.Session, bucket: cloudorm.Bucket) -> None:
+    with session.count_requests() as c:
+        deleted = bucket.delete_many([])
+        found = bucket.exists_many([])
+        read = bucket.read_many([])
+        text = bucket.read_many([], text=True)
+        renamed = bucket.rename_many({})
+    assert c.total == 0 and [len(r) for r in (deleted, found, read, text, renamed)] == [0] * 5
+    assert_type(read, BlobResults[bytes])
+    assert_type(text, BlobResults[str])
+    assert_type(found, BlobResults[bool])
+    assert_type(renamed, BlobResults[cloudorm.Blob])
 
 
 # ----------------------------------------------------------------------------------------------- deletes
