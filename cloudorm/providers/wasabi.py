@@ -111,15 +111,16 @@ class WasabiStorageService(S3StorageService):
                 response = self._move(bucket, prefix, new_prefix, overwrite, prefix=True)
             except (bx.ClientError, bx.BotoCoreError) as e:
                 err = self._refusal(e, bucket, prefix, new_prefix, overwrite)
-                if not may_have_applied(e) or attempt == attempts:
+                left: set[str] | None = None
+                if may_have_applied(e):  # look, rather than send it blindly
+                    left, there = set(keys_under(self, bucket, prefix)), set(keys_under(self, bucket, new_prefix))
+                    outcome.update({k: (renamed(k), None) for k in listed if k not in left and renamed(k) in there})
+                    if left and attempt < attempts:
+                        continue
+                if left is None or left:
                     for key in listed:
                         outcome.setdefault(key, (renamed(key), err))
-                    break
-                left, there = set(keys_under(self, bucket, prefix)), set(keys_under(self, bucket, new_prefix))
-                outcome.update({k: (renamed(k), None) for k in listed if k not in left and renamed(k) in there})
-                if not left:
-                    break
-                continue
+                break
             outcome.update(self._moved(response, bucket, overwrite))
             break
         out = [(key, *outcome.pop(key, (renamed(key), ce.NotFound(

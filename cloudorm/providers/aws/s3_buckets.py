@@ -102,8 +102,9 @@ class S3Buckets(S3Base):
                       for o, e in zip(batch, errors, strict=True) if e is not None]
             if failed:
                 (first, cause) = failed[0]
+                reason = f"{cause.code} {cause.message}" if cause.code else cause.message
                 raise ce.BatchError(f"{len(failed)} objects of bucket {name!r} could not be deleted; first: "
-                                    f"{first['Key']}: {cause.code} {cause.message}",
+                                    f"{first['Key']}: {reason}",
                                     [{**o, "Code": e.code, "Message": e.message} for o, e in failed],
                                     **cause.provider_details())
             deleted += len(batch)

@@ -43,9 +43,10 @@ class Refusal:
 
 def is_form_upload(environ: dict[str, Any]) -> bool:
     """Whether the request is a browser upload: a POST of ``multipart/form-data`` without an Authorization header
-    (its credentials are form fields)."""
+    (its credentials are form fields) to a bucket (``/bucket`` path-style, ``/`` at a virtual host)."""
     return (environ.get("REQUEST_METHOD") == "POST" and not environ.get("HTTP_AUTHORIZATION")
-            and str(environ.get("CONTENT_TYPE") or "").lower().startswith("multipart/form-data"))
+            and str(environ.get("CONTENT_TYPE") or "").lower().startswith("multipart/form-data")
+            and len([part for part in str(environ.get("PATH_INFO") or "/").split("/") if part]) <= 1)
 
 
 def _denied(message: str) -> Refusal:
