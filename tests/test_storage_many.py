@@ -13,12 +13,14 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
 from typing_extensions import assert_type
 
 import cloudorm
-from cloudorm.errors import AlreadyExists, CloudError, ConflictError, NotFound
+from cloudorm import Statement
+from cloudorm.errors import AccessDenied, AlreadyExists, CloudError, ConflictError, NotFound
 from cloudorm.storage import BlobResults
-from cloudorm.testing import FaultProxy
+from cloudorm.testing import FaultProxy, ServeProcess
 from tests.conftest import FAKE_CREDS, assert_refused_before_any_request
 from tests.test_lost_responses_deletes import LoseFirst
 from tests.test_storage import unique
@@ -235,6 +237,30 @@ def test_exists_many_reports_other_errors_on_their_key(moto_url: str) -> None:
     assert [r.value for r in found] == [None, None]
     assert all(isinstance(r.error, CloudError) and r.error.status == 500 for r in found)
     bucket.delete(force=True)
+
+
+def test_exists_many_reports_a_403_on_its_key() -> None:
+    """A key the caller may not read is AccessDenied on its own result (moto with IAM authorization on)."""
+    setup_creds = {"aws_access_key_id": "AKIASETUPKEY00000001", "aws_secret_access_key": "setup-secret",
+                   "region": "us-east-1"}
+    with ServeProcess(env={"INITIAL_NO_AUTH_ACTION_COUNT": "1000000"}) as server:
+        setup = cloudorm.Session("aws", creds=setup_creds, endpoint_url=server.url)
+        bucket = setup.Bucket(unique()).save()
+        bucket.upload_many({"open/a": "1", "secret": "2"}).raise_for_errors()
+        user = setup.User(f"reader-{uuid.uuid4().hex[:8]}").save()
+        user.attach(setup.Policy(f"all-but-{uuid.uuid4().hex[:8]}", statements=[  # (moto's HEAD is no GetObject)
+            Statement("Allow", ["s3:*"], ["*"]),
+            Statement("Deny", ["s3:*"], [f"arn:aws:s3:::{bucket.name}/secret", f"arn:aws:s3:::{bucket.name}"])
+        ]).save())
+        reader = cloudorm.Session("aws", creds=user.create_access_key().creds(), endpoint_url=server.url)
+        requests.post(f"{server.url}/moto-api/reset-auth", data=b"0", timeout=5).raise_for_status()
+        with reader.count_requests() as c:
+            found = reader.Bucket(bucket.name).exists_many(["open/a", "secret", "open/missing"])
+        with pytest.raises(AccessDenied):
+            reader.Bucket(bucket.name).refresh()  # (a HeadBucket)
+    assert [r.value for r in found] == [True, None, False]  # the HeadBucket that would tell is denied: False stands
+    assert c.by_operation == {"s3.HeadObject": 3, "s3.HeadBucket": 1}
+    assert isinstance(found[1].error, AccessDenied) and found[1].error.status == 403
 
 
 def test_read_many_into_memory(session: cloudorm.Session, bucket: cloudorm.Bucket) -> None:

@@ -50,6 +50,8 @@ class S3Many(S3Base):
                 self.bucket_region(bucket)
             except ce.NotFound as e:
                 return [e if value is False else value for value in found]
+            except ce.CloudError:
+                pass  # not allowed to look (or it failed): the HEADs' answers stand
         return found
 
     def rename_many(self, bucket: str, pairs: Sequence[tuple[str, str]], overwrite: bool,
