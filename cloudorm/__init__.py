@@ -6,7 +6,7 @@
 """
 
 from cloudorm import errors
-from cloudorm.compute import Cluster, CommandResult, CommandResults, KeyPair, Node
+from cloudorm.compute import Cluster, CommandResult, CommandResults, Hardening, KeyPair, Node
 from cloudorm.iam import AccessKey, Group, Policy, Role, Statement, User
 from cloudorm.nosql import (
     Attr,
@@ -36,6 +36,7 @@ from cloudorm.storage import (
     Blob,
     BlobListing,
     BlobReader,
+    BlobResults,
     Bucket,
     PresignedPost,
     TransferResult,
@@ -53,6 +54,7 @@ __all__ = [
     "Blob",
     "BlobListing",
     "BlobReader",
+    "BlobResults",
     "Bucket",
     "Cluster",
     "CommandResult",
@@ -61,6 +63,7 @@ __all__ = [
     "Function",
     "GlobalIndex",
     "Group",
+    "Hardening",
     "Item",
     "KeyAttr",
     "KeyPair",

@@ -1,11 +1,13 @@
 """Compute: a ``Cluster`` of identical ``Node`` servers (DigitalOcean droplets, EC2 instances or local working
 directories) created from a tag, bootstrapped and driven in parallel over SSH; ``KeyPair`` for their keys; ``Job`` and
-``Jobs`` for commands started with ``run(..., wait=False)``."""
+``Jobs`` for commands started with ``run(..., wait=False)``; ``Hardening`` for locked-down nodes."""
 
 from cloudorm.compute.cluster import Cluster
+from cloudorm.compute.hardening import Hardening, HardeningReport, Jail
 from cloudorm.compute.jobs import Job, JobLogs, Jobs
 from cloudorm.compute.keys import KeyPair
 from cloudorm.compute.node import Node
 from cloudorm.compute.shell import CommandResult, CommandResults
 
-__all__ = ["Cluster", "CommandResult", "CommandResults", "Job", "JobLogs", "Jobs", "KeyPair", "Node"]
+__all__ = ["Cluster", "CommandResult", "CommandResults", "Hardening", "HardeningReport", "Jail", "Job", "JobLogs",
+           "Jobs", "KeyPair", "Node"]

@@ -208,11 +208,12 @@ class Bootstrap:
         return "\n".join(lines) + "\n"
 
     def apply(self, node: Node, cluster: str, install: bool = True,
-              deadline: float | None = None) -> list[CommandResult]:
+              deadline: float | None = None, setup: bool = True) -> list[CommandResult]:
         """Bootstrap ``node``; the result of every command run, in order (also kept as ``node.bootstrap_log``, up to
         the failing step). A failing step (or one still running at ``deadline``, a ``time.monotonic()`` value)
         raises ``CommandFailed`` naming the node and the step. ``install`` False: a missing interpreter is an
-        error, never installed (local nodes share this machine)."""
+        error, never installed (local nodes share this machine). ``setup`` False: the setup commands are not run
+        (a node whose login changed gets the rest again in the new login's home)."""
         log: list[CommandResult] = []
         node.bootstrap_log = log
 
@@ -245,6 +246,6 @@ class Bootstrap:
             path = Path(tmp, "env")
             path.write_text(self.environment(cluster, node.name))
             node.put(path, ENV_FILE)
-        for i, cmd in enumerate(self.setup):
+        for i, cmd in enumerate(self.setup if setup else ()):
             step(f"setup[{i}]: {cmd}", cmd)
         return log

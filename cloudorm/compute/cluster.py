@@ -29,6 +29,7 @@ from cloudorm.compute.settings import (
     check_allowed,
     check_boot_timeout,
     check_count,
+    check_hardening,
     check_host_keys,
     check_image,
     check_key,
@@ -48,6 +49,9 @@ from cloudorm.errors import AlreadyExists, InvalidInput, NotFound
 
 if TYPE_CHECKING:
     from typing_extensions import Self
+
+    from cloudorm.compute.hardening import Hardening
+    from cloudorm.compute.hardening_apply import HardeningResults
 
 
 def _check_region(region: Any) -> str | None:
@@ -108,6 +112,9 @@ class Cluster(FanOut, Resource):
     """Show a progress bar while bootstrapping (None: when stderr is a terminal)."""
     monitoring: bool = field(check_monitoring, default=False, tracked=False, kw_only=True)
     """Turn on the provider's monitoring of new nodes (DigitalOcean's metrics agent, EC2's detailed monitoring)."""
+    hardening: Hardening | None = field(check_hardening, default=None, tracked=False, kw_only=True)
+    """Hardening every node gets before its bootstrap (added ones too; ``cloudorm.Hardening``): cloudorm then logs
+    in as its admin user. None: nodes are left as the image makes them (``harden()`` applies one later)."""
     max_nodes: int = field(check_max_nodes, default=MAX_NODES, tracked=False, kw_only=True)
     """The most nodes this cluster may have (default ``MAX_NODES``, 1000): a larger ``size`` or ``add_node(n)`` is
     refused before any request. The provider's own limit (DigitalOcean's droplet limit) is checked too."""
@@ -238,6 +245,7 @@ class Cluster(FanOut, Resource):
         n = check_node_count("n", n, self.max_nodes)
         keep_on_failure = check_flag("keep_on_failure", keep_on_failure)
         self._provisioner.check_region()
+        self._check_hardening()
         have = len(self.nodes)  # loads the current nodes, for the names and the size of the new ones
         if have + n > self.max_nodes:
             raise InvalidInput("n", f"cluster {self.name!r} has {have} nodes: {n} more would be more than its "
@@ -245,6 +253,29 @@ class Cluster(FanOut, Resource):
         new = [self.Node() for _ in range(n)]
         self._provisioner.add(new, keep_on_failure, "n")
         return new
+
+    def harden(self, hardening: Hardening | None = None, nodes: Any = None) -> HardeningResults:
+        """Apply ``hardening`` (None: the cluster's; given: it becomes the cluster's, so added nodes get it too)
+        to every node (or ``nodes``) in parallel; one report per node (nothing changed on nodes hardened already).
+        A node that failed: ``ClusterError`` naming it and why, the others' reports as its ``results``. Local
+        nodes (directories on this machine) are ``Unsupported``. See ``cloudorm.Hardening``."""
+        from cloudorm.compute.hardening_apply import check_supported, harden_nodes
+
+        chosen = check_hardening(hardening) or self.hardening
+        if chosen is None:
+            raise InvalidInput("hardening", "give cluster.harden(cloudorm.Hardening(...)) or Cluster(hardening=...)")
+        check_supported(self)
+        self.hardening = chosen
+        return harden_nodes(self, chosen, nodes)
+
+    def _peers_changed(self, nodes: Iterable[ClusterNode] | None = None) -> None:
+        """Nodes joined or left a hardened cluster: the others' firewalls and fail2ban follow (``ClusterError``
+        naming the nodes that could not be updated)."""
+        targets = list(self._known_nodes() if nodes is None else nodes)
+        if self.hardening is not None and targets:
+            from cloudorm.compute.hardening_apply import harden_nodes
+
+            harden_nodes(self, self.hardening, targets)
 
     def remove_node(self, node: ClusterNode | str) -> None:
         """Destroy one node (a Node, its name or its id) and forget its host key."""
@@ -264,6 +295,14 @@ class Cluster(FanOut, Resource):
         if self.size is not None:
             check_node_count("size", self.size, self.max_nodes)
         self._provisioner.check_region()
+        self._check_hardening()
+
+    def _check_hardening(self) -> None:
+        """``Unsupported`` (before any request) when the cluster has ``hardening`` but its nodes are this machine."""
+        if self.hardening is not None:
+            from cloudorm.compute.hardening_apply import check_supported
+
+            check_supported(self)
 
     def _co_take(self, record: Record, *, partial: bool = False, keep_local: bool = False) -> None:
         record = dict(record)

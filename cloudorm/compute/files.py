@@ -1,6 +1,7 @@
 """What this machine keeps about a cluster: ``state_dir("clusters", provider, region, name)`` holds ``known_hosts``
 (the nodes' host keys), ``id_ed25519`` (0600; only when the login key was generated here) and ``cluster.json`` (the
-id of the key ``save()`` registered, so ``delete()`` removes only what cloudorm made)."""
+id of the key ``save()`` registered, so ``delete()`` removes only what cloudorm made; the login user of each hardened
+node)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,21 @@ class ClusterFiles:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=1))
         tmp.replace(path)
+
+    def logins(self) -> dict[str, str]:
+        """The login user of each hardened node, by node id (``cluster.json``'s ``logins``)."""
+        logins = self.state().get("logins")
+        return dict(logins) if isinstance(logins, dict) else {}
+
+    def set_login(self, node_id: str, user: str | None) -> None:
+        """Record the login user of a node (None forgets it: the cluster's ``user`` or the image's is used)."""
+        with self._lock:
+            logins = self.logins()
+            if user is None:
+                logins.pop(node_id, None)
+            else:
+                logins[node_id] = user
+            self.set_state(logins=logins or None)
 
     def login_key(self, generate: bool) -> KeyPair:
         """The login key: the one given, else the one kept here; with ``generate`` (a new cluster being made) a new

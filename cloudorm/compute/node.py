@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from cloudorm.compute.cluster import Cluster
     from cloudorm.compute.containers import NodeContainers
+    from cloudorm.compute.hardening import Hardening, HardeningReport
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -174,6 +175,24 @@ class Node(Resource):
                 self._shell = self.cluster._transport(record).open(record)
             return self._shell
 
+    @property
+    def login_user(self) -> str | None:
+        """The user cloudorm logs in as over SSH (a hardened node: its admin user); None for nodes the provider
+        runs itself. Opens no connection."""
+        user = getattr(self.shell, "user", None)
+        return user if isinstance(user, str) else None
+
+    def harden(self, hardening: Hardening | None = None) -> HardeningReport:
+        """Apply ``hardening`` (None: the cluster's ``hardening``) to this node; what it did (nothing the second
+        time). From then on cloudorm logs in as the admin user. See ``cloudorm.Hardening``."""
+        from cloudorm.compute.hardening_apply import harden_node
+        from cloudorm.compute.settings import check_hardening
+
+        chosen = check_hardening(hardening) or self.cluster.hardening
+        if chosen is None:
+            raise InvalidInput("hardening", "give node.harden(cloudorm.Hardening(...)) or the cluster hardening=")
+        return harden_node(self, chosen, rebootstrap=True)
+
     def _made(self) -> Record:
         """The node's record; ``NotFound`` (before any request) for a node not made yet, or deleted."""
         if self._co_record is None:
@@ -274,6 +293,10 @@ class Node(Resource):
 
     # ------------------------------------------------------------------------------------------- lifecycle
 
+    def _co_check(self) -> None:
+        if self._co_record is None:
+            self.cluster._check_hardening()  # (a new node of a hardened local cluster: before any request)
+
     def _co_take(self, record: Record, *, partial: bool = False, keep_local: bool = False) -> None:
         if self._co_record is not None and record.get("address") != self.address:
             self.close()  # a new address: a new connection
@@ -311,6 +334,7 @@ class Node(Resource):
         record = yield from self._co_fetch()
         yield from call("compute", "delete_nodes", [str(record["id"])])
         self.cluster._dropped(self, dict(record))
+        self.cluster._peers_changed()
 
     def save(self, *, exists_ok: bool = True, keep_on_failure: bool = False) -> Self:
         """A new node: create it in its cluster, wait until it answers and bootstrap it like the cluster's other

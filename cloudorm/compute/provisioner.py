@@ -1,5 +1,6 @@
-"""Making and unmaking a cluster's nodes: create in one batch, wait until they are active, bootstrap them in
-parallel, and on failure destroy exactly what the call made (nodes, key, firewall); tearing a whole cluster down."""
+"""Making and unmaking a cluster's nodes: create in one batch, wait until they are active, harden (when the
+cluster has ``hardening``) and bootstrap them in parallel, and on failure destroy exactly what the call made (nodes,
+key, firewall); tearing a whole cluster down."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from cloudorm.compute.fanout import causes_text, describe, in_order
+from cloudorm.compute.hardening_apply import check_supported, harden_node
 from cloudorm.compute.keys import KeyPair
 from cloudorm.compute.names import next_names
 from cloudorm.compute.sizes import size_for_price
@@ -126,6 +128,8 @@ class Provisioner:
             batches.setdefault(str(node.size or default), []).append(node)
         image = c.image or next((n.image for n in existing if n.image), None) or svc.default_image
         svc.default_user(image)  # a bad image fails here (InvalidInput, NotFound), before anything is registered
+        if c.hardening is not None:
+            check_supported(c)  # (local nodes are this machine: Unsupported before anything is made)
         self._check_quota(len(new), field)
         login = c._files.login_key(generate=not existing)  # (nodes made elsewhere: their key, not a new one)
         try:
@@ -165,6 +169,8 @@ class Provisioner:
             if not keep_on_failure:
                 self._undo(created_ids, before, made, new, given)
             raise
+        if not causes and c.hardening is not None and existing:
+            c._peers_changed(existing)  # (the nodes made earlier let the new ones in)
         if causes:
             cleanup = "" if keep_on_failure else self._undo(created_ids, before, made, new, given)
             kept = "kept (keep_on_failure=True)" if keep_on_failure else "destroyed"
@@ -176,6 +182,8 @@ class Provisioner:
         node.wait_ready(max(1.0, deadline - time.monotonic()))
         # nodes the provider runs itself (local working directories) share this machine: nothing is installed there
         remote = self.cluster._transport(node._co_record or {}).remote
+        if self.cluster.hardening is not None:  # first: bootstrap then runs as the admin, in its home
+            harden_node(node, self.cluster.hardening, deadline)
         self.cluster.bootstrap.apply(node, self.cluster.name, install=remote, deadline=deadline)
 
     def _undo(self, created_ids: Sequence[str], before: set[str | None], made: dict[str, str], new: list[Node],

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudorm.checks import check_flag, check_seconds, check_utf8
+from cloudorm.compute.hardening import Hardening
 from cloudorm.compute.keys import KeyPair
 from cloudorm.compute.names import MAX_NODE_NUMBER, check_cidrs
 from cloudorm.core import UNSET
@@ -129,3 +130,10 @@ def check_progress(value: Any) -> bool | None:
 def check_monitoring(value: Any) -> bool:
     """True or False."""
     return check_flag("monitoring", value)
+
+
+def check_hardening(value: Any) -> Hardening | None:
+    """None (no hardening) or a ``cloudorm.Hardening``."""
+    if value is not None and not isinstance(value, Hardening):
+        raise InvalidInput("hardening", f"must be a cloudorm.Hardening (or None), not {type(value).__name__}")
+    return value

@@ -68,9 +68,10 @@ class SSH:
         from cloudorm.compute.ssh import SSHShell
 
         c = self.cluster
-        # an explicit user wins, then ssh_config's User for the address, then the image's default login
-        default_user = self._image_user(record) if c.user is None else c.user
-        return SSHShell(record["address"], user=c.user, default_user=default_user,
+        # a hardened node's admin first, then an explicit user, ssh_config's User for the address, the image's login
+        user = c._files.logins().get(str(record.get("id"))) or c.user
+        default_user = self._image_user(record) if user is None else user
+        return SSHShell(record["address"], user=user, default_user=default_user,
                         key=c._files.login_key(generate=False), known_hosts=c._files.known_hosts(),
                         ssh_config=c.ssh_config)
 
@@ -94,10 +95,12 @@ class SSH:
                 known.forget(record["address"])
 
     def forget(self, record: Record) -> None:
-        """Drop the node's host key."""
+        """Drop the node's host key (and its hardened login)."""
         known = self.cluster._files.known_hosts()
         if record.get("address") and known is not None:
             known.forget(record["address"])
+        if record.get("id") is not None and str(record["id"]) in self.cluster._files.logins():
+            self.cluster._files.set_login(str(record["id"]), None)
 
 
 def choose(cluster: Cluster, record: Record) -> Transport:

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import attrs
 
@@ -28,9 +28,12 @@ from cloudorm.providers.contract import (
     StorageCapabilities,
     StorageService,
 )
+from cloudorm.providers.contract.storage import keys_under
 
 if TYPE_CHECKING:
     from cloudorm.storage.transfer import DownloadJob, Progress, Properties, Source, UploadJob
+
+T = TypeVar("T")
 
 
 @attrs.define
@@ -276,6 +279,35 @@ class MemoryStorageService(StorageService):
         with self._bucket(bucket) as b:
             b.objects.pop(key, None)
 
+    def delete_objects(self, bucket: str, keys: Sequence[str]) -> list[BaseException | None]:
+        """Delete each key (one that is not there too); a missing bucket is each key's ``NotFound``."""
+        return _each(keys, lambda key: self.delete_object(bucket, key), None)
+
+    def exists_many(self, bucket: str, keys: Sequence[str], concurrency: int) -> list[bool | BaseException]:
+        """Whether each key is there (a missing bucket: each key's ``NotFound``)."""
+        try:
+            with self._bucket(bucket) as b:
+                return [key in b.objects for key in keys]
+        except NotFound as e:
+            return [e] * len(keys)
+
+    def read_many(self, bucket: str, jobs: Sequence[DownloadJob], concurrency: int,
+                  done: Callable[[], None] | None = None) -> list[bytes | BaseException]:
+        """Each object's bytes in turn, or the error met."""
+        return _each(jobs, lambda j: self.download(bucket, j.key), done)
+
+    def rename_many(self, bucket: str, pairs: Sequence[tuple[str, str]], overwrite: bool,
+                    concurrency: int) -> list[BaseException | None]:
+        """Rename each pair in turn (each atomic)."""
+        return _each(pairs, lambda pair: self.rename(bucket, pair[0], pair[1], overwrite), None)
+
+    def rename_prefix(self, bucket: str, prefix: str, new_prefix: str, overwrite: bool,
+                      concurrency: int) -> list[tuple[str, str, BaseException | None]]:
+        """Rename every key under ``prefix`` in turn (each atomic)."""
+        pairs = [(key, new_prefix + key[len(prefix):]) for key in keys_under(self, bucket, prefix)]
+        return [(old, new, e) for (old, new), e in zip(pairs, self.rename_many(bucket, pairs, overwrite, concurrency),
+                                                     strict=True)]
+
     def upload_many(self, bucket: str, jobs: Sequence[UploadJob], concurrency: int,
                     done: Callable[[], None] | None = None) -> list[BaseException | None]:
         """Upload each job in turn; one error (or None) per job."""
@@ -287,18 +319,18 @@ class MemoryStorageService(StorageService):
         return _each(jobs, lambda j: self.download_file(bucket, j.key, j.path), done)
 
 
-def _each(jobs: Sequence[Any], run: Callable[[Any], None],
-          done: Callable[[], None] | None) -> list[BaseException | None]:
-    errors: list[BaseException | None] = []
+def _each(jobs: Sequence[Any], run: Callable[[Any], T], done: Callable[[], None] | None) -> list[T | BaseException]:
+    """``run(job)`` for each job in turn: its value, or the error it raised (reported per job, as the contract
+    says)."""
+    out: list[T | BaseException] = []
     for job in jobs:
         try:
-            run(job)
-            errors.append(None)
-        except Exception as e:  # reported per job, as the contract says
-            errors.append(e)
+            out.append(run(job))
+        except Exception as e:
+            out.append(e)
         if done is not None:
             done()
-    return errors
+    return out
 
 
 class MemoryProvider(Provider):

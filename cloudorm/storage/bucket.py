@@ -1,5 +1,5 @@
 """The Bucket entity: lifecycle, listings of blobs and prefixes, presigned uploads, many-object transfers and
-static websites."""
+static websites (deletes, renames, existence checks and reads of many objects: ``cloudorm.storage.many``)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from cloudorm.core import UNSET, Plan, Record, Resource, call, field, resource, 
 from cloudorm.errors import InvalidInput
 from cloudorm.listing import Listing, PageFetcher
 from cloudorm.storage.blob import Blob
+from cloudorm.storage.many import ManyObjects
 from cloudorm.storage.names import (
     check_bucket_name,
     check_bucket_tags,
@@ -23,9 +24,9 @@ from cloudorm.storage.names import (
     check_content_type,
     check_expires,
     check_key,
+    check_size_range,
 )
 from cloudorm.storage.transfer import (
-    DownloadJob,
     Properties,
     Source,
     TransferResult,
@@ -73,7 +74,7 @@ def _optional_region(value: Any) -> str:
 
 
 @resource
-class Bucket(Resource):
+class Bucket(ManyObjects, Resource):
     """A bucket bound to a session: ``s.Bucket("photos").save()``; ``region`` defaults to the session's and cannot
     change once the bucket exists; ``tags`` are the bucket's tags (read with one request when first used)."""
 
@@ -156,17 +157,17 @@ class Bucket(Resource):
         return BlobListing(fetch, prefix_fetch=fetch_prefixes)
 
     def upload_url(self, key: str, expires: int | timedelta = 60, max_size: int | None = None,
-                   content_type: str | None = None) -> PresignedPost:
-        """A presigned POST form for uploading ``key`` without credentials for ``expires`` seconds; ``max_size``
-        caps the file's size in bytes, ``content_type`` fixes its type. No request is sent."""
+                   content_type: str | None = None, *, min_size: int | None = None) -> PresignedPost:
+        """A presigned POST form for uploading ``key`` without credentials for ``expires`` seconds; ``min_size`` and
+        ``max_size`` bound the file's size in bytes (S3's ``content-length-range``, 0 <= min_size <= max_size),
+        ``content_type`` fixes its type. No request is sent."""
         key = check_key(key)
         seconds = check_expires(expires)
         fields: dict[str, str] = {}
         conditions: list[Any] = []
-        if max_size is not None:
-            if not isinstance(max_size, int) or isinstance(max_size, bool) or max_size < 1:
-                raise InvalidInput("max_size", f"must be a positive int (bytes), not {max_size!r}")
-            conditions.append(["content-length-range", 0, max_size])
+        size_range = check_size_range(min_size, max_size)
+        if size_range is not None:
+            conditions.append(["content-length-range", *size_range])
         if check_content_type(content_type):
             assert content_type is not None
             fields["Content-Type"] = content_type
@@ -232,18 +233,8 @@ class Bucket(Resource):
         concurrency = check_concurrency(concurrency)
         if not isinstance(dest_dir, (str, os.PathLike)):
             raise InvalidInput("dest_dir", f"must be a str or a pathlib.Path, not {type(dest_dir).__name__}")
-        if isinstance(keys, (str, bytes)):
-            raise InvalidInput("keys", "give a list of keys, not one str")
         root = Path(dest_dir)
-        jobs: list[DownloadJob] = []
-        for k in keys:
-            if isinstance(k, Blob):
-                if k.bucket.name != self.name:
-                    raise InvalidInput("keys", f"{k!r} is not in bucket {self.name!r}")
-                jobs.append(DownloadJob(k.key, str(local_path(root, k.key)), k._known("size"), k._known("etag")))
-            else:
-                key = check_key(k, "keys")
-                jobs.append(DownloadJob(key, str(local_path(root, key))))
+        jobs = [attrs.evolve(j, path=str(local_path(root, j.key))) for j in self._targets(keys)[0]]
         # a key ending in "/" is a folder marker (the S3 console's "Create folder"): a directory, not a file
         folders = [j.key.endswith("/") for j in jobs]
         files = [j for j, folder in zip(jobs, folders, strict=True) if not folder]

@@ -17,6 +17,9 @@ MAX_EXPIRES = 7 * 24 * 3600
 MAX_CONCURRENCY = 256
 """The most threads a many-object transfer may use."""
 
+MAX_POST_SIZE = 5 * 1024 ** 3
+"""The largest file a presigned POST uploads (S3's limit for one request): 5 GiB, in bytes."""
+
 MAX_METADATA = 2048
 """The most bytes of user metadata (names and values) S3 stores with an object."""
 
@@ -84,6 +87,22 @@ def check_expires(expires: Any) -> int:
     if not isinstance(seconds, int) or isinstance(seconds, bool) or not 1 <= seconds <= MAX_EXPIRES:
         raise InvalidInput("expires", f"must be whole seconds from 1 to {MAX_EXPIRES:,} (7 days), not {expires!r}")
     return seconds
+
+
+def check_size_range(min_size: Any, max_size: Any) -> tuple[int, int] | None:
+    """A presigned POST's ``content-length-range`` (min, max) in bytes: ints with 0 <= min_size <= max_size <=
+    ``MAX_POST_SIZE`` and max_size >= 1 (either may be None: 0, or ``MAX_POST_SIZE``); None when both are."""
+    if min_size is None and max_size is None:
+        return None
+    for field, value, least in (("min_size", min_size, 0), ("max_size", max_size, 1)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                  or not least <= value <= MAX_POST_SIZE):
+            raise InvalidInput(field, f"must be an int of bytes from {least} to {MAX_POST_SIZE:,} (5 GiB, the most "
+                                      f"one POST uploads), not {value!r}")
+    low, high = min_size or 0, MAX_POST_SIZE if max_size is None else max_size
+    if low > high:
+        raise InvalidInput("min_size", f"{low:,} is more than max_size ({high:,}): no file could be uploaded")
+    return low, high
 
 
 def check_concurrency(n: Any) -> int:

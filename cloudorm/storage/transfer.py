@@ -96,11 +96,12 @@ class UploadJob:
 
 @attrs.frozen
 class DownloadJob:
-    """One object of ``download_many``: its key, the file to write, and its size and etag when known (from a
-    listing: they save a HEAD, and the GET then asks for that very version with If-Match)."""
+    """One object of ``download_many`` or ``read_many``: its key, the file to write (``""``: read into memory), and
+    its size and etag when known (from a listing: they save a HEAD, and the GET then asks for that very version with
+    If-Match)."""
 
     key: str
-    path: str
+    path: str = ""
     size: int | None = None
     etag: str | None = None
 

@@ -62,9 +62,14 @@ class FakeDigitalOcean(TestService):
     def __init__(self, token: str = "dop_v1_fake0000000000000000000000000000000000000000000000000000000000",
                  *, root: str | Path | None = None, boot_delay: float = 0.3, max_per_page: int = 200,
                  sizes: Iterable[Wire] = DEFAULT_SIZES, reboot_delay: float = 0.2,
-                 droplet_limit: int = DROPLET_LIMIT) -> None:
+                 droplet_limit: int = DROPLET_LIMIT, machines: Any = None) -> None:
         """``token``: the only bearer token accepted. ``root``: where stand-ins keep their files (a temporary
-        directory by default, removed at ``stop()``)."""
+        directory by default, removed at ``stop()``). ``machines``: what boots a droplet instead of an ``SshdHost``,
+        called as ``machines(droplet, host_key, authorized_keys)`` and returning a started host with ``address``,
+        ``host_key``, ``stop()`` and ``restart(host_key=None)`` (``cloudorm.testing.machines.DockerMachines``:
+        whole Debian machines in containers)."""
+        self.machines = machines
+        """What boots droplets instead of sshd stand-ins (None: ``SshdHost``)."""
         self.token = token
         """The accepted API token."""
         self.boot_delay = boot_delay
@@ -259,9 +264,14 @@ class FakeDigitalOcean(TestService):
                 return
             fails = droplet.data["name"] in self._failing_boots
         try:
-            address = allocate_address()  # claimed for this process: concurrent boots never share one
             host = None
-            if self.sshd and not fails:
+            if self.machines is not None and not fails:
+                host_key, extra = apply_user_data(droplet.user_data)
+                host = self.machines(droplet, host_key, [*droplet.authorized_keys, *extra])
+                address = str(host.address)
+            else:
+                address = allocate_address()  # claimed for this process: concurrent boots never share one
+            if self.machines is None and self.sshd and not fails:
                 host_key, extra = apply_user_data(droplet.user_data)
                 assert self.root is not None
                 root = self.root / str(droplet_id)

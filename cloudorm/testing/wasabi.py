@@ -3,7 +3,9 @@
 ``WasabiEmulator`` forwards every S3 request to an upstream moto server (with ``FaultProxy``'s optional fault
 injection) and answers ``MOVE /{bucket}/{key}`` itself the way Wasabi documents it: the request must be SigV4-signed
 by the configured key, carry ``Destination`` and may carry ``Overwrite``, ``X-Wasabi-Quiet`` and
-``X-Wasabi-Prefix``. The move is done on the upstream with a copy keeping every stored property and a delete.
+``X-Wasabi-Prefix``. The move is done on the upstream with a copy keeping every stored property and a delete. A
+prefix MOVE renames every object under the prefix, each on its own: one whose target exists without ``Overwrite``
+stays and is an ``<Error>`` row of the answer (the others are ``<Renamed>`` rows, left out with ``X-Wasabi-Quiet``).
 Every MOVE is kept in ``moves``; the first ``drop_moves`` MOVEs are applied and their answer lost (the connection
 closes), as ``FaultProxy``'s ``drop_after`` does. Answers carry no ``x-amz-tagging-count`` (Wasabi does not
 document it on HeadObject/GetObject): a client must read an object's tags to know whether it has any.
@@ -26,6 +28,7 @@ import attrs
 import cloudorm
 from cloudorm import errors as ce
 from cloudorm.providers.aws.signing import s3_signature
+from cloudorm.providers.contract.storage import keys_under
 from cloudorm.testing.fault_proxy import FaultProxy
 from cloudorm.testing.proxy_http import ProxyHandler
 
@@ -91,8 +94,8 @@ class WasabiEmulator(FaultProxy):
             return
         flags = {name: headers.get(name, "false").lower() == "true" for name in FLAGS}
         try:
-            renamed = self._move(bucket, key, headers["Destination"], overwrite=flags["Overwrite"],
-                                 prefix=flags["X-Wasabi-Prefix"])
+            outcomes = self._move(bucket, key, headers["Destination"], overwrite=flags["Overwrite"],
+                                  prefix=flags["X-Wasabi-Prefix"])
         except _Refused as e:
             self._error(handler, e.status, e.code, e.message, f"/{bucket}/{key}")
             return
@@ -102,15 +105,20 @@ class WasabiEmulator(FaultProxy):
                         "NoSuchKey" if missing else e.code or "InternalError",
                         "The specified key does not exist." if missing else e.message, f"/{bucket}/{key}")
             return
+        renamed = tuple((old, new) for old, new, refusal in outcomes if refusal is None)
         with self._moves_lock:
-            self._moves.append(Move(bucket, key, headers, tuple(renamed)))
+            self._moves.append(Move(bucket, key, headers, renamed))
             drop = len(self._moves) <= self.drop_moves
         if drop:
             self._count("drop_after")
             handler.drop()
             return
-        rows = "" if flags["X-Wasabi-Quiet"] else "".join(
-            f"<Renamed><Key>{escape(old)}</Key><NewKey>{escape(new)}</NewKey></Renamed>" for old, new in renamed)
+        quiet = flags["X-Wasabi-Quiet"]
+        rows = "".join(
+            f"<Error><Key>{escape(old)}</Key><NewKey>{escape(new)}</NewKey><Code>{escape(refusal[0])}</Code>"
+            f"<Message>{escape(refusal[1])}</Message></Error>" if refusal is not None else "" if quiet else
+            f"<Renamed><Key>{escape(old)}</Key><NewKey>{escape(new)}</NewKey></Renamed>"
+            for old, new, refusal in outcomes)
         body = f'<?xml version="1.0" encoding="UTF-8"?>\n<MoveResult>{rows}</MoveResult>'.encode()
         handler.send_full_response(200, None, [("Content-Type", "application/xml"),
                                                ("x-amz-request-id", uuid.uuid4().hex.upper())], body)
@@ -145,34 +153,36 @@ class WasabiEmulator(FaultProxy):
                 return 400, "InvalidArgument", f"{name} must be true or false"
         return None
 
-    def _move(self, bucket: str, key: str, destination: str, *, overwrite: bool, prefix: bool) -> list[tuple[str, str]]:
+    def _move(self, bucket: str, key: str, destination: str, *, overwrite: bool,
+              prefix: bool) -> list[tuple[str, str, tuple[str, str] | None]]:
+        """Do a MOVE on the upstream: (key, new key, refusal code and message or None) per object. One key: its
+        target existing without ``Overwrite`` refuses the whole request (409). A prefix: each object under it is
+        renamed unless its own target exists without ``Overwrite``, which is an error row for that key alone."""
         storage = self._upstream
+
+        def exists(target: str) -> bool:
+            try:
+                storage.head_object(bucket, target)
+            except ce.NotFound:
+                return False
+            return True
+
         if prefix:
-            pairs = [(old, destination + old[len(key):]) for old in self._keys(bucket, key)]
+            pairs = [(old, destination + old[len(key):]) for old in keys_under(storage, bucket, key)]
         else:
             storage.head_object(bucket, key)  # NotFound (NoSuchKey, 404) when the source is missing
             pairs = [(key, destination)]
-        if not overwrite:
-            for _, new in pairs:
-                try:
-                    storage.head_object(bucket, new)
-                except ce.NotFound:
-                    continue
-                raise _Refused(409, "ObjectAlreadyExists", f"{new} exists and Overwrite is false")
+            if not overwrite and exists(destination):
+                raise _Refused(409, "ObjectAlreadyExists", f"{destination} exists and Overwrite is false")
+        out: list[tuple[str, str, tuple[str, str] | None]] = []
         for old, new in pairs:  # Wasabi's MOVE keeps everything, as cloudorm's copy does (storage class, tags...)
+            if prefix and not overwrite and exists(new):
+                out.append((old, new, ("ObjectAlreadyExists", f"{new} exists and Overwrite is false")))
+                continue
             storage.copy(bucket, old, bucket, new, overwrite=True)
             storage.delete_object(bucket, old)
-        return pairs
-
-    def _keys(self, bucket: str, prefix: str) -> list[str]:
-        """Every key under ``prefix`` (all pages)."""
-        keys: list[str] = []
-        start: str | None = None
-        while True:
-            objects, _, start = self._upstream.list_objects(bucket, prefix, None, start, None)
-            keys += [o["key"] for o in objects]
-            if start is None:
-                return keys
+            out.append((old, new, None))
+        return out
 
     @staticmethod
     def _error(handler: ProxyHandler, status: int, code: str, message: str, resource: str) -> None:

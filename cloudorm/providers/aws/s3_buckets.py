@@ -1,7 +1,9 @@
 """S3 bucket operations: create (settled after a lost answer), tags, delete (settled), empty, region, listing,
-static websites."""
+static websites, and DeleteObjects of many keys (the one batch delete, under ``empty_bucket`` too)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from botocore import exceptions as bx
 
@@ -86,8 +88,8 @@ class S3Buckets(S3Base):
 
     def empty_bucket(self, name: str) -> int:
         """Delete every object version and delete marker: list the first page (up to 1,000), delete it with one
-        DeleteObjects, again until nothing is left (listing from the start each time, so no marker ever points
-        at a deleted key)."""
+        DeleteObjects (``_delete_batch``, as ``delete_objects``), again until nothing is left (listing from the start
+        each time, so no marker ever points at a deleted key). Objects S3 refuses to delete: ``BatchError``."""
         deleted = 0
         while True:
             page = self._call("ListObjectVersions", name, None, Bucket=name, MaxKeys=DELETE_BATCH)
@@ -95,17 +97,53 @@ class S3Buckets(S3Base):
                      for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]]
             if not batch:
                 return deleted
-            for start in range(0, len(batch), DELETE_BATCH):
-                chunk = batch[start:start + DELETE_BATCH]
-                r = self._call("DeleteObjects", name, None, Bucket=name, Delete={"Objects": chunk, "Quiet": True})
-                failed = r.get("Errors") or []
-                if failed:
-                    first = failed[0]
-                    raise ce.BatchError(f"{len(failed)} objects of bucket {name!r} could not be deleted; first: "
-                                        f"{first.get('Key')}: {first.get('Code')} {first.get('Message')}", failed,
-                                        provider=self.provider, operation="DeleteObjects", code=first.get("Code"),
-                                        request_id=r["ResponseMetadata"].get("RequestId"))
-                deleted += len(chunk)
+            errors = self._delete_batch(name, batch)
+            failed = [(o, e if isinstance(e, ce.CloudError) else ce.CloudError(str(e), provider=self.provider))
+                      for o, e in zip(batch, errors, strict=True) if e is not None]
+            if failed:
+                (first, cause) = failed[0]
+                reason = f"{cause.code} {cause.message}" if cause.code else cause.message
+                raise ce.BatchError(f"{len(failed)} objects of bucket {name!r} could not be deleted; first: "
+                                    f"{first['Key']}: {reason}",
+                                    [{**o, "Code": e.code, "Message": e.message} for o, e in failed],
+                                    **cause.provider_details())
+            deleted += len(batch)
+
+    def delete_objects(self, bucket: str, keys: Sequence[str]) -> list[BaseException | None]:
+        """DeleteObjects, 1,000 keys per request, each key's outcome reported (``_delete_batch``). Sent again after
+        a lost answer (botocore's retry): deleting what is gone is a success, so a second send changes nothing."""
+        return self._delete_batch(bucket, [{"Key": k} for k in keys])
+
+    def _delete_batch(self, bucket: str, objects: list[Wire]) -> list[BaseException | None]:
+        """DeleteObjects of ``objects`` (``{"Key", "VersionId"?}``) in requests of 1,000, not quiet: S3 names every
+        key it deleted and every one it could not. One error (or None) per object, in order; a request that failed
+        whole gives its error to each of its objects, a key the answer does not name is an error too."""
+        out: list[BaseException | None] = []
+        for start in range(0, len(objects), DELETE_BATCH):
+            chunk = objects[start:start + DELETE_BATCH]
+            try:
+                r = self._call("DeleteObjects", bucket, None, Bucket=bucket, Delete={"Objects": chunk, "Quiet": False})
+            except ce.CloudError as e:
+                out += [e] * len(chunk)
+                continue
+            meta = r.get("ResponseMetadata", {})
+            done = {(d.get("Key"), d.get("VersionId")) for d in r.get("Deleted") or []}
+            refused = {(f.get("Key"), f.get("VersionId")): f for f in r.get("Errors") or []}
+            for o in chunk:  # (an answer may leave out the version a key was asked with)
+                target = (o["Key"], o.get("VersionId"))
+                if target in done or (o["Key"], None) in done:
+                    out.append(None)
+                elif target in refused or (o["Key"], None) in refused:
+                    failure = refused.get(target) or refused[(o["Key"], None)]
+                    response = {"Error": {"Code": failure.get("Code"), "Message": failure.get("Message")},
+                                "ResponseMetadata": meta}
+                    refusal = bx.ClientError(response, "DeleteObjects")  # type: ignore[arg-type]
+                    out.append(self._error(refusal, "DeleteObjects", bucket, o["Key"]))
+                else:
+                    out.append(ce.CloudError(f"DeleteObjects did not report object {o['Key']!r} of bucket "
+                                             f"{bucket!r} deleted", provider=self.provider, operation="DeleteObjects",
+                                             request_id=meta.get("RequestId")))
+        return out
 
     def bucket_region(self, name: str) -> str:
         """HeadBucket; the ``x-amz-bucket-region`` it answers with (the client's region if none)."""

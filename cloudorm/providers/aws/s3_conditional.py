@@ -131,10 +131,17 @@ class S3Conditional(S3Base):
         return head
 
     def rename(self, bucket: str, key: str, new_key: str, overwrite: bool = False) -> None:
-        """A managed copy pinned to the source's ETag, then a delete of the source (S3 has no rename), conditional
-        on that ETag where the provider honours it: a source written in between is kept (``ConflictError``).
-        Subclasses override it with a native rename."""
+        """A managed copy pinned to the source's ETag, verified (a HEAD of the copy must show the source), then a
+        delete of the source (S3 has no rename), conditional on that ETag where the provider honours it: a source
+        written in between is kept (``ConflictError``), and so is a source whose copy does not show it (the target
+        written in between). Subclasses override it with a native rename."""
         head = self._copy(bucket, key, bucket, new_key, overwrite)
+        copied = self._head(bucket, new_key)
+        if copied is None or not same_object(head, copied):
+            now = "is gone" if copied is None else "was written"
+            raise ce.ConflictError(f"the copy {new_key!r} of object {key!r} in bucket {bucket!r} {now} before the "
+                                   f"source could be deleted: {key!r} is kept (nothing lost)", provider=self.provider,
+                                   operation="CopyObject")
         if not self.capabilities.conditional_deletes or not head.get("ETag"):
             self.delete_object(bucket, key)
             return

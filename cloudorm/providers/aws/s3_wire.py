@@ -69,9 +69,12 @@ def upload_args(properties: Properties) -> Wire:
 
 def same_object(source: Wire, target: Wire) -> bool:
     """Whether the HeadObject of ``target`` shows what a copy of ``source`` writes: the same size, content type,
-    metadata and storage class, and the same ETag where both are plain MD5s (a multipart copy gets a new one)."""
+    metadata and storage class, and the same ETag where both are plain MD5s (a multipart copy gets a new one, and so
+    does any copy encrypted with KMS or a customer's key, whose ETag is no MD5)."""
     def plain(etag: Any) -> bool:
-        return isinstance(etag, str) and "-" not in etag
+        return isinstance(etag, str) and "-" not in etag and not any(
+            str(head.get("ServerSideEncryption") or "").startswith("aws:kms") or head.get("SSECustomerAlgorithm")
+            for head in (source, target))
 
     if plain(source.get("ETag")) and plain(target.get("ETag")) and source["ETag"] != target["ETag"]:
         return False

@@ -61,6 +61,9 @@ class ComputeCapabilities(Capabilities):
     accepts_host_keys: bool = False
     """Nodes take their SSH host key from cloud-init user data (so even a first connection is verified)."""
 
+    local_nodes: bool = False
+    """Nodes are directories on this machine (the local cloud's): nothing may be installed or hardened there."""
+
 
 class ComputeService(Service):
     """Virtual servers (DigitalOcean droplets, EC2 instances, local working directories) grouped into clusters.

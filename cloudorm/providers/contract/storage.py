@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from cloudorm.storage.transfer import DownloadJob, Progress, Properties, Source, UploadJob
 
 
-
 class _Named(TypedDict):
     name: str
 
@@ -186,6 +185,33 @@ class StorageService(Service):
         """Download many objects to files concurrently; one error (or None) per job, in order."""
         raise self._unsupported("download_many")
 
+    def delete_objects(self, bucket: str, keys: Sequence[str]) -> list[BaseException | None]:
+        """Delete many objects, 1,000 per request (a key that is not there is deleted too, as S3 answers); one
+        error (or None) per key, in order."""
+        raise self._unsupported("delete_objects")
+
+    def exists_many(self, bucket: str, keys: Sequence[str], concurrency: int) -> list[bool | BaseException]:
+        """Whether each object exists (HEADs, ``concurrency`` at once): True, False, or the error its HEAD met (a
+        missing bucket is ``NotFound``), in order."""
+        raise self._unsupported("exists_many")
+
+    def read_many(self, bucket: str, jobs: Sequence[DownloadJob], concurrency: int,
+                  done: Callable[[], None] | None = None) -> list[bytes | BaseException]:
+        """Read many objects into memory concurrently (the engine of ``download_many``); their bytes or the error
+        met, per job, in order."""
+        raise self._unsupported("read_many")
+
+    def rename_many(self, bucket: str, pairs: Sequence[tuple[str, str]], overwrite: bool,
+                    concurrency: int) -> list[BaseException | None]:
+        """``rename`` each (key, new key) pair, ``concurrency`` at once; one error (or None) per pair, in order."""
+        raise self._unsupported("rename_many")
+
+    def rename_prefix(self, bucket: str, prefix: str, new_prefix: str, overwrite: bool,
+                      concurrency: int) -> list[tuple[str, str, BaseException | None]]:
+        """Rename every object whose key starts with ``prefix`` to ``new_prefix`` + the rest of its key: (key, new
+        key, error or None) per object found, in key order."""
+        raise self._unsupported("rename_prefix")
+
     def website_url(self, bucket: str, region: str) -> str:
         """The static website URL of a bucket (``Unsupported`` without website hosting; no request)."""
         raise self._unsupported("website_url")
@@ -193,3 +219,14 @@ class StorageService(Service):
     def put_website(self, bucket: str, index: str, error: str | None) -> None:
         """Turn static website hosting on."""
         raise self._unsupported("put_website")
+
+
+def keys_under(storage: StorageService, bucket: str, prefix: str) -> list[str]:
+    """Every key of ``bucket`` that starts with ``prefix``, in key order (``list_objects`` page after page)."""
+    keys: list[str] = []
+    token: str | None = None
+    while True:
+        objects, _, token = storage.list_objects(bucket, prefix, None, token, None)
+        keys += [o["key"] for o in objects]
+        if token is None:
+            return keys

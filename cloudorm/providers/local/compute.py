@@ -54,7 +54,7 @@ class LocalComputeService(ComputeService):
 
     default_image = "local"
     default_size = "s-1vcpu-1gb"
-    capabilities = ComputeCapabilities(accepts_host_keys=False)
+    capabilities = ComputeCapabilities(accepts_host_keys=False, local_nodes=True)
 
     def __init__(self, provider_name: str, url: str, hub: RequestHub | None = None,
                  options: Options | None = None) -> None:

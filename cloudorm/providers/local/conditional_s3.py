@@ -12,9 +12,10 @@ process, conditional or not (moto's own ``If-Match`` check of a DeleteObject is 
 does not hold is answered as S3 answers it: ``412 PreconditionFailed`` (``NoSuchKey`` for ``If-Match`` on a missing
 key), nothing written.
 
-Reads, UploadPart (large bodies, and it creates no object; an UploadPartCopy pinned to its source is locked) and
-other services' requests pass untouched; the locked requests' bodies are read before the lock is taken, so a slow
-client never holds it.
+Browser uploads (a form POST) are writes too, applied under the lock once ``post_policy`` found their policy holds
+(moto checks none of it). Reads, UploadPart (large bodies, and it creates no object; an UploadPartCopy pinned to its
+source is locked) and other services' requests pass untouched; the locked requests' bodies are read before the lock
+is taken, so a slow client never holds it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from urllib.parse import parse_qs, unquote, urlparse
 from xml.sax.saxutils import escape
 
 from cloudorm.providers.local.guard import WSGIApp, signing_service
+from cloudorm.providers.local.post_policy import is_form_upload
+from cloudorm.providers.local.post_policy import refusal as post_refusal
 from cloudorm.providers.local.wsgi import Answer, collect, read_body
 
 _WRITES = ("PUT", "POST", "DELETE")
@@ -50,9 +53,16 @@ class ConditionalS3:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         query = parse_qs(environ.get("QUERY_STRING") or "", keep_blank_values=True)
-        if not _writes_objects(environ, query):
+        form = is_form_upload(environ)
+        if not form and not _writes_objects(environ, query):
             return self.app(environ, start_response)
-        read_body(environ)  # before locking: a slow client never holds the lock
+        body = read_body(environ)  # before locking: a slow client never holds the lock
+        if form:  # a browser upload: its policy is checked as S3 checks it (moto does not)
+            refusal = post_refusal(environ, body, _target(environ)[1])
+            if refusal is not None:
+                answer = _error(refusal.status, refusal.code, refusal.message, **refusal.details)
+                start_response(answer.status, answer.headers)
+                return [answer.body]
         with self._lock:
             refused = _source_refused(environ) if environ.get("HTTP_X_AMZ_COPY_SOURCE_IF_MATCH") else None
             if refused is None and _conditional_copy(environ, query):
