@@ -27,7 +27,7 @@ DATA = HERE / "cloud-operations.toml"
 PAGE = HERE / "coming-from-cloud.md"
 
 STATUSES = ("mapped", "dropped", "pending")
-RUNS_ON = ("local", "digitalocean", "wasabi", "docker")
+RUNS_ON = ("local", "digitalocean", "wasabi", "docker", "machines")
 MODULES = {  # the Cloud package's files, in the order of the page
     "cloud": "cloud/cloud.py: `CloudManager`, the config classes and helpers (`from cloud import *`)",
     "aws_service": "cloud/aws_service.py: `AWS`",

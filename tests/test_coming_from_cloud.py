@@ -308,6 +308,31 @@ def docker(local: dict[str, Any]) -> Iterator[dict[str, Any]]:
             container.remove(force=True, missing_ok=True)
 
 
+@pytest.fixture(scope="module")
+def machines(state_dir: Path) -> Iterator[dict[str, Any]]:
+    """FakeDigitalOcean whose droplet is a Debian machine in Docker, in a cluster hardened at creation (skipped
+    where Docker cannot run such machines)."""
+    from cloudorm.testing.digitalocean import FakeDigitalOcean
+    from cloudorm.testing.machines import DockerMachines, docker_unavailable
+
+    reason = docker_unavailable()
+    if reason:
+        pytest.skip(f"no Docker machines: {reason}")
+    made = DockerMachines()
+    try:
+        with FakeDigitalOcean(boot_delay=0.1, machines=made) as do:
+            creds = {"access_token": do.token, "region": "nyc3"}
+            s = cloudorm.Session("digitalocean", creds=creds, endpoint_url=do.url)
+            cluster = s.Cluster("secure", size=1, runtime=None, allow_ssh_from=["0.0.0.0/0"], progress=False,
+                                hardening=cloudorm.Hardening(admin_user="ops", allow_ports=[80])).save()
+            yield {"s": s, "cloudorm": cloudorm, "Path": Path, "creds": creds, "endpoint": do.url,
+                   "cluster": cluster, "node": cluster.nodes[0]}
+            cluster.delete()
+            s.close()
+    finally:
+        made.stop()
+
+
 @pytest.mark.parametrize("op", EXAMPLES, ids=[f"{o.module}:{o.name}" for o in EXAMPLES])
 def test_the_example_runs(op: Any, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     """The entry's example, with the names of its `runs_on` ready (entries with `like` share their target's)."""
