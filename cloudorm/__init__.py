@@ -6,7 +6,7 @@
 """
 
 from cloudorm import errors
-from cloudorm.compute import Cluster, CommandResult, CommandResults, KeyPair, Node
+from cloudorm.compute import Cluster, CommandResult, CommandResults, KeyPair, Node, SshKey
 from cloudorm.iam import AccessKey, Group, Policy, Role, Statement, User
 from cloudorm.nosql import (
     Attr,
@@ -73,6 +73,7 @@ __all__ = [
     "Quota",
     "Role",
     "Session",
+    "SshKey",
     "Statement",
     "Table",
     "Throttle",

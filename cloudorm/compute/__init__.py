@@ -1,9 +1,11 @@
 """Compute: a ``Cluster`` of identical ``Node`` servers (DigitalOcean droplets, EC2 instances or local working
-directories) created from a tag, bootstrapped and driven in parallel over SSH; ``KeyPair`` for their keys."""
+directories) created from a tag, bootstrapped and driven in parallel over SSH; ``KeyPair`` for their keys, ``SshKey``
+for a key registered on the account."""
 
 from cloudorm.compute.cluster import Cluster
 from cloudorm.compute.keys import KeyPair
 from cloudorm.compute.node import Node
 from cloudorm.compute.shell import CommandResult, CommandResults
+from cloudorm.compute.sshkeys import SshKey
 
-__all__ = ["Cluster", "CommandResult", "CommandResults", "KeyPair", "Node"]
+__all__ = ["Cluster", "CommandResult", "CommandResults", "KeyPair", "Node", "SshKey"]

@@ -28,6 +28,8 @@ from cloudorm.compute.names import CLUSTER_NAME, check_cidrs, check_cluster_name
 from cloudorm.credentials import redact
 from cloudorm.paging import every
 from cloudorm.providers.contract import ComputeCapabilities, ComputeService, KeyInfo, NodeInfo, SizeInfo, Wire
+from cloudorm.providers.digitalocean.account import DropletAccount
+from cloudorm.providers.digitalocean.power import DropletPower
 
 if TYPE_CHECKING:
     from cloudorm.providers.digitalocean import DigitalOceanProvider
@@ -185,8 +187,9 @@ class _Retry(RetryPolicy):  # type: ignore[type-arg]
 # ---------------------------------------------------------------------------------------------------- service
 
 
-class DigitalOceanComputeService(ComputeService):
-    """``ComputeService`` over DigitalOcean's droplets, SSH keys, tags, firewalls and droplet actions."""
+class DigitalOceanComputeService(DropletPower, DropletAccount, ComputeService):
+    """``ComputeService`` over DigitalOcean's droplets, SSH keys, tags, firewalls and droplet actions; power actions
+    (``power.py``) and the account's listings and prices (``account.py``) are parts of their own."""
 
     default_image = "ubuntu-24-04-x64"
     """Ubuntu 24.04 LTS (with cloud-init)."""
@@ -481,20 +484,8 @@ class DigitalOceanComputeService(ComputeService):
         raise ce.Unsupported("digitalocean", "resizing a node", "make a cluster node of the new size instead")
 
     def reboot_node(self, node_id: str) -> None:
-        """Ask DigitalOcean to reboot a droplet; ``ConflictError`` while it is busy with another action (booting),
-        ``CloudError`` if the action errored at once."""
-        droplet_id = _droplet_id(node_id)
-        operation = "POST /v2/droplets/{id}/actions"
-        try:
-            _, body = self._call(operation, self.client.droplet_actions.post, droplet_id, {"type": "reboot"})
-        except ce.InvalidInput as refused:  # 422 "Droplet already has a pending event."
-            raise ce.ConflictError(f"droplet {droplet_id} cannot be rebooted now: {refused.message} (it is busy "
-                                   "with another action, e.g. still booting; try again once it is active)",
-                                   **refused.provider_details()) from None
-        action = (body or {}).get("action") or {}
-        if action.get("status") == "errored":
-            raise ce.CloudError(f"DigitalOcean could not reboot droplet {droplet_id} (action {action.get('id')} "
-                                "errored)", provider="digitalocean", operation=operation)
+        """Ask DigitalOcean to reboot a droplet (``power_node(node_id, "reboot")``, not followed)."""
+        self.power_node(node_id, "reboot")
 
     def shell(self, node: Wire) -> None:
         """Droplets are reached over SSH at their address."""
