@@ -4,9 +4,8 @@ the provider's billing rule (``cluster.running_cost()``, ``node.running_cost()``
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -14,7 +13,7 @@ from cloudorm.core import Record
 from cloudorm.errors import InvalidInput, Unsupported
 from cloudorm.providers.contract.compute import BillingInfo, PriceInfo
 
-CENTS = Decimal("0.000001")
+PRECISION = Decimal("0.000001")
 """A node's cost is kept to a millionth of a dollar (rounded half up); the sum is not rounded further."""
 
 
@@ -52,12 +51,12 @@ def _decimal(value: float | None) -> Decimal | None:
     return None if value is None else Decimal(repr(float(value)))
 
 
-def _months(start: datetime, end: datetime) -> Iterable[float]:
-    """The seconds of [start, end) in each calendar month (UTC) it touches, oldest first."""
+def _months(start: datetime, end: datetime) -> Iterable[timedelta]:
+    """The time of [start, end) in each calendar month (UTC) it touches, oldest first."""
     while start < end:
         following = datetime(start.year + start.month // 12, start.month % 12 + 1, 1, tzinfo=timezone.utc)
         stop = min(end, following)
-        yield (stop - start).total_seconds()
+        yield stop - start
         start = stop
 
 
@@ -66,15 +65,15 @@ def billed(start: datetime, end: datetime, hourly: Decimal, monthly: Decimal | N
     units of ``rule["billing_seconds"]`` (a started unit counts whole), at least ``minimum_seconds`` in all, at
     ``hourly`` USD an hour, each month at most ``monthly``."""
     start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
-    unit = max(1, int(rule["billing_seconds"]))
-    months = list(_months(start, end)) or [0.0]
-    months[0] = max(months[0], float(rule["minimum_seconds"]))  # (the minimum falls in the node's first month)
+    unit = timedelta(seconds=max(1, int(rule["billing_seconds"])))
+    months = list(_months(start, end)) or [timedelta(0)]
+    months[0] = max(months[0], timedelta(seconds=rule["minimum_seconds"]))  # (the minimum falls in the first month)
     total = Decimal(0)
-    for seconds in months:
-        units = math.ceil(seconds / unit - 1e-9)  # (float seconds of an exact hour stay one hour)
-        cost = Decimal(units * unit) * hourly / Decimal(3600)
+    for spent in months:
+        units = -(-spent // unit)  # (a started unit counts whole; exact, in microseconds)
+        cost = Decimal(units * int(unit.total_seconds())) * hourly / Decimal(3600)
         total += cost if monthly is None else min(cost, monthly)
-    return total.quantize(CENTS, rounding=ROUND_HALF_UP)
+    return total.quantize(PRECISION, rounding=ROUND_HALF_UP)
 
 
 def _created(record: Record) -> datetime | None:

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
     from cloudorm.providers.digitalocean import DigitalOceanProvider
 
+VERB = {"power_off": "be powered off", "power_on": "be powered on", "reboot": "be rebooted"}
+
 DONE = {"power_off": "off", "power_on": "active"}
 """The droplet status that means a power action has nothing to do."""
 
@@ -71,7 +73,7 @@ class DropletPower:
             except ce.InvalidInput as refused:  # 422: "Droplet already has a pending event."
                 if action in DONE and self._already(droplet_id, action):
                     return None
-                raise ce.ConflictError(f"droplet {droplet_id} cannot {action.replace('_', ' ')} now: "
+                raise ce.ConflictError(f"droplet {droplet_id} cannot {VERB[action]} now: "
                                        f"{refused.message} (it is busy with another action, e.g. still booting; "
                                        "try again once it is active)", **refused.provider_details()) from None
             except ce.CloudError as e:

@@ -38,7 +38,7 @@ from cloudorm.providers.local.nodes_api import (
     error_answer,
     wire_node,
 )
-from cloudorm.providers.local.power import power_off, power_on, restart, set_power
+from cloudorm.providers.local.power import power_off, power_on, restart, set_power, stop_processes
 from cloudorm.providers.local.wsgi import read_body
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,7 @@ class LocalNodes(Part):
             homes = [self.home(i) for i in self.nodes]
             self.nodes, self.keys, self.firewalls = {}, {}, {}
             self.reboots, self.answers = Counter(), OrderedDict()
+        stop_processes(*homes)
         _remove(homes)
 
     def close(self) -> None:
@@ -301,11 +302,15 @@ class LocalNodes(Part):
         return self._wire(self._node(_text(body, "node_id")))
 
     def delete_nodes(self, body: Wire, doomed: list[Path]) -> None:
-        """Missing ones are no error (deleting again after a lost answer is fine)."""
+        """Missing ones are no error (deleting again after a lost answer is fine); the processes a node's commands
+        started are stopped with it."""
+        gone = []
         for node_id in _texts(body, "node_ids"):
             if self.nodes.pop(node_id, None) is not None:
-                doomed.append(self.home(node_id))
+                gone.append(self.home(node_id))
                 self.reboots.pop(node_id, None)
+        stop_processes(*gone)
+        doomed.extend(gone)
 
     def delete_cluster_nodes(self, body: Wire, doomed: list[Path]) -> None:
         """Remove every node of ``cluster``."""

@@ -49,12 +49,14 @@ def set_power(home: Path, on: bool) -> None:
         flag.write_text("off\n")
 
 
-def node_processes(home: Path) -> list[int]:
-    """The ids of this user's processes that carry ``MARKER`` = ``home`` (none where there is no ``/proc``)."""
+def node_processes(*homes: Path) -> list[int]:
+    """The ids of this user's processes that carry ``MARKER`` = one of ``homes`` (none where there is no
+    ``/proc``), in one look through ``/proc``."""
     proc = Path("/proc")
-    if not proc.is_dir():
+    if not homes or not proc.is_dir():
         return []
-    needle = f"\0{MARKER}={home}\0".encode()
+    wanted = {f"{MARKER}={home}".encode() for home in homes}
+    prefix = f"{MARKER}=".encode()
     found = []
     for entry in proc.iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -63,17 +65,17 @@ def node_processes(home: Path) -> list[int]:
             environ = (entry / "environ").read_bytes()
         except OSError:  # another user's process, or one that just ended
             continue
-        if needle in b"\0" + environ:
+        if prefix in environ and any(v in wanted for v in environ.split(b"\0") if v.startswith(prefix)):
             found.append(int(entry.name))
     return found
 
 
-def stop_processes(home: Path) -> int:
-    """Stop (SIGKILL) every process a command of the node whose directory is ``home`` started, again until none
-    is left (or ``SWEEPS`` rounds); how many were stopped."""
+def stop_processes(*homes: Path) -> int:
+    """Stop (SIGKILL) every process a command of the nodes whose directories are ``homes`` started, again until
+    none is left (or ``SWEEPS`` rounds); how many were stopped."""
     stopped = 0
     for _ in range(SWEEPS):
-        pids = node_processes(home)
+        pids = node_processes(*homes)
         if not pids:
             break
         for pid in pids:
