@@ -4,10 +4,8 @@ DigitalOcean (real pydo against FakeDigitalOcean, in DigitalOcean's JSON) and EC
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,16 +17,8 @@ from cloudorm.compute.keys import KeyPair
 from cloudorm.testing import FakeDigitalOcean
 from cloudorm.testing.digitalocean import DEFAULT_SIZES
 from tests.conftest import FAKE_CREDS
+from tests.test_local_clusters import state, unique  # noqa: F401  (state: autouse)
 from tests.test_lost_responses_deletes import LoseFirst
-
-
-@pytest.fixture(autouse=True)
-def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CLOUDORM_STATE_DIR", str(tmp_path / "state"))
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
 @pytest.fixture(scope="module")

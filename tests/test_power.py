@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,21 +24,10 @@ from cloudorm.testing import FakeDigitalOcean
 from cloudorm.testing.sshd import sshd_unavailable
 from cloudorm.waiting import wait_until
 from tests.conftest import FAKE_CREDS
+from tests.test_local_clusters import state, unique  # noqa: F401  (state: autouse)
 from tests.test_lost_responses_deletes import LoseFirst
 
 UBUNTU_1604 = "ami-785db401"
-
-
-@pytest.fixture(autouse=True)
-def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Cluster state (keys, known hosts) in the test's directory."""
-    path = tmp_path / "state"
-    monkeypatch.setenv("CLOUDORM_STATE_DIR", str(path))
-    return path
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
 @pytest.fixture
@@ -266,31 +254,23 @@ def test_a_busy_droplet_and_an_errored_action(droplets: Any, fake: FakeDigitalOc
     assert fake.droplets[int(node.id)].data["status"] == "active"
 
 
-def test_a_droplet_action_whose_answer_is_lost_is_not_sent_twice(droplets: Any, fake: FakeDigitalOcean) -> None:
+@pytest.mark.parametrize("proxy_class", [LoseFirst, DropFirst], ids=["answer-lost", "request-lost"])
+def test_a_droplet_action_whose_answer_is_lost_is_sent_once(droplets: Any, fake: FakeDigitalOcean,
+                                                            proxy_class: type[LoseFirst]) -> None:
+    """An action that arrived (its answer lost) is found among the droplet's newest actions, not sent again; one
+    that never arrived is sent again."""
     node = droplets.nodes[0]
     fake.reset_requests()
-    with LoseFirst(fake.url) as proxy:
+    with proxy_class(fake.url) as proxy:
         proxy.matches = lambda method, path, target, body: method == "POST" and path.endswith("/actions")
         s = cloudorm.Session("digitalocean", creds={"access_token": fake.token}, endpoint_url=proxy.url)
         flaky = s.Cluster(droplets.name).refresh().nodes[0]
-        flaky.power_off()  # was CloudError "could not reach DigitalOcean"
-        assert proxy.lost == 1
-    assert flaky.status == "off" and len(actions_sent(fake, node.id)) == 1  # found among its actions, not re-sent
-    assert ("GET", f"/v2/droplets/{node.id}/actions", {"per_page": "50", "page": "1"}) in fake.requests
-
-
-def test_a_droplet_action_that_never_arrived_is_sent_again(droplets: Any, fake: FakeDigitalOcean) -> None:
-    node = droplets.nodes[0]
-    fake.reset_requests()
-    with DropFirst(fake.url) as proxy:
-        proxy.matches = lambda method, path, target, body: method == "POST" and path.endswith("/actions")
-        s = cloudorm.Session("digitalocean", creds={"access_token": fake.token}, endpoint_url=proxy.url)
-        flaky = s.Cluster(droplets.name).refresh().nodes[0]
-        flaky.reboot()
+        flaky.reboot()  # was CloudError "could not reach DigitalOcean"
         assert proxy.lost == 1
     assert len(actions_sent(fake, node.id)) == 1  # the one that arrived
     assert [a["type"] for a in fake._actions.values() if a["resource_id"] == int(node.id)].count("reboot") == 1
-    assert flaky.run("true").ok
+    assert ("GET", f"/v2/droplets/{node.id}/actions", {"per_page": "50", "page": "1"}) in fake.requests
+    assert flaky.status == "active" and flaky.run("true").ok
 
 
 # ------------------------------------------------------------------------------------------------------ EC2

@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -20,17 +19,13 @@ from cloudorm.compute.keys import KeyPair
 from cloudorm.providers.contract.compute import BillingInfo
 from cloudorm.testing import FakeDigitalOcean
 from tests.conftest import FAKE_CREDS
+from tests.test_local_clusters import state, unique  # noqa: F401  (state: autouse)
 
 UTC = timezone.utc
 DO_RULE: BillingInfo = {"billing_seconds": 3600, "minimum_seconds": 3600, "bills_off": True, "hours_per_month": 672}
 EC2_RULE: BillingInfo = {"billing_seconds": 1, "minimum_seconds": 60, "bills_off": False, "hours_per_month": 730}
 HOURLY = Decimal("0.00893")  # s-1vcpu-1gb: 6 USD a month
 MONTHLY = Decimal("6.0")
-
-
-@pytest.fixture(autouse=True)
-def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CLOUDORM_STATE_DIR", str(tmp_path / "state"))
 
 
 def at(*args: int) -> datetime:

@@ -19,10 +19,15 @@ IMAGE_OWNERS = (CANONICAL, "amazon")
 """Whose public images ``list_images`` lists: Canonical's Ubuntu and Amazon's own."""
 
 
-def _token(start: Any) -> str | None:
+def _paged(params: Wire, start: Any, limit: int | None) -> Wire:
+    """``params`` asking for the page ``start`` (a NextToken) of ``limit`` items (EC2 takes 5 to 1000)."""
     if start is not None and not (isinstance(start, str) and start):
         raise ce.InvalidInput("start", f"{start!r} is not a page token of this listing")
-    return start
+    if start is not None:
+        params["NextToken"] = start
+    if limit is not None:
+        params["MaxResults"] = max(5, min(limit, 1000))
+    return params
 
 
 def _created(value: Any) -> datetime | None:
@@ -73,13 +78,8 @@ class Ec2Account(Ec2Api):
 
     def list_images(self, start: str | None, limit: int | None) -> tuple[list[ImageInfo], str | None]:
         """A page of DescribeImages: the available public images of Canonical and Amazon in the session's region."""
-        params: Wire = {"Owners": list(IMAGE_OWNERS), "Filters": [{"Name": "state", "Values": ["available"]}]}
-        token = _token(start)
-        if token is not None:
-            params["NextToken"] = token
-        if limit is not None:
-            params["MaxResults"] = max(5, min(limit, 1000))
-        found = self._call("DescribeImages", **params)
+        found = self._call("DescribeImages", **_paged({"Owners": list(IMAGE_OWNERS), "Filters": [
+            {"Name": "state", "Values": ["available"]}]}, start, limit))
         images = sorted(found.get("Images") or [], key=lambda i: (str(i.get("Name")), i["ImageId"]))
         return [image_record(i) for i in images], found.get("NextToken") or None
 
@@ -114,13 +114,7 @@ class Ec2Account(Ec2Api):
         filters = [{"Name": "instance-state-name", "Values": list(LIVE_STATES)}]
         if name is not None:
             filters.append({"Name": "tag:Name", "Values": [name]})
-        params: Wire = {"Filters": filters}
-        token = _token(start)
-        if token is not None:
-            params["NextToken"] = token
-        if limit is not None:
-            params["MaxResults"] = max(5, min(limit, 1000))
-        found = self._call("DescribeInstances", **params)
+        found = self._call("DescribeInstances", **_paged({"Filters": filters}, start, limit))
         records = [node_record(raw, self.region) for reservation in found.get("Reservations") or []
                    for raw in reservation.get("Instances") or []]
         return records, found.get("NextToken") or None

@@ -32,6 +32,16 @@ HOURS_PER_MONTH = 672
 calendar month, powered off or not."""
 
 
+def check_key(name: Any, public_key: Any) -> str:
+    """The MD5 fingerprint (DigitalOcean's key id) of ``public_key``, once ``name`` (1 to 255 characters) and
+    ``public_key`` (one OpenSSH line) are checked: ``InvalidInput`` before any request."""
+    if not isinstance(name, str) or not name.strip() or len(name) > 255:
+        raise ce.InvalidInput("name", f"{name!r} is not a key name (1 to 255 characters)")
+    if not isinstance(public_key, str) or len(public_key.strip().splitlines()) != 1:
+        raise ce.InvalidInput("public_key", "must be one OpenSSH public key line ('ssh-ed25519 AAAA... comment')")
+    return md5_fingerprint(public_key_blob(public_key)[1])
+
+
 def key_record(key: Wire) -> SshKeyInfo:
     """The neutral record of an account SSH key."""
     return {"id": str(key["id"]), "name": str(key.get("name") or ""), "fingerprint": key.get("fingerprint"),
@@ -118,11 +128,7 @@ class DropletAccount:
         """POST /v2/account/keys, after making sure no key has ``name`` (``AlreadyExists``). A key registered under
         another name is ``ConflictError``. The POST is never re-sent blindly: after a lost answer the key is looked
         up by its fingerprint, and a key found under ``name`` is the answer; none found, it is sent again."""
-        if not isinstance(name, str) or not name.strip() or len(name) > 255:
-            raise ce.InvalidInput("name", f"{name!r} is not a key name (1 to 255 characters)")
-        if not isinstance(public_key, str) or len(public_key.strip().splitlines()) != 1:
-            raise ce.InvalidInput("public_key", "must be one OpenSSH public key line ('ssh-ed25519 AAAA... comment')")
-        fingerprint = md5_fingerprint(public_key_blob(public_key)[1])
+        fingerprint = check_key(name, public_key)
         try:
             self.get_ssh_key(name)
         except ce.NotFound:
@@ -187,4 +193,4 @@ class DropletAccount:
         return out
 
 
-__all__ = ["HOURS_PER_MONTH", "DropletAccount", "image_record", "key_record", "region_record"]
+__all__ = ["HOURS_PER_MONTH", "DropletAccount", "check_key", "image_record", "key_record", "region_record"]

@@ -23,12 +23,11 @@ from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import RetryPolicy, SansIOHTTPPolicy
 
 from cloudorm import errors as ce
-from cloudorm.compute.keys import md5_fingerprint, public_key_blob
 from cloudorm.compute.names import CLUSTER_NAME, check_cidrs, check_cluster_name
 from cloudorm.credentials import redact
 from cloudorm.paging import every
 from cloudorm.providers.contract import ComputeCapabilities, ComputeService, KeyInfo, NodeInfo, SizeInfo, Wire
-from cloudorm.providers.digitalocean.account import DropletAccount
+from cloudorm.providers.digitalocean.account import DropletAccount, check_key
 from cloudorm.providers.digitalocean.power import DropletPower
 
 if TYPE_CHECKING:
@@ -328,11 +327,7 @@ class DigitalOceanComputeService(DropletPower, DropletAccount, ComputeService):
     def import_key(self, name: str, public_key: str) -> KeyInfo:
         """Register a public key on the account; one already there (same fingerprint) is returned, ``created``
         False."""
-        if not isinstance(name, str) or not name.strip() or len(name) > 255:
-            raise ce.InvalidInput("name", f"{name!r} is not a key name (1 to 255 characters)")
-        if not isinstance(public_key, str) or len(public_key.strip().splitlines()) != 1:
-            raise ce.InvalidInput("public_key", "must be one OpenSSH public key line ('ssh-ed25519 AAAA... comment')")
-        fingerprint = md5_fingerprint(public_key_blob(public_key)[1])
+        fingerprint = check_key(name, public_key)
         try:
             _, body = self._call("POST /v2/account/keys", self.client.ssh_keys.create,
                                  {"name": name, "public_key": public_key.strip()})
