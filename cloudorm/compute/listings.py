@@ -30,8 +30,8 @@ def sizes(session: SessionLike) -> Listing[Size]:
 
 
 def images(session: SessionLike) -> Listing[Image]:
-    """The public base images nodes can be made from (DigitalOcean's distributions; Canonical's and Amazon's AMIs
-    of the session's region; the local shell)."""
+    """The public base images nodes can be made from (DigitalOcean's distributions; the Ubuntu server and Amazon
+    Linux 2023 AMIs of the session's region; the local shell)."""
     return listing(session.compute.list_images, Image.from_record)
 
 

@@ -18,6 +18,10 @@ from cloudorm.providers.contract.compute import AccountInfo, ImageInfo, RegionIn
 IMAGE_OWNERS = (CANONICAL, "amazon")
 """Whose public images ``list_images`` lists: Canonical's Ubuntu and Amazon's own."""
 
+IMAGE_NAMES = ("ubuntu/images/*ubuntu-*-server-*", "al2023-ami-2023.*")
+"""The image families ``list_images`` lists: the ones ``Cluster(image="ubuntu-YY.MM" | "amazon-linux-2023")``
+resolves to (Ubuntu server, Amazon Linux 2023)."""
+
 
 def _paged(params: Wire, start: Any, limit: int | None) -> Wire:
     """``params`` asking for the page ``start`` (a NextToken) of ``limit`` items (EC2 takes 5 to 1000)."""
@@ -77,9 +81,11 @@ class Ec2Account(Ec2Api):
                  "features": []} for r in sorted(regions, key=lambda r: r["RegionName"])], None
 
     def list_images(self, start: str | None, limit: int | None) -> tuple[list[ImageInfo], str | None]:
-        """A page of DescribeImages: the available public images of Canonical and Amazon in the session's region."""
+        """A page of DescribeImages: the available Ubuntu server images of Canonical and Amazon Linux 2023 images of
+        Amazon in the session's region (``IMAGE_NAMES``)."""
         found = self._call("DescribeImages", **_paged({"Owners": list(IMAGE_OWNERS), "Filters": [
-            {"Name": "state", "Values": ["available"]}]}, start, limit))
+            {"Name": "state", "Values": ["available"]}, {"Name": "name", "Values": list(IMAGE_NAMES)}]},
+            start, limit))
         images = sorted(found.get("Images") or [], key=lambda i: (str(i.get("Name")), i["ImageId"]))
         return [image_record(i) for i in images], found.get("NextToken") or None
 
@@ -120,4 +126,4 @@ class Ec2Account(Ec2Api):
         return records, found.get("NextToken") or None
 
 
-__all__ = ["IMAGE_OWNERS", "Ec2Account", "image_record", "key_record"]
+__all__ = ["IMAGE_NAMES", "IMAGE_OWNERS", "Ec2Account", "image_record", "key_record"]
