@@ -14,6 +14,7 @@ import cloudorm
 from cloudorm import errors as ce
 from cloudorm.compute.catalog import Account, Image, Server, Size
 from cloudorm.compute.keys import KeyPair
+from cloudorm.providers.local.nodes_api import PREFIX
 from cloudorm.testing import FakeDigitalOcean
 from cloudorm.testing.digitalocean import DEFAULT_SIZES
 from tests.conftest import FAKE_CREDS
@@ -113,6 +114,19 @@ def test_a_key_registered_by_a_call_whose_answer_is_lost_is_its_answer(fake: Fak
 
 
 # ------------------------------------------------------------------------------------------------------ local
+
+
+def test_a_local_key_whose_answer_is_lost_is_registered_once() -> None:
+    direct = cloudorm.Session()
+    name, pair = unique("key"), KeyPair.generate()
+    with LoseFirst(str(direct.endpoint_url)) as proxy:
+        proxy.matches = lambda method, path, target, body: path == PREFIX + "CreateSshKey"
+        s = cloudorm.Session("local", endpoint_url=proxy.url)
+        with s.count_requests() as c:
+            key = s.SshKey(name, public_key=pair).save()  # the re-send (same token) gets the first answer
+        assert proxy.lost == 1 and c["compute.CreateSshKey"] == 2
+    assert [k.id for k in direct.ssh_keys() if k.name == name] == [key.id]
+    direct.SshKey(name).delete()  # (the key object's session went with the proxy)
 
 
 def test_local_listings() -> None:

@@ -6,6 +6,7 @@ power action's answer is lost."""
 from __future__ import annotations
 
 import os
+import pickle
 import threading
 import time
 from collections.abc import Iterator
@@ -18,13 +19,15 @@ import cloudorm
 from cloudorm import errors as ce
 from cloudorm.compute.keys import KeyPair
 from cloudorm.compute.power import PowerResults
+from cloudorm.providers.local.compute import LocalComputeService, node_home
+from cloudorm.providers.local.nodes import LocalNodes
 from cloudorm.providers.local.nodes_api import PREFIX
-from cloudorm.providers.local.power import MARKER, node_processes
+from cloudorm.providers.local.power import MARKER, node_processes, off_flag
 from cloudorm.testing import FakeDigitalOcean
 from cloudorm.testing.sshd import sshd_unavailable
 from cloudorm.waiting import wait_until
 from tests.conftest import FAKE_CREDS
-from tests.test_local_clusters import state, unique  # noqa: F401  (state: autouse)
+from tests.test_local_clusters import served, state, unique  # noqa: F401  (fixtures; state: autouse)
 from tests.test_lost_responses_deletes import LoseFirst
 
 UBUNTU_1604 = "ami-785db401"
@@ -178,6 +181,20 @@ def test_a_local_power_call_whose_answer_is_lost_is_applied_once(local: Any, ope
     assert flaky.status == ("off" if operation == "PowerOff" else "active")
     if operation == "RebootNode":
         assert direct.compute.reboots(str(node.id)) == 1  # type: ignore[attr-defined]  # rebooted once
+
+
+def test_a_node_off_stays_off_across_a_restart(served: tuple[LocalNodes, LocalComputeService]) -> None:  # noqa: F811
+    part, svc = served
+    [record] = svc.create_nodes("kept", ["kept-1"], {"size": "s-1vcpu-1gb"})
+    svc.power_node(record["id"], "power_off")
+    saved = pickle.dumps(part.dump())
+    off_flag(node_home(record)).unlink()  # (its mark lost while the server was down: made again from the record)
+    part.load(pickle.loads(saved))
+    assert svc.get_node(record["id"])["status"] == "off"
+    with pytest.raises(ce.ConflictError):
+        svc.shell(dict(record)).run("true")
+    svc.power_node(record["id"], "power_on")
+    assert svc.shell(dict(record)).run("echo on")[1] == "on\n"
 
 
 # ------------------------------------------------------------------------------------------------ DigitalOcean
