@@ -113,6 +113,19 @@ def test_a_key_registered_by_a_call_whose_answer_is_lost_is_its_answer(fake: Fak
     cloudorm.Session("digitalocean", creds={"access_token": fake.token}, endpoint_url=fake.url).SshKey(name).delete()
 
 
+def test_a_key_delete_whose_answer_is_lost_is_done(fake: FakeDigitalOcean) -> None:
+    """The SDK sends the DELETE again; the key it finds gone after it was seen is deleted (no false NotFound)."""
+    name = unique("key")
+    cloudorm.Session("digitalocean", creds={"access_token": fake.token}, endpoint_url=fake.url).SshKey(
+        name, public_key=KeyPair.generate()).save()
+    with LoseFirst(fake.url) as proxy:
+        proxy.matches = lambda method, path, target, body: method == "DELETE" and "/v2/account/keys/" in path
+        s = cloudorm.Session("digitalocean", creds={"access_token": fake.token}, endpoint_url=proxy.url)
+        key = s.SshKey(name)
+        key.delete()
+        assert proxy.lost == 1 and cloudorm.state(key) == "deleted" and not key.exists()
+
+
 # ------------------------------------------------------------------------------------------------------ local
 
 

@@ -319,6 +319,27 @@ def test_ec2_instances_stop_and_start(moto_url: str) -> None:
         s.compute.delete_key(key["id"])
 
 
+@pytest.mark.parametrize("action", ["StopInstances", "RebootInstances"])
+def test_an_ec2_power_action_whose_answer_is_lost_is_sent_again(moto_url: str, action: str) -> None:
+    """Stop, start and reboot set a state: botocore sends them again after a lost answer, and that is no error."""
+    direct = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=moto_url)
+    name = unique("pw")
+    key = direct.compute.import_key(f"cloudorm-{name}", KeyPair.generate().public_key)
+    [record] = direct.compute.create_nodes(name, [f"{name}-1"], {"size": "t3.micro", "image": UBUNTU_1604,
+                                                                 "key_id": key["id"]})
+    try:
+        with LoseFirst(moto_url) as proxy:
+            proxy.matches = lambda method, path, target, body: f"Action={action}".encode() in body
+            s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=proxy.url, max_attempts=3)
+            with s.count_requests() as c:
+                s.compute.power_node(record["id"], "power_off" if action == "StopInstances" else "reboot")
+            assert proxy.lost == 1 and c[f"ec2.{action}"] == 2
+        assert direct.compute.get_node(record["id"])["status"] == ("off" if action == "StopInstances" else "active")
+    finally:
+        direct.compute.delete_cluster_nodes(name)
+        direct.compute.delete_key(key["id"])
+
+
 def test_ec2_power_is_refused_for_a_bad_id_before_any_request(moto_url: str) -> None:
     s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=moto_url)
     with s.count_requests() as c, pytest.raises(ce.InvalidInput):
