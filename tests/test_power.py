@@ -296,10 +296,11 @@ def test_a_droplet_action_whose_answer_is_lost_is_sent_once(droplets: Any, fake:
 def test_ec2_instances_stop_and_start(moto_url: str) -> None:
     s = cloudorm.Session("aws", creds=FAKE_CREDS, endpoint_url=moto_url)
     name = unique("pw")
-    key = s.compute.import_key(f"cloudorm-{name}", KeyPair.generate().public_key)
+    login = KeyPair.generate()
+    key = s.compute.import_key(f"cloudorm-{name}", login.public_key)
     s.compute.create_nodes(name, [f"{name}-1"], {"size": "t3.micro", "image": UBUNTU_1604, "key_id": key["id"]})
     try:
-        cluster = s.Cluster(name)
+        cluster = s.Cluster(name, ssh_key=login)
         node = cluster.nodes[0]
         with s.count_requests() as c:
             node.power_off()  # waited for: EC2 reports it stopped
@@ -310,6 +311,16 @@ def test_ec2_instances_stop_and_start(moto_url: str) -> None:
         handle = s.compute.power_node(str(node.id), "power_on")
         assert handle == f"{node.id}:running" and s.compute.action_status(handle) == "completed"
         assert node.refresh().status == "active"
+        # started again at another address: the host key pinned for the old one moves with it (no first-use trust)
+        known = cluster._files.known_hosts()
+        pinned = KeyPair.generate("host").public_key
+        known.pin(str(node.address), pinned)
+        old = node.address
+        node.power_off()
+        with pytest.raises(ce.Timeout):
+            node.power_on(timeout=2)  # (the moto instance has no sshd to answer)
+        assert node.address != old and known.lookup(str(node.address)) == [" ".join(pinned.split()[:2])]
+        assert known.lookup(str(old)) == []
         results = cluster.power_off(wait=True)
         assert results.ok and [r.status for r in results] == ["off"]
         with pytest.raises(ce.InvalidInput):

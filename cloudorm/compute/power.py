@@ -110,6 +110,23 @@ def _wait_status(node: Node, status: str, deadline: float) -> Record:
                       provider=node.session.provider) from None
 
 
+def _moved(node: Node, before: str | None) -> None:
+    """The host key pinned for a node follows it when its address changes (an EC2 instance loses its public address
+    when stopped and gets another when started): kept under the node's id while it has none, then pinned for the
+    new address, so the first connection there is verified, never trusted on first use."""
+    after = node.address
+    record = node._co_record or {}
+    if before == after or node.id is None or not node.cluster._transport(record).remote:
+        return
+    known = node.cluster._files.known_hosts()
+    held = (before or f"node-{node.id}")
+    keys = known.lookup(held) if known is not None else []
+    if known is None or not keys:
+        return
+    known.pin(after or f"node-{node.id}", keys[0])
+    known.forget(held)
+
+
 def power(node: Node, action: str, wait: bool = True, timeout: float | None = None) -> Node:
     """Send ``action`` to ``node`` through its provider; with ``wait``, return once the provider's action completed,
     the node reports its new state and (coming back on) answers again, within ``timeout`` s (default the
@@ -130,7 +147,9 @@ def power(node: Node, action: str, wait: bool = True, timeout: float | None = No
         return node
     if handle is not None:
         _wait_action(node, handle, deadline)
+    before = node.address
     node._co_take(_wait_status(node, TARGET[action], deadline))
+    _moved(node, before)
     if TARGET[action] == "active":
         node.wait_ready(max(1.0, deadline - time.monotonic()))
     return node
