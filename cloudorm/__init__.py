@@ -6,7 +6,7 @@
 """
 
 from cloudorm import errors
-from cloudorm.compute import Cluster, CommandResult, CommandResults, Hardening, KeyPair, Node
+from cloudorm.compute import Cluster, CommandResult, CommandResults, Hardening, Job, Jobs, KeyPair, Node, SshKey
 from cloudorm.iam import AccessKey, Group, Policy, Role, Statement, User
 from cloudorm.nosql import (
     Attr,
@@ -76,6 +76,7 @@ __all__ = [
     "Quota",
     "Role",
     "Session",
+    "SshKey",
     "Statement",
     "Table",
     "Throttle",
