@@ -65,6 +65,8 @@ __all__ = [
     "Group",
     "Hardening",
     "Item",
+    "Job",
+    "Jobs",
     "KeyAttr",
     "KeyPair",
     "LocalIndex",
