@@ -6,7 +6,7 @@
 """
 
 from cloudorm import errors
-from cloudorm.compute import Cluster, CommandResult, CommandResults, Hardening, KeyPair, Node
+from cloudorm.compute import Cluster, CommandResult, CommandResults, Hardening, Job, Jobs, KeyPair, Node, SshKey
 from cloudorm.iam import AccessKey, Group, Policy, Role, Statement, User
 from cloudorm.nosql import (
     Attr,
@@ -65,6 +65,8 @@ __all__ = [
     "Group",
     "Hardening",
     "Item",
+    "Job",
+    "Jobs",
     "KeyAttr",
     "KeyPair",
     "LocalIndex",
@@ -76,6 +78,7 @@ __all__ = [
     "Quota",
     "Role",
     "Session",
+    "SshKey",
     "Statement",
     "Table",
     "Throttle",

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import cloudorm.compute.listings
+import cloudorm.compute.sshkeys
 import cloudorm.costs
 import cloudorm.iam.listings
 import cloudorm.iam.summary
@@ -162,3 +163,11 @@ class Session:
     clusters = bind(cloudorm.compute.listings.clusters)
 
     costs = bind(cloudorm.costs.costs)
+    SshKey = bind(cloudorm.compute.sshkeys.SshKey)
+    ssh_keys = bind(cloudorm.compute.listings.ssh_keys)
+    regions = bind(cloudorm.compute.listings.regions)
+    sizes = bind(cloudorm.compute.listings.sizes)
+    images = bind(cloudorm.compute.listings.images)
+    servers = bind(cloudorm.compute.listings.servers)
+    server_exists = bind(cloudorm.compute.listings.server_exists)
+    account = bind(cloudorm.compute.listings.account)

@@ -7,6 +7,7 @@ from typing_extensions import assert_type
 
 import cloudorm
 from cloudorm.binding import bind
+from cloudorm.compute.catalog import Account, Region, Server
 from cloudorm.core import Resource, field, resource, stored
 from cloudorm.listing import Listing
 
@@ -58,6 +59,12 @@ def check(s: cloudorm.Session) -> None:
     assert_type(s.apis(), Listing[cloudorm.Api])
     assert_type(s.Cluster("workers", 3), cloudorm.Cluster)
     assert_type(s.clusters(), Listing[cloudorm.Cluster])
+    assert_type(s.SshKey("laptop", public_key="ssh-ed25519 AAAA"), cloudorm.SshKey)
+    assert_type(s.ssh_keys(), Listing[cloudorm.SshKey])
+    assert_type(s.servers(name="web-1"), Listing[Server])
+    assert_type(s.server_exists("web-1"), bool)
+    assert_type(s.regions(), Listing[Region])
+    assert_type(s.account(), Account)
     s.Role("r", servise="lambda")  # type: ignore[call-arg]
     s.Function("f", memory="big")  # type: ignore[arg-type]
     s.users("/", "extra")  # type: ignore[call-arg]

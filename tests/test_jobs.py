@@ -307,3 +307,15 @@ def test_a_start_whose_answer_ssh_lost_runs_once(droplet_api: Any, droplets: Clu
     home = Path(droplet_api.droplets[int(str(node.id))].host.home)
     assert len((home / "starts").read_text().split()) == 1
     assert [j.id for j in node.jobs()] == [job.id]
+
+
+def test_every_job_of_a_listing_is_kept_by_target(local: Cluster) -> None:
+    """Two jobs on one node stay two entries of ``by_target()`` (keyed ``node/id``), one job is keyed by its node."""
+    first, second = local[0].run("true", wait=False), local[0].run("true", wait=False)
+    listed = local.jobs(nodes=[0])
+    by_target = listed.by_target()
+    assert len(by_target) == len(listed) >= 2
+    assert by_target[f"{local[0].name}/{first.id}"].id == first.id
+    assert by_target[f"{local[0].name}/{second.id}"].id == second.id
+    one = local.run("true", nodes=[1], wait=False)
+    assert list(one.by_target()) == [local[1].name]

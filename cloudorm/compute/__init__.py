@@ -1,6 +1,7 @@
 """Compute: a ``Cluster`` of identical ``Node`` servers (DigitalOcean droplets, EC2 instances or local working
-directories) created from a tag, bootstrapped and driven in parallel over SSH; ``KeyPair`` for their keys; ``Job`` and
-``Jobs`` for commands started with ``run(..., wait=False)``; ``Hardening`` for locked-down nodes."""
+directories) created from a tag, bootstrapped and driven in parallel over SSH; ``KeyPair`` for their keys, ``SshKey``
+for a key registered on the account; ``Job`` and ``Jobs`` for commands started with ``run(..., wait=False)``;
+``Hardening`` for locked-down nodes."""
 
 from cloudorm.compute.cluster import Cluster
 from cloudorm.compute.hardening import Hardening, HardeningReport, Jail
@@ -8,6 +9,7 @@ from cloudorm.compute.jobs import Job, JobLogs, Jobs
 from cloudorm.compute.keys import KeyPair
 from cloudorm.compute.node import Node
 from cloudorm.compute.shell import CommandResult, CommandResults
+from cloudorm.compute.sshkeys import SshKey
 
 __all__ = ["Cluster", "CommandResult", "CommandResults", "Hardening", "HardeningReport", "Jail", "Job", "JobLogs",
-           "Jobs", "KeyPair", "Node"]
+           "Jobs", "KeyPair", "Node", "SshKey"]

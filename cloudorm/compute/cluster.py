@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,11 +21,13 @@ import attrs
 from cloudorm.checks import check_flag
 from cloudorm.compute.bootstrap import Bootstrap
 from cloudorm.compute.cluster_containers import ClusterContainers
+from cloudorm.compute.costs import check_prices, check_until, running_cost
 from cloudorm.compute.fanout import FanOut, in_order, select
 from cloudorm.compute.files import ClusterFiles
 from cloudorm.compute.keys import KeyPair
 from cloudorm.compute.names import MAX_NODES, check_cluster_name, check_node_count, check_region
 from cloudorm.compute.node import Node as ClusterNode
+from cloudorm.compute.power import PowerResults, power_many
 from cloudorm.compute.provisioner import POLL_INTERVAL, Provisioner
 from cloudorm.compute.settings import (
     check_allowed,
@@ -359,6 +363,29 @@ class Cluster(FanOut, Resource):
         """Destroy the nodes, the firewall and the key this cluster registered, and its files in the state
         directory (``NotFound`` when there was nothing, unless ``missing_ok``); ``save()`` makes it again."""
         run(self.session, self._co_delete(check_flag("missing_ok", missing_ok), {}))
+
+    # -------------------------------------------------------------------------------------- power and cost
+
+    def power_off(self, nodes: Any = None, *, wait: bool = True, timeout: float | None = None) -> PowerResults:
+        """Power every node (or ``nodes``) off in parallel; one ``PowerResult`` per node (``node.power_off()``)."""
+        return power_many(self, "power_off", nodes, wait, timeout)
+
+    def power_on(self, nodes: Any = None, *, wait: bool = True, timeout: float | None = None) -> PowerResults:
+        """Power every node (or ``nodes``) on in parallel, waiting until each answers again; one result per node."""
+        return power_many(self, "power_on", nodes, wait, timeout)
+
+    def reboot(self, nodes: Any = None, *, wait: bool = True, timeout: float | None = None) -> PowerResults:
+        """Reboot every node (or ``nodes``) in parallel, waiting until each answers again; one result per node."""
+        return power_many(self, "reboot", nodes, wait, timeout)
+
+    def running_cost(self, until: datetime | None = None, prices: Mapping[str, Any] | None = None) -> Decimal:
+        """What the provider has billed for the cluster's nodes so far (until ``until``, default now), in USD: each
+        node from its creation time at its size's price, by the provider's billing rule; ``prices`` (hourly USD by
+        size) for a provider that publishes none (else ``price_per_node``) — see ``cloudorm.compute.costs``."""
+        moment, given = check_until(until), check_prices(prices)
+        records = self.session.compute.list_nodes(self.name)
+        self._adopt(records)
+        return running_cost(self.session.compute, records, moment, given, self.price_per_node)
 
 
 Node = ClusterNode

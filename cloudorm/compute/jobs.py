@@ -14,7 +14,7 @@ import secrets
 import signal as signals
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -300,6 +300,10 @@ class Jobs(Results[Job]):
         super().__init__(jobs)
         self.max_parallel = max_parallel
         """How many nodes are asked at once."""
+
+    def by_target(self) -> dict[Hashable, Job]:
+        """The jobs keyed by node name, or ``node/id`` for a node with several jobs here (none is hidden)."""
+        return dict(zip(self._labels(), self, strict=True))
 
     def _labels(self) -> list[str]:
         """Node names (``node/id`` for a node with several jobs here)."""

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -345,20 +346,39 @@ class Node(Resource):
         return run(self.session, self._co_save(exists_ok))
 
     def reboot(self, wait: bool = True, timeout: float | None = None) -> Node:
-        """Reboot the node through the provider; with ``wait``, return once it is active and answers again
-        (within ``timeout`` s, default the cluster's ``boot_timeout``).
+        """Reboot the node through the provider; with ``wait``, return once the provider's action completed and the
+        node is active and answers again (within ``timeout`` s, default the cluster's ``boot_timeout``).
 
-        SSH is tried again as soon as the provider reports the node active: a provider that reports it before the
-        node went down may let the old session answer once more."""
-        wait = check_flag("wait", wait)
-        seconds = check_timeout(timeout) or self.cluster.boot_timeout
-        self.session.compute.reboot_node(str(self._made()["id"]))
-        self.close()
-        if wait:
-            deadline = time.monotonic() + seconds
-            self._co_take(self.cluster._provisioner.wait_active([str(self.id)], deadline)[0])
-            self.wait_ready(max(1.0, deadline - time.monotonic()))
-        return self
+        Where the provider has no action to follow (EC2, local), SSH is tried again as soon as the node reports
+        active: a provider that reports it before the node went down may let the old session answer once more."""
+        from cloudorm.compute.power import power
+
+        return power(self, "reboot", wait, timeout)
+
+    def power_off(self, wait: bool = True, timeout: float | None = None) -> Node:
+        """Power the node off (DigitalOcean's hard power-off, EC2's stop; a local node's commands are refused and
+        its processes stopped); with ``wait``, return once it is ``off``. A node already off is left as it is."""
+        from cloudorm.compute.power import power
+
+        return power(self, "power_off", wait, timeout)
+
+    def power_on(self, wait: bool = True, timeout: float | None = None) -> Node:
+        """Power the node on; with ``wait``, return once it is active and answers again (within ``timeout`` s,
+        default the cluster's ``boot_timeout``). A node already on is left as it is."""
+        from cloudorm.compute.power import power
+
+        return power(self, "power_on", wait, timeout)
+
+    def running_cost(self, until: datetime | None = None, prices: Mapping[str, Any] | None = None) -> Decimal:
+        """What the provider has billed for this node from its creation until ``until`` (default now), in USD, by
+        its size's price (``prices``: hourly USD by size, for a provider without prices) — see
+        ``cloudorm.compute.costs``."""
+        from cloudorm.compute.costs import check_prices, check_until, running_cost
+
+        moment, given = check_until(until), check_prices(prices)
+        record = self.session.compute.get_node(str(self._made()["id"]))
+        self._co_take(record)
+        return running_cost(self.session.compute, [record], moment, given, self.cluster.price_per_node)
 
     def _unmade(self, values: dict[str, Any]) -> None:
         """Back to a new node holding ``values``: its creation was undone."""

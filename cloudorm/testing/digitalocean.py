@@ -1,8 +1,10 @@
 """A fake DigitalOcean v2 API on 127.0.0.1 whose droplets are real OpenSSH servers (``SshdHost`` stand-ins).
 
-``FakeDigitalOcean`` speaks the JSON pydo sends and parses: sizes, images, account SSH keys, droplets (create with
-``name`` or up to 10 ``names``, list by tag with pagination, get, delete by id or tag), droplet actions (reboot),
-actions, tags, firewalls and the account (its ``droplet_limit``, enforced on create as DigitalOcean does);
+``FakeDigitalOcean`` speaks the JSON pydo sends and parses: sizes, regions, images (one, or listed by type), account
+SSH keys, droplets (create with ``name`` or up to 10 ``names``, list by tag or name with pagination, get, delete by
+id or tag), droplet actions (reboot, power_cycle, power_off, shutdown, power_on: powering off stops the droplet's
+sshd, powering on starts it again; a droplet's actions listed newest first, or one read), actions, tags, firewalls
+and the account (its ``droplet_limit``, enforced on create as DigitalOcean does);
 bearer-token checks (401), DigitalOcean's error bodies (``id``, ``message``, ``request_id``) and rate-limit headers.
 A droplet is created ``new`` without networks; after ``boot_delay`` seconds it gets a free ``127.0.0.N`` address and
 an sshd there, as cloud-init would set it up from the user data (its ``ssh_keys`` host key, or a fresh one; the
@@ -304,6 +306,23 @@ class FakeDigitalOcean(TestService):
                     logger.exception("fake DigitalOcean: stopping the sshd of droplet %s", droplet.id)
         if droplet.root is not None:
             shutil.rmtree(droplet.root, ignore_errors=True)
+
+    def _switch(self, droplet_id: int, action: Wire, on: bool) -> None:
+        """A power-off (its sshd stopped, status ``off``) or power-on (its sshd started again, ``active``) ends."""
+        with self._lock:
+            droplet = self._droplets.get(droplet_id)
+        if droplet is None:
+            return
+        with self._power:  # (a delete meanwhile stops the sshd before or after, never during)
+            if droplet.host is not None:
+                if on and not droplet.host.running:
+                    droplet.host.start()
+                elif not on:
+                    droplet.host.stop()
+        with self._lock:
+            if droplet_id in self._droplets:
+                droplet.data.update(status="active" if on else "off", locked=False)
+        self._finish(action)
 
     def _reboot(self, droplet_id: int, action: Wire) -> None:
         with self._lock:

@@ -17,6 +17,11 @@ if TYPE_CHECKING:
 REGIONS = ("nyc1", "nyc3", "sfo3", "ams3", "fra1", "lon1", "sgp1", "tor1", "blr1", "syd1")
 """The region slugs the fake knows."""
 
+REGION_NAMES = {"nyc1": "New York 1", "nyc3": "New York 3", "sfo3": "San Francisco 3", "ams3": "Amsterdam 3",
+                "fra1": "Frankfurt 1", "lon1": "London 1", "sgp1": "Singapore 1", "tor1": "Toronto 1",
+                "blr1": "Bangalore 1", "syd1": "Sydney 1"}
+"""The regions' display names, as DigitalOcean gives them."""
+
 DEFAULT_SIZES: tuple[Wire, ...] = tuple(
     {"slug": slug, "memory": memory, "vcpus": vcpus, "disk": disk, "transfer": transfer,
      "price_monthly": price, "price_hourly": round(price / 672, 5), "regions": list(REGIONS), "available": True,

@@ -13,6 +13,7 @@ from cloudorm.providers.contract import Wire
 from cloudorm.testing.digitalocean_model import (
     IMAGES,
     MAX_NAMES,
+    REGION_NAMES,
     REGIONS,
     FakeDroplet,
     _ApiError,
@@ -44,6 +45,10 @@ class DigitalOceanRoutes:
                 return 200, self._page("sizes", self.fake.sizes, query, path)
             if resource == "images" and len(rest) == 1 and method == "GET":
                 return 200, {"image": self._image(rest[0])}
+            if resource == "images" and not rest and method == "GET":
+                return 200, self._page("images", self._images(query), query, path)
+            if resource == "regions" and not rest and method == "GET":
+                return 200, self._page("regions", [self._region(r) for r in REGIONS], query, path)
             if resource == "account" and rest[:1] == ["keys"]:
                 return self._keys_api(method, rest[1:], query, body, path)
             if resource == "account" and not rest and method == "GET":
@@ -85,6 +90,17 @@ class DigitalOceanRoutes:
             pages.update(next=link(page + 1), last=link(last))
         return {key: [json.loads(json.dumps(i)) for i in chunk], "links": {"pages": pages},
                 "meta": {"total": len(items)}}
+
+    def _region(self, slug: str) -> Wire:
+        return {"slug": slug, "name": REGION_NAMES.get(slug, slug), "available": True,
+                "features": ["backups", "ipv6", "metadata", "install_agent", "storage", "image_transfer"],
+                "sizes": [s["slug"] for s in self.fake.sizes if slug in (s.get("regions") or [])]}
+
+    def _images(self, query: dict[str, str]) -> list[Wire]:
+        """The images a list request asks for: ``type=distribution`` (or ``application``), ``private=true``."""
+        kind, private = query.get("type"), query.get("private") == "true"
+        return [dict(i) for i in IMAGES.values()
+                if not private and (kind is None or (kind == "distribution" and i["type"] == "base"))]
 
     def _image(self, ref: Any) -> Wire:
         for image in IMAGES.values():
@@ -133,9 +149,11 @@ class DigitalOceanRoutes:
     def _droplets_api(self, method: str, rest: list[str], query: dict[str, str], body: Any,
                       path: str) -> tuple[int, Wire | None]:
         if not rest and method == "GET":
-            tag = query.get("tag_name")
+            tag, name = query.get("tag_name"), query.get("name")
+            if tag is not None and name is not None:
+                raise _ApiError(400, "bad_request", "tag_name and name cannot be combined")
             found = [d.data for d in sorted(self.fake._droplets.values(), key=lambda d: d.id)
-                     if tag is None or tag in d.data["tags"]]
+                     if (tag is None or tag in d.data["tags"]) and (name is None or d.data["name"] == name)]
             return 200, self._page("droplets", found, query, path)
         if not rest and method == "POST":
             return self._create_droplets(body or {})
@@ -156,16 +174,35 @@ class DigitalOceanRoutes:
             self._delete_droplet(droplet)
             return 204, None
         if rest[1:] == ["actions"] and method == "POST":
-            kind = (body or {}).get("type")
-            if kind not in ("reboot", "power_cycle"):
-                raise _unprocessable(f"action type {kind!r} is not supported by this fake")
-            if droplet.data["locked"]:  # booting or in another action: what DigitalOcean answers
-                raise _unprocessable("Droplet already has a pending event.")
-            action = self.fake._action(kind, droplet.data)
+            return 201, {"action": self._droplet_action(droplet, (body or {}).get("type"))}
+        if rest[1:] == ["actions"] and method == "GET":
+            mine = sorted((a for a in self.fake._actions.values() if a["resource_id"] == droplet.id),
+                          key=lambda a: -int(a["id"]))  # newest first
+            return 200, self._page("actions", mine, query, path)
+        if len(rest) == 3 and rest[1] == "actions" and method == "GET":
+            one = self.fake._actions.get(int(rest[2])) if rest[2].isdigit() else None
+            if one is None or one["resource_id"] != droplet.id:
+                raise _not_found()
+            return 200, {"action": dict(one)}
+        raise _not_found()
+
+    def _droplet_action(self, droplet: FakeDroplet, kind: Any) -> Wire:
+        """Start a droplet action: a reboot takes the droplet off and on again, a power-off (or shutdown) stops its
+        sshd, a power-on starts it; one that finds the droplet as it asks already completes at once."""
+        if kind not in ("reboot", "power_cycle", "power_off", "shutdown", "power_on"):
+            raise _unprocessable(f"action type {kind!r} is not supported by this fake")
+        if droplet.data["locked"]:  # booting or in another action: what DigitalOcean answers
+            raise _unprocessable("Droplet already has a pending event.")
+        action = self.fake._action(kind, droplet.data)
+        if kind in ("reboot", "power_cycle"):
             droplet.data.update(status="off", locked=True)
             self.fake._later(self.fake.reboot_delay, self.fake._reboot, droplet.id, action)
-            return 201, {"action": dict(action)}
-        raise _not_found()
+        elif (droplet.data["status"] == "active") == (kind == "power_on"):  # on already, or off already
+            self.fake._finish(action)
+        else:
+            droplet.data.update(locked=True)
+            self.fake._later(self.fake.reboot_delay, self.fake._switch, droplet.id, action, kind == "power_on")
+        return dict(action)
 
     def _delete_droplet(self, droplet: FakeDroplet) -> None:
         self.fake._droplets.pop(droplet.id, None)

@@ -13,9 +13,11 @@ from collections.abc import Sequence
 
 from cloudorm import errors as ce
 from cloudorm.providers.aws.clients import ClientFactory
+from cloudorm.providers.aws.ec2_account import Ec2Account
 from cloudorm.providers.aws.ec2_firewalls import Ec2SecurityGroups, parse_networks
 from cloudorm.providers.aws.ec2_images import Ec2Images
 from cloudorm.providers.aws.ec2_keys import Ec2KeyPairs
+from cloudorm.providers.aws.ec2_power import Ec2Power
 from cloudorm.providers.aws.ec2_records import (
     CLUSTER_TAG,
     LIVE_STATES,
@@ -27,9 +29,10 @@ from cloudorm.providers.aws.ec2_user_data import hide_user_data, protect_user_da
 from cloudorm.providers.contract import ComputeCapabilities, ComputeService, NodeInfo, SizeInfo, Wire
 
 
-class AwsComputeService(Ec2Images, Ec2KeyPairs, Ec2SecurityGroups, ComputeService):
+class AwsComputeService(Ec2Images, Ec2KeyPairs, Ec2SecurityGroups, Ec2Power, Ec2Account, ComputeService):
     """``ComputeService`` over botocore's EC2 client. Nodes are reached over SSH at their public address. Its images,
-    key pairs and security groups are parts of their own (``ec2_images``, ``ec2_keys``, ``ec2_firewalls``)."""
+    key pairs, security groups, power actions and account listings are parts of their own (``ec2_images``,
+    ``ec2_keys``, ``ec2_firewalls``, ``ec2_power``, ``ec2_account``)."""
 
     default_image = "ubuntu-24.04"
     """The newest official Ubuntu 24.04 LTS AMI of the region (owner Canonical), looked up at create time. Other
@@ -178,8 +181,7 @@ class AwsComputeService(Ec2Images, Ec2KeyPairs, Ec2SecurityGroups, ComputeServic
 
     def reboot_node(self, node_id: str) -> None:
         """RebootInstances (returns once EC2 accepted it)."""
-        check_instance_id(node_id)
-        self._call("RebootInstances", InstanceIds=[node_id])
+        self.power_node(node_id, "reboot")
 
     def shell(self, node: Wire) -> None:
         """None: instances are reached over SSH at their public address."""

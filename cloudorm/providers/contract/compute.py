@@ -170,3 +170,143 @@ class ComputeService(Service):
         """A ``cloudorm.compute.shell.Shell`` for nodes the provider runs itself (the local provider's working
         directories), or None: the node is reached over SSH at its ``address``."""
         raise self._unsupported("shell")
+
+    # ---- power, prices and the account's listings (optional; their records are defined below the class)
+
+    def power_node(self, node_id: str, action: str) -> str | None:
+        """Send a power ``action`` (``POWER_ACTIONS``: ``power_off``, ``power_on``, ``reboot``) to a node, safe to
+        send again after a lost answer; the id of the provider's action to follow with ``action_status``
+        (DigitalOcean), or None (the node's status says when it is done). A node already off (``power_off``) or
+        on (``power_on``) is left as it is."""
+        raise self._unsupported("power_node")
+
+    def action_status(self, action_id: str) -> str:
+        """``in-progress``, ``completed`` or ``errored``: where an action ``power_node`` returned stands."""
+        raise self._unsupported("action_status")
+
+    def billing(self) -> BillingInfo:
+        """How the provider bills a node's time (no request)."""
+        raise self._unsupported("billing")
+
+    def node_prices(self, sizes: Sequence[str]) -> dict[str, PriceInfo]:
+        """What a node of each size costs (a size the provider does not price is left out)."""
+        raise self._unsupported("node_prices")
+
+    def account(self) -> AccountInfo:
+        """The account of the session's credentials: its id or email, standing and limit on servers."""
+        raise self._unsupported("account")
+
+    def list_regions(self, start: str | None, limit: int | None) -> tuple[list[RegionInfo], str | None]:
+        """One page of the regions (``start``: the token of the page; ``limit``: items per page)."""
+        raise self._unsupported("list_regions")
+
+    def list_images(self, start: str | None, limit: int | None) -> tuple[list[ImageInfo], str | None]:
+        """One page of the public base images nodes can be made from (DigitalOcean's distributions, the
+        region's official Ubuntu and Amazon Linux AMIs on EC2)."""
+        raise self._unsupported("list_images")
+
+    def list_ssh_keys(self, start: str | None, limit: int | None) -> tuple[list[SshKeyInfo], str | None]:
+        """One page of the SSH public keys registered on the account."""
+        raise self._unsupported("list_ssh_keys")
+
+    def get_ssh_key(self, name: str) -> SshKeyInfo:
+        """The key registered under ``name`` (``NotFound`` if none)."""
+        raise self._unsupported("get_ssh_key")
+
+    def create_ssh_key(self, name: str, public_key: str) -> SshKeyInfo:
+        """Register ``public_key`` under ``name``: ``AlreadyExists`` when the name is taken, ``ConflictError`` when
+        the key is registered under another name; after a lost answer the key found is the answer."""
+        raise self._unsupported("create_ssh_key")
+
+    def list_servers(self, name: str | None, start: str | None,
+                     limit: int | None) -> tuple[list[NodeInfo], str | None]:
+        """One page of every server of the account, made by cloudorm or not (``name``: only those so named)."""
+        raise self._unsupported("list_servers")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Power, prices and the account's listings (optional operations: a provider without them raises Unsupported)
+
+POWER_ACTIONS = ("power_off", "power_on", "reboot")
+"""The power actions ``power_node`` takes."""
+
+
+def check_power_action(action: Any) -> str:
+    """``action`` if it is one of ``POWER_ACTIONS``, else ``InvalidInput("action")``."""
+    if action not in POWER_ACTIONS:
+        from cloudorm.errors import InvalidInput
+
+        raise InvalidInput("action", f"must be one of {', '.join(POWER_ACTIONS)}, not {action!r}")
+    return str(action)
+
+
+class BillingInfo(TypedDict):
+    """How the provider bills a node's time."""
+
+    billing_seconds: int
+    """The unit time is billed in: 3600 (every started hour counts whole), 1 (by the second)."""
+    minimum_seconds: int
+    """The least time billed for a node (DigitalOcean: an hour; EC2: 60 s)."""
+    bills_off: bool
+    """True when a powered-off node still costs (DigitalOcean); False when it does not (a stopped EC2 instance)."""
+    hours_per_month: int
+    """DigitalOcean: a node costs at most this many hours a calendar month (672: its monthly price); EC2: the hours
+    a monthly price is spread over (730)."""
+
+
+class PriceInfo(TypedDict):
+    """What one node of a size costs."""
+
+    size: str
+    hourly: float
+    """USD an hour."""
+    monthly: float | None
+    """The most one node costs in a calendar month (DigitalOcean's cap), or None: no cap."""
+
+
+class RegionInfo(TypedDict):
+    """A region nodes can be made in."""
+
+    slug: str
+    name: str
+    available: bool
+    sizes: list[str]
+    """The sizes offered there (empty: not said)."""
+    features: list[str]
+
+
+class ImageInfo(TypedDict):
+    """An image nodes can be made from."""
+
+    id: str
+    slug: str | None
+    """The name ``Cluster(image=)`` takes (DigitalOcean's slug; EC2: None, the AMI id is the name)."""
+    name: str
+    distribution: str | None
+    public: bool
+    regions: list[str]
+    created: datetime | None
+    description: str | None
+
+
+class SshKeyInfo(TypedDict):
+    """An SSH public key registered on the account."""
+
+    id: str
+    name: str
+    fingerprint: str | None
+    public_key: str | None
+    """The OpenSSH line (None where the provider does not give it back)."""
+
+
+class AccountInfo(TypedDict):
+    """The account the session's credentials belong to."""
+
+    id: str | None
+    email: str | None
+    status: str | None
+    """The provider's word for the account's standing (DigitalOcean: ``active``, ``warning``, ``locked``)."""
+    node_limit: int | None
+    """The most servers the account may have at once, where the provider states one."""
+    details: Wire
+    """Everything else the provider said (DigitalOcean's ``email_verified``, ``team``; EC2's account attributes)."""

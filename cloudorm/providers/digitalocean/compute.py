@@ -23,11 +23,12 @@ from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import RetryPolicy, SansIOHTTPPolicy
 
 from cloudorm import errors as ce
-from cloudorm.compute.keys import md5_fingerprint, public_key_blob
 from cloudorm.compute.names import CLUSTER_NAME, check_cidrs, check_cluster_name
 from cloudorm.credentials import redact
 from cloudorm.paging import every
 from cloudorm.providers.contract import ComputeCapabilities, ComputeService, KeyInfo, NodeInfo, SizeInfo, Wire
+from cloudorm.providers.digitalocean.account import DropletAccount, check_key
+from cloudorm.providers.digitalocean.power import DropletPower
 
 if TYPE_CHECKING:
     from cloudorm.providers.digitalocean import DigitalOceanProvider
@@ -185,8 +186,9 @@ class _Retry(RetryPolicy):  # type: ignore[type-arg]
 # ---------------------------------------------------------------------------------------------------- service
 
 
-class DigitalOceanComputeService(ComputeService):
-    """``ComputeService`` over DigitalOcean's droplets, SSH keys, tags, firewalls and droplet actions."""
+class DigitalOceanComputeService(DropletPower, DropletAccount, ComputeService):
+    """``ComputeService`` over DigitalOcean's droplets, SSH keys, tags, firewalls and droplet actions; power actions
+    (``power.py``) and the account's listings and prices (``account.py``) are parts of their own."""
 
     default_image = "ubuntu-24-04-x64"
     """Ubuntu 24.04 LTS (with cloud-init)."""
@@ -325,11 +327,7 @@ class DigitalOceanComputeService(ComputeService):
     def import_key(self, name: str, public_key: str) -> KeyInfo:
         """Register a public key on the account; one already there (same fingerprint) is returned, ``created``
         False."""
-        if not isinstance(name, str) or not name.strip() or len(name) > 255:
-            raise ce.InvalidInput("name", f"{name!r} is not a key name (1 to 255 characters)")
-        if not isinstance(public_key, str) or len(public_key.strip().splitlines()) != 1:
-            raise ce.InvalidInput("public_key", "must be one OpenSSH public key line ('ssh-ed25519 AAAA... comment')")
-        fingerprint = md5_fingerprint(public_key_blob(public_key)[1])
+        fingerprint = check_key(name, public_key)
         try:
             _, body = self._call("POST /v2/account/keys", self.client.ssh_keys.create,
                                  {"name": name, "public_key": public_key.strip()})
@@ -481,20 +479,8 @@ class DigitalOceanComputeService(ComputeService):
         raise ce.Unsupported("digitalocean", "resizing a node", "make a cluster node of the new size instead")
 
     def reboot_node(self, node_id: str) -> None:
-        """Ask DigitalOcean to reboot a droplet; ``ConflictError`` while it is busy with another action (booting),
-        ``CloudError`` if the action errored at once."""
-        droplet_id = _droplet_id(node_id)
-        operation = "POST /v2/droplets/{id}/actions"
-        try:
-            _, body = self._call(operation, self.client.droplet_actions.post, droplet_id, {"type": "reboot"})
-        except ce.InvalidInput as refused:  # 422 "Droplet already has a pending event."
-            raise ce.ConflictError(f"droplet {droplet_id} cannot be rebooted now: {refused.message} (it is busy "
-                                   "with another action, e.g. still booting; try again once it is active)",
-                                   **refused.provider_details()) from None
-        action = (body or {}).get("action") or {}
-        if action.get("status") == "errored":
-            raise ce.CloudError(f"DigitalOcean could not reboot droplet {droplet_id} (action {action.get('id')} "
-                                "errored)", provider="digitalocean", operation=operation)
+        """Ask DigitalOcean to reboot a droplet (``power_node(node_id, "reboot")``, not followed)."""
+        self.power_node(node_id, "reboot")
 
     def shell(self, node: Wire) -> None:
         """Droplets are reached over SSH at their address."""

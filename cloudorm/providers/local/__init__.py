@@ -66,7 +66,7 @@ class LocalProvider(AwsProvider):
 
         url = self.clients.endpoint("ec2")  # local clusters answer where EC2 (AWS's compute) would
         assert url is not None  # default_endpoints gives every service one
-        return LocalComputeService(self.name, url, hub=self.requests, options=self.options)
+        return LocalComputeService(self.name, url, hub=self.requests, options=self.options, region=self.region)
 
     def _function_service(self) -> Service:
         from cloudorm.providers.local.functions import LocalFunctionService

@@ -5,8 +5,9 @@ every process that talks to the same server (every ``Session()`` of a process, e
 the same nodes. A node is ``active`` as soon as it is created; its ``address`` is ``127.0.0.1`` (its commands run on
 this machine, so a server a node starts is reached there, as a droplet's would be at its address) and its record
 carries ``home``, its directory, where ``LocalShell`` runs its commands in this process. Keys and firewalls are
-recorded, not enforced, so that ``cluster.delete()`` behaves as on a cloud; reboots are recorded no-ops. Sizes mirror
-DigitalOcean's basic droplet slugs and monthly prices, so ``price_per_node`` can be rehearsed offline.
+recorded, not enforced, so that ``cluster.delete()`` behaves as on a cloud. A node powered off refuses commands and
+its processes are stopped (``power.py``); a reboot stops them too. Sizes mirror DigitalOcean's basic droplet slugs
+and monthly prices, so ``price_per_node`` can be rehearsed offline; local nodes cost nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 from cloudorm.compute.keys import public_key_blob
 from cloudorm.compute.names import check_region
 from cloudorm.counting import RequestHub
-from cloudorm.errors import InvalidInput, NotFound
+from cloudorm.errors import CloudError, ConflictError, InvalidInput, NotFound
 from cloudorm.providers.contract import (
     ComputeCapabilities,
     ComputeService,
@@ -34,7 +35,17 @@ from cloudorm.providers.contract import (
     SizeInfo,
     Wire,
 )
-from cloudorm.providers.local.nodes_api import NodesClient, check_size, node_from_wire
+from cloudorm.providers.contract.compute import (
+    AccountInfo,
+    BillingInfo,
+    ImageInfo,
+    PriceInfo,
+    RegionInfo,
+    SshKeyInfo,
+    check_power_action,
+)
+from cloudorm.providers.local.nodes_api import SIZES, NodesClient, check_size, node_from_wire
+from cloudorm.providers.local.power import MARKER, is_off
 
 LOGIN_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR")
 """The variables a local node's commands inherit from this process (like a fresh login: nothing else leaks in)."""
@@ -57,8 +68,10 @@ class LocalComputeService(ComputeService):
     capabilities = ComputeCapabilities(accepts_host_keys=False, local_nodes=True)
 
     def __init__(self, provider_name: str, url: str, hub: RequestHub | None = None,
-                 options: Options | None = None) -> None:
+                 options: Options | None = None, region: str = "us-east-1") -> None:
         self.provider_name = provider_name
+        self.region = region
+        """The session's region (recorded on the nodes made; listed by ``list_regions``)."""
         self.hub = hub
         self.api = NodesClient(url, provider_name, options or Options(), hub.record if hub is not None else None)
         """The client of the server's compute API."""
@@ -137,13 +150,71 @@ class LocalComputeService(ComputeService):
         self.api.call("DeleteClusterNodes", {"cluster": cluster}, mutating=True)
 
     def reboot_node(self, node_id: str) -> None:
-        """Record a reboot (nothing runs between commands of a local node, so there is nothing to restart)."""
+        """Stop the processes the node's commands started (it is on afterwards) and count the reboot."""
         self.api.call("RebootNode", {"node_id": node_id}, mutating=True)
 
     def resize_node(self, node_id: str, size: str) -> NodeInfo:
         """Record a new size for a node (its commands run on this machine whatever it says); its record."""
         check_size(size, self.provider_name)
         return node_from_wire(self.api.call("ResizeNode", {"node_id": node_id, "size": size}, mutating=True))
+
+    # ---- power, prices and the account's listings
+
+    def power_node(self, node_id: str, action: str) -> None:
+        """``PowerOff`` (the node's commands are refused from now on and the processes they started stopped),
+        ``PowerOn`` or ``RebootNode`` (its processes stopped; on again); done when answered, re-sent with its token
+        after a lost answer."""
+        check_power_action(action)
+        operation = {"power_off": "PowerOff", "power_on": "PowerOn", "reboot": "RebootNode"}[action]
+        self.api.call(operation, {"node_id": node_id}, mutating=True)
+
+    def billing(self) -> BillingInfo:
+        """DigitalOcean's rule (hourly, up to 672 hours a month): the local prices are zero all the same."""
+        return {"billing_seconds": 3600, "minimum_seconds": 0, "bills_off": True, "hours_per_month": 672}
+
+    def node_prices(self, sizes: Sequence[str]) -> dict[str, PriceInfo]:
+        """Zero for every local size: local nodes cost nothing."""
+        known = {s["slug"] for s in SIZES}
+        return {s: {"size": s, "hourly": 0.0, "monthly": 0.0} for s in sizes if s in known}
+
+    def account(self) -> AccountInfo:
+        """The local cloud's account: ``id`` ``local``, its limit on nodes."""
+        found: AccountInfo = self.api.call("Account")
+        return found
+
+    def list_regions(self, start: str | None, limit: int | None) -> tuple[list[RegionInfo], str | None]:
+        """The session's region (local nodes are made on this machine whatever region they name)."""
+        sizes = [s["slug"] for s in SIZES]
+        return [{"slug": self.region, "name": f"{self.region} (this machine)", "available": True, "sizes": sizes,
+                 "features": []}], None
+
+    def list_images(self, start: str | None, limit: int | None) -> tuple[list[ImageInfo], str | None]:
+        """The one local image: this machine's shell."""
+        return [{"id": self.default_image, "slug": self.default_image, "name": "this machine's /bin/sh",
+                 "distribution": None, "public": True, "regions": [], "created": None,
+                 "description": "local nodes are working directories on this machine"}], None
+
+    def list_ssh_keys(self, start: str | None, limit: int | None) -> tuple[list[SshKeyInfo], str | None]:
+        """Every recorded key (one page)."""
+        keys: list[SshKeyInfo] = self.api.call("ListSshKeys")
+        return keys, None
+
+    def get_ssh_key(self, name: str) -> SshKeyInfo:
+        """The key recorded under ``name`` (``NotFound`` if none)."""
+        key: SshKeyInfo = self.api.call("GetSshKey", {"name": name})
+        return key
+
+    def create_ssh_key(self, name: str, public_key: str) -> SshKeyInfo:
+        """Record ``public_key`` under ``name`` (re-sent with its token after a lost answer)."""
+        public_key_blob(public_key)  # (InvalidInput before any request)
+        key: SshKeyInfo = self.api.call("CreateSshKey", {"name": name, "public_key": public_key}, mutating=True)
+        return key
+
+    def list_servers(self, name: str | None, start: str | None,
+                     limit: int | None) -> tuple[list[NodeInfo], str | None]:
+        """Every node of every cluster (``name``: only those so named), one page."""
+        body = {} if name is None else {"name": name}
+        return [node_from_wire(n) for n in self.api.call("ListServers", body)], None
 
     def reboots(self, node_id: str) -> int:
         """How many times ``node_id`` was rebooted."""
@@ -174,15 +245,20 @@ class LocalShell:
     def run(self, command: str, timeout: float | None = None,
             environment: Mapping[str, str] | None = None) -> tuple[int | None, str, str]:
         """Run ``command`` in ``/bin/sh``; a timeout kills its whole process group and gives exit code None."""
-        if not self.home.is_dir():
-            raise NotFound(f"the node's directory {str(self.home)!r} is gone (the node was deleted)")
+        self._check_on()
         env = {k: os.environ[k] for k in LOGIN_ENVIRONMENT if k in os.environ}
         env.setdefault("PATH", os.defpath)
         user = getpass.getuser()
         env.update({"HOME": str(self.home), "USER": user, "LOGNAME": user, "SHELL": "/bin/sh"})
         env.update(environment or {})
+        env[MARKER] = str(self.home)  # (every process the command starts carries it: powering off stops them)
         proc = subprocess.Popen(["/bin/sh", "-c", command], cwd=self.home, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        if is_off(self.home):  # powered off while it started: the server's sweep may have come before it
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            self._check_on()
         try:
             out, err = proc.communicate(timeout=timeout)
             code: int | None = proc.returncode
@@ -191,10 +267,21 @@ class LocalShell:
                 os.killpg(proc.pid, signal.SIGKILL)
             out, err = proc.communicate()
             code = None
+        if code is not None and code < 0 and is_off(self.home):
+            raise CloudError(f"local node {self.home.name} was powered off while {command!r} ran (its processes "
+                             "were stopped)")
         return code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+    def _check_on(self) -> None:
+        """``NotFound`` for a deleted node, ``ConflictError`` for one powered off (nothing is run or copied)."""
+        if not self.home.is_dir():
+            raise NotFound(f"the node's directory {str(self.home)!r} is gone (the node was deleted)")
+        if is_off(self.home):
+            raise ConflictError(f"local node {self.home.name} is powered off: node.power_on() starts it again")
 
     def put(self, local: Path, remote: str) -> None:
         """Copy ``local`` to ``remote`` (parents made, permission bits kept)."""
+        self._check_on()
         target = self.path(remote)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(local, target)
@@ -202,6 +289,7 @@ class LocalShell:
 
     def get(self, remote: str, local: Path) -> None:
         """Copy ``remote`` to ``local`` (parents made)."""
+        self._check_on()
         source = self.path(remote)
         if not source.is_file():
             raise NotFound(f"{remote!r} is not a file on the node")

@@ -27,6 +27,7 @@ from cloudorm.compute.jobscript import kill_jobs
 from cloudorm.compute.keys import md5_fingerprint, public_key_blob
 from cloudorm.errors import AlreadyExists, CloudError, InvalidInput, NotFound
 from cloudorm.providers.contract import KeyInfo, NodeInfo, Wire
+from cloudorm.providers.local import accounts
 from cloudorm.providers.local.app import Change, LocalCloud, Part, register_part
 from cloudorm.providers.local.guard import WSGIApp
 from cloudorm.providers.local.nodes_api import (
@@ -38,6 +39,7 @@ from cloudorm.providers.local.nodes_api import (
     error_answer,
     wire_node,
 )
+from cloudorm.providers.local.power import power_off, power_on, restart, set_power, stop_processes
 from cloudorm.providers.local.wsgi import read_body
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,7 @@ REMEMBERED = 1024
 """How many answers to mutating requests are kept by token (a re-send after that many others is applied anew)."""
 
 _MUTATING = frozenset({"ImportKey", "DeleteKey", "CreateFirewall", "DeleteFirewall", "CreateNodes", "DeleteNodes",
-                       "DeleteClusterNodes", "RebootNode", "ResizeNode"})
+                       "DeleteClusterNodes", "RebootNode", "ResizeNode", "PowerOff", "PowerOn", "CreateSshKey"})
 """The operations that change state: gated, and answered by token."""
 
 Handler = Callable[["LocalNodes", Wire, list[Path]], Any]
@@ -83,7 +85,7 @@ class LocalNodes(Part):
         self._temporary: Path | None = None
         self._lock = threading.Lock()
         self.nodes: dict[str, NodeInfo] = {}
-        self.keys: dict[str, KeyInfo] = {}
+        self.keys: dict[str, Wire] = {}
         self.firewalls: dict[str, Wire] = {}
         self.reboots: Counter[str] = Counter()
         self.answers: OrderedDict[str, tuple[int, Any]] = OrderedDict()
@@ -114,11 +116,12 @@ class LocalNodes(Part):
             self.firewalls = dict(state.get("firewalls") or {})
             self.reboots = Counter(state.get("reboots") or {})
             self.answers = OrderedDict(state.get("answers") or [])
-            for node_id in self.nodes:
+            for node_id, record in self.nodes.items():
                 home = self.home(node_id)
                 if not home.is_dir():
                     log.warning("local node %s had no directory: %s made empty", node_id, home)
                     home.mkdir(mode=0o700, parents=True)
+                set_power(home, on=record["status"] != "off")
 
     def reset(self) -> None:
         """Forget every cluster and remove its nodes' directories."""
@@ -126,6 +129,7 @@ class LocalNodes(Part):
             homes = [self.home(i) for i in self.nodes]
             self.nodes, self.keys, self.firewalls = {}, {}, {}
             self.reboots, self.answers = Counter(), OrderedDict()
+        stop_processes(*homes)
         _remove(homes)
 
     def close(self) -> None:
@@ -222,16 +226,17 @@ class LocalNodes(Part):
         fingerprint = md5_fingerprint(public_key_blob(public_key)[1])
         for key in self.keys.values():
             if key["fingerprint"] == fingerprint:
-                return {**key, "created": False}
+                return {"id": key["id"], "name": key["name"], "fingerprint": fingerprint, "created": False}
         made: KeyInfo = {"id": uuid.uuid4().hex[:12], "name": name, "fingerprint": fingerprint, "created": True}
-        self.keys[made["id"]] = made
+        self.keys[made["id"]] = {**made, "public_key": public_key.strip()}
         return made
 
     def find_key(self, body: Wire, doomed: list[Path]) -> KeyInfo | None:
         """The key recorded under ``name``, or None."""
         name = _text(body, "name")
         found = next((k for k in self.keys.values() if k["name"] == name), None)
-        return None if found is None else {**found, "created": False}
+        return None if found is None else {"id": found["id"], "name": name, "fingerprint": found["fingerprint"],
+                                           "created": False}
 
     def delete_key(self, body: Wire, doomed: list[Path]) -> None:
         """Forget a key (``NotFound`` if it is not there)."""
@@ -298,11 +303,15 @@ class LocalNodes(Part):
         return self._wire(self._node(_text(body, "node_id")))
 
     def delete_nodes(self, body: Wire, doomed: list[Path]) -> None:
-        """Missing ones are no error (deleting again after a lost answer is fine)."""
+        """Missing ones are no error (deleting again after a lost answer is fine); the processes a node's commands
+        started are stopped with it."""
+        gone = []
         for node_id in _texts(body, "node_ids"):
             if self.nodes.pop(node_id, None) is not None:
-                doomed.append(self.home(node_id))
+                gone.append(self.home(node_id))
                 self.reboots.pop(node_id, None)
+        stop_processes(*gone)
+        doomed.extend(gone)
 
     def delete_cluster_nodes(self, body: Wire, doomed: list[Path]) -> None:
         """Remove every node of ``cluster``."""
@@ -311,9 +320,9 @@ class LocalNodes(Part):
         self.delete_nodes({"node_ids": ids}, doomed)
 
     def reboot_node(self, body: Wire, doomed: list[Path]) -> None:
-        """Record a reboot (nothing runs between a local node's commands: nothing to restart)."""
+        """Stop the node's processes (it is on afterwards, whether it was on or off) and count the reboot."""
         node_id = _text(body, "node_id")
-        self._node(node_id)
+        restart(self, node_id)
         self.reboots[node_id] += 1
 
     def resize_node(self, body: Wire, doomed: list[Path]) -> Any:
@@ -359,7 +368,8 @@ _OPERATIONS: dict[str, Handler] = {
     "CreateNodes": LocalNodes.create_nodes, "ListNodes": LocalNodes.list_nodes,
     "ListClusters": LocalNodes.list_clusters, "GetNode": LocalNodes.get_node, "DeleteNodes": LocalNodes.delete_nodes,
     "DeleteClusterNodes": LocalNodes.delete_cluster_nodes, "RebootNode": LocalNodes.reboot_node,
-    "ResizeNode": LocalNodes.resize_node, "CountReboots": LocalNodes.count_reboots}
+    "ResizeNode": LocalNodes.resize_node, "CountReboots": LocalNodes.count_reboots,
+    "PowerOff": power_off, "PowerOn": power_on, **accounts.OPERATIONS}
 """Every operation of the compute API, by name."""
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import urllib3
 
-from cloudorm.errors import AlreadyExists, CloudError, InvalidInput, NotFound
+from cloudorm.errors import AlreadyExists, CloudError, ConflictError, InvalidInput, NotFound
 from cloudorm.providers.contract import NodeInfo, Options, SizeInfo
 
 PREFIX = "/_cloudorm/compute/"
@@ -43,7 +43,8 @@ NODE_LIMIT = 1000
 processes): the local counterpart of DigitalOcean's droplet limit, read by ``node_quota``."""
 
 _ERRORS: dict[str, tuple[type[CloudError], int]] = {
-    "NotFound": (NotFound, 404), "InvalidInput": (InvalidInput, 400), "AlreadyExists": (AlreadyExists, 409)}
+    "NotFound": (NotFound, 404), "InvalidInput": (InvalidInput, 400), "AlreadyExists": (AlreadyExists, 409),
+    "ConflictError": (ConflictError, 409)}
 """The errors the API answers with, by type name, and their HTTP status."""
 
 _BACKOFF = 0.05
