@@ -157,6 +157,14 @@ class KeyPair:
     def __reduce__(self) -> Any:
         raise TypeError("a KeyPair is not picklable (it holds a private key)")
 
+    def __copy__(self) -> KeyPair:
+        """The key itself: a key pair never changes, and copying must not go through pickling."""
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> KeyPair:
+        """The key itself (a saved Cluster's record keeps the ``ssh_key`` it was given)."""
+        return self
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, KeyPair) and (self._type, self._blob) == (other._type, other._blob)
 
