@@ -183,7 +183,7 @@ The list is [cloud-operations.toml](cloud-operations.toml), where each mapped ro
 and `table`, `bucket`, `user`, `group`, `role`, `policy`, `fn`, `api`, `cluster`, `node` for an entity of each kind
 (`table = s.Table("new_table")`, `bucket = s.Bucket("my-new-bucket")`, `cluster = s.Cluster("test-cluster")`, ...).
 Calls return entities and results instead of polymorphic response dicts, listings are lazy and read every page,
-numbers come back as `int` or `Decimal` (never `float`), and failures raise [typed errors](errors.md).
+numbers read from a table come back as `int` or `Decimal` (never `float`), and failures raise [typed errors](errors.md).
 """
 
 

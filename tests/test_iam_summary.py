@@ -140,6 +140,7 @@ def test_a_policy_made_under_a_path_by_another_program_is_found_by_name_alone(se
         with pytest.raises(ConflictError) as blocked:
             doomed.delete()
         assert blocked.value.blockers == {"users": [user.name]}  # type: ignore[attr-defined]
+        assert f"policy {name!r} cannot be deleted" in str(blocked.value)  # its name, not a guessed ARN
         assert doomed.blockers()["users"] == [user.name]
         doomed.delete(cascade=True)
         assert cloudorm.state(doomed) == "deleted" and doomed.path == "/team/"  # save() would recreate it there

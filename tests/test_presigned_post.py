@@ -148,3 +148,12 @@ def test_bad_ranges_are_refused_before_any_request(session: cloudorm.Session, bu
     ])
     same = bucket.upload_url("k", min_size=5, max_size=5)  # exactly 5 bytes
     assert ["content-length-range", 5, 5] in json.loads(base64.b64decode(same.fields["policy"]))["conditions"]
+
+
+def test_a_forms_repr_names_its_fields_but_not_their_signed_values() -> None:
+    """The policy and signature let anyone upload until the form expires: they stay out of the repr."""
+    s = cloudorm.Session()
+    post = s.Bucket("repr-bucket").upload_url("k", expires=60, max_size=10)
+    shown = repr(post)
+    assert "policy" in shown.lower() and post.url in shown
+    assert all(value not in shown for name, value in post.fields.items() if name != "key")

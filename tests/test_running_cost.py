@@ -75,6 +75,9 @@ def test_local_nodes_cost_nothing() -> None:
         with s.count_requests() as c, pytest.raises(ce.InvalidInput) as err:
             cluster.running_cost(until="yesterday")  # type: ignore[arg-type]
         assert err.value.field == "until" and c.total == 0
+        with s.count_requests() as c, pytest.raises(ce.InvalidInput, match="timezone-aware") as err:
+            cluster.running_cost(until=datetime.now())  # naive: no moment
+        assert err.value.field == "until" and c.total == 0
         for prices in ({"s-1vcpu-1gb": -1}, {"s-1vcpu-1gb": "a lot"}, {"s-1vcpu-1gb": float("nan")}, ["x"],
                        {"": 1}, {"s-1vcpu-1gb": True}):
             with s.count_requests() as c, pytest.raises(ce.InvalidInput) as err:
@@ -118,7 +121,7 @@ def test_a_droplet_cluster_costs_its_sizes_hourly_prices_up_to_the_month(fake: F
         assert cost == HOURLY + MONTHLY + 24 * HOURLY + 24 * big
         assert c["GET /v2/droplets"] == 1 and c["GET /v2/sizes"] == 1
         assert cluster.nodes[1].running_cost(until=at(2024, 3, 1, 0, 1)) == big
-        assert cluster.nodes[1].running_cost(until=at(2023, 1, 1)) == big  # before it was made: its first hour
+        assert cluster.nodes[1].running_cost(until=at(2023, 1, 1)) == Decimal(0)  # before it was made: nothing
         assert isinstance(cluster.running_cost(), Decimal)  # now
     finally:
         s.compute.delete_cluster_nodes(name)

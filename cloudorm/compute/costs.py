@@ -18,12 +18,14 @@ PRECISION = Decimal("0.000001")
 
 
 def check_until(until: Any) -> datetime:
-    """``until`` as an aware UTC datetime (None: now); a naive one is taken as UTC."""
+    """``until`` as an aware UTC datetime (None: now); a naive one is refused, since it names no moment."""
     if until is None:
         return datetime.now(timezone.utc)
     if not isinstance(until, datetime):
         raise InvalidInput("until", f"must be a datetime, not {type(until).__name__}")
-    return until.replace(tzinfo=timezone.utc) if until.tzinfo is None else until.astimezone(timezone.utc)
+    if until.tzinfo is None or until.utcoffset() is None:
+        raise InvalidInput("until", "must be timezone-aware (e.g. datetime.now(timezone.utc)), not a naive datetime")
+    return until.astimezone(timezone.utc)
 
 
 def check_prices(prices: Any) -> dict[str, Decimal] | None:
@@ -89,9 +91,9 @@ def node_cost(record: Record, hourly: Decimal, monthly: Decimal | None, rule: Bi
     known, or one powered off where off nodes cost nothing (EC2, whose creation time is the last start)."""
     created = _created(record)
     status = record.get("status")
-    if created is None or status == "deleted" or (status == "off" and not rule["bills_off"]):
-        return Decimal(0)
-    return billed(created, max(until, created), hourly, monthly, rule)
+    if created is None or until <= created or status == "deleted" or (status == "off" and not rule["bills_off"]):
+        return Decimal(0)  # (until <= created: the node did not exist yet)
+    return billed(created, until, hourly, monthly, rule)
 
 
 Rate = tuple[Decimal, "Decimal | None"]

@@ -111,7 +111,7 @@ class IAMResource(Resource):
         found = {k: v for k, v in (yield from self._co_blockers()).items() if v}
         if found and not options.get("cascade"):
             what = "; ".join(f"{k}: {', '.join(v)}" for k, v in found.items())
-            error = ce.ConflictError(f"{self.kind} {target!r} cannot be deleted while it has {what} "
+            error = ce.ConflictError(f"{self.kind} {self._co_ref()[0]!r} cannot be deleted while it has {what} "
                                      "(delete(cascade=True) removes them)")
             error.blockers = found
             raise error

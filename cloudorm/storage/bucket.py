@@ -61,7 +61,9 @@ class PresignedPost:
     as ``multipart/form-data`` to ``url``."""
 
     url: str
-    fields: dict[str, str]
+    fields: dict[str, str] = attrs.field(repr=lambda f: "{" + ", ".join(map(repr, f)) + "}")
+    """The form's fields; their values (the signed policy and its signature) stay out of the repr: together they let
+    anyone upload until the form expires."""
 
 
 def _optional_region(value: Any) -> str:
