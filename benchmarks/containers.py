@@ -36,7 +36,7 @@ from compute import median_time
 
 import cloudorm
 from cloudorm.testing.digitalocean import FakeDigitalOcean
-from cloudorm.testing.rootfs import TINY_IMAGE, tiny_rootfs
+from cloudorm.testing.rootfs import TINY_IMAGE, engine_unavailable
 from cloudorm.testing.sshd import sshd_unavailable
 
 NOTHING = ["sh", "-c", ":"]
@@ -46,26 +46,6 @@ NOTHING = ["sh", "-c", ":"]
 def median_ms(fn: Callable[[], Any], repeat: int) -> float:
     """The median wall time of ``repeat`` calls, in milliseconds."""
     return 1000 * median_time(fn, repeat)
-
-
-def engine_reason() -> str | None:
-    """Why this machine's engine cannot be used (None: it answers and has the image)."""
-    try:
-        import docker
-    except ImportError:
-        return "the docker SDK is not installed"
-    try:
-        client = docker.from_env(timeout=30)
-        client.ping()
-    except Exception as e:
-        return f"no Docker engine answers ({type(e).__name__})"
-    try:
-        client.images.get(TINY_IMAGE)
-    except docker.errors.ImageNotFound:
-        repository, tag = TINY_IMAGE.split(":")
-        client.api.import_image_from_data(tiny_rootfs(), repository=repository, tag=tag)
-    client.close()
-    return None
 
 
 def first_call_ms(node: Any) -> float:
@@ -95,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--repeat", type=int, default=None, help="calls per measure (default 25; 3 quick)")
     args = p.parse_args(argv)
-    reason = sshd_unavailable() or engine_reason()
+    reason = sshd_unavailable() or engine_unavailable()
     if reason:
         print(f"cloudorm containers benchmark skipped: {reason}")
         return 0

@@ -15,7 +15,7 @@ import pytest
 
 import cloudorm
 from cloudorm.testing import WasabiEmulator
-from cloudorm.testing.rootfs import TINY_IMAGE, tiny_rootfs
+from cloudorm.testing.rootfs import TINY_IMAGE, engine_unavailable
 from cloudorm.testing.sshd import sshd_unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -289,19 +289,9 @@ def digitalocean(state_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
 def docker(local: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """The local names, with ``img``: a small image in this machine's Docker engine, which the local cluster's
     nodes use (skipped where no engine answers; CI has one)."""
-    node = local["node"]
-    if not node.containers.available():
-        pytest.skip("no Docker engine answers here (.ci/lambda-build-image.sh starts one)")
-    import docker as docker_sdk
-
-    client = docker_sdk.from_env(timeout=60)
-    try:
-        client.images.get(TINY_IMAGE)
-    except docker_sdk.errors.ImageNotFound:
-        repository, tag = TINY_IMAGE.split(":")
-        client.api.import_image_from_data(tiny_rootfs(), repository=repository, tag=tag)
-    finally:
-        client.close()
+    reason = engine_unavailable()
+    if reason:
+        pytest.skip(reason)
     yield {**local, "img": TINY_IMAGE}
     for each in local["cluster"]:  # what a failed example left behind
         for container in each.containers.list():

@@ -35,28 +35,13 @@ from cloudorm.errors import (
     OutcomeUnknown,
 )
 from cloudorm.testing import FaultProxy
-from cloudorm.testing.rootfs import TINY_IMAGE, tiny_rootfs
+from cloudorm.testing.rootfs import TINY_IMAGE, engine_unavailable
 
 IMAGE = TINY_IMAGE
 """An image of this machine's ``sh``, ``sleep``, ``cat``, ``ls``, ``mkdir`` and ``env`` with their libraries."""
 
 
-def engine_reason() -> str | None:
-    """Why no Docker engine can be used here (None when one answers)."""
-    try:
-        import docker
-    except ImportError:
-        return "the docker SDK is not installed (pip install 'cloudorm[docker]')"
-    try:
-        client = docker.from_env(timeout=10)
-        client.ping()
-    except Exception as e:
-        return f"no Docker engine answers ({type(e).__name__}); .ci/lambda-build-image.sh starts one"
-    client.close()
-    return None
-
-
-REASON = engine_reason()
+REASON = engine_unavailable()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
 
 
@@ -65,12 +50,7 @@ def engine() -> Iterator[Any]:
     """The docker SDK's client of this machine's engine, with ``IMAGE`` imported."""
     import docker
 
-    client = docker.from_env(timeout=60)
-    try:
-        client.images.get(IMAGE)
-    except docker.errors.ImageNotFound:
-        repository, tag = IMAGE.split(":")
-        client.api.import_image_from_data(tiny_rootfs(), repository=repository, tag=tag)
+    client = docker.from_env(timeout=60)  # (engine_unavailable() imported IMAGE)
     yield client
     client.close()
 

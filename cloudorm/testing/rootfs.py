@@ -42,4 +42,26 @@ def tiny_rootfs(tools: Sequence[str] = TOOLS) -> bytes:
     return buffer.getvalue()
 
 
-__all__ = ["TINY_IMAGE", "TOOLS", "tiny_rootfs"]
+def engine_unavailable() -> str | None:
+    """Why this machine's Docker engine cannot run ``TINY_IMAGE`` (no docker SDK, no engine answering), or None;
+    the image is imported from ``tiny_rootfs()`` when the engine lacks it."""
+    try:
+        import docker
+    except ImportError:
+        return "the docker SDK is not installed (pip install 'cloudorm[docker]')"
+    try:
+        client = docker.from_env(timeout=60)
+        client.ping()
+    except Exception as e:
+        return f"no Docker engine answers ({type(e).__name__}); .ci/lambda-build-image.sh starts one"
+    try:
+        client.images.get(TINY_IMAGE)
+    except docker.errors.ImageNotFound:
+        repository, tag = TINY_IMAGE.split(":")
+        client.api.import_image_from_data(tiny_rootfs(), repository=repository, tag=tag)
+    finally:
+        client.close()
+    return None
+
+
+__all__ = ["TINY_IMAGE", "TOOLS", "engine_unavailable", "tiny_rootfs"]
