@@ -16,6 +16,8 @@ from cloudorm.serverless.logs import LogEvent
 
 FOLLOW_SECONDS = 1.0
 """How often ``--follow`` asks for new lines."""
+LATE_SECONDS = 60.0
+"""How long after it was printed a line may still arrive (its invocation ran on): ``--follow`` reads that far back."""
 
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -60,24 +62,30 @@ def run(args: argparse.Namespace) -> int:
     """Print the function's log (then, with ``--follow``, new lines as they come)."""
     s = session(args)
     fn = s.Function(args.name)
-    events = fn.logs(since=args.since, limit=args.limit)
+    started = dt.datetime.now(dt.timezone.utc)  # a --since duration counts back from here, once
+    since = started - args.since if isinstance(args.since, dt.timedelta) else args.since
+    events = fn.logs(since=since, limit=args.limit)
     if not events and not fn.exists():  # a function's log is empty before its first run: say which it is
         raise NotFound(f"function {args.name!r} does not exist on {s.endpoint_url}")
     for event in events:
         print(line(event, args.json), flush=True)
     if not args.follow:
         return 0
-    start: dt.datetime | dt.timedelta | None = events[-1].time if events else args.since
-    printed = {_key(e) for e in events if e.time == start}  # lines of the newest instant, read again each round
+    # A line arrives after its invocation ends, stamped when it was printed: read again from LATE_SECONDS before
+    # the newest line seen (or the start), and print only lines not printed yet.
+    printed = {_key(e) for e in events}
+    newest = max([e.time for e in events], default=since or started)
     while True:
         time.sleep(FOLLOW_SECONDS)
-        events = fn.logs(since=start)
-        for event in events:
+        window = newest - dt.timedelta(seconds=LATE_SECONDS)
+        if since is not None:
+            window = max(window, since)
+        for event in fn.logs(since=window):
             if _key(event) not in printed:
                 print(line(event, args.json), flush=True)
-        if events:
-            start = events[-1].time
-            printed = {_key(e) for e in events if e.time == start}
+                printed.add(_key(event))
+                newest = max(newest, event.time)
+        printed = {k for k in printed if k[0] >= window}  # older lines are never read again
 
 
 def _key(event: LogEvent) -> tuple[Any, ...]:
