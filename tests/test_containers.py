@@ -21,7 +21,6 @@ import pytest
 
 import cloudorm
 from cloudorm.compute.container_spec import LABEL_NODE, ContainerSpec
-from cloudorm.compute.docker_sdk import refused
 from cloudorm.errors import (
     AccessDenied,
     AlreadyExists,
@@ -34,6 +33,7 @@ from cloudorm.errors import (
     NotFound,
     OutcomeUnknown,
 )
+from cloudorm.providers.docker_engine import refused
 from cloudorm.testing import FaultProxy
 from cloudorm.testing.rootfs import TINY_IMAGE, engine_unavailable
 

@@ -110,12 +110,10 @@ def test_the_graph_sees_type_only_and_relative_imports() -> None:
 
 SDKS = ("boto3", "botocore", "s3transfer", "pydo", "azure", "paramiko", "docker")
 """The cloud SDKs: DESIGN.md keeps them behind the provider services."""
-MAY_IMPORT_SDKS = ("cloudorm.providers", "cloudorm.compute.ssh.ssh_sdk", "cloudorm.serverless.bundle_docker",
-                   "cloudorm.compute.docker_sdk", "cloudorm.testing.rootfs")
+MAY_IMPORT_SDKS = ("cloudorm.providers", "cloudorm.compute.ssh.ssh_sdk", "cloudorm.serverless.bundle_docker")
 """Where an SDK may be imported: the providers; the one module that owns SSH loads paramiko, the one that
-builds bundles in Docker drives the docker SDK (DESIGN.md: one module owns SSH, one owns Lambda bundling), and so
-does the one that reaches nodes' Docker engines for their containers (``node.containers``); and the test tool that
-imports the tiny test image into this machine's engine (``cloudorm.testing.rootfs.engine_unavailable``)."""
+builds bundles in Docker drives the docker SDK (DESIGN.md: one module owns SSH, one owns Lambda bundling). Nodes'
+Docker engines (``node.containers``) are reached through ``cloudorm.providers.docker_engine``."""
 
 
 def sdk_importers() -> dict[str, set[str]]:

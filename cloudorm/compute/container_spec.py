@@ -1,6 +1,6 @@
 """What a container on a node is made from (``ContainerSpec``), the checks of each setting (``InvalidInput`` before
 any request), the labels that mark cloudorm's containers, and the ``Engine`` protocol a node's container engine
-implements (``cloudorm.compute.docker_sdk`` does, with the docker SDK)."""
+implements (``cloudorm.providers.docker_engine`` does, with the docker SDK)."""
 
 from __future__ import annotations
 

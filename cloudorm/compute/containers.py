@@ -1,7 +1,7 @@
 """Containers on a node (``node.containers``): run a command in a throwaway container, start a long-running one by
 name (idempotent: the same name and settings adopt the container there), list, stop, restart and remove them, copy
 files in and out, read their logs. The node's Docker engine is reached on this machine (local nodes) or over the
-node's own SSH connection, with its pinned host key (``cloudorm.compute.docker_sdk``).
+node's own SSH connection, with its pinned host key (``cloudorm.providers.docker_engine``).
 
 A lost answer is settled by looking at the engine (docs/compute.md, "Containers"): a create is never made twice (the
 name is the proof), a start is not repeated once the container started, and only reads are re-sent blindly."""
@@ -230,7 +230,7 @@ class NodeContainers:
 
     def _open(self) -> Engine:
         """The node's engine, opened once: ``CloudError``/``AccessDenied`` saying why when it cannot be used."""
-        from cloudorm.compute.docker_sdk import DockerEngine, refused
+        from cloudorm.providers.docker_engine import DockerEngine, refused
 
         with self._lock:
             if self._engine is None:

@@ -45,22 +45,21 @@ def tiny_rootfs(tools: Sequence[str] = TOOLS) -> bytes:
 def engine_unavailable() -> str | None:
     """Why this machine's Docker engine cannot run ``TINY_IMAGE`` (no docker SDK, no engine answering), or None;
     the image is imported from ``tiny_rootfs()`` when the engine lacks it."""
+    from cloudorm.errors import CloudError
+    from cloudorm.providers.docker_engine import DockerEngine
+
     try:
-        import docker
-    except ImportError:
-        return "the docker SDK is not installed (pip install 'cloudorm[docker]')"
+        engine = DockerEngine.local("the tests")
+    except (ImportError, CloudError) as e:
+        return f"{e} (.ci/lambda-build-image.sh starts one)"
     try:
-        client = docker.from_env(timeout=60)
-        client.ping()
-    except Exception as e:
-        return f"no Docker engine answers ({type(e).__name__}); .ci/lambda-build-image.sh starts one"
-    try:
-        client.images.get(TINY_IMAGE)
-    except docker.errors.ImageNotFound:
-        repository, tag = TINY_IMAGE.split(":")
-        client.api.import_image_from_data(tiny_rootfs(), repository=repository, tag=tag)
+        engine.version()
+        if not engine.has_image(TINY_IMAGE):
+            engine.import_image(TINY_IMAGE, tiny_rootfs())
+    except CloudError as e:
+        return f"the Docker engine cannot be used: {e}"
     finally:
-        client.close()
+        engine.close()
     return None
 
 

@@ -1,7 +1,8 @@
-"""The one module of ``cloudorm.compute`` that drives the docker SDK (the ``docker`` extra): ``DockerEngine`` is a
-node's engine (the ``Engine`` protocol of ``container_spec``), reached on this machine with ``docker.from_env()``
-(local nodes) or over the node's own SSH connection (``ssh.docker_relay``). The SDK's exceptions stop here: what
-leaves is ``cloudorm.errors``, and ``Unanswered`` for an answer that was lost."""
+"""The provider of containers on nodes: the one module that drives the docker SDK for them (the ``docker`` extra),
+kept behind the providers like every SDK. ``DockerEngine`` is a node's engine (the ``Engine`` protocol of
+``cloudorm.compute.container_spec``), reached on this machine with ``docker.from_env()`` (local nodes) or over the
+node's own SSH connection (``cloudorm.compute.ssh.docker_relay``). The SDK's exceptions stop here: what leaves is
+``cloudorm.errors``, and ``Unanswered`` for an answer that was lost."""
 
 from __future__ import annotations
 
@@ -172,6 +173,21 @@ class DockerEngine:
         """The engine's version (``24.0.7``)."""
         with self._mapped("version"):
             return str(self.api.version()["Version"])
+
+    def has_image(self, image: str) -> bool:
+        """Whether the engine holds ``image`` (``repository:tag``)."""
+        with self._mapped("inspect image"):
+            try:
+                self.api.inspect_image(image)
+            except _sdk().errors.ImageNotFound:
+                return False
+        return True
+
+    def import_image(self, image: str, rootfs: bytes) -> None:
+        """Make ``image`` (``repository:tag``) from a root filesystem tar, as ``docker import`` does."""
+        repository, _, tag = image.rpartition(":")
+        with self._mapped("import image"):
+            self.api.import_image_from_data(rootfs, repository=repository, tag=tag)
 
     # ------------------------------------------------------------------------------------------- containers
 
