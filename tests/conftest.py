@@ -170,3 +170,12 @@ def aws_cli() -> Callable[..., Any]:
         return done
 
     return run
+
+
+@pytest.fixture
+def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Cluster state (keys, known_hosts, logins) in the test's directory, never in the real home: compute test files
+    use it for every test (``pytestmark = pytest.mark.usefixtures("state")``)."""
+    path = tmp_path / "state"
+    monkeypatch.setenv("CLOUDORM_STATE_DIR", str(path))
+    return path

@@ -29,13 +29,7 @@ from cloudorm.providers.local.compute import LocalComputeService, node_home
 from cloudorm.providers.local.nodes import LocalNodes
 from tests.conftest import assert_refused_before_any_request, running
 
-
-@pytest.fixture(autouse=True)
-def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Cluster state (keys, known_hosts) in the test's directory, never in the real home."""
-    path = tmp_path / "state"
-    monkeypatch.setenv("CLOUDORM_STATE_DIR", str(path))
-    return path
+pytestmark = pytest.mark.usefixtures("state")  # cluster state in the test's directory (conftest)
 
 
 @pytest.fixture

@@ -18,8 +18,10 @@ from cloudorm.providers.local.nodes_api import PREFIX
 from cloudorm.testing import FakeDigitalOcean
 from cloudorm.testing.digitalocean import DEFAULT_SIZES
 from tests.conftest import FAKE_CREDS
-from tests.test_local_clusters import state, unique  # noqa: F401  (state: autouse)
+from tests.test_local_clusters import unique
 from tests.test_lost_responses_deletes import LoseFirst
+
+pytestmark = pytest.mark.usefixtures("state")  # cluster state in the test's directory (conftest)
 
 
 @pytest.fixture(scope="module")

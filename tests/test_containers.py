@@ -42,7 +42,7 @@ IMAGE = TINY_IMAGE
 
 
 REASON = engine_unavailable()
-pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
+pytestmark = [pytest.mark.skipif(REASON is not None, reason=REASON or ""), pytest.mark.usefixtures("state")]
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +63,6 @@ def ours(engine: Any, cluster: cloudorm.Cluster) -> list[str]:
                   if c.labels.get(LABEL_NODE) in nodes)
 
 
-@pytest.fixture(autouse=True)
-def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Cluster state (keys, known_hosts) in the test's directory."""
-    path = tmp_path / "state"
-    monkeypatch.setenv("CLOUDORM_STATE_DIR", str(path))
-    return path
 
 
 @pytest.fixture

@@ -49,12 +49,7 @@ KEY = KeyPair.generate("cloudorm-test")
 CTX = Context("web", ("203.0.113.7", "10.0.0.5", "2001:db8::7"), None, KEY.public_key)
 
 
-@pytest.fixture(autouse=True)
-def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Cluster state (keys, known_hosts, logins) in the test's directory."""
-    path = tmp_path / "state"
-    monkeypatch.setenv("CLOUDORM_STATE_DIR", str(path))
-    return path
+pytestmark = pytest.mark.usefixtures("state")  # cluster state in the test's directory (conftest)
 
 
 # ------------------------------------------------------------------------------------------------------ bad input

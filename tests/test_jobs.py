@@ -23,7 +23,9 @@ from cloudorm.errors import AlreadyExists, CloudError, ClusterError, CommandFail
 from cloudorm.providers.local.compute import node_home
 from tests import test_cluster
 from tests.conftest import assert_refused_before_any_request, running
-from tests.test_cluster import state, unique  # noqa: F401  (state: autouse, cluster state in the test's directory)
+from tests.test_cluster import unique
+
+pytestmark = pytest.mark.usefixtures("state")  # cluster state in the test's directory (conftest)
 
 
 def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> bool:

@@ -34,12 +34,7 @@ MUTATING = ("CreateNodes", "ImportKey", "CreateFirewall", "RebootNode", "ResizeN
             "DeleteClusterNodes", "DeleteFirewall", "DeleteKey")
 
 
-@pytest.fixture(autouse=True)
-def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Cluster state (keys) in the test's directory, never in the real home."""
-    path = tmp_path / "state"
-    monkeypatch.setenv("CLOUDORM_STATE_DIR", str(path))
-    return path
+pytestmark = pytest.mark.usefixtures("state")  # cluster state in the test's directory (conftest)
 
 
 def unique(prefix: str) -> str:

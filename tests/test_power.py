@@ -27,8 +27,10 @@ from cloudorm.testing import FakeDigitalOcean
 from cloudorm.testing.sshd import sshd_unavailable
 from cloudorm.waiting import wait_until
 from tests.conftest import FAKE_CREDS
-from tests.test_local_clusters import served, state, unique  # noqa: F401  (fixtures; state: autouse)
+from tests.test_local_clusters import served, unique  # noqa: F401  (served: a fixture)
 from tests.test_lost_responses_deletes import LoseFirst
+
+pytestmark = pytest.mark.usefixtures("state")  # cluster state in the test's directory (conftest)
 
 UBUNTU_1604 = "ami-785db401"
 

@@ -19,7 +19,8 @@ from cloudorm.compute.keys import KeyPair
 from cloudorm.providers.contract.compute import BillingInfo
 from cloudorm.testing import FakeDigitalOcean
 from tests.conftest import FAKE_CREDS
-from tests.test_local_clusters import state, unique  # noqa: F401  (state: autouse)
+
+pytestmark = pytest.mark.usefixtures("state")  # cluster state in the test's directory (conftest)
 
 UTC = timezone.utc
 DO_RULE: BillingInfo = {"billing_seconds": 3600, "minimum_seconds": 3600, "bills_off": True, "hours_per_month": 672}
