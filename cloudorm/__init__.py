@@ -6,7 +6,18 @@
 """
 
 from cloudorm import errors
-from cloudorm.compute import Cluster, CommandResult, CommandResults, Hardening, Job, Jobs, KeyPair, Node, SshKey
+from cloudorm.compute import (
+    Cluster,
+    CommandResult,
+    CommandResults,
+    Dask,
+    Hardening,
+    Job,
+    Jobs,
+    KeyPair,
+    Node,
+    SshKey,
+)
 from cloudorm.iam import AccessKey, Group, Policy, Role, Statement, User
 from cloudorm.nosql import (
     Attr,
@@ -60,6 +71,7 @@ __all__ = [
     "CommandResult",
     "CommandResults",
     "Condition",
+    "Dask",
     "Function",
     "GlobalIndex",
     "Group",

@@ -128,6 +128,22 @@ def running(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def cluster_processes(cluster: str) -> set[int]:
+    """The pids of this machine's processes started by cloudorm on the nodes of ``cluster`` (local nodes and sshd
+    stand-ins alike: every command on a node sources its environment file, which exports ``CLOUDORM_CLUSTER``)."""
+    marker = f"CLOUDORM_CLUSTER={cluster}".encode()
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as f:
+                    if marker in f.read().split(b"\0"):
+                        found.add(int(entry))
+            except OSError:
+                continue  # (gone, or a zombie)
+    return found
+
+
 def assert_refused_before_any_request(session: cloudorm.Session, attempts: list[tuple[Callable[[], Any], str]],
                                       *, hidden: tuple[str, ...] = ()) -> None:
     """Each ``(call, field)`` raises InvalidInput naming ``field`` (its ``.field`` and its message), shows none of

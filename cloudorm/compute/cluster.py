@@ -22,6 +22,8 @@ from cloudorm.checks import check_flag
 from cloudorm.compute.bootstrap import Bootstrap
 from cloudorm.compute.cluster_containers import ClusterContainers
 from cloudorm.compute.costs import check_prices, check_until, running_cost
+from cloudorm.compute.dask_engine import DaskEngine
+from cloudorm.compute.dask_settings import Dask, check_engine
 from cloudorm.compute.fanout import FanOut, in_order, select
 from cloudorm.compute.files import ClusterFiles
 from cloudorm.compute.keys import KeyPair
@@ -52,6 +54,7 @@ from cloudorm.core import Plan, Record, Resource, call, field, resource, run
 from cloudorm.errors import AlreadyExists, InvalidInput, NotFound
 
 if TYPE_CHECKING:
+    from distributed import Client
     from typing_extensions import Self
 
     from cloudorm.compute.hardening import Hardening
@@ -119,6 +122,10 @@ class Cluster(FanOut, Resource):
     hardening: Hardening | None = field(check_hardening, default=None, tracked=False, kw_only=True)
     """Hardening every node gets before its bootstrap (added ones too; ``cloudorm.Hardening``): cloudorm then logs
     in as its admin user. None: nodes are left as the image makes them (``harden()`` applies one later)."""
+    engine: Dask | None = field(check_engine, default=None, tracked=False, kw_only=True)
+    """``"dask"`` or a ``cloudorm.Dask(...)``: ``save()`` and ``add_node()`` install Dask on the nodes and start its
+    scheduler (first node) and workers (every node) as part of the bootstrap; ``cluster.dask()`` connects. None:
+    Dask starts only when ``cluster.dask()`` is called."""
     max_nodes: int = field(check_max_nodes, default=MAX_NODES, tracked=False, kw_only=True)
     """The most nodes this cluster may have (default ``MAX_NODES``, 1000): a larger ``size`` or ``add_node(n)`` is
     refused before any request. The provider's own limit (DigitalOcean's droplet limit) is checked too."""
@@ -132,6 +139,7 @@ class Cluster(FanOut, Resource):
     _lock: threading.RLock = attrs.field(factory=threading.RLock, init=False)
     _files: ClusterFiles = attrs.field(init=False)
     _provisioner: Provisioner = attrs.field(init=False)
+    _dask: DaskEngine = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         if self.size is not None:
@@ -144,6 +152,9 @@ class Cluster(FanOut, Resource):
         self._setup = self.bootstrap.setup  # (a generator given is read once)
         self._files = ClusterFiles(self)
         self._provisioner = Provisioner(self)
+        self._dask = DaskEngine(self)
+        if self.engine is not None:
+            self._dask.settings()  # (InvalidInput now: no distributed here, or requirements pinning another Dask)
 
     def __repr__(self) -> str:
         parts = [repr(self.name), f"provider={self.session.provider!r}"]
@@ -340,6 +351,8 @@ class Cluster(FanOut, Resource):
         yield  # pragma: no cover - a plan (creating and bootstrapping nodes is the provisioner's I/O)
 
     def _co_remove(self, **options: Any) -> Plan[None]:
+        if self._dask.running():
+            self._dask.stop(quiet=True)  # (first: no worker is left computing while its node goes)
         if not (yield from self._provisioner.teardown()):
             raise NotFound(f"cluster {self.name!r} does not exist", provider=self.session.provider)
         self._nodes = []
@@ -355,14 +368,45 @@ class Cluster(FanOut, Resource):
         share a host key generated here and pinned for each of their addresses before the first connection."""
         self._keep_on_failure = check_flag("keep_on_failure", keep_on_failure)
         try:
-            return run(self.session, self._co_save(exists_ok))
+            run(self.session, self._co_save(exists_ok))
         finally:
             self._listed = None
+        if self.engine is not None:
+            self._dask.ensure(None, self.boot_timeout)
+        return self
 
     def delete(self, *, missing_ok: bool = False) -> None:
         """Destroy the nodes, the firewall and the key this cluster registered, and its files in the state
         directory (``NotFound`` when there was nothing, unless ``missing_ok``); ``save()`` makes it again."""
         run(self.session, self._co_delete(check_flag("missing_ok", missing_ok), {}))
+
+    # ------------------------------------------------------------------------------------------------ Dask
+
+    def dask(self, engine: Dask | str | None = None, *, timeout: float | None = None) -> Client:
+        """A ``distributed.Client`` of Dask on this cluster: its scheduler on the first node, a worker on every node
+        (started, and ``distributed`` installed at this client's version, where missing; a running one is
+        re-attached, from any process). The client reaches the scheduler and ``dashboard_url`` through SSH
+        forwarding: nothing is opened to the internet unless ``Dask(expose_to=...)`` says so. ``engine`` (None:
+        the cluster's ``engine``, else the settings of a running scheduler, else ``Dask()``) becomes the
+        cluster's; ``timeout`` (default ``boot_timeout``) bounds installing, starting and the workers joining.
+        See ``docs/compute.md``, "Dask"."""
+        chosen = check_engine(engine)
+        seconds = self.boot_timeout if timeout is None else check_boot_timeout(timeout)
+        client = self._dask.ensure(chosen, seconds)
+        if chosen is not None:
+            self.engine = chosen
+        return client
+
+    def stop_dask(self) -> None:
+        """Stop Dask's workers, then its scheduler, on every node and close this process's client (results held
+        in workers' memory are gone); the nodes stay. ``cluster.dask()`` starts it again."""
+        self._dask.stop()
+
+    @property
+    def dashboard_url(self) -> str | None:
+        """The Dask dashboard as this machine reaches it (``http://127.0.0.1:<port>/status``, through the SSH
+        forward), once ``dask()`` connected in this process; else None."""
+        return self._dask.dashboard_url
 
     # -------------------------------------------------------------------------------------- power and cost
 

@@ -292,6 +292,10 @@ class Node(Resource):
         self.shell.get(remote, target)
         return target
 
+    def forward(self, port: int, host: str = "127.0.0.1") -> tuple[str, int]:
+        """TEMPORARY (replaced by the tunnel branch)."""
+        return self.shell.forward(host, port)  # type: ignore[attr-defined,no-any-return]
+
     # ------------------------------------------------------------------------------------------- lifecycle
 
     def _co_check(self) -> None:
@@ -333,6 +337,7 @@ class Node(Resource):
 
     def _co_remove(self, **options: Any) -> Plan[None]:
         record = yield from self._co_fetch()
+        self.cluster._dask.leaving(self)  # (its Dask worker retires first; the scheduler's node is refused)
         yield from call("compute", "delete_nodes", [str(record["id"])])
         self.cluster._dropped(self, dict(record))
         self.cluster._peers_changed()

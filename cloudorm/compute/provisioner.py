@@ -171,6 +171,8 @@ class Provisioner:
             raise
         if not causes and c.hardening is not None and existing:
             c._peers_changed(existing)  # (the nodes made earlier let the new ones in)
+        if not causes:
+            c._dask.joined(new)  # (where Dask runs, the new nodes' workers join)
         if causes:
             cleanup = "" if keep_on_failure else self._undo(created_ids, before, made, new, given)
             kept = "kept (keep_on_failure=True)" if keep_on_failure else "destroyed"
@@ -185,6 +187,8 @@ class Provisioner:
         if self.cluster.hardening is not None:  # first: bootstrap then runs as the admin, in its home
             harden_node(node, self.cluster.hardening, deadline)
         self.cluster.bootstrap.apply(node, self.cluster.name, install=remote, deadline=deadline)
+        if self.cluster.engine is not None:
+            self.cluster._dask.install(node, deadline=deadline)
 
     def _undo(self, created_ids: Sequence[str], before: set[str | None], made: dict[str, str], new: list[Node],
               given: list[dict[str, Any]]) -> str:

@@ -296,5 +296,9 @@ class LocalShell:
         local.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, local)
 
+    def forward(self, host: str, port: int) -> tuple[str, int]:
+        """TEMPORARY (replaced by the tunnel branch)."""
+        return host, port
+
     def close(self) -> None:
         """Nothing to release."""
