@@ -220,8 +220,10 @@ def test_without_firewall_the_cluster_group_is_made_open_on_22(s: cloudorm.Sessi
     assert [g["GroupId"] for g in raw["SecurityGroups"]] == [group_id]
     assert raw["InstanceType"] == s.compute.default_size
     group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
-    assert [(p["FromPort"], [r["CidrIp"] for r in p["IpRanges"]]) for p in group["IpPermissions"]] == [
-        (22, ["0.0.0.0/0"])]
+    assert sorted((p["FromPort"], [r["CidrIp"] for r in p["IpRanges"]]) for p in group["IpPermissions"]) == [
+        (0, []), (22, ["0.0.0.0/0"])]
+    [peers] = [p for p in group["IpPermissions"] if p["FromPort"] == 0]  # its nodes reach each other on every port
+    assert (peers["ToPort"], [g["GroupId"] for g in peers["UserIdGroupPairs"]]) == (65535, [group_id])
 
     # a second create reuses the group
     with s.count_requests() as c:

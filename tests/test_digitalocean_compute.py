@@ -254,7 +254,8 @@ def test_firewall_create_find_delete(s: cloudorm.Session, fake: FakeDigitalOcean
     made = fake.firewalls[firewall_id]
     assert made["name"] == f"cloudorm-{cluster}" and made["tags"] == [f"cloudorm:{cluster}"]
     assert made["inbound_rules"] == [{"protocol": "tcp", "ports": "22",
-                                      "sources": {"addresses": ["203.0.113.0/24", "2001:db8::/32"]}}]
+                                      "sources": {"addresses": ["203.0.113.0/24", "2001:db8::/32"]}},
+                                     {"protocol": "tcp", "ports": "0", "sources": {"tags": [f"cloudorm:{cluster}"]}}]
     assert {r["protocol"] for r in made["outbound_rules"]} == {"tcp", "udp", "icmp"}
     assert all(r["destinations"]["addresses"] == ["0.0.0.0/0", "::/0"] for r in made["outbound_rules"])
     assert s.compute.find_firewall(cluster) == firewall_id

@@ -52,6 +52,7 @@ from cloudorm.compute.shell import CommandResult, CommandResults
 from cloudorm.compute.transport import Transport, choose
 from cloudorm.core import Plan, Record, Resource, call, field, resource, run
 from cloudorm.errors import AlreadyExists, InvalidInput, NotFound
+from cloudorm.providers.contract.compute import check_open_port
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -430,6 +431,12 @@ class Cluster(FanOut, Resource):
         records = self.session.compute.list_nodes(self.name)
         self._adopt(records)
         return running_cost(self.session.compute, records, moment, given, self.price_per_node)
+
+    def open_port(self, port: int, cidrs: Iterable[str]) -> str:
+        """Let tcp ``port`` of every node in from ``cidrs`` (the cluster's firewall; one is made if it has none,
+        keeping SSH open as it was); returns the firewall's id. Safe to call again (what is there is kept)."""
+        port, sources = check_open_port(port, cidrs)
+        return self.session.compute.open_port(self.name, port, list(sources))
 
 
 Node = ClusterNode

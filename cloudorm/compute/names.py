@@ -57,11 +57,11 @@ def check_node_count(field: str, count: Any, cap: int) -> int:
     return count
 
 
-def check_cidrs(cidrs: Any) -> tuple[str, ...]:
-    """The address ranges allowed to reach SSH, normalised (``"203.0.113.7/32"``): a list of IPv4/IPv6 CIDRs or
-    addresses, at least one; else ``InvalidInput("allow_ssh_from", ...)``."""
+def check_cidrs(cidrs: Any, field: str = "allow_ssh_from") -> tuple[str, ...]:
+    """The address ranges allowed to reach SSH (or another port), normalised (``"203.0.113.7/32"``): a list of
+    IPv4/IPv6 CIDRs or addresses, at least one; else ``InvalidInput(field, ...)``."""
     if isinstance(cidrs, (str, bytes)) or not isinstance(cidrs, Iterable):
-        raise InvalidInput("allow_ssh_from", f"must be a list of CIDRs (['203.0.113.0/24']), not {cidrs!r}")
+        raise InvalidInput(field, f"must be a list of CIDRs (['203.0.113.0/24']), not {cidrs!r}")
     out = []
     for cidr in cidrs:
         try:
@@ -69,11 +69,12 @@ def check_cidrs(cidrs: Any) -> tuple[str, ...]:
                 raise TypeError(cidr)
             out.append(str(ipaddress.ip_network(cidr.strip(), strict=False)))
         except (TypeError, ValueError):
-            raise InvalidInput("allow_ssh_from", f"{cidr!r} is not an IPv4 or IPv6 address or CIDR "
-                                                 "('203.0.113.0/24')") from None
+            raise InvalidInput(field, f"{cidr!r} is not an IPv4 or IPv6 address or CIDR ('203.0.113.0/24')") from None
     if not out:
-        raise InvalidInput("allow_ssh_from", "an empty list would let no one reach the nodes; give None to leave SSH "
-                                             "open as the provider does by default")
+        if field != "allow_ssh_from":
+            raise InvalidInput(field, "an empty list would let no one in: give at least one CIDR")
+        raise InvalidInput(field, "an empty list would let no one reach the nodes; give None to leave SSH open as the "
+                                  "provider does by default")
     return tuple(dict.fromkeys(out))
 
 

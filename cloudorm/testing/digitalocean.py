@@ -6,11 +6,12 @@ id or tag), droplet actions (reboot, power_cycle, power_off, shutdown, power_on:
 sshd, powering on starts it again; a droplet's actions listed newest first, or one read), actions, tags, firewalls
 and the account (its ``droplet_limit``, enforced on create as DigitalOcean does);
 bearer-token checks (401), DigitalOcean's error bodies (``id``, ``message``, ``request_id``) and rate-limit headers.
-A droplet is created ``new`` without networks; after ``boot_delay`` seconds it gets a free ``127.0.0.N`` address and
-an sshd there, as cloud-init would set it up from the user data (its ``ssh_keys`` host key, or a fresh one; the
-public keys of the droplet's ``ssh_keys`` ids plus the user data's ``ssh_authorized_keys`` as root's authorized
-keys), and becomes ``active``. Where sshd cannot run (``sshd_unavailable()`` says why), the API still works and
-droplets become active without an sshd.
+A droplet is created ``new`` without networks; after ``boot_delay`` seconds it gets a free ``127.0.0.N`` public
+address and an sshd there, as cloud-init would set it up from the user data (its ``ssh_keys`` host key, or a fresh
+one; the public keys of the droplet's ``ssh_keys`` ids plus the user data's ``ssh_authorized_keys`` as root's
+authorized keys), another free ``127.0.0.M`` as its private address (no sshd there; given back when the droplet is
+destroyed), and becomes ``active``. Firewalls (``digitalocean_firewalls``) check and record their rules. Where sshd
+cannot run (``sshd_unavailable()`` says why), the API still works and droplets become active without an sshd.
 
     with FakeDigitalOcean(root=tmp_path) as do:
         s = cloudorm.Session("digitalocean", creds={"access_token": do.token}, endpoint_url=do.url)
@@ -270,9 +271,10 @@ class FakeDigitalOcean(TestService):
             if self.machines is not None and not fails:
                 host_key, extra = apply_user_data(droplet.user_data)
                 host = self.machines(droplet, host_key, [*droplet.authorized_keys, *extra])
-                address = str(host.address)
+                address = private = str(host.address)  # (the containers' private network is Docker's bridge)
             else:
                 address = allocate_address()  # claimed for this process: concurrent boots never share one
+                private = droplet.private = allocate_address()
             if self.machines is None and self.sshd and not fails:
                 host_key, extra = apply_user_data(droplet.user_data)
                 assert self.root is not None
@@ -283,16 +285,20 @@ class FakeDigitalOcean(TestService):
                                 authorized_keys=[*droplet.authorized_keys, *extra]).start()
         except Exception:
             logger.exception("fake DigitalOcean: droplet %s failed to boot", droplet_id)
+            self._release(droplet)
             self._finish(action, "errored")
             return
         with self._lock:
             if droplet_id not in self._droplets:  # deleted while booting
                 if host is not None:
                     host.stop()
+                self._release(droplet)
                 return
             droplet.host = host
             droplet.data["networks"]["v4"] = [{"ip_address": address, "netmask": "255.255.255.0",
-                                               "gateway": address.rsplit(".", 1)[0] + ".1", "type": "public"}]
+                                               "gateway": address.rsplit(".", 1)[0] + ".1", "type": "public"},
+                                              {"ip_address": private, "netmask": "255.255.0.0", "gateway": "<nil>",
+                                               "type": "private"}]
             droplet.data.update(status="active", locked=False)
         self._finish(action)
 
@@ -306,6 +312,16 @@ class FakeDigitalOcean(TestService):
                     logger.exception("fake DigitalOcean: stopping the sshd of droplet %s", droplet.id)
         if droplet.root is not None:
             shutil.rmtree(droplet.root, ignore_errors=True)
+        self._release(droplet)
+
+    @staticmethod
+    def _release(droplet: FakeDroplet) -> None:
+        """Give back the private address claimed for a destroyed droplet."""
+        from cloudorm.testing.sshd import release_address
+
+        private, droplet.private = droplet.private, None
+        if private is not None:
+            release_address(private)
 
     def _switch(self, droplet_id: int, action: Wire, on: bool) -> None:
         """A power-off (its sshd stopped, status ``off``) or power-on (its sshd started again, ``active``) ends."""

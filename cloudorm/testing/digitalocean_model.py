@@ -102,6 +102,9 @@ class FakeDroplet:
     """The running ``SshdHost`` (None before boot, after delete, or without sshd)."""
     root: Path | None = None
     """The stand-in's directory."""
+    private: str | None = None
+    """Its private IPv4 address, once booted: another ``127.0.0.N`` claimed for it (no sshd there), released when
+    it is destroyed; a Docker machine's is its address on Docker's bridge."""
 
     @property
     def id(self) -> int:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlencode
 
 from cloudorm.providers.contract import Wire
+from cloudorm.testing.digitalocean_firewalls import FirewallRoutes
 from cloudorm.testing.digitalocean_model import (
     IMAGES,
     MAX_NAMES,
@@ -33,6 +34,7 @@ class DigitalOceanRoutes:
 
     def __init__(self, fake: FakeDigitalOcean) -> None:
         self.fake = fake
+        self._firewalls = FirewallRoutes(fake)
 
     def handle(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Wire | None]:
         """Answer one authenticated API request: (status, JSON body)."""
@@ -67,7 +69,7 @@ class DigitalOceanRoutes:
             if resource == "tags":
                 return self._tags_api(method, rest, query, body, path)
             if resource == "firewalls":
-                return self._firewalls_api(method, rest, query, body, path)
+                return self._firewalls.handle(method, rest, query, body, path, self._page)
         raise _not_found()
 
     def _page(self, key: str, items: list[Wire], query: dict[str, str], path: str) -> Wire:
@@ -300,44 +302,3 @@ class DigitalOceanRoutes:
                         droplet.data["tags"] = [t for t in droplet.data["tags"] if t != rest[0]]
                 return 204, None
         raise _not_found()
-
-    # ---- firewalls
-
-    def _firewalls_api(self, method: str, rest: list[str], query: dict[str, str], body: Any,
-                       path: str) -> tuple[int, Wire | None]:
-        if not rest and method == "GET":
-            return 200, self._page("firewalls", list(self.fake._firewalls.values()), query, path)
-        if not rest and method == "POST":
-            firewall = self._check_firewall(body or {})
-            self.fake._firewalls[firewall["id"]] = firewall
-            return 202, {"firewall": dict(firewall)}
-        if len(rest) == 1 and rest[0] in self.fake._firewalls:
-            if method == "GET":
-                return 200, {"firewall": dict(self.fake._firewalls[rest[0]])}
-            if method == "DELETE":
-                del self.fake._firewalls[rest[0]]
-                return 204, None
-        raise _not_found()
-
-    def _check_firewall(self, body: Wire) -> Wire:
-        name = body.get("name")
-        if not _made_of(name, ".-") or not name[0].isalnum():
-            raise _ApiError(400, "bad_request", "name: must contain only letters, numbers, '.' and '-'")
-        inbound, outbound = body.get("inbound_rules") or [], body.get("outbound_rules") or []
-        if not inbound and not outbound:
-            raise _ApiError(400, "bad_request", "at least one inbound or outbound rule is required")
-        for rule, side in [*((r, "sources") for r in inbound), *((r, "destinations") for r in outbound)]:
-            protocol = rule.get("protocol")
-            if protocol not in ("tcp", "udp", "icmp"):
-                raise _ApiError(400, "bad_request", f"protocol {protocol!r} must be tcp, udp or icmp")
-            if protocol != "icmp" and not rule.get("ports"):
-                raise _ApiError(400, "bad_request", f"ports are required for {protocol} rules")
-            if not any((rule.get(side) or {}).get(k) for k in ("addresses", "tags", "droplet_ids",
-                                                                "load_balancer_uids", "kubernetes_ids")):
-                raise _ApiError(400, "bad_request", f"a {side[:-1]} is required for every rule")
-        for tag in body.get("tags") or []:
-            self.fake._tags.setdefault(tag, {"name": tag})
-        return {"id": str(uuid.uuid4()), "name": name, "status": "waiting", "created_at": _now(),
-                "pending_changes": [], "inbound_rules": inbound,
-                "outbound_rules": [{**r, "ports": r.get("ports") or "0"} for r in outbound],
-                "droplet_ids": list(body.get("droplet_ids") or []), "tags": list(body.get("tags") or [])}

@@ -133,6 +133,14 @@ def allocate_address(port: int = 22) -> str:
     raise RuntimeError("no free loopback address left for an sshd stand-in")
 
 
+def release_address(address: str) -> None:
+    """Give back an address ``allocate_address`` claimed for this process (one not claimed here is left alone)."""
+    with _lock:
+        if address in _claimed:
+            _claimed.discard(address)
+            (_claims_dir() / address).unlink(missing_ok=True)
+
+
 # ----------------------------------------------------------------------------------------------- user data
 
 def apply_user_data(user_data: str | bytes | None) -> tuple[KeyPair | None, list[str]]:
@@ -397,4 +405,4 @@ def _cleanup() -> None:
             (_claims_dir() / address).unlink()
 
 
-__all__ = ["SshdHost", "allocate_address", "apply_user_data", "sshd_unavailable"]
+__all__ = ["SshdHost", "allocate_address", "apply_user_data", "release_address", "sshd_unavailable"]

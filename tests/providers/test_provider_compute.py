@@ -50,3 +50,14 @@ def test_a_firewall_is_made_found_listed_and_deleted(compute: cloudorm.Session) 
     assert svc.find_firewall(cluster) is None and cluster not in svc.list_clusters()
     with pytest.raises(NotFound):
         svc.delete_firewall(firewall_id)
+
+
+def test_open_port_makes_or_opens_the_firewall_and_allow_peers_finds_it(compute: cloudorm.Session) -> None:
+    svc, cluster = compute.compute, f"c{uuid.uuid4().hex[:10]}"
+    assert svc.allow_peers(cluster) is None  # no firewall: nothing between the nodes is filtered, none is made
+    assert svc.find_firewall(cluster) is None
+    firewall_id = svc.open_port(cluster, 8786, ["203.0.113.0/24"])  # made, SSH kept open, the peer rule in it
+    assert svc.find_firewall(cluster) == firewall_id
+    assert svc.allow_peers(cluster) == firewall_id
+    assert svc.open_port(cluster, 8786, ["203.0.113.0/24", "2001:db8::/32"]) == firewall_id
+    svc.delete_firewall(firewall_id)

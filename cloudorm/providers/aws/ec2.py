@@ -78,9 +78,9 @@ class AwsComputeService(Ec2Images, Ec2KeyPairs, Ec2SecurityGroups, Ec2Power, Ec2
     def create_nodes(self, cluster: str, names: Sequence[str], spec: Wire) -> list[NodeInfo]:
         """One RunInstances for all ``names`` (tagged ``cloudorm:cluster`` with their volumes, idempotent through a
         ClientToken), then one CreateTags per instance for its ``Name``. Without ``firewall_id`` the cluster's
-        security group is used, made if missing (and removed again if RunInstances fails) and open on tcp/22 to
-        0.0.0.0/0: EC2's default group lets no SSH in. User data (it carries the nodes' private host key) never
-        reaches a log line or an error message."""
+        security group is used, made if missing (and removed again if RunInstances fails), open on tcp/22 to
+        0.0.0.0/0 (EC2's default group lets no SSH in) and on every TCP port to its own members. User data (it
+        carries the nodes' private host key) never reaches a log line or an error message."""
         names = list(names)
         if not names:
             return []
@@ -99,7 +99,7 @@ class AwsComputeService(Ec2Images, Ec2KeyPairs, Ec2SecurityGroups, Ec2Power, Ec2
         made_group = None
         group_id = spec.get("firewall_id") or self.find_firewall(cluster)
         if group_id is None:
-            group_id = made_group = self._open_ssh(cluster, parse_networks(["0.0.0.0/0"]), None)
+            group_id = made_group = self._open(cluster, {22: parse_networks(["0.0.0.0/0"])}, None)
         tags = [{"Key": CLUSTER_TAG, "Value": cluster}]
         params: Wire = {
             "ImageId": ami, "InstanceType": size, "MinCount": len(names), "MaxCount": len(names),

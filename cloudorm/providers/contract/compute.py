@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, TypedDict
 
@@ -120,7 +120,8 @@ class ComputeService(Service):
         raise self._unsupported("find_key")
 
     def create_firewall(self, cluster: str, cidrs: Sequence[str]) -> str:
-        """Allow SSH (tcp/22) from ``cidrs`` to the cluster's nodes, outbound everything; returns its id."""
+        """Allow SSH (tcp/22) from ``cidrs`` to the cluster's nodes and every TCP port between the cluster's own
+        nodes (``PEER_RULE``), outbound everything; returns its id."""
         raise self._unsupported("create_firewall")
 
     def find_firewall(self, cluster: str) -> str | None:
@@ -130,6 +131,20 @@ class ComputeService(Service):
     def delete_firewall(self, firewall_id: str) -> None:
         """Remove a firewall (or security group)."""
         raise self._unsupported("delete_firewall")
+
+    def allow_peers(self, cluster: str) -> str | None:
+        """Make sure the cluster's firewall, if it has one, lets its own nodes reach each other on every TCP port
+        (a firewall an older cloudorm made gets the rule added); its id, or None: no firewall, nothing between the
+        nodes is filtered. Reads first and adds only what is missing, so it is safe to send again after a lost
+        answer (optional)."""
+        raise self._unsupported("allow_peers")
+
+    def open_port(self, cluster: str, port: int, cidrs: Sequence[str]) -> str:
+        """Make sure the cluster's firewall lets tcp ``port`` in from ``cidrs`` (and has the peer rule); a cluster
+        without one gets one that keeps SSH open from everywhere (``EVERYWHERE``, as it was) plus the peer rule and
+        the port. Returns the firewall's id; safe to send again after a lost answer (optional). A bad port or CIDR
+        is ``InvalidInput`` before any request (``check_open_port``)."""
+        raise self._unsupported("open_port")
 
     def create_nodes(self, cluster: str, names: Sequence[str], spec: Wire) -> list[NodeInfo]:
         """Create one node per name, tagged for ``cluster`` (DigitalOcean: up to 10 per request); their records,
@@ -222,6 +237,43 @@ class ComputeService(Service):
                      limit: int | None) -> tuple[list[NodeInfo], str | None]:
         """One page of every server of the account, made by cloudorm or not (``name``: only those so named)."""
         raise self._unsupported("list_servers")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Firewalls
+
+EVERYWHERE = ("0.0.0.0/0", "::/0")
+"""Every IPv4 and IPv6 address: who reaches SSH of a cluster without a firewall."""
+
+PEER_PORTS = (0, 65535)
+"""The TCP ports the peer rule opens between the cluster's own nodes: all (Dask's scheduler and workers listen on
+ports chosen at random)."""
+
+
+def covered(cidr: str, present: Iterable[str]) -> bool:
+    """True when the network ``cidr`` lies within one of the networks ``present`` (those not parsing are skipped)."""
+    import ipaddress
+
+    wanted = ipaddress.ip_network(cidr, strict=False)
+    for value in present:
+        try:
+            have = ipaddress.ip_network(str(value), strict=False)
+        except ValueError:
+            continue
+        if have.version == wanted.version and wanted.subnet_of(have):  # type: ignore[arg-type]
+            return True
+    return False
+
+
+def check_open_port(port: Any, cidrs: Any) -> tuple[int, tuple[str, ...]]:
+    """``(port, cidrs normalised)`` for ``open_port``: a TCP port from 1 to 65535 (``InvalidInput("port")``) and a
+    non-empty list of IPv4/IPv6 CIDRs or addresses (``InvalidInput("cidrs")``); no request."""
+    from cloudorm.compute.names import check_cidrs
+    from cloudorm.errors import InvalidInput
+
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise InvalidInput("port", f"must be a TCP port from 1 to 65535, not {port!r}")
+    return port, check_cidrs(cidrs, "cidrs")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -23,22 +23,17 @@ from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import RetryPolicy, SansIOHTTPPolicy
 
 from cloudorm import errors as ce
-from cloudorm.compute.names import CLUSTER_NAME, check_cidrs, check_cluster_name
+from cloudorm.compute.names import CLUSTER_NAME
 from cloudorm.credentials import redact
 from cloudorm.paging import every
 from cloudorm.providers.contract import ComputeCapabilities, ComputeService, KeyInfo, NodeInfo, SizeInfo, Wire
 from cloudorm.providers.digitalocean.account import DropletAccount, check_key
+from cloudorm.providers.digitalocean.firewalls import NAME_PREFIX, TAG_PREFIX, DropletFirewalls, cluster_tag
 from cloudorm.providers.digitalocean.power import DropletPower
 
 if TYPE_CHECKING:
     from cloudorm.providers.digitalocean import DigitalOceanProvider
 
-
-TAG_PREFIX = "cloudorm:"
-"""A cluster's droplets carry the tag ``cloudorm:{cluster}``."""
-
-NAME_PREFIX = "cloudorm-"
-"""A cluster's firewall (and registered key) is named ``cloudorm-{cluster}``."""
 
 CREATE_BATCH = 10
 """DigitalOcean creates at most 10 droplets per request."""
@@ -58,14 +53,8 @@ _STATUS = {"new": "pending", "active": "active", "off": "off", "archive": "delet
 _REGION = re.compile(r"^[a-z]{3}[0-9]$")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}$")
 _ID = re.compile(r"^[1-9][0-9]{0,18}$")
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _HOSTNAME = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,253}[a-zA-Z0-9])?$")
 _PATH_ID = re.compile(r"^([0-9]+|[0-9a-f]{8}-[0-9a-f-]{27}|[0-9a-f]{2}(:|%3A)[0-9a-f:%A]+)$", re.IGNORECASE)
-
-
-def cluster_tag(cluster: str) -> str:
-    """The tag of ``cluster``'s droplets (``InvalidInput`` unless ``cluster`` is a valid cluster name)."""
-    return TAG_PREFIX + check_cluster_name(cluster)
 
 
 def _check(field: str, value: Any, pattern: re.Pattern[str], what: str) -> str:
@@ -186,9 +175,10 @@ class _Retry(RetryPolicy):  # type: ignore[type-arg]
 # ---------------------------------------------------------------------------------------------------- service
 
 
-class DigitalOceanComputeService(DropletPower, DropletAccount, ComputeService):
+class DigitalOceanComputeService(DropletPower, DropletAccount, DropletFirewalls, ComputeService):
     """``ComputeService`` over DigitalOcean's droplets, SSH keys, tags, firewalls and droplet actions; power actions
-    (``power.py``) and the account's listings and prices (``account.py``) are parts of their own."""
+    (``power.py``), firewalls (``firewalls.py``) and the account's listings and prices (``account.py``) are parts of
+    their own."""
 
     default_image = "ubuntu-24-04-x64"
     """Ubuntu 24.04 LTS (with cloud-init)."""
@@ -352,38 +342,6 @@ class DigitalOceanComputeService(DropletPower, DropletAccount, ComputeService):
         """Remove a registered key (``NotFound`` if it is not there)."""
         _check("key_id", key_id, _ID, "an SSH key id")
         self._call("DELETE /v2/account/keys/{id}", self.client.ssh_keys.delete, int(key_id))
-
-    # ------------------------------------------------------------------------------------------------ firewalls
-
-    def create_firewall(self, cluster: str, cidrs: Sequence[str]) -> str:
-        """A firewall for the cluster's tag: SSH in from ``cidrs``, everything out; returns its id."""
-        tag = cluster_tag(cluster)
-        sources = list(check_cidrs(cidrs))
-        everywhere = {"addresses": ["0.0.0.0/0", "::/0"]}
-        body = {
-            "name": NAME_PREFIX + cluster,
-            "inbound_rules": [{"protocol": "tcp", "ports": "22", "sources": {"addresses": sources}}],
-            "outbound_rules": [{"protocol": "tcp", "ports": "0", "destinations": everywhere},
-                               {"protocol": "udp", "ports": "0", "destinations": everywhere},
-                               {"protocol": "icmp", "destinations": everywhere}],
-            "tags": [tag],
-        }
-        _, response = self._call("POST /v2/firewalls", self.client.firewalls.create, body)
-        return str(response["firewall"]["id"])
-
-    def find_firewall(self, cluster: str) -> str | None:
-        """The id of the cluster's firewall (by name), if any."""
-        cluster_tag(cluster)
-        name = NAME_PREFIX + cluster
-        for firewall in self._pages("GET /v2/firewalls", self.client.firewalls.list, "firewalls"):
-            if firewall.get("name") == name:
-                return str(firewall["id"])
-        return None
-
-    def delete_firewall(self, firewall_id: str) -> None:
-        """Remove a firewall (``NotFound`` if it is not there)."""
-        _check("firewall_id", firewall_id, _UUID, "a firewall id")
-        self._call("DELETE /v2/firewalls/{id}", self.client.firewalls.delete, firewall_id)
 
     # ------------------------------------------------------------------------------------------------ droplets
 

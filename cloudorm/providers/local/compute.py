@@ -42,6 +42,7 @@ from cloudorm.providers.contract.compute import (
     PriceInfo,
     RegionInfo,
     SshKeyInfo,
+    check_open_port,
     check_power_action,
 )
 from cloudorm.providers.local.nodes_api import SIZES, NodesClient, check_size, node_from_wire
@@ -109,7 +110,8 @@ class LocalComputeService(ComputeService):
         self.api.call("DeleteKey", {"key_id": key_id}, mutating=True)
 
     def create_firewall(self, cluster: str, cidrs: Sequence[str]) -> str:
-        """Record a firewall for ``cluster`` (not enforced: local nodes have no network of their own)."""
+        """Record a firewall for ``cluster``, SSH from ``cidrs`` and every TCP port between its nodes (not enforced:
+        local nodes have no network of their own)."""
         return str(self.api.call("CreateFirewall", {"cluster": cluster, "cidrs": list(cidrs)}, mutating=True))
 
     def find_firewall(self, cluster: str) -> str | None:
@@ -120,6 +122,24 @@ class LocalComputeService(ComputeService):
     def delete_firewall(self, firewall_id: str) -> None:
         """Forget a recorded firewall."""
         self.api.call("DeleteFirewall", {"firewall_id": firewall_id}, mutating=True)
+
+    def allow_peers(self, cluster: str) -> str | None:
+        """Record the peer rule on ``cluster``'s firewall if it has one; its id, or None (re-sent with its token
+        after a lost answer)."""
+        found = self.api.call("AllowPeers", {"cluster": cluster}, mutating=True)
+        return None if found is None else str(found)
+
+    def open_port(self, cluster: str, port: int, cidrs: Sequence[str]) -> str:
+        """Record tcp ``port`` open to ``cidrs`` on ``cluster``'s firewall, one recorded (SSH from everywhere) if it
+        has none; its id (re-sent with its token after a lost answer)."""
+        port, sources = check_open_port(port, cidrs)  # (InvalidInput before any request)
+        body = {"cluster": cluster, "port": port, "cidrs": list(sources)}
+        return str(self.api.call("OpenPort", body, mutating=True))
+
+    def firewall(self, firewall_id: str) -> Wire:
+        """A recorded firewall: ``cidrs`` (SSH), ``peers`` (the peer rule), ``ports`` (CIDRs by port)."""
+        found: Wire = self.api.call("GetFirewall", {"firewall_id": firewall_id})
+        return found
 
     def create_nodes(self, cluster: str, names: Sequence[str], spec: Wire) -> list[NodeInfo]:
         """Make one directory per name; the nodes are ``active`` at once. A name the cluster has is

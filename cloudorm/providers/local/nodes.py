@@ -27,6 +27,7 @@ from cloudorm.compute.jobscript import kill_jobs
 from cloudorm.compute.keys import md5_fingerprint, public_key_blob
 from cloudorm.errors import AlreadyExists, CloudError, InvalidInput, NotFound
 from cloudorm.providers.contract import KeyInfo, NodeInfo, Wire
+from cloudorm.providers.contract.compute import EVERYWHERE, check_open_port
 from cloudorm.providers.local import accounts
 from cloudorm.providers.local.app import Change, LocalCloud, Part, register_part
 from cloudorm.providers.local.guard import WSGIApp
@@ -48,7 +49,8 @@ REMEMBERED = 1024
 """How many answers to mutating requests are kept by token (a re-send after that many others is applied anew)."""
 
 _MUTATING = frozenset({"ImportKey", "DeleteKey", "CreateFirewall", "DeleteFirewall", "CreateNodes", "DeleteNodes",
-                       "DeleteClusterNodes", "RebootNode", "ResizeNode", "PowerOff", "PowerOn", "CreateSshKey"})
+                       "DeleteClusterNodes", "RebootNode", "ResizeNode", "PowerOff", "PowerOn", "CreateSshKey",
+                       "AllowPeers", "OpenPort"})
 """The operations that change state: gated, and answered by token."""
 
 Handler = Callable[["LocalNodes", Wire, list[Path]], Any]
@@ -245,12 +247,47 @@ class LocalNodes(Part):
             raise NotFound(f"key {key_id!r} does not exist")
 
     def create_firewall(self, body: Wire, doomed: list[Path]) -> str:
-        """Record a firewall for ``cluster`` (not enforced: local nodes have no network of their own)."""
+        """Record a firewall for ``cluster``: SSH from ``cidrs``, every TCP port between its nodes (``peers``), no
+        other ``ports`` (not enforced: local nodes have no network of their own)."""
         cluster, cidrs = _text(body, "cluster"), _texts(body, "cidrs")
+        return self._new_firewall(cluster, cidrs, {})
+
+    def _new_firewall(self, cluster: str, cidrs: list[str], ports: dict[str, list[str]]) -> str:
         firewall: Wire = {"id": uuid.uuid4().hex[:12], "name": f"cloudorm-{cluster}", "cluster": cluster,
-                          "cidrs": cidrs}
+                          "cidrs": cidrs, "peers": True, "ports": ports}
         self.firewalls[firewall["id"]] = firewall
         return str(firewall["id"])
+
+    def _cluster_firewall(self, cluster: str) -> Wire | None:
+        return next((f for f in self.firewalls.values() if f["cluster"] == cluster), None)
+
+    def allow_peers(self, body: Wire, doomed: list[Path]) -> str | None:
+        """Record the peer rule on the cluster's firewall (one recorded before it had none); its id, or None."""
+        firewall = self._cluster_firewall(_text(body, "cluster"))
+        if firewall is None:
+            return None
+        firewall["peers"] = True
+        return str(firewall["id"])
+
+    def open_port(self, body: Wire, doomed: list[Path]) -> str:
+        """Record tcp ``port`` open to ``cidrs`` (and the peer rule) on the cluster's firewall; a cluster without
+        one gets one with SSH open from everywhere. Its id."""
+        cluster = _text(body, "cluster")
+        port, cidrs = check_open_port(body.get("port"), body.get("cidrs"))
+        firewall = self._cluster_firewall(cluster)
+        if firewall is None:
+            return self._new_firewall(cluster, list(EVERYWHERE), {str(port): list(cidrs)})
+        firewall["peers"] = True
+        ports = firewall.setdefault("ports", {})
+        ports[str(port)] = list(dict.fromkeys([*ports.get(str(port), []), *cidrs]))
+        return str(firewall["id"])
+
+    def get_firewall(self, body: Wire, doomed: list[Path]) -> Wire:
+        """A recorded firewall (``NotFound`` if it is not there)."""
+        firewall_id = _text(body, "firewall_id")
+        if firewall_id not in self.firewalls:
+            raise NotFound(f"firewall {firewall_id!r} does not exist")
+        return dict(self.firewalls[firewall_id])
 
     def find_firewall(self, body: Wire, doomed: list[Path]) -> str | None:
         """The id of the cluster's firewall, if any."""
@@ -365,6 +402,7 @@ _OPERATIONS: dict[str, Handler] = {
     "NodeQuota": LocalNodes.node_quota, "ListSizes": LocalNodes.list_sizes, "ImportKey": LocalNodes.import_key,
     "FindKey": LocalNodes.find_key, "DeleteKey": LocalNodes.delete_key, "CreateFirewall": LocalNodes.create_firewall,
     "FindFirewall": LocalNodes.find_firewall, "DeleteFirewall": LocalNodes.delete_firewall,
+    "AllowPeers": LocalNodes.allow_peers, "OpenPort": LocalNodes.open_port, "GetFirewall": LocalNodes.get_firewall,
     "CreateNodes": LocalNodes.create_nodes, "ListNodes": LocalNodes.list_nodes,
     "ListClusters": LocalNodes.list_clusters, "GetNode": LocalNodes.get_node, "DeleteNodes": LocalNodes.delete_nodes,
     "DeleteClusterNodes": LocalNodes.delete_cluster_nodes, "RebootNode": LocalNodes.reboot_node,
