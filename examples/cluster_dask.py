@@ -22,7 +22,8 @@ import uuid
 
 import cloudorm
 
-WORDS = "cloud object model dask cluster node worker blob bucket table item user policy function".split()
+WORDS = ["cloud", "object", "model", "dask", "cluster", "node", "worker", "blob", "bucket", "table", "item", "user",
+         "policy", "function"]
 
 
 def count_words(url: str) -> collections.Counter[str]:
