@@ -16,6 +16,12 @@ the real thing and only the cloud's API is emulated.
    key), and the bootstrap alone. The setup sleeps ``--setup-work`` seconds per node (a stand-in for apt/pip waiting
    on the network), then writes a file; ``--requirements`` adds a local wheel installed into a virtualenv on every
    node (CPU-bound: 2 cores here; the stand-ins read the wheel from this machine's /tmp).
+3. **dask throughput** (``cluster.dask()``): ``--dask-tasks`` tasks that each sleep ``--dask-work`` seconds, mapped
+   over clusters of 1, 2 and 4 local nodes (one worker thread each), against a plain loop. Sleep-bound, so the
+   2 cores of this machine do not cap it: the ideal is the node count.
+4. **dask round trip**: one ``client.submit(...).result()``, median of ``--repeat`` x 20, through the SSH forward to
+   a droplet's scheduler, against a local node's scheduler (no tunnel) and Dask's own ``LocalCluster``. Needs
+   ``distributed``; the droplet's venv gets it from the package index (it is skipped with ``--quick``: a minute).
 """
 
 from __future__ import annotations
@@ -145,6 +151,72 @@ def bench_bootstrap(s: cloudorm.Session, nodes: int, setup_work: float, requirem
     return rows, notes
 
 
+def nap(seconds: float) -> float:
+    """A sleep-bound task (sent by value: it is defined in ``__main__``)."""
+    time.sleep(seconds)
+    return seconds
+
+
+def bench_dask_throughput(s: cloudorm.Session, counts: list[int], tasks: int, work: float) -> list[list[Any]]:
+    """``tasks`` naps of ``work`` s over clusters of each node count (one thread per node), and a plain loop."""
+    start = time.perf_counter()
+    for _ in range(tasks):
+        nap(work)
+    loop = time.perf_counter() - start
+    rows: list[list[Any]] = [["plain loop", "-", f"{loop:.2f}", f"{tasks / loop:.1f}", "1.00"]]
+    for count in counts:
+        cluster = s.Cluster(f"bench-dask-{count}-{uuid.uuid4().hex[:6]}", size=count, progress=False,
+                            engine=cloudorm.Dask(threads=1))
+        cluster.save()
+        try:
+            client = cluster.dask()
+            client.gather(client.map(nap, [0.0] * count, pure=False))  # (warm: every worker has run a task)
+            start = time.perf_counter()
+            client.gather(client.map(nap, [work] * tasks, pure=False))
+            wall = time.perf_counter() - start
+            rows.append([f"cloudorm dask, {count} node(s)", count, f"{wall:.2f}", f"{tasks / wall:.1f}",
+                         f"{loop / wall:.2f}"])
+        finally:
+            cluster.delete()
+    return rows
+
+
+def submit_ms(client: Any, repeat: int) -> float:
+    """The median milliseconds of one ``submit(...).result()`` round trip."""
+    client.submit(nap, 0.0, pure=False).result()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        client.submit(nap, 0.0, pure=False).result()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def bench_dask_round_trip(droplets: cloudorm.Session | None, local: cloudorm.Session,
+                          repeat: int) -> list[list[Any]]:
+    """One submit's round trip: Dask's LocalCluster, a local node's scheduler, a droplet's through the forward."""
+    from distributed import Client, LocalCluster
+
+    rows: list[list[Any]] = []
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as lc, \
+            Client(lc) as client:
+        base = submit_ms(client, repeat)
+    rows.append(["Dask LocalCluster (same machine, no SSH)", f"{base:.2f}", "1.00"])
+    sessions = [("cloudorm local node (no tunnel)", local)]
+    if droplets is not None:
+        sessions.append(("cloudorm droplet (SSH forward)", droplets))
+    for label, session in sessions:
+        cluster = session.Cluster(f"bench-rtt-{uuid.uuid4().hex[:6]}", size=1, progress=False, boot_timeout=600,
+                                  engine=cloudorm.Dask(threads=1))
+        cluster.save()
+        try:
+            ms = submit_ms(cluster.dask(), repeat)
+            rows.append([label, f"{ms:.2f}", f"{ms / base:.2f}"])
+        finally:
+            cluster.delete()
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--nodes", type=int, default=8, help="nodes of the run benchmark (default 8)")
@@ -152,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=None, help="rounds per measure (default 7; 2 quick)")
     p.add_argument("--setup-work", type=float, default=None, help="seconds of setup per node (default 2; 0.2 quick)")
     p.add_argument("--requirements", action="store_true", help="also install a local wheel into a venv per node")
+    p.add_argument("--dask-tasks", type=int, default=None, help="tasks of the Dask throughput (default 64; 8 quick)")
+    p.add_argument("--dask-work", type=float, default=None, help="seconds each Dask task sleeps (default 0.25)")
     args = p.parse_args(argv)
     reason = sshd_unavailable()
     if reason:
@@ -174,6 +248,20 @@ def main(argv: list[str] | None = None) -> int:
                      "API requests"], rows, f"\n2. bootstrap: files, runtime check, setup sleeping {setup_work:g} s"
                                             + (", a wheel into a venv" if args.requirements else "")))
         print("\n".join(notes))
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            print("\n3-4. dask: skipped (pip install 'cloudorm[dask]')")
+            return 0
+        local = cloudorm.Session()
+        tasks = args.dask_tasks or (8 if args.quick else 64)
+        work = args.dask_work if args.dask_work is not None else 0.25
+        print(table(["cloudorm dask throughput", "nodes", "wall s", "tasks/s", "vs plain loop"],
+                    bench_dask_throughput(local, [1, 2] if args.quick else [1, 2, 4], tasks, work),
+                    f"\n3. {tasks} tasks sleeping {work:g} s each, one worker thread per node"))
+        print(table(["cloudorm dask submit round trip", "ms (median)", "vs LocalCluster"],
+                    bench_dask_round_trip(None if args.quick else s, local, repeat * 20),
+                    f"\n4. one client.submit(...).result(), {repeat * 20} rounds"))
     return 0
 
 
