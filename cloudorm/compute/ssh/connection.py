@@ -61,6 +61,7 @@ class SSHConnection:
         self.ssh_config = Path(ssh_config).expanduser() if ssh_config is not None else None
         self._transport: paramiko.Transport | None = None
         self._lock = threading.Lock()
+        self._forwards_lock = threading.Lock()  # (the shell's forwards: never held while connecting)
         self.max_sessions = max_sessions
         """Channels open at once on the connection (OpenSSH's MaxSessions is 10 by default); more calls wait."""
         self._sessions = threading.BoundedSemaphore(max_sessions)
@@ -201,6 +202,29 @@ class SSHConnection:
             finally:
                 chan.close()
 
+    def open_forward(self, host: str, port: int, origin: tuple[str, int]) -> paramiko.Channel:
+        """A ``direct-tcpip`` channel to ``host:port`` as the node sees it (``origin``: the local peer, as sshd
+        logs it), reconnecting once when the connection turned out dead. It takes no ``max_sessions`` slot: sshd's
+        MaxSessions counts sessions, not forwards. ``CloudError`` naming the target when the server refuses it
+        (nothing listens there, or forwarding is administratively prohibited)."""
+        sdk = paramiko_module()
+
+        dropped = False
+        while True:
+            t = self._transport_for(self.connect_timeout)
+            try:
+                channel: paramiko.Channel = t.open_channel("direct-tcpip", (host, port), origin,
+                                                           timeout=self.connect_timeout)
+                return channel
+            except sdk.ChannelException as e:
+                target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+                raise CloudError(f"{self} could not open a forwarded connection to {target}: {_refusal(e)}") from None
+            except (sdk.SSHException, EOFError, OSError):
+                if dropped or t.is_active():
+                    raise
+                self._drop(t)  # a dead connection: reconnect once
+                dropped = True
+
 
 def _pkey(key: KeyPair) -> paramiko.PKey:
     """The paramiko form of a KeyPair's private key."""
@@ -228,6 +252,16 @@ def _retryable(error: BaseException) -> bool:
     return isinstance(error, OSError) and error.errno in (
         errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ECONNREFUSED, errno.ECONNRESET, errno.ETIMEDOUT,
         errno.EHOSTDOWN, errno.ECONNABORTED, errno.EPIPE)
+
+
+def _refusal(error: Any) -> str:
+    """Why the server refused a channel, in its words (``ChannelException``: RFC 4254's code and text)."""
+    reasons = {1: "administratively prohibited (the server forbids forwarding: AllowTcpForwarding)",
+               2: "connect failed (nothing listens there, or it cannot be reached from the node)",
+               3: "unknown channel type", 4: "resource shortage"}
+    code = getattr(error, "code", None)
+    text = getattr(error, "text", "") or str(error)
+    return f"{reasons.get(code, 'refused')} ({text})" if code in reasons else f"refused: {text}"
 
 
 def _describe(error: BaseException) -> str:

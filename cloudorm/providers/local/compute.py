@@ -296,5 +296,10 @@ class LocalShell:
         local.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, local)
 
+    def forward(self, host: str, port: int) -> tuple[str, int]:
+        """``(host, port)`` itself: the node is this machine, nothing to relay."""
+        self._check_on()
+        return host, port
+
     def close(self) -> None:
         """Nothing to release."""
