@@ -4,27 +4,34 @@ forbidding forwarding, ``close()``; and local nodes, where the address is the ta
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import cloudorm
 from cloudorm.compute.cluster import Cluster
 from cloudorm.compute.keys import KeyPair
+from cloudorm.compute.node import Node
 from cloudorm.compute.ssh import KnownHosts, SSHShell
 from cloudorm.compute.ssh.forward import Forward
 from cloudorm.errors import CloudError, HostKeyMismatch, InvalidInput
 from cloudorm.testing.sshd import SshdHost, allocate_address, sshd_unavailable
+from tests import test_cluster
 from tests.test_cluster import unique
+from tests.test_jobs import do_session
 
 pytestmark = pytest.mark.usefixtures("state")  # cluster state in the test's directory (conftest)
+
+droplet_api = test_cluster.fake
+"""The fake DigitalOcean API (module-scoped); its droplets are sshd stand-ins."""
 
 SSHD_REASON = sshd_unavailable()
 needs_sshd = pytest.mark.skipif(SSHD_REASON is not None, reason=SSHD_REASON or "")
@@ -82,11 +89,8 @@ def round_trip(address: tuple[str, int], payload: bytes, timeout: float = 30) ->
 def closed_at_once(address: tuple[str, int], within: float = 5.0) -> float:
     """Seconds until a connection to ``address`` was closed by the other side (it must be, within ``within``)."""
     started = time.monotonic()
-    with socket.create_connection(address, timeout=within) as conn:
-        try:
-            assert conn.recv(1) == b""
-        except ConnectionResetError:
-            pass
+    with socket.create_connection(address, timeout=within) as conn, contextlib.suppress(ConnectionResetError):
+        assert conn.recv(1) == b""
     return time.monotonic() - started
 
 
@@ -229,6 +233,9 @@ def test_reconnect_same_host_key_and_refuse_a_new_one(tmp_path: Path, user_key: 
             assert closed_at_once(address) < 5
             assert isinstance(relay_of(sh, echo.port).failure, HostKeyMismatch)
             assert echo.accepted == seen
+            with pytest.raises(HostKeyMismatch):  # asking again says so at once
+                sh.forward(echo.host, echo.port + 1)
+            assert len(sh.forwards()) == 1 and echo.accepted == seen
     finally:
         echo.close()
         host.stop()
@@ -288,29 +295,58 @@ def local() -> Iterator[Cluster]:
     cluster.delete(missing_ok=True)
 
 
-def test_local_node_forward_is_the_address_itself(local: Cluster) -> None:
-    node = local[0]
+def free_port() -> int:
     with socket.create_server(("127.0.0.1", 0)) as probe:
-        port = probe.getsockname()[1]
-    assert node.forward(port) == ("127.0.0.1", port)
-    server = (f"{sys.executable} -c 'import socket; s = socket.create_server((\"127.0.0.1\", {port})); "
+        return int(probe.getsockname()[1])
+
+
+def serve_through_forward(node: Node) -> tuple[str, int]:
+    """Start a server on the node (a detached job on its 127.0.0.1), reach it through ``node.forward``; the
+    address."""
+    port = free_port()
+    address = node.forward(port)
+    assert node.forward(port) == address
+    server = (f"python3 -c 'import socket; s = socket.create_server((\"127.0.0.1\", {port})); "
               f"c, _ = s.accept(); c.sendall(c.recv(5).upper())'")
     job = node.run(server, wait=False)
     try:
         deadline = time.monotonic() + 20
-        while True:
+        while True:  # (not listening yet: refused locally, closed at once over SSH)
             try:
-                conn = socket.create_connection(node.forward(port), timeout=5)
-                break
-            except ConnectionRefusedError:
-                assert time.monotonic() < deadline, job.logs()
-                time.sleep(0.05)
-        with conn:
-            conn.sendall(b"hello")
-            assert conn.recv(5) == b"HELLO"
+                with socket.create_connection(address, timeout=5) as conn:
+                    conn.sendall(b"hello")
+                    if conn.recv(5) == b"HELLO":
+                        break
+            except (ConnectionRefusedError, ConnectionResetError, BrokenPipeError):
+                pass
+            assert time.monotonic() < deadline, job.logs()
+            time.sleep(0.05)
         assert job.wait(timeout=20).exit_code == 0
     finally:
         job.stop(grace=1)
+    return address
+
+
+def test_local_node_forward_is_the_address_itself(local: Cluster) -> None:
+    node = local[0]
+    port = free_port()
+    assert node.forward(port) == ("127.0.0.1", port)
+    assert node.forward(port, "10.1.2.3") == ("10.1.2.3", port)
+    address = serve_through_forward(node)
+    assert address[0] == "127.0.0.1"
+
+
+def test_a_droplets_forward_over_its_connection(droplet_api: Any) -> None:
+    cluster = do_session(droplet_api).Cluster(unique("fwd"), size=1, runtime=None, progress=False,
+                                              boot_timeout=60).save()
+    try:
+        node = cluster[0]
+        address = serve_through_forward(node)
+        node.close()  # the forward ends with the connection
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(address, timeout=5).close()
+    finally:
+        cluster.delete(missing_ok=True)
 
 
 def test_node_forward_checks_before_any_connection(local: Cluster) -> None:

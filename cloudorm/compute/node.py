@@ -296,11 +296,10 @@ class Node(Resource):
         """Like ``ssh -L``: a TCP address on this machine (127.0.0.1, a free port) whose connections reach ``port`` on
         ``host`` as the node sees it (default: the node itself), over its verified SSH connection; the same address
         again for the same target, until ``close()``. A local node is this machine: ``(host, port)`` itself."""
-        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-            raise InvalidInput("port", f"must be a TCP port, 1 to 65535, not {port!r}")
-        if not isinstance(host, str) or not host.strip() or any(c.isspace() or c in "\0/@[]" for c in host):
-            raise InvalidInput("host", f"must be a host name or address as the node sees it, not {host!r}")
-        return self.shell.forward(host, port)
+        from cloudorm.compute.ssh.forward import check_target
+
+        target = check_target(host, port)
+        return self.shell.forward(*target)
 
     # ------------------------------------------------------------------------------------------- lifecycle
 

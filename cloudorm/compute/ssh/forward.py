@@ -19,9 +19,9 @@ def check_target(host: object, port: object) -> tuple[str, int]:
     """``(host, port)`` when ``port`` is 1-65535 and ``host`` a host name or address; ``InvalidInput`` otherwise."""
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise InvalidInput("port", f"must be a TCP port, 1 to 65535, not {port!r}")
-    if not isinstance(host, str) or not host:
+    if not isinstance(host, str) or not host or any(ord(c) < 32 or c == "\x7f" for c in host):
         raise InvalidInput("host", f"must be a host name or address as the node sees it, not {host!r}")
-    host_entry(host, port)  # (InvalidInput("host") for what is no name or address)
+    host_entry(host, port)  # (InvalidInput("host") for what is no name or address: spaces, brackets, patterns)
     return host, port
 
 

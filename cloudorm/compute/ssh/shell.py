@@ -16,8 +16,10 @@ class SSHShell(SSHCommands, SSHFiles):
 
     def forward(self, host: str, port: int) -> tuple[str, int]:
         """``(127.0.0.1, a free port)`` whose connections reach ``host:port`` as the node sees it, over this
-        connection (``ssh -L``); the same address for the same target, until ``close()``."""
+        connection (``ssh -L``; connected and verified first); the same address for the same target, until
+        ``close()``."""
         target = check_target(host, port)
+        self._transport_for(self.connect_timeout)  # (a refused host key or login raises here, not on first use)
         with self._forwards_lock:
             if self._forwards is None:
                 self._forwards = {}
