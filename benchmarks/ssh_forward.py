@@ -9,9 +9,14 @@ an echo server on another loopback address ("a port on the node's network"). Mea
 1. **open**: a new TCP connection to the forwarded address and a 1-byte round trip (a ``direct-tcpip`` channel
    opened per connection);
 2. **round trip**: 1 byte there and back on an open connection (what a Dask ``client.submit`` pays per message);
+   and the same with the answer written in two pieces (a header, then a body);
 3. **throughput**: ``--mb`` MiB echoed (sent and read back at once), MiB/s;
 4. **command**: ``shell.run("true")``, with ``TCP_NODELAY`` on the SSH socket (cloudorm's setting) and off (the
    socket's default, Nagle holding small packets until the server's delayed ACK).
+
+The answer in two writes shows sshd's side: it keeps Nagle's algorithm on for forwarded data, so its second packet
+waits for the ACK of the first; cloudorm acknowledges at once (``TCP_QUICKACK`` after each read, on Linux), while a
+client that delays its ACK (``ssh -L``) waits ~40 ms each time.
 """
 
 from __future__ import annotations
@@ -42,6 +47,9 @@ def echo_server() -> Address:
     def serve(conn: socket.socket) -> None:
         with conn:
             while data := conn.recv(1 << 16):
+                if data == b"!":  # (a reply in two writes, as a server writing a header and then a body)
+                    conn.sendall(b"!")
+                    time.sleep(0.0005)
                 conn.sendall(data)
 
     def accept() -> None:
@@ -85,6 +93,19 @@ def round_trip(address: Address, repeat: int) -> float:
         def one() -> None:
             conn.sendall(b"p")
             assert conn.recv(1) == b"p"
+
+        one()
+        return median_ms(one, repeat)
+
+
+def split_reply(address: Address, repeat: int) -> float:
+    """1 byte sent, 2 read back, written by the server in two writes (``b"!"`` asks for that)."""
+    with connect(address) as conn:
+        def one() -> None:
+            conn.sendall(b"!")
+            got = b""
+            while len(got) < 2:
+                got += conn.recv(2)
 
         one()
         return median_ms(one, repeat)
@@ -158,9 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         ways: list[tuple[str, Address]] = [("direct (no SSH)", target), ("cloudorm forward", shell.forward(*target))]
         if openssh is not None:
             ways.append(("OpenSSH ssh -L", openssh[1]))
-        rows = [[label, opening(address, repeat), round_trip(address, repeat), throughput(address, mb)]
-                for label, address in ways]
-        print(table(["way to the echo server", "open + 1 B round trip ms", "1 B round trip ms", "echo MiB/s"], rows,
+        rows = [[label, opening(address, repeat), round_trip(address, repeat), split_reply(address, repeat),
+                 throughput(address, mb)] for label, address in ways]
+        print(table(["way to the echo server", "open + 1 B round trip ms", "1 B round trip ms",
+                     "reply in 2 writes ms", "echo MiB/s"], rows,
                     f"SSH port forwarding: median of {repeat}, {mb} MiB echoed ({sys.version.split()[0]})"))
         print()
         shell.run("true")

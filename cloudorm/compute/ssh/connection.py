@@ -116,10 +116,7 @@ class SSHConnection:
         sdk = paramiko_module()
 
         address, port, user, proxy = self._target
-        sock: Any = (sdk.ProxyCommand(proxy) if proxy
-                     else socket.create_connection((address, port), timeout=timeout))
-        if not proxy:  # Nagle would hold small SSH packets until the server's delayed ACK: ~40 ms per channel
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # open or command (measured on loopback)
+        sock: Any = sdk.ProxyCommand(proxy) if proxy else _socket(address, port, timeout)
         transport = sdk.Transport(sock)
         try:
             transport.banner_timeout = timeout
@@ -187,14 +184,15 @@ class SSHConnection:
                 try:
                     chan = t.open_session(timeout=self.connect_timeout)
                     break
-                except sdk.ChannelException as e:
-                    # the server refused a channel (MaxSessions: closed ones may not be counted out yet);
-                    # the connection itself is fine: wait a little
-                    if time.monotonic() > deadline:
-                        raise CloudError(f"{self} refused a new session: {e}") from None
-                    time.sleep(backoff(refused, base=0.02, cap=0.5))
-                    refused += 1
-                except (sdk.SSHException, EOFError, OSError):
+                except (sdk.SSHException, EOFError, OSError) as e:
+                    if refused_channel(e, t):
+                        # the server refused a channel (MaxSessions: closed ones may not be counted out yet);
+                        # the connection itself is fine: wait a little
+                        if time.monotonic() > deadline:
+                            raise CloudError(f"{self} refused a new session: {e}") from None
+                        time.sleep(backoff(refused, base=0.02, cap=0.5))
+                        refused += 1
+                        continue
                     if dropped or t.is_active():
                         raise
                     self._drop(t)  # a dead connection: reconnect once
@@ -218,14 +216,43 @@ class SSHConnection:
                 channel: paramiko.Channel = t.open_channel("direct-tcpip", (host, port), origin,
                                                            timeout=self.connect_timeout)
                 return channel
-            except sdk.ChannelException as e:
-                target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-                raise CloudError(f"{self} could not open a forwarded connection to {target}: {_refusal(e)}") from None
-            except (sdk.SSHException, EOFError, OSError):
+            except (sdk.SSHException, EOFError, OSError) as e:
+                if refused_channel(e, t):
+                    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+                    raise CloudError(f"{self} could not open a forwarded connection to {target}: "
+                                     f"{_refusal(e)}") from None
                 if dropped or t.is_active():
                     raise
                 self._drop(t)  # a dead connection: reconnect once
                 dropped = True
+
+
+class _QuickAck(socket.socket):
+    """A TCP socket acknowledging what it received at once (Linux's ``TCP_QUICKACK``, which the kernel turns off
+    again as it likes: set after every read). sshd sends small packets with Nagle's algorithm on (it turns it off for
+    terminals only): its second packet in a row waits for the ACK of the first, which a delayed ACK holds ~40 ms."""
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        data = super().recv(size, flags)
+        if _TCP_QUICKACK is not None:
+            with contextlib.suppress(OSError):
+                self.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
+        return data
+
+
+_TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
+
+
+def _socket(address: str, port: int, timeout: float) -> socket.socket:
+    """A TCP connection to the server with Nagle's algorithm off (it held each small SSH packet for the server's
+    delayed ACK: ~40 ms per channel open or command) and, on Linux, quick ACKs (``_QuickAck``)."""
+    sock = socket.create_connection((address, port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if _TCP_QUICKACK is None:
+        return sock
+    quick = _QuickAck(sock.family, sock.type, sock.proto, fileno=sock.detach())
+    quick.settimeout(timeout)  # (a socket made from a descriptor does not take the old one's timeout)
+    return quick
 
 
 def _pkey(key: KeyPair) -> paramiko.PKey:
@@ -254,6 +281,17 @@ def _retryable(error: BaseException) -> bool:
     return isinstance(error, OSError) and error.errno in (
         errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ECONNREFUSED, errno.ECONNRESET, errno.ETIMEDOUT,
         errno.EHOSTDOWN, errno.ECONNABORTED, errno.EPIPE)
+
+
+def refused_channel(error: BaseException, transport: paramiko.Transport) -> bool:
+    """True when the server refused a channel on a live connection: paramiko's ``ChannelException``, or its bare
+    "Unable to open channel" (concurrent refusals share one saved exception in paramiko: one of the threads gets
+    none)."""
+    sdk = paramiko_module()
+    if isinstance(error, sdk.ChannelException):
+        return True
+    return (type(error) is sdk.SSHException and "Unable to open channel" in str(error)
+            and transport.is_active())
 
 
 def _refusal(error: Any) -> str:

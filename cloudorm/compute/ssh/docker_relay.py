@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from cloudorm.compute.ssh.connection import refused_channel
 from cloudorm.compute.ssh.relay import Relay
 from cloudorm.compute.ssh.ssh_sdk import paramiko_module
 from cloudorm.errors import CloudError
@@ -56,7 +57,9 @@ class EngineRelay(Relay):
             transport = c._transport_for(c.connect_timeout)  # (reconnects, verifying the host key again, if dropped)
             try:
                 channel = transport.open_session(timeout=c.connect_timeout)
-            except sdk.ChannelException as e:
+            except sdk.SSHException as e:
+                if not refused_channel(e, transport):
+                    raise
                 if time.monotonic() > deadline:
                     raise CloudError(f"{c} refused a new session for the Docker engine: {e}") from None
                 time.sleep(backoff(attempt, base=0.02, cap=0.5))

@@ -98,6 +98,8 @@ class Relay:
                 client, peer = self._listener.accept()
             except OSError:
                 return  # closed
+            if client.family != socket.AF_UNIX:  # (relayed messages come in pieces: Nagle would hold the second
+                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # for the client's delayed ACK, 40 ms)
             threading.Thread(target=self._serve, args=(client, peer), name=f"{self.name}-conn", daemon=True).start()
 
     def _track(self, *ends: socket.socket | paramiko.Channel) -> bool:
