@@ -88,24 +88,16 @@ def opening(address: Address, repeat: int) -> float:
     return median_ms(one, repeat)
 
 
-def round_trip(address: Address, repeat: int) -> float:
+def round_trip(address: Address, repeat: int, message: bytes = b"p") -> float:
+    """``message`` sent and its answer read back on one open connection (``b"!"``: the server answers ``b"!!"`` in
+    two writes)."""
+    answer = b"!!" if message == b"!" else message
     with connect(address) as conn:
         def one() -> None:
-            conn.sendall(b"p")
-            assert conn.recv(1) == b"p"
-
-        one()
-        return median_ms(one, repeat)
-
-
-def split_reply(address: Address, repeat: int) -> float:
-    """1 byte sent, 2 read back, written by the server in two writes (``b"!"`` asks for that)."""
-    with connect(address) as conn:
-        def one() -> None:
-            conn.sendall(b"!")
+            conn.sendall(message)
             got = b""
-            while len(got) < 2:
-                got += conn.recv(2)
+            while len(got) < len(answer):
+                got += conn.recv(len(answer))
 
         one()
         return median_ms(one, repeat)
@@ -179,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         ways: list[tuple[str, Address]] = [("direct (no SSH)", target), ("cloudorm forward", shell.forward(*target))]
         if openssh is not None:
             ways.append(("OpenSSH ssh -L", openssh[1]))
-        rows = [[label, opening(address, repeat), round_trip(address, repeat), split_reply(address, repeat),
+        rows = [[label, opening(address, repeat), round_trip(address, repeat), round_trip(address, repeat, b"!"),
                  throughput(address, mb)] for label, address in ways]
         print(table(["way to the echo server", "open + 1 B round trip ms", "1 B round trip ms",
                      "reply in 2 writes ms", "echo MiB/s"], rows,
