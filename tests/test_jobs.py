@@ -77,6 +77,9 @@ class Faulty:
     def get(self, remote: str, local: Path) -> None:
         self.inner.get(remote, local)
 
+    def forward(self, host: str, port: int) -> tuple[str, int]:
+        return self.inner.forward(host, port)
+
     def close(self) -> None:
         self.inner.close()
 

@@ -293,8 +293,13 @@ class Node(Resource):
         return target
 
     def forward(self, port: int, host: str = "127.0.0.1") -> tuple[str, int]:
-        """TEMPORARY (replaced by the tunnel branch)."""
-        return self.shell.forward(host, port)  # type: ignore[attr-defined,no-any-return]
+        """Like ``ssh -L``: a TCP address on this machine (127.0.0.1, a free port) whose connections reach ``port`` on
+        ``host`` as the node sees it (default: the node itself), over its verified SSH connection; the same address
+        again for the same target, until ``close()``. A local node is this machine: ``(host, port)`` itself."""
+        from cloudorm.compute.ssh.forward import check_target
+
+        target = check_target(host, port)
+        return self.shell.forward(*target)
 
     # ------------------------------------------------------------------------------------------- lifecycle
 

@@ -35,8 +35,12 @@ class Shell(Protocol):
     def get(self, remote: str, local: Path) -> None:
         """Copy ``remote`` to a local file (parent directories are created)."""
 
+    def forward(self, host: str, port: int) -> tuple[str, int]:
+        """A TCP address on this machine (127.0.0.1, a free port) whose connections reach ``host:port`` as the
+        node sees it; it lives until ``close()``. The same target again: the same address."""
+
     def close(self) -> None:
-        """Release the connection; the next call may open a new one."""
+        """Release the connection (and stop its forwards); the next call may open a new one."""
 
 
 def quote(value: str | Path) -> str:

@@ -61,6 +61,7 @@ class SSHConnection:
         self.ssh_config = Path(ssh_config).expanduser() if ssh_config is not None else None
         self._transport: paramiko.Transport | None = None
         self._lock = threading.Lock()
+        self._forwards_lock = threading.Lock()  # (the shell's forwards: never held while connecting)
         self.max_sessions = max_sessions
         """Channels open at once on the connection (OpenSSH's MaxSessions is 10 by default); more calls wait."""
         self._sessions = threading.BoundedSemaphore(max_sessions)
@@ -115,8 +116,7 @@ class SSHConnection:
         sdk = paramiko_module()
 
         address, port, user, proxy = self._target
-        sock: Any = (sdk.ProxyCommand(proxy) if proxy
-                     else socket.create_connection((address, port), timeout=timeout))
+        sock: Any = sdk.ProxyCommand(proxy) if proxy else _socket(address, port, timeout)
         transport = sdk.Transport(sock)
         try:
             transport.banner_timeout = timeout
@@ -184,14 +184,15 @@ class SSHConnection:
                 try:
                     chan = t.open_session(timeout=self.connect_timeout)
                     break
-                except sdk.ChannelException as e:
-                    # the server refused a channel (MaxSessions: closed ones may not be counted out yet);
-                    # the connection itself is fine: wait a little
-                    if time.monotonic() > deadline:
-                        raise CloudError(f"{self} refused a new session: {e}") from None
-                    time.sleep(backoff(refused, base=0.02, cap=0.5))
-                    refused += 1
-                except (sdk.SSHException, EOFError, OSError):
+                except (sdk.SSHException, EOFError, OSError) as e:
+                    if refused_channel(e, t):
+                        # the server refused a channel (MaxSessions: closed ones may not be counted out yet);
+                        # the connection itself is fine: wait a little
+                        if time.monotonic() > deadline:
+                            raise CloudError(f"{self} refused a new session: {e}") from None
+                        time.sleep(backoff(refused, base=0.02, cap=0.5))
+                        refused += 1
+                        continue
                     if dropped or t.is_active():
                         raise
                     self._drop(t)  # a dead connection: reconnect once
@@ -200,6 +201,58 @@ class SSHConnection:
                 yield chan
             finally:
                 chan.close()
+
+    def open_forward(self, host: str, port: int, origin: tuple[str, int]) -> paramiko.Channel:
+        """A ``direct-tcpip`` channel to ``host:port`` as the node sees it (``origin``: the local peer, as sshd
+        logs it), reconnecting once when the connection turned out dead. It takes no ``max_sessions`` slot: sshd's
+        MaxSessions counts sessions, not forwards. ``CloudError`` naming the target when the server refuses it
+        (nothing listens there, or forwarding is administratively prohibited)."""
+        sdk = paramiko_module()
+
+        dropped = False
+        while True:
+            t = self._transport_for(self.connect_timeout)
+            try:
+                channel: paramiko.Channel = t.open_channel("direct-tcpip", (host, port), origin,
+                                                           timeout=self.connect_timeout)
+                return channel
+            except (sdk.SSHException, EOFError, OSError) as e:
+                if refused_channel(e, t):
+                    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+                    raise CloudError(f"{self} could not open a forwarded connection to {target}: "
+                                     f"{_refusal(e)}") from None
+                if dropped or t.is_active():
+                    raise
+                self._drop(t)  # a dead connection: reconnect once
+                dropped = True
+
+
+class _QuickAck(socket.socket):
+    """A TCP socket acknowledging what it received at once (Linux's ``TCP_QUICKACK``, which the kernel turns off
+    again as it likes: set after every read). sshd sends small packets with Nagle's algorithm on (it turns it off for
+    terminals only): its second packet in a row waits for the ACK of the first, which a delayed ACK holds ~40 ms."""
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        data = super().recv(size, flags)
+        if _TCP_QUICKACK is not None:
+            with contextlib.suppress(OSError):
+                self.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
+        return data
+
+
+_TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
+
+
+def _socket(address: str, port: int, timeout: float) -> socket.socket:
+    """A TCP connection to the server with Nagle's algorithm off (it held each small SSH packet for the server's
+    delayed ACK: ~40 ms per channel open or command) and, on Linux, quick ACKs (``_QuickAck``)."""
+    sock = socket.create_connection((address, port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if _TCP_QUICKACK is None:
+        return sock
+    quick = _QuickAck(sock.family, sock.type, sock.proto, fileno=sock.detach())
+    quick.settimeout(timeout)  # (a socket made from a descriptor does not take the old one's timeout)
+    return quick
 
 
 def _pkey(key: KeyPair) -> paramiko.PKey:
@@ -228,6 +281,27 @@ def _retryable(error: BaseException) -> bool:
     return isinstance(error, OSError) and error.errno in (
         errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ECONNREFUSED, errno.ECONNRESET, errno.ETIMEDOUT,
         errno.EHOSTDOWN, errno.ECONNABORTED, errno.EPIPE)
+
+
+def refused_channel(error: BaseException, transport: paramiko.Transport) -> bool:
+    """True when the server refused a channel on a live connection: paramiko's ``ChannelException``, or its bare
+    "Unable to open channel" (concurrent refusals share one saved exception in paramiko: one of the threads gets
+    none)."""
+    sdk = paramiko_module()
+    if isinstance(error, sdk.ChannelException):
+        return True
+    return (type(error) is sdk.SSHException and "Unable to open channel" in str(error)
+            and transport.is_active())
+
+
+def _refusal(error: Any) -> str:
+    """Why the server refused a channel, in its words (``ChannelException``: RFC 4254's code and text)."""
+    reasons = {1: "administratively prohibited (the server forbids forwarding: AllowTcpForwarding)",
+               2: "connect failed (nothing listens there, or it cannot be reached from the node)",
+               3: "unknown channel type", 4: "resource shortage"}
+    code = getattr(error, "code", None)
+    text = getattr(error, "text", "") or str(error)
+    return f"{reasons.get(code, 'refused')} ({text})" if code in reasons else f"refused: {text}"
 
 
 def _describe(error: BaseException) -> str:

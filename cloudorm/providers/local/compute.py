@@ -317,7 +317,8 @@ class LocalShell:
         shutil.copyfile(source, local)
 
     def forward(self, host: str, port: int) -> tuple[str, int]:
-        """TEMPORARY (replaced by the tunnel branch)."""
+        """``(host, port)`` itself: the node is this machine, nothing to relay."""
+        self._check_on()
         return host, port
 
     def close(self) -> None:
