@@ -119,6 +119,7 @@ class DaskEngine:
         """The dashboard's URL on this machine, once connected (None before)."""
         self._client: Client | None = None
         self._settings: Dask | None = None
+        self._scheduler_node: str | None = None
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------------------------------- settings
@@ -259,7 +260,7 @@ class DaskEngine:
                 client = self._connect(node, _port(info), int(info["services"]["dashboard"]), settings, deadline)
             count = len(nodes) * settings.processes
             wait_for_workers(client, count, max(1.0, deadline - time.monotonic()), self.cluster.name)
-            self._client, self._settings = client, settings
+            self._client, self._settings, self._scheduler_node = client, settings, str(node.name)
             return client
 
     def _running_scheduler(self, nodes: Sequence[Node], jobs: dict[str, dict[str, Job]],
@@ -374,7 +375,15 @@ class DaskEngine:
     def leaving(self, node: Node) -> None:
         """``node`` is about to be destroyed: its worker retires gracefully (its results move to the other
         workers); the scheduler's node is a ``ConflictError`` (its results would be lost). A node that cannot be
-        reached is let go."""
+        reached is let go. With this process connected, the scheduler says whether the node has a worker (a node
+        that died is not asked over SSH)."""
+        with self._lock:
+            client = self._client if self._connected() else None
+            if client is not None and node.name != self._scheduler_node:
+                addresses = worker_addresses(client, [str(node.name)])
+                if not addresses:
+                    return  # (its worker is gone already: nothing on it to save)
+                retire(client, addresses, self.cluster.name)
         try:
             jobs = {j.id: j for j in listed(node) if j.id in (SCHEDULER_JOB, WORKER_JOB)}
         except (CloudError, OSError):
@@ -385,11 +394,10 @@ class DaskEngine:
         worker = jobs.get(WORKER_JOB)
         if not self._running(worker) or worker is None:
             return
-        with self._lock:
-            client = self._client if self._connected() else None
-            if client is None:
-                client = self.ensure(self._settings, self.cluster.boot_timeout)
-            retire(client, worker_addresses(client, [str(node.name)]), self.cluster.name)
+        if client is None:  # (not connected here: connect, to retire it)
+            with self._lock:
+                connected = self.ensure(self._settings, self.cluster.boot_timeout)
+                retire(connected, worker_addresses(connected, [str(node.name)]), self.cluster.name)
         worker.stop(grace=30)
 
     def stop(self, nodes: Sequence[Node] | None = None, quiet: bool = False) -> None:
