@@ -87,7 +87,12 @@ def test_bad_settings_are_refused_before_any_request(session: cloudorm.Session) 
          "requirements"),
         (lambda: session.Cluster("x", size=1, requirements=["dask<2000"]).dask(), "requirements"),
         (lambda: session.Cluster("x", size=1, runtime=None).dask(), "runtime"),
+        # an exposed scheduler on hardened nodes needs its port let in by their own firewall too
+        (lambda: session.Cluster("x", size=1, hardening=cloudorm.Hardening(admin_user="ops"),
+                                 engine=cloudorm.Dask(expose_to=["203.0.113.0/24"])), "expose_to"),
     ])
+    session.Cluster("x", size=1, hardening=cloudorm.Hardening(admin_user="ops", allow_ports=[8786]),
+                    engine=cloudorm.Dask(expose_to=["203.0.113.0/24"]))
     with pytest.raises(InvalidInput) as e:
         session.Cluster("x", size=1, engine="dask", requirements=["distributed==2024.1.0"])
     assert "2024.1.0" in str(e.value) and version in str(e.value)

@@ -133,7 +133,15 @@ class DaskEngine:
             raise InvalidInput("runtime", "Dask runs in the cluster's Python venv: give the cluster a runtime "
                                           "(runtime='python3')")
         check_pins(bootstrap.requirements, bootstrap.requirements_file)
-        return given or self.cluster.engine
+        chosen = given or self.cluster.engine
+        hardening = self.cluster.hardening
+        if chosen is not None and chosen.expose_to and hardening is not None:
+            port = chosen.scheduler_port or SCHEDULER_PORT
+            if not any(p.protocol == "tcp" and p.first <= port <= p.last for p in hardening.allow_ports) and \
+                    not set(chosen.expose_to) <= set(hardening.allow_from):
+                raise InvalidInput("expose_to", f"the nodes' hardening firewall drops tcp/{port}: give the cluster "
+                                                f"Hardening(allow_ports=[{port}], ...) (or allow_from those CIDRs)")
+        return chosen
 
     # ------------------------------------------------------------------------------------------- the nodes
 
@@ -337,7 +345,8 @@ class DaskEngine:
             address = f"tcp://{host}:{local}"
         host, local = node.forward(dashboard)
         self.dashboard_url = f"http://{host}:{local}/status"
-        handle = ClusterHandle(self.cluster.name, address, self.dashboard_url, self.stop)
+        handle = ClusterHandle(self.cluster.name, address, self.dashboard_url,
+                               lambda: self.stop(close_client=False))
         client = connect(handle, max(1.0, min(60.0, deadline - time.monotonic())))
         check_versions(client, self.cluster.name)
         return client
@@ -369,8 +378,7 @@ class DaskEngine:
                 if not others or not any(self._running(jobs.get(SCHEDULER_JOB))
                                          for jobs in self._jobs(others).values()):
                     return  # (no Dask on this cluster)
-            self._client = None  # (the next ensure waits for the new workers too)
-            self.ensure(self._settings, self.cluster.boot_timeout)
+            self.ensure(self._settings, self.cluster.boot_timeout)  # (the client stays; the new workers join)
 
     def leaving(self, node: Node) -> None:
         """``node`` is about to be destroyed: its worker retires gracefully (its results move to the other
@@ -400,12 +408,13 @@ class DaskEngine:
                 retire(connected, worker_addresses(connected, [str(node.name)]), self.cluster.name)
         worker.stop(grace=30)
 
-    def stop(self, nodes: Sequence[Node] | None = None, quiet: bool = False) -> None:
-        """Stop the workers, then the scheduler, on every node (or ``nodes``), and close this process's client;
-        ``quiet``: nodes that cannot be reached are skipped (they are being destroyed)."""
+    def stop(self, nodes: Sequence[Node] | None = None, quiet: bool = False, close_client: bool = True) -> None:
+        """Stop the workers, then the scheduler, on every node (or ``nodes``), and close this process's client
+        (``close_client`` False: it is closing itself, ``client.shutdown()``); ``quiet``: nodes that cannot be
+        reached are skipped (they are being destroyed)."""
         with self._lock:
             client, self._client = self._client, None
-            if client is not None:
+            if client is not None and close_client:
                 close(client)
             self.dashboard_url = None
         targets = list(self.cluster._known_nodes() if nodes is None else nodes) or self.cluster.nodes
