@@ -79,8 +79,10 @@ def test_bad_settings_are_refused_before_any_request(session: cloudorm.Session) 
         (lambda: cloudorm.Dask(threads=0), "threads"),
         (lambda: cloudorm.Dask(processes=True), "processes"),
         (lambda: cloudorm.Dask(memory_limit="lots"), "memory_limit"),
+        (lambda: cloudorm.Dask(memory_limit="1.5"), "memory_limit"),   # (Dask would read 1 byte: endless restarts)
+        (lambda: cloudorm.Dask(memory_limit="100MB"), "memory_limit"),
         (lambda: cloudorm.Dask(scheduler_port=80), "scheduler_port"),
-        (lambda: cloudorm.Dask(expose_to=["not a cidr"]), "allow_ssh_from"),
+        (lambda: cloudorm.Dask(expose_to=["not a cidr"]), "expose_to"),
         (lambda: session.Cluster("x", size=1, engine="spark"), "engine"),
         # Dask refuses mismatched versions: another distributed (or dask) pinned is refused, saying both
         (lambda: session.Cluster("x", size=1, engine="dask", requirements=["distributed==2024.1.0"]),
@@ -91,6 +93,8 @@ def test_bad_settings_are_refused_before_any_request(session: cloudorm.Session) 
         (lambda: session.Cluster("x", size=1, hardening=cloudorm.Hardening(admin_user="ops"),
                                  engine=cloudorm.Dask(expose_to=["203.0.113.0/24"])), "expose_to"),
     ])
+    assert [cloudorm.Dask(memory_limit=v).memory_limit for v in ("auto", 0, "0.25", "4GB", "512MiB", 2**30)] == \
+        ["auto", "0", "0.25", "4000000000", "536870912", str(2**30)]
     session.Cluster("x", size=1, hardening=cloudorm.Hardening(admin_user="ops", allow_ports=[8786]),
                     engine=cloudorm.Dask(expose_to=["203.0.113.0/24"]))
     with pytest.raises(InvalidInput) as e:
@@ -255,6 +259,14 @@ def test_a_scheduler_of_another_version_is_a_clear_conflict(cluster: cloudorm.Cl
     assert client.submit(lambda: 3).result() == 3
     assert first.run("python -c 'import distributed; print(distributed.__version__)'").stdout.strip() == \
         metadata.version("distributed")
+
+
+def test_client_shutdown_stops_dask_on_the_nodes(cluster: cloudorm.Cluster) -> None:
+    client = cluster.dask()
+    client.shutdown()  # Dask's spelling of cluster.stop_dask(): the nodes stay
+    assert client.status == "closed" and not cluster_processes(cluster.name)
+    assert not [j for n in cluster.nodes for j in n.jobs() if j.id in (SCHEDULER_JOB, WORKER_JOB)]
+    assert cluster.dask().submit(lambda: 4).result() == 4
 
 
 def test_stopping_and_deleting_leave_no_process(cluster: cloudorm.Cluster) -> None:

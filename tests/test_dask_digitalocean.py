@@ -7,6 +7,7 @@ One cluster serves the module (installing Dask on a node costs seconds): the tes
 
 from __future__ import annotations
 
+import logging
 import time
 import traceback
 import urllib.request
@@ -129,7 +130,8 @@ def test_removing_a_droplet_retires_its_worker_first(cluster: cloudorm.Cluster, 
     assert held.result() == (81, leaving.name) and client.who_has([held])[held.key]
 
 
-def test_a_killed_droplet_s_tasks_are_rescheduled(cluster: cloudorm.Cluster, client: Any, fake: Any) -> None:
+def test_a_killed_droplet_s_tasks_are_rescheduled(cluster: cloudorm.Cluster, client: Any, fake: Any,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
     victim = cluster.nodes[1]
     futures = client.map(slow_square, range(12), seconds=1.0, pure=False)
     time.sleep(1.5)
@@ -137,7 +139,10 @@ def test_a_killed_droplet_s_tasks_are_rescheduled(cluster: cloudorm.Cluster, cli
     droplet.host.stop()  # the stand-in dies with every process on it, its worker mid-task
     assert [r[0] for r in client.gather(futures)] == [i * i for i in range(12)]
     assert victim.name not in worker_names(client)
-    cluster.remove_node(victim)  # (it cannot be reached: it simply goes)
+    with caplog.at_level(logging.WARNING, logger="cloudorm.compute.dask_engine"):
+        assert cluster.dask() is client  # Dask runs on without the node it cannot reach, and says so
+    assert victim.name in caplog.text and "cannot be reached" in caplog.text
+    cluster.remove_node(victim)  # (its worker is gone: the node is asked nothing, it simply goes)
 
 
 def test_delete_stops_dask_first_and_leaves_no_process(cluster: cloudorm.Cluster) -> None:

@@ -6,7 +6,10 @@ scheduler and workers; the version check; retiring workers. The one module that 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import html
+import weakref
 from collections.abc import Callable, Generator, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -73,10 +76,20 @@ def connect(handle: ClusterHandle, timeout: float) -> Client:
     make: Any = Client  # (distributed is not typed throughout)
     try:
         client: Client = make(handle, timeout=timeout, direct_to_workers=False, set_as_default=True)
-        return client
     except (OSError, asyncio.TimeoutError) as e:
         raise Timeout(f"the Dask scheduler of cluster {handle.name!r} did not answer at "
                       f"{handle.scheduler_address} within {timeout:g} s: {e}") from None
+    # closed before what this process started at exit goes (the local cloud's nodes, the forwards): a client left
+    # open would try to reconnect to them and log every attempt
+    atexit.register(_close_at_exit, weakref.ref(client))
+    return client
+
+
+def _close_at_exit(ref: weakref.ref[Client]) -> None:
+    client = ref()
+    if client is not None and client.status == "running":
+        with contextlib.suppress(Exception):
+            close(client)
 
 
 def check_versions(client: Client, cluster: str) -> None:

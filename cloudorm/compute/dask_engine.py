@@ -11,6 +11,7 @@ belongs to the scheduler that job started, never to an earlier one.
 from __future__ import annotations
 
 import json
+import logging
 import shlex
 import sys
 import threading
@@ -31,10 +32,13 @@ from cloudorm.compute.dask_client import (
     worker_addresses,
 )
 from cloudorm.compute.dask_settings import SCHEDULER_PORT, Dask, check_pins, client_versions, pinned, python_version
+from cloudorm.compute.fanout import causes_text
 from cloudorm.compute.jobs import Job, listed, start
 from cloudorm.compute.jobscript import ACTIVE, JOBS_DIR
 from cloudorm.compute.shell import command, failure_message, quote
 from cloudorm.errors import CloudError, ClusterError, CommandFailed, ConflictError, InvalidInput, NotFound, Timeout
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -160,12 +164,15 @@ class DaskEngine:
             raise CommandFailed(f"installing Dask on {node.name} failed: {failure_message([result])}",
                                 failures=[result])
 
-    def _jobs(self, nodes: Sequence[Node]) -> dict[str, dict[str, Job]]:
-        """Every node's Dask jobs (scheduler, worker) by node name, then job id, read in parallel."""
+    def _jobs(self, nodes: Sequence[Node]) -> tuple[dict[str, dict[str, Job]], dict[str, BaseException]]:
+        """Every node's Dask jobs (scheduler, worker) by node name, then job id, read in parallel; and why the
+        nodes that could not be asked could not (a node that died: Dask runs on without it)."""
         found, errors = self.cluster._each(
             nodes, lambda node: {j.id: j for j in listed(node) if j.id in (SCHEDULER_JOB, WORKER_JOB)})
-        self.cluster._raise("reading the Dask jobs", errors)
-        return found
+        if errors:
+            log.warning("cluster %r: Dask runs without node(s) that cannot be reached (remove_node() them, or "
+                        "power them on and call dask() again): %s", self.cluster.name, causes_text(errors))
+        return found, errors
 
     @staticmethod
     def _running(job: Job | None) -> bool:
@@ -182,8 +189,9 @@ class DaskEngine:
         remote = self.cluster._transport(node._co_record or {}).remote
         port = settings.scheduler_port or (SCHEDULER_PORT if remote else 0)
         host = "0.0.0.0" if settings.expose_to else _private(node)
-        return ("exec " + command("env", f"{SETTINGS_VARIABLE}={settings.to_json()}", "dask", "scheduler", "--host",
-                                  host, "--port", str(port), "--dashboard-address", "127.0.0.1:0")
+        return ("exec " + command("env", f"{SETTINGS_VARIABLE}={settings.to_json()}", "python", "-m", "dask",
+                                  "scheduler", "--host", host, "--port", str(port), "--dashboard-address",
+                                  "127.0.0.1:0")
                 + f' --scheduler-file "$HOME/{SCHEDULER_FILE}"')
 
     @staticmethod
@@ -200,8 +208,9 @@ class DaskEngine:
             return None
 
     def _worker_command(self, node: Node, scheduler: str, settings: Dask) -> str:
-        return ("exec " + command("dask", "worker", scheduler, "--name", str(node.name), "--host", _private(node),
-                        "--no-dashboard", "--dashboard-address", "127.0.0.1:0", *settings.worker_options())
+        return ("exec " + command("python", "-m", "dask", "worker", scheduler, "--name", str(node.name), "--host",
+                                  _private(node), "--no-dashboard", "--dashboard-address", "127.0.0.1:0",
+                                  *settings.worker_options())
                 + f' --local-directory "$HOME/{WORK_DIR}"')
 
     def _scheduler_info(self, node: Node, job: Job, deadline: float) -> dict[str, Any]:
@@ -243,7 +252,8 @@ class DaskEngine:
             if not nodes:
                 raise NotFound(f"cluster {self.cluster.name!r} has no nodes to run Dask on",
                                provider=self.cluster.session.provider)
-            jobs = self._jobs(nodes)
+            jobs, lost = self._jobs(nodes)
+            nodes = [n for n in nodes if str(n.name) in jobs]
             found = self._running_scheduler(nodes, jobs, wanted)
             if found is not None:
                 node, job, settings = found
@@ -252,6 +262,11 @@ class DaskEngine:
                 idle = self._idle_workers(nodes, jobs, scheduler, settings)
                 self._install(idle, None, False, deadline)
             else:
+                if not nodes or str(nodes[0].name) != str(self.cluster._known_nodes()[0].name):
+                    first = self.cluster._known_nodes()[0]
+                    raise ClusterError(f"cluster {self.cluster.name!r}: the Dask scheduler starts on the first node, "
+                                       f"{first.name}, which cannot be reached: remove_node() it or power it on",
+                                       causes=lost)
                 settings, node, idle = wanted or Dask(), nodes[0], list(nodes)
                 self._open_firewall(node, settings)
                 self._install(idle, node, settings.dashboard, deadline)
@@ -376,7 +391,7 @@ class DaskEngine:
             if not self.running():
                 others = [n for n in self.cluster._known_nodes() if n not in nodes]
                 if not others or not any(self._running(jobs.get(SCHEDULER_JOB))
-                                         for jobs in self._jobs(others).values()):
+                                         for jobs in self._jobs(others)[0].values()):
                     return  # (no Dask on this cluster)
             self.ensure(self._settings, self.cluster.boot_timeout)  # (the client stays; the new workers join)
 

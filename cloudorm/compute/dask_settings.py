@@ -29,9 +29,14 @@ nodes get them at this client's versions."""
 SCHEDULER_PORT = 8786
 """The scheduler's port on nodes that are other machines (local nodes share this machine: any free port)."""
 
-_MEMORY = re.compile(r"(auto|\d+(\.\d+)?\s*([kKmMgGtT]i?[bB]?|[bB])?|0?\.\d+|1(\.0+)?)")
-"""What ``dask worker --memory-limit`` takes: ``auto``, a byte count with an optional unit, or a fraction of the
-node's memory."""
+MIN_MEMORY = 256 * 2**20
+"""The least memory a worker process may be given (its own footprint is about 100 MiB: below this Dask would pause
+and restart it forever)."""
+
+_MEMORY = re.compile(r"(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>(?:[kmgt]i?)?b?)", re.IGNORECASE)
+"""A memory size as ``dask worker --memory-limit`` reads it: a number and an optional unit (``4GB``, ``512MiB``)."""
+
+_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
 
 _REQUIREMENT_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
@@ -53,12 +58,28 @@ def _processes(value: Any) -> int:
 
 
 def _memory(value: Any) -> str:
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return str(value)
-    if isinstance(value, str) and _MEMORY.fullmatch(value.strip()):
-        return value.strip()
-    raise InvalidInput("memory_limit", "must be 'auto', a byte count (int or '4GB', '512MiB') or a fraction of the "
-                                       f"node's memory ('0.5'), not {value!r}")
+    """``auto``, 0 (no limit), a fraction of the node's memory (``0.5``) or a size of at least ``MIN_MEMORY``
+    (``"4GB"``, bytes as an int); the text ``dask worker --memory-limit`` gets."""
+    if value == "auto":
+        return "auto"
+    found = _MEMORY.fullmatch(value.strip()) if isinstance(value, str) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        number, unit = float(value), ""
+    elif found is not None:
+        number, unit = float(found["number"]), found["unit"].lower().removesuffix("b")
+    else:
+        raise InvalidInput("memory_limit", "must be 'auto', 0 (no limit), a fraction of the node's memory (0.5) or "
+                                           f"a size ('4GB', '512MiB', bytes as an int), not {value!r}")
+    if number == 0:
+        return "0"
+    if not unit and number <= 1 and not (isinstance(value, int) and not isinstance(value, bool)):
+        return repr(number)  # (a fraction: Dask reads a number up to 1 as a share of the node's memory)
+    size = number * _UNITS[unit]
+    if size < MIN_MEMORY:
+        raise InvalidInput("memory_limit", f"{value!r} is {int(size)} bytes: a worker process needs at least "
+                                           f"{MIN_MEMORY // 2**20} MiB (give a size such as '4GB', a fraction such as "
+                                           "0.5, 'auto', or 0 for no limit)")
+    return str(int(size))
 
 
 def _dashboard(value: Any) -> bool:
@@ -78,7 +99,7 @@ def _cidrs(value: Any) -> tuple[str, ...]:
         return ()
     if isinstance(value, str):
         value = [value]
-    return tuple(check_cidrs(value))
+    return tuple(check_cidrs(value, field="expose_to"))
 
 
 @attrs.frozen
@@ -91,7 +112,8 @@ class Dask:
     processes: int = attrs.field(default=1, converter=_processes)
     """Worker processes per node (``dask worker --nworkers``)."""
     memory_limit: str = attrs.field(default="auto", converter=_memory)
-    """The memory each worker process may use before Dask spills and pauses it (``auto``: the node's share)."""
+    """The memory each worker process may use before Dask spills and pauses it: ``auto`` (the node's share), a size
+    (``"4GB"``, at least 256 MiB), a fraction of the node's memory (``0.5``) or 0 (no limit)."""
     dashboard: bool = attrs.field(default=False, converter=_dashboard)
     """Install ``bokeh`` on the scheduler's node, so ``cluster.dashboard_url`` shows Dask's live dashboard (without
     it the scheduler still serves its plain pages: ``/info``, ``/health``)."""
