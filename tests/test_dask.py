@@ -14,7 +14,7 @@ import time
 import traceback
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from importlib import metadata
 from typing import Any
 
@@ -24,26 +24,12 @@ import cloudorm
 from cloudorm.compute.dask_engine import SCHEDULER_JOB, WORKER_JOB
 from cloudorm.errors import ConflictError, InvalidInput
 from tests.conftest import assert_refused_before_any_request, cluster_processes
+from tests.dask_helpers import tasks, worker_names
 
 distributed = pytest.importorskip("distributed")
 
 
-def _tasks() -> tuple[Callable[..., tuple[int, str]], Callable[[int, int], float]]:
-    """The tasks, made as local functions: Dask pickles those by value (a module-level function of this test
-    module would be pickled by reference, and the nodes cannot import ``tests``)."""
-
-    def slow_square(x: int, seconds: float = 0.0) -> tuple[int, str]:
-        """``x * x`` and the name of the worker that computed it, after ``seconds``."""
-        time.sleep(seconds)
-        return x * x, distributed.get_worker().name
-
-    def divide(a: int, b: int) -> float:
-        return a / b
-
-    return slow_square, divide
-
-
-slow_square, divide = _tasks()
+slow_square, divide = tasks()
 
 
 @pytest.fixture(scope="module")
@@ -67,10 +53,6 @@ def cluster(session: cloudorm.Session) -> Iterator[cloudorm.Cluster]:
 @pytest.fixture
 def client(cluster: cloudorm.Cluster) -> Any:
     return cluster.dask()
-
-
-def worker_names(client: Any) -> list[str]:
-    return sorted(str(w["name"]) for w in client.scheduler_info(n_workers=-1)["workers"].values())
 
 
 def test_bad_settings_are_refused_before_any_request(session: cloudorm.Session) -> None:

@@ -12,7 +12,7 @@ import time
 import traceback
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from importlib import metadata
 from typing import Any
 
@@ -21,24 +21,12 @@ import pytest
 import cloudorm
 from cloudorm.compute.dask_engine import SCHEDULER_JOB
 from tests.conftest import cluster_processes
+from tests.dask_helpers import tasks, worker_names
 
 distributed = pytest.importorskip("distributed")
 
 
-def _tasks() -> tuple[Callable[..., tuple[int, str]], Callable[[int, int], float]]:
-    """Local functions: Dask pickles them by value (the nodes cannot import this test module)."""
-
-    def slow_square(x: int, seconds: float = 0.0) -> tuple[int, str]:
-        time.sleep(seconds)
-        return x * x, distributed.get_worker().name
-
-    def divide(a: int, b: int) -> float:
-        return a / b
-
-    return slow_square, divide
-
-
-slow_square, divide = _tasks()
+slow_square, divide = tasks()
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +58,6 @@ def cluster(fake: Any) -> Iterator[cloudorm.Cluster]:
 @pytest.fixture
 def client(cluster: cloudorm.Cluster) -> Any:
     return cluster.dask()
-
-
-def worker_names(client: Any) -> list[str]:
-    return sorted(str(w["name"]) for w in client.scheduler_info(n_workers=-1)["workers"].values())
 
 
 def test_the_client_goes_through_the_tunnel_to_the_private_address(cluster: cloudorm.Cluster, client: Any) -> None:
