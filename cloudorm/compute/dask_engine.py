@@ -31,7 +31,14 @@ from cloudorm.compute.dask_client import (
     wait_for_workers,
     worker_addresses,
 )
-from cloudorm.compute.dask_settings import SCHEDULER_PORT, Dask, check_pins, client_versions, pinned, python_version
+from cloudorm.compute.dask_settings import (
+    SCHEDULER_PORT,
+    Dask,
+    check_pins,
+    pinned,
+    python_version,
+    wanted_versions,
+)
 from cloudorm.compute.fanout import causes_text
 from cloudorm.compute.jobs import Job, listed, start
 from cloudorm.compute.jobscript import ACTIVE, JOBS_DIR
@@ -96,11 +103,7 @@ def _install_command(dashboard: bool, local: bool) -> str:
     """The shell text that installs the pinned packages into the node's venv unless they are there already. A
     ``local`` node (this machine) of the client's Python first sees the client's own packages through a ``.pth``
     file in its venv: the versions are the client's, nothing is downloaded (the venv's own packages still win)."""
-    want: dict[str, str | None] = dict(client_versions())
-    requirements = pinned(dashboard)
-    if dashboard:
-        want["bokeh"] = next((r.split("==")[1] for r in requirements if r.startswith("bokeh==")), None)
-    check = _VERSIONS.format(want=want, python=python_version())
+    check = _VERSIONS.format(want=wanted_versions(dashboard), python=python_version())
     link = ""
     if local:
         lines = "".join(f"import site; site.addsitedir({d!r})\n" for d in client_site_dirs())
@@ -109,7 +112,7 @@ def _install_command(dashboard: bool, local: bool) -> str:
             "if [ $rc -eq 3 ]; then exit 3; fi\n"
             "if [ $rc -ne 0 ]; then\n"
             "  { python -m pip --version >/dev/null 2>&1 || python -m ensurepip >/dev/null; } &&\n"
-            f"  {command('python', '-m', 'pip', 'install', '--disable-pip-version-check', '-q', *requirements)}\n"
+            f"  {command('python', '-m', 'pip', 'install', '--disable-pip-version-check', '-q', *pinned(dashboard))}\n"
             "fi")
 
 
@@ -167,8 +170,7 @@ class DaskEngine:
     def _jobs(self, nodes: Sequence[Node]) -> tuple[dict[str, dict[str, Job]], dict[str, BaseException]]:
         """Every node's Dask jobs (scheduler, worker) by node name, then job id, read in parallel; and why the
         nodes that could not be asked could not (a node that died: Dask runs on without it)."""
-        found, errors = self.cluster._each(
-            nodes, lambda node: {j.id: j for j in listed(node) if j.id in (SCHEDULER_JOB, WORKER_JOB)})
+        found, errors = self.cluster._each(nodes, _dask_jobs)
         if errors:
             log.warning("cluster %r: Dask runs without node(s) that cannot be reached (remove_node() them, or "
                         "power them on and call dask() again): %s", self.cluster.name, causes_text(errors))
@@ -408,7 +410,7 @@ class DaskEngine:
                     return  # (its worker is gone already: nothing on it to save)
                 retire(client, addresses, self.cluster.name)
         try:
-            jobs = {j.id: j for j in listed(node) if j.id in (SCHEDULER_JOB, WORKER_JOB)}
+            jobs = _dask_jobs(node)
         except (CloudError, OSError):
             return  # (unreachable: nothing on it can be saved)
         if self._running(jobs.get(SCHEDULER_JOB)):
@@ -433,18 +435,25 @@ class DaskEngine:
                 close(client)
             self.dashboard_url = None
         targets = list(self.cluster._known_nodes() if nodes is None else nodes) or self.cluster.nodes
+        found, errors = self.cluster._each(targets, _dask_jobs)  # (read once; workers go first, then the scheduler)
         for job_id in (WORKER_JOB, SCHEDULER_JOB):
             def one(node: Node, job_id: str = job_id) -> None:
-                found = {j.id: j for j in listed(node)}.get(job_id)
-                if found is not None:
-                    if self._running(found):
-                        found.stop(grace=10)
-                    found.forget()
+                job = found[str(node.name)].get(job_id)
+                if job is not None:
+                    if self._running(job):
+                        job.stop(grace=10)
+                    job.forget()
 
-            _, errors = self.cluster._each(targets, one)
-            if errors and not quiet:
-                raise ClusterError(f"cluster {self.cluster.name!r}: stopping Dask failed on {len(errors)} node(s)",
-                                   causes=errors)
+            _, failed = self.cluster._each([n for n in targets if str(n.name) in found], one)
+            errors.update(failed)
+        if errors and not quiet:
+            raise ClusterError(f"cluster {self.cluster.name!r}: stopping Dask failed on {len(errors)} node(s): "
+                               f"{causes_text(errors)}", causes=errors)
+
+
+def _dask_jobs(node: Node) -> dict[str, Job]:
+    """The node's Dask jobs (scheduler, worker) by id: one round trip."""
+    return {j.id: j for j in listed(node) if j.id in (SCHEDULER_JOB, WORKER_JOB)}
 
 
 def _port(info: dict[str, Any]) -> int:

@@ -175,16 +175,22 @@ def python_version() -> str:
     return f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
-def pinned(dashboard: bool) -> list[str]:
-    """The requirement strings a node gets: ``PINNED`` at this client's versions (and ``bokeh`` for the
-    dashboard, at the client's version when it has one)."""
-    out = [f"{name}=={version}" for name, version in client_versions().items()]
+def wanted_versions(dashboard: bool) -> dict[str, str | None]:
+    """What a node's venv must have, by package: ``PINNED`` at this client's versions, and ``bokeh`` for the
+    dashboard (the client's version when it has one; None: any)."""
+    wanted: dict[str, str | None] = dict(client_versions())
     if dashboard:
         try:
-            out.append(f"bokeh=={metadata.version('bokeh')}")
+            wanted["bokeh"] = metadata.version("bokeh")
         except metadata.PackageNotFoundError:
-            out.append("bokeh>=3.1.0")
-    return out
+            wanted["bokeh"] = None
+    return wanted
+
+
+def pinned(dashboard: bool) -> list[str]:
+    """The requirement strings of ``wanted_versions`` (an unpinned bokeh: one the dashboard works with)."""
+    return [f"{name}=={version}" if version else f"{name}>=3.1.0"
+            for name, version in wanted_versions(dashboard).items()]
 
 
 def _lines(requirements: Iterable[str], path: Path | None) -> list[str]:
@@ -215,5 +221,14 @@ def check_pins(requirements: Iterable[str], path: Path | None) -> None:
                                                f"client's versions) or install {name}{requirement.specifier} here")
 
 
-__all__ = ["PINNED", "SCHEDULER_PORT", "Dask", "check_engine", "check_pins", "client_versions", "pinned",
-           "python_version"]
+__all__ = [
+    "PINNED",
+    "SCHEDULER_PORT",
+    "Dask",
+    "check_engine",
+    "check_pins",
+    "client_versions",
+    "pinned",
+    "python_version",
+    "wanted_versions",
+]
