@@ -1,7 +1,8 @@
 """Items: schemaless dict-like rows, and typed models (attrs classes) declared with ``@cloudorm.model``.
 
-An item remembers what it last read or wrote (its snapshot, in wire form), so ``save()`` on a loaded item sends
-an UpdateItem with only the attributes that changed, and nothing at all when nothing did. A typed row also keeps
+An item remembers what it last read or wrote (its snapshot: the wire form it wrote, or what it read as ``Held``
+values), so ``save()`` on a loaded item sends an UpdateItem with only the attributes that changed, and nothing at
+all when nothing did. A typed row also keeps
 the stored attributes its model does not declare (``undeclared(row)``) and writes them back on ``put()``.
 """
 
@@ -23,6 +24,7 @@ from cloudorm.errors import InvalidInput
 from cloudorm.nosql import codec
 from cloudorm.nosql.converter import converter
 from cloudorm.nosql.expressions import Action, Condition
+from cloudorm.nosql.held import CONTAINERS, Held, copy_containers
 from cloudorm.nosql.schema import TableSchema
 
 if TYPE_CHECKING:
@@ -56,7 +58,7 @@ class Item:
     __cloudorm_model__: ClassVar[ModelInfo | None] = None
     if TYPE_CHECKING:  # bookkeeping kept in the instance's __dict__, not attrs fields (typed models declare theirs)
         _co_table: Table[Any] | None
-        _co_snapshot: codec.WireItem | None
+        _co_snapshot: codec.WireItem | Held | None  # what the table holds: as written, or as read
         _co_deleted: bool
         _co_stale: bool  # changed by atomic actions whose result was not read back (in a transaction)
         _co_projection: tuple[str, ...] | None  # the .only() paths it was read with, if any
@@ -85,13 +87,30 @@ class Item:
     # -------------------------------------------------------------------------------------- dict-like access
 
     def __getitem__(self, name: str) -> Any:
-        return self._data[name]
+        value = self._data[name]
+        if type(value) in CONTAINERS:
+            self._co_hand_out(name)
+        return value
 
     def __setitem__(self, name: str, value: Any) -> None:
+        held = self._co_snapshot
+        if type(held) is Held:
+            held.keep(name, copy=False)
         self._data[name] = value
 
     def __delitem__(self, name: str) -> None:
+        held = self._co_snapshot
+        if type(held) is Held and name in self._data:
+            held.keep(name, copy=False)
         del self._data[name]
+
+    def _co_hand_out(self, *names: str) -> None:
+        """A read item hands out lists, maps or sets the caller may change in place: its ``Held`` keeps a copy of
+        their stored values first."""
+        held = self._co_snapshot
+        if type(held) is Held:
+            for name in names:
+                held.keep(name, copy=True)
 
     def __contains__(self, name: object) -> bool:
         return name in self._data
@@ -108,14 +127,19 @@ class Item:
 
     def get(self, name: str, default: Any = None) -> Any:
         """The attribute's value, or ``default``."""
-        return self._data.get(name, default)
+        value = self._data.get(name, default)
+        if type(value) in CONTAINERS and name in self._data:
+            self._co_hand_out(name)
+        return value
 
     def items(self) -> ItemsView[str, Any]:
         """(name, value) pairs."""
+        self._co_hand_out(*(k for k, v in self._data.items() if type(v) in CONTAINERS))
         return self._co_values().items()
 
     def values(self) -> ValuesView[Any]:
         """Attribute values."""
+        self._co_hand_out(*(k for k, v in self._data.items() if type(v) in CONTAINERS))
         return self._co_values().values()
 
     def __eq__(self, other: object) -> bool:
@@ -192,25 +216,43 @@ _SCALARS = (str, int, float, Decimal, bytes, bool, dt.date, enum.Enum)
 def changes(item: Item) -> set[str]:
     """Names of the attributes that differ from what was last read or written (all of them for a new item)."""
     values = item._co_values()
-    if item._co_snapshot is None:
+    old = held_values(item)
+    if old is None:
         return set(values)
     info = item.__cloudorm_model__
     if info is not None:
-        return _model_changes(item, info, values, item._co_snapshot)
-    old = codec.decode_item(item._co_snapshot)
+        return _model_changes(item, info, values, old)
+    if old is values:  # read, and nothing replaced or handed out since
+        return set()
     names = set(values) | set(old)
-    changed = {k for k in names
-               if (k in values) != (k in old) or (k in values and not codec.same_stored(values[k], old[k]))}
+    changed = {k for k in names if (k in values) != (k in old)
+               or (k in values and values[k] is not old[k] and not codec.same_stored(values[k], old[k]))}
     return {k for k in changed if not (k not in old and codec.is_empty_set(values.get(k)))}
 
 
-def _model_changes(item: Item, info: ModelInfo, values: dict[str, Any], stored: codec.WireItem) -> set[str]:
+def held_values(item: Item) -> dict[str, Any] | None:
+    """What the table holds for the item as last read or written, decoded (read-only); None for a new item."""
+    held = item._co_snapshot
+    if held is None:
+        return None
+    return held.values() if isinstance(held, Held) else codec.decode_item(held)
+
+
+def held_wire(item: Item) -> codec.WireItem | None:
+    """``held_values`` in wire form."""
+    held = item._co_snapshot
+    if held is None:
+        return None
+    return codec.encode_item(held.values()) if isinstance(held, Held) else held
+
+
+def _model_changes(item: Item, info: ModelInfo, values: dict[str, Any], stored: dict[str, Any]) -> set[str]:
     """A typed row's changed fields: those whose value differs from what it held when last read or written, and
     those assigned since that the table does not hold (written even when equal to the default). Undeclared
     attributes never change; fields the stored row lacked keep their defaults unwritten until changed."""
     base = item._co_base
     if base is None:  # read, and not looked at since: what it held then follows from the stored row
-        held = _declared_values(structure(type(item), codec.decode_item(stored)))
+        held = _declared_values(structure(type(item), dict(stored)))
         base = item._co_base = {**{k: v for k, v in held.items() if k in stored}, **(item._co_defaults or {})}
     touched: set[str] = item.__dict__.get("_co_touched", set())
     # a row read in part holds defaults for what it did not read: only what it read, or what was set on it since,
@@ -239,13 +281,14 @@ def mark_stored(item: Item, wire: codec.WireItem, decoded: Mapping[str, Any] | N
         item._co_defaults = None
 
 
-def mark_read(item: Item, wire: codec.WireItem, decoded: Mapping[str, Any]) -> None:
-    """``mark_stored`` for a typed row just built from ``wire``: what it holds is worked out from ``wire`` when
-    first needed (reading stays cheap), except the defaults of fields the row lacked, recorded now."""
+def mark_read(item: Item, wire: codec.WireItem, decoded: dict[str, Any]) -> None:
+    """``mark_stored`` for a typed row just built from ``wire`` (``decoded``): it keeps the decoded values as
+    ``Held``; what its fields held is worked out from them when first needed (reading stays cheap), except the
+    defaults of fields the row lacked, recorded now."""
     info = item.__cloudorm_model__
     assert info is not None
     d = item.__dict__  # not through attrs' __setattr__: these are not fields
-    d["_co_snapshot"] = wire
+    d["_co_snapshot"] = Held(copy_containers(decoded))  # not sharing what the row may change in place
     fields = info.types
     if decoded.keys() - fields.keys():
         d["_co_extra"] = MappingProxyType({k: v for k, v in decoded.items() if k not in fields})
@@ -268,12 +311,13 @@ def stored_values(item: Item) -> dict[str, Any]:
     """Everything a put of the item writes: its values, and a typed row's undeclared attributes (at the top level,
     and inside the maps of nested attrs classes it read)."""
     values = item._co_values()
-    info, stored = item.__cloudorm_model__, item._co_snapshot
-    if info is not None and stored is not None and not item._co_deleted:
+    info = item.__cloudorm_model__
+    nested = info is not None and any(isinstance(values.get(name), dict) for name in info.types)
+    stored = held_values(item) if nested and not item._co_deleted else None
+    if info is not None and stored is not None:
         for name, tp in info.types.items():
-            if isinstance(values.get(name), dict) and "M" in stored.get(name, {}):
-                held = codec.decode_item({name: stored[name]})[name]
-                values[name] = _keep_undeclared(tp, held, values[name])
+            if isinstance(values.get(name), dict) and isinstance(stored.get(name), dict):
+                values[name] = _keep_undeclared(tp, stored[name], values[name])
     extra = item._co_extra
     return {**extra, **values} if extra else values
 

@@ -7,12 +7,13 @@ Every method returns a new QuerySet; nothing is sent until the result is consume
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from itertools import islice
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from itertools import islice, repeat
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 import attrs
 
 from cloudorm import errors as ce
+from cloudorm.gcpause import paused
 from cloudorm.listing import check_count, take_slice
 from cloudorm.nosql import codec
 from cloudorm.nosql.cursors import Progress, decode_cursor, encode_cursor
@@ -163,16 +164,33 @@ class QuerySet(QuerySpec[RowT]):
             yield from parallel_scan(segments, self._limit,
                                      lambda n: self._pager({**base, "Segment": n, "TotalSegments": segments}))
             return
+        for wire, _ in self._tracked(build=False):
+            yield wire
+
+    def _tracked(self, *, build: bool) -> Iterator[tuple[Wire, RowT | None]]:
+        """Each item as (wire, its row if ``build``, else None), recording progress for ``cursor()``; a page's
+        rows are built together, with the garbage collector paused."""
         progress = self._progress
         progress.started, progress.exhausted, progress.last = True, False, None
         for page in self._wire_pages():
-            for wire in page.items:
+            rows: Iterable[RowT | None] = self._built(page.items) if build else repeat(None)
+            for wire, built in zip(page.items, rows, strict=False):  # repeat(None) is endless
                 progress.last = wire
-                yield wire
+                yield wire, built
             if page.last:
                 progress.exhausted = True
 
+    def _built(self, wires: list[Wire]) -> list[RowT]:
+        """The rows of one page, built with the garbage collector paused (they hold no cycles)."""
+        row = self._row
+        with paused():
+            return [row(w) for w in wires]
+
     def __iter__(self) -> Iterator[RowT]:
+        if self._skip_into is None and not self._segments:
+            for _, built in self._tracked(build=True):
+                yield cast(RowT, built)
+            return
         if self._skip_into is None:
             row = self._row
             for wire in self._iter_wire():
@@ -208,7 +226,6 @@ class QuerySet(QuerySpec[RowT]):
         """The items one list per request (empty pages, which filters can cause, are skipped)."""
         if self._segments:
             raise ce.InvalidInput("pages", "a parallel scan (segments=) yields items, not pages")
-        row = self._row
         progress = self._progress
         progress.started, progress.exhausted, progress.last = True, False, None
         if self._skip_into is not None:
@@ -217,7 +234,7 @@ class QuerySet(QuerySpec[RowT]):
         for page in self._wire_pages():
             if page.items:
                 progress.last = page.items[-1]
-                yield [row(w) for w in page.items]
+                yield self._built(page.items)
             if page.last:
                 progress.exhausted = True
 

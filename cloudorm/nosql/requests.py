@@ -23,7 +23,7 @@ from cloudorm.nosql.expressions import (
     compile_update,
     parse_path,
 )
-from cloudorm.nosql.item import Item, changes, construct, mark_stored, stored_values
+from cloudorm.nosql.item import Item, changes, construct, held_values, held_wire, mark_stored, stored_values
 from cloudorm.nosql.schema import (
     MAX_HASH_KEY_BYTES,
     MAX_RANGE_KEY_BYTES,
@@ -189,11 +189,12 @@ class RequestBuilder(Generic[RowT]):
         item it was read from: a datetime key another program (or an earlier cloudorm) spelt differently, the same
         instant, is sent as stored, not in the current form (which would name another item)."""
         key = self.key_values(row._co_values() if values is None else values)
-        stored, info = row._co_snapshot, self.model.__cloudorm_model__ if self.model is not None else None
-        if stored is None or row._co_deleted or info is None:
+        info = self.model.__cloudorm_model__ if self.model is not None else None
+        if row._co_snapshot is None or row._co_deleted or info is None or not key.keys() & info.datetimes:
             return key
+        stored = held_values(row) or {}
         for name in key.keys() & info.datetimes:
-            held = codec.decode_item({name: stored[name]})[name] if name in stored else None
+            held = stored.get(name)
             if isinstance(held, str) and held != key[name] and _same_instant(held, key[name]):
                 key[name] = held
         return key
@@ -264,8 +265,8 @@ class RequestBuilder(Generic[RowT]):
                                           "it did not read; save() it (which sends only what changed) or read "
                                           "it whole")
         values = self._row_values(row)
-        stored = row._co_snapshot
-        if stored is not None and not row._co_deleted and self.model is not None:
+        stored = held_values(row) if self.model is not None and not row._co_deleted else None
+        if stored is not None:
             # a row that was read writes back what it read and what changed, not the defaults of fields it lacked
             changed = changes(row)
             values = {k: v for k, v in values.items() if k in stored or k in changed}
@@ -310,7 +311,8 @@ class RequestBuilder(Generic[RowT]):
             return self._put_request(row, if_not_exists=if_not_exists, condition=condition)[1]
         values = self._row_values(row)
         key = self._row_key(row, values)
-        old = codec.decode_item({n: row._co_snapshot[n] for n in self.schema.key_names if n in row._co_snapshot})
+        as_read = held_values(row) or {}
+        old = {n: as_read[n] for n in self.schema.key_names if n in as_read}
         for name in key:
             if not codec.same_stored(key[name], old.get(name)):
                 raise ce.InvalidInput(name, "key attributes cannot change; delete the item and put a new one")
@@ -335,7 +337,7 @@ class RequestBuilder(Generic[RowT]):
             actions.append(Attr.top(vname).set(next_version))
             conditions.append(held)
         req = self._update_request(key, actions, all_of(conditions), returns="NONE")
-        wire = {n: w for n, w in row._co_snapshot.items() if n not in changed}  # what the table holds afterwards
+        wire = {n: w for n, w in (held_wire(row) or {}).items() if n not in changed}  # what the table holds now
         wire.update(codec.encode_item(new_values))
         codec.check_item_size(wire)
 

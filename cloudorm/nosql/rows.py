@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, cast
 from cloudorm import errors as ce
 from cloudorm.nosql import change_key, codec
 from cloudorm.nosql.expressions import Action, Condition
-from cloudorm.nosql.item import mark_read, mark_stored, structure
+from cloudorm.nosql.held import Held
+from cloudorm.nosql.item import held_wire, mark_read, mark_stored, structure
 from cloudorm.nosql.requests import ItemBase, Request, RequestBuilder, RowT
 from cloudorm.providers.contract import Wire
 
@@ -70,9 +71,9 @@ class Rows(RequestBuilder[RowT]):
         if self.model is None:
             row = ItemBase.__new__(ItemBase)
             d = row.__dict__
-            d["_data"] = codec.decode_item(wire)
+            d["_data"] = data = codec.decode_item(wire)
             d["_co_table"] = self
-            d["_co_snapshot"] = wire
+            d["_co_snapshot"] = Held(data)  # the values themselves, until changed or handed out
             if projection is not None:
                 d["_co_projection"] = projection
             return cast(RowT, row)
@@ -201,7 +202,7 @@ class Rows(RequestBuilder[RowT]):
         """``item.change_key(...)``: move a stored row to a new key (its key attributes changed in place count as
         given), writing what it holds now, undeclared attributes included; the row then holds the new key."""
         self._as_row(row)
-        stored = row._co_snapshot
+        stored = held_wire(row)
         if stored is None or row._co_deleted:
             raise ce.InvalidInput("item", "is not stored: save() it, or give it its new key before saving")
         if row._co_projection is not None:
