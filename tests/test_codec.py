@@ -178,3 +178,23 @@ def test_numbers_are_sized_by_significant_digits() -> None:
     big = codec.encode_item({"n": {i * 10 ** 90 for i in range(1, 9001)}})
     codec.check_item_size(big)  # DynamoDB stores these in a few bytes each
     assert codec.item_size(codec.encode_item({"n": 12345})) == 1 + 4
+
+
+def test_the_quick_size_bound_never_undercounts() -> None:
+    """``check_item_size`` skips the exact count when the item's JSON length is within the limit: that length is
+    never below DynamoDB's size, whatever the text (escapes, accents, astral characters), numbers or binary."""
+    import random
+
+    rnd = random.Random(5)
+    chars = ["a", "é", "€", "\U0001f600", "\x00", '"', "\\", "\n", "中"]
+    for _ in range(500):
+        text = "".join(rnd.choice(chars) for _ in range(rnd.randint(0, 40)))
+        name = "".join(rnd.choice(chars) for _ in range(rnd.randint(1, 4)))
+        wire = codec.encode_item({"k": text, name: {"\U0001f600": [1, "é", b"\x00\xff", {"n": -12345.678}],
+                                                    "s": {text or "x", "y"}, "ns": {1, 2.5}},
+                                  "b": bytes(rnd.randrange(256) for _ in range(rnd.randint(0, 30)))})
+        assert codec._json_length(wire) >= codec.item_size(wire)
+    near = codec.encode_item({"k": "é" * 204_799})  # 409,599 bytes: the bound (1.2 MB) is over, the count is exact
+    codec.check_item_size(near)
+    with pytest.raises(InvalidInput, match="409,601 bytes"):
+        codec.check_item_size(codec.encode_item({"k": "é" * 204_800}))

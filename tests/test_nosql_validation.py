@@ -186,3 +186,26 @@ def test_key_values_over_dynamodbs_size_limits(dynamo: cloudorm.Session, name: s
         assert table.get(h=hash_ok, r=range_ok) is not None
     finally:
         table.delete(missing_ok=True)
+
+
+def test_bad_items_in_a_batch_write_never_reach_the_network(orders: cloudorm.Table[cloudorm.Item]) -> None:
+    """botocore's parameter validation is off for DynamoDB (it cost a third of a batch write's CPU), so cloudorm is
+    the one check: each bad item is refused before any request."""
+    good = {"customer": "a", "placed": 1}
+    bad_items: dict[str, dict[Any, Any]] = {
+        "key of the wrong type": {"customer": 5, "placed": 1},
+        "missing range key": {"customer": "a"},
+        "empty string key": {"customer": "", "placed": 1},
+        "unsupported value": {**good, "x": object()},
+        "NaN": {**good, "x": float("nan")},
+        "infinity": {**good, "x": float("inf")},
+        "attribute name not a string": {**good, 5: "x"},
+        "empty attribute name": {**good, "": "x"},
+        "over 400 KB": {**good, "blob": b"x" * 410_000},
+        "number out of range": {**good, "x": Decimal("1e126")},
+        "mixed set": {**good, "x": {1, "a"}},
+    }
+
+    errors = refused(orders.session, {what: (lambda item=item: _batch_put(orders, item))
+                                      for what, item in bad_items.items()})
+    assert set(errors) == set(bad_items)

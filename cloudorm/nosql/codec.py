@@ -8,6 +8,7 @@ written goes through here. Decoding accepts both botocore's parsed form (``B`` a
 from __future__ import annotations
 
 import enum
+import json
 from base64 import b64decode
 from collections.abc import Mapping
 from decimal import Decimal
@@ -309,9 +310,11 @@ def encode_value(v: Any, field: str = "value") -> WireValue:
 
 
 def _check_name(name: Any) -> None:
-    """An attribute name: a str that UTF-8 can carry."""
+    """An attribute name: a non-empty str that UTF-8 can carry."""
     if not isinstance(name, str):
         raise InvalidInput("item", f"attribute names must be str, not {type(name).__name__} {name!r}")
+    if not name:
+        raise InvalidInput("item", "attribute names cannot be empty (DynamoDB refuses them)")
     check_text(name, name)
 
 
@@ -319,7 +322,7 @@ def encode_item(item: Mapping[str, Any]) -> WireItem:
     """Encode a whole item; attributes holding an empty set are omitted (DynamoDB cannot store them)."""
     out: WireItem = {}
     for k, v in item.items():
-        if type(k) is not str or not k.isascii():
+        if type(k) is not str or not k or not k.isascii():
             _check_name(k)
         t = type(v)  # the commonest cases inline; everything else through encode
         if t is str and v.isascii():
@@ -456,8 +459,21 @@ def item_size(item: Mapping[str, Mapping[str, Any]]) -> int:
     return sum(len(k.encode("utf-8")) + _value_size(w) for k, w in item.items())
 
 
+def _json_length(item: Mapping[str, Mapping[str, Any]]) -> int:
+    """The length of the item as ASCII JSON (binary counted by its length): never less than ``item_size``, since
+    each character of a name or string costs DynamoDB at most the bytes its JSON escape takes, a number at most its
+    digits, and each list or map element at least its JSON's punctuation. The exact count is needed only near the
+    limit."""
+    try:
+        return len(json.dumps(item, default=lambda b: "-" * len(b)))
+    except (TypeError, ValueError):
+        return MAX_ITEM_BYTES + 1  # not plain wire: count exactly
+
+
 def check_item_size(item: Mapping[str, Mapping[str, Any]]) -> None:
     """Raise ``InvalidInput`` before sending an item over DynamoDB's 400 KB limit."""
+    if _json_length(item) <= MAX_ITEM_BYTES:
+        return
     size = item_size(item)
     if size > MAX_ITEM_BYTES:
         raise InvalidInput("item", f"is {size:,} bytes; DynamoDB items are limited to {MAX_ITEM_BYTES:,} bytes")

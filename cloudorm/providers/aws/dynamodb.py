@@ -1,12 +1,11 @@
 """The NoSQL service on DynamoDB (AWS, the local cloud, DynamoDB Local, dynalite) through botocore.
 
-botocore keeps signing, retries and error parsing; the bodies of item-heavy responses skip its shape parser
-(``before-parse`` hands us the raw JSON) because the codec reads DynamoDB JSON several times faster.
+botocore keeps signing, retries and error parsing; the bodies of item-heavy requests and responses skip its shape
+walks (``dynamodb_wire``).
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 from base64 import b64decode
@@ -16,10 +15,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from botocore import exceptions as bx
 
 from cloudorm import errors as ce
-from cloudorm.gcpause import paused
 from cloudorm.nosql.codec import decode_item
 from cloudorm.providers.aws.clients import may_have_applied, refuse_resend
 from cloudorm.providers.aws.dynamodb_effects import Effect, effect_of
+from cloudorm.providers.aws.dynamodb_wire import BAD_BODY, RAW
+from cloudorm.providers.aws.dynamodb_wire import install as install_wire
 from cloudorm.providers.aws.errors import map_client_error, map_error
 from cloudorm.providers.aws.settle import send_settled
 from cloudorm.providers.contract import NoSQLService, Wire
@@ -28,24 +28,6 @@ if TYPE_CHECKING:
     from cloudorm.providers.aws.clients import ClientFactory
 
 T = TypeVar("T")
-
-_RAW = "__cloudorm_raw_body__"
-_BAD_BODY = "__cloudorm_bad_body__"
-_RAW_OPERATIONS = ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem",
-                   "TransactGetItems")
-
-
-def _keep_raw_body(response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any) -> None:
-    """Take a successful response's JSON as is and give botocore's parser an empty body."""
-    if response_dict.get("status_code", 500) < 300:
-        body = response_dict.get("body") or b"{}"
-        try:
-            with paused():  # parsed JSON holds no cycles: no collection while a page's ~60,000 dicts are made
-                customized_response_dict[_RAW] = json.loads(body)
-        except ValueError:
-            customized_response_dict[_RAW] = {_BAD_BODY: bytes(body[:200])}
-        response_dict["body"] = b"{}"
-
 
 _WATCHED = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems")  # writes whose attempts are watched
 _ACTIONS = {"PutItem": "Put", "UpdateItem": "Update", "DeleteItem": "Delete"}
@@ -105,9 +87,7 @@ class DynamoDBService(NoSQLService):
         self._secrets = secrets
         self._transactions = True  # False once the endpoint said it has no TransactWriteItems (dynalite)
         self._key_names: dict[str, tuple[str, ...]] = {}
-        for op in _RAW_OPERATIONS:
-            client.meta.events.register(f"before-parse.dynamodb.{op}", _keep_raw_body,
-                                        unique_id=f"cloudorm-raw-{op}")
+        install_wire(client)
 
     # ------------------------------------------------------------------------------------------------ plumbing
 
@@ -127,11 +107,11 @@ class DynamoDBService(NoSQLService):
 
     def _raw(self, method: Callable[..., Any], operation: str, params: Wire) -> Wire:
         response = self._call(method, operation, **params)
-        raw: Wire = response.get(_RAW, response)
-        if _BAD_BODY in raw:
+        raw: Wire = response.get(RAW, response)
+        if BAD_BODY in raw:
             meta = response.get("ResponseMetadata", {})
             raise ce.CloudError(f"the endpoint answered {operation} with a body that is not JSON: "
-                                f"{raw[_BAD_BODY]!r}", provider=self._provider, operation=operation,
+                                f"{raw[BAD_BODY]!r}", provider=self._provider, operation=operation,
                                 request_id=meta.get("RequestId"), status=meta.get("HTTPStatusCode"))
         return raw
 
