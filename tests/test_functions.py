@@ -607,3 +607,34 @@ def test_the_aws_provider_refuses_bad_code_and_payloads_before_any_request(moto_
         with s.count_requests() as c, pytest.raises(InvalidInput) as e:
             call()
         assert (c.total, e.value.field) == (0, field)
+
+
+def test_the_invoke_after_a_change_by_any_client_runs_the_new_code(local: cloudorm.Session,
+                                                                   local_fn: cloudorm.Function) -> None:
+    """Nothing about the function is kept between invokes: a change through this Session, another Session or plain
+    boto3 is what the very next invoke runs, each invoke one request, paused or back to back."""
+    import io
+
+    import boto3
+
+    assert local_fn.invoke({})["mode"] == "local"
+    with local.count_requests() as c:
+        assert [local_fn.invoke({})["mode"] for _ in range(3)] == ["local"] * 3
+    assert c.by_operation == {"lambda.Invoke": 3}
+    other = cloudorm.Session()
+    other.Function(local_fn.name, environment={"MODE": "other session"}).save()
+    assert local_fn.invoke({})["mode"] == "other session"
+    client = boto3.client("lambda", endpoint_url=local.endpoint_url, region_name=local.region or "us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return {'mode': 'new code'}\n")
+    client.update_function_code(FunctionName=local_fn.name, ZipFile=code.getvalue())
+    assert local_fn.invoke({}) == {"mode": "new code"}
+    client.update_function_configuration(FunctionName=local_fn.name, Handler="app.other")
+    with pytest.raises(FunctionError):  # (no app.other in the new code: the new setting is what ran)
+        local_fn.invoke({})
+    local.Function(local_fn.name, handler="app.handler").save()  # back, through this Session
+    with local.count_requests() as c:
+        assert local_fn.invoke({}) == {"mode": "new code"}
+    assert c.total == 1

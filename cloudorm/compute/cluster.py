@@ -32,6 +32,7 @@ from cloudorm.compute.node import Node as ClusterNode
 from cloudorm.compute.power import PowerResults, power_many
 from cloudorm.compute.provisioner import POLL_INTERVAL, Provisioner
 from cloudorm.compute.settings import (
+    MAX_PARALLEL,
     check_allowed,
     check_boot_timeout,
     check_count,
@@ -111,8 +112,9 @@ class Cluster(FanOut, Resource):
     """``"strict"`` (pinned or recorded host keys, changes refused) or ``"ignore"`` (the explicit opt-out)."""
     ssh_config: str | os.PathLike[str] | None = field(check_ssh_config, default=None, tracked=False, kw_only=True)
     """An ssh_config file whose ``Host`` blocks (HostName, Port, User) are honoured when connecting."""
-    max_parallel: int = field(check_parallel, default=16, tracked=False, kw_only=True)
-    """The most nodes worked on at once (bootstrap, run, file copies)."""
+    max_parallel: int = field(check_parallel, default=MAX_PARALLEL, tracked=False, kw_only=True)
+    """The most nodes worked on at once (bootstrap, run, file copies); default ``MAX_PARALLEL`` (64): every node of
+    a cluster of up to 64 at once."""
     boot_timeout: float = field(check_boot_timeout, default=600.0, tracked=False, kw_only=True)
     """Seconds new nodes have to become active, answer SSH and finish bootstrapping (a step still running then
     is stopped and fails the node: raise it for long setups)."""

@@ -23,6 +23,7 @@ import attrs
 from cloudorm.checks import check_flag, check_seconds
 from cloudorm.compute.bootstrap import with_environment
 from cloudorm.compute.jobscript import ACTIVE, Report, line, one, reports, start_line
+from cloudorm.compute.settings import MAX_PARALLEL
 from cloudorm.compute.shell import CommandResult, CommandResults
 from cloudorm.errors import AlreadyExists, CloudError, ClusterError, ConflictError, InvalidInput, NotFound, Timeout
 from cloudorm.results import Results
@@ -296,7 +297,7 @@ class Jobs(Results[Job]):
 
     what = "jobs"
 
-    def __init__(self, jobs: Iterable[Job] = (), max_parallel: int = 16) -> None:
+    def __init__(self, jobs: Iterable[Job] = (), max_parallel: int = MAX_PARALLEL) -> None:
         super().__init__(jobs)
         self.max_parallel = max_parallel
         """How many nodes are asked at once."""

@@ -108,6 +108,13 @@ def check_ssh_config(value: Any) -> Path | None:
     return Path(value).expanduser()
 
 
+MAX_PARALLEL = 64
+"""The default ``max_parallel``: every node at once up to 64 (a fan-out's pool has ``min(nodes, max_parallel)``
+threads). Threads that wait on SSH are cheap and each node's connection is kept whatever the bound; it caps the
+bursts a large cluster would send at once from this machine: new SSH handshakes and uploads, and the file
+descriptors and threads (paramiko adds one per connection) that open with them."""
+
+
 def check_parallel(value: Any) -> int:
     """An int >= 1."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:

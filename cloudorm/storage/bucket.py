@@ -236,7 +236,8 @@ class Bucket(ManyObjects, Resource):
         if not isinstance(dest_dir, (str, os.PathLike)):
             raise InvalidInput("dest_dir", f"must be a str or a pathlib.Path, not {type(dest_dir).__name__}")
         root = Path(dest_dir)
-        jobs = [attrs.evolve(j, path=str(local_path(root, j.key))) for j in self._targets(keys)[0]]
+        resolved: dict[Path, Path] = {}  # (each folder's real path found once)
+        jobs = [attrs.evolve(j, path=str(local_path(root, j.key, resolved=resolved))) for j in self._targets(keys)[0]]
         # a key ending in "/" is a folder marker (the S3 console's "Create folder"): a directory, not a file
         folders = [j.key.endswith("/") for j in jobs]
         files = [j for j, folder in zip(jobs, folders, strict=True) if not folder]

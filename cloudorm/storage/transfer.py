@@ -153,11 +153,13 @@ def progress_bar(enabled: bool, total: int | None, desc: str, unit: str = "B") -
         yield update
 
 
-def local_path(root: Path, key: str, field: str = "keys", relative: str | None = None) -> Path:
+def local_path(root: Path, key: str, field: str = "keys", relative: str | None = None,
+               resolved: dict[Path, Path] | None = None) -> Path:
     """Where the object ``key`` is written below ``root``: at ``relative`` (default: the key), each ``/``-separated
     part a folder or file name there (a leading ``/`` is ignored, a trailing one names a folder). ``InvalidInput``
     naming the key if a part cannot be a file name (empty, ``.``, ``..``, a NUL or this system's separator) or the
-    path would lead outside ``root`` (through a link)."""
+    path would lead outside ``root`` (through a link). ``resolved``: real paths already found for ``root`` and its
+    folders (for many keys: each folder is resolved once)."""
     rel = (key if relative is None else relative).lstrip("/")
     rel = rel[:-1] if rel.endswith("/") else rel
     bad = {"", ".", ".."}
@@ -165,8 +167,14 @@ def local_path(root: Path, key: str, field: str = "keys", relative: str | None =
         if part in bad or "\0" in part or os.sep in part or (os.altsep and os.altsep in part):
             raise InvalidInput(field, f"the key {key!r} cannot be a file name below {str(root)!r} ({part!r} is "
                                       "not a usable name): download it with download_to(file_path)")
-    real_root = root.resolve()
-    target = (real_root / rel).resolve()
-    if real_root not in target.parents:
+    known = {} if resolved is None else resolved
+    real_root = known.get(root) or known.setdefault(root, root.resolve())
+    folder, _, name = rel.rpartition("/")
+    parent = root / folder
+    real_parent = known.get(parent) or known.setdefault(parent, (real_root / folder).resolve())
+    target = real_parent / name
+    if target.is_symlink():  # (only the last part is left to follow)
+        target = target.resolve()
+    if not str(target).startswith(os.path.join(real_root, "")):  # (strictly below it)
         raise InvalidInput(field, f"{key!r} would be written outside {str(root)!r}")
     return target

@@ -6,8 +6,9 @@ file and rename for downloads to a path). Every botocore and s3transfer exceptio
 
 Its parts: ``s3_base`` (client, errors, transfer manager, in-flight conditions), ``s3_buckets``, ``s3_objects``
 (reads, deletes, presigning), ``s3_transfers`` (s3transfer uploads/downloads, many at once, to files or into
-memory), ``s3_conditional`` (conditional writes, copies, renames and their lost-answer settling), ``s3_many``
-(existence checks and renames of many keys or of a prefix); ``s3_wire`` and ``s3_stream`` below them.
+memory; ``s3_gets`` below it reads many small objects with one GetObject each), ``s3_conditional`` (conditional
+writes, copies, renames and their lost-answer settling), ``s3_many`` (existence checks and renames
+of many keys or of a prefix); ``s3_wire`` and ``s3_stream`` below them.
 """
 
 from __future__ import annotations

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from botocore import exceptions as bx
 from botocore import xform_name
@@ -21,6 +22,8 @@ from cloudorm.providers.aws.errors import map_error
 from cloudorm.providers.aws.s3_wire import CONDITIONAL
 from cloudorm.providers.contract import StorageCapabilities, StorageService, Wire
 from cloudorm.storage.transfer import Source
+
+T = TypeVar("T")
 
 
 class S3Base(StorageService):
@@ -98,6 +101,27 @@ class S3Base(StorageService):
             future.result()
         except Exception as e:
             raise self._error(e, operation, bucket, key) from None
+
+    def _each(self, n: int, work: Callable[[int], T], concurrency: int) -> list[T | BaseException]:
+        """``work(i)`` for i in 0..n-1, ``concurrency`` at once (at most the connection pool): its value or the
+        (cloudorm) error it raised, in order. On Ctrl-C it returns at once, work not started is cancelled."""
+        if n == 0:
+            return []
+        workers = min(concurrency, self.clients.options.max_pool_connections, n)
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cloudorm-s3")
+        out: list[T | BaseException] = []
+        interrupted = True
+        try:
+            futures = [pool.submit(work, i) for i in range(n)]
+            for future in futures:
+                try:
+                    out.append(future.result())
+                except Exception as e:  # reported on its target, never hiding the others
+                    out.append(self._error(e, None))
+            interrupted = False
+        finally:
+            pool.shutdown(wait=not interrupted, cancel_futures=True)
+        return out
 
     def _add_condition(self, params: Wire, **_: Any) -> None:
         """botocore hook: a write of a target registered with ``_only_if`` carries its condition (``If-None-Match:

@@ -3,42 +3,17 @@ and of a prefix ("folder") as verified copies and deletes, ``concurrency`` at on
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from collections.abc import Sequence
 
 from cloudorm import errors as ce
 from cloudorm.providers.aws.s3_base import S3Base
 from cloudorm.providers.contract.storage import keys_under
 from cloudorm.storage.names import check_key
 
-T = TypeVar("T")
-
 
 class S3Many(S3Base):
     """``exists_many``, ``rename_many`` and ``rename_prefix`` of the S3 service (the per-key work is ``head`` and
     ``rename``, so a subclass's native rename serves them too)."""
-
-    def _each(self, n: int, work: Callable[[int], T], concurrency: int) -> list[T | BaseException]:
-        """``work(i)`` for i in 0..n-1, ``concurrency`` at once (at most the connection pool): its value or the
-        (cloudorm) error it raised, in order. On Ctrl-C it returns at once, work not started is cancelled."""
-        if n == 0:
-            return []
-        workers = min(concurrency, self.clients.options.max_pool_connections, n)
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cloudorm-s3")
-        out: list[T | BaseException] = []
-        interrupted = True
-        try:
-            futures = [pool.submit(work, i) for i in range(n)]
-            for future in futures:
-                try:
-                    out.append(future.result())
-                except Exception as e:  # reported on its target, never hiding the others
-                    out.append(self._error(e, None))
-            interrupted = False
-        finally:
-            pool.shutdown(wait=not interrupted, cancel_futures=True)
-        return out
 
     def exists_many(self, bucket: str, keys: Sequence[str], concurrency: int) -> list[bool | BaseException]:
         """A HeadObject per key in parallel: 404 is False, any other error (403 ...) is that key's error. A HEAD's

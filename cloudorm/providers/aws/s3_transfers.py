@@ -1,5 +1,6 @@
 """S3 transfers through s3transfer's ``TransferManager``: one upload or download to a path, and many of
-either (to files, or into memory) on one manager."""
+either (to files, or into memory) on one manager; many downloads of small objects take one GetObject each
+(``s3_gets``), the larger ones s3transfer's ranged GETs."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ from collections.abc import Callable, Sequence
 from s3transfer.futures import TransferFuture
 from s3transfer.manager import TransferManager
 
-from cloudorm.providers.aws.s3_base import S3Base
+from cloudorm.providers.aws.s3_gets import S3Gets, write_whole
 from cloudorm.providers.aws.s3_stream import Known
 from cloudorm.providers.aws.s3_wire import upload_args
 from cloudorm.storage.transfer import DownloadJob, Progress, Properties, Source, UploadJob
 
 
-class S3Transfers(S3Base):
+class S3Transfers(S3Gets):
     """Managed uploads and downloads of the S3 service (multipart/ranged above the session's threshold)."""
 
     def upload(self, bucket: str, key: str, source: Source, properties: Properties,
@@ -67,6 +68,17 @@ class S3Transfers(S3Base):
 
     def download_many(self, bucket: str, jobs: Sequence[DownloadJob], concurrency: int,
                       done: Callable[[], None] | None = None) -> list[BaseException | None]:
+        """Every download to its file, ``concurrency`` at once: below the multipart threshold one GetObject each (no
+        HEAD; a known etag pins the version listed), written to a temporary file beside the target and renamed when
+        complete; larger objects through one TransferManager (ranged GETs of the version found, in parallel)."""
+        def keep(i: int, data: bytes) -> None:
+            write_whole(jobs[i].path, data)
+
+        return self._get_many(bucket, jobs, concurrency, done, keep,
+                              lambda large: self._managed_downloads(bucket, large, concurrency, done))
+
+    def _managed_downloads(self, bucket: str, jobs: Sequence[DownloadJob], concurrency: int,
+                           done: Callable[[], None] | None = None) -> list[BaseException | None]:
         """Every download on one TransferManager; a known size and etag save the HEAD s3transfer would send."""
         def submit(manager: TransferManager, i: int) -> TransferFuture:
             job = jobs[i]
@@ -76,8 +88,28 @@ class S3Transfers(S3Base):
 
     def read_many(self, bucket: str, jobs: Sequence[DownloadJob], concurrency: int,
                   done: Callable[[], None] | None = None) -> list[bytes | BaseException]:
-        """Every download into a buffer on one TransferManager (``download_many``'s engine: ranged GETs in parallel
-        above the threshold, a known size and etag save a HEAD and pin the version); the bytes or the error."""
+        """Every object into memory (``download_many``'s engine: one GetObject each below the multipart threshold,
+        ranged GETs in parallel above it; a known etag pins the version listed); the bytes or the error."""
+        got: dict[int, bytes] = {}
+
+        def keep(i: int, data: bytes) -> None:
+            got[i] = data
+
+        def managed(large: Sequence[DownloadJob]) -> list[BaseException | None]:
+            read = self._managed_reads(bucket, large, concurrency, done)
+            index = {job.key: i for i, job in enumerate(jobs)}
+            for job, data in zip(large, read, strict=True):
+                if not isinstance(data, BaseException):
+                    got[index[job.key]] = data
+            return [data if isinstance(data, BaseException) else None for data in read]
+
+        errors = self._get_many(bucket, jobs, concurrency, done, keep, managed)
+        return [got[i] if error is None else error for i, error in enumerate(errors)]
+
+    def _managed_reads(self, bucket: str, jobs: Sequence[DownloadJob], concurrency: int,
+                       done: Callable[[], None] | None = None) -> list[bytes | BaseException]:
+        """Every download into a buffer on one TransferManager (a known size and etag save a HEAD and pin the
+        version); the bytes or the error."""
         buffers = [io.BytesIO() for _ in jobs]
 
         def submit(manager: TransferManager, i: int) -> TransferFuture:
