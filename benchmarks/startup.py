@@ -8,12 +8,16 @@ Run: ``python benchmarks/startup.py`` or ``python benchmarks/startup.py --quick`
 2. **Import**: ``import cloudorm`` and ``import boto3``, each in a fresh process (timed inside it), interleaved,
    median of ``--rounds``.
 
+One untimed run of each contender comes first (the OS's file cache; Python's compiled modules, which the children
+may write even where ``PYTHONDONTWRITEBYTECODE`` is set, as a user's Python does).
+
 The requests the local cloud's session sends from ``Session()`` to its first answered put are counted (they are
 deterministic): more than ``EXPECTED_REQUESTS`` fails the run (exit 1). No time is asserted.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -52,6 +56,10 @@ ddb.put_item(TableName="startup", Item={"id": {"S": "first"}})
 print("ready", 2, {"dynamodb.CreateTable": 1, "dynamodb.PutItem": 1}, flush=True)
 """
 
+ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+"""The children's environment: Python may cache compiled modules, as it does for users (the warm-up run writes
+cloudorm's ``__pycache__``; site-packages have theirs)."""
+
 IMPORT = """
 import time
 started = time.perf_counter()
@@ -63,7 +71,7 @@ print("ready", time.perf_counter() - started, flush=True)
 def first_put(code: str) -> tuple[float, str]:
     """Seconds from spawning a process running ``code`` to its ``ready`` line, and the rest of that line."""
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=ENV)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     seconds = time.perf_counter() - started
@@ -76,7 +84,7 @@ def first_put(code: str) -> tuple[float, str]:
 def import_time(module: str) -> float:
     """Seconds ``import module`` takes in a fresh process."""
     out = subprocess.run([sys.executable, "-c", IMPORT.format(module=module)], capture_output=True, text=True,
-                         check=True).stdout
+                         check=True, env=ENV).stdout
     return float(out.split()[1])
 
 
@@ -88,6 +96,7 @@ def main() -> int:
     puts: dict[str, list[float]] = {"cloudorm.Session()": [], "boto3 + ThreadedMotoServer": []}
     imports: dict[str, list[float]] = {"import cloudorm": [], "import boto3": []}
     counted = ""
+    first_put(CLOUDORM_FIRST_PUT), first_put(BOTO3_FIRST_PUT)  # warm-up (not timed): caches, compiled modules
     for _ in range(rounds):
         seconds, counted = first_put(CLOUDORM_FIRST_PUT)
         puts["cloudorm.Session()"].append(seconds)

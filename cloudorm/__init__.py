@@ -7,10 +7,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the names below are imported when first used (``__getattr__``): ``import cloudorm`` is quick
+if TYPE_CHECKING:  # imported when first used (``__getattr__``): importing the package loads none of them
     from cloudorm import errors
     from cloudorm.compute import (
         Cluster,
@@ -45,7 +44,7 @@ if TYPE_CHECKING:  # the names below are imported when first used (``__getattr__
         undeclared,
         version,
     )
-    from cloudorm.nosql.model import model  # the function (mypy takes the name for its module in this block)
+    from cloudorm.nosql.model import model  # the function (in this block, mypy takes the name for the module)
     from cloudorm.providers import register_provider
     from cloudorm.serverless import Api, ApiKey, Function, Quota, Throttle
     from cloudorm.session import Session
@@ -59,6 +58,7 @@ if TYPE_CHECKING:  # the names below are imported when first used (``__getattr__
         TransferResult,
         TransferResults,
     )
+
 
 __version__ = "0.1.0"
 
@@ -116,7 +116,7 @@ __all__ = [
     "version",
 ]
 
-_HOMES = {name: module for module, names in {
+_HOMES = {
     "cloudorm.errors": ("errors",),
     "cloudorm.compute": ("Cluster", "CommandResult", "CommandResults", "Dask", "Hardening", "Job", "Jobs", "KeyPair",
                          "Node", "SshKey"),
@@ -129,30 +129,10 @@ _HOMES = {name: module for module, names in {
     "cloudorm.session": ("Session",),
     "cloudorm.storage": ("Blob", "BlobListing", "BlobReader", "BlobResults", "Bucket", "PresignedPost",
                          "TransferResult", "TransferResults"),
-}.items() for name in names}
-"""Where each public name is defined: imported from there when first used."""
+}
+"""Where each public name is defined: imported from there when first used (``cloudorm.lazy``)."""
 
+if not TYPE_CHECKING:  # type checkers see the imports above
+    from cloudorm.lazy import lazy_names
 
-if not TYPE_CHECKING:  # hidden from type checkers, which see the imports above (and no Any for a misspelt name)
-    def __getattr__(name: str) -> Any:
-        """A public name (or an area: ``cloudorm.nosql``), imported on first use and kept."""
-        home = _HOMES.get(name)
-        if name.startswith("_"):
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        if home is None:
-            try:
-                value = importlib.import_module(f"{__name__}.{name}")
-            except ModuleNotFoundError as e:
-                if e.name != f"{__name__}.{name}":
-                    raise
-                raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-        else:
-            module = importlib.import_module(home)
-            value = module if home == f"{__name__}.{name}" else getattr(module, name)
-        globals()[name] = value
-        return value
-
-
-def __dir__() -> list[str]:
-    """The module's names, the public ones not imported yet included."""
-    return sorted({*globals(), *__all__})
+    __getattr__, __dir__ = lazy_names(__name__, _HOMES, __all__)

@@ -37,15 +37,18 @@ def run(code: str) -> Any:
 def test_import_cloudorm_loads_no_area_and_no_sdk() -> None:
     loaded = run("import json, sys, cloudorm\n"
                  "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('cloudorm.', 'boto', 'moto')))))")
-    assert loaded == []
+    assert loaded == ["cloudorm.lazy"]
 
 
 def test_every_public_name_imports_from_the_package_as_from_its_area() -> None:
-    for name in cloudorm.__all__:
-        home = importlib.import_module(cloudorm._HOMES[name])
-        expected = home if home.__name__ == f"cloudorm.{name}" else getattr(home, name)
-        assert getattr(cloudorm, name) is expected, name
-    assert set(cloudorm.__all__) <= set(dir(cloudorm))
+    for package in (cloudorm, cloudorm.compute, cloudorm.iam, cloudorm.serverless):
+        for module, names in package._HOMES.items():
+            home = importlib.import_module(module)
+            for name in names:
+                expected = home if module == f"{package.__name__}.{name}" else getattr(home, name)
+                assert getattr(package, name) is expected, (package, name)
+        assert sorted(name for names in package._HOMES.values() for name in names) == sorted(package.__all__)
+        assert set(package.__all__) <= set(dir(package))
     assert run("import json, cloudorm\nfrom cloudorm import Table, model, errors\n"
                "print(json.dumps([cloudorm.nosql.Table is Table, callable(model), errors.__name__]))") \
         == [True, True, "cloudorm.errors"]
