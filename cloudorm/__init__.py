@@ -136,3 +136,4 @@ if not TYPE_CHECKING:  # type checkers see the imports above
     from cloudorm.lazy import lazy_names
 
     __getattr__, __dir__ = lazy_names(__name__, _HOMES, __all__)
+    del lazy_names

@@ -1,8 +1,10 @@
 """AWS's managed IAM policies (``arn:aws:iam::aws:policy/ReadOnlyAccess``, ...) in the local cloud, made when first
-used: moto makes its ~1,300 for every IAM backend it makes (one per account and partition, and every partition's on
+used: moto makes its ~1,600 for every IAM backend it makes (one per account and partition, and every partition's on
 the first request to any service: over a second and 40 MiB); ``install()`` makes moto's IAM backends make them
 when one of the backend's ``aws_managed_policies`` or ``managed_policies`` is first read (an IAM request that
-lists, reads, creates or attaches a managed policy), each a copy of one made once per process.
+lists, reads, creates or attaches a managed policy), each a copy of one made once per process. It changes moto's
+``IAMBackend`` class for the whole process: another moto server in it makes them when first read too, and answers
+the same.
 """
 
 from __future__ import annotations
