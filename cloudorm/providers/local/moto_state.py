@@ -3,7 +3,7 @@ region that has been touched), pickled in one piece so objects shared between th
 
 moto's backends pickle with a few exceptions that ``StatePickler`` rewrites: locks (a new one is made), weak-value
 dictionaries and ``defaultdict``s of a lambda (kept as their items), the ``BackendDict``s themselves (references
-to this process's live ones), and AWS's ~1,300 managed IAM policies (per account and partition), which are kept by
+to this process's live ones), and AWS's ~1,600 managed IAM policies (per account and partition), which are kept by
 name (with their attachment count) and rebuilt from moto's data on load rather than written into every snapshot
 (changes to them other than attachments, which AWS refuses anyway, are not kept); an IAM backend that has not made
 them yet (``aws_policies.py``) is kept so, and makes them when first read after loading.
