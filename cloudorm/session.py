@@ -7,19 +7,23 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cloudorm.compute.listings
-import cloudorm.compute.sshkeys
-import cloudorm.costs
-import cloudorm.iam.listings
-import cloudorm.iam.summary
-import cloudorm.nosql.listings
-import cloudorm.nosql.open
-import cloudorm.nosql.transaction
-import cloudorm.serverless.listings
-import cloudorm.storage.listings
-from cloudorm.binding import bind
+from cloudorm.binding import bind, later
+
+if TYPE_CHECKING:  # each imported when a session first uses it (``later``): Session() loads no area
+    import cloudorm.compute.listings
+    import cloudorm.compute.sshkeys
+    import cloudorm.costs
+    import cloudorm.iam.listings
+    import cloudorm.iam.summary
+    import cloudorm.nosql.listings
+    import cloudorm.nosql.open
+    import cloudorm.nosql.transaction
+    import cloudorm.serverless.listings
+    import cloudorm.storage.listings
+else:
+    cloudorm = later("cloudorm")
 from cloudorm.counting import RequestCounter
 from cloudorm.errors import InvalidInput
 from cloudorm.providers import provider_class

@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from cloudorm.providers.aws.apigateway import resource_info
 from cloudorm.providers.contract import ResourceInfo
 
 
@@ -26,6 +25,8 @@ def current_resources(api_id: str) -> list[ResourceInfo] | None:
     """The API's resources as they are in moto now, read in this process (no request: a snapshot taken while the
     request that deploys holds the gate); None if there is no such API."""
     from moto.apigateway.models import apigateway_backends
+
+    from cloudorm.providers.aws.apigateway import resource_info
 
     found = find_api(api_id)
     if found is None:

@@ -28,13 +28,12 @@ import urllib.parse
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from http.client import responses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wsgi import get_input_stream
 
 from cloudorm.errors import CloudError
-from cloudorm.providers.local.apis import LocalApiService
 from cloudorm.providers.local.app import Change, LocalCloud, Part, change_of, register_part
 from cloudorm.providers.local.deployments import Deployments, find_api
 from cloudorm.providers.local.guard import WSGIApp
@@ -44,6 +43,9 @@ from cloudorm.providers.local.usage import Limits, find_key
 from cloudorm.providers.local.usage_api import USAGE_PATH, UsageRefused, usage_answer
 from cloudorm.providers.local.usage_log import UsageLog
 from cloudorm.providers.local.wsgi import collect, read_body
+
+if TYPE_CHECKING:  # imported with the first API served (it loads the AWS provider's API Gateway and S3)
+    from cloudorm.providers.local.apis import LocalApiService
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +177,7 @@ class ApiGateway(Part):
 
     def _new_service(self, key: tuple[str, str, str]) -> LocalApiService:
         from cloudorm.providers.local import LocalProvider
+        from cloudorm.providers.local.apis import LocalApiService
 
         url, account, region = key
         provider = LocalProvider(endpoint_url=url, region=region)

@@ -3,25 +3,25 @@ region that has been touched), pickled in one piece so objects shared between th
 
 moto's backends pickle with a few exceptions that ``StatePickler`` rewrites: locks (a new one is made), weak-value
 dictionaries and ``defaultdict``s of a lambda (kept as their items), the ``BackendDict``s themselves (references
-to this process's live ones), and AWS's ~1,300 managed IAM policies (per account and partition), which are kept by
+to this process's live ones), and AWS's ~1,600 managed IAM policies (per account and partition), which are kept by
 name (with their attachment count) and rebuilt from moto's data on load rather than written into every snapshot
-(changes to them other than attachments, which AWS refuses anyway, are not kept).
+(changes to them other than attachments, which AWS refuses anyway, are not kept); an IAM backend that has not made
+them yet (``aws_policies.py``) is kept so, and makes them when first read after loading.
 """
 
 from __future__ import annotations
 
 import collections
-import copy
 import copyreg
-import functools
 import importlib
 import io
-import json
 import pickle
 import sys
 import threading
 import weakref
 from typing import Any
+
+from cloudorm.providers.local import aws_policies
 
 MotoState = dict[tuple[str, str], dict[str, dict[str, Any]]]
 """moto's backends in use: ``{(module, attribute of its BackendDict): {account: {region: backend}}}``."""
@@ -36,6 +36,7 @@ _loading = threading.local()
 def live_state() -> MotoState:
     """moto's backends in use, as live objects (to pickle with ``dumps`` while no request changes them). An IAM
     backend as moto makes it (moto makes one per partition on first use) is left out: moto makes it again."""
+    aws_policies.install()
     return {_where(bd): {account: {region: backend for region, backend in regions.items() if not _pristine(backend)}
                          for account, regions in bd.items()}
             for bd in list(_in_use())}
@@ -56,12 +57,8 @@ def _pristine(backend: Any) -> bool:
         return False
     key = (backend.account_id, backend.region_name)
     fresh = _fresh_iam.get(key)
-    if fresh is None:
-        new = object.__new__(kind)
-        new._init_aws_policies = lambda: list(backend.aws_managed_policies)  # the same policies, not moto's 0.1 s
-        kind.__init__(new, backend.region_name, backend.account_id)
-        del new._init_aws_policies
-        fresh = _fresh_iam[key] = dumps(new)
+    if fresh is None:  # a new one has not made AWS's managed policies yet (install() ran in live_state)
+        fresh = _fresh_iam[key] = dumps(kind(backend.region_name, backend.account_id))
     return dumps(backend) == fresh
 
 
@@ -91,6 +88,7 @@ def dumps(obj: Any) -> bytes:
 
 def loads(data: bytes) -> Any:
     """Unpickle what ``dumps`` made (moto's AWS managed policies are rebuilt from moto's own data)."""
+    aws_policies.install()
     _loading.policies = {}
     try:
         return pickle.loads(data)
@@ -177,45 +175,25 @@ def _live_account_backends(module: str, attribute: str, account: str) -> Any:
     return _live_backend_dict(module, attribute)[account]
 
 
-@functools.cache
-def _aws_policies_data() -> dict[str, Any]:
-    """moto's data of AWS's managed policies, by name."""
-    from moto.iam.aws_managed_policies import aws_managed_policies_data
-
-    return dict(json.loads(aws_managed_policies_data))
-
-
 def _aws_managed_policy(account: str, partition: str, name: str, attachment_count: int | None) -> Any:
     """An AWS managed policy rebuilt from moto's data, one object per account and partition (unpickling);
     ``attachment_count`` None keeps the one it has."""
     policies: dict[tuple[str, str, str], Any] = _loading.policies
     policy = policies.get((account, partition, name))
     if policy is None:
-        template = _aws_policy_template(name)
-        policy = copy.copy(template)  # ~100 times faster than moto's from_data (which encodes the document)
-        policy.account_id, policy.partition, policy.tags = account, partition, {}
-        policy.versions = [copy.copy(version) for version in template.versions]
-        for version in policy.versions:
-            version.policy_arn = policy.arn
-        policies[account, partition, name] = policy
+        policy = policies[account, partition, name] = aws_policies.policy(account, partition, name)
     if attachment_count is not None:
         policy.attachment_count = attachment_count
     return policy
 
 
-@functools.cache
-def _aws_policy_template(name: str) -> Any:
-    """An AWS managed policy as moto makes it, to copy for each account and partition."""
-    from moto.iam.models import AWSManagedPolicy
-
-    return AWSManagedPolicy.from_data(name, "000000000000", "us-east-1", _aws_policies_data()[name])
-
-
 def _iam_backend_reduce(backend: Any) -> tuple[Any, ...]:
     """An IAM backend without AWS's managed policies (``_set_iam_state`` rebuilds them; those attached to a user,
-    group or role are pickled there, by name and attachment count)."""
+    group or role are pickled there, by name and attachment count); one that has not made them is kept so."""
     state = dict(vars(backend))
-    aws, managed = backend.aws_managed_policies, backend.managed_policies
+    if not aws_policies.made(backend):
+        return copyreg.__newobj__, (type(backend),), state  # type: ignore[attr-defined]
+    aws, managed = state["aws_managed_policies"], state["managed_policies"]
     state["aws_managed_policies"] = None if _all_of_motos(aws) else [p.name for p in aws]
     state["managed_policies"] = {} if len(managed) == len(aws) else {
         arn: p for arn, p in managed.items() if type(p).__name__ != "AWSManagedPolicy"}
@@ -226,7 +204,7 @@ def _all_of_motos(policies: list[Any]) -> bool:
     """Whether an IAM backend's AWS managed policies are all of moto's, in moto's order (as moto makes them)."""
     known = _all_policies.get(id(policies))
     if known is None or known[0] is not policies:  # moto never changes the list it made: checked once
-        known = (policies, [p.name for p in policies] == list(_aws_policies_data()))
+        known = (policies, [p.name for p in policies] == list(aws_policies.policies_data()))
         _all_policies[id(policies)] = known
     return known[1]
 
@@ -236,10 +214,13 @@ _all_policies: dict[int, tuple[list[Any], bool]] = {}
 
 def _set_iam_state(backend: Any, state: dict[str, Any]) -> None:
     """Give an unpickled IAM backend its state, with every AWS managed policy it had (unpickling)."""
+    if "aws_managed_policies" not in state:  # made when first read
+        backend.__dict__.update(state)
+        return
     names = state["aws_managed_policies"]
     account, partition = state["account_id"], state["partition"]
     aws = [_aws_managed_policy(account, partition, name, None)
-           for name in (list(_aws_policies_data()) if names is None else names)]
+           for name in (list(aws_policies.policies_data()) if names is None else names)]
     state["aws_managed_policies"] = aws
     state["managed_policies"] = {**{p.arn: p for p in aws}, **state["managed_policies"]}
     backend.__dict__.update(state)

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from cloudorm.listening import listen, server_url
+from cloudorm.providers.local import aws_policies
 from cloudorm.providers.local.app import local_cloud
 from cloudorm.providers.local.guard import BrowserGuard, is_loopback
 from cloudorm.providers.local.persistence import Persistence, attach, detach
@@ -37,9 +38,10 @@ def _quiet() -> None:
 
 def _load_aws_managed_policies() -> None:
     """Give the local cloud AWS's managed policies (``arn:aws:iam::aws:policy/ReadOnlyAccess``, ...), as AWS has;
-    moto loads them (about 0.1 s) when its IAM backend is first used."""
+    each IAM backend makes them when first read (``aws_policies.py``), not on the first request."""
     from moto.core.config import default_user_config
 
+    aws_policies.install()
     default_user_config.setdefault("iam", {})["load_aws_managed_policies"] = True
 
 
