@@ -111,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
             rows += [cloudorm_row, bench_boto3(server.url, "cloudorm serve (child process)", name, n)]
             remote.close()
     print(table(["warm invoke", "median ms", "p95 ms", "requests/invoke"], rows, title=f"\n{n} warm invokes each"))
+    from _bench import check_requests  # (cloudorm's requests must not grow: benchmarks/request_counts.json)
+    check_requests("local_invoke.py", {f"{r[0]}, {n} invokes": round(r[3] * n) for r in rows if ": cloudorm" in r[0]},
+                   quick=args.quick)
     return 0
 
 
