@@ -41,6 +41,20 @@ def dynalite_url() -> Iterator[str]:
         yield d.url
 
 
+SPREAD = {"test_benchmarks.py", "test_docs.py", "test_examples.py"}
+"""Files whose tests are each a script in a subprocess of its own: with ``--dist loadgroup`` they go to whichever
+xdist worker is free, one by one. Every other file's tests stay together on one worker, in file order (module
+fixtures, one moto state per worker), as ``--dist loadfile`` would keep them."""
+
+
+@pytest.hookimpl(tryfirst=True)  # (before xdist reads the groups)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group each file's tests (but ``SPREAD``'s) with ``xdist_group`` marks, for ``--dist loadgroup``."""
+    for item in items:
+        if item.path.name not in SPREAD and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
+
+
 def _session(kind: str, request: pytest.FixtureRequest) -> cloudorm.Session:
     if kind == "local":
         return cloudorm.Session()
