@@ -146,7 +146,8 @@ def bench_bootstrap(s: cloudorm.Session, nodes: int, setup_work: float, requirem
             cluster.delete()
         times[parallel] = total
         ops = counted.by_operation
-        COUNTED.update({f"save(), max_parallel={parallel}: {op}": n for op, n in ops.items() if op != "GET /v2/droplets"})
+        COUNTED.update({f"save(), max_parallel={parallel}: {op}": n for op, n in ops.items()
+                        if op != "GET /v2/droplets"})
         requests = ", ".join(f"{n} {op}" for op, n in sorted(ops.items()))
         rows.append([f"save(), max_parallel={parallel}", nodes, total, booted,
                      ops.get("POST /v2/droplets", 0), counted.total])
