@@ -41,30 +41,6 @@ def dynalite_url() -> Iterator[str]:
         yield d.url
 
 
-SPREAD = {"test_benchmarks.py", "test_docs.py", "test_examples.py"}
-"""Files whose tests are each a script in a subprocess of its own: with ``--dist loadgroup`` they go to whichever
-xdist worker is free, one by one. Every other file's tests stay together on one worker, in file order (module
-fixtures, one moto state per worker), as ``--dist loadfile`` would keep them."""
-
-
-LONGEST_FIRST = ("test_cli.py", "test_benchmarks.py", "test_docs.py", "test_hardening.py", "test_bundle.py",
-                 "test_local_state.py", "test_cluster.py", "test_local_server.py", "test_dask_digitalocean.py",
-                 "test_dask.py", "test_api_usage.py", "test_batch.py", "test_examples.py", "test_codec.py")
-"""The files that take longest (``--durations``), started first so that no long one is left for the end while the
-other workers are idle; the rest follow in name order."""
-
-
-@pytest.hookimpl(tryfirst=True)  # (before xdist reads the groups)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Longest files first (each file's tests in their order), and each file's tests (but ``SPREAD``'s) grouped
-    with ``xdist_group`` marks, for ``--dist loadgroup``."""
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # (stable: the order within a file is kept)
-    for item in items:
-        if item.path.name not in SPREAD and not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(item.path.name))
-
-
 def _session(kind: str, request: pytest.FixtureRequest) -> cloudorm.Session:
     if kind == "local":
         return cloudorm.Session()
