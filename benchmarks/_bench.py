@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+
+BASELINE = Path(__file__).with_name("request_counts.json")
+"""The committed request counts: ``{script: {"quick" | "full": {operation: count}}}``."""
+UPDATE_ENV = "CLOUDORM_BENCH_UPDATE_BASELINE"
+"""Set to 1 (or pass ``--update-baseline``) to rewrite the baseline with the counts of this run."""
 
 
 def parser(description: str) -> argparse.ArgumentParser:
     """An argument parser with the ``--quick`` flag every benchmark takes."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--quick", action="store_true", help="a small, fast smoke run (numbers are not meaningful)")
+    p.add_argument("--update-baseline", action="store_true",
+                   help=f"record this run's request counts as the baseline ({BASELINE.name})")
     return p
 
 
@@ -85,3 +94,40 @@ def environment() -> str:
 
     return (f"python {platform.python_version()} ({sys.implementation.name}), {os.cpu_count()} cpus, "
             f"boto3 {boto3.__version__}, botocore {botocore.__version__}, {platform.platform(terse=True)}")
+
+
+def check_requests(script: str, counts: Mapping[str, int], *, quick: bool | None = None,
+                   baseline: Path | None = None, update: bool | None = None) -> None:
+    """Compare ``counts`` (requests by operation, deterministic ones only) with the committed baseline of ``script``
+    in this mode (``quick`` None: ``--quick`` on the command line). A count above the baseline, or an operation
+    it lacks, prints what regressed and exits 1; a count below prints a note to lower the baseline. A missing
+    baseline fails in quick mode and is recorded in a full run. ``update`` (None: ``--update-baseline`` or
+    ``CLOUDORM_BENCH_UPDATE_BASELINE=1``) writes these counts as the baseline instead."""
+    mode = "quick" if (("--quick" in sys.argv[1:]) if quick is None else quick) else "full"
+    if update is None:
+        update = "--update-baseline" in sys.argv[1:] or os.environ.get(UPDATE_ENV) == "1"
+    path = baseline or Path(os.environ.get("CLOUDORM_BENCH_BASELINE") or BASELINE)
+    recorded: dict[str, dict[str, dict[str, int]]] = json.loads(path.read_text()) if path.exists() else {}
+    actual = {op: int(n) for op, n in sorted(counts.items())}
+    expected = recorded.get(script, {}).get(mode)
+    if update or (expected is None and mode == "full"):
+        recorded.setdefault(script, {})[mode] = actual
+        path.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
+        print(f"\nrequest counts of {script} ({mode}) recorded in {path}: commit it")
+        return
+    if expected is None:
+        print(f"\nREQUEST COUNT CHECK FAILED: {path.name} has no {mode} baseline for {script}; record one with "
+              f"python benchmarks/{script} {'--quick ' if mode == 'quick' else ''}--update-baseline")
+        sys.exit(1)
+    regressed = [(op, expected.get(op, 0), n) for op, n in actual.items() if n > expected.get(op, 0)]
+    lower = [(op, n, actual.get(op, 0)) for op, n in expected.items() if actual.get(op, 0) < n]
+    for op, was, now in lower:
+        print(f"note: {script} ({mode}) sent fewer {op!r} requests than its baseline ({now} < {was}): lower it with "
+              f"--update-baseline")
+    if regressed:
+        for op, was, now in regressed:
+            print(f"REQUEST COUNT REGRESSED: {script} ({mode}) {op!r}: expected at most {was}, sent {now}")
+        print(f"(a deliberate change? rerun with --update-baseline and commit {path.name})")
+        sys.exit(1)
+    print(f"\nrequest counts of {script} ({mode}): {sum(actual.values())} requests in {len(actual)} operations, "
+          "none above the baseline")

@@ -50,6 +50,9 @@ TARGET = 1.2
 """The 32-node run may take at most this many times the single node's wall time."""
 EXPECTED_RUN_REQUESTS = 0
 """Cloud API requests the timed ``cluster.run`` calls may send (connections are open: SSH only)."""
+COUNTED: dict[str, int] = {}
+"""DigitalOcean API requests of the bootstrap saves by operation, but for the polls (timed): checked against
+benchmarks/request_counts.json."""
 
 
 def median_time(fn: Callable[[], Any], repeat: int) -> float:
@@ -171,6 +174,8 @@ def bench_bootstrap(s: cloudorm.Session, nodes: int, setup_work: float, requirem
             cluster.delete()
         times[parallel] = total
         ops = counted.by_operation
+        COUNTED.update({f"save(), max_parallel={parallel}: {op}": n for op, n in ops.items()
+                        if op != "GET /v2/droplets"})
         requests = ", ".join(f"{n} {op}" for op, n in sorted(ops.items()))
         rows.append([f"save(), max_parallel={parallel}", nodes, total, booted,
                      ops.get("POST /v2/droplets", 0), counted.total])
@@ -278,6 +283,11 @@ def main(argv: list[str] | None = None) -> int:
                      "API requests"], rows, f"\n2. bootstrap: files, runtime check, setup sleeping {setup_work:g} s"
                                             + (", a wheel into a venv" if args.requirements else "")))
         print("\n".join(notes))
+        from _bench import check_requests  # (creates must not grow: benchmarks/request_counts.json; polls are timed)
+        check_requests("compute.py", COUNTED, quick=args.quick)
+        if args.quick:  # (Dask starts processes and installs packages: tests/test_dask*.py run it on every change)
+            print("\n3-4. dask: skipped with --quick")
+            return 0
         try:
             import distributed  # noqa: F401
         except ImportError:

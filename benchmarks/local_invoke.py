@@ -176,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{EXPECTED_REQUESTS_PER_INVOKE} (the Invoke alone; nothing to revalidate)")
         return 1
     print(f"requests per cloudorm invoke: {most:g} (expected {EXPECTED_REQUESTS_PER_INVOKE})")
+    from _bench import check_requests  # (cloudorm's requests must not grow: benchmarks/request_counts.json)
+    check_requests("local_invoke.py", {f"{r[0]}, {n} invokes": round(r[3] * n) for r in rows if ": cloudorm" in r[0]},
+                   quick=args.quick)
     return 0
 
 

@@ -456,6 +456,9 @@ def main(argv: list[str] | None = None) -> int:
         results = run(url, pid, n_single, n_batch)
     print(f"nosql: cloudorm serve (moto) in a child process; client CPU = this process's CPU time; {environment()}")
     print(report(results))
+    from _bench import check_requests  # (the cloudorm rows' requests must not grow: benchmarks/request_counts.json)
+    check_requests("nosql.py", {f"{r.workload}: {op}": n for r in results if r.library == "cloudorm"
+                                for op, n in r.requests.items()}, quick=args.quick)
     return 0
 
 

@@ -341,6 +341,9 @@ def main(argv: list[str] | None = None) -> int:
             for note in notes:
                 print("  ", note)
             local.close()
+    from _bench import check_requests  # (cloudorm's requests must not grow: benchmarks/request_counts.json)
+    check_requests("serverless.py", {f"redeploy, {who}: {op}": n for who, by_op in ops.items()
+                                     if who.endswith(" cloudorm") for op, n in by_op.items()}, quick=args.quick)
     return 0
 
 

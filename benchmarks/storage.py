@@ -163,6 +163,10 @@ def main() -> int:
                 [[name, ratio(1.0, 1.0 / value), verdict(value, target)] for name, value, target in ratios],
                 title="\nratios (boto3 time / cloudorm time)"))
     print("\ncloudorm requests per run, by operation:", by_op)
+    from _bench import check_requests  # (the cloudorm rows' requests must not grow: benchmarks/request_counts.json)
+    check_requests("storage.py", {**{row[0]: row[3] for row in rows if ": cloudorm" in row[0]},
+                                  **{f"{w}: {op}": n for w, ops in by_op.items() for op, n in ops.items()}},
+                   quick=args.quick)
     return 0
 
 

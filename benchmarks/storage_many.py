@@ -194,6 +194,10 @@ def main() -> int:
     print(table(["comparison", "measured", "target"],
                 [[name, ratio(1.0, 1.0 / value), verdict(value, 3.0)] for name, value in ratios],
                 title="\nratios (boto3 loop time / cloudorm time)"))
+    from _bench import check_requests  # (the cloudorm rows' requests must not grow: benchmarks/request_counts.json)
+    check_requests("storage_many.py", {f"{row[0]} {part.rsplit(' ', 1)[0]}": int(part.rsplit(" ", 1)[1])
+                                       for row in rows if row[0].endswith(": cloudorm") for part in row[4].split(", ")},
+                   quick=args.quick)
     return 0
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 
@@ -26,3 +28,12 @@ def tasks() -> tuple[Callable[..., tuple[int, str]], Callable[[int, int], float]
 def worker_names(client: Any) -> list[str]:
     """The names of every worker the client's scheduler has, sorted."""
     return sorted(str(w["name"]) for w in client.scheduler_info(n_workers=-1)["workers"].values())
+
+
+def relabelled(folder: Path, version: str) -> list[Path]:
+    """Wheels of this environment's ``dask`` and ``distributed`` as release ``version``: the same code, another
+    version number (what Dask compares), made here without the package index."""
+    from cloudorm.testing.wheelhouse import repack
+
+    folder.mkdir(parents=True, exist_ok=True)
+    return [repack(metadata.distribution(name), folder, version) for name in ("dask", "distributed")]

@@ -23,8 +23,9 @@ import pytest
 import cloudorm
 from cloudorm.compute.dask_engine import SCHEDULER_JOB, WORKER_JOB
 from cloudorm.errors import ConflictError, InvalidInput
+from cloudorm.testing.wheelhouse import DEFAULT_FOLDER
 from tests.conftest import assert_refused_before_any_request, cluster_processes
-from tests.dask_helpers import tasks, worker_names
+from tests.dask_helpers import relabelled, tasks, worker_names
 
 distributed = pytest.importorskip("distributed")
 
@@ -223,8 +224,9 @@ def test_a_scheduler_of_another_version_is_a_clear_conflict(cluster: cloudorm.Cl
     cluster.stop_dask()
     first = cluster.nodes[0]
     other = "2026.7.1" if metadata.version("distributed") != "2026.7.1" else "2026.7.0"
-    first.run(f"python -m pip install -q --disable-pip-version-check --no-deps dask=={other} "
-              f"distributed=={other}", check=True)
+    wheels = " ".join(str(w) for w in relabelled(DEFAULT_FOLDER / "relabelled", other))  # (this code as `other`)
+    first.run(f"python -m pip install -q --disable-pip-version-check --no-deps --no-index --no-compile {wheels}",
+              check=True)
     # a scheduler and a worker started at that version (as an older client would have): cloudorm's own commands
     engine, settings = cluster._dask, cloudorm.Dask(threads=2, dashboard=True)
     job = first.run(engine._scheduler_command(first, settings), wait=False, job_id=SCHEDULER_JOB)

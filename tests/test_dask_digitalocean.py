@@ -37,9 +37,13 @@ def fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     reason = sshd_unavailable()
     if reason:
         pytest.skip(f"no sshd stand-ins: {reason}")
+    from cloudorm.compute.dask_settings import pinned
     from cloudorm.testing.digitalocean import FakeDigitalOcean
+    from cloudorm.testing.wheelhouse import pip_settings, wheelhouse
 
-    with pytest.MonkeyPatch.context() as mp, FakeDigitalOcean(boot_delay=0.2) as do:
+    # the droplets' pip installs the client's versions from wheels of this environment, not from the package index
+    wheels = pip_settings(wheelhouse(pinned(dashboard=False)))
+    with pytest.MonkeyPatch.context() as mp, FakeDigitalOcean(boot_delay=0.2, environment=wheels) as do:
         mp.setenv("CLOUDORM_STATE_DIR", str(tmp_path_factory.mktemp("state")))
         yield do
 

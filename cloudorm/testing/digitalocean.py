@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,13 +65,17 @@ class FakeDigitalOcean(TestService):
     def __init__(self, token: str = "dop_v1_fake0000000000000000000000000000000000000000000000000000000000",
                  *, root: str | Path | None = None, boot_delay: float = 0.3, max_per_page: int = 200,
                  sizes: Iterable[Wire] = DEFAULT_SIZES, reboot_delay: float = 0.2,
-                 droplet_limit: int = DROPLET_LIMIT, machines: Any = None) -> None:
+                 droplet_limit: int = DROPLET_LIMIT, machines: Any = None,
+                 environment: Mapping[str, str] | None = None) -> None:
         """``token``: the only bearer token accepted. ``root``: where stand-ins keep their files (a temporary
         directory by default, removed at ``stop()``). ``machines``: what boots a droplet instead of an ``SshdHost``,
         called as ``machines(droplet, host_key, authorized_keys)`` and returning a started host with ``address``,
         ``host_key``, ``stop()`` and ``restart(host_key=None)`` (``cloudorm.testing.machines.DockerMachines``:
-        whole Debian machines in containers)."""
+        whole Debian machines in containers). ``environment``: variables every session on a stand-in gets (sshd's
+        ``SetEnv``), e.g. ``cloudorm.testing.wheelhouse.pip_settings``."""
         self.machines = machines
+        self.environment = dict(environment or {})
+        """What every session on an sshd stand-in finds in its environment."""
         """What boots droplets instead of sshd stand-ins (None: ``SshdHost``)."""
         self.token = token
         """The accepted API token."""
@@ -281,8 +285,9 @@ class FakeDigitalOcean(TestService):
                 root = self.root / str(droplet_id)
                 root.mkdir(parents=True, exist_ok=True)
                 droplet.root = root
-                host = SshdHost(address, root, host_key=host_key,
-                                authorized_keys=[*droplet.authorized_keys, *extra]).start()
+                options = {"SetEnv": " ".join(f'{k}="{v}"' for k, v in self.environment.items())}
+                host = SshdHost(address, root, host_key=host_key, authorized_keys=[*droplet.authorized_keys, *extra],
+                                options=options if self.environment else None).start()
         except Exception:
             logger.exception("fake DigitalOcean: droplet %s failed to boot", droplet_id)
             self._release(droplet)
