@@ -259,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         met = value >= target if at_least else value <= target
         missed |= not met
         print(f"{label}: {value:.2f}x (target {'>=' if at_least else '<='} {target}x) -> {'met' if met else 'MISSED'}")
+    from _bench import check_requests  # (they must not grow: benchmarks/request_counts.json)
+    check_requests("hydrate.py", counts, quick=args.quick)
     return 1 if missed and not args.quick else 0
 
 

@@ -31,7 +31,8 @@ def test_benchmark_runs_quick(script: Path) -> None:
 def test_every_counting_script_has_a_committed_quick_baseline() -> None:
     recorded = json.loads(_bench.BASELINE.read_text())
     counting = {p.name for p in SCRIPTS if "check_requests(" in p.read_text()}
-    assert counting >= {"compute.py", "nosql.py", "serverless.py", "storage.py", "storage_many.py"}, counting
+    assert counting >= {"compute.py", "hydrate.py", "nosql.py", "serverless.py", "startup.py", "storage.py",
+                        "storage_many.py"}, counting
     assert {name for name in counting if recorded.get(name, {}).get("quick")} == counting
     assert set(recorded) <= {p.name for p in SCRIPTS}  # (no baseline of a script that is gone)
 
