@@ -47,7 +47,8 @@ def _binary(value: object) -> str:
 class DirectSerializer:
     """botocore's JSON serializer, except that the body of ``DIRECT_OPERATIONS`` is the parameters as JSON (binary
     values base64), exactly what botocore would send for parameters made of strings, lists, maps, booleans and
-    bytes; other parameters (or operations) are left to botocore."""
+    bytes; other parameters (or operations) are left to botocore. Binary values must be bytes, as the codec makes
+    them (botocore would base64 a str in a binary position; this would send it as text)."""
 
     def __init__(self, serializer: Any) -> None:
         self._serializer = serializer
