@@ -4,10 +4,11 @@ factory whose module is imported when the method is first used."""
 
 from __future__ import annotations
 
-import importlib
 import types
 from collections.abc import Callable
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+
+from cloudorm.lazy import import_module
 
 P = ParamSpec("P")
 R = TypeVar("R", covariant=True)
@@ -65,7 +66,7 @@ class later:
         for end in range(len(parts), 0, -1):
             name = ".".join(parts[:end])
             try:
-                found: Any = importlib.import_module(name)
+                found: Any = import_module(name)
             except ModuleNotFoundError as e:
                 if e.name != name:
                     raise

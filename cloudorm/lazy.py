@@ -4,8 +4,29 @@ modules behind them, and ``from cloudorm import Table`` imports the one it needs
 from __future__ import annotations
 
 import importlib
+import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from types import ModuleType
 from typing import Any
+
+_first_imports = threading.RLock()
+
+
+def import_module(name: str) -> ModuleType:
+    """``importlib.import_module`` for a first use, one thread at a time. cloudorm's modules import one another in
+    cycles, which Python resolves within one thread but may resolve for a second thread importing the same cycle at
+    the same moment by handing it a module still being initialized (``ImportError: ... partially initialized``)."""
+    module = sys.modules.get(name)
+    if module is not None and not getattr(module.__spec__, "_initializing", False):
+        return module
+    # (bounded: a thread importing a cloudorm module directly may hold a module lock this import needs)
+    locked = _first_imports.acquire(timeout=10)
+    try:
+        return importlib.import_module(name)
+    finally:
+        if locked:
+            _first_imports.release()
 
 
 def lazy_names(package: str, homes: Mapping[str, Sequence[str]],
@@ -23,13 +44,13 @@ def lazy_names(package: str, homes: Mapping[str, Sequence[str]],
         home = where.get(name)
         if home is None:
             try:
-                value = importlib.import_module(f"{package}.{name}")
+                value = import_module(f"{package}.{name}")
             except ModuleNotFoundError as e:
                 if e.name != f"{package}.{name}":
                     raise
                 raise AttributeError(f"module {package!r} has no attribute {name!r}") from None
         else:
-            module = importlib.import_module(home)
+            module = import_module(home)
             value = module if home == f"{package}.{name}" else getattr(module, name)
         namespace[name] = value
         return value
