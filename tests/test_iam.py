@@ -698,3 +698,15 @@ def test_wasabi_lacks_some_of_iam(moto_url: str) -> None:
         r.delete()
     assert "iam.ListInstanceProfilesForRole" not in c.by_operation and not r.exists()
     u.delete()
+
+
+def test_an_aws_managed_policy_is_never_deleted_nor_detached_by_a_cascade(session: cloudorm.Session) -> None:
+    """On AWS a cascade would detach it from everything and then fail to delete it; the local cloud deleted it."""
+    user = session.User(f"keeps-{uuid.uuid4().hex[:8]}").save()
+    user.attach(READ_ONLY)
+    managed = session.Policy(READ_ONLY)
+    with session.count_requests() as counter, pytest.raises(InvalidInput, match="maintained by AWS"):
+        managed.delete(cascade=True)
+    assert counter.total == 0
+    assert managed.exists() and READ_ONLY in [p.arn for p in user.refresh().policies]
+    user.delete(cascade=True)

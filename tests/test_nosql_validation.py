@@ -204,8 +204,24 @@ def test_bad_items_in_a_batch_write_never_reach_the_network(orders: cloudorm.Tab
         "over 400 KB": {**good, "blob": b"x" * 410_000},
         "number out of range": {**good, "x": Decimal("1e126")},
         "mixed set": {**good, "x": {1, "a"}},
+        "empty map key": {**good, "m": {"": 1, "k": 2}},
+        "empty map key deeper": {**good, "m": {"l": [{"": 1}]}},
+        "name over 64 KB": {**good, "n" * 65_536: 1},
+        "map key over 64 KB": {**good, "m": {"é" * 32_768: 1}},
     }
 
     errors = refused(orders.session, {what: (lambda item=item: _batch_put(orders, item))
                                       for what, item in bad_items.items()})
     assert set(errors) == set(bad_items)
+
+
+def test_empty_attribute_names_in_expressions_never_reach_the_network(orders: cloudorm.Table[cloudorm.Item]) -> None:
+    """The local cloud stored ``SET #n = :v`` with an empty name as a broken item that no read could decode."""
+    refused(orders.session, {
+        "update": lambda: orders.update({"customer": "a", "placed": 1}, Attr.top("").set(1)),
+        "filter": lambda: list(orders.scan().filter(**{"": 1})),
+        "condition": lambda: orders.put({"customer": "a", "placed": 1}, condition=Attr.top("").exists()),
+    })
+    refused(orders.session, {"name of 64 KB and one byte": lambda: orders.put(
+        {"customer": "a", "placed": 1, "x" * 65_535: 1, "m": {"y" * 65_536: 1}})})
+    orders.put({"customer": "a", "placed": 1, "x" * 65_535: 1})  # the longest name DynamoDB takes

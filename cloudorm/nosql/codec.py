@@ -218,6 +218,10 @@ def _encode_map(v: Mapping[Any, Any]) -> WireValue:
     for k, x in v.items():
         if type(k) is not str and not isinstance(k, str):
             raise _EncodeError(f"map keys must be str, not {type(k).__name__}", f"[{k!r}]")
+        if not k or len(k) > MAX_NAME_BYTES // 4:
+            reason = _name_reason(k)
+            if reason is not None:
+                raise _EncodeError(f"map keys {reason}", f"[{k[:20]!r}]")
         if not k.isascii() and _surrogate(k):
             raise _EncodeError(f"the map key {_surrogate(k)}", f".{printable(k)}")
         if type(x) is str and x.isascii():
@@ -310,19 +314,33 @@ def encode_value(v: Any, field: str = "value") -> WireValue:
 
 
 def _check_name(name: Any) -> None:
-    """An attribute name: a non-empty str that UTF-8 can carry."""
+    """An attribute name: a str of 1 to 65,535 UTF-8 bytes."""
     if not isinstance(name, str):
         raise InvalidInput("item", f"attribute names must be str, not {type(name).__name__} {name!r}")
-    if not name:
-        raise InvalidInput("item", "attribute names cannot be empty (DynamoDB refuses them)")
+    reason = _name_reason(name)
+    if reason is not None:
+        raise InvalidInput("item", f"attribute names {reason}")
     check_text(name, name)
+
+
+MAX_NAME_BYTES = 65_535
+"""DynamoDB's longest attribute name (and map key, at any depth), in UTF-8 bytes."""
+
+
+def _name_reason(name: str) -> str | None:
+    """Why DynamoDB would refuse ``name`` as an attribute name or map key, or None."""
+    if not name:
+        return "cannot be empty (DynamoDB refuses them)"
+    if len(name) > MAX_NAME_BYTES // 4 and len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        return f"are at most {MAX_NAME_BYTES:,} bytes, not {len(name.encode('utf-8', 'surrogatepass')):,}"
+    return None
 
 
 def encode_item(item: Mapping[str, Any]) -> WireItem:
     """Encode a whole item; attributes holding an empty set are omitted (DynamoDB cannot store them)."""
     out: WireItem = {}
     for k, v in item.items():
-        if type(k) is not str or not k or not k.isascii():
+        if type(k) is not str or not k or not k.isascii() or len(k) > MAX_NAME_BYTES // 4:
             _check_name(k)
         t = type(v)  # the commonest cases inline; everything else through encode
         if t is str and v.isascii():
@@ -386,7 +404,7 @@ def _decode_rare(w: Mapping[str, Any]) -> Any:
         return _b(w["B"])
     if "BS" in w:
         return set(map(_b, w["BS"]))
-    raise InvalidInput("value", f"unknown DynamoDB attribute value {dict(w)!r}")
+    raise InvalidInput("value", f"unknown DynamoDB attribute value {w!r}")
 
 
 def decode_item(item: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:

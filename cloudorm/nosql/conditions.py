@@ -57,6 +57,8 @@ class Attr(Operand):
     @classmethod
     def top(cls, name: str) -> Attr:
         """The top-level attribute called ``name`` exactly (dots and brackets are part of the name)."""
+        if not isinstance(name, str) or not name:
+            raise InvalidInput("attribute", f"an attribute name must be a non-empty str, not {name!r}")
         a = cls.__new__(cls)
         a.path, a.segments = name, (name,)
         return a
