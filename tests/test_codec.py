@@ -128,7 +128,8 @@ sets = st.one_of(st.frozensets(st.text(), min_size=1), st.frozensets(st.integers
                  st.frozensets(st.binary(), min_size=1))
 values = st.recursive(
     st.one_of(scalars, sets),
-    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(st.text(min_size=1), children, max_size=4)),
+    lambda children: st.one_of(st.lists(children, max_size=4),
+                               st.dictionaries(st.text(min_size=1), children, max_size=4)),  # (no empty map keys)
     max_leaves=20,
 )
 
