@@ -160,16 +160,14 @@ class Policy(IAMResource):
         return (yield from self._co_located(super()._co_fetch))
 
     def _co_remove(self, **options: Any) -> Plan[None]:
-        """AWS's own policies cannot be deleted: refused before any request it can be told by (on AWS a cascade
-        would detach the policy from everything, and then fail)."""
+        """AWS's own policies cannot be deleted: refused before any request (on AWS a cascade would detach the
+        policy from everything, and then fail)."""
         def remove() -> Plan[None]:
             if self.aws_managed:
                 raise ce.InvalidInput("policy", f"{self.arn} is maintained by AWS and cannot be deleted; detach it "
                                                 "from what uses it instead")
             yield from super(Policy, self)._co_remove(**options)
 
-        if self.aws_managed:
-            yield from remove()
         yield from self._co_located(remove)
 
     def _co_forget(self, keep: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ import datetime as dt
 import enum
 import re
 import typing
-from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from decimal import Decimal
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
@@ -89,28 +89,24 @@ class Item:
     def __getitem__(self, name: str) -> Any:
         value = self._data[name]
         if type(value) in CONTAINERS:
-            self._co_hand_out(name)
+            self._co_keep((name,), copy=True)
         return value
 
     def __setitem__(self, name: str, value: Any) -> None:
-        held = self._co_snapshot
-        if type(held) is Held:
-            held.keep(name, copy=False)
+        self._co_keep((name,), copy=False)
         self._data[name] = value
 
     def __delitem__(self, name: str) -> None:
-        held = self._co_snapshot
-        if type(held) is Held and name in self._data:
-            held.keep(name, copy=False)
+        self._co_keep((name,), copy=False)
         del self._data[name]
 
-    def _co_hand_out(self, *names: str) -> None:
-        """A read item hands out lists, maps or sets the caller may change in place: its ``Held`` keeps a copy of
-        their stored values first."""
+    def _co_keep(self, names: Iterable[str], *, copy: bool) -> None:
+        """Before a read item replaces or deletes attributes (``copy=False``), or hands out lists, maps or sets the
+        caller may change in place (``copy=True``), its ``Held`` records their stored values."""
         held = self._co_snapshot
         if type(held) is Held:
             for name in names:
-                held.keep(name, copy=True)
+                held.keep(name, copy=copy)
 
     def __contains__(self, name: object) -> bool:
         return name in self._data
@@ -129,17 +125,17 @@ class Item:
         """The attribute's value, or ``default``."""
         value = self._data.get(name, default)
         if type(value) in CONTAINERS and name in self._data:
-            self._co_hand_out(name)
+            self._co_keep((name,), copy=True)
         return value
 
     def items(self) -> ItemsView[str, Any]:
         """(name, value) pairs."""
-        self._co_hand_out(*(k for k, v in self._data.items() if type(v) in CONTAINERS))
+        self._co_keep([k for k, v in self._data.items() if type(v) in CONTAINERS], copy=True)
         return self._co_values().items()
 
     def values(self) -> ValuesView[Any]:
         """Attribute values."""
-        self._co_hand_out(*(k for k, v in self._data.items() if type(v) in CONTAINERS))
+        self._co_keep([k for k, v in self._data.items() if type(v) in CONTAINERS], copy=True)
         return self._co_values().values()
 
     def __eq__(self, other: object) -> bool:
@@ -281,8 +277,8 @@ def mark_stored(item: Item, wire: codec.WireItem, decoded: Mapping[str, Any] | N
         item._co_defaults = None
 
 
-def mark_read(item: Item, wire: codec.WireItem, decoded: dict[str, Any]) -> None:
-    """``mark_stored`` for a typed row just built from ``wire`` (``decoded``): it keeps the decoded values as
+def mark_read(item: Item, decoded: dict[str, Any]) -> None:
+    """``mark_stored`` for a typed row just built from ``decoded`` (what was read): it keeps those values as
     ``Held``; what its fields held is worked out from them when first needed (reading stays cheap), except the
     defaults of fields the row lacked, recorded now."""
     info = item.__cloudorm_model__
@@ -294,7 +290,7 @@ def mark_read(item: Item, wire: codec.WireItem, decoded: dict[str, Any]) -> None
         d["_co_extra"] = MappingProxyType({k: v for k, v in decoded.items() if k not in fields})
     defaults = {}
     for name, tp in fields.items():
-        if name not in wire:
+        if name not in decoded:
             value = d.get(name)
             if value is not None:
                 defaults[name] = converter.unstructure(value, unstructure_as=tp)

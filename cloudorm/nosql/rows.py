@@ -87,7 +87,7 @@ class Rows(RequestBuilder[RowT]):
         typed._co_table = self._co_self()
         if projection is not None:
             typed._co_projection = projection
-        mark_read(typed, wire, decoded)
+        mark_read(typed, decoded)
         return typed
 
     def _row_error(self, decoded: Mapping[str, Any], e: ce.InvalidInput, hint: str = "") -> ce.RowError:
